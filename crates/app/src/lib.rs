@@ -1,0 +1,92 @@
+//! The application layer: command handlers (load state from views, decide in `domain`,
+//! append to the log, wait for the views), queries, configuration and the wiring of
+//! backends.
+//!
+//! Architecture invariant: `app` speaks no HTTP. Every answer to a command carries the log
+//! position it appended, and returns only once the local views reflect it.
+
+pub mod config;
+mod error;
+mod models;
+mod orgs;
+pub mod requests;
+pub mod responses;
+mod wiring;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::org::Role;
+use domain::values::OrgId;
+use eventlog::{Actor, ActorKind, EventLog};
+use vault::Vault;
+use views::Views;
+
+pub use error::AppError;
+pub use models::{AddOutcome, CredentialMatch};
+pub use orgs::{CreatedOrg, IssuedToken};
+pub use wiring::{Running, bootstrap_default_org, start, views_path};
+
+/// Everything a command or query needs, shared by all requests of one process.
+pub struct Registry {
+    pub log: Arc<dyn EventLog>,
+    pub views: Arc<Views>,
+    pub vault: Vault,
+    /// How long a command waits for the views to reach its position.
+    pub read_your_writes_timeout: Duration,
+}
+
+/// Who is asking, for which org, and which command this is.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub org: OrgId,
+    pub role: Role,
+    pub actor: Actor,
+    pub request_id: String,
+    /// The client's idempotency key, or a fresh id: retries with the same key are one command.
+    pub command_id: String,
+}
+
+impl Ctx {
+    /// A context for the registry itself (bootstrap, admin commands run on the server).
+    pub fn system(org: OrgId, label: &str) -> Self {
+        Self {
+            org,
+            role: Role::Admin,
+            actor: Actor {
+                kind: ActorKind::System,
+                id: "system".into(),
+                label: label.into(),
+            },
+            request_id: new_id(),
+            command_id: new_id(),
+        }
+    }
+
+    pub(crate) fn require_admin(&self) -> Result<(), AppError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            Role::Member => Err(AppError::Forbidden(
+                "this needs an admin token; member tokens can only read".into(),
+            )),
+        }
+    }
+}
+
+/// An answer and the log position it reflects.
+#[derive(Clone, Debug)]
+pub struct Answer<T> {
+    pub value: T,
+    pub position: u64,
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+pub(crate) fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}

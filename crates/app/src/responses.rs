@@ -1,0 +1,154 @@
+//! What clients get back: JSON shapes built from view rows. No plaintext secret is in any of
+//! them; a credential shows its id and masked preview only.
+
+use domain::catalog::{KnownCapabilities, PlatformModel};
+use domain::model::Status;
+use domain::provider::Endpoint;
+use domain::values::{Capabilities, Cost};
+use serde::Serialize;
+use views::{CredentialRow, ModelRow};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CredentialSummary {
+    pub id: String,
+    pub preview: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelView {
+    pub kind: &'static str,
+    pub slug: String,
+    pub display_name: String,
+    pub provider: &'static str,
+    pub provider_model_id: String,
+    pub credential: Option<CredentialSummary>,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub max_tokens: u32,
+    pub capabilities: Capabilities,
+    pub input_cost_per_token: Option<Cost>,
+    pub output_cost_per_token: Option<Cost>,
+    pub status: Status,
+    pub version: u64,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+impl ModelView {
+    pub fn new(row: &ModelRow, credential: Option<&CredentialRow>) -> Self {
+        let model = &row.model;
+        let (endpoint_url, region) = match &model.endpoint {
+            Some(Endpoint::Url(url)) => (Some(url.as_str().to_owned()), None),
+            Some(Endpoint::Region(region)) => (None, Some(region.as_str().to_owned())),
+            None => (None, None),
+        };
+        Self {
+            kind: "custom",
+            slug: model.slug.as_str().to_owned(),
+            display_name: model.display_name.as_str().to_owned(),
+            provider: model.provider.as_str(),
+            provider_model_id: model.provider_model_id.as_str().to_owned(),
+            credential: credential.map(|c| CredentialSummary {
+                id: c.credential.id.as_str().to_owned(),
+                preview: c.credential.preview.clone(),
+            }),
+            endpoint_url,
+            region,
+            max_tokens: model.max_tokens.get(),
+            capabilities: model.capabilities,
+            input_cost_per_token: model.costs.input_per_token,
+            output_cost_per_token: model.costs.output_per_token,
+            status: model.status.clone(),
+            version: row.stream.version,
+            created_at: rfc3339(row.created_at_ms),
+            created_by: row.created_by.clone(),
+            updated_at: rfc3339(row.updated_at_ms),
+            updated_by: row.updated_by.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PlatformModelView {
+    pub kind: &'static str,
+    pub id: String,
+    pub display_name: String,
+    pub provider: String,
+    pub default: bool,
+    /// `null` where the catalog does not know.
+    pub capabilities: KnownCapabilities,
+    pub max_tokens: Option<u32>,
+    pub input_cost_per_token: Option<Cost>,
+    pub output_cost_per_token: Option<Cost>,
+    pub status: &'static str,
+}
+
+impl PlatformModelView {
+    pub fn new(model: &PlatformModel) -> Self {
+        Self {
+            kind: "platform",
+            id: model.id.clone(),
+            display_name: model.display_name.clone(),
+            provider: model.provider.clone(),
+            default: model.id == domain::catalog::default_model_id(),
+            capabilities: model.capabilities.clone(),
+            max_tokens: model.max_tokens,
+            input_cost_per_token: model.input_cost_per_token,
+            output_cost_per_token: model.output_cost_per_token,
+            status: "active",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelList {
+    pub platform: Vec<PlatformModelView>,
+    pub custom: Vec<ModelView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CredentialView {
+    pub id: String,
+    pub provider: &'static str,
+    pub kind: domain::provider::CredentialKind,
+    pub preview: String,
+    /// Keyed fingerprint (HMAC), hex: equal secrets have equal fingerprints within an org.
+    pub fingerprint: String,
+    pub version: u64,
+    /// Active models that use this credential.
+    pub used_by: u32,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+}
+
+impl CredentialView {
+    pub fn new(row: &CredentialRow) -> Self {
+        Self {
+            id: row.credential.id.as_str().to_owned(),
+            provider: row.credential.provider.as_str(),
+            kind: row.credential.kind,
+            preview: row.credential.preview.clone(),
+            fingerprint: hex::encode(row.credential.fingerprint),
+            version: row.credential.version,
+            used_by: row.used_by,
+            created_at: rfc3339(row.created_at_ms),
+            created_by: row.created_by.clone(),
+            updated_at: rfc3339(row.updated_at_ms),
+        }
+    }
+}
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn rfc3339(ms: i64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,149 @@
+//! Wiring: picks the backends the configuration asks for (embedded redb files, or NATS
+//! JetStream with a KV keyring), opens the views and starts the projector.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::values::OrgId;
+use eventlog::{EmbeddedLog, EventLog, JetStreamLog, StreamSettings};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use vault::{Keyring, MasterKey, NatsKeyring, RedbKeyring, Vault};
+use views::Views;
+
+use crate::config::Config;
+use crate::{AppError, Registry};
+
+/// A started registry: the shared state and its background tasks.
+pub struct Running {
+    pub registry: Arc<Registry>,
+    /// True when the master key file was created by this start.
+    pub created_master_key: bool,
+    pub master_key_path: Option<PathBuf>,
+    stop: watch::Sender<bool>,
+    projector: JoinHandle<()>,
+}
+
+impl Running {
+    /// A future that resolves when `stop` is called; hand it to tasks as their shutdown.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut receiver = self.stop.subscribe();
+        async move {
+            let _ = receiver.wait_for(|stopped| *stopped).await;
+        }
+    }
+
+    /// Stops the background tasks and waits for them.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        let _ = self.projector.await;
+    }
+}
+
+/// Opens everything the configuration names and starts the projector.
+pub async fn start(config: &Config) -> Result<Running, AppError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        AppError::Unavailable(format!(
+            "cannot create data dir {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
+    let (master, created_master_key, master_key_path) = match &config.master_key {
+        Some(encoded) => (MasterKey::from_base64(encoded)?, false, None),
+        None => {
+            let path = config.master_key_path();
+            let (key, created) = MasterKey::load_or_create_file(&path)?;
+            if created && config.nats_url.is_some() {
+                tracing::warn!(path = %path.display(), "generated a master key file; every replica must share one key, so set MODELREG_MASTER_KEY or master_key_file");
+            }
+            (key, created, Some(path))
+        }
+    };
+    let (log, keyring): (Arc<dyn EventLog>, Arc<dyn Keyring>) = match &config.nats_url {
+        Some(url) => {
+            let client = async_nats::connect(url.as_str()).await.map_err(|e| {
+                AppError::Unavailable(format!("cannot connect to NATS at {url}: {e}"))
+            })?;
+            let log =
+                JetStreamLog::from_client(client.clone(), StreamSettings::new(&config.stream))
+                    .await?;
+            let keyring = NatsKeyring::connect(client, &config.keyring_bucket).await?;
+            (Arc::new(log), Arc::new(keyring))
+        }
+        None => {
+            let log = EmbeddedLog::open(&config.data_dir.join("log.redb"))?;
+            let keyring = RedbKeyring::open(config.data_dir.join("keyring.redb"))?;
+            (Arc::new(log), Arc::new(keyring))
+        }
+    };
+    let views = Arc::new(Views::open(&views_path(&config.data_dir))?);
+    let registry = Arc::new(Registry {
+        log: Arc::clone(&log),
+        views: Arc::clone(&views),
+        vault: Vault::new(master, keyring),
+        read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
+    });
+    let stop = watch::Sender::new(false);
+    let mut stopped = stop.subscribe();
+    let projector = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let _ = views::run_projector(views, log, shutdown).await;
+    });
+    Ok(Running {
+        registry,
+        created_master_key,
+        master_key_path,
+        stop,
+        projector,
+    })
+}
+
+/// The views file under a data dir.
+pub fn views_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("views.redb")
+}
+
+/// Creates the `default` org on first start and writes its admin token to a 0600 file.
+/// Returns the token file's path and the token when it was created now.
+pub async fn bootstrap_default_org(
+    registry: &Registry,
+    data_dir: &Path,
+) -> Result<Option<(PathBuf, vault::Secret)>, AppError> {
+    // Catch up first: in NATS mode another replica may have created it already.
+    let last = registry.log.last_seq().await?;
+    registry.settle(last).await?;
+    let org = OrgId::parse("default")?;
+    if registry.views.org(org.as_str())?.is_some() {
+        return Ok(None);
+    }
+    let created = match registry.create_org("default").await {
+        Ok(created) => created,
+        Err(AppError::Conflict {
+            code: "org.exists", ..
+        }) => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    let path = data_dir.join("bootstrap-token");
+    write_private(&path, created.admin_token.expose_secret())?;
+    Ok(Some((path, created.admin_token)))
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), AppError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let failed =
+        |e: std::io::Error| AppError::Unavailable(format!("cannot write {}: {e}", path.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(failed)?;
+    file.write_all(format!("{text}\n").as_bytes())
+        .map_err(failed)?;
+    file.sync_all().map_err(failed)
+}

@@ -1,0 +1,195 @@
+//! Every event the registry records, as one append-only enum, and its postcard codec.
+//!
+//! Architecture invariant: variants are only appended, never reordered or removed, and
+//! `schemas/events/v1/` holds a golden encoding of each; the test below decodes them all.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{credential, model, org};
+
+/// The payload version this build writes. A new incompatible payload layout gets a new
+/// number and a decoder for the old one.
+pub const PAYLOAD_VERSION: u16 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    Org(org::Event),
+    Credential(credential::Event),
+    Model(model::Event),
+}
+
+/// The aggregate kinds, as they appear in subjects `reg.<org>.<kind>.<id>`.
+pub mod kind {
+    pub const ORG: &str = "org";
+    pub const CREDENTIAL: &str = "credential";
+    pub const MODEL: &str = "model";
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("undecodable event payload: {0}")]
+pub struct DecodeError(String);
+
+impl Event {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Org(_) => kind::ORG,
+            Self::Credential(_) => kind::CREDENTIAL,
+            Self::Model(_) => kind::MODEL,
+        }
+    }
+
+    /// A short name for logs, metrics and the audit trail, e.g. `model.edited`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Org(org::Event::Created { .. }) => "org.created",
+            Self::Org(org::Event::TokenIssued { .. }) => "org.token_issued",
+            Self::Credential(credential::Event::Created(_)) => "credential.created",
+            Self::Model(model::Event::Added(_)) => "model.added",
+            Self::Model(model::Event::Edited(_)) => "model.edited",
+            Self::Model(model::Event::Deactivated) => "model.deactivated",
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        // Plain owned data into a Vec: cannot fail.
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    pub fn decode(payload_version: u16, bytes: &[u8]) -> Result<Self, DecodeError> {
+        if payload_version != PAYLOAD_VERSION {
+            return Err(DecodeError(format!(
+                "unknown payload version {payload_version}"
+            )));
+        }
+        postcard::from_bytes(bytes).map_err(|e| DecodeError(e.to_string()))
+    }
+}
+
+/// One sample of every variant, for golden files and codec tests.
+pub fn samples() -> Vec<(&'static str, Event)> {
+    use crate::provider::{CredentialKind, Endpoint, Provider, ProviderModelId};
+    use crate::values::*;
+
+    let model = model::Model {
+        slug: Slug::parse("team-gpt").unwrap_or_else(|_| unreachable!()),
+        display_name: DisplayName::parse("Team GPT").unwrap_or_else(|_| unreachable!()),
+        provider: Provider::OpenaiCompatible,
+        provider_model_id: ProviderModelId::parse(Provider::OpenaiCompatible, "llama3")
+            .unwrap_or_else(|_| unreachable!()),
+        credential_id: Some(CredentialId::parse("cred_1").unwrap_or_else(|_| unreachable!())),
+        endpoint: Some(Endpoint::Url(
+            HttpUrl::parse("endpoint_url", "https://llm.example.com/v1")
+                .unwrap_or_else(|_| unreachable!()),
+        )),
+        max_tokens: MaxTokens::parse(32_000).unwrap_or_else(|_| unreachable!()),
+        capabilities: Capabilities {
+            json_mode: true,
+            vision: false,
+            tool_use: true,
+            reasoning: Some(ReasoningParam::MaxTokens),
+        },
+        costs: Costs {
+            input_per_token: Some(Cost::parse("c", "0.000003").unwrap_or_else(|_| unreachable!())),
+            output_per_token: None,
+        },
+        status: model::Status::Active,
+    };
+    vec![
+        (
+            "org.created",
+            Event::Org(org::Event::Created {
+                name: "Acme".into(),
+            }),
+        ),
+        (
+            "org.token_issued",
+            Event::Org(org::Event::TokenIssued {
+                token_id: TokenId::parse("tok_1").unwrap_or_else(|_| unreachable!()),
+                label: "bootstrap".into(),
+                role: org::Role::Admin,
+                hash: [5; 32],
+            }),
+        ),
+        (
+            "credential.created",
+            Event::Credential(credential::Event::Created(credential::Created {
+                id: CredentialId::parse("cred_1").unwrap_or_else(|_| unreachable!()),
+                provider: Provider::Bedrock,
+                kind: CredentialKind::AwsAccessKey,
+                version: 1,
+                sealed: vault::Sealed {
+                    nonce: [1; 12],
+                    ciphertext: vec![2; 24],
+                },
+                fingerprint: [3; 32],
+                preview: "••••MPLE".into(),
+            })),
+        ),
+        ("model.added", Event::Model(model::Event::Added(model))),
+        (
+            "model.edited",
+            Event::Model(model::Event::Edited(model::Edited {
+                display_name: Some(
+                    DisplayName::parse("Renamed").unwrap_or_else(|_| unreachable!()),
+                ),
+                endpoint: Some(Endpoint::Region(
+                    AwsRegion::parse("us-east-1").unwrap_or_else(|_| unreachable!()),
+                )),
+                ..model::Edited::default()
+            })),
+        ),
+        ("model.deactivated", Event::Model(model::Event::Deactivated)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn golden_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/events/v1")
+    }
+
+    /// Old encodings stay decodable: each golden file decodes to its sample and the sample
+    /// still encodes to the same bytes. `MODELREG_BLESS=1` writes files for new variants only;
+    /// an existing golden file is never rewritten.
+    #[test]
+    fn golden_encodings_decode_forever() {
+        let bless = std::env::var("MODELREG_BLESS").is_ok_and(|v| v == "1");
+        let samples = samples();
+        for (name, event) in &samples {
+            assert_eq!(event.name(), *name, "sample names match event names");
+            let path = golden_dir().join(format!("{name}.hex"));
+            if !path.exists() && bless {
+                std::fs::write(&path, hex::encode(event.encode()) + "\n").unwrap();
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+                panic!(
+                    "missing golden file {}; run with MODELREG_BLESS=1 once",
+                    path.display()
+                )
+            });
+            let bytes = hex::decode(text.trim()).unwrap();
+            assert_eq!(
+                &Event::decode(PAYLOAD_VERSION, &bytes).unwrap(),
+                event,
+                "{name} decodes"
+            );
+            assert_eq!(event.encode(), bytes, "{name} encodes as before");
+        }
+        let files = std::fs::read_dir(golden_dir()).unwrap().count();
+        assert_eq!(
+            files,
+            samples.len(),
+            "every golden file has a sample and the other way round"
+        );
+    }
+
+    #[test]
+    fn unknown_payload_versions_are_refused() {
+        assert!(Event::decode(2, &[]).is_err());
+        assert!(Event::decode(PAYLOAD_VERSION, &[200]).is_err());
+    }
+}

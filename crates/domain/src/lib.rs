@@ -1,0 +1,19 @@
+//! The registry's rules as pure functions over plain data: ids, providers and their credential
+//! shapes, models, credentials and orgs, each as `decide(state, command) -> events` and
+//! `evolve(state, event) -> state`.
+//!
+//! Architecture invariant: no IO, no async, no clock, no randomness. Time, ids and looked-up
+//! facts arrive inside commands; the envelope (in `eventlog`) carries who and when.
+
+pub mod catalog;
+pub mod credential;
+pub mod event;
+pub mod model;
+pub mod org;
+pub mod provider;
+pub mod values;
+
+mod invalid;
+
+pub use event::Event;
+pub use invalid::Invalid;

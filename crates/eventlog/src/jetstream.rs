@@ -1,0 +1,543 @@
+//! The NATS JetStream backend: one stream holds the log; the server enforces the
+//! per-subject expected sequence and the message-id dedup window.
+//!
+//! async-nats types stay inside this module: every error is mapped to [`LogError`] here.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::{self, LastRawMessageErrorKind, StorageType};
+use async_nats::jetstream::{self, Context};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use crate::{
+    Acker, AppendError, Appended, Delivery, Durable, DurableConfig, EventLog, LogError, Stored,
+    Subject,
+};
+
+/// The subjects the registry stream captures.
+pub const STREAM_SUBJECTS: &str = "reg.>";
+
+/// How the stream is created when it does not exist yet. An existing stream is used as it
+/// is; changing it is an operator's job (`ops/`).
+#[derive(Clone, Debug)]
+pub struct StreamSettings {
+    /// The stream's name, e.g. `REGISTRY`.
+    pub name: String,
+    /// 1 on a single server; 3 on a three-node cluster for production durability.
+    pub replicas: usize,
+    /// How long the server remembers a message id for deduplication.
+    pub duplicate_window: Duration,
+}
+
+impl StreamSettings {
+    /// File storage, one replica, a two-minute dedup window.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The event log on a NATS JetStream stream.
+#[derive(Clone)]
+pub struct JetStreamLog {
+    context: Context,
+    stream: stream::Stream,
+}
+
+impl JetStreamLog {
+    /// Connect to `url` and create, or get, the stream `stream` with default settings.
+    pub async fn connect(url: &str, stream: &str) -> Result<Self, LogError> {
+        Self::connect_with(url, StreamSettings::new(stream)).await
+    }
+
+    /// Connect to `url` and create, or get, the stream described by `settings`.
+    pub async fn connect_with(url: &str, settings: StreamSettings) -> Result<Self, LogError> {
+        let client = async_nats::connect(url).await.map_err(|error| {
+            LogError::Unavailable(format!("cannot connect to NATS at {url}: {error}"))
+        })?;
+        Self::from_client(client, settings).await
+    }
+
+    /// Use an existing connection, e.g. one shared with the keyring's KV bucket.
+    pub async fn from_client(
+        client: async_nats::Client,
+        settings: StreamSettings,
+    ) -> Result<Self, LogError> {
+        let context = jetstream::new(client);
+        let config = stream::Config {
+            name: settings.name.clone(),
+            subjects: vec![STREAM_SUBJECTS.to_owned()],
+            storage: StorageType::File,
+            num_replicas: settings.replicas,
+            duplicate_window: settings.duplicate_window,
+            allow_direct: true,
+            ..Default::default()
+        };
+        let stream = context
+            .get_or_create_stream(config)
+            .await
+            .map_err(|error| {
+                LogError::Unavailable(format!(
+                    "cannot create or get stream {}: {error}",
+                    settings.name
+                ))
+            })?;
+        Ok(Self { context, stream })
+    }
+}
+
+fn unavailable(what: &str, error: impl Display) -> LogError {
+    LogError::Unavailable(format!("{what}: {error}"))
+}
+
+#[async_trait]
+impl EventLog for JetStreamLog {
+    async fn append(
+        &self,
+        subject: &Subject,
+        expected_last: u64,
+        msg_id: &str,
+        data: Vec<u8>,
+    ) -> Result<Appended, AppendError> {
+        let mut publish = PublishMessage::build()
+            .payload(Bytes::from(data))
+            .expected_last_subject_sequence(expected_last);
+        // Without an id there is nothing to deduplicate on, as with a missing header.
+        if !msg_id.is_empty() {
+            publish = publish.message_id(msg_id);
+        }
+        let ack = self
+            .context
+            .send_publish(subject.as_str().to_owned(), publish)
+            .await
+            .map_err(|error| unavailable("publish failed", error))?;
+        match ack.await {
+            Ok(ack) => Ok(Appended {
+                seq: ack.sequence,
+                duplicate: ack.duplicate,
+            }),
+            // JetStream API error 10071, "wrong last sequence".
+            Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
+                Err(AppendError::Conflict {
+                    expected: expected_last,
+                })
+            }
+            Err(error) => Err(unavailable("publish not acknowledged", error).into()),
+        }
+    }
+
+    async fn last_seq(&self) -> Result<u64, LogError> {
+        let info = self
+            .stream
+            .get_info()
+            .await
+            .map_err(|error| unavailable("stream info failed", error))?;
+        Ok(info.state.last_sequence)
+    }
+
+    async fn subject_last_seq(&self, subject: &Subject) -> Result<u64, LogError> {
+        // The leader answers STREAM.MSG.GET, so this reads the same state the
+        // expected-sequence check runs against; a direct get may be served by a lagging
+        // replica of an R3 stream.
+        match self
+            .stream
+            .get_last_raw_message_by_subject(subject.as_str())
+            .await
+        {
+            Ok(message) => Ok(message.sequence),
+            Err(error) if matches!(error.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(0),
+            Err(error) => Err(unavailable("last message by subject failed", error)),
+        }
+    }
+
+    async fn tail(
+        &self,
+        from: u64,
+    ) -> Result<BoxStream<'static, Result<Stored, LogError>>, LogError> {
+        // An ordered consumer: ephemeral, flow-controlled, no acks, and recreated by the
+        // client on a gap, which makes it the fast path for replaying the whole log.
+        let consumer = self
+            .stream
+            .create_consumer(pull::OrderedConfig {
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: from.max(1),
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| unavailable("cannot create the tail consumer", error))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|error| unavailable("cannot start the tail", error))?;
+        let stored = messages.map(|message| {
+            let message = message.map_err(|error| unavailable("tail failed", error))?;
+            let info = message
+                .info()
+                .map_err(|error| unavailable("tail message without metadata", error))?;
+            Ok(Stored {
+                seq: info.stream_sequence,
+                subject: message.subject.as_str().to_owned(),
+                data: message.payload.to_vec(),
+            })
+        });
+        Ok(stored.boxed())
+    }
+
+    async fn durable(&self, config: DurableConfig) -> Result<Box<dyn Durable>, LogError> {
+        let consumer_config = pull::Config {
+            durable_name: Some(config.name.clone()),
+            filter_subject: config.filter.clone(),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: config.ack_wait,
+            // 0 is "unlimited" on both sides.
+            max_deliver: i64::try_from(config.max_deliver).unwrap_or(i64::MAX),
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        };
+        // Create-or-update: an existing durable keeps its position and takes new settings.
+        let consumer = self
+            .stream
+            .create_consumer(consumer_config)
+            .await
+            .map_err(|error| {
+                unavailable(
+                    &format!("cannot create or get durable consumer {:?}", config.name),
+                    error,
+                )
+            })?;
+        Ok(Box::new(JetStreamDurable { consumer }))
+    }
+}
+
+struct JetStreamDurable {
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+}
+
+/// The shortest pull request: an `expires` of 0 would mean "never expire" to the server.
+const MIN_WAIT: Duration = Duration::from_millis(10);
+/// How long past its own expiry a pull request may take before the client gives up on it.
+const PULL_GRACE: Duration = Duration::from_secs(2);
+
+#[async_trait]
+impl Durable for JetStreamDurable {
+    async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>, LogError> {
+        // One message per pull request: prefetched messages would sit in this client while
+        // their ack_wait runs, and come back as redeliveries to a busy worker.
+        let wait = wait.max(MIN_WAIT);
+        let mut batch = self
+            .consumer
+            .batch()
+            .max_messages(1)
+            .expires(wait)
+            .messages()
+            .await
+            .map_err(|error| unavailable("pull request failed", error))?;
+        let message = match tokio::time::timeout(wait + PULL_GRACE, batch.next()).await {
+            Err(_) | Ok(None) => return Ok(None),
+            Ok(Some(Err(error))) => return Err(unavailable("pull failed", error)),
+            Ok(Some(Ok(message))) => message,
+        };
+        let info = message
+            .info()
+            .map_err(|error| unavailable("delivery without metadata", error))?;
+        let seq = info.stream_sequence;
+        let attempt = u64::try_from(info.delivered).unwrap_or(1);
+        let (message, acker) = message.split();
+        let stored = Stored {
+            seq,
+            subject: message.subject.as_str().to_owned(),
+            data: message.payload.to_vec(),
+        };
+        Ok(Some(Delivery::new(
+            stored,
+            attempt,
+            Box::new(JetStreamAcker(acker)),
+        )))
+    }
+}
+
+struct JetStreamAcker(jetstream::message::Acker);
+
+#[async_trait]
+impl Acker for JetStreamAcker {
+    /// A double ack: returns once the server confirmed it, so a returned ack is not lost.
+    async fn ack(self: Box<Self>) -> Result<(), LogError> {
+        self.0
+            .double_ack()
+            .await
+            .map_err(|error| unavailable("ack failed", error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Instant;
+
+    use super::*;
+    use crate::conformance;
+
+    /// A `nats-server -js` process of its own: a free loopback port and a store directory in
+    /// a temp dir. Killed on drop.
+    struct NatsServer {
+        child: Option<Child>,
+        port: u16,
+        dir: tempfile::TempDir,
+    }
+
+    impl NatsServer {
+        fn start() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            // Bind port 0 to find a free port, then let it go for the server.
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut server = Self {
+                child: None,
+                port,
+                dir,
+            };
+            server.spawn();
+            server
+        }
+
+        fn url(&self) -> String {
+            format!("nats://127.0.0.1:{}", self.port)
+        }
+
+        fn store(&self) -> PathBuf {
+            self.dir.path().join("store")
+        }
+
+        fn spawn(&mut self) {
+            let child = Command::new("nats-server")
+                .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
+                .arg("-sd")
+                .arg(self.store())
+                .arg("-l")
+                .arg(self.dir.path().join("server.log"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|error| {
+                    panic!("nats-server must be on PATH for the JetStream tests: {error}")
+                });
+            self.child = Some(child);
+            self.wait_until_accepting();
+        }
+
+        /// Poll the port with a deadline; no fixed sleeps.
+        fn wait_until_accepting(&mut self) {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    return;
+                }
+                let exited = self
+                    .child
+                    .as_mut()
+                    .and_then(|child| child.try_wait().ok().flatten());
+                if let Some(status) = exited {
+                    panic!(
+                        "nats-server exited early with {status}; see {:?}",
+                        self.dir.path()
+                    );
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "nats-server did not start listening"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+
+        /// A graceful stop (SIGTERM: the server flushes stream and consumer state) and a
+        /// start on the same port and store.
+        fn restart(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                let status = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "kill -TERM failed");
+                child.wait().unwrap();
+            }
+            self.spawn();
+        }
+
+        /// SIGKILL, as a crash, then a start on the same port and store.
+        fn crash_and_restart(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                child.kill().unwrap();
+                child.wait().unwrap();
+            }
+            self.spawn();
+        }
+
+        async fn log(&self) -> JetStreamLog {
+            // JetStream may still be starting when the port accepts: retry with a deadline.
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                match JetStreamLog::connect(&self.url(), "REGISTRY").await {
+                    Ok(log) => return log,
+                    Err(error) => {
+                        assert!(
+                            Instant::now() < deadline,
+                            "cannot open the JetStream log: {error}"
+                        );
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    impl Drop for NatsServer {
+        fn drop(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_the_conformance_suite() {
+        let server = NatsServer::start();
+        let log = server.log().await;
+        conformance::run_all(&log).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn durable_state_survives_a_server_restart() {
+        let server = std::sync::Mutex::new(NatsServer::start());
+        conformance::durable_survives_reopen(|round| {
+            let url = {
+                let mut server = server.lock().unwrap();
+                if round > 0 {
+                    server.restart();
+                }
+                server.url()
+            };
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(15);
+                loop {
+                    match JetStreamLog::connect(&url, "REGISTRY").await {
+                        Ok(log) => return log,
+                        Err(error) => {
+                            assert!(Instant::now() < deadline, "cannot reopen: {error}");
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acked_appends_survive_a_server_crash() {
+        let mut server = NatsServer::start();
+        let subject = Subject::new("acme", "model", "m").unwrap();
+        {
+            let log = server.log().await;
+            let mut expected = 0;
+            for i in 0..100 {
+                let appended = log
+                    .append(&subject, expected, &format!("m-{i}"), vec![i])
+                    .await
+                    .unwrap();
+                expected = appended.seq;
+            }
+        }
+        server.crash_and_restart();
+        let log = server.log().await;
+        assert_eq!(
+            log.last_seq().await.unwrap(),
+            100,
+            "every acked append survives SIGKILL"
+        );
+        assert_eq!(log.subject_last_seq(&subject).await.unwrap(), 100);
+        let stored: Vec<Stored> = log
+            .tail(1)
+            .await
+            .unwrap()
+            .take(100)
+            .map(|item| item.unwrap())
+            .collect()
+            .await;
+        let data: Vec<u8> = stored.iter().map(|stored| stored.data[0]).collect();
+        assert_eq!(data, (0..100).collect::<Vec<u8>>());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_server_is_unavailable() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let result = JetStreamLog::connect(&format!("nats://127.0.0.1:{port}"), "REGISTRY").await;
+        assert!(matches!(result, Err(LogError::Unavailable(_))));
+    }
+
+    /// Pipelined appends and ordered replay against a real server.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn append_and_replay_throughput() {
+        let server = NatsServer::start();
+        let log = std::sync::Arc::new(server.log().await);
+        let (tasks, per_task) = (64u64, 300u64);
+        let started = Instant::now();
+        let mut handles = Vec::new();
+        for task in 0..tasks {
+            let log = log.clone();
+            handles.push(tokio::spawn(async move {
+                for i in 0..per_task {
+                    let subject = Subject::new("perf", "t", &format!("{task}-{i}")).unwrap();
+                    log.append(&subject, 0, &format!("{task}-{i}"), vec![0; 200])
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        let total = tasks * per_task;
+        let elapsed = started.elapsed();
+        println!(
+            "{total} appends from {tasks} tasks: {elapsed:?} ({:.0}/s)",
+            total as f64 / elapsed.as_secs_f64()
+        );
+        assert_eq!(log.last_seq().await.unwrap(), total);
+
+        let started = Instant::now();
+        let mut tail = log.tail(1).await.unwrap();
+        let mut expected = 1;
+        while expected <= total {
+            let stored = tail.next().await.unwrap().unwrap();
+            assert_eq!(stored.seq, expected);
+            expected += 1;
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "replayed {total} through tail: {elapsed:?} ({:.0}/s)",
+            total as f64 / elapsed.as_secs_f64()
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! The append-only event log: one trait, an envelope codec, and two backends (NATS JetStream
+//! and an embedded redb file) that pass one conformance suite.
+//!
+//! Architecture invariant: this crate never interprets a payload. It knows subjects,
+//! sequences, message ids and envelopes; what an event means belongs to `domain`.
+
+mod envelope;
+mod subject;
+
+pub mod conformance;
+pub mod embedded;
+pub mod jetstream;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+pub use embedded::{EmbeddedLog, EmbeddedOptions};
+pub use envelope::{Actor, ActorKind, DecodeError, Envelope, SCHEMA_VERSION};
+pub use jetstream::{JetStreamLog, StreamSettings};
+pub use subject::{Subject, SubjectError, matches as subject_matches};
+
+/// One message as stored in the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// The global position: the stream sequence, starting at 1.
+    pub seq: u64,
+    pub subject: String,
+    pub data: Vec<u8>,
+}
+
+/// The answer to a successful append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The position of the message; for a duplicate, the position of the original.
+    pub seq: u64,
+    /// True when the message id was already in the idempotency window and nothing was written.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The subject's last sequence was not the expected one: someone else wrote first.
+    #[error("the subject changed since it was read (expected last sequence {expected})")]
+    Conflict { expected: u64 },
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// A technical failure of the log: the caller can retry or call an operator.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
+    #[error("event log storage error: {0}")]
+    Storage(String),
+}
+
+/// One delivery of a durable consumer; ack it when the work is done.
+pub struct Delivery {
+    pub stored: Stored,
+    /// 1 on first delivery, 2 on the first redelivery, and so on.
+    pub attempt: u64,
+    acker: Box<dyn Acker>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("stored", &self.stored)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Delivery {
+    pub fn new(stored: Stored, attempt: u64, acker: Box<dyn Acker>) -> Self {
+        Self {
+            stored,
+            attempt,
+            acker,
+        }
+    }
+
+    /// Acknowledge: this message will not be delivered again to this consumer.
+    pub async fn ack(self) -> Result<(), LogError> {
+        self.acker.ack().await
+    }
+}
+
+#[async_trait]
+pub trait Acker: Send {
+    async fn ack(self: Box<Self>) -> Result<(), LogError>;
+}
+
+/// Settings of a durable consumer.
+#[derive(Clone, Debug)]
+pub struct DurableConfig {
+    /// The consumer's name; state survives restarts under this name.
+    pub name: String,
+    /// A subject filter with NATS wildcards, e.g. `reg.*.model.*`.
+    pub filter: String,
+    /// How long an unacked delivery waits before it is delivered again.
+    pub ack_wait: Duration,
+    /// Deliveries after which a message is given up.
+    pub max_deliver: u64,
+}
+
+#[async_trait]
+pub trait Durable: Send {
+    /// The next delivery, waiting at most `wait`; `None` when nothing arrived.
+    async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>, LogError>;
+}
+
+/// The event log. Both backends keep the same semantics:
+/// a global sequence starting at 1, a per-subject last sequence for optimistic concurrency,
+/// an idempotency window keyed by message id, and durable consumers.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Append `data` to `subject` if the subject's last sequence is `expected_last`
+    /// (0: the subject must be empty). A message id seen within the idempotency window
+    /// returns the original position with `duplicate: true` and writes nothing.
+    async fn append(
+        &self,
+        subject: &Subject,
+        expected_last: u64,
+        msg_id: &str,
+        data: Vec<u8>,
+    ) -> Result<Appended, AppendError>;
+
+    /// The highest sequence in the log; 0 when empty.
+    async fn last_seq(&self) -> Result<u64, LogError>;
+
+    /// The last sequence stored on `subject`; 0 when none.
+    async fn subject_last_seq(&self, subject: &Subject) -> Result<u64, LogError>;
+
+    /// Every message from `from` (inclusive) on, in order, then new ones as they arrive.
+    /// The stream ends only on error or when dropped.
+    async fn tail(
+        &self,
+        from: u64,
+    ) -> Result<BoxStream<'static, Result<Stored, LogError>>, LogError>;
+
+    /// Open (or create) a durable consumer with explicit acks.
+    async fn durable(&self, config: DurableConfig) -> Result<Box<dyn Durable>, LogError>;
+}

@@ -1,0 +1,384 @@
+//! Client commands: speak HTTP to a running registry. Secrets are read from stdin or a hidden
+//! prompt, never from argv (argv is visible to every user of the machine).
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+
+use crate::say;
+
+#[derive(Args)]
+pub struct Remote {
+    /// The registry's URL (MODELREG_SERVER).
+    #[arg(long, env = "MODELREG_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// A file holding the API token (MODELREG_TOKEN_FILE); or set MODELREG_TOKEN.
+    #[arg(long, env = "MODELREG_TOKEN_FILE")]
+    token_file: Option<std::path::PathBuf>,
+    /// Print raw JSON answers.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ModelsCommand {
+    /// List platform and custom models.
+    List,
+    /// Show one custom model.
+    Show { slug: String },
+    /// Add a custom model. The secret is read from stdin (--secret-stdin) or a hidden prompt.
+    Add(ModelFields),
+    /// Edit a custom model; only the flags given change.
+    Edit {
+        slug: String,
+        #[command(flatten)]
+        fields: ModelFields,
+        /// Refuse the edit if the model is no longer at this version.
+        #[arg(long)]
+        if_match: Option<u64>,
+    },
+    /// Deactivate a custom model (the UI's Delete).
+    Deactivate { slug: String },
+}
+
+#[derive(Subcommand)]
+pub enum CredentialsCommand {
+    /// List saved credentials (id, provider, preview, used-by).
+    List,
+}
+
+#[derive(Args)]
+pub struct ModelFields {
+    #[arg(long)]
+    name: Option<String>,
+    /// openai, anthropic, gemini, openrouter, fireworks, together, bedrock, huggingface, openai_compatible.
+    #[arg(long)]
+    provider: Option<String>,
+    /// The model id as the provider names it.
+    #[arg(long)]
+    model_id: Option<String>,
+    /// Base URL (OpenAI-compatible) or Inference Endpoint URL (HuggingFace).
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// AWS region (Bedrock).
+    #[arg(long)]
+    region: Option<String>,
+    #[arg(long)]
+    max_tokens: Option<u64>,
+    #[arg(long)]
+    json_mode: Option<bool>,
+    #[arg(long)]
+    vision: Option<bool>,
+    #[arg(long)]
+    tool_use: Option<bool>,
+    /// effort, max_tokens, or off.
+    #[arg(long)]
+    reasoning: Option<String>,
+    /// USD per token, e.g. 0.000003.
+    #[arg(long)]
+    input_cost: Option<String>,
+    #[arg(long)]
+    output_cost: Option<String>,
+    /// Use a saved credential instead of entering a secret.
+    #[arg(long)]
+    credential_id: Option<String>,
+    /// Bedrock: an IAM access key ID; the secret access key is then the secret read.
+    #[arg(long)]
+    access_key_id: Option<String>,
+    /// Bedrock with an access key: also read a session token (second line of stdin).
+    #[arg(long)]
+    session_token: bool,
+    /// Read the secret from stdin's first line instead of prompting.
+    #[arg(long)]
+    secret_stdin: bool,
+    /// Edit: enter a new secret (otherwise the stored one stays).
+    #[arg(long)]
+    new_secret: bool,
+    /// Add: no credential (OpenAI-compatible servers without auth).
+    #[arg(long)]
+    no_credential: bool,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    json: bool,
+}
+
+impl Client {
+    fn new(remote: &Remote) -> anyhow::Result<Self> {
+        let token = match (&remote.token_file, std::env::var("MODELREG_TOKEN")) {
+            (Some(path), _) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read token file {}", path.display()))?
+                .trim()
+                .to_owned(),
+            (None, Ok(token)) if !token.is_empty() => token,
+            _ => bail!("no API token: set MODELREG_TOKEN or MODELREG_TOKEN_FILE (or --token-file)"),
+        };
+        Ok(Self {
+            http: reqwest::Client::new(),
+            base: remote.server.trim_end_matches('/').to_owned(),
+            token,
+            json: remote.json,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        if_match: Option<u64>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(version) = if_match {
+            request = request.header("if-match", format!("\"{version}\""));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the registry at {}", self.base))?;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let code = value.get("code").and_then(Value::as_str).unwrap_or("error");
+            let detail = value.get("detail").and_then(Value::as_str).unwrap_or("");
+            let mut message = format!("{status} {code}: {detail}");
+            if let Some(errors) = value.get("errors").and_then(Value::as_array) {
+                for e in errors.iter().skip(1) {
+                    message.push_str(&format!(
+                        "\n  {}: {}",
+                        e["field"].as_str().unwrap_or(""),
+                        e["detail"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+            bail!(message);
+        }
+        Ok(value)
+    }
+}
+
+fn model_line(model: &Value) -> String {
+    let name = model["display_name"].as_str().unwrap_or("");
+    let id = model
+        .get("slug")
+        .or_else(|| model.get("id"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let provider = model["provider"].as_str().unwrap_or("");
+    let status = model["status"].as_str().unwrap_or("");
+    let default = if model["default"].as_bool() == Some(true) {
+        " (default)"
+    } else {
+        ""
+    };
+    format!("  {id:<40} {name:<28} {provider:<18} {status}{default}")
+}
+
+pub async fn models(remote: Remote, command: ModelsCommand) -> anyhow::Result<()> {
+    let client = Client::new(&remote)?;
+    let answer = match command {
+        ModelsCommand::List => {
+            let answer = client
+                .call(reqwest::Method::GET, "/v1/models", None, None)
+                .await?;
+            if !client.json {
+                say("platform:");
+                for model in answer["platform"].as_array().into_iter().flatten() {
+                    say(&model_line(model));
+                }
+                say("custom:");
+                for model in answer["custom"].as_array().into_iter().flatten() {
+                    say(&model_line(model));
+                }
+                return Ok(());
+            }
+            answer
+        }
+        ModelsCommand::Show { slug } => {
+            client
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/v1/models/{slug}"),
+                    None,
+                    None,
+                )
+                .await?
+        }
+        ModelsCommand::Add(fields) => {
+            let body = fields_body(&fields, true)?;
+            client
+                .call(reqwest::Method::POST, "/v1/models", Some(body), None)
+                .await?
+        }
+        ModelsCommand::Edit {
+            slug,
+            fields,
+            if_match,
+        } => {
+            let body = fields_body(&fields, false)?;
+            client
+                .call(
+                    reqwest::Method::PATCH,
+                    &format!("/v1/models/{slug}"),
+                    Some(body),
+                    if_match,
+                )
+                .await?
+        }
+        ModelsCommand::Deactivate { slug } => {
+            client
+                .call(
+                    reqwest::Method::DELETE,
+                    &format!("/v1/models/{slug}"),
+                    None,
+                    None,
+                )
+                .await?
+        }
+    };
+    say(&serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+pub async fn credentials(remote: Remote, command: CredentialsCommand) -> anyhow::Result<()> {
+    let client = Client::new(&remote)?;
+    match command {
+        CredentialsCommand::List => {
+            let answer = client
+                .call(reqwest::Method::GET, "/v1/credentials", None, None)
+                .await?;
+            if client.json {
+                say(&serde_json::to_string_pretty(&answer)?);
+                return Ok(());
+            }
+            for c in answer["items"].as_array().into_iter().flatten() {
+                say(&format!(
+                    "  {:<40} {:<18} {:<12} used by {}",
+                    c["id"].as_str().unwrap_or(""),
+                    c["provider"].as_str().unwrap_or(""),
+                    c["preview"].as_str().unwrap_or(""),
+                    c["used_by"]
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Builds the JSON body from flags, reading secrets when a credential is entered.
+fn fields_body(fields: &ModelFields, adding: bool) -> anyhow::Result<Value> {
+    let mut body = Map::new();
+    let mut put = |key: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            body.insert(key.to_owned(), value);
+        }
+    };
+    put("display_name", fields.name.clone().map(Value::from));
+    put("provider", fields.provider.clone().map(Value::from));
+    put(
+        "provider_model_id",
+        fields.model_id.clone().map(Value::from),
+    );
+    put("endpoint_url", fields.endpoint_url.clone().map(Value::from));
+    put("region", fields.region.clone().map(Value::from));
+    put("max_tokens", fields.max_tokens.map(Value::from));
+    put(
+        "input_cost_per_token",
+        fields.input_cost.clone().map(Value::from),
+    );
+    put(
+        "output_cost_per_token",
+        fields.output_cost.clone().map(Value::from),
+    );
+    put(
+        "credential_id",
+        fields.credential_id.clone().map(Value::from),
+    );
+    let mut capabilities = Map::new();
+    for (key, value) in [
+        ("json_mode", fields.json_mode),
+        ("vision", fields.vision),
+        ("tool_use", fields.tool_use),
+    ] {
+        if let Some(value) = value {
+            capabilities.insert(key.into(), json!(value));
+        }
+    }
+    if let Some(reasoning) = &fields.reasoning {
+        capabilities.insert(
+            "reasoning".into(),
+            if reasoning == "off" {
+                Value::Null
+            } else {
+                json!(reasoning)
+            },
+        );
+    }
+    if !capabilities.is_empty() {
+        body.insert("capabilities".into(), Value::Object(capabilities));
+    }
+    let wants_secret = if adding {
+        fields.credential_id.is_none() && !fields.no_credential
+    } else {
+        fields.new_secret
+    };
+    if wants_secret {
+        let provider = fields.provider.as_deref().unwrap_or("");
+        body.insert("credential".into(), read_credential(provider, fields)?);
+    }
+    Ok(Value::Object(body))
+}
+
+fn read_credential(provider: &str, fields: &ModelFields) -> anyhow::Result<Value> {
+    let mut lines = SecretReader::new(fields.secret_stdin);
+    if let Some(access_key_id) = &fields.access_key_id {
+        let secret = lines.read("AWS secret access key")?;
+        let mut credential = json!({"access_key_id": access_key_id, "secret_access_key": secret});
+        if fields.session_token {
+            credential["session_token"] = json!(lines.read("AWS session token")?);
+        }
+        return Ok(credential);
+    }
+    if provider == "bedrock" {
+        return Ok(json!({"bedrock_api_key": lines.read("Bedrock API key")?}));
+    }
+    Ok(json!({"api_key": lines.read("API key")?}))
+}
+
+struct SecretReader {
+    from_stdin: bool,
+}
+
+impl SecretReader {
+    fn new(from_stdin: bool) -> Self {
+        Self { from_stdin }
+    }
+
+    fn read(&mut self, what: &str) -> anyhow::Result<String> {
+        let value = if self.from_stdin || !std::io::stdin().is_terminal() {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("cannot read the secret from stdin")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        } else {
+            rpassword::prompt_password(format!("{what}: ")).context("cannot read the secret")?
+        };
+        if value.is_empty() {
+            bail!("no {what} given");
+        }
+        Ok(value)
+    }
+}

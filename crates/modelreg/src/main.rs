@@ -1,0 +1,123 @@
+//! The `modelreg` binary: `serve`, `admin`, `rebuild`, and client commands that speak HTTP
+//! to a running registry.
+
+mod client;
+mod server_cmds;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "modelreg",
+    version,
+    about = "The LLM model registry of an organization"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the registry keeps its state; the same flags for `serve`, `admin` and `rebuild`.
+#[derive(Args, Clone)]
+pub struct StateArgs {
+    /// A TOML config file (also MODELREG_CONFIG).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory for the embedded log, keyring, views and key files (MODELREG_DATA_DIR).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Use NATS JetStream at this URL instead of the embedded log (MODELREG_NATS_URL).
+    #[arg(long)]
+    nats: Option<String>,
+    /// Log format: text or json (MODELREG_LOG_FORMAT).
+    #[arg(long)]
+    log_format: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry: HTTP API, projector (embedded log by default).
+    Serve {
+        #[command(flatten)]
+        state: StateArgs,
+        /// Address to listen on, e.g. 127.0.0.1:8080 (MODELREG_LISTEN).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Operator commands that act on the registry's state directly.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Replay the whole log into fresh views, swap them in, and print their checksum.
+    /// Stop the server first: the views file is open in it.
+    Rebuild {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Manage models through a running registry.
+    Models {
+        #[command(flatten)]
+        remote: client::Remote,
+        #[command(subcommand)]
+        command: Box<client::ModelsCommand>,
+    },
+    /// Saved credentials (metadata only) through a running registry.
+    Credentials {
+        #[command(flatten)]
+        remote: client::Remote,
+        #[command(subcommand)]
+        command: client::CredentialsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an org and print its first admin token (once).
+    CreateOrg {
+        /// The org's name; its id is derived from it.
+        name: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { state, listen } => server_cmds::serve(state, listen).await,
+            Command::Admin {
+                command: AdminCommand::CreateOrg { name, state },
+            } => server_cmds::create_org(state, &name).await,
+            Command::Rebuild { state } => server_cmds::rebuild(state).await,
+            Command::Models { remote, command } => client::models(remote, *command).await,
+            Command::Credentials { remote, command } => client::credentials(remote, command).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes a line to stdout: the binary's output, as opposed to logs on stderr.
+pub fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
+}

@@ -1,0 +1,167 @@
+//! Commands that run the registry or act on its state: serve, admin create-org, rebuild.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use app::config::{Config, LogFormat};
+use indicatif::{ProgressBar, ProgressStyle};
+use tracing_subscriber::EnvFilter;
+
+use crate::{StateArgs, say};
+
+fn load_config(state: &StateArgs, listen: Option<String>) -> anyhow::Result<Config> {
+    let mut config = Config::load(state.config.as_deref(), std::env::vars())?;
+    if let Some(dir) = &state.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(url) = &state.nats {
+        config.nats_url = Some(url.clone());
+    }
+    if let Some(format) = &state.log_format {
+        config.log_format = match format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => bail!("--log-format {other:?}: use text or json"),
+        };
+    }
+    if let Some(listen) = listen {
+        config.listen = listen
+            .parse()
+            .with_context(|| format!("--listen {listen:?}: use host:port"))?;
+    }
+    Ok(config)
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn describe_backend(config: &Config) -> String {
+    match &config.nats_url {
+        Some(url) => format!("NATS JetStream at {url} (stream {})", config.stream),
+        None => format!("embedded log in {}", config.data_dir.display()),
+    }
+}
+
+pub async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::Result<()> {
+    let config = load_config(&state, listen)?;
+    init_logging(&config);
+    let running = app::start(&config).await?;
+    if running.created_master_key
+        && let Some(path) = &running.master_key_path
+    {
+        say(&format!(
+            "generated a master key in {} (mode 0600); back it up: without it no credential can be opened",
+            path.display()
+        ));
+    }
+    if config.bootstrap_default_org
+        && let Some((path, token)) =
+            app::bootstrap_default_org(&running.registry, &config.data_dir).await?
+    {
+        say("created org \"default\"; its admin token (shown once, also kept in a 0600 file):");
+        say(&format!("  {}", token.expose_secret()));
+        say(&format!("  saved in {}", path.display()));
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    say(&format!(
+        "modelreg listening on http://{address} ({})",
+        describe_backend(&config)
+    ));
+    say(&format!(
+        "try: curl -H \"Authorization: Bearer $(cat {})\" http://{address}/v1/models",
+        config.data_dir.join("bootstrap-token").display()
+    ));
+    let registry = Arc::clone(&running.registry);
+    server::serve(listener, registry, shutdown_signal()).await?;
+    running.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+pub async fn create_org(state: StateArgs, name: &str) -> anyhow::Result<()> {
+    let mut config = load_config(&state, None)?;
+    config.bootstrap_default_org = false;
+    init_logging(&config);
+    let running = app::start(&config)
+        .await
+        .context("cannot open the registry's state (in embedded mode, stop the server first)")?;
+    let last = running
+        .registry
+        .log
+        .last_seq()
+        .await
+        .map_err(app::AppError::from)?;
+    running
+        .registry
+        .views
+        .wait_for(last, std::time::Duration::from_secs(60))
+        .await
+        .map_err(app::AppError::from)?;
+    let created = running.registry.create_org(name).await;
+    running.stop().await;
+    let created = created?;
+    say(&format!(
+        "created org {:?}; its admin token (shown once):",
+        created.org.as_str()
+    ));
+    say(&format!("  {}", created.admin_token.expose_secret()));
+    Ok(())
+}
+
+pub async fn rebuild(state: StateArgs) -> anyhow::Result<()> {
+    let config = load_config(&state, None)?;
+    init_logging(&config);
+    let log: Arc<dyn eventlog::EventLog> = match &config.nats_url {
+        Some(url) => Arc::new(eventlog::JetStreamLog::connect(url, &config.stream).await?),
+        None => Arc::new(
+            eventlog::EmbeddedLog::open(&config.data_dir.join("log.redb"))
+                .context("cannot open the embedded log (stop the server first)")?,
+        ),
+    };
+    let live = app::views_path(&config.data_dir);
+    let fresh = live.with_extension("redb.rebuild");
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} replaying [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let checksum = views::rebuild(log, &fresh, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await?;
+    bar.finish();
+    std::fs::rename(&fresh, &live)
+        .with_context(|| format!("cannot move {} into place", fresh.display()))?;
+    say(&format!("rebuilt {} ; checksum {checksum}", live.display()));
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! Routes and handlers. Each handler extracts, calls `app`, and shapes the answer: the
+//! value as JSON with the log `position` it reflects, also in the `X-Modelreg-Position`
+//! header.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use app::requests::{AddModelRequest, EditModelRequest, IssueTokenRequest, MatchCredentialRequest};
+use app::{Answer, AppError, Registry};
+
+use crate::BODY_LIMIT;
+use crate::auth::Caller;
+use crate::metrics::Metrics;
+use crate::problem::Problem;
+
+/// Every served route as `METHOD path`, in OpenAPI path syntax; a test compares it with
+/// `schemas/openapi.yaml`.
+pub const ROUTES: &[&str] = &[
+    "GET /healthz",
+    "GET /readyz",
+    "GET /metrics",
+    "GET /v1/models",
+    "POST /v1/models",
+    "GET /v1/models/{slug}",
+    "PATCH /v1/models/{slug}",
+    "DELETE /v1/models/{slug}",
+    "GET /v1/credentials",
+    "POST /v1/credentials/match",
+    "GET /v1/credentials/{id}",
+    "POST /v1/tokens",
+];
+
+pub fn router(registry: Arc<Registry>, metrics: Arc<Metrics>) -> Router {
+    let api = Router::new()
+        .route("/v1/models", get(list_models).post(add_model))
+        .route(
+            "/v1/models/{slug}",
+            get(get_model).patch(edit_model).delete(deactivate_model),
+        )
+        .route("/v1/credentials", get(list_credentials))
+        .route("/v1/credentials/match", post(match_credential))
+        .route("/v1/credentials/{id}", get(get_credential))
+        .route("/v1/tokens", post(issue_token))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    api.layer(middleware::from_fn(observe))
+        .layer(Extension(metrics))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(registry)
+}
+
+/// Times every request, counts it, and logs one line without headers or bodies.
+async fn observe(
+    Extension(metrics): Extension<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    metrics.observe_request(&method, &route, status, seconds);
+    if route.starts_with("/v1/") && method != "GET" {
+        let outcome = if status < 400 {
+            "ok"
+        } else if status < 500 {
+            "rejected"
+        } else {
+            "failed"
+        };
+        metrics.count_command(&format!("{method} {route}"), outcome);
+    }
+    tracing::info!(%method, %route, status, ms = seconds * 1000.0, "request");
+    response
+}
+
+/// JSON bodies with problem+json rejections: malformed JSON, wrong shape, wrong content
+/// type and oversize bodies each get their own code.
+struct Body<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> std::result::Result<Self, Problem> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(body_problem(rejection)),
+        }
+    }
+}
+
+fn body_problem(rejection: JsonRejection) -> Problem {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body.too_large",
+            format!("the body is over the {} KiB limit", BODY_LIMIT / 1024),
+        );
+    }
+    match rejection {
+        JsonRejection::JsonSyntaxError(_) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "body.malformed_json",
+            "the body is not valid JSON",
+        ),
+        JsonRejection::JsonDataError(error) => {
+            // serde's message names the field and the expected type; secrets are strings, so
+            // a type mismatch never quotes one.
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "body.invalid_shape",
+                error.body_text(),
+            )
+        }
+        JsonRejection::MissingJsonContentType(_) => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "body.content_type",
+            "send the body as JSON with Content-Type: application/json",
+        ),
+        other => Problem::new(
+            other.status(),
+            "body.unreadable",
+            "the body could not be read",
+        ),
+    }
+}
+
+/// The answer to a query or command: `value`'s fields plus `position`.
+fn answer<T: Serialize>(status: StatusCode, answer: Answer<T>) -> Response {
+    let mut body = serde_json::to_value(&answer.value).unwrap_or(Value::Null);
+    match &mut body {
+        Value::Object(map) => {
+            map.insert("position".into(), json!(answer.position));
+        }
+        other => {
+            body = json!({ "items": other.take(), "position": answer.position });
+        }
+    }
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&answer.position.to_string()) {
+        response.headers_mut().insert("x-modelreg-position", value);
+    }
+    response
+}
+
+type Result<T> = std::result::Result<T, Problem>;
+
+async fn list_models(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+) -> Result<Response> {
+    Ok(answer(StatusCode::OK, registry.list_models(&ctx)?))
+}
+
+async fn add_model(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Body(request): Body<AddModelRequest>,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::CREATED,
+        registry.add_model(&ctx, request).await?,
+    ))
+}
+
+async fn get_model(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Path(slug): Path<String>,
+) -> Result<Response> {
+    Ok(answer(StatusCode::OK, registry.get_model(&ctx, &slug)?))
+}
+
+async fn edit_model(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    Body(request): Body<EditModelRequest>,
+) -> Result<Response> {
+    let if_match = if_match(&headers)?;
+    Ok(answer(
+        StatusCode::OK,
+        registry.edit_model(&ctx, &slug, request, if_match).await?,
+    ))
+}
+
+async fn deactivate_model(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Path(slug): Path<String>,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        registry.deactivate_model(&ctx, &slug).await?,
+    ))
+}
+
+async fn list_credentials(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+) -> Result<Response> {
+    Ok(answer(StatusCode::OK, registry.list_credentials(&ctx)?))
+}
+
+async fn get_credential(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    Ok(answer(StatusCode::OK, registry.get_credential(&ctx, &id)?))
+}
+
+async fn match_credential(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Body(request): Body<MatchCredentialRequest>,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        registry.match_credential(&ctx, request)?,
+    ))
+}
+
+async fn issue_token(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Body(request): Body<IssueTokenRequest>,
+) -> Result<Response> {
+    let issued = registry
+        .issue_token(&ctx, &request.label, &request.role)
+        .await?;
+    let token = issued
+        .value
+        .token
+        .as_ref()
+        .map(|t| t.expose_secret().to_owned());
+    let body = json!({
+        "token_id": issued.value.token_id,
+        "label": issued.value.label,
+        "role": issued.value.role,
+        "token": token,
+    });
+    Ok(answer(
+        StatusCode::CREATED,
+        Answer {
+            value: body,
+            position: issued.position,
+        },
+    ))
+}
+
+/// `If-Match: "3"` (or `3`, or `W/"3"`): the model version the edit was made against.
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>> {
+    let Some(value) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("").trim();
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse().map(Some).map_err(|_| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "if_match.invalid",
+            "If-Match takes the model's version, e.g. If-Match: \"3\"",
+        )
+    })
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready when the projector runs and the views have caught up with the log.
+async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
+    if let Some(why) = registry.views.failure() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("projector stopped: {why}\n"),
+        )
+            .into_response();
+    }
+    let log = match registry.log.last_seq().await {
+        Ok(seq) => seq,
+        Err(error) => return Problem::from(AppError::from(error)).into_response(),
+    };
+    let views = registry.views.position();
+    if views < log {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("catching up: views at {views}, log at {log}\n"),
+        )
+            .into_response();
+    }
+    (StatusCode::OK, format!("ready at {views}\n")).into_response()
+}
+
+async fn render_metrics(
+    State(registry): State<Arc<Registry>>,
+    Extension(metrics): Extension<Arc<Metrics>>,
+) -> Response {
+    let log = registry.log.last_seq().await.unwrap_or(0);
+    let text = metrics.render(log, registry.views.position());
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}
+
+async fn not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "route.not_found",
+        "no such route; see schemas/openapi.yaml",
+    )
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "route.method_not_allowed",
+        "this route does not take that method",
+    )
+}

@@ -1,0 +1,327 @@
+//! A keyring in a NATS JetStream key-value bucket, for distributed mode.
+
+use async_nats::jetstream::kv::{self, CreateErrorKind};
+use async_nats::jetstream::stream::{self, DiscardPolicy, StorageType};
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{Keyring, VaultError};
+
+/// Wrapped data keys in a JetStream KV bucket (file storage, history 1, stream `KV_<bucket>`).
+///
+/// `put` returns once JetStream acknowledged the write. `delete` purges the key, which drops
+/// every stored revision rather than only adding a delete marker. NATS KV keys allow the
+/// `"{org}.{credential_id}.{version}"` key ids as they are.
+pub struct NatsKeyring {
+    store: kv::Store,
+}
+
+impl NatsKeyring {
+    /// Opens the bucket, creating it with one replica if it does not exist.
+    pub async fn connect(client: async_nats::Client, bucket: &str) -> Result<Self, VaultError> {
+        Self::connect_with_replicas(client, bucket, 1).await
+    }
+
+    /// Opens the bucket, creating it with `replicas` replicas (3 on a production cluster) if
+    /// it does not exist. An existing bucket is used as it is.
+    pub async fn connect_with_replicas(
+        client: async_nats::Client,
+        bucket: &str,
+        replicas: usize,
+    ) -> Result<Self, VaultError> {
+        check_bucket_name(bucket)?;
+        let jetstream = async_nats::jetstream::new(client);
+        if let Ok(store) = jetstream.get_key_value(bucket).await {
+            return Ok(Self { store });
+        }
+        // `create_key_value` first asks for the account info, whose reply from nats-server
+        // 2.9 (no `reserved_memory`) async-nats 0.51 cannot parse. So we create the bucket's
+        // backing stream ourselves, with the settings `create_key_value` would use, and
+        // open it as a bucket. `get_or_create_stream` also settles a race with another
+        // process creating it.
+        let stream_config = stream::Config {
+            name: format!("KV_{bucket}"),
+            description: Some(
+                "modelreg wrapped data keys (primary state, never rebuilt)".to_owned(),
+            ),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            storage: StorageType::File,
+            num_replicas: replicas.max(1),
+            allow_rollup: true,
+            deny_delete: true,
+            deny_purge: false,
+            allow_direct: true,
+            discard: DiscardPolicy::New,
+            ..Default::default()
+        };
+        jetstream
+            .get_or_create_stream(stream_config)
+            .await
+            .map_err(|error| {
+                VaultError::Keyring(format!(
+                    "cannot create the key-value bucket {bucket:?}: {error}"
+                ))
+            })?;
+        let store = jetstream.get_key_value(bucket).await.map_err(|error| {
+            VaultError::Keyring(format!(
+                "cannot open the key-value bucket {bucket:?}: {error}"
+            ))
+        })?;
+        Ok(Self { store })
+    }
+}
+
+/// Bucket names become stream names and subject tokens, so only `[A-Za-z0-9_-]` is allowed.
+fn check_bucket_name(bucket: &str) -> Result<(), VaultError> {
+    let valid = !bucket.is_empty()
+        && bucket
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-');
+    if valid {
+        return Ok(());
+    }
+    Err(VaultError::Keyring(format!(
+        "invalid key-value bucket name {bucket:?}: use A-Z, a-z, 0-9, '_' and '-'"
+    )))
+}
+
+fn nats_error(action: &str, key_id: &str, error: impl std::fmt::Display) -> VaultError {
+    VaultError::Keyring(format!("cannot {action} {key_id:?} in NATS KV: {error}"))
+}
+
+#[async_trait]
+impl Keyring for NatsKeyring {
+    async fn put(&self, key_id: &str, wrapped: &[u8]) -> Result<(), VaultError> {
+        self.store
+            .put(key_id, Bytes::copy_from_slice(wrapped))
+            .await
+            .map_err(|error| nats_error("put", key_id, error))?;
+        Ok(())
+    }
+
+    async fn get(&self, key_id: &str) -> Result<Option<Vec<u8>>, VaultError> {
+        let value = self
+            .store
+            .get(key_id)
+            .await
+            .map_err(|error| nats_error("get", key_id, error))?;
+        Ok(value.map(|value| value.to_vec()))
+    }
+
+    async fn delete(&self, key_id: &str) -> Result<(), VaultError> {
+        self.store
+            .purge(key_id)
+            .await
+            .map_err(|error| nats_error("purge", key_id, error))
+    }
+
+    async fn put_if_absent(
+        &self,
+        key_id: &str,
+        wrapped: &[u8],
+    ) -> Result<Option<Vec<u8>>, VaultError> {
+        // `create` is a compare-and-set on "no live value", so it is atomic across processes.
+        // If the key exists we read it; should it be destroyed in between, we try again.
+        for _ in 0..3 {
+            let created = self
+                .store
+                .create(key_id, Bytes::copy_from_slice(wrapped))
+                .await;
+            match created {
+                Ok(_) => return Ok(None),
+                Err(error) if error.kind() == CreateErrorKind::AlreadyExists => {
+                    if let Some(existing) = self.get(key_id).await? {
+                        return Ok(Some(existing));
+                    }
+                }
+                Err(error) => return Err(nats_error("create", key_id, error)),
+            }
+        }
+        Err(VaultError::Keyring(format!(
+            "{key_id:?} kept changing while being created in NATS KV"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::net::TcpListener;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::keyring::conformance;
+    use crate::{MasterKey, Sealed, Secret, SecretContext, Vault};
+
+    /// A private `nats-server` with JetStream on a free loopback port and its own store
+    /// directory, killed on drop. Never the system server on 4222.
+    struct NatsServer {
+        child: Child,
+        url: String,
+        log_path: PathBuf,
+        _store: tempfile::TempDir,
+    }
+
+    impl NatsServer {
+        fn start() -> Self {
+            let port = {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                listener.local_addr().unwrap().port()
+            };
+            let store = tempfile::tempdir().unwrap();
+            let log_path = store.path().join("nats-server.log");
+            let log = File::create(&log_path).unwrap();
+            let child = Command::new("nats-server")
+                .arg("-js")
+                .args(["-a", "127.0.0.1"])
+                .args(["-p", &port.to_string()])
+                .arg("-sd")
+                .arg(store.path().join("jetstream"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|error| {
+                    panic!(
+                        "cannot start nats-server ({error}); these tests need it on PATH \
+                         (Debian: apt install nats-server)"
+                    )
+                });
+            Self {
+                child,
+                url: format!("nats://127.0.0.1:{port}"),
+                log_path,
+                _store: store,
+            }
+        }
+
+        /// Connects once the server accepts clients, polling until a deadline.
+        async fn client(&mut self) -> async_nats::Client {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                let last_error = match async_nats::connect(&self.url).await {
+                    Ok(client) => return client,
+                    Err(error) => error,
+                };
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    panic!("nats-server exited with {status}:\n{}", self.log());
+                }
+                if Instant::now() > deadline {
+                    panic!(
+                        "nats-server at {} not ready in time ({last_error}):\n{}",
+                        self.url,
+                        self.log()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+
+        fn log(&self) -> String {
+            std::fs::read_to_string(&self.log_path).unwrap_or_default()
+        }
+    }
+
+    impl Drop for NatsServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    #[tokio::test]
+    async fn nats_keyring_meets_the_keyring_contract() {
+        let mut server = NatsServer::start();
+        let keyring = NatsKeyring::connect(server.client().await, "keyring_contract")
+            .await
+            .unwrap();
+        conformance::check(&keyring).await;
+    }
+
+    #[tokio::test]
+    async fn nats_keyring_reopens_an_existing_bucket() {
+        let mut server = NatsServer::start();
+        let first = NatsKeyring::connect(server.client().await, "keys")
+            .await
+            .unwrap();
+        first.put("acme.cred.1", b"wrapped").await.unwrap();
+
+        let second = NatsKeyring::connect(server.client().await, "keys")
+            .await
+            .unwrap();
+        assert_eq!(
+            second.get("acme.cred.1").await.unwrap().as_deref(),
+            Some(&b"wrapped"[..])
+        );
+    }
+
+    #[tokio::test]
+    async fn seal_and_open_through_nats_and_destroy_shreds() {
+        let mut server = NatsServer::start();
+        let keyring = Arc::new(
+            NatsKeyring::connect(server.client().await, "keys")
+                .await
+                .unwrap(),
+        );
+        let vault = Vault::new(MasterKey::generate(), keyring.clone());
+        let context = SecretContext {
+            org: "acme",
+            credential_id: "cred_01",
+            version: 3,
+        };
+        let plaintext = "hf_the-token-through-nats-0123";
+
+        let sealed = vault
+            .seal(&context, &Secret::new(plaintext.to_owned()))
+            .await
+            .unwrap();
+        assert!(keyring.get("acme.cred_01.3").await.unwrap().is_some());
+        let opened = vault.open(&context, &sealed).await.unwrap();
+        assert_eq!(opened.expose_secret(), plaintext);
+
+        vault.destroy(&context).await.unwrap();
+        assert!(matches!(
+            vault.open(&context, &sealed).await,
+            Err(VaultError::KeyDestroyed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_seals_of_a_version_agree_on_one_data_key() {
+        let mut server = NatsServer::start();
+        let client = server.client().await;
+        let keyring: Arc<dyn Keyring> =
+            Arc::new(NatsKeyring::connect(client, "keys").await.unwrap());
+        let vault = Arc::new(Vault::new(MasterKey::generate(), keyring));
+        let context = SecretContext {
+            org: "acme",
+            credential_id: "cred",
+            version: 1,
+        };
+
+        let seals = (0..8).map(|_| {
+            let vault = Arc::clone(&vault);
+            tokio::spawn(async move {
+                let context = SecretContext {
+                    org: "acme",
+                    credential_id: "cred",
+                    version: 1,
+                };
+                vault
+                    .seal(&context, &Secret::new("sk-raced-secret-value".to_owned()))
+                    .await
+                    .unwrap()
+            })
+        });
+        let sealed: Vec<Sealed> = futures::future::try_join_all(seals).await.unwrap();
+        // Whichever seal reached the log, it opens under the one key that was kept.
+        for sealed in &sealed {
+            let opened = vault.open(&context, sealed).await.unwrap();
+            assert_eq!(opened.expose_secret(), "sk-raced-secret-value");
+        }
+    }
+}

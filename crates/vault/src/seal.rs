@@ -1,0 +1,625 @@
+//! Envelope encryption of credential versions: `Vault::seal`, `open`, `destroy`, `rewrap`,
+//! and keyed fingerprints.
+
+use std::sync::Arc;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use aes_kw::KekAes256;
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use rand::rngs::OsRng;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::{Keyring, MasterKey, Secret, VaultError};
+
+/// A sealed credential version: AES-256-GCM ciphertext (tag appended) and its nonce. It is
+/// safe to store in events and to log; without its data key it reveals nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    pub nonce: [u8; 12],
+    pub ciphertext: Vec<u8>,
+}
+
+/// What a sealed secret belongs to. It names the keyring entry of the data key
+/// (`"{org}.{credential_id}.{version}"`) and is bound into the ciphertext as AAD, so a
+/// ciphertext opens only in the context it was sealed for.
+///
+/// `org` and `credential_id` must be non-empty and made of `[A-Za-z0-9_-]`, which keeps the
+/// key id unambiguous and a valid NATS KV key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecretContext<'a> {
+    pub org: &'a str,
+    pub credential_id: &'a str,
+    pub version: u64,
+}
+
+impl SecretContext<'_> {
+    /// The keyring entry of this credential version's data key.
+    pub fn key_id(&self) -> Result<String, VaultError> {
+        check_token("org", self.org)?;
+        check_token("credential id", self.credential_id)?;
+        Ok(format!(
+            "{}.{}.{}",
+            self.org, self.credential_id, self.version
+        ))
+    }
+
+    /// The additional authenticated data: a version tag, then each field length-prefixed
+    /// (u64 big-endian) and the version as a fixed-width u64, so distinct contexts never
+    /// encode alike.
+    fn aad(&self) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(64 + self.org.len() + self.credential_id.len());
+        put_field(&mut aad, AAD_TAG);
+        put_field(&mut aad, self.org.as_bytes());
+        put_field(&mut aad, self.credential_id.as_bytes());
+        aad.extend_from_slice(&self.version.to_be_bytes());
+        aad
+    }
+}
+
+/// Seals, opens and destroys credential versions, and fingerprints secrets.
+///
+/// It holds the master key and the key derived from it for fingerprints; it has no `Debug`.
+/// Every `open` reads the keyring, deliberately without a cache of unwrapped data keys: a key
+/// destroyed by another process must stop opening its ciphertext at once.
+pub struct Vault {
+    master: MasterKey,
+    fingerprint_key: Box<Zeroizing<[u8; KEY_LEN]>>,
+    keyring: Arc<dyn Keyring>,
+}
+
+impl Vault {
+    /// A vault over `keyring`, wrapping data keys with `master`.
+    pub fn new(master: MasterKey, keyring: Arc<dyn Keyring>) -> Self {
+        let mut fingerprint_key = Box::new(Zeroizing::new([0u8; KEY_LEN]));
+        Hkdf::<Sha256>::new(None, master.bytes())
+            .expand(FINGERPRINT_INFO, &mut fingerprint_key[..])
+            .expect("32 bytes is far below HKDF-SHA256's output limit");
+        Self {
+            master,
+            fingerprint_key,
+            keyring,
+        }
+    }
+
+    /// Encrypts `plaintext` for `ctx` under the data key of that credential version.
+    ///
+    /// The first seal of a version generates a random data key and stores it, wrapped, in
+    /// the keyring before returning; a keyring failure fails the seal, so no ciphertext ever
+    /// exists without its key. Sealing a version that already has a key (a retried command)
+    /// reuses that key, with a fresh nonce, so a ciphertext that already reached the log
+    /// stays openable.
+    pub async fn seal(
+        &self,
+        ctx: &SecretContext<'_>,
+        plaintext: &Secret,
+    ) -> Result<Sealed, VaultError> {
+        let key_id = ctx.key_id()?;
+        let fresh_key = generate_data_key();
+        let wrapped = self.wrap_data_key(&fresh_key)?;
+        let data_key = match self.keyring.put_if_absent(&key_id, &wrapped).await? {
+            None => fresh_key,
+            Some(existing) => self.unwrap_data_key(&existing)?,
+        };
+        encrypt(&data_key, &ctx.aad(), plaintext)
+    }
+
+    /// Decrypts a sealed secret of `ctx`.
+    ///
+    /// Fails with [`VaultError::KeyDestroyed`] when the version's data key is gone (also when
+    /// `ctx` names a version that never had one), [`VaultError::KeyUnwrap`] when the master
+    /// key does not match, and [`VaultError::Integrity`] when the ciphertext was tampered
+    /// with or belongs to another context.
+    pub async fn open(
+        &self,
+        ctx: &SecretContext<'_>,
+        sealed: &Sealed,
+    ) -> Result<Secret, VaultError> {
+        let key_id = ctx.key_id()?;
+        let wrapped = self
+            .keyring
+            .get(&key_id)
+            .await?
+            .ok_or(VaultError::KeyDestroyed)?;
+        let data_key = self.unwrap_data_key(&wrapped)?;
+        decrypt(&data_key, &ctx.aad(), sealed)
+    }
+
+    /// Deletes the data key of `ctx`: every ciphertext of that version, in every copy of the
+    /// log, becomes unreadable for good. Destroying twice succeeds.
+    pub async fn destroy(&self, ctx: &SecretContext<'_>) -> Result<(), VaultError> {
+        self.keyring.delete(&ctx.key_id()?).await
+    }
+
+    /// Re-wraps the data key of `ctx` under `new_master` (master key rotation). No ciphertext
+    /// changes. After rotating every version, build a new `Vault` with `new_master`; note
+    /// that fingerprints are derived from the master key and change with it.
+    pub async fn rewrap(
+        &self,
+        ctx: &SecretContext<'_>,
+        new_master: &MasterKey,
+    ) -> Result<(), VaultError> {
+        let key_id = ctx.key_id()?;
+        let wrapped = self
+            .keyring
+            .get(&key_id)
+            .await?
+            .ok_or(VaultError::KeyDestroyed)?;
+        let data_key = self.unwrap_data_key(&wrapped)?;
+        let rewrapped = wrap_with(new_master, &data_key)?;
+        self.keyring.put(&key_id, &rewrapped).await
+    }
+
+    /// A keyed fingerprint of a secret within an org and provider, for recognizing a
+    /// credential that was entered before without storing or comparing plaintexts.
+    /// HMAC-SHA256 under a key derived from the master key (HKDF-SHA256), over the
+    /// length-prefixed `(org, provider, secret)`: equal inputs give equal fingerprints under
+    /// the same master key; other orgs, providers or master keys give unrelated ones.
+    pub fn fingerprint(&self, org: &str, provider: &str, plaintext: &Secret) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.fingerprint_key[..])
+            .expect("HMAC accepts keys of any length");
+        for field in [
+            FINGERPRINT_TAG,
+            org.as_bytes(),
+            provider.as_bytes(),
+            plaintext.expose_secret().as_bytes(),
+        ] {
+            mac.update(&(field.len() as u64).to_be_bytes());
+            mac.update(field);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    fn wrap_data_key(&self, data_key: &DataKey) -> Result<[u8; WRAPPED_LEN], VaultError> {
+        wrap_with(&self.master, data_key)
+    }
+
+    pub(crate) fn unwrap_data_key(&self, wrapped: &[u8]) -> Result<DataKey, VaultError> {
+        if wrapped.len() != WRAPPED_LEN {
+            return Err(VaultError::KeyUnwrap);
+        }
+        let kek =
+            KekAes256::try_from(&self.master.bytes()[..]).map_err(|_| VaultError::KeyUnwrap)?;
+        let mut data_key: DataKey = Box::new(Zeroizing::new([0u8; KEY_LEN]));
+        kek.unwrap(wrapped, &mut data_key[..])
+            .map_err(|_| VaultError::KeyUnwrap)?;
+        Ok(data_key)
+    }
+}
+
+/// Length of data keys, the master key and the fingerprint key.
+const KEY_LEN: usize = 32;
+/// A data key wrapped with RFC 3394: the key plus one 8-byte semiblock.
+const WRAPPED_LEN: usize = KEY_LEN + aes_kw::IV_LEN;
+/// Versions the AAD layout, so a future layout can never be confused with this one.
+const AAD_TAG: &[u8] = b"modelreg secret aad v1";
+/// HKDF info of the fingerprint key.
+const FINGERPRINT_INFO: &[u8] = b"modelreg fingerprint v1";
+/// First field of every fingerprinted message, for domain separation.
+const FINGERPRINT_TAG: &[u8] = b"modelreg fingerprint v1";
+
+/// A data key on the heap (so moves leave no copies), wiped on drop.
+pub(crate) type DataKey = Box<Zeroizing<[u8; KEY_LEN]>>;
+
+fn generate_data_key() -> DataKey {
+    let mut data_key: DataKey = Box::new(Zeroizing::new([0u8; KEY_LEN]));
+    OsRng.fill_bytes(&mut data_key[..]);
+    data_key
+}
+
+fn wrap_with(master: &MasterKey, data_key: &DataKey) -> Result<[u8; WRAPPED_LEN], VaultError> {
+    let kek = KekAes256::try_from(&master.bytes()[..]).map_err(|_| VaultError::Seal)?;
+    let mut wrapped = [0u8; WRAPPED_LEN];
+    kek.wrap(&data_key[..], &mut wrapped)
+        .map_err(|_| VaultError::Seal)?;
+    Ok(wrapped)
+}
+
+fn encrypt(data_key: &DataKey, aad: &[u8], plaintext: &Secret) -> Result<Sealed, VaultError> {
+    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&data_key[..]));
+    let mut nonce = [0u8; 12];
+    OsRng.fill_bytes(&mut nonce);
+    let payload = Payload {
+        msg: plaintext.expose_secret().as_bytes(),
+        aad,
+    };
+    let ciphertext = cipher
+        .encrypt(Nonce::from_slice(&nonce), payload)
+        .map_err(|_| VaultError::Seal)?;
+    Ok(Sealed { nonce, ciphertext })
+}
+
+fn decrypt(data_key: &DataKey, aad: &[u8], sealed: &Sealed) -> Result<Secret, VaultError> {
+    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&data_key[..]));
+    let payload = Payload {
+        msg: &sealed.ciphertext,
+        aad,
+    };
+    let plaintext = cipher
+        .decrypt(Nonce::from_slice(&sealed.nonce), payload)
+        .map_err(|_| VaultError::Integrity)?;
+    match String::from_utf8(plaintext) {
+        Ok(plaintext) => Ok(Secret::new(plaintext)),
+        // Authentic but not text: this vault never seals such a thing.
+        Err(error) => {
+            error.into_bytes().zeroize();
+            Err(VaultError::Integrity)
+        }
+    }
+}
+
+fn put_field(out: &mut Vec<u8>, field: &[u8]) {
+    out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+    out.extend_from_slice(field);
+}
+
+fn check_token(what: &str, token: &str) -> Result<(), VaultError> {
+    let valid = !token.is_empty()
+        && token
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-');
+    if valid {
+        return Ok(());
+    }
+    Err(VaultError::InvalidContext(format!(
+        "{what} {token:?} must be non-empty and made of A-Z, a-z, 0-9, '_' and '-'"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::MemoryKeyring;
+
+    const PLAINTEXT: &str = "sk-proj-very-secret-Ab9z";
+
+    fn ctx<'a>(org: &'a str, credential_id: &'a str, version: u64) -> SecretContext<'a> {
+        SecretContext {
+            org,
+            credential_id,
+            version,
+        }
+    }
+
+    fn secret(plaintext: &str) -> Secret {
+        Secret::new(plaintext.to_owned())
+    }
+
+    fn memory_vault() -> (Vault, Arc<MemoryKeyring>) {
+        let keyring = Arc::new(MemoryKeyring::new());
+        (Vault::new(MasterKey::generate(), keyring.clone()), keyring)
+    }
+
+    #[tokio::test]
+    async fn seal_then_open_returns_the_plaintext() {
+        let (vault, keyring) = memory_vault();
+        let context = ctx("acme", "cred_01", 1);
+        let sealed = vault.seal(&context, &secret(PLAINTEXT)).await.unwrap();
+
+        assert_eq!(
+            vault.open(&context, &sealed).await.unwrap().expose_secret(),
+            PLAINTEXT
+        );
+        assert!(keyring.get("acme.cred_01.1").await.unwrap().is_some());
+        assert_ne!(sealed.ciphertext, PLAINTEXT.as_bytes());
+        // The ciphertext carries a 16-byte tag.
+        assert_eq!(sealed.ciphertext.len(), PLAINTEXT.len() + 16);
+    }
+
+    #[tokio::test]
+    async fn empty_and_non_ascii_secrets_round_trip() {
+        let (vault, _) = memory_vault();
+        for (version, plaintext) in [(1, ""), (2, "clé-secrète-🔑-日本")] {
+            let context = ctx("acme", "cred", version);
+            let sealed = vault.seal(&context, &secret(plaintext)).await.unwrap();
+            let opened = vault.open(&context, &sealed).await.unwrap();
+            assert_eq!(opened.expose_secret(), plaintext);
+        }
+    }
+
+    #[tokio::test]
+    async fn each_version_gets_its_own_data_key_and_each_seal_its_own_nonce() {
+        let (vault, keyring) = memory_vault();
+        let first = vault
+            .seal(&ctx("acme", "cred", 1), &secret(PLAINTEXT))
+            .await
+            .unwrap();
+        let second = vault
+            .seal(&ctx("acme", "cred", 2), &secret(PLAINTEXT))
+            .await
+            .unwrap();
+        assert_ne!(first.nonce, second.nonce);
+        assert_ne!(first.ciphertext, second.ciphertext);
+        let key_one = vault
+            .unwrap_data_key(&keyring.get("acme.cred.1").await.unwrap().unwrap())
+            .unwrap();
+        let key_two = vault
+            .unwrap_data_key(&keyring.get("acme.cred.2").await.unwrap().unwrap())
+            .unwrap();
+        assert_ne!(key_one[..], key_two[..]);
+    }
+
+    #[tokio::test]
+    async fn sealing_a_version_again_keeps_earlier_ciphertexts_openable() {
+        let (vault, _) = memory_vault();
+        let context = ctx("acme", "cred", 1);
+        let first = vault.seal(&context, &secret(PLAINTEXT)).await.unwrap();
+        let retried = vault.seal(&context, &secret(PLAINTEXT)).await.unwrap();
+        assert_ne!(first.nonce, retried.nonce);
+        for sealed in [&first, &retried] {
+            assert_eq!(
+                vault.open(&context, sealed).await.unwrap().expose_secret(),
+                PLAINTEXT
+            );
+        }
+    }
+
+    #[test]
+    fn the_aad_binds_org_credential_and_version() {
+        let data_key = generate_data_key();
+        let sealed_for = ctx("acme", "cred", 1);
+        let sealed = encrypt(&data_key, &sealed_for.aad(), &secret(PLAINTEXT)).unwrap();
+        assert_eq!(
+            decrypt(&data_key, &sealed_for.aad(), &sealed)
+                .unwrap()
+                .expose_secret(),
+            PLAINTEXT
+        );
+        // Same data key, other context: only the AAD differs, and it must be refused.
+        for other in [
+            ctx("other", "cred", 1),
+            ctx("acme", "other", 1),
+            ctx("acme", "cred", 2),
+        ] {
+            assert!(matches!(
+                decrypt(&data_key, &other.aad(), &sealed),
+                Err(VaultError::Integrity)
+            ));
+        }
+    }
+
+    #[test]
+    fn the_aad_encoding_is_unambiguous() {
+        let pairs = [
+            (ctx("ab", "c", 1), ctx("a", "bc", 1)),
+            (ctx("a-b", "c", 1), ctx("a", "b-c", 1)),
+            (ctx("a", "b1", 1), ctx("a", "b", 11)),
+        ];
+        for (left, right) in pairs {
+            assert_ne!(left.aad(), right.aad());
+        }
+    }
+
+    #[tokio::test]
+    async fn opening_in_another_context_fails_with_integrity() {
+        let (vault, _) = memory_vault();
+        let sealed = vault
+            .seal(&ctx("acme", "cred", 1), &secret(PLAINTEXT))
+            .await
+            .unwrap();
+        // Each of these contexts has a data key of its own, so the refusal comes from
+        // authentication, not from a missing key.
+        for other in [
+            ctx("other", "cred", 1),
+            ctx("acme", "other", 1),
+            ctx("acme", "cred", 2),
+        ] {
+            vault
+                .seal(&other, &secret("unrelated secret"))
+                .await
+                .unwrap();
+            assert!(matches!(
+                vault.open(&other, &sealed).await,
+                Err(VaultError::Integrity)
+            ));
+        }
+        // A context that never had a key reports the key as missing.
+        assert!(matches!(
+            vault.open(&ctx("acme", "cred", 9), &sealed).await,
+            Err(VaultError::KeyDestroyed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn tampering_fails_with_integrity() {
+        let (vault, _) = memory_vault();
+        let context = ctx("acme", "cred", 1);
+        let sealed = vault.seal(&context, &secret(PLAINTEXT)).await.unwrap();
+
+        let mut flipped_body = sealed.clone();
+        flipped_body.ciphertext[0] ^= 0x01;
+        let mut flipped_tag = sealed.clone();
+        *flipped_tag.ciphertext.last_mut().unwrap() ^= 0x80;
+        let mut flipped_nonce = sealed.clone();
+        flipped_nonce.nonce[11] ^= 0x01;
+        let mut truncated = sealed.clone();
+        truncated.ciphertext.truncate(10);
+
+        for tampered in [flipped_body, flipped_tag, flipped_nonce, truncated] {
+            assert!(matches!(
+                vault.open(&context, &tampered).await,
+                Err(VaultError::Integrity)
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_destroyed_key_makes_the_version_unreadable() {
+        let (vault, keyring) = memory_vault();
+        let destroyed = ctx("acme", "cred", 1);
+        let kept = ctx("acme", "cred", 2);
+        let sealed = vault.seal(&destroyed, &secret(PLAINTEXT)).await.unwrap();
+        let kept_sealed = vault.seal(&kept, &secret(PLAINTEXT)).await.unwrap();
+
+        vault.destroy(&destroyed).await.unwrap();
+
+        assert!(keyring.get("acme.cred.1").await.unwrap().is_none());
+        assert!(matches!(
+            vault.open(&destroyed, &sealed).await,
+            Err(VaultError::KeyDestroyed)
+        ));
+        vault.destroy(&destroyed).await.unwrap();
+        assert_eq!(
+            vault
+                .open(&kept, &kept_sealed)
+                .await
+                .unwrap()
+                .expose_secret(),
+            PLAINTEXT
+        );
+    }
+
+    #[tokio::test]
+    async fn another_master_key_cannot_unwrap() {
+        let keyring = Arc::new(MemoryKeyring::new());
+        let vault = Vault::new(MasterKey::generate(), keyring.clone());
+        let intruder = Vault::new(MasterKey::generate(), keyring);
+        let context = ctx("acme", "cred", 1);
+        let sealed = vault.seal(&context, &secret(PLAINTEXT)).await.unwrap();
+        assert!(matches!(
+            intruder.open(&context, &sealed).await,
+            Err(VaultError::KeyUnwrap)
+        ));
+    }
+
+    #[tokio::test]
+    async fn rewrap_moves_data_keys_to_a_new_master_key() {
+        let keyring = Arc::new(MemoryKeyring::new());
+        let old_vault = Vault::new(MasterKey::generate(), keyring.clone());
+        let context = ctx("acme", "cred", 1);
+        let sealed = old_vault.seal(&context, &secret(PLAINTEXT)).await.unwrap();
+        let new_master = MasterKey::generate();
+        let new_master_copy = MasterKey::from_base64(&base64_of(&new_master)).unwrap();
+
+        old_vault.rewrap(&context, &new_master).await.unwrap();
+
+        let new_vault = Vault::new(new_master_copy, keyring);
+        assert_eq!(
+            new_vault
+                .open(&context, &sealed)
+                .await
+                .unwrap()
+                .expose_secret(),
+            PLAINTEXT
+        );
+        assert!(matches!(
+            old_vault.open(&context, &sealed).await,
+            Err(VaultError::KeyUnwrap)
+        ));
+        assert!(matches!(
+            old_vault.rewrap(&ctx("acme", "cred", 2), &new_master).await,
+            Err(VaultError::KeyDestroyed)
+        ));
+    }
+
+    fn base64_of(key: &MasterKey) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(key.bytes())
+    }
+
+    struct FailingKeyring;
+
+    #[async_trait]
+    impl Keyring for FailingKeyring {
+        async fn put(&self, _: &str, _: &[u8]) -> Result<(), VaultError> {
+            Err(VaultError::Keyring("disk full".to_owned()))
+        }
+        async fn get(&self, _: &str) -> Result<Option<Vec<u8>>, VaultError> {
+            Ok(None)
+        }
+        async fn delete(&self, _: &str) -> Result<(), VaultError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_keyring_write_failure_fails_the_seal() {
+        let vault = Vault::new(MasterKey::generate(), Arc::new(FailingKeyring));
+        let result = vault
+            .seal(&ctx("acme", "cred", 1), &secret(PLAINTEXT))
+            .await;
+        assert!(matches!(result, Err(VaultError::Keyring(_))));
+    }
+
+    #[tokio::test]
+    async fn contexts_that_cannot_name_a_key_are_refused() {
+        let (vault, _) = memory_vault();
+        for (org, credential_id) in [("", "cred"), ("acme", ""), ("a.b", "cred"), ("acme", "c*")] {
+            let context = ctx(org, credential_id, 1);
+            let result = vault.seal(&context, &secret(PLAINTEXT)).await;
+            assert!(
+                matches!(result, Err(VaultError::InvalidContext(_))),
+                "{org:?} {credential_id:?}"
+            );
+        }
+        assert_eq!(
+            ctx("org_1", "cred-2", 42).key_id().unwrap(),
+            "org_1.cred-2.42"
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_deterministic_and_separate_secrets_orgs_and_master_keys() {
+        let master = MasterKey::generate();
+        let master_copy = MasterKey::from_base64(&base64_of(&master)).unwrap();
+        let vault = Vault::new(master, Arc::new(MemoryKeyring::new()));
+        let same_master = Vault::new(master_copy, Arc::new(MemoryKeyring::new()));
+        let other_master = Vault::new(MasterKey::generate(), Arc::new(MemoryKeyring::new()));
+
+        let print = vault.fingerprint("acme", "openai", &secret(PLAINTEXT));
+        assert_eq!(
+            print,
+            vault.fingerprint("acme", "openai", &secret(PLAINTEXT))
+        );
+        assert_eq!(
+            print,
+            same_master.fingerprint("acme", "openai", &secret(PLAINTEXT))
+        );
+
+        assert_ne!(
+            print,
+            vault.fingerprint("acme", "openai", &secret("sk-proj-other"))
+        );
+        assert_ne!(
+            print,
+            vault.fingerprint("globex", "openai", &secret(PLAINTEXT))
+        );
+        assert_ne!(
+            print,
+            vault.fingerprint("acme", "anthropic", &secret(PLAINTEXT))
+        );
+        assert_ne!(
+            print,
+            other_master.fingerprint("acme", "openai", &secret(PLAINTEXT))
+        );
+        // Field boundaries are part of the input.
+        assert_ne!(
+            vault.fingerprint("ab", "c", &secret("x")),
+            vault.fingerprint("a", "bc", &secret("x"))
+        );
+    }
+
+    #[tokio::test]
+    async fn error_messages_carry_no_secret_material() {
+        let (vault, _) = memory_vault();
+        let context = ctx("acme", "cred", 1);
+        let mut sealed = vault.seal(&context, &secret(PLAINTEXT)).await.unwrap();
+        sealed.ciphertext[0] ^= 1;
+        let errors = [
+            vault.open(&context, &sealed).await.err().unwrap(),
+            VaultError::KeyDestroyed,
+            VaultError::KeyUnwrap,
+        ];
+        for error in errors {
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains(PLAINTEXT), "{shown}");
+            assert!(!shown.contains("Ab9z"), "{shown}");
+        }
+    }
+}

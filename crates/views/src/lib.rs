@@ -1,0 +1,13 @@
+//! Read views in redb, fed by the projector from the event log, and rebuilt from it on demand.
+//!
+//! Architecture invariant: views never append to the log, and hold nothing that cannot be
+//! rebuilt from it. Rows and the checkpoint are written in one write transaction, so a crash
+//! never applies an event twice or skips one.
+
+mod project;
+mod rows;
+mod store;
+
+pub use project::{ProjectError, rebuild, run_projector};
+pub use rows::{CredentialRow, ModelRow, OrgRow, StreamPos, TokenRow};
+pub use store::{ViewError, Views};

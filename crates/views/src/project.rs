@@ -1,0 +1,378 @@
+//! The projector: folds log messages into the views in batches, one write transaction per
+//! batch with the checkpoint inside it. Rebuild is the same fold into a new file.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use domain::event::Event;
+use domain::model::{self, Status};
+use domain::{credential, org};
+use eventlog::{Envelope, EventLog, Stored};
+use futures::StreamExt;
+use redb::{Durability, ReadableTable, Table, WriteTransaction};
+
+use crate::rows::{CredentialRow, ModelRow, OrgRow, StreamPos, TokenRow};
+use crate::store::{
+    CHECKPOINT, COMMANDS, CREDENTIALS, FINGERPRINTS, META, MODELS, ORGS, TOKENS, ViewError, Views,
+    decode, encode, key, storage,
+};
+
+/// Largest batch folded into one write transaction.
+const BATCH: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error(transparent)]
+    View(#[from] ViewError),
+    #[error("event log: {0}")]
+    Log(String),
+    #[error("event at position {seq} cannot be projected: {why}")]
+    Poison { seq: u64, why: String },
+}
+
+/// Follows the log from the views' checkpoint on until `shutdown` resolves. On a poison
+/// event it records why (readiness turns false) and returns the error: a projector that
+/// skipped an event would serve wrong answers quietly.
+pub async fn run_projector(
+    views: Arc<Views>,
+    log: Arc<dyn EventLog>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ProjectError> {
+    let result = follow(&views, log, shutdown).await;
+    if let Err(error) = &result {
+        tracing::error!(%error, "projector stopped");
+        views.failure.send_replace(Some(error.to_string()));
+    }
+    result
+}
+
+async fn follow(
+    views: &Arc<Views>,
+    log: Arc<dyn EventLog>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ProjectError> {
+    let from = views.checkpoint()? + 1;
+    let stream = log
+        .tail(from)
+        .await
+        .map_err(|e| ProjectError::Log(e.to_string()))?;
+    let mut batches = stream.ready_chunks(BATCH);
+    tokio::pin!(shutdown);
+    loop {
+        let batch = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            batch = batches.next() => batch,
+        };
+        let Some(batch) = batch else {
+            return Err(ProjectError::Log("the log's stream ended".into()));
+        };
+        let mut messages = Vec::with_capacity(batch.len());
+        for item in batch {
+            messages.push(item.map_err(|e| ProjectError::Log(e.to_string()))?);
+        }
+        let views_for_write = Arc::clone(views);
+        let last = tokio::task::spawn_blocking(move || {
+            apply_batch(&views_for_write, &messages, Durability::Immediate)
+        })
+        .await
+        .map_err(|e| ProjectError::Log(format!("projector task failed: {e}")))??;
+        if let Some(last) = last {
+            views.applied.send_replace(last);
+        }
+    }
+}
+
+/// Replays the whole log into a fresh views file at `path` and returns its checksum.
+/// `progress(done, total)` is called as batches land.
+pub async fn rebuild(
+    log: Arc<dyn EventLog>,
+    path: &Path,
+    progress: impl Fn(u64, u64),
+) -> Result<String, ProjectError> {
+    if path.exists() {
+        std::fs::remove_file(path).map_err(storage)?;
+    }
+    let views = Arc::new(Views::open(path)?);
+    let target = log
+        .last_seq()
+        .await
+        .map_err(|e| ProjectError::Log(e.to_string()))?;
+    progress(0, target);
+    if target > 0 {
+        let stream = log
+            .tail(1)
+            .await
+            .map_err(|e| ProjectError::Log(e.to_string()))?;
+        let mut batches = stream.ready_chunks(BATCH * 4);
+        let mut done = 0;
+        while done < target {
+            let Some(batch) = batches.next().await else {
+                return Err(ProjectError::Log("the log's stream ended early".into()));
+            };
+            let mut messages = Vec::with_capacity(batch.len());
+            for item in batch {
+                let stored = item.map_err(|e| ProjectError::Log(e.to_string()))?;
+                if stored.seq > target {
+                    break;
+                }
+                messages.push(stored);
+            }
+            let views_for_write = Arc::clone(&views);
+            // A half-built file is thrown away on failure, so batches need no fsync; the
+            // last one is made durable below.
+            let last = tokio::task::spawn_blocking(move || {
+                apply_batch(&views_for_write, &messages, Durability::None)
+            })
+            .await
+            .map_err(|e| ProjectError::Log(format!("rebuild task failed: {e}")))??;
+            if let Some(last) = last {
+                done = last;
+                progress(done, target);
+            }
+        }
+    }
+    let txn = views.db.begin_write().map_err(storage)?;
+    txn.commit().map_err(storage)?;
+    Ok(views.checksum()?)
+}
+
+/// Applies messages in one write transaction; returns the last position applied.
+fn apply_batch(
+    views: &Views,
+    messages: &[Stored],
+    durability: Durability,
+) -> Result<Option<u64>, ProjectError> {
+    let Some(last) = messages.last().map(|m| m.seq) else {
+        return Ok(None);
+    };
+    let mut txn = views.db.begin_write().map_err(storage)?;
+    txn.set_durability(durability);
+    let checkpoint = {
+        let meta = txn.open_table(META).map_err(storage)?;
+        meta.get(CHECKPOINT)
+            .map_err(storage)?
+            .map(|v| v.value())
+            .unwrap_or(0)
+    };
+    for message in messages {
+        // A message at or below the checkpoint is already in (a redelivered tail).
+        if message.seq <= checkpoint {
+            continue;
+        }
+        apply_one(&txn, message)?;
+    }
+    {
+        let mut meta = txn.open_table(META).map_err(storage)?;
+        meta.insert(CHECKPOINT, last.max(checkpoint))
+            .map_err(storage)?;
+    }
+    txn.commit().map_err(storage)?;
+    Ok(Some(last.max(checkpoint)))
+}
+
+fn apply_one(txn: &WriteTransaction, message: &Stored) -> Result<(), ProjectError> {
+    let poison = |why: String| ProjectError::Poison {
+        seq: message.seq,
+        why,
+    };
+    let envelope = Envelope::decode(&message.data).map_err(|e| poison(e.to_string()))?;
+    let event = Event::decode(envelope.schema_version, &envelope.payload)
+        .map_err(|e| poison(e.to_string()))?;
+    let at = Meta {
+        seq: message.seq,
+        hash: Envelope::hash_of(&message.data),
+        version: envelope.aggregate_version,
+        recorded_at_ms: envelope.recorded_at_ms,
+        actor: envelope.actor.label.clone(),
+    };
+    let org_id = envelope.org.as_str();
+    {
+        let mut commands = txn.open_table(COMMANDS).map_err(storage)?;
+        let command_key = key(
+            org_id,
+            &format!("{}/{}", envelope.command_id, envelope.kind),
+        );
+        write(&mut commands, &command_key, &envelope.aggregate_id)?;
+    }
+    match event {
+        Event::Org(event) => apply_org(txn, org_id, &event, &at),
+        Event::Credential(event) => apply_credential(txn, org_id, &event, &at),
+        Event::Model(event) => apply_model(txn, org_id, &envelope.aggregate_id, &event, &at),
+    }
+}
+
+struct Meta {
+    seq: u64,
+    hash: [u8; 32],
+    version: u64,
+    recorded_at_ms: i64,
+    actor: String,
+}
+
+impl Meta {
+    fn stream(&self) -> StreamPos {
+        StreamPos {
+            version: self.version,
+            last_seq: self.seq,
+            last_hash: self.hash,
+        }
+    }
+}
+
+type RowTable<'t> = Table<'t, &'static str, &'static [u8]>;
+
+fn read<T: serde::de::DeserializeOwned>(
+    table: &RowTable<'_>,
+    key: &str,
+) -> Result<Option<T>, ProjectError> {
+    match table.get(key).map_err(storage)? {
+        Some(value) => Ok(Some(decode(value.value())?)),
+        None => Ok(None),
+    }
+}
+
+fn write<T: serde::Serialize>(
+    table: &mut RowTable<'_>,
+    key: &str,
+    row: &T,
+) -> Result<(), ProjectError> {
+    table.insert(key, encode(row).as_slice()).map_err(storage)?;
+    Ok(())
+}
+
+fn apply_org(
+    txn: &WriteTransaction,
+    org_id: &str,
+    event: &org::Event,
+    at: &Meta,
+) -> Result<(), ProjectError> {
+    let mut orgs = txn.open_table(ORGS).map_err(storage)?;
+    let state: Option<OrgRow> = read(&orgs, org_id)?;
+    match event {
+        org::Event::Created { name } => {
+            let row = OrgRow {
+                id: org_id.to_owned(),
+                name: name.clone(),
+                created_at_ms: at.recorded_at_ms,
+                tokens: Vec::new(),
+                stream: at.stream(),
+            };
+            write(&mut orgs, org_id, &row)
+        }
+        org::Event::TokenIssued {
+            token_id,
+            label,
+            role,
+            hash,
+        } => {
+            let Some(mut row) = state else {
+                return Err(ProjectError::Poison {
+                    seq: at.seq,
+                    why: "token issued for an unknown org".into(),
+                });
+            };
+            row.tokens.push(token_id.clone());
+            row.stream = at.stream();
+            write(&mut orgs, org_id, &row)?;
+            let mut tokens = txn.open_table(TOKENS).map_err(storage)?;
+            let token = TokenRow {
+                token_id: token_id.clone(),
+                org: org_id.to_owned(),
+                label: label.clone(),
+                role: *role,
+                hash: *hash,
+                issued_at_ms: at.recorded_at_ms,
+            };
+            write(&mut tokens, token_id.as_str(), &token)
+        }
+    }
+}
+
+fn apply_credential(
+    txn: &WriteTransaction,
+    org_id: &str,
+    event: &credential::Event,
+    at: &Meta,
+) -> Result<(), ProjectError> {
+    let mut credentials = txn.open_table(CREDENTIALS).map_err(storage)?;
+    match event {
+        credential::Event::Created(created) => {
+            let state = credential::evolve(None, event);
+            let Some(credential) = state else {
+                return Ok(());
+            };
+            let row = CredentialRow {
+                org: org_id.to_owned(),
+                credential,
+                sealed: created.sealed.clone(),
+                used_by: 0,
+                created_at_ms: at.recorded_at_ms,
+                created_by: at.actor.clone(),
+                updated_at_ms: at.recorded_at_ms,
+                stream: at.stream(),
+            };
+            write(&mut credentials, &key(org_id, created.id.as_str()), &row)?;
+            let mut fingerprints = txn.open_table(FINGERPRINTS).map_err(storage)?;
+            write(
+                &mut fingerprints,
+                &key(org_id, &hex::encode(created.fingerprint)),
+                &created.id.as_str().to_owned(),
+            )
+        }
+    }
+}
+
+fn apply_model(
+    txn: &WriteTransaction,
+    org_id: &str,
+    slug: &str,
+    event: &model::Event,
+    at: &Meta,
+) -> Result<(), ProjectError> {
+    let mut models = txn.open_table(MODELS).map_err(storage)?;
+    let row_key = key(org_id, slug);
+    let before: Option<ModelRow> = read(&models, &row_key)?;
+    let Some(after) = model::evolve(before.as_ref().map(|r| r.model.clone()), event) else {
+        return Err(ProjectError::Poison {
+            seq: at.seq,
+            why: format!("{event:?} for unknown model {slug}"),
+        });
+    };
+    // Keep the credential's used-by count: active models that reference it.
+    let uses = |m: Option<&domain::model::Model>| {
+        m.filter(|m| m.status == Status::Active)
+            .and_then(|m| m.credential_id.clone())
+    };
+    let old_use = uses(before.as_ref().map(|r| &r.model));
+    let new_use = uses(Some(&after));
+    if old_use != new_use {
+        let mut credentials = txn.open_table(CREDENTIALS).map_err(storage)?;
+        for (id, delta) in [(old_use, -1i64), (new_use, 1i64)] {
+            let Some(id) = id else { continue };
+            let cred_key = key(org_id, id.as_str());
+            if let Some(mut row) = read::<CredentialRow>(&credentials, &cred_key)? {
+                row.used_by = (i64::from(row.used_by) + delta).max(0) as u32;
+                write(&mut credentials, &cred_key, &row)?;
+            }
+        }
+    }
+    let row = match before {
+        Some(before) => ModelRow {
+            model: after,
+            updated_at_ms: at.recorded_at_ms,
+            updated_by: at.actor.clone(),
+            stream: at.stream(),
+            ..before
+        },
+        None => ModelRow {
+            org: org_id.to_owned(),
+            model: after,
+            created_at_ms: at.recorded_at_ms,
+            created_by: at.actor.clone(),
+            updated_at_ms: at.recorded_at_ms,
+            updated_by: at.actor.clone(),
+            stream: at.stream(),
+        },
+    };
+    write(&mut models, &row_key, &row)
+}

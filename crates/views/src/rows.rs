@@ -1,0 +1,62 @@
+//! The rows views store, postcard-encoded. Timestamps and actors come from envelopes, never
+//! from the clock, so a rebuild writes the same bytes.
+
+use domain::credential::Credential;
+use domain::model::Model;
+use domain::org::Role;
+use domain::values::TokenId;
+use serde::{Deserialize, Serialize};
+use vault::Sealed;
+
+/// Where an aggregate's stream stands: what the next command needs for optimistic
+/// concurrency (`last_seq`) and the audit chain (`last_hash`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPos {
+    pub version: u64,
+    pub last_seq: u64,
+    pub last_hash: [u8; 32],
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub created_at_ms: i64,
+    pub tokens: Vec<TokenId>,
+    pub stream: StreamPos,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRow {
+    pub token_id: TokenId,
+    pub org: String,
+    pub label: String,
+    pub role: Role,
+    pub hash: [u8; 32],
+    pub issued_at_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRow {
+    pub org: String,
+    pub model: Model,
+    pub created_at_ms: i64,
+    pub created_by: String,
+    pub updated_at_ms: i64,
+    pub updated_by: String,
+    pub stream: StreamPos,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialRow {
+    pub org: String,
+    pub credential: Credential,
+    /// Ciphertext of the current version; opening it needs the vault's keyring.
+    pub sealed: Sealed,
+    /// Active models that use this credential.
+    pub used_by: u32,
+    pub created_at_ms: i64,
+    pub created_by: String,
+    pub updated_at_ms: i64,
+    pub stream: StreamPos,
+}

@@ -1,0 +1,253 @@
+//! The redb file behind the views: tables, point reads, range scans, the checkpoint, and a
+//! checksum over everything.
+
+use std::path::Path;
+use std::time::Duration;
+
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::rows::{CredentialRow, ModelRow, OrgRow, TokenRow};
+
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const ORGS: TableDefinition<&str, &[u8]> = TableDefinition::new("orgs");
+pub(crate) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+pub(crate) const MODELS: TableDefinition<&str, &[u8]> = TableDefinition::new("models");
+pub(crate) const CREDENTIALS: TableDefinition<&str, &[u8]> = TableDefinition::new("credentials");
+pub(crate) const FINGERPRINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("fingerprints");
+/// `<org>/<command id>/<kind>` → aggregate id: what a command created, so a retried command
+/// answers with the original result.
+pub(crate) const COMMANDS: TableDefinition<&str, &[u8]> = TableDefinition::new("commands");
+
+pub(crate) const CHECKPOINT: &str = "checkpoint";
+
+const ROW_TABLES: [TableDefinition<&str, &[u8]>; 6] =
+    [ORGS, TOKENS, MODELS, CREDENTIALS, FINGERPRINTS, COMMANDS];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("view storage error: {0}")]
+    Storage(String),
+    #[error("corrupt view row: {0}")]
+    Corrupt(String),
+    #[error("views did not reach position {wanted} within the deadline (at {reached})")]
+    Lagging { wanted: u64, reached: u64 },
+    #[error("the projector stopped: {0}")]
+    Stopped(String),
+}
+
+pub(crate) fn storage(e: impl std::fmt::Display) -> ViewError {
+    ViewError::Storage(e.to_string())
+}
+
+/// Keys are `<org>/<id>`; `/` never occurs in an org or an id, so `<org>/`..`<org>0` is
+/// exactly one org's rows.
+pub(crate) fn key(org: &str, id: &str) -> String {
+    format!("{org}/{id}")
+}
+
+pub(crate) fn encode<T: Serialize>(row: &T) -> Vec<u8> {
+    postcard::to_stdvec(row).unwrap_or_default()
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ViewError> {
+    postcard::from_bytes(bytes).map_err(|e| ViewError::Corrupt(e.to_string()))
+}
+
+/// The views of one process. Reads are direct redb point reads (microseconds); the
+/// projector is the only writer.
+pub struct Views {
+    pub(crate) db: Database,
+    pub(crate) applied: watch::Sender<u64>,
+    pub(crate) failure: watch::Sender<Option<String>>,
+}
+
+impl Views {
+    /// Opens or creates the views file at `path`.
+    pub fn open(path: &Path) -> Result<Self, ViewError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(storage)?;
+        }
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => ViewError::Storage(format!(
+                "{} is already open in another process; stop it first",
+                path.display()
+            )),
+            other => storage(other),
+        })?;
+        let txn = db.begin_write().map_err(storage)?;
+        {
+            txn.open_table(META).map_err(storage)?;
+            for table in ROW_TABLES {
+                txn.open_table(table).map_err(storage)?;
+            }
+        }
+        txn.commit().map_err(storage)?;
+        let views = Self {
+            db,
+            applied: watch::Sender::new(0),
+            failure: watch::Sender::new(None),
+        };
+        let checkpoint = views.checkpoint()?;
+        views.applied.send_replace(checkpoint);
+        Ok(views)
+    }
+
+    /// The last log position the views reflect.
+    pub fn position(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    pub fn checkpoint(&self) -> Result<u64, ViewError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let meta = txn.open_table(META).map_err(storage)?;
+        Ok(meta
+            .get(CHECKPOINT)
+            .map_err(storage)?
+            .map(|v| v.value())
+            .unwrap_or(0))
+    }
+
+    /// Waits until the views reflect `position`, at most `timeout`.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64, ViewError> {
+        let mut applied = self.applied.subscribe();
+        let mut failure = self.failure.subscribe();
+        let wait = async {
+            loop {
+                let reached = *applied.borrow_and_update();
+                if reached >= position {
+                    return Ok(reached);
+                }
+                if let Some(why) = failure.borrow_and_update().clone() {
+                    return Err(ViewError::Stopped(why));
+                }
+                tokio::select! {
+                    changed = applied.changed() => if changed.is_err() { return Err(ViewError::Stopped("views closed".into())) },
+                    _ = failure.changed() => {}
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(result) => result,
+            Err(_) => Err(ViewError::Lagging {
+                wanted: position,
+                reached: self.position(),
+            }),
+        }
+    }
+
+    /// Why the projector stopped, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.borrow().clone()
+    }
+
+    fn get<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+    ) -> Result<Option<T>, ViewError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(table).map_err(storage)?;
+        match table.get(key).map_err(storage)? {
+            Some(value) => decode(value.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn scan_org<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        org: &str,
+    ) -> Result<Vec<T>, ViewError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(table).map_err(storage)?;
+        let start = format!("{org}/");
+        let end = format!("{org}0");
+        let mut rows = Vec::new();
+        for entry in table.range(start.as_str()..end.as_str()).map_err(storage)? {
+            let (_, value) = entry.map_err(storage)?;
+            rows.push(decode(value.value())?);
+        }
+        Ok(rows)
+    }
+
+    pub fn org(&self, org: &str) -> Result<Option<OrgRow>, ViewError> {
+        self.get(ORGS, org)
+    }
+
+    pub fn token(&self, token_id: &str) -> Result<Option<TokenRow>, ViewError> {
+        self.get(TOKENS, token_id)
+    }
+
+    pub fn model(&self, org: &str, slug: &str) -> Result<Option<ModelRow>, ViewError> {
+        self.get(MODELS, &key(org, slug))
+    }
+
+    /// An org's models in slug order.
+    pub fn models(&self, org: &str) -> Result<Vec<ModelRow>, ViewError> {
+        self.scan_org(MODELS, org)
+    }
+
+    pub fn credential(&self, org: &str, id: &str) -> Result<Option<CredentialRow>, ViewError> {
+        self.get(CREDENTIALS, &key(org, id))
+    }
+
+    pub fn credentials(&self, org: &str) -> Result<Vec<CredentialRow>, ViewError> {
+        self.scan_org(CREDENTIALS, org)
+    }
+
+    /// The saved credential whose secret has this fingerprint, if any.
+    pub fn credential_by_fingerprint(
+        &self,
+        org: &str,
+        fingerprint: &[u8; 32],
+    ) -> Result<Option<CredentialRow>, ViewError> {
+        let id: Option<String> = self.get(FINGERPRINTS, &key(org, &hex::encode(fingerprint)))?;
+        match id {
+            Some(id) => self.credential(org, &id),
+            None => Ok(None),
+        }
+    }
+
+    /// The id of the aggregate of `kind` that command `command_id` wrote to, if it did.
+    pub fn command_target(
+        &self,
+        org: &str,
+        command_id: &str,
+        kind: &str,
+    ) -> Result<Option<String>, ViewError> {
+        self.get(COMMANDS, &key(org, &format!("{command_id}/{kind}")))
+    }
+
+    /// SHA-256 over every table's keys and values, in order: equal views give equal sums.
+    pub fn checksum(&self) -> Result<String, ViewError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let mut hasher = Sha256::new();
+        let meta = txn.open_table(META).map_err(storage)?;
+        hasher.update(b"meta");
+        for entry in meta.iter().map_err(storage)? {
+            let (k, v) = entry.map_err(storage)?;
+            hash_pair(&mut hasher, k.value().as_bytes(), &v.value().to_be_bytes());
+        }
+        for definition in ROW_TABLES {
+            let table = txn.open_table(definition).map_err(storage)?;
+            hasher.update(redb::TableHandle::name(&definition).as_bytes());
+            hasher.update(table.len().map_err(storage)?.to_be_bytes());
+            for entry in table.iter().map_err(storage)? {
+                let (k, v) = entry.map_err(storage)?;
+                hash_pair(&mut hasher, k.value().as_bytes(), v.value());
+            }
+        }
+        Ok(hex::encode(hasher.finalize()))
+    }
+}
+
+fn hash_pair(hasher: &mut Sha256, key: &[u8], value: &[u8]) {
+    hasher.update((key.len() as u64).to_be_bytes());
+    hasher.update(key);
+    hasher.update((value.len() as u64).to_be_bytes());
+    hasher.update(value);
+}

@@ -1,0 +1,11 @@
+//! The end-to-end suite: one binary, modules per feature, against real nats-server
+//! processes, real redb files and real HTTP servers on port 0.
+
+mod support;
+
+mod bad_input;
+mod canary;
+mod crash;
+mod openapi;
+mod scenario;
+mod tidy;
