@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod canary;
+mod cli;
 mod crash;
 mod openapi;
 mod scenario;

@@ -12,13 +12,18 @@ use crate::say;
 #[derive(Args)]
 pub struct Remote {
     /// The registry's URL (MODELREG_SERVER).
-    #[arg(long, env = "MODELREG_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "MODELREG_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
     server: String,
     /// A file holding the API token (MODELREG_TOKEN_FILE); or set MODELREG_TOKEN.
-    #[arg(long, env = "MODELREG_TOKEN_FILE")]
+    #[arg(long, global = true, env = "MODELREG_TOKEN_FILE")]
     token_file: Option<std::path::PathBuf>,
     /// Print raw JSON answers.
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: bool,
 }
 
