@@ -7,6 +7,7 @@ mod bad_input;
 mod canary;
 mod cli;
 mod crash;
+mod dependents;
 mod openapi;
 mod scenario;
 mod tidy;

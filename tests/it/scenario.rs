@@ -184,6 +184,26 @@ async fn run(backend: Backend) {
     );
     assert_eq!(app.list_credentials().await.body["items"][0]["used_by"], 2);
 
+    // The dependents worker records its (empty) warning after the deactivation; let the log
+    // come to rest so "before" and "after" describe the same position.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let row = app
+            .registry()
+            .views
+            .model("acme", "team-gpt-prod-2")
+            .expect("views")
+            .expect("row");
+        if row.deactivation.and_then(|d| d.warned).is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dependents worker did not run"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
     // Rebuild: a fresh replay of the log gives the same views, byte for byte.
     let before = answers(&app).await;
     let live = app.registry().views.checksum().expect("checksum");

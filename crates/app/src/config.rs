@@ -30,6 +30,8 @@ pub struct Config {
     pub keyring_bucket: String,
     pub master_key: Option<String>,
     pub master_key_file: Option<PathBuf>,
+    /// The platform's OpenRouter key (secret), which platform models resolve to.
+    pub platform_openrouter_key: Option<String>,
     pub log_format: LogFormat,
     /// A tracing filter such as `info` or `modelreg=debug`.
     pub log_level: String,
@@ -49,6 +51,7 @@ impl Default for Config {
             keyring_bucket: "MODELREG_KEYRING".into(),
             master_key: None,
             master_key_file: None,
+            platform_openrouter_key: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
             read_your_writes_timeout_ms: 5_000,
@@ -132,6 +135,7 @@ impl Config {
             "MODELREG_MASTER_KEY_FILE" => {
                 self.master_key_file = non_empty(value).map(PathBuf::from)
             }
+            "MODELREG_PLATFORM_OPENROUTER_KEY" => self.platform_openrouter_key = non_empty(value),
             "MODELREG_LOG_FORMAT" => {
                 self.log_format = match value.as_str() {
                     "text" => LogFormat::Text,

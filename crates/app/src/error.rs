@@ -21,6 +21,17 @@ pub enum AppError {
         message: String,
         current_version: Option<u64>,
     },
+    /// Deactivating would break active workflows; the caller confirms or repoints first.
+    #[error("{count} active workflows reference the model")]
+    HasDependents { count: usize, first: String },
+    /// The thing existed and is gone (a deactivated model).
+    #[error("{message}")]
+    Gone {
+        code: &'static str,
+        message: String,
+        at: String,
+        by: String,
+    },
     /// A dependency is down or slow; retrying later may work.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),

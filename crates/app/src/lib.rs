@@ -6,10 +6,12 @@
 //! position it appended, and returns only once the local views reflect it.
 
 pub mod config;
+pub mod dependents;
 mod error;
 mod models;
 mod orgs;
 pub mod requests;
+mod resolve;
 pub mod responses;
 mod wiring;
 
@@ -22,9 +24,11 @@ use eventlog::{Actor, ActorKind, EventLog};
 use vault::Vault;
 use views::Views;
 
+pub use dependents::{CheckAnswer, ModelReferences, WorkflowView};
 pub use error::AppError;
 pub use models::{AddOutcome, CredentialMatch};
 pub use orgs::{CreatedOrg, IssuedToken};
+pub use resolve::Resolved;
 pub use wiring::{Running, bootstrap_default_org, start, views_path};
 
 /// Everything a command or query needs, shared by all requests of one process.
@@ -34,6 +38,8 @@ pub struct Registry {
     pub vault: Vault,
     /// How long a command waits for the views to reach its position.
     pub read_your_writes_timeout: Duration,
+    /// The platform's OpenRouter key, which platform models resolve to.
+    pub platform_key: Option<vault::Secret>,
 }
 
 /// Who is asking, for which org, and which command this is.
@@ -66,9 +72,17 @@ impl Ctx {
     pub(crate) fn require_admin(&self) -> Result<(), AppError> {
         match self.role {
             Role::Admin => Ok(()),
-            Role::Member => Err(AppError::Forbidden(
-                "this needs an admin token; member tokens can only read".into(),
+            Role::Member | Role::Service => Err(AppError::Forbidden(
+                "this needs an admin token; member and service tokens cannot manage models".into(),
             )),
+        }
+    }
+
+    /// Workflows are reported by the pipelines product (a service token) or an admin.
+    pub(crate) fn require_reporter(&self) -> Result<(), AppError> {
+        match self.role {
+            Role::Admin | Role::Service => Ok(()),
+            Role::Member => Err(AppError::Forbidden("member tokens can only read".into())),
         }
     }
 }

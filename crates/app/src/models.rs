@@ -282,35 +282,6 @@ impl Registry {
         })
     }
 
-    pub async fn deactivate_model(
-        &self,
-        ctx: &Ctx,
-        slug: &str,
-    ) -> Result<Answer<ModelView>, AppError> {
-        ctx.require_admin()?;
-        let row = self.model_row(ctx, slug)?;
-        let events =
-            model::decide(Some(&row.model), model::Command::Deactivate).map_err(model_rejection)?;
-        let Some(event) = events.into_iter().next() else {
-            return Ok(Answer {
-                value: self.model_view(ctx, slug)?,
-                position: self.views.position(),
-            });
-        };
-        let appended = match self
-            .append(ctx, slug, Some(&row.stream), &Event::Model(event))
-            .await
-        {
-            Ok(appended) => appended,
-            Err(error) => return Err(self.append_conflict(ctx, slug, error).await),
-        };
-        let position = self.settle(appended.seq).await?;
-        Ok(Answer {
-            value: self.model_view(ctx, slug)?,
-            position,
-        })
-    }
-
     pub fn get_model(&self, ctx: &Ctx, slug: &str) -> Result<Answer<ModelView>, AppError> {
         let position = self.views.position();
         Ok(Answer {
@@ -494,7 +465,7 @@ impl Registry {
         })
     }
 
-    fn model_row(&self, ctx: &Ctx, slug: &str) -> Result<ModelRow, AppError> {
+    pub(crate) fn model_row(&self, ctx: &Ctx, slug: &str) -> Result<ModelRow, AppError> {
         let not_found = || AppError::NotFound {
             code: "model.not_found",
             message: format!("no model {slug:?} in this org"),
@@ -518,7 +489,7 @@ impl Registry {
         }
     }
 
-    fn model_view(&self, ctx: &Ctx, slug: &str) -> Result<ModelView, AppError> {
+    pub(crate) fn model_view(&self, ctx: &Ctx, slug: &str) -> Result<ModelView, AppError> {
         let row = self.model_row(ctx, slug)?;
         let credential = self.credential_of(ctx, &row)?;
         Ok(ModelView::new(&row, credential.as_ref()))
@@ -526,7 +497,12 @@ impl Registry {
 
     /// A lost optimistic-concurrency race becomes 409 with the version that won, read once
     /// the views have caught up with the log (the winner's write may still be in flight).
-    async fn append_conflict(&self, ctx: &Ctx, slug: &str, error: AppendError) -> AppError {
+    pub(crate) async fn append_conflict(
+        &self,
+        ctx: &Ctx,
+        slug: &str,
+        error: AppendError,
+    ) -> AppError {
         match error {
             AppendError::Conflict { .. } => {
                 if let Ok(last) = self.log.last_seq().await {
@@ -559,7 +535,7 @@ fn version_conflict(current: u64) -> AppError {
     }
 }
 
-fn model_rejection(rejection: model::Rejection) -> AppError {
+pub(crate) fn model_rejection(rejection: model::Rejection) -> AppError {
     match rejection {
         model::Rejection::Invalid(invalid) => AppError::invalid(invalid),
         model::Rejection::NotFound => AppError::NotFound {
@@ -574,6 +550,11 @@ fn model_rejection(rejection: model::Rejection) -> AppError {
         model::Rejection::Deactivated => AppError::Conflict {
             code: "model.deactivated",
             message: "the model is deactivated; it can no longer be edited".into(),
+            current_version: None,
+        },
+        model::Rejection::NotDeactivated => AppError::Conflict {
+            code: "model.active",
+            message: "the model is active".into(),
             current_version: None,
         },
         model::Rejection::AlreadyDeactivated => AppError::Conflict {

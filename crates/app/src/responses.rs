@@ -4,7 +4,7 @@
 use domain::catalog::{KnownCapabilities, PlatformModel};
 use domain::model::Status;
 use domain::provider::Endpoint;
-use domain::values::{Capabilities, Cost};
+use domain::values::{Capabilities, Cost, ReasoningParam};
 use serde::Serialize;
 use views::{CredentialRow, ModelRow};
 
@@ -34,6 +34,57 @@ pub struct ModelView {
     pub created_by: String,
     pub updated_at: String,
     pub updated_by: String,
+    pub deactivated_at: Option<String>,
+    pub deactivated_by: Option<String>,
+    /// Which Pipeline Builder controls to enable for this model.
+    pub controls: Controls,
+    /// Advice about the configuration (not errors), e.g. max tokens too low for tool use.
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Controls {
+    pub tools: bool,
+    pub json_mode: bool,
+    pub image_input: bool,
+    pub reasoning_effort: bool,
+    pub reasoning_budget: bool,
+}
+
+impl Controls {
+    pub fn of(capabilities: &Capabilities) -> Self {
+        Self {
+            tools: capabilities.tool_use,
+            json_mode: capabilities.json_mode,
+            image_input: capabilities.vision,
+            reasoning_effort: capabilities.reasoning == Some(ReasoningParam::Effort),
+            reasoning_budget: capabilities.reasoning == Some(ReasoningParam::MaxTokens),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Tool-using steps spend output tokens on calls and their arguments; below this they are
+/// cut short.
+pub const TOOL_USE_MIN_MAX_TOKENS: u32 = 16_000;
+
+/// Configuration advice: warnings, never refusals.
+pub fn warnings(capabilities: &Capabilities, max_tokens: u32) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if capabilities.tool_use && max_tokens < TOOL_USE_MIN_MAX_TOKENS {
+        out.push(Warning {
+            code: "max_tokens.low_for_tool_use",
+            message: format!(
+                "tool use is on with max tokens {max_tokens}; use at least 16000, or 32000 for multi-file generation, or tool calls will be cut off"
+            ),
+        });
+    }
+    out
 }
 
 impl ModelView {
@@ -66,6 +117,10 @@ impl ModelView {
             created_by: row.created_by.clone(),
             updated_at: rfc3339(row.updated_at_ms),
             updated_by: row.updated_by.clone(),
+            deactivated_at: row.deactivation.as_ref().map(|d| rfc3339(d.at_ms)),
+            deactivated_by: row.deactivation.as_ref().map(|d| d.by.clone()),
+            controls: Controls::of(&model.capabilities),
+            warnings: warnings(&model.capabilities, model.max_tokens.get()),
         }
     }
 }

@@ -83,6 +83,10 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         views: Arc::clone(&views),
         vault: Vault::new(master, keyring),
         read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
+        platform_key: config
+            .platform_openrouter_key
+            .clone()
+            .map(vault::Secret::new),
     });
     let stop = watch::Sender::new(false);
     let mut stopped = stop.subscribe();

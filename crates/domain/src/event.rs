@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{credential, model, org};
+use crate::{credential, model, org, workflow};
 
 /// The payload version this build writes. A new incompatible payload layout gets a new
 /// number and a decoder for the old one.
@@ -16,6 +16,7 @@ pub enum Event {
     Org(org::Event),
     Credential(credential::Event),
     Model(model::Event),
+    Workflow(workflow::Event),
 }
 
 /// The aggregate kinds, as they appear in subjects `reg.<org>.<kind>.<id>`.
@@ -23,6 +24,7 @@ pub mod kind {
     pub const ORG: &str = "org";
     pub const CREDENTIAL: &str = "credential";
     pub const MODEL: &str = "model";
+    pub const WORKFLOW: &str = "workflow";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,7 @@ impl Event {
             Self::Org(_) => kind::ORG,
             Self::Credential(_) => kind::CREDENTIAL,
             Self::Model(_) => kind::MODEL,
+            Self::Workflow(_) => kind::WORKFLOW,
         }
     }
 
@@ -47,6 +50,10 @@ impl Event {
             Self::Model(model::Event::Added(_)) => "model.added",
             Self::Model(model::Event::Edited(_)) => "model.edited",
             Self::Model(model::Event::Deactivated) => "model.deactivated",
+            Self::Model(model::Event::DependentsWarned { .. }) => "model.dependents_warned",
+            Self::Model(model::Event::Reactivated) => "model.reactivated",
+            Self::Workflow(workflow::Event::Saved(_)) => "workflow.saved",
+            Self::Workflow(workflow::Event::Deleted) => "workflow.deleted",
         }
     }
 
@@ -139,6 +146,34 @@ pub fn samples() -> Vec<(&'static str, Event)> {
             })),
         ),
         ("model.deactivated", Event::Model(model::Event::Deactivated)),
+        (
+            "model.dependents_warned",
+            Event::Model(model::Event::DependentsWarned {
+                deactivation_seq: 42,
+                workflow_ids: vec!["wf-1".into(), "wf-2".into()],
+            }),
+        ),
+        ("model.reactivated", Event::Model(model::Event::Reactivated)),
+        (
+            "workflow.saved",
+            Event::Workflow(workflow::Event::Saved(workflow::Workflow {
+                name: "Weekly digest".into(),
+                active: true,
+                steps: vec![workflow::Step {
+                    model: "team-gpt".into(),
+                    features: workflow::Features {
+                        tools: true,
+                        json_output: false,
+                        vision_input: false,
+                        reasoning: true,
+                    },
+                }],
+            })),
+        ),
+        (
+            "workflow.deleted",
+            Event::Workflow(workflow::Event::Deleted),
+        ),
     ]
 }
 

@@ -12,6 +12,7 @@ pub mod model;
 pub mod org;
 pub mod provider;
 pub mod values;
+pub mod workflow;
 
 mod invalid;
 

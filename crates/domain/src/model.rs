@@ -39,6 +39,13 @@ pub enum Command {
     Add(Add),
     Edit(Edit),
     Deactivate,
+    Reactivate,
+    /// The dependents worker's record of whom it warned after the deactivation at
+    /// `deactivation_seq`.
+    RecordWarning {
+        deactivation_seq: u64,
+        workflow_ids: Vec<String>,
+    },
 }
 
 pub struct Add {
@@ -73,6 +80,13 @@ pub enum Event {
     /// Only the fields that changed.
     Edited(Edited),
     Deactivated,
+    /// Active workflows that referenced the model when it was deactivated, as counted by the
+    /// dependents worker; each was sent a notice.
+    DependentsWarned {
+        deactivation_seq: u64,
+        workflow_ids: Vec<String>,
+    },
+    Reactivated,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +110,8 @@ pub enum Rejection {
     Deactivated,
     #[error("the model is already deactivated")]
     AlreadyDeactivated,
+    #[error("the model is active")]
+    NotDeactivated,
     #[error("{0}")]
     Invalid(Invalid),
 }
@@ -163,6 +179,28 @@ pub fn decide(state: Option<&Model>, command: Command) -> Result<Vec<Event>, Rej
             }
             Ok(vec![Event::Deactivated])
         }
+        (Some(model), Command::Reactivate) => {
+            if model.status == Status::Active {
+                return Err(Rejection::NotDeactivated);
+            }
+            Ok(vec![Event::Reactivated])
+        }
+        (
+            Some(model),
+            Command::RecordWarning {
+                deactivation_seq,
+                workflow_ids,
+            },
+        ) => {
+            // A warning about a deactivation that was since undone is moot.
+            if model.status == Status::Active {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::DependentsWarned {
+                deactivation_seq,
+                workflow_ids,
+            }])
+        }
     }
 }
 
@@ -222,6 +260,11 @@ pub fn evolve(state: Option<Model>, event: &Event) -> Option<Model> {
             model.status = Status::Deactivated;
             Some(model)
         }
+        (Some(mut model), Event::Reactivated) => {
+            model.status = Status::Active;
+            Some(model)
+        }
+        (Some(model), Event::DependentsWarned { .. }) => Some(model),
         (None, _) => None,
     }
 }
@@ -379,6 +422,32 @@ mod tests {
         assert_eq!(
             decide(None, Command::Deactivate).unwrap_err(),
             Rejection::NotFound
+        );
+    }
+
+    #[test]
+    fn reactivate_only_a_deactivated_model_and_warnings_only_while_deactivated() {
+        let deactivated = decide(given(&[added()]).as_ref(), Command::Deactivate)
+            .unwrap()
+            .remove(0);
+        let warn = || Command::RecordWarning {
+            deactivation_seq: 7,
+            workflow_ids: vec!["wf1".into()],
+        };
+        let state = given(&[added(), deactivated.clone()]);
+        assert_eq!(decide(state.as_ref(), warn()).unwrap().len(), 1);
+        let reactivated = decide(state.as_ref(), Command::Reactivate)
+            .unwrap()
+            .remove(0);
+        let state = given(&[added(), deactivated, reactivated]);
+        assert_eq!(state.as_ref().unwrap().status, Status::Active);
+        assert!(
+            decide(state.as_ref(), warn()).unwrap().is_empty(),
+            "moot after reactivation"
+        );
+        assert_eq!(
+            decide(state.as_ref(), Command::Reactivate).unwrap_err(),
+            Rejection::NotDeactivated
         );
     }
 }

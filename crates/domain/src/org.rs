@@ -12,6 +12,8 @@ pub enum Role {
     Admin,
     /// Reads.
     Member,
+    /// The pipeline runtime: reads and resolves models with their credentials.
+    Service,
 }
 
 impl Role {
@@ -19,10 +21,11 @@ impl Role {
         match raw {
             "admin" => Ok(Self::Admin),
             "member" => Ok(Self::Member),
+            "service" => Ok(Self::Service),
             _ => Err(Invalid::new(
                 "role",
                 "role.unknown",
-                format!("{raw:?} is not a role; use admin or member"),
+                format!("{raw:?} is not a role; use admin, member or service"),
             )),
         }
     }
@@ -31,6 +34,7 @@ impl Role {
         match self {
             Self::Admin => "admin",
             Self::Member => "member",
+            Self::Service => "service",
         }
     }
 }

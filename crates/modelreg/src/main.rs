@@ -57,6 +57,11 @@ enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Run a worker process (NATS mode; on the embedded log `serve` runs workers itself).
+    Worker {
+        #[command(subcommand)]
+        kind: WorkerKind,
+    },
     /// Manage models through a running registry.
     Models {
         #[command(flatten)]
@@ -70,6 +75,15 @@ enum Command {
         remote: client::Remote,
         #[command(subcommand)]
         command: client::CredentialsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkerKind {
+    /// On each deactivation: count referencing workflows, record the warning, send notices.
+    Dependents {
+        #[command(flatten)]
+        state: StateArgs,
     },
 }
 
@@ -103,6 +117,9 @@ fn main() -> std::process::ExitCode {
                 command: AdminCommand::CreateOrg { name, state },
             } => server_cmds::create_org(state, &name).await,
             Command::Rebuild { state } => server_cmds::rebuild(state).await,
+            Command::Worker {
+                kind: WorkerKind::Dependents { state },
+            } => server_cmds::dependents_worker(state).await,
             Command::Models { remote, command } => client::models(remote, *command).await,
             Command::Credentials { remote, command } => client::credentials(remote, command).await,
         }

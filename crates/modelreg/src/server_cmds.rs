@@ -82,10 +82,53 @@ pub async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::Result<(
         "try: curl -H \"Authorization: Bearer $(cat {})\" http://{address}/v1/models",
         config.data_dir.join("bootstrap-token").display()
     ));
+    // On the embedded log the workers run here; with NATS they are their own processes.
+    let worker = match &config.nats_url {
+        None => {
+            let registry = Arc::clone(&running.registry);
+            let stopped = running.stopped();
+            Some(tokio::spawn(async move {
+                if let Err(error) =
+                    workers::dependents::run(registry, Arc::new(workers::QuietNotifier), stopped)
+                        .await
+                {
+                    tracing::error!(%error, "dependents worker stopped");
+                }
+            }))
+        }
+        Some(_) => None,
+    };
     let registry = Arc::clone(&running.registry);
     server::serve(listener, registry, shutdown_signal()).await?;
     running.stop().await;
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     Ok(())
+}
+
+pub async fn dependents_worker(state: StateArgs) -> anyhow::Result<()> {
+    let mut config = load_config(&state, None)?;
+    config.bootstrap_default_org = false;
+    init_logging(&config);
+    let Some(url) = config.nats_url.clone() else {
+        bail!(
+            "the dependents worker runs as its own process in NATS mode (--nats URL); on the embedded log `serve` runs it"
+        );
+    };
+    let client = async_nats::connect(url.as_str())
+        .await
+        .with_context(|| format!("cannot connect to NATS at {url}"))?;
+    let running = app::start(&config).await?;
+    say("dependents worker running");
+    let result = workers::dependents::run(
+        Arc::clone(&running.registry),
+        Arc::new(workers::NatsNotifier(client)),
+        shutdown_signal(),
+    )
+    .await;
+    running.stop().await;
+    Ok(result?)
 }
 
 async fn shutdown_signal() {

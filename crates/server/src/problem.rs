@@ -92,6 +92,17 @@ impl From<AppError> for Problem {
                     None => problem,
                 }
             }
+            AppError::HasDependents { count, first } => Problem::new(
+                StatusCode::CONFLICT,
+                "model.has_dependents",
+                format!("{count} active workflow(s) still reference this model, first {first:?}; they fail to generate LLM responses until repointed. Repeat with ?confirm=true to deactivate anyway"),
+            )
+            .with("count", json!(count))
+            .with("first_dependent", json!(first)),
+            AppError::Gone { code, message, at, by } => Problem::new(StatusCode::GONE, code, message)
+                .with("deactivated_at", json!(at))
+                .with("deactivated_by", json!(by))
+                .with("hint", json!("repoint the workflow to an active model")),
             AppError::Unavailable(detail) => {
                 tracing::warn!(%detail, "unavailable");
                 Problem::new(

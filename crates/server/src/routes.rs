@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Request, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use app::dependents::{CheckRequest, PutWorkflowRequest};
 use app::requests::{AddModelRequest, EditModelRequest, IssueTokenRequest, MatchCredentialRequest};
 use app::{Answer, AppError, Registry};
 
@@ -35,6 +36,14 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/models/{slug}",
     "PATCH /v1/models/{slug}",
     "DELETE /v1/models/{slug}",
+    "POST /v1/models/{slug}/activation",
+    "GET /v1/models/{slug}/workflows",
+    "POST /v1/models/{model}/check",
+    "GET /v1/resolve/{model}",
+    "GET /v1/workflows",
+    "GET /v1/workflows/{id}",
+    "PUT /v1/workflows/{id}",
+    "DELETE /v1/workflows/{id}",
     "GET /v1/credentials",
     "POST /v1/credentials/match",
     "GET /v1/credentials/{id}",
@@ -47,6 +56,15 @@ pub fn router(registry: Arc<Registry>, metrics: Arc<Metrics>) -> Router {
         .route(
             "/v1/models/{slug}",
             get(get_model).patch(edit_model).delete(deactivate_model),
+        )
+        .route("/v1/models/{slug}/activation", post(reactivate_model))
+        .route("/v1/models/{slug}/workflows", get(model_references))
+        .route("/v1/models/{model}/check", post(check_model))
+        .route("/v1/resolve/{*model}", get(resolve))
+        .route("/v1/workflows", get(list_workflows))
+        .route(
+            "/v1/workflows/{id}",
+            get(get_workflow).put(put_workflow).delete(delete_workflow),
         )
         .route("/v1/credentials", get(list_credentials))
         .route("/v1/credentials/match", post(match_credential))
@@ -204,14 +222,124 @@ async fn edit_model(
     ))
 }
 
+fn query_problem(rejection: QueryRejection) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "query.invalid",
+        rejection.body_text(),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct ConfirmQuery {
+    #[serde(default)]
+    confirm: bool,
+}
+
 async fn deactivate_model(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Path(slug): Path<String>,
+    query: std::result::Result<Query<ConfirmQuery>, QueryRejection>,
+) -> Result<Response> {
+    let confirm = query.map_err(query_problem)?.confirm;
+    Ok(answer(
+        StatusCode::OK,
+        registry.deactivate_model(&ctx, &slug, confirm).await?,
+    ))
+}
+
+async fn reactivate_model(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
     Path(slug): Path<String>,
 ) -> Result<Response> {
     Ok(answer(
         StatusCode::OK,
-        registry.deactivate_model(&ctx, &slug).await?,
+        registry.reactivate_model(&ctx, &slug).await?,
+    ))
+}
+
+async fn model_references(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Path(slug): Path<String>,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        registry.model_references(&ctx, &slug)?,
+    ))
+}
+
+async fn check_model(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Path(model): Path<String>,
+    Body(request): Body<CheckRequest>,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        registry.check_model(&ctx, &model, request)?,
+    ))
+}
+
+async fn resolve(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Path(model): Path<String>,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        registry.resolve(&ctx, &model).await?,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct BrokenQuery {
+    #[serde(default)]
+    broken: bool,
+}
+
+async fn list_workflows(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    query: std::result::Result<Query<BrokenQuery>, QueryRejection>,
+) -> Result<Response> {
+    let broken = query.map_err(query_problem)?.broken;
+    Ok(answer(
+        StatusCode::OK,
+        registry.list_workflows(&ctx, broken)?,
+    ))
+}
+
+async fn get_workflow(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    Ok(answer(StatusCode::OK, registry.get_workflow(&ctx, &id)?))
+}
+
+async fn put_workflow(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    Body(request): Body<PutWorkflowRequest>,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        registry.put_workflow(&ctx, &id, request).await?,
+    ))
+}
+
+async fn delete_workflow(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        registry.delete_workflow(&ctx, &id).await?,
     ))
 }
 

@@ -9,5 +9,7 @@ mod rows;
 mod store;
 
 pub use project::{ProjectError, rebuild, run_projector};
-pub use rows::{CredentialRow, ModelRow, OrgRow, StreamPos, TokenRow};
+pub use rows::{
+    CredentialRow, Deactivation, ModelRow, Notice, OrgRow, StreamPos, TokenRow, WorkflowRow,
+};
 pub use store::{ViewError, Views};

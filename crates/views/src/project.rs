@@ -6,15 +6,17 @@ use std::sync::Arc;
 
 use domain::event::Event;
 use domain::model::{self, Status};
-use domain::{credential, org};
+use domain::{credential, org, workflow};
 use eventlog::{Envelope, EventLog, Stored};
 use futures::StreamExt;
 use redb::{Durability, ReadableTable, Table, WriteTransaction};
 
-use crate::rows::{CredentialRow, ModelRow, OrgRow, StreamPos, TokenRow};
+use crate::rows::{
+    CredentialRow, Deactivation, ModelRow, Notice, OrgRow, StreamPos, TokenRow, WorkflowRow,
+};
 use crate::store::{
-    CHECKPOINT, COMMANDS, CREDENTIALS, FINGERPRINTS, META, MODELS, ORGS, TOKENS, ViewError, Views,
-    decode, encode, key, storage,
+    CHECKPOINT, COMMANDS, CREDENTIALS, FINGERPRINTS, META, MODELS, ORGS, REFS, TOKENS, ViewError,
+    Views, WORKFLOWS, decode, encode, key, ref_key, storage,
 };
 
 /// Largest batch folded into one write transaction.
@@ -198,6 +200,7 @@ fn apply_one(txn: &WriteTransaction, message: &Stored) -> Result<(), ProjectErro
         Event::Org(event) => apply_org(txn, org_id, &event, &at),
         Event::Credential(event) => apply_credential(txn, org_id, &event, &at),
         Event::Model(event) => apply_model(txn, org_id, &envelope.aggregate_id, &event, &at),
+        Event::Workflow(event) => apply_workflow(txn, org_id, &envelope.aggregate_id, &event, &at),
     }
 }
 
@@ -356,7 +359,7 @@ fn apply_model(
             }
         }
     }
-    let row = match before {
+    let mut row = match before {
         Some(before) => ModelRow {
             model: after,
             updated_at_ms: at.recorded_at_ms,
@@ -372,7 +375,125 @@ fn apply_model(
             updated_at_ms: at.recorded_at_ms,
             updated_by: at.actor.clone(),
             stream: at.stream(),
+            deactivation: None,
         },
     };
+    match event {
+        model::Event::Deactivated => {
+            row.deactivation = Some(Deactivation {
+                at_ms: at.recorded_at_ms,
+                by: at.actor.clone(),
+                seq: at.seq,
+                warned: None,
+            });
+        }
+        model::Event::DependentsWarned { workflow_ids, .. } => {
+            let Some(deactivation) = row.deactivation.as_mut() else {
+                return write(&mut models, &row_key, &row);
+            };
+            deactivation.warned = Some(workflow_ids.clone());
+            let notice = Notice {
+                model: slug.to_owned(),
+                deactivated_at_ms: deactivation.at_ms,
+                deactivated_by: deactivation.by.clone(),
+            };
+            let mut workflows = txn.open_table(WORKFLOWS).map_err(storage)?;
+            for id in workflow_ids {
+                let workflow_key = key(org_id, id);
+                if let Some(mut workflow) = read::<WorkflowRow>(&workflows, &workflow_key)?
+                    && !workflow.notices.iter().any(|n| n.model == slug)
+                {
+                    workflow.notices.push(notice.clone());
+                    write(&mut workflows, &workflow_key, &workflow)?;
+                }
+            }
+        }
+        model::Event::Reactivated => {
+            row.deactivation = None;
+            clear_notices(txn, org_id, slug)?;
+        }
+        model::Event::Added(_) | model::Event::Edited(_) => {}
+    }
     write(&mut models, &row_key, &row)
+}
+
+/// Drops notices about `model` from the workflows that reference it.
+fn clear_notices(txn: &WriteTransaction, org_id: &str, model: &str) -> Result<(), ProjectError> {
+    let ids = referencing_ids(txn, org_id, model)?;
+    let mut workflows = txn.open_table(WORKFLOWS).map_err(storage)?;
+    for id in ids {
+        let workflow_key = key(org_id, &id);
+        if let Some(mut workflow) = read::<WorkflowRow>(&workflows, &workflow_key)? {
+            workflow.notices.retain(|n| n.model != model);
+            write(&mut workflows, &workflow_key, &workflow)?;
+        }
+    }
+    Ok(())
+}
+
+fn referencing_ids(
+    txn: &WriteTransaction,
+    org_id: &str,
+    model: &str,
+) -> Result<Vec<String>, ProjectError> {
+    let refs = txn.open_table(REFS).map_err(storage)?;
+    let start = ref_key(org_id, model, "");
+    let end = format!("{org_id}/{model}\u{1}");
+    let mut ids = Vec::new();
+    for entry in refs.range(start.as_str()..end.as_str()).map_err(storage)? {
+        let (k, _) = entry.map_err(storage)?;
+        if let Some((_, id)) = k.value().split_once('\0') {
+            ids.push(id.to_owned());
+        }
+    }
+    Ok(ids)
+}
+
+fn apply_workflow(
+    txn: &WriteTransaction,
+    org_id: &str,
+    id: &str,
+    event: &workflow::Event,
+    at: &Meta,
+) -> Result<(), ProjectError> {
+    let mut workflows = txn.open_table(WORKFLOWS).map_err(storage)?;
+    let row_key = key(org_id, id);
+    let before: Option<WorkflowRow> = read(&workflows, &row_key)?;
+    let mut refs = txn.open_table(REFS).map_err(storage)?;
+    if let Some(before) = &before {
+        for model in before.workflow.models() {
+            refs.remove(ref_key(org_id, model, id).as_str())
+                .map_err(storage)?;
+        }
+    }
+    match event {
+        workflow::Event::Saved(saved) => {
+            for model in saved.models() {
+                refs.insert(ref_key(org_id, model, id).as_str(), [].as_slice())
+                    .map_err(storage)?;
+            }
+            // A notice stays while the workflow still uses the deactivated model.
+            let models = saved.models();
+            let notices = before
+                .map(|b| b.notices)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|n| models.contains(&n.model.as_str()))
+                .collect();
+            let row = WorkflowRow {
+                org: org_id.to_owned(),
+                id: id.to_owned(),
+                workflow: saved.clone(),
+                updated_at_ms: at.recorded_at_ms,
+                updated_by: at.actor.clone(),
+                stream: at.stream(),
+                notices,
+            };
+            write(&mut workflows, &row_key, &row)
+        }
+        workflow::Event::Deleted => {
+            workflows.remove(row_key.as_str()).map_err(storage)?;
+            Ok(())
+        }
+    }
 }

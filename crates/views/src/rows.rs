@@ -5,6 +5,7 @@ use domain::credential::Credential;
 use domain::model::Model;
 use domain::org::Role;
 use domain::values::TokenId;
+use domain::workflow::Workflow;
 use serde::{Deserialize, Serialize};
 use vault::Sealed;
 
@@ -45,6 +46,36 @@ pub struct ModelRow {
     pub updated_at_ms: i64,
     pub updated_by: String,
     pub stream: StreamPos,
+    /// Set while deactivated: when, by whom, and the log position of the deactivation.
+    pub deactivation: Option<Deactivation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deactivation {
+    pub at_ms: i64,
+    pub by: String,
+    pub seq: u64,
+    /// Filled by the dependents worker: the active workflows it warned.
+    pub warned: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowRow {
+    pub org: String,
+    pub id: String,
+    pub workflow: Workflow,
+    pub updated_at_ms: i64,
+    pub updated_by: String,
+    pub stream: StreamPos,
+    /// Deactivations of referenced models this workflow was warned about, still unresolved.
+    pub notices: Vec<Notice>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub model: String,
+    pub deactivated_at_ms: i64,
+    pub deactivated_by: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

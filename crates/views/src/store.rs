@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::rows::{CredentialRow, ModelRow, OrgRow, TokenRow};
+use crate::rows::{CredentialRow, ModelRow, OrgRow, TokenRow, WorkflowRow};
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(crate) const ORGS: TableDefinition<&str, &[u8]> = TableDefinition::new("orgs");
@@ -21,11 +21,23 @@ pub(crate) const FINGERPRINTS: TableDefinition<&str, &[u8]> = TableDefinition::n
 /// `<org>/<command id>/<kind>` → aggregate id: what a command created, so a retried command
 /// answers with the original result.
 pub(crate) const COMMANDS: TableDefinition<&str, &[u8]> = TableDefinition::new("commands");
+pub(crate) const WORKFLOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("workflows");
+/// `<org>/<model>\0<workflow id>` → nothing: which workflows reference a model. `\0` cannot
+/// occur in a model reference, so one model's rows are one prefix.
+pub(crate) const REFS: TableDefinition<&str, &[u8]> = TableDefinition::new("refs");
 
 pub(crate) const CHECKPOINT: &str = "checkpoint";
 
-const ROW_TABLES: [TableDefinition<&str, &[u8]>; 6] =
-    [ORGS, TOKENS, MODELS, CREDENTIALS, FINGERPRINTS, COMMANDS];
+const ROW_TABLES: [TableDefinition<&str, &[u8]>; 8] = [
+    ORGS,
+    TOKENS,
+    MODELS,
+    CREDENTIALS,
+    FINGERPRINTS,
+    COMMANDS,
+    WORKFLOWS,
+    REFS,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
@@ -47,6 +59,10 @@ pub(crate) fn storage(e: impl std::fmt::Display) -> ViewError {
 /// exactly one org's rows.
 pub(crate) fn key(org: &str, id: &str) -> String {
     format!("{org}/{id}")
+}
+
+pub(crate) fn ref_key(org: &str, model: &str, workflow: &str) -> String {
+    format!("{org}/{model}\0{workflow}")
 }
 
 pub(crate) fn encode<T: Serialize>(row: &T) -> Vec<u8> {
@@ -210,6 +226,40 @@ impl Views {
             Some(id) => self.credential(org, &id),
             None => Ok(None),
         }
+    }
+
+    pub fn workflow(&self, org: &str, id: &str) -> Result<Option<WorkflowRow>, ViewError> {
+        self.get(WORKFLOWS, &key(org, id))
+    }
+
+    /// An org's workflows in id order.
+    pub fn workflows(&self, org: &str) -> Result<Vec<WorkflowRow>, ViewError> {
+        self.scan_org(WORKFLOWS, org)
+    }
+
+    /// Workflows (active or not) with a step on `model`, in id order.
+    pub fn referencing(&self, org: &str, model: &str) -> Result<Vec<WorkflowRow>, ViewError> {
+        let ids = {
+            let txn = self.db.begin_read().map_err(storage)?;
+            let table = txn.open_table(REFS).map_err(storage)?;
+            let start = ref_key(org, model, "");
+            let end = format!("{org}/{model}\u{1}");
+            let mut ids = Vec::new();
+            for entry in table.range(start.as_str()..end.as_str()).map_err(storage)? {
+                let (k, _) = entry.map_err(storage)?;
+                if let Some((_, id)) = k.value().split_once('\0') {
+                    ids.push(id.to_owned());
+                }
+            }
+            ids
+        };
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(row) = self.workflow(org, &id)? {
+                rows.push(row);
+            }
+        }
+        Ok(rows)
     }
 
     /// The id of the aggregate of `kind` that command `command_id` wrote to, if it did.

@@ -35,6 +35,7 @@ struct Running {
     app: app::Running,
     stop_server: oneshot::Sender<()>,
     server: JoinHandle<()>,
+    worker: JoinHandle<()>,
 }
 
 /// One HTTP answer.
@@ -94,10 +95,24 @@ impl TestApp {
                 .await
                 .expect("serve");
         });
+        let notifier: Arc<dyn workers::Notifier> = match &self.nats {
+            Some(nats) => Arc::new(workers::NatsNotifier(
+                async_nats::connect(nats.url()).await.expect("nats"),
+            )),
+            None => Arc::new(workers::QuietNotifier),
+        };
+        let worker_registry = Arc::clone(&running.registry);
+        let stopped = running.stopped();
+        let worker = tokio::spawn(async move {
+            workers::dependents::run(worker_registry, notifier, stopped)
+                .await
+                .expect("dependents worker");
+        });
         self.running = Some(Running {
             app: running,
             stop_server,
             server,
+            worker,
         });
     }
 
@@ -110,7 +125,9 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             let _ = running.stop_server.send(());
             let _ = running.server.await;
+            let worker = running.worker;
             running.app.stop().await;
+            let _ = worker.await;
         }
     }
 
@@ -211,6 +228,26 @@ impl TestApp {
     pub async fn deactivate_model(&self, slug: &str) -> Reply {
         self.call(Method::DELETE, &format!("/v1/models/{slug}"), None)
             .await
+    }
+
+    /// Issues a token of `role` with the admin token and returns it.
+    pub async fn issue_token(&self, label: &str, role: &str) -> String {
+        let reply = self
+            .call(
+                Method::POST,
+                "/v1/tokens",
+                Some(serde_json::json!({"label": label, "role": role})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Drops the recorded responses (after a deliberate resolve, which carries a secret).
+    pub fn forget_responses(&self) {
+        if let Ok(mut all) = self.responses.lock() {
+            all.clear();
+        }
     }
 
     pub async fn list_credentials(&self) -> Reply {

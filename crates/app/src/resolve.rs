@@ -1,0 +1,151 @@
+//! Resolve: the runtime's hot path. Everything needed to call a model, including the
+//! decrypted credential, for service tokens only.
+
+use domain::catalog;
+use domain::model::Status;
+use domain::org::Role;
+use domain::provider::{CredentialSecret, Endpoint};
+use domain::values::{Capabilities, Cost};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use crate::{Answer, AppError, Ctx, Registry};
+
+/// OpenRouter's API base, which platform models resolve to.
+pub const OPENROUTER_BASE_URL: &str = "https://openrouter.ai/api/v1";
+
+#[derive(Serialize)]
+pub struct Resolved {
+    /// `custom` or `platform`.
+    pub kind: &'static str,
+    pub model: String,
+    pub provider: &'static str,
+    /// The provider's public base URL where it is fixed (platform: OpenRouter).
+    pub base_url: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub provider_model_id: String,
+    pub max_tokens: Option<u32>,
+    pub capabilities: Option<Capabilities>,
+    pub input_cost_per_token: Option<Cost>,
+    pub output_cost_per_token: Option<Cost>,
+    pub credential: Option<ResolvedCredential>,
+}
+
+/// A decrypted credential on its way to a service token. Zeroized on drop (it holds
+/// [`vault::Secret`]s); serialized only into the resolve answer.
+pub struct ResolvedCredential(CredentialSecret);
+
+impl Serialize for ResolvedCredential {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        match &self.0 {
+            CredentialSecret::ApiKey(key) => {
+                map.serialize_entry("kind", "api_key")?;
+                map.serialize_entry("api_key", key.expose_secret())?;
+            }
+            CredentialSecret::BedrockApiKey(key) => {
+                map.serialize_entry("kind", "bedrock_api_key")?;
+                map.serialize_entry("bedrock_api_key", key.expose_secret())?;
+            }
+            CredentialSecret::AwsAccessKey {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            } => {
+                map.serialize_entry("kind", "aws_access_key")?;
+                map.serialize_entry("access_key_id", access_key_id)?;
+                map.serialize_entry("secret_access_key", secret_access_key.expose_secret())?;
+                map.serialize_entry(
+                    "session_token",
+                    &session_token.as_ref().map(|t| t.expose_secret()),
+                )?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl Registry {
+    pub async fn resolve(&self, ctx: &Ctx, model: &str) -> Result<Answer<Resolved>, AppError> {
+        if ctx.role != Role::Service {
+            return Err(AppError::Forbidden(
+                "resolve returns credentials and needs a service token; ask an org admin to issue one".into(),
+            ));
+        }
+        let position = self.views.position();
+        if let Some(platform) = catalog::find(model) {
+            let key = self.platform_key.as_ref().ok_or_else(|| {
+                AppError::Unavailable("the platform OpenRouter key is not configured (MODELREG_PLATFORM_OPENROUTER_KEY)".into())
+            })?;
+            let credential =
+                CredentialSecret::ApiKey(vault::Secret::new(key.expose_secret().to_owned()));
+            let value = Resolved {
+                kind: "platform",
+                model: platform.id.clone(),
+                provider: "openrouter",
+                base_url: Some(OPENROUTER_BASE_URL.to_owned()),
+                endpoint_url: None,
+                region: None,
+                provider_model_id: platform.id.clone(),
+                max_tokens: platform.max_tokens,
+                capabilities: None,
+                input_cost_per_token: platform.input_cost_per_token,
+                output_cost_per_token: platform.output_cost_per_token,
+                credential: Some(ResolvedCredential(credential)),
+            };
+            return Ok(Answer { value, position });
+        }
+        let row = self.model_row(ctx, model)?;
+        if row.model.status == Status::Deactivated {
+            return Err(self.gone(&row));
+        }
+        let credential = match &row.model.credential_id {
+            None => None,
+            Some(id) => {
+                let credential_row = self
+                    .views
+                    .credential(ctx.org.as_str(), id.as_str())?
+                    .ok_or_else(|| {
+                        AppError::Internal(format!(
+                            "model {model} references missing credential {id}"
+                        ))
+                    })?;
+                let context = vault::SecretContext {
+                    org: ctx.org.as_str(),
+                    credential_id: id.as_str(),
+                    version: credential_row.credential.version,
+                };
+                let opened = self.vault.open(&context, &credential_row.sealed).await?;
+                let secret =
+                    CredentialSecret::from_sealable(credential_row.credential.kind, &opened)
+                        .ok_or_else(|| {
+                            AppError::Internal(format!(
+                                "credential {id} does not have its kind's shape"
+                            ))
+                        })?;
+                Some(ResolvedCredential(secret))
+            }
+        };
+        let (endpoint_url, region) = match &row.model.endpoint {
+            Some(Endpoint::Url(url)) => (Some(url.as_str().to_owned()), None),
+            Some(Endpoint::Region(region)) => (None, Some(region.as_str().to_owned())),
+            None => (None, None),
+        };
+        let value = Resolved {
+            kind: "custom",
+            model: model.to_owned(),
+            provider: row.model.provider.as_str(),
+            base_url: None,
+            endpoint_url,
+            region,
+            provider_model_id: row.model.provider_model_id.as_str().to_owned(),
+            max_tokens: Some(row.model.max_tokens.get()),
+            capabilities: Some(row.model.capabilities),
+            input_cost_per_token: row.model.costs.input_per_token,
+            output_cost_per_token: row.model.costs.output_per_token,
+            credential,
+        };
+        Ok(Answer { value, position })
+    }
+}
