@@ -204,6 +204,49 @@ fn a_newcomer_runs_the_embedded_registry() {
         "{}",
         text(&refused)
     );
+    // Deactivation asks first when an active workflow references the model.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let put = runtime.block_on(async {
+        reqwest::Client::new()
+            .put(format!("{}/v1/workflows/wf-1", serve.base))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "Nightly digest", "active": true, "steps": [{"model": "team-claude"}]}))
+            .send()
+            .await
+            .expect("put workflow")
+            .status()
+    });
+    assert_eq!(put, reqwest::StatusCode::OK);
+    let asked = run(&["models", "deactivate", "team-claude"], &env, None);
+    assert!(
+        !asked.status.success(),
+        "no terminal to confirm on: not deactivated"
+    );
+    assert!(
+        text(&asked).contains("model.has_dependents") && text(&asked).contains("Nightly digest"),
+        "{}",
+        text(&asked)
+    );
+    let forced = run(
+        &["models", "deactivate", "team-claude", "--yes"],
+        &env,
+        None,
+    );
+    assert!(forced.status.success(), "{}", text(&forced));
+    assert!(
+        text(&forced).contains("\"status\": \"deactivated\""),
+        "{}",
+        text(&forced)
+    );
+    let back = run(&["models", "reactivate", "team-claude"], &env, None);
+    assert!(
+        back.status.success() && text(&back).contains("\"status\": \"active\""),
+        "{}",
+        text(&back)
+    );
     serve.stop();
 
     // With the server stopped: rebuild twice gives one checksum; create another org.

@@ -135,6 +135,43 @@ async fn run(backend: Backend) {
             .status,
         StatusCode::FORBIDDEN
     );
+    // Over NATS the pipelines product reports the same way (request/reply).
+    if let Some(nats) = &app.nats {
+        let client = async_nats::connect(nats.url()).await.expect("nats");
+        let body = workflow("Over NATS", false, "m").to_string();
+        let reply = client
+            .request("pipelines.acme.workflows.wf-nats", body.into())
+            .await
+            .expect("reply");
+        let answer: Value = serde_json::from_slice(&reply.payload).expect("json");
+        assert_eq!(answer["ok"], true, "{answer}");
+        assert_eq!(
+            app.call(Method::GET, "/v1/workflows/wf-nats", None)
+                .await
+                .body["name"],
+            "Over NATS"
+        );
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Modelreg-Method", "DELETE");
+        let reply = client
+            .request_with_headers("pipelines.acme.workflows.wf-nats", headers, "".into())
+            .await
+            .expect("reply");
+        let answer: Value = serde_json::from_slice(&reply.payload).expect("json");
+        assert_eq!(answer["ok"], true, "{answer}");
+        assert_eq!(
+            app.call(Method::GET, "/v1/workflows/wf-nats", None)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        let bad = client
+            .request("pipelines.acme.workflows.wf-bad", "{\"name\": 5}".into())
+            .await
+            .expect("reply");
+        let answer: Value = serde_json::from_slice(&bad.payload).expect("json");
+        assert_eq!(answer["code"], "body.invalid_shape", "{answer}");
+    }
     let refs = app.call(Method::GET, "/v1/models/m/workflows", None).await;
     assert_eq!(
         refs.body["active"].as_array().map(Vec::len),

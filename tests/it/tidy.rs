@@ -7,6 +7,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("vault", &[]),
     ("eventlog", &[]),
     ("domain", &["vault"]),
+    ("providers", &["domain", "vault"]),
     ("views", &["domain", "eventlog", "vault"]),
     ("app", &["domain", "eventlog", "vault", "views"]),
     ("server", &["app", "domain"]),

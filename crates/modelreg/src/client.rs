@@ -44,8 +44,16 @@ pub enum ModelsCommand {
         #[arg(long)]
         if_match: Option<u64>,
     },
-    /// Deactivate a custom model (the UI's Delete).
-    Deactivate { slug: String },
+    /// Deactivate a custom model (the UI's Delete). Asks first when active workflows still
+    /// reference it.
+    Deactivate {
+        slug: String,
+        /// Deactivate even if active workflows reference the model, without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Reactivate a deactivated model.
+    Reactivate { slug: String },
 }
 
 #[derive(Subcommand)]
@@ -241,11 +249,39 @@ pub async fn models(remote: Remote, command: ModelsCommand) -> anyhow::Result<()
                 )
                 .await?
         }
-        ModelsCommand::Deactivate { slug } => {
+        ModelsCommand::Deactivate { slug, yes } => {
+            let path = format!("/v1/models/{slug}");
+            match client
+                .call(reqwest::Method::DELETE, &path, None, None)
+                .await
+            {
+                Ok(answer) => answer,
+                Err(error) if error.to_string().contains("model.has_dependents") => {
+                    say(&format!("{error}"));
+                    if !yes
+                        && !confirm(
+                            "Deactivate anyway? Those workflows will fail until repointed [y/N] ",
+                        )?
+                    {
+                        anyhow::bail!("not deactivated");
+                    }
+                    client
+                        .call(
+                            reqwest::Method::DELETE,
+                            &format!("{path}?confirm=true"),
+                            None,
+                            None,
+                        )
+                        .await?
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        ModelsCommand::Reactivate { slug } => {
             client
                 .call(
-                    reqwest::Method::DELETE,
-                    &format!("/v1/models/{slug}"),
+                    reqwest::Method::POST,
+                    &format!("/v1/models/{slug}/activation"),
                     None,
                     None,
                 )
@@ -359,6 +395,20 @@ fn read_credential(provider: &str, fields: &ModelFields) -> anyhow::Result<Value
         return Ok(json!({"bedrock_api_key": lines.read("Bedrock API key")?}));
     }
     Ok(json!({"api_key": lines.read("API key")?}))
+}
+
+/// Asks a yes/no question on the terminal; without one, the answer is no.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::Write;
+    if !std::io::stdin().is_terminal() {
+        say("no terminal to confirm on; pass --yes to deactivate anyway");
+        return Ok(false);
+    }
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 struct SecretReader {

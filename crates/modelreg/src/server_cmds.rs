@@ -96,7 +96,19 @@ pub async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::Result<(
                 }
             }))
         }
-        Some(_) => None,
+        Some(url) => {
+            // Workflow reports arrive over NATS too; every replica serves them (a queue group).
+            let client = async_nats::connect(url.as_str())
+                .await
+                .with_context(|| format!("cannot connect to NATS at {url}"))?;
+            let registry = Arc::clone(&running.registry);
+            let stopped = running.stopped();
+            Some(tokio::spawn(async move {
+                if let Err(error) = workers::pipelines::run(registry, client, stopped).await {
+                    tracing::error!(%error, "workflow reports over NATS stopped");
+                }
+            }))
+        }
     };
     let registry = Arc::clone(&running.registry);
     server::serve(listener, registry, shutdown_signal()).await?;

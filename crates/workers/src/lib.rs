@@ -7,5 +7,6 @@
 
 pub mod dependents;
 mod notify;
+pub mod pipelines;
 
 pub use notify::{NatsNotifier, Notifier, QuietNotifier};

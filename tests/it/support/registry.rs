@@ -35,7 +35,7 @@ struct Running {
     app: app::Running,
     stop_server: oneshot::Sender<()>,
     server: JoinHandle<()>,
-    worker: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 /// One HTTP answer.
@@ -103,16 +103,26 @@ impl TestApp {
         };
         let worker_registry = Arc::clone(&running.registry);
         let stopped = running.stopped();
-        let worker = tokio::spawn(async move {
+        let mut worker_tasks = vec![tokio::spawn(async move {
             workers::dependents::run(worker_registry, notifier, stopped)
                 .await
                 .expect("dependents worker");
-        });
+        })];
+        if let Some(nats) = &self.nats {
+            let client = async_nats::connect(nats.url()).await.expect("nats");
+            let registry = Arc::clone(&running.registry);
+            let stopped = running.stopped();
+            worker_tasks.push(tokio::spawn(async move {
+                workers::pipelines::run(registry, client, stopped)
+                    .await
+                    .expect("pipelines subscriber");
+            }));
+        }
         self.running = Some(Running {
             app: running,
             stop_server,
             server,
-            worker,
+            workers: worker_tasks,
         });
     }
 
@@ -125,9 +135,11 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             let _ = running.stop_server.send(());
             let _ = running.server.await;
-            let worker = running.worker;
+            let workers = running.workers;
             running.app.stop().await;
-            let _ = worker.await;
+            for worker in workers {
+                let _ = worker.await;
+            }
         }
     }
 
