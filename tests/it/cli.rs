@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::crash::modelreg_binary;
+use crate::support::fake_provider::FakeProvider;
 use crate::support::nats::free_port;
 
 struct Serve {
@@ -17,12 +18,13 @@ struct Serve {
 }
 
 impl Serve {
-    fn start(data: &Path) -> Self {
+    fn start(data: &Path, provider_base: &str) -> Self {
         let port = free_port();
         let mut child = Command::new(modelreg_binary())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .env("MODELREG_DATA_DIR", data)
             .env("MODELREG_LOG", "warn")
+            .env("MODELREG_PROVIDER_ANTHROPIC_BASE_URL", provider_base)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -96,7 +98,13 @@ fn text(output: &Output) -> String {
 #[test]
 fn a_newcomer_runs_the_embedded_registry() {
     let data = tempfile::tempdir().expect("dir");
-    let serve = Serve::start(data.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let fake = runtime.block_on(FakeProvider::start());
+    let serve = Serve::start(data.path(), &fake.base);
     let printed = serve.stdout.join("\n");
     assert!(printed.contains("created org \"default\""), "{printed}");
     let token_file = data.path().join("bootstrap-token");
@@ -205,10 +213,6 @@ fn a_newcomer_runs_the_embedded_registry() {
         text(&refused)
     );
     // Deactivation asks first when an active workflow references the model.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     let put = runtime.block_on(async {
         reqwest::Client::new()
             .put(format!("{}/v1/workflows/wf-1", serve.base))
@@ -278,7 +282,7 @@ fn a_newcomer_runs_the_embedded_registry() {
         .find_map(|l| l.trim().strip_prefix("mr_").map(|t| format!("mr_{t}")))
         .expect("token printed");
 
-    let serve = Serve::start(data.path());
+    let serve = Serve::start(data.path(), &fake.base);
     assert!(
         !serve.stdout.join("\n").contains("created org"),
         "bootstrap happens once"

@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::NatsServer;
+use crate::support::fake_provider::FakeProvider;
 use crate::support::nats::free_port;
 use crate::support::registry::MASTER_KEY;
 
@@ -39,9 +40,11 @@ pub fn modelreg_binary() -> PathBuf {
 struct Server {
     child: Child,
     base: String,
+    worker: Child,
 }
 
 impl Server {
+    /// The API process and, as in production on NATS, a separate connection-test worker.
     async fn start(nats: &NatsServer, data: &std::path::Path) -> Self {
         let port = free_port();
         let child = Command::new(modelreg_binary())
@@ -60,12 +63,20 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn modelreg");
+        let worker = spawn_worker(nats, data);
         let server = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            worker,
         };
         server.wait_ready().await;
         server
+    }
+
+    /// `kill -9` of the worker process only.
+    fn kill9_worker(&mut self) {
+        self.worker.kill().expect("SIGKILL");
+        let _ = self.worker.wait();
     }
 
     async fn wait_ready(&self) {
@@ -88,10 +99,69 @@ impl Server {
     }
 }
 
+/// A connection-test worker process with its own views; provider calls time out after 3 s,
+/// so an unacked job is redelivered after 8 s.
+fn spawn_worker(nats: &NatsServer, data: &std::path::Path) -> Child {
+    Command::new(modelreg_binary())
+        .args(["worker", "connection-tests", "--nats", &nats.url()])
+        .arg("--data-dir")
+        .arg(data.join("worker"))
+        .env("MODELREG_MASTER_KEY", MASTER_KEY)
+        .env("MODELREG_PROVIDERS_ALLOW_LOOPBACK", "true")
+        .env("MODELREG_PROVIDERS_TIMEOUT_MS", "3000")
+        .env("MODELREG_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn modelreg worker")
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in [&mut self.child, &mut self.worker] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The draft every command adds (under its own name), with one receipt for all.
+fn draft(endpoint: &str) -> Value {
+    json!({"provider": "openai_compatible", "provider_model_id": "llama3", "endpoint_url": endpoint})
+}
+
+/// A passing connection test of the shared draft, run by the worker process.
+async fn receipt(http: &reqwest::Client, base: &str, token: &str, endpoint: &str) -> String {
+    let requested: Value = http
+        .post(format!("{base}/v1/connection-tests"))
+        .bearer_auth(token)
+        .json(&draft(endpoint))
+        .send()
+        .await
+        .expect("request test")
+        .json()
+        .await
+        .expect("json");
+    let id = requested["id"].as_str().expect("test id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let test: Value = http
+            .get(format!("{base}/v1/connection-tests/{id}?wait=5"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get test")
+            .json()
+            .await
+            .expect("json");
+        if test["status"] == "completed" {
+            assert_eq!(test["result"]["passed"], true, "{test}");
+            return id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the connection test did not complete: {test}"
+        );
     }
 }
 
@@ -99,15 +169,14 @@ async fn add(
     http: &reqwest::Client,
     base: &str,
     token: &str,
+    endpoint: &str,
+    receipt: &str,
     i: usize,
 ) -> Result<StatusCode, reqwest::Error> {
-    let body = json!({
-        "display_name": format!("m {i}"),
-        "provider": "openai_compatible",
-        "provider_model_id": "llama3",
-        "endpoint_url": "https://llm.example.com/v1",
-        "max_tokens": 1000
-    });
+    let mut body = draft(endpoint);
+    body["display_name"] = json!(format!("m {i}"));
+    body["max_tokens"] = json!(1000);
+    body["connection_test_id"] = json!(receipt);
     let response = http
         .post(format!("{base}/v1/models"))
         .bearer_auth(token)
@@ -131,6 +200,9 @@ async fn kill_dash_nine_loses_no_acknowledged_command() {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
+    let fake = FakeProvider::start().await;
+    let endpoint = fake.v1();
+    let receipt = receipt(&http, &server.base, &token, &endpoint).await;
 
     let next = Arc::new(AtomicUsize::new(0));
     let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -143,13 +215,14 @@ async fn kill_dash_nine_loses_no_acknowledged_command() {
             Arc::clone(&next),
             Arc::clone(&acked),
         );
+        let (endpoint, receipt) = (endpoint.clone(), receipt.clone());
         clients.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 if i >= COMMANDS {
                     return;
                 }
-                match add(&http, &base, &token, i).await {
+                match add(&http, &base, &token, &endpoint, &receipt, i).await {
                     Ok(StatusCode::CREATED) => acked.lock().expect("lock").push(i),
                     Ok(other) => panic!("command {i} answered {other}"),
                     // The server died under us: stop this client.
@@ -186,7 +259,9 @@ async fn kill_dash_nine_loses_no_acknowledged_command() {
 
     // Retrying every command with its key lands each exactly once.
     for i in 0..COMMANDS {
-        let status = add(&http, &server.base, &token, i).await.expect("retry");
+        let status = add(&http, &server.base, &token, &endpoint, &receipt, i)
+            .await
+            .expect("retry");
         assert_eq!(status, StatusCode::CREATED, "retry of {i}");
     }
     let slugs = custom_slugs(&http, &server.base, &token).await;
@@ -218,4 +293,71 @@ fn assert_no_duplicates(slugs: &[String]) {
     for slug in slugs {
         assert_eq!(slug.matches('-').count(), 1, "duplicate landing: {slug}");
     }
+}
+
+/// Kill -9 of the worker while its provider call is in flight: after a restart the test
+/// completes, and its result is recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_leaves_the_test_to_be_redelivered_and_recorded_once() {
+    let nats = NatsServer::start().await;
+    let data = tempfile::tempdir().expect("dir");
+    let mut server = Server::start(&nats, data.path()).await;
+    let token = std::fs::read_to_string(data.path().join("bootstrap-token"))
+        .expect("token")
+        .trim()
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let fake = FakeProvider::start().await;
+    let body = json!({"provider": "openai_compatible", "provider_model_id": "slow", "endpoint_url": fake.v1()});
+    let requested: Value = http
+        .post(format!("{}/v1/connection-tests", server.base))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let id = requested["id"].as_str().expect("id").to_owned();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fake.seen() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never called the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill9_worker();
+    server.worker = spawn_worker(&nats, data.path());
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let test = loop {
+        let test: Value = http
+            .get(format!("{}/v1/connection-tests/{id}?wait=10", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        if test["status"] == "completed" {
+            break test;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the test never completed after the restart: {test}"
+        );
+    };
+    assert_eq!(test["result"]["class"], "ok", "{test}");
+    assert_eq!(test["version"], 2, "the result is recorded once: {test}");
+    assert!(
+        fake.seen() >= 2,
+        "the redelivered job called the provider again"
+    );
 }

@@ -351,7 +351,7 @@ async fn counts_are_exact_under_concurrency() {
     let service = app.issue_token("runtime", "service").await;
     let added = app
         .add_model(json!({"display_name": "Hot", "provider": "openai_compatible", "provider_model_id": "llama3",
-            "endpoint_url": "https://llm.example.com/v1", "max_tokens": 1000}))
+            "endpoint_url": app.fake.v1(), "max_tokens": 1000}))
         .await;
     assert_eq!(added.status, StatusCode::CREATED);
     let saves = (0..40).map(|i| {

@@ -11,13 +11,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("views", &["domain", "eventlog", "vault"]),
     ("app", &["domain", "eventlog", "vault", "views"]),
     ("server", &["app", "domain"]),
-    ("providers", &["domain", "vault"]),
-    ("workers", &["app", "domain", "eventlog"]),
+    (
+        "workers",
+        &["app", "domain", "eventlog", "providers", "vault"],
+    ),
     (
         "modelreg",
         &["app", "server", "eventlog", "views", "workers"],
     ),
-    ("bench", &["app", "server", "eventlog", "views", "domain"]),
+    ("bench", &["app", "server", "eventlog", "views", "domain", "workers"]),
 ];
 
 #[test]

@@ -1,5 +1,6 @@
 //! Configuration: defaults, then a TOML file, then `MODELREG_*` environment variables.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,39 @@ pub struct Config {
     pub read_your_writes_timeout_ms: u64,
     /// Create the `default` org and print its admin token on first start.
     pub bootstrap_default_org: bool,
+    /// How long a passing connection test lets its draft be added (15 minutes).
+    pub connection_test_receipt_ttl_ms: u64,
+    /// Outbound calls to providers (connection tests).
+    pub providers: ProvidersConfig,
+}
+
+/// `[providers]` in the config file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvidersConfig {
+    /// Base URL per provider name (`anthropic = "https://proxy.corp/anthropic"`), for
+    /// corporate proxies and tests; also `MODELREG_PROVIDER_<NAME>_BASE_URL`.
+    pub base_urls: BTreeMap<String, String>,
+    /// A connection test's whole deadline.
+    pub timeout_ms: u64,
+    /// Connection tests one worker runs at once.
+    pub concurrency: usize,
+    /// Let user-supplied URLs reach private ranges (10/8, 172.16/12, 192.168/16, …).
+    pub allow_private: bool,
+    /// Let user-supplied URLs reach loopback (127/8, ::1).
+    pub allow_loopback: bool,
+}
+
+impl Default for ProvidersConfig {
+    fn default() -> Self {
+        Self {
+            base_urls: BTreeMap::new(),
+            timeout_ms: 20_000,
+            concurrency: 256,
+            allow_private: false,
+            allow_loopback: false,
+        }
+    }
 }
 
 impl Default for Config {
@@ -56,6 +90,8 @@ impl Default for Config {
             log_level: "info".into(),
             read_your_writes_timeout_ms: 5_000,
             bootstrap_default_org: true,
+            connection_test_receipt_ttl_ms: 15 * 60 * 1000,
+            providers: ProvidersConfig::default(),
         }
     }
 }
@@ -79,6 +115,14 @@ pub fn default_data_dir() -> PathBuf {
         return PathBuf::from(home).join(".local/share/modelreg");
     }
     PathBuf::from(".modelreg")
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        other => Err(format!("{other:?}: use true or false")),
+    }
 }
 
 impl Config {
@@ -154,8 +198,34 @@ impl Config {
                     other => return Err(bad(format!("{other:?}: use true or false"))),
                 }
             }
-            // Read by other parts (the CLI's server URL and token, the config path itself).
-            _ => {}
+            "MODELREG_CONNECTION_TEST_RECEIPT_TTL_MS" => {
+                self.connection_test_receipt_ttl_ms =
+                    value.parse().map_err(|e| bad(format!("{e}")))?
+            }
+            "MODELREG_PROVIDERS_TIMEOUT_MS" => {
+                self.providers.timeout_ms = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
+            "MODELREG_PROVIDERS_CONCURRENCY" => {
+                self.providers.concurrency = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
+            "MODELREG_PROVIDERS_ALLOW_PRIVATE" => {
+                self.providers.allow_private = parse_bool(&value).map_err(bad)?
+            }
+            "MODELREG_PROVIDERS_ALLOW_LOOPBACK" => {
+                self.providers.allow_loopback = parse_bool(&value).map_err(bad)?
+            }
+            other => {
+                if let Some(provider) = other
+                    .strip_prefix("MODELREG_PROVIDER_")
+                    .and_then(|rest| rest.strip_suffix("_BASE_URL"))
+                {
+                    self.providers
+                        .base_urls
+                        .insert(provider.to_ascii_lowercase(), value);
+                }
+                // Anything else is read by other parts (the CLI's server URL and token, the
+                // config path itself).
+            }
         }
         Ok(())
     }

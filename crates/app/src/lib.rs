@@ -6,6 +6,7 @@
 //! position it appended, and returns only once the local views reflect it.
 
 pub mod config;
+pub mod connection_tests;
 pub mod dependents;
 mod error;
 mod models;
@@ -38,6 +39,8 @@ pub struct Registry {
     pub vault: Vault,
     /// How long a command waits for the views to reach its position.
     pub read_your_writes_timeout: Duration,
+    /// How long a passing connection test lets its draft be added.
+    pub receipt_ttl_ms: i64,
     /// The platform's OpenRouter key, which platform models resolve to.
     pub platform_key: Option<vault::Secret>,
 }

@@ -114,6 +114,50 @@ impl Registry {
             });
         }
         let parsed = request.parse().map_err(AppError::Invalid)?;
+        // Check the draft fully before the gate, so a bad draft hears what is wrong with it
+        // rather than that it lacks a test.
+        let (fingerprint, credential_provider) = match (&parsed.credential, &parsed.credential_id) {
+            (Some(secret), _) => (
+                Some(self.vault.fingerprint(
+                    ctx.org.as_str(),
+                    parsed.provider.as_str(),
+                    &secret.to_sealable(),
+                )),
+                Some(parsed.provider),
+            ),
+            (None, Some(id)) => {
+                let row = self
+                    .views
+                    .credential(ctx.org.as_str(), id.as_str())?
+                    .ok_or_else(|| {
+                        AppError::invalid(Invalid::new(
+                            "credential_id",
+                            "credential.not_found",
+                            format!("there is no saved credential {id} in this org"),
+                        ))
+                    })?;
+                (
+                    Some(row.credential.fingerprint),
+                    Some(row.credential.provider),
+                )
+            }
+            (None, None) => (None, None),
+        };
+        let pending = credential_provider.map(|provider| CredentialRef {
+            id: parsed.credential_id.clone().unwrap_or_else(|| {
+                CredentialId::parse("pending").unwrap_or_else(|_| unreachable!())
+            }),
+            provider,
+        });
+        model::check_draft(parsed.provider, parsed.endpoint.as_ref(), pending.as_ref())?;
+        self.check_gate(
+            ctx,
+            parsed.connection_test_id.as_deref(),
+            parsed.provider,
+            parsed.endpoint.as_ref(),
+            &parsed.provider_model_id,
+            fingerprint.as_ref(),
+        )?;
         let credential = self
             .resolve_credential(
                 ctx,

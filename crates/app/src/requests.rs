@@ -120,6 +120,8 @@ pub struct AddModelRequest {
     pub provider_model_id: Option<String>,
     pub credential: Option<CredentialInput>,
     pub credential_id: Option<String>,
+    /// A passing Test Connection of this draft (the receipt), at most 15 minutes old.
+    pub connection_test_id: Option<String>,
     pub endpoint_url: Option<String>,
     pub region: Option<String>,
     pub max_tokens: Option<Value>,
@@ -263,6 +265,7 @@ pub(crate) fn parse_endpoint(
 }
 
 pub(crate) struct ParsedAdd {
+    pub connection_test_id: Option<String>,
     pub display_name: DisplayName,
     pub provider: Provider,
     pub provider_model_id: ProviderModelId,
@@ -351,6 +354,7 @@ impl AddModelRequest {
         match (display_name, provider, provider_model_id, max_tokens) {
             (Some(display_name), Some(provider), Some(provider_model_id), Some(max_tokens)) => {
                 Ok(ParsedAdd {
+                    connection_test_id: self.connection_test_id,
                     display_name,
                     provider,
                     provider_model_id,

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{credential, model, org, workflow};
+use crate::{connection_test, credential, model, org, workflow};
 
 /// The payload version this build writes. A new incompatible payload layout gets a new
 /// number and a decoder for the old one.
@@ -17,6 +17,7 @@ pub enum Event {
     Credential(credential::Event),
     Model(model::Event),
     Workflow(workflow::Event),
+    ConnectionTest(connection_test::Event),
 }
 
 /// The aggregate kinds, as they appear in subjects `reg.<org>.<kind>.<id>`.
@@ -25,6 +26,7 @@ pub mod kind {
     pub const CREDENTIAL: &str = "credential";
     pub const MODEL: &str = "model";
     pub const WORKFLOW: &str = "workflow";
+    pub const CONNECTION_TEST: &str = "connection_test";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,7 @@ impl Event {
             Self::Credential(_) => kind::CREDENTIAL,
             Self::Model(_) => kind::MODEL,
             Self::Workflow(_) => kind::WORKFLOW,
+            Self::ConnectionTest(_) => kind::CONNECTION_TEST,
         }
     }
 
@@ -54,6 +57,12 @@ impl Event {
             Self::Model(model::Event::Reactivated) => "model.reactivated",
             Self::Workflow(workflow::Event::Saved(_)) => "workflow.saved",
             Self::Workflow(workflow::Event::Deleted) => "workflow.deleted",
+            Self::ConnectionTest(connection_test::Event::Requested { .. }) => {
+                "connection_test.requested"
+            }
+            Self::ConnectionTest(connection_test::Event::Completed(_)) => {
+                "connection_test.completed"
+            }
         }
     }
 
@@ -173,6 +182,48 @@ pub fn samples() -> Vec<(&'static str, Event)> {
         (
             "workflow.deleted",
             Event::Workflow(workflow::Event::Deleted),
+        ),
+        (
+            "connection_test.requested",
+            Event::ConnectionTest(connection_test::Event::Requested {
+                draft: connection_test::Draft {
+                    provider: Provider::Bedrock,
+                    endpoint: Some(Endpoint::Region(
+                        AwsRegion::parse("us-east-1").unwrap_or_else(|_| unreachable!()),
+                    )),
+                    provider_model_id: ProviderModelId::parse(
+                        Provider::Bedrock,
+                        "amazon.nova-pro-v1:0",
+                    )
+                    .unwrap_or_else(|_| unreachable!()),
+                    credential: connection_test::TestCredential::Inline {
+                        kind: CredentialKind::BedrockApiKey,
+                        sealed: vault::Sealed {
+                            nonce: [4; 12],
+                            ciphertext: vec![5; 20],
+                        },
+                    },
+                    fingerprint: Some([6; 32]),
+                },
+                model: Some(Slug::parse("team-gpt").unwrap_or_else(|_| unreachable!())),
+            }),
+        ),
+        (
+            "connection_test.completed",
+            Event::ConnectionTest(connection_test::Event::Completed(
+                connection_test::TestResult {
+                    class: "rate_limited".into(),
+                    hint: "wait and retry".into(),
+                    retry_after_ms: Some(2000),
+                    upstream_status: Some(429),
+                    upstream_message: Some("Too many requests".into()),
+                    latency_ms: 87,
+                    suggested_input_cost: Some(
+                        Cost::parse("c", "0.000003").unwrap_or_else(|_| unreachable!()),
+                    ),
+                    suggested_output_cost: None,
+                },
+            )),
         ),
     ]
 }

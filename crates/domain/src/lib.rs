@@ -6,6 +6,7 @@
 //! facts arrive inside commands; the envelope (in `eventlog`) carries who and when.
 
 pub mod catalog;
+pub mod connection_test;
 pub mod credential;
 pub mod event;
 pub mod model;

@@ -204,6 +204,16 @@ pub fn decide(state: Option<&Model>, command: Command) -> Result<Vec<Event>, Rej
     }
 }
 
+/// The rules `decide` applies to an addition, to check a draft before anything is stored.
+pub fn check_draft(
+    provider: Provider,
+    endpoint: Option<&Endpoint>,
+    credential: Option<&CredentialRef>,
+) -> Result<(), Invalid> {
+    check_endpoint(provider, endpoint)?;
+    check_credential(provider, credential)
+}
+
 fn check_credential(provider: Provider, credential: Option<&CredentialRef>) -> Result<(), Invalid> {
     match credential {
         None if provider.credential_optional() => Ok(()),

@@ -33,8 +33,18 @@ pub enum ModelsCommand {
     List,
     /// Show one custom model.
     Show { slug: String },
-    /// Add a custom model. The secret is read from stdin (--secret-stdin) or a hidden prompt.
+    /// Add a custom model: runs Test Connection first (adding is gated on it), then adds.
+    /// The secret is read from stdin (--secret-stdin) or a hidden prompt.
     Add(ModelFields),
+    /// Test Connection of a saved model with its stored credential (or --new-secret).
+    Test {
+        slug: String,
+        /// Test with a new secret instead of the stored one (read like `add` reads it).
+        #[arg(long)]
+        new_secret: bool,
+        #[arg(long)]
+        secret_stdin: bool,
+    },
     /// Edit a custom model; only the flags given change.
     Edit {
         slug: String,
@@ -229,10 +239,68 @@ pub async fn models(remote: Remote, command: ModelsCommand) -> anyhow::Result<()
                 .await?
         }
         ModelsCommand::Add(fields) => {
-            let body = fields_body(&fields, true)?;
+            let mut body = fields_body(&fields, true)?;
+            let mut draft = Map::new();
+            for key in [
+                "provider",
+                "provider_model_id",
+                "endpoint_url",
+                "region",
+                "credential",
+                "credential_id",
+            ] {
+                if let Some(value) = body.get(key) {
+                    draft.insert(key.to_owned(), value.clone());
+                }
+            }
+            let test = run_test(&client, "/v1/connection-tests", Value::Object(draft)).await?;
+            let result = &test["result"];
+            if result["passed"] != true {
+                bail!("not added: Test Connection did not pass");
+            }
+            body["connection_test_id"] = test["id"].clone();
+            offer_prices(&mut body, result)?;
             client
                 .call(reqwest::Method::POST, "/v1/models", Some(body), None)
                 .await?
+        }
+        ModelsCommand::Test {
+            slug,
+            new_secret,
+            secret_stdin,
+        } => {
+            let mut body = Map::new();
+            if new_secret {
+                let shown = client
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("/v1/models/{slug}"),
+                        None,
+                        None,
+                    )
+                    .await?;
+                let provider = shown["provider"].as_str().unwrap_or("").to_owned();
+                let mut reader = SecretReader::new(secret_stdin);
+                let key = if provider == "bedrock" {
+                    "bedrock_api_key"
+                } else {
+                    "api_key"
+                };
+                body.insert(
+                    "credential".into(),
+                    json!({ key: reader.read("new secret")? }),
+                );
+            }
+            let test = run_test(
+                &client,
+                &format!("/v1/models/{slug}/connection-tests"),
+                Value::Object(body),
+            )
+            .await?;
+            if test["result"]["passed"] != true {
+                bail!("Test Connection did not pass");
+            }
+            return Ok(());
         }
         ModelsCommand::Edit {
             slug,
@@ -312,6 +380,86 @@ pub async fn credentials(remote: Remote, command: CredentialsCommand) -> anyhow:
                     c["used_by"]
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Requests a connection test, shows a spinner until it completes, prints the outcome and
+/// its hint, and returns the test.
+async fn run_test(client: &Client, path: &str, body: Value) -> anyhow::Result<Value> {
+    let requested = client
+        .call(reqwest::Method::POST, path, Some(body), None)
+        .await?;
+    let id = requested["id"].as_str().unwrap_or("").to_owned();
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message("testing the connection…");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let test = loop {
+        let test = client
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/connection-tests/{id}?wait=2"),
+                None,
+                None,
+            )
+            .await?;
+        if test["status"] == "completed" {
+            break test;
+        }
+        if std::time::Instant::now() > deadline {
+            spinner.finish_and_clear();
+            bail!(
+                "the connection test {id} is still pending; check the worker (GET /v1/connection-tests/{id})"
+            );
+        }
+    };
+    spinner.finish_and_clear();
+    let result = &test["result"];
+    let class = result["class"].as_str().unwrap_or("?");
+    let latency = result["latency_ms"].as_u64().unwrap_or(0);
+    if result["passed"] == true {
+        say(&format!("Test Connection passed ({latency} ms)"));
+    } else {
+        say(&format!("Test Connection failed: {class}"));
+        say(&format!("  fix: {}", result["hint"].as_str().unwrap_or("")));
+        if let Some(message) = result["upstream_message"].as_str() {
+            let status = result["upstream_status"]
+                .as_u64()
+                .map(|s| format!("{s} "))
+                .unwrap_or_default();
+            say(&format!("  provider said: {status}{message}"));
+        }
+    }
+    Ok(test)
+}
+
+/// Offers the suggested prices for costs left blank: applied after a yes on a terminal;
+/// without one, printed only.
+fn offer_prices(body: &mut Value, result: &Value) -> anyhow::Result<()> {
+    let mut offered = Vec::new();
+    for (field, suggestion) in [
+        ("input_cost_per_token", "suggested_input_cost_per_token"),
+        ("output_cost_per_token", "suggested_output_cost_per_token"),
+    ] {
+        if body.get(field).is_none()
+            && let Some(price) = result[suggestion].as_str()
+        {
+            offered.push((field, price.to_owned()));
+        }
+    }
+    if offered.is_empty() {
+        return Ok(());
+    }
+    let listing: Vec<String> = offered.iter().map(|(f, p)| format!("{f} = {p}")).collect();
+    say(&format!(
+        "known prices for this model: {}",
+        listing.join(", ")
+    ));
+    if std::io::stdin().is_terminal() && confirm("Use them? [y/N] ")? {
+        for (field, price) in offered {
+            body[field] = Value::String(price);
         }
     }
     Ok(())

@@ -80,6 +80,11 @@ enum Command {
 
 #[derive(Subcommand)]
 enum WorkerKind {
+    /// Run requested connection tests against their providers and record the outcomes.
+    ConnectionTests {
+        #[command(flatten)]
+        state: StateArgs,
+    },
     /// On each deactivation: count referencing workflows, record the warning, send notices.
     Dependents {
         #[command(flatten)]
@@ -120,6 +125,9 @@ fn main() -> std::process::ExitCode {
             Command::Worker {
                 kind: WorkerKind::Dependents { state },
             } => server_cmds::dependents_worker(state).await,
+            Command::Worker {
+                kind: WorkerKind::ConnectionTests { state },
+            } => server_cmds::connection_test_worker(state).await,
             Command::Models { remote, command } => client::models(remote, *command).await,
             Command::Credentials { remote, command } => client::credentials(remote, command).await,
         }

@@ -83,18 +83,30 @@ pub async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::Result<(
         config.data_dir.join("bootstrap-token").display()
     ));
     // On the embedded log the workers run here; with NATS they are their own processes.
-    let worker = match &config.nats_url {
+    let mut workers = Vec::new();
+    match &config.nats_url {
         None => {
             let registry = Arc::clone(&running.registry);
             let stopped = running.stopped();
-            Some(tokio::spawn(async move {
+            workers.push(tokio::spawn(async move {
                 if let Err(error) =
                     workers::dependents::run(registry, Arc::new(workers::QuietNotifier), stopped)
                         .await
                 {
                     tracing::error!(%error, "dependents worker stopped");
                 }
-            }))
+            }));
+            let settings = workers::connection_tests::settings(&config.providers)
+                .map_err(anyhow::Error::msg)?;
+            let registry = Arc::clone(&running.registry);
+            let stopped = running.stopped();
+            workers.push(tokio::spawn(async move {
+                if let Err(error) =
+                    workers::connection_tests::run(registry, settings, stopped).await
+                {
+                    tracing::error!(%error, "connection-test worker stopped");
+                }
+            }));
         }
         Some(url) => {
             // Workflow reports arrive over NATS too; every replica serves them (a queue group).
@@ -103,20 +115,40 @@ pub async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::Result<(
                 .with_context(|| format!("cannot connect to NATS at {url}"))?;
             let registry = Arc::clone(&running.registry);
             let stopped = running.stopped();
-            Some(tokio::spawn(async move {
+            workers.push(tokio::spawn(async move {
                 if let Err(error) = workers::pipelines::run(registry, client, stopped).await {
                     tracing::error!(%error, "workflow reports over NATS stopped");
                 }
-            }))
+            }));
         }
-    };
+    }
     let registry = Arc::clone(&running.registry);
     server::serve(listener, registry, shutdown_signal()).await?;
     running.stop().await;
-    if let Some(worker) = worker {
+    for worker in workers {
         let _ = worker.await;
     }
     Ok(())
+}
+
+pub async fn connection_test_worker(state: StateArgs) -> anyhow::Result<()> {
+    let mut config = load_config(&state, None)?;
+    config.bootstrap_default_org = false;
+    init_logging(&config);
+    if config.nats_url.is_none() {
+        bail!(
+            "the connection-test worker runs as its own process in NATS mode (--nats URL); on the embedded log `serve` runs it"
+        );
+    }
+    let settings =
+        workers::connection_tests::settings(&config.providers).map_err(anyhow::Error::msg)?;
+    let running = app::start(&config).await?;
+    say("connection-test worker running");
+    let result =
+        workers::connection_tests::run(Arc::clone(&running.registry), settings, shutdown_signal())
+            .await;
+    running.stop().await;
+    result.map_err(anyhow::Error::msg)
 }
 
 pub async fn dependents_worker(state: StateArgs) -> anyhow::Result<()> {

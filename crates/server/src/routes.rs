@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use app::connection_tests::{DraftTestRequest, ModelTestRequest};
 use app::dependents::{CheckRequest, PutWorkflowRequest};
 use app::requests::{AddModelRequest, EditModelRequest, IssueTokenRequest, MatchCredentialRequest};
 use app::{Answer, AppError, Registry};
@@ -40,6 +41,9 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/models/{slug}/workflows",
     "POST /v1/models/{model}/check",
     "GET /v1/resolve/{model}",
+    "POST /v1/connection-tests",
+    "GET /v1/connection-tests/{id}",
+    "POST /v1/models/{slug}/connection-tests",
     "GET /v1/workflows",
     "GET /v1/workflows/{id}",
     "PUT /v1/workflows/{id}",
@@ -61,6 +65,12 @@ pub fn router(registry: Arc<Registry>, metrics: Arc<Metrics>) -> Router {
         .route("/v1/models/{slug}/workflows", get(model_references))
         .route("/v1/models/{model}/check", post(check_model))
         .route("/v1/resolve/{*model}", get(resolve))
+        .route("/v1/connection-tests", post(request_draft_test))
+        .route("/v1/connection-tests/{id}", get(get_connection_test))
+        .route(
+            "/v1/models/{slug}/connection-tests",
+            post(request_model_test),
+        )
         .route("/v1/workflows", get(list_workflows))
         .route(
             "/v1/workflows/{id}",
@@ -291,6 +301,51 @@ async fn resolve(
     Ok(answer(
         StatusCode::OK,
         registry.resolve(&ctx, &model).await?,
+    ))
+}
+
+async fn request_draft_test(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Body(request): Body<DraftTestRequest>,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::ACCEPTED,
+        registry.request_draft_test(&ctx, request).await?,
+    ))
+}
+
+async fn request_model_test(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Path(slug): Path<String>,
+    Body(request): Body<ModelTestRequest>,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::ACCEPTED,
+        registry.request_model_test(&ctx, &slug, request).await?,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct WaitQuery {
+    /// Seconds to wait for a pending test to complete (at most 30).
+    wait: Option<u64>,
+}
+
+async fn get_connection_test(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    query: std::result::Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Response> {
+    let wait = query
+        .map_err(query_problem)?
+        .wait
+        .map(std::time::Duration::from_secs);
+    Ok(answer(
+        StatusCode::OK,
+        registry.get_connection_test(&ctx, &id, wait).await?,
     ))
 }
 

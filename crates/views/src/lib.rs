@@ -10,6 +10,7 @@ mod store;
 
 pub use project::{ProjectError, rebuild, run_projector};
 pub use rows::{
-    CredentialRow, Deactivation, ModelRow, Notice, OrgRow, StreamPos, TokenRow, WorkflowRow,
+    ConnectionTestRow, CredentialRow, Deactivation, ModelRow, Notice, OrgRow, StreamPos, TokenRow,
+    WorkflowRow,
 };
 pub use store::{ViewError, Views};

@@ -6,17 +6,18 @@ use std::sync::Arc;
 
 use domain::event::Event;
 use domain::model::{self, Status};
-use domain::{credential, org, workflow};
+use domain::{connection_test, credential, org, workflow};
 use eventlog::{Envelope, EventLog, Stored};
 use futures::StreamExt;
 use redb::{Durability, ReadableTable, Table, WriteTransaction};
 
 use crate::rows::{
-    CredentialRow, Deactivation, ModelRow, Notice, OrgRow, StreamPos, TokenRow, WorkflowRow,
+    ConnectionTestRow, CredentialRow, Deactivation, ModelRow, Notice, OrgRow, StreamPos, TokenRow,
+    WorkflowRow,
 };
 use crate::store::{
-    CHECKPOINT, COMMANDS, CREDENTIALS, FINGERPRINTS, META, MODELS, ORGS, REFS, TOKENS, ViewError,
-    Views, WORKFLOWS, decode, encode, key, ref_key, storage,
+    CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS, FINGERPRINTS, META, MODELS, ORGS, REFS,
+    TOKENS, ViewError, Views, WORKFLOWS, decode, encode, key, ref_key, storage,
 };
 
 /// Largest batch folded into one write transaction.
@@ -201,6 +202,7 @@ fn apply_one(txn: &WriteTransaction, message: &Stored) -> Result<(), ProjectErro
         Event::Credential(event) => apply_credential(txn, org_id, &event, &at),
         Event::Model(event) => apply_model(txn, org_id, &envelope.aggregate_id, &event, &at),
         Event::Workflow(event) => apply_workflow(txn, org_id, &envelope.aggregate_id, &event, &at),
+        Event::ConnectionTest(event) => apply_connection_test(txn, &envelope, &event, &at),
     }
 }
 
@@ -447,6 +449,55 @@ fn referencing_ids(
         }
     }
     Ok(ids)
+}
+
+fn apply_connection_test(
+    txn: &WriteTransaction,
+    envelope: &Envelope,
+    event: &connection_test::Event,
+    at: &Meta,
+) -> Result<(), ProjectError> {
+    let mut tests = txn.open_table(CONNECTION_TESTS).map_err(storage)?;
+    let row_key = key(&envelope.org, &envelope.aggregate_id);
+    let before: Option<ConnectionTestRow> = read(&tests, &row_key)?;
+    let Some(test) = connection_test::evolve(before.as_ref().map(|r| r.test.clone()), event) else {
+        return Err(ProjectError::Poison {
+            seq: at.seq,
+            why: "a result for an unknown connection test".into(),
+        });
+    };
+    let row = match (before, event) {
+        (_, connection_test::Event::Requested { draft, .. }) => {
+            let org =
+                domain::values::OrgId::parse(&envelope.org).map_err(|e| ProjectError::Poison {
+                    seq: at.seq,
+                    why: e.to_string(),
+                })?;
+            ConnectionTestRow {
+                org: envelope.org.clone(),
+                id: envelope.aggregate_id.clone(),
+                digest: draft.digest(&org),
+                test,
+                requested_at_ms: at.recorded_at_ms,
+                requested_by: at.actor.clone(),
+                completed_at_ms: None,
+                stream: at.stream(),
+            }
+        }
+        (Some(before), connection_test::Event::Completed(_)) => ConnectionTestRow {
+            test,
+            completed_at_ms: Some(at.recorded_at_ms),
+            stream: at.stream(),
+            ..before
+        },
+        (None, connection_test::Event::Completed(_)) => {
+            return Err(ProjectError::Poison {
+                seq: at.seq,
+                why: "a result for an unknown connection test".into(),
+            });
+        }
+    };
+    write(&mut tests, &row_key, &row)
 }
 
 fn apply_workflow(

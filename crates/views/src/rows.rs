@@ -1,6 +1,7 @@
 //! The rows views store, postcard-encoded. Timestamps and actors come from envelopes, never
 //! from the clock, so a rebuild writes the same bytes.
 
+use domain::connection_test::ConnectionTest;
 use domain::credential::Credential;
 use domain::model::Model;
 use domain::org::Role;
@@ -69,6 +70,19 @@ pub struct WorkflowRow {
     pub stream: StreamPos,
     /// Deactivations of referenced models this workflow was warned about, still unresolved.
     pub notices: Vec<Notice>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionTestRow {
+    pub org: String,
+    pub id: String,
+    pub test: ConnectionTest,
+    /// The draft's digest, which a receipt binds.
+    pub digest: [u8; 32],
+    pub requested_at_ms: i64,
+    pub requested_by: String,
+    pub completed_at_ms: Option<i64>,
+    pub stream: StreamPos,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

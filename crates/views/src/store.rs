@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::rows::{CredentialRow, ModelRow, OrgRow, TokenRow, WorkflowRow};
+use crate::rows::{ConnectionTestRow, CredentialRow, ModelRow, OrgRow, TokenRow, WorkflowRow};
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(crate) const ORGS: TableDefinition<&str, &[u8]> = TableDefinition::new("orgs");
@@ -22,13 +22,15 @@ pub(crate) const FINGERPRINTS: TableDefinition<&str, &[u8]> = TableDefinition::n
 /// answers with the original result.
 pub(crate) const COMMANDS: TableDefinition<&str, &[u8]> = TableDefinition::new("commands");
 pub(crate) const WORKFLOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("workflows");
+pub(crate) const CONNECTION_TESTS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("connection_tests");
 /// `<org>/<model>\0<workflow id>` → nothing: which workflows reference a model. `\0` cannot
 /// occur in a model reference, so one model's rows are one prefix.
 pub(crate) const REFS: TableDefinition<&str, &[u8]> = TableDefinition::new("refs");
 
 pub(crate) const CHECKPOINT: &str = "checkpoint";
 
-const ROW_TABLES: [TableDefinition<&str, &[u8]>; 8] = [
+const ROW_TABLES: [TableDefinition<&str, &[u8]>; 9] = [
     ORGS,
     TOKENS,
     MODELS,
@@ -37,6 +39,7 @@ const ROW_TABLES: [TableDefinition<&str, &[u8]>; 8] = [
     COMMANDS,
     WORKFLOWS,
     REFS,
+    CONNECTION_TESTS,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +229,21 @@ impl Views {
             Some(id) => self.credential(org, &id),
             None => Ok(None),
         }
+    }
+
+    pub fn connection_test(
+        &self,
+        org: &str,
+        id: &str,
+    ) -> Result<Option<ConnectionTestRow>, ViewError> {
+        self.get(CONNECTION_TESTS, &key(org, id))
+    }
+
+    /// Waits until the views change or `timeout` passes (for long polls).
+    pub async fn changed(&self, timeout: Duration) {
+        let mut applied = self.applied.subscribe();
+        applied.borrow_and_update();
+        let _ = tokio::time::timeout(timeout, applied.changed()).await;
     }
 
     pub fn workflow(&self, org: &str, id: &str) -> Result<Option<WorkflowRow>, ViewError> {

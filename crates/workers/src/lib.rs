@@ -5,6 +5,7 @@
 //! Architecture invariant: workers never bypass the log. Every result is an event whose
 //! message id is derived from the job, so a redelivered job never records twice.
 
+pub mod connection_tests;
 pub mod dependents;
 mod notify;
 pub mod pipelines;

@@ -40,10 +40,10 @@ pub async fn run(
             return Err("the NATS subscription ended".into());
         };
         let answer = handle(&registry, &message).await;
-        if let Some(reply) = message.reply {
-            if let Err(error) = client.publish(reply, answer.to_string().into()).await {
-                tracing::warn!(%error, "cannot answer a workflow report");
-            }
+        if let Some(reply) = message.reply
+            && let Err(error) = client.publish(reply, answer.to_string().into()).await
+        {
+            tracing::warn!(%error, "cannot answer a workflow report");
         }
     }
 }

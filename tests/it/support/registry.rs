@@ -22,6 +22,10 @@ pub enum Backend {
 pub const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 pub struct TestApp {
+    /// Applied to the configuration on every start.
+    tweak: fn(&mut Config),
+    /// Where `openai` and `anthropic` calls go; also a valid OpenAI-compatible endpoint.
+    pub fake: super::fake_provider::FakeProvider,
     pub data: tempfile::TempDir,
     pub nats: Option<NatsServer>,
     pub base: String,
@@ -48,13 +52,21 @@ pub struct Reply {
 impl TestApp {
     /// Starts a registry on `backend`, with an org `acme` and its admin token.
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with a configuration change (e.g. a shorter receipt lifetime).
+    pub async fn start_with(backend: Backend, tweak: fn(&mut Config)) -> Self {
         super::logs::capture();
         let nats = match backend {
             Backend::Embedded => None,
             Backend::JetStream => Some(NatsServer::start().await),
         };
         let data = tempfile::tempdir().expect("temp dir");
+        let fake = super::fake_provider::FakeProvider::start().await;
         let mut app = Self {
+            tweak,
+            fake,
             data,
             nats,
             base: String::new(),
@@ -70,11 +82,27 @@ impl TestApp {
     }
 
     pub fn config(&self) -> Config {
+        let mut config = self.base_config();
+        (self.tweak)(&mut config);
+        config
+    }
+
+    fn base_config(&self) -> Config {
         Config {
             data_dir: self.data.path().to_path_buf(),
             nats_url: self.nats.as_ref().map(NatsServer::url),
             master_key: Some(MASTER_KEY.to_owned()),
             bootstrap_default_org: false,
+            providers: app::config::ProvidersConfig {
+                base_urls: [
+                    ("openai".to_owned(), self.fake.v1()),
+                    ("anthropic".to_owned(), self.fake.base.clone()),
+                ]
+                .into(),
+                timeout_ms: 5_000,
+                allow_loopback: true,
+                ..app::config::ProvidersConfig::default()
+            },
             ..Config::default()
         }
     }
@@ -108,6 +136,15 @@ impl TestApp {
                 .await
                 .expect("dependents worker");
         })];
+        let settings = workers::connection_tests::settings(&self.config().providers)
+            .expect("provider settings");
+        let registry = Arc::clone(&running.registry);
+        let stopped = running.stopped();
+        worker_tasks.push(tokio::spawn(async move {
+            workers::connection_tests::run(registry, settings, stopped)
+                .await
+                .expect("connection-test worker");
+        }));
         if let Some(nats) = &self.nats {
             let client = async_nats::connect(nats.url()).await.expect("nats");
             let registry = Arc::clone(&running.registry);
@@ -211,8 +248,68 @@ impl TestApp {
         }
     }
 
-    pub async fn add_model(&self, body: Value) -> Reply {
+    /// Adds a model the way a user must: a Test Connection of the draft first, then the
+    /// add with its receipt. A draft the test endpoint refuses is added without a receipt,
+    /// so the add answers what is wrong with it.
+    pub async fn add_model(&self, mut body: Value) -> Reply {
+        if let Some(test_id) = self.passing_test_of(&body).await {
+            body["connection_test_id"] = Value::String(test_id);
+        }
+        self.add_model_ungated(body).await
+    }
+
+    /// `POST /v1/models` exactly as given.
+    pub async fn add_model_ungated(&self, body: Value) -> Reply {
         self.call(Method::POST, "/v1/models", Some(body)).await
+    }
+
+    /// Runs a Test Connection of the draft in `body` and waits for it; the test's id when
+    /// it was accepted (passed or not).
+    pub async fn passing_test_of(&self, body: &Value) -> Option<String> {
+        let mut draft = serde_json::Map::new();
+        for field in [
+            "provider",
+            "provider_model_id",
+            "endpoint_url",
+            "region",
+            "credential",
+            "credential_id",
+        ] {
+            if let Some(value) = body.get(field) {
+                draft.insert(field.to_owned(), value.clone());
+            }
+        }
+        let requested = self
+            .call(
+                Method::POST,
+                "/v1/connection-tests",
+                Some(Value::Object(draft)),
+            )
+            .await;
+        if requested.status != StatusCode::ACCEPTED {
+            return None;
+        }
+        let id = requested.body["id"].as_str()?.to_owned();
+        let done = self.wait_for_test(&id).await;
+        assert_eq!(done.body["status"], "completed", "{}", done.body);
+        Some(id)
+    }
+
+    /// Waits (long poll) until a connection test completes.
+    pub async fn wait_for_test(&self, id: &str) -> Reply {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let reply = self
+                .call(
+                    Method::GET,
+                    &format!("/v1/connection-tests/{id}?wait=10"),
+                    None,
+                )
+                .await;
+            if reply.body["status"] == "completed" || std::time::Instant::now() > deadline {
+                return reply;
+            }
+        }
     }
 
     pub async fn get_model(&self, slug: &str) -> Reply {

@@ -1,0 +1,230 @@
+//! Test Connection end to end: the worker runs the test against a fake provider, the result
+//! says what is wrong and how to fix it, and adding a model is gated on a fresh passing test
+//! of exactly that draft. Editing is not gated.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{Backend, TestApp};
+
+fn draft(model: &str, key: &str) -> Value {
+    json!({"provider": "openai", "provider_model_id": model, "credential": {"api_key": key}})
+}
+
+async fn run_test(app: &TestApp, path: &str, body: Value) -> Value {
+    let requested = app.call(Method::POST, path, Some(body)).await;
+    assert_eq!(requested.status, StatusCode::ACCEPTED, "{}", requested.body);
+    assert_eq!(requested.body["status"], "pending");
+    let id = requested.body["id"].as_str().expect("id").to_owned();
+    let done = app.wait_for_test(&id).await;
+    assert_eq!(done.body["status"], "completed", "{}", done.body);
+    done.body
+}
+
+fn add_body(model: &str, key: &str, test_id: Option<&str>) -> Value {
+    let mut body = json!({"display_name": format!("Gated {model}"), "provider": "openai", "provider_model_id": model,
+        "credential": {"api_key": key}, "max_tokens": 16000});
+    if let Some(id) = test_id {
+        body["connection_test_id"] = json!(id);
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_is_gated_on_a_passing_test_of_that_draft() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let key = "sk-good-0123456789abcdef";
+
+    let none = app.add_model_ungated(add_body("gpt-4o", key, None)).await;
+    assert_eq!(
+        (none.status, none.body["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("connection_test.required")
+        )
+    );
+
+    // A failing test explains itself and is no receipt.
+    let failed = run_test(
+        &app,
+        "/v1/connection-tests",
+        draft("gpt-4o", "sk-bad-0123456789abcdef"),
+    )
+    .await;
+    assert_eq!(failed["result"]["class"], "auth_invalid", "{failed}");
+    assert_eq!(failed["result"]["passed"], false);
+    assert!(
+        failed["result"]["hint"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty())
+    );
+    assert_eq!(failed["result"]["upstream_status"], 401);
+    assert!(failed["receipt_expires_at"].is_null());
+    assert!(
+        failed["result"]["suggested_input_cost_per_token"].is_null(),
+        "prices only for a working model"
+    );
+    let refused = app
+        .add_model_ungated(add_body(
+            "gpt-4o",
+            "sk-bad-0123456789abcdef",
+            failed["id"].as_str(),
+        ))
+        .await;
+    assert_eq!(
+        refused.body["code"], "connection_test.failed",
+        "{}",
+        refused.body
+    );
+
+    // A passing test of another draft does not count.
+    let passed = run_test(&app, "/v1/connection-tests", draft("gpt-4o", key)).await;
+    assert_eq!(passed["result"]["class"], "ok", "{passed}");
+    assert_eq!(passed["version"], 2, "one request, one result");
+    assert_eq!(
+        passed["result"]["suggested_input_cost_per_token"], "0.0000025",
+        "known pricing is suggested"
+    );
+    assert!(passed["receipt_expires_at"].is_string());
+    let test_id = passed["id"].as_str().expect("id");
+    let other_model = app
+        .add_model_ungated(add_body("gpt-4.1", key, Some(test_id)))
+        .await;
+    assert_eq!(
+        other_model.body["code"], "connection_test.mismatch",
+        "{}",
+        other_model.body
+    );
+    let other_key = app
+        .add_model_ungated(add_body(
+            "gpt-4o",
+            "sk-other-0123456789abcdef",
+            Some(test_id),
+        ))
+        .await;
+    assert_eq!(
+        other_key.body["code"], "connection_test.mismatch",
+        "{}",
+        other_key.body
+    );
+    let unknown = app
+        .add_model_ungated(add_body("gpt-4o", key, Some("ct_nope")))
+        .await;
+    assert_eq!(unknown.body["code"], "connection_test.not_found");
+
+    // The right receipt adds; a saved credential with the same secret matches it too.
+    let added = app
+        .add_model_ungated(add_body("gpt-4o", key, Some(test_id)))
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let credential_id = added.body["model"]["credential"]["id"]
+        .as_str()
+        .expect("credential")
+        .to_owned();
+    let mut by_id = add_body("gpt-4o", key, Some(test_id));
+    by_id["display_name"] = json!("Gated again");
+    by_id.as_object_mut().expect("object").remove("credential");
+    by_id["credential_id"] = json!(credential_id);
+    assert_eq!(
+        app.add_model_ungated(by_id).await.status,
+        StatusCode::CREATED
+    );
+
+    // Editing is not gated, even when it changes what was tested.
+    let edited = app
+        .edit_model(
+            "gated-gpt-4o",
+            json!({"provider_model_id": "gpt-4.1"}),
+            None,
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+
+    // A saved model tests with its stored credential when none is given.
+    let stored = run_test(&app, "/v1/models/gated-gpt-4o/connection-tests", json!({})).await;
+    assert_eq!(stored["result"]["class"], "ok", "{stored}");
+    assert_eq!(stored["model"], "gated-gpt-4o");
+    let replaced = run_test(
+        &app,
+        "/v1/models/gated-gpt-4o/connection-tests",
+        json!({"credential": {"api_key": "sk-bad-xxxxxxxxxxxxxxxx"}}),
+    )
+    .await;
+    assert_eq!(replaced["result"]["class"], "auth_invalid", "{replaced}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_receipt_is_refused() {
+    let app = TestApp::start_with(Backend::Embedded, |config| {
+        config.connection_test_receipt_ttl_ms = 1
+    })
+    .await;
+    let key = "sk-good-0123456789abcdef";
+    let passed = run_test(&app, "/v1/connection-tests", draft("gpt-4o", key)).await;
+    assert_eq!(passed["result"]["class"], "ok", "{passed}");
+    // The passage of time is what is under test: wait out the 1 ms lifetime.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let expired = app
+        .add_model_ungated(add_body("gpt-4o", key, passed["id"].as_str()))
+        .await;
+    assert_eq!(
+        expired.body["code"], "connection_test.expired",
+        "{}",
+        expired.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_destinations_are_refused_before_any_connection() {
+    let app = TestApp::start(Backend::Embedded).await;
+    for endpoint in [
+        "http://169.254.169.254/v1",
+        "http://10.0.0.1/v1",
+        "http://[fd00:ec2::254]/v1",
+    ] {
+        let body = json!({"provider": "openai_compatible", "provider_model_id": "llama3", "endpoint_url": endpoint});
+        let done = run_test(&app, "/v1/connection-tests", body).await;
+        assert_eq!(
+            done["result"]["class"], "destination_blocked",
+            "{endpoint}: {done}"
+        );
+        assert!(
+            done["result"]["latency_ms"]
+                .as_u64()
+                .is_some_and(|ms| ms < 1000),
+            "refused at once: {done}"
+        );
+    }
+    assert_eq!(app.fake.seen(), 0, "nothing reached any server");
+    // Loopback is allowed in this configuration: the fake answers.
+    let body = json!({"provider": "openai_compatible", "provider_model_id": "llama3", "endpoint_url": app.fake.v1()});
+    assert_eq!(
+        run_test(&app, "/v1/connection-tests", body).await["result"]["class"],
+        "ok"
+    );
+    assert_eq!(app.fake.seen(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_tests_run_on_jetstream_too() {
+    let app = TestApp::start(Backend::JetStream).await;
+    let passed = run_test(
+        &app,
+        "/v1/connection-tests",
+        draft("gpt-4o", "sk-good-0123456789abcdef"),
+    )
+    .await;
+    assert_eq!(passed["result"]["class"], "ok", "{passed}");
+    let slow_timeout = json!({"provider": "openai_compatible", "provider_model_id": "llama3", "endpoint_url": "http://127.0.0.1:9/v1"});
+    let refused = run_test(&app, "/v1/connection-tests", slow_timeout).await;
+    assert_eq!(
+        refused["result"]["class"], "endpoint_unreachable",
+        "{refused}"
+    );
+    let missing = app
+        .call(Method::GET, "/v1/connection-tests/ct_nope", None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

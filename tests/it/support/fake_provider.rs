@@ -1,0 +1,107 @@
+//! A fake LLM provider on 127.0.0.1 for suites that need a passing (or failing) Test
+//! Connection: OpenAI-style chat completions and Anthropic messages. A key containing `bad`
+//! is refused with 401 in the provider's error shape. It counts the requests it saw.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::json;
+
+pub struct FakeProvider {
+    pub base: String,
+    pub requests: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeProvider {
+    pub async fn start() -> Self {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (chat_count, messages_count) = (Arc::clone(&requests), Arc::clone(&requests));
+        let app = Router::new()
+            .route(
+                "/v1/chat/completions",
+                post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                    chat(headers, body, Arc::clone(&chat_count))
+                }),
+            )
+            .route(
+                "/v1/messages",
+                post(move |headers: HeaderMap| messages(headers, Arc::clone(&messages_count))),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            base,
+            requests,
+            task,
+        }
+    }
+
+    /// The base URL of an OpenAI-compatible server (also the `openai` provider's base).
+    pub fn v1(&self) -> String {
+        format!("{}/v1", self.base)
+    }
+
+    pub fn seen(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeProvider {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A request for the model `slow` is answered after [`SLOW`], for tests that kill a worker
+/// mid-call.
+pub const SLOW: std::time::Duration = std::time::Duration::from_millis(1500);
+
+async fn chat(headers: HeaderMap, body: axum::body::Bytes, count: Arc<AtomicUsize>) -> Response {
+    count.fetch_add(1, Ordering::SeqCst);
+    let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if request["model"] == "slow" {
+        tokio::time::sleep(SLOW).await;
+    }
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if auth.contains("bad") {
+        let body = json!({"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "code": "invalid_api_key"}});
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    let body = json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "fake",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "pong"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    });
+    axum::Json(body).into_response()
+}
+
+async fn messages(headers: HeaderMap, count: Arc<AtomicUsize>) -> Response {
+    count.fetch_add(1, Ordering::SeqCst);
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if key.is_empty() || key.contains("bad") {
+        let body = json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}});
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    let body = json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "fake",
+        "content": [{"type": "text", "text": "pong"}], "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 1, "output_tokens": 1}
+    });
+    axum::Json(body).into_response()
+}
