@@ -117,7 +117,11 @@ where
                     return Ok::<_, anyhow::Error>(latencies);
                 }
                 let began = Instant::now();
-                op(n).await.with_context(|| format!("operation {n}"))?;
+                if let Err(error) = op(n).await {
+                    // Stop the other clients: one failure fails the measurement.
+                    next.store(end, Ordering::Relaxed);
+                    return Err(error.context(format!("operation {n}")));
+                }
                 latencies.push(began.elapsed());
             }
         }));

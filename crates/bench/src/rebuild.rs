@@ -53,7 +53,7 @@ pub async fn populate(
     while let Some(result) = appends.next().await {
         result?;
         done += 1;
-        if done % PROGRESS_EVERY == 0 {
+        if done.is_multiple_of(PROGRESS_EVERY) {
             eprintln!(
                 "  {label}: appended {done} / {count} ({:.0}/s)",
                 done as f64 / started.elapsed().as_secs_f64()
