@@ -19,7 +19,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "modelreg",
         &["app", "server", "eventlog", "views", "workers"],
     ),
-    ("bench", &["app", "server", "eventlog", "views", "domain", "workers"]),
+    (
+        "bench",
+        &["app", "server", "eventlog", "views", "domain", "workers"],
+    ),
 ];
 
 #[test]

@@ -40,6 +40,10 @@ pub struct Config {
     pub read_your_writes_timeout_ms: u64,
     /// Create the `default` org and print its admin token on first start.
     pub bootstrap_default_org: bool,
+    /// How long an unwrapped data key stays in memory (zeroized when evicted, never written);
+    /// 0 reads the keyring on every resolve. A key destroyed in another process stops opening
+    /// here after at most this long.
+    pub data_key_cache_ttl_ms: u64,
     /// How long a passing connection test lets its draft be added (15 minutes).
     pub connection_test_receipt_ttl_ms: u64,
     /// Outbound calls to providers (connection tests).
@@ -91,6 +95,7 @@ impl Default for Config {
             read_your_writes_timeout_ms: 5_000,
             bootstrap_default_org: true,
             connection_test_receipt_ttl_ms: 15 * 60 * 1000,
+            data_key_cache_ttl_ms: 60_000,
             providers: ProvidersConfig::default(),
         }
     }
@@ -197,6 +202,9 @@ impl Config {
                     "0" | "false" => false,
                     other => return Err(bad(format!("{other:?}: use true or false"))),
                 }
+            }
+            "MODELREG_DATA_KEY_CACHE_TTL_MS" => {
+                self.data_key_cache_ttl_ms = value.parse().map_err(|e| bad(format!("{e}")))?
             }
             "MODELREG_CONNECTION_TEST_RECEIPT_TTL_MS" => {
                 self.connection_test_receipt_ttl_ms =

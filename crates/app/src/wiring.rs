@@ -81,7 +81,10 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
     let registry = Arc::new(Registry {
         log: Arc::clone(&log),
         views: Arc::clone(&views),
-        vault: Vault::new(master, keyring),
+        vault: match config.data_key_cache_ttl_ms {
+            0 => Vault::new(master, keyring),
+            ttl => Vault::new(master, keyring).with_cache(Duration::from_millis(ttl), 10_000),
+        },
         read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
         receipt_ttl_ms: i64::try_from(config.connection_test_receipt_ttl_ms).unwrap_or(i64::MAX),
         platform_key: config

@@ -1,7 +1,9 @@
 //! Envelope encryption of credential versions: `Vault::seal`, `open`, `destroy`, `rewrap`,
 //! and keyed fingerprints.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -64,12 +66,57 @@ impl SecretContext<'_> {
 /// Seals, opens and destroys credential versions, and fingerprints secrets.
 ///
 /// It holds the master key and the key derived from it for fingerprints; it has no `Debug`.
-/// Every `open` reads the keyring, deliberately without a cache of unwrapped data keys: a key
-/// destroyed by another process must stop opening its ciphertext at once.
+/// By default every `open` reads the keyring. [`Vault::with_cache`] keeps unwrapped data keys
+/// in memory for a bounded time (zeroized when evicted, never written anywhere), which takes
+/// the keyring off the resolve hot path; a key destroyed in another process then stops
+/// opening its ciphertext here only once its cached entry expires.
 pub struct Vault {
     master: MasterKey,
     fingerprint_key: Box<Zeroizing<[u8; KEY_LEN]>>,
     keyring: Arc<dyn Keyring>,
+    cache: Option<KeyCache>,
+}
+
+/// Unwrapped data keys by key id, each with when it was cached.
+struct KeyCache {
+    ttl: Duration,
+    capacity: usize,
+    entries: Mutex<HashMap<String, (DataKey, Instant)>>,
+}
+
+impl KeyCache {
+    fn get(&self, key_id: &str) -> Option<DataKey> {
+        let entries = self.entries.lock().ok()?;
+        let (key, cached_at) = entries.get(key_id)?;
+        if cached_at.elapsed() > self.ttl {
+            return None;
+        }
+        Some(Box::new(Zeroizing::new(**key.as_ref())))
+    }
+
+    fn put(&self, key_id: &str, key: &DataKey) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= self.capacity {
+            // Expired entries go first; if none, everything (dropping zeroizes each key).
+            let ttl = self.ttl;
+            entries.retain(|_, (_, at)| at.elapsed() <= ttl);
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            key_id.to_owned(),
+            (Box::new(Zeroizing::new(**key.as_ref())), Instant::now()),
+        );
+    }
+
+    fn forget(&self, key_id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(key_id);
+        }
+    }
 }
 
 impl Vault {
@@ -83,7 +130,18 @@ impl Vault {
             master,
             fingerprint_key,
             keyring,
+            cache: None,
         }
+    }
+
+    /// Caches up to `capacity` unwrapped data keys for `ttl` each.
+    pub fn with_cache(mut self, ttl: Duration, capacity: usize) -> Self {
+        self.cache = Some(KeyCache {
+            ttl,
+            capacity: capacity.max(1),
+            entries: Mutex::new(HashMap::new()),
+        });
+        self
     }
 
     /// Encrypts `plaintext` for `ctx` under the data key of that credential version.
@@ -120,19 +178,30 @@ impl Vault {
         sealed: &Sealed,
     ) -> Result<Secret, VaultError> {
         let key_id = ctx.key_id()?;
+        if let Some(data_key) = self.cache.as_ref().and_then(|c| c.get(&key_id)) {
+            return decrypt(&data_key, &ctx.aad(), sealed);
+        }
         let wrapped = self
             .keyring
             .get(&key_id)
             .await?
             .ok_or(VaultError::KeyDestroyed)?;
         let data_key = self.unwrap_data_key(&wrapped)?;
-        decrypt(&data_key, &ctx.aad(), sealed)
+        let opened = decrypt(&data_key, &ctx.aad(), sealed)?;
+        if let Some(cache) = &self.cache {
+            cache.put(&key_id, &data_key);
+        }
+        Ok(opened)
     }
 
     /// Deletes the data key of `ctx`: every ciphertext of that version, in every copy of the
     /// log, becomes unreadable for good. Destroying twice succeeds.
     pub async fn destroy(&self, ctx: &SecretContext<'_>) -> Result<(), VaultError> {
-        self.keyring.delete(&ctx.key_id()?).await
+        let key_id = ctx.key_id()?;
+        if let Some(cache) = &self.cache {
+            cache.forget(&key_id);
+        }
+        self.keyring.delete(&key_id).await
     }
 
     /// Re-wraps the data key of `ctx` under `new_master` (master key rotation). No ciphertext
@@ -294,6 +363,45 @@ mod tests {
     fn memory_vault() -> (Vault, Arc<MemoryKeyring>) {
         let keyring = Arc::new(MemoryKeyring::new());
         (Vault::new(MasterKey::generate(), keyring.clone()), keyring)
+    }
+
+    #[tokio::test]
+    async fn cached_keys_open_without_the_keyring_until_they_expire_or_are_destroyed() {
+        let keyring = Arc::new(MemoryKeyring::new());
+        let master =
+            MasterKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+        let vault = Vault::new(master, keyring.clone()).with_cache(Duration::from_secs(3600), 8);
+        let context = ctx("acme", "cred_01", 1);
+        let sealed = vault.seal(&context, &secret(PLAINTEXT)).await.unwrap();
+        assert_eq!(
+            vault.open(&context, &sealed).await.unwrap().expose_secret(),
+            PLAINTEXT
+        );
+        // Gone from the keyring behind the vault's back (another process): the cache serves.
+        keyring.delete("acme.cred_01.1").await.unwrap();
+        assert_eq!(
+            vault.open(&context, &sealed).await.unwrap().expose_secret(),
+            PLAINTEXT
+        );
+        // Destroyed through this vault: refused at once.
+        vault.destroy(&context).await.unwrap();
+        assert!(matches!(
+            vault.open(&context, &sealed).await,
+            Err(VaultError::KeyDestroyed)
+        ));
+
+        // With a zero lifetime every open goes to the keyring.
+        let uncached = Vault::new(MasterKey::generate(), Arc::new(MemoryKeyring::new()))
+            .with_cache(Duration::ZERO, 8);
+        let other = ctx("acme", "cred_02", 1);
+        let sealed = uncached.seal(&other, &secret(PLAINTEXT)).await.unwrap();
+        assert!(uncached.open(&other, &sealed).await.is_ok());
+        uncached.keyring.delete("acme.cred_02.1").await.unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(matches!(
+            uncached.open(&other, &sealed).await,
+            Err(VaultError::KeyDestroyed)
+        ));
     }
 
     #[tokio::test]

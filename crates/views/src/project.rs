@@ -1,6 +1,7 @@
 //! The projector: folds log messages into the views in batches, one write transaction per
 //! batch with the checkpoint inside it. Rebuild is the same fold into a new file.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -106,25 +107,58 @@ pub async fn rebuild(
             .tail(1)
             .await
             .map_err(|e| ProjectError::Log(e.to_string()))?;
-        let mut batches = stream.ready_chunks(BATCH * 4);
-        let mut done = 0;
-        while done < target {
-            let Some(batch) = batches.next().await else {
-                return Err(ProjectError::Log("the log's stream ended early".into()));
-            };
-            let mut messages = Vec::with_capacity(batch.len());
-            for item in batch {
-                let stored = item.map_err(|e| ProjectError::Log(e.to_string()))?;
-                if stored.seq > target {
-                    break;
+        // Reading and applying overlap: a reader task keeps the next batches coming while
+        // the current one is written.
+        let (sender, mut receiver) =
+            tokio::sync::mpsc::channel::<Result<Vec<Stored>, ProjectError>>(4);
+        let reader = tokio::spawn(async move {
+            let mut batches = stream.ready_chunks(BATCH * 4);
+            let mut read = 0;
+            while read < target {
+                let Some(batch) = batches.next().await else {
+                    let _ = sender
+                        .send(Err(ProjectError::Log(
+                            "the log's stream ended early".into(),
+                        )))
+                        .await;
+                    return;
+                };
+                let mut messages = Vec::with_capacity(batch.len());
+                for item in batch {
+                    match item {
+                        Ok(stored) if stored.seq > target => break,
+                        Ok(stored) => messages.push(stored),
+                        Err(e) => {
+                            let _ = sender.send(Err(ProjectError::Log(e.to_string()))).await;
+                            return;
+                        }
+                    }
                 }
-                messages.push(stored);
+                read = messages.last().map_or(read, |m| m.seq);
+                if sender.send(Ok(messages)).await.is_err() {
+                    return;
+                }
             }
+        });
+        let mut done = 0;
+        let mut batches_applied = 0u64;
+        while done < target {
+            let Some(messages) = receiver.recv().await else {
+                return Err(ProjectError::Log("the log reader stopped early".into()));
+            };
+            let messages = messages?;
             let views_for_write = Arc::clone(&views);
-            // A half-built file is thrown away on failure, so batches need no fsync; the
-            // last one is made durable below.
+            // A half-built file is thrown away on failure, so most batches need no fsync.
+            // Every eighth is durable all the same: redb frees pages only on durable commits,
+            // and without them the file grows several times over.
+            batches_applied += 1;
+            let durability = if batches_applied % 8 == 0 {
+                Durability::Immediate
+            } else {
+                Durability::None
+            };
             let last = tokio::task::spawn_blocking(move || {
-                apply_batch(&views_for_write, &messages, Durability::None)
+                apply_batch(&views_for_write, &messages, durability)
             })
             .await
             .map_err(|e| ProjectError::Log(format!("rebuild task failed: {e}")))??;
@@ -133,6 +167,7 @@ pub async fn rebuild(
                 progress(done, target);
             }
         }
+        reader.abort();
     }
     let txn = views.db.begin_write().map_err(storage)?;
     txn.commit().map_err(storage)?;
@@ -157,12 +192,17 @@ fn apply_batch(
             .map(|v| v.value())
             .unwrap_or(0)
     };
-    for message in messages {
-        // A message at or below the checkpoint is already in (a redelivered tail).
-        if message.seq <= checkpoint {
-            continue;
+    {
+        // Every table is opened once per batch, not once per event.
+        let mut tables = Tables::open(&txn)?;
+        for message in messages {
+            // A message at or below the checkpoint is already in (a redelivered tail).
+            if message.seq <= checkpoint {
+                continue;
+            }
+            apply_one(&mut tables, message)?;
         }
-        apply_one(&txn, message)?;
+        tables.flush()?;
     }
     {
         let mut meta = txn.open_table(META).map_err(storage)?;
@@ -173,7 +213,7 @@ fn apply_batch(
     Ok(Some(last.max(checkpoint)))
 }
 
-fn apply_one(txn: &WriteTransaction, message: &Stored) -> Result<(), ProjectError> {
+fn apply_one(t: &mut Tables<'_>, message: &Stored) -> Result<(), ProjectError> {
     let poison = |why: String| ProjectError::Poison {
         seq: message.seq,
         why,
@@ -190,19 +230,18 @@ fn apply_one(txn: &WriteTransaction, message: &Stored) -> Result<(), ProjectErro
     };
     let org_id = envelope.org.as_str();
     {
-        let mut commands = txn.open_table(COMMANDS).map_err(storage)?;
         let command_key = key(
             org_id,
             &format!("{}/{}", envelope.command_id, envelope.kind),
         );
-        write(&mut commands, &command_key, &envelope.aggregate_id)?;
+        write(&mut t.commands, &command_key, &envelope.aggregate_id)?;
     }
     match event {
-        Event::Org(event) => apply_org(txn, org_id, &event, &at),
-        Event::Credential(event) => apply_credential(txn, org_id, &event, &at),
-        Event::Model(event) => apply_model(txn, org_id, &envelope.aggregate_id, &event, &at),
-        Event::Workflow(event) => apply_workflow(txn, org_id, &envelope.aggregate_id, &event, &at),
-        Event::ConnectionTest(event) => apply_connection_test(txn, &envelope, &event, &at),
+        Event::Org(event) => apply_org(t, org_id, &event, &at),
+        Event::Credential(event) => apply_credential(t, org_id, &event, &at),
+        Event::Model(event) => apply_model(t, org_id, &envelope.aggregate_id, &event, &at),
+        Event::Workflow(event) => apply_workflow(t, org_id, &envelope.aggregate_id, &event, &at),
+        Event::ConnectionTest(event) => apply_connection_test(t, &envelope, &event, &at),
     }
 }
 
@@ -226,33 +265,140 @@ impl Meta {
 
 type RowTable<'t> = Table<'t, &'static str, &'static [u8]>;
 
+/// A table with the batch's writes held back in key order: reads see them, and they reach
+/// redb sorted (faster B-tree inserts than in event order) and once per key per batch.
+struct Overlay<'t> {
+    table: RowTable<'t>,
+    pending: BTreeMap<String, Option<Vec<u8>>>,
+}
+
+impl<'t> Overlay<'t> {
+    fn new(table: RowTable<'t>) -> Self {
+        Self {
+            table,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectError> {
+        if let Some(pending) = self.pending.get(key) {
+            return Ok(pending.clone());
+        }
+        Ok(self
+            .table
+            .get(key)
+            .map_err(storage)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    fn insert(&mut self, key: &str, value: Vec<u8>) {
+        self.pending.insert(key.to_owned(), Some(value));
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.pending.insert(key.to_owned(), None);
+    }
+
+    /// Keys in `start..end`, pending writes included.
+    fn keys_in(&mut self, start: &str, end: &str) -> Result<Vec<String>, ProjectError> {
+        self.flush()?;
+        let mut keys = Vec::new();
+        for entry in self.table.range(start..end).map_err(storage)? {
+            let (k, _) = entry.map_err(storage)?;
+            keys.push(k.value().to_owned());
+        }
+        Ok(keys)
+    }
+
+    fn flush(&mut self) -> Result<(), ProjectError> {
+        for (key, value) in std::mem::take(&mut self.pending) {
+            match value {
+                Some(value) => {
+                    self.table
+                        .insert(key.as_str(), value.as_slice())
+                        .map_err(storage)?;
+                }
+                None => {
+                    self.table.remove(key.as_str()).map_err(storage)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The row tables of one write transaction.
+struct Tables<'t> {
+    orgs: Overlay<'t>,
+    tokens: Overlay<'t>,
+    models: Overlay<'t>,
+    credentials: Overlay<'t>,
+    fingerprints: Overlay<'t>,
+    commands: Overlay<'t>,
+    workflows: Overlay<'t>,
+    refs: Overlay<'t>,
+    tests: Overlay<'t>,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<Self, ProjectError> {
+        Ok(Self {
+            orgs: Overlay::new(txn.open_table(ORGS).map_err(storage)?),
+            tokens: Overlay::new(txn.open_table(TOKENS).map_err(storage)?),
+            models: Overlay::new(txn.open_table(MODELS).map_err(storage)?),
+            credentials: Overlay::new(txn.open_table(CREDENTIALS).map_err(storage)?),
+            fingerprints: Overlay::new(txn.open_table(FINGERPRINTS).map_err(storage)?),
+            commands: Overlay::new(txn.open_table(COMMANDS).map_err(storage)?),
+            workflows: Overlay::new(txn.open_table(WORKFLOWS).map_err(storage)?),
+            refs: Overlay::new(txn.open_table(REFS).map_err(storage)?),
+            tests: Overlay::new(txn.open_table(CONNECTION_TESTS).map_err(storage)?),
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), ProjectError> {
+        for table in [
+            &mut self.orgs,
+            &mut self.tokens,
+            &mut self.models,
+            &mut self.credentials,
+            &mut self.fingerprints,
+            &mut self.commands,
+            &mut self.workflows,
+            &mut self.refs,
+            &mut self.tests,
+        ] {
+            table.flush()?;
+        }
+        Ok(())
+    }
+}
+
 fn read<T: serde::de::DeserializeOwned>(
-    table: &RowTable<'_>,
+    table: &Overlay<'_>,
     key: &str,
 ) -> Result<Option<T>, ProjectError> {
-    match table.get(key).map_err(storage)? {
-        Some(value) => Ok(Some(decode(value.value())?)),
+    match table.get_bytes(key)? {
+        Some(bytes) => Ok(Some(decode(&bytes)?)),
         None => Ok(None),
     }
 }
 
 fn write<T: serde::Serialize>(
-    table: &mut RowTable<'_>,
+    table: &mut Overlay<'_>,
     key: &str,
     row: &T,
 ) -> Result<(), ProjectError> {
-    table.insert(key, encode(row).as_slice()).map_err(storage)?;
+    table.insert(key, encode(row));
     Ok(())
 }
 
 fn apply_org(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     org_id: &str,
     event: &org::Event,
     at: &Meta,
 ) -> Result<(), ProjectError> {
-    let mut orgs = txn.open_table(ORGS).map_err(storage)?;
-    let state: Option<OrgRow> = read(&orgs, org_id)?;
+    let state: Option<OrgRow> = read(&t.orgs, org_id)?;
     match event {
         org::Event::Created { name } => {
             let row = OrgRow {
@@ -262,7 +408,7 @@ fn apply_org(
                 tokens: Vec::new(),
                 stream: at.stream(),
             };
-            write(&mut orgs, org_id, &row)
+            write(&mut t.orgs, org_id, &row)
         }
         org::Event::TokenIssued {
             token_id,
@@ -278,8 +424,7 @@ fn apply_org(
             };
             row.tokens.push(token_id.clone());
             row.stream = at.stream();
-            write(&mut orgs, org_id, &row)?;
-            let mut tokens = txn.open_table(TOKENS).map_err(storage)?;
+            write(&mut t.orgs, org_id, &row)?;
             let token = TokenRow {
                 token_id: token_id.clone(),
                 org: org_id.to_owned(),
@@ -288,18 +433,17 @@ fn apply_org(
                 hash: *hash,
                 issued_at_ms: at.recorded_at_ms,
             };
-            write(&mut tokens, token_id.as_str(), &token)
+            write(&mut t.tokens, token_id.as_str(), &token)
         }
     }
 }
 
 fn apply_credential(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     org_id: &str,
     event: &credential::Event,
     at: &Meta,
 ) -> Result<(), ProjectError> {
-    let mut credentials = txn.open_table(CREDENTIALS).map_err(storage)?;
     match event {
         credential::Event::Created(created) => {
             let state = credential::evolve(None, event);
@@ -316,10 +460,9 @@ fn apply_credential(
                 updated_at_ms: at.recorded_at_ms,
                 stream: at.stream(),
             };
-            write(&mut credentials, &key(org_id, created.id.as_str()), &row)?;
-            let mut fingerprints = txn.open_table(FINGERPRINTS).map_err(storage)?;
+            write(&mut t.credentials, &key(org_id, created.id.as_str()), &row)?;
             write(
-                &mut fingerprints,
+                &mut t.fingerprints,
                 &key(org_id, &hex::encode(created.fingerprint)),
                 &created.id.as_str().to_owned(),
             )
@@ -328,15 +471,14 @@ fn apply_credential(
 }
 
 fn apply_model(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     org_id: &str,
     slug: &str,
     event: &model::Event,
     at: &Meta,
 ) -> Result<(), ProjectError> {
-    let mut models = txn.open_table(MODELS).map_err(storage)?;
     let row_key = key(org_id, slug);
-    let before: Option<ModelRow> = read(&models, &row_key)?;
+    let before: Option<ModelRow> = read(&t.models, &row_key)?;
     let Some(after) = model::evolve(before.as_ref().map(|r| r.model.clone()), event) else {
         return Err(ProjectError::Poison {
             seq: at.seq,
@@ -351,13 +493,12 @@ fn apply_model(
     let old_use = uses(before.as_ref().map(|r| &r.model));
     let new_use = uses(Some(&after));
     if old_use != new_use {
-        let mut credentials = txn.open_table(CREDENTIALS).map_err(storage)?;
         for (id, delta) in [(old_use, -1i64), (new_use, 1i64)] {
             let Some(id) = id else { continue };
             let cred_key = key(org_id, id.as_str());
-            if let Some(mut row) = read::<CredentialRow>(&credentials, &cred_key)? {
+            if let Some(mut row) = read::<CredentialRow>(&t.credentials, &cred_key)? {
                 row.used_by = (i64::from(row.used_by) + delta).max(0) as u32;
-                write(&mut credentials, &cred_key, &row)?;
+                write(&mut t.credentials, &cred_key, &row)?;
             }
         }
     }
@@ -391,7 +532,7 @@ fn apply_model(
         }
         model::Event::DependentsWarned { workflow_ids, .. } => {
             let Some(deactivation) = row.deactivation.as_mut() else {
-                return write(&mut models, &row_key, &row);
+                return write(&mut t.models, &row_key, &row);
             };
             deactivation.warned = Some(workflow_ids.clone());
             let notice = Notice {
@@ -399,52 +540,48 @@ fn apply_model(
                 deactivated_at_ms: deactivation.at_ms,
                 deactivated_by: deactivation.by.clone(),
             };
-            let mut workflows = txn.open_table(WORKFLOWS).map_err(storage)?;
             for id in workflow_ids {
                 let workflow_key = key(org_id, id);
-                if let Some(mut workflow) = read::<WorkflowRow>(&workflows, &workflow_key)?
+                if let Some(mut workflow) = read::<WorkflowRow>(&t.workflows, &workflow_key)?
                     && !workflow.notices.iter().any(|n| n.model == slug)
                 {
                     workflow.notices.push(notice.clone());
-                    write(&mut workflows, &workflow_key, &workflow)?;
+                    write(&mut t.workflows, &workflow_key, &workflow)?;
                 }
             }
         }
         model::Event::Reactivated => {
             row.deactivation = None;
-            clear_notices(txn, org_id, slug)?;
+            clear_notices(t, org_id, slug)?;
         }
         model::Event::Added(_) | model::Event::Edited(_) => {}
     }
-    write(&mut models, &row_key, &row)
+    write(&mut t.models, &row_key, &row)
 }
 
 /// Drops notices about `model` from the workflows that reference it.
-fn clear_notices(txn: &WriteTransaction, org_id: &str, model: &str) -> Result<(), ProjectError> {
-    let ids = referencing_ids(txn, org_id, model)?;
-    let mut workflows = txn.open_table(WORKFLOWS).map_err(storage)?;
+fn clear_notices(t: &mut Tables<'_>, org_id: &str, model: &str) -> Result<(), ProjectError> {
+    let ids = referencing_ids(t, org_id, model)?;
     for id in ids {
         let workflow_key = key(org_id, &id);
-        if let Some(mut workflow) = read::<WorkflowRow>(&workflows, &workflow_key)? {
+        if let Some(mut workflow) = read::<WorkflowRow>(&t.workflows, &workflow_key)? {
             workflow.notices.retain(|n| n.model != model);
-            write(&mut workflows, &workflow_key, &workflow)?;
+            write(&mut t.workflows, &workflow_key, &workflow)?;
         }
     }
     Ok(())
 }
 
 fn referencing_ids(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     org_id: &str,
     model: &str,
 ) -> Result<Vec<String>, ProjectError> {
-    let refs = txn.open_table(REFS).map_err(storage)?;
     let start = ref_key(org_id, model, "");
     let end = format!("{org_id}/{model}\u{1}");
     let mut ids = Vec::new();
-    for entry in refs.range(start.as_str()..end.as_str()).map_err(storage)? {
-        let (k, _) = entry.map_err(storage)?;
-        if let Some((_, id)) = k.value().split_once('\0') {
+    for key in t.refs.keys_in(&start, &end)? {
+        if let Some((_, id)) = key.split_once('\0') {
             ids.push(id.to_owned());
         }
     }
@@ -452,14 +589,13 @@ fn referencing_ids(
 }
 
 fn apply_connection_test(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     envelope: &Envelope,
     event: &connection_test::Event,
     at: &Meta,
 ) -> Result<(), ProjectError> {
-    let mut tests = txn.open_table(CONNECTION_TESTS).map_err(storage)?;
     let row_key = key(&envelope.org, &envelope.aggregate_id);
-    let before: Option<ConnectionTestRow> = read(&tests, &row_key)?;
+    let before: Option<ConnectionTestRow> = read(&t.tests, &row_key)?;
     let Some(test) = connection_test::evolve(before.as_ref().map(|r| r.test.clone()), event) else {
         return Err(ProjectError::Poison {
             seq: at.seq,
@@ -497,31 +633,27 @@ fn apply_connection_test(
             });
         }
     };
-    write(&mut tests, &row_key, &row)
+    write(&mut t.tests, &row_key, &row)
 }
 
 fn apply_workflow(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     org_id: &str,
     id: &str,
     event: &workflow::Event,
     at: &Meta,
 ) -> Result<(), ProjectError> {
-    let mut workflows = txn.open_table(WORKFLOWS).map_err(storage)?;
     let row_key = key(org_id, id);
-    let before: Option<WorkflowRow> = read(&workflows, &row_key)?;
-    let mut refs = txn.open_table(REFS).map_err(storage)?;
+    let before: Option<WorkflowRow> = read(&t.workflows, &row_key)?;
     if let Some(before) = &before {
         for model in before.workflow.models() {
-            refs.remove(ref_key(org_id, model, id).as_str())
-                .map_err(storage)?;
+            t.refs.remove(&ref_key(org_id, model, id));
         }
     }
     match event {
         workflow::Event::Saved(saved) => {
             for model in saved.models() {
-                refs.insert(ref_key(org_id, model, id).as_str(), [].as_slice())
-                    .map_err(storage)?;
+                t.refs.insert(&ref_key(org_id, model, id), Vec::new());
             }
             // A notice stays while the workflow still uses the deactivated model.
             let models = saved.models();
@@ -540,10 +672,10 @@ fn apply_workflow(
                 stream: at.stream(),
                 notices,
             };
-            write(&mut workflows, &row_key, &row)
+            write(&mut t.workflows, &row_key, &row)
         }
         workflow::Event::Deleted => {
-            workflows.remove(row_key.as_str()).map_err(storage)?;
+            t.workflows.remove(&row_key);
             Ok(())
         }
     }
