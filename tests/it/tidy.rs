@@ -21,7 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "bench",
-        &["app", "server", "eventlog", "views", "domain", "workers"],
+        &["app", "server", "eventlog", "views", "domain", "vault", "workers"],
     ),
 ];
 

@@ -152,7 +152,7 @@ pub async fn rebuild(
             // Every eighth is durable all the same: redb frees pages only on durable commits,
             // and without them the file grows several times over.
             batches_applied += 1;
-            let durability = if batches_applied % 8 == 0 {
+            let durability = if batches_applied.is_multiple_of(8) {
                 Durability::Immediate
             } else {
                 Durability::None
