@@ -153,6 +153,25 @@ async fn adding_is_gated_on_a_passing_test_of_that_draft() {
     )
     .await;
     assert_eq!(replaced["result"]["class"], "auth_invalid", "{replaced}");
+
+    // The work shows in /metrics.
+    let metrics = app.raw(app.http.get(format!("{}/metrics", app.base))).await;
+    let text = metrics.body.as_str().expect("text").to_owned();
+    assert!(
+        text.contains("modelreg_worker_jobs_total{worker=\"connection-tests\",outcome=\"ok\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "modelreg_http_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/models\""
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("modelreg_commands_total{command=\"POST /v1/models\",outcome=\"rejected\"}"),
+        "{text}"
+    );
+    assert!(text.contains("modelreg_projection_lag "), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

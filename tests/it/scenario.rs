@@ -40,6 +40,16 @@ async fn run(backend: Backend) {
     assert_eq!(model["slug"], "team-gpt-prod");
     assert_eq!(model["version"], 1);
     assert_eq!(model["input_cost_per_token"], "0.00000125");
+    // A reasoning model hears the provider's documented ceiling (gpt-5: 128000).
+    assert_eq!(
+        model["warnings"][0]["code"], "max_tokens.below_reasoning_ceiling",
+        "{model}"
+    );
+    assert!(
+        model["warnings"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("128000"))
+    );
     let credential_id = model["credential"]["id"]
         .as_str()
         .expect("credential id")

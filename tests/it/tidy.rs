@@ -21,7 +21,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "bench",
-        &["app", "server", "eventlog", "views", "domain", "vault", "workers"],
+        &[
+            "app", "server", "eventlog", "views", "domain", "vault", "workers",
+        ],
     ),
 ];
 

@@ -41,6 +41,8 @@ pub struct Registry {
     pub read_your_writes_timeout: Duration,
     /// How long a passing connection test lets its draft be added.
     pub receipt_ttl_ms: i64,
+    /// Jobs done by the workers running in this process, for `/metrics`.
+    pub jobs: JobCounters,
     /// The platform's OpenRouter key, which platform models resolve to.
     pub platform_key: Option<vault::Secret>,
 }
@@ -87,6 +89,30 @@ impl Ctx {
             Role::Admin | Role::Service => Ok(()),
             Role::Member => Err(AppError::Forbidden("member tokens can only read".into())),
         }
+    }
+}
+
+/// Worker jobs by worker and outcome.
+#[derive(Default)]
+pub struct JobCounters {
+    counts: std::sync::Mutex<std::collections::BTreeMap<(String, String), u64>>,
+}
+
+impl JobCounters {
+    pub fn record(&self, worker: &str, outcome: &str) {
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts
+                .entry((worker.to_owned(), outcome.to_owned()))
+                .or_default() += 1;
+        }
+    }
+
+    /// `((worker, outcome), count)` in order.
+    pub fn snapshot(&self) -> Vec<((String, String), u64)> {
+        self.counts
+            .lock()
+            .map(|c| c.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
     }
 }
 

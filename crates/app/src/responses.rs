@@ -2,6 +2,7 @@
 //! them; a credential shows its id and masked preview only.
 
 use domain::catalog::{KnownCapabilities, PlatformModel};
+use domain::known::KnownModel;
 use domain::model::Status;
 use domain::provider::Endpoint;
 use domain::values::{Capabilities, Cost, ReasoningParam};
@@ -73,9 +74,27 @@ pub struct Warning {
 /// cut short.
 pub const TOOL_USE_MIN_MAX_TOKENS: u32 = 16_000;
 
-/// Configuration advice: warnings, never refusals.
-pub fn warnings(capabilities: &Capabilities, max_tokens: u32) -> Vec<Warning> {
+/// Configuration advice: warnings, never refusals. `known` is what the shipped table says
+/// about the provider's model, where it knows it.
+pub fn warnings(
+    capabilities: &Capabilities,
+    max_tokens: u32,
+    known: Option<&KnownModel>,
+) -> Vec<Warning> {
     let mut out = Vec::new();
+    if let Some(ceiling) = known.and_then(|k| k.max_output_tokens) {
+        if max_tokens > ceiling {
+            out.push(Warning {
+                code: "max_tokens.above_documented_ceiling",
+                message: format!("the provider documents at most {ceiling} output tokens for this model; requests for more will be refused or cut"),
+            });
+        } else if capabilities.reasoning.is_some() && max_tokens < ceiling {
+            out.push(Warning {
+                code: "max_tokens.below_reasoning_ceiling",
+                message: format!("reasoning spends output tokens before the answer; the provider documents up to {ceiling} for this model, consider {ceiling}"),
+            });
+        }
+    }
     if capabilities.tool_use && max_tokens < TOOL_USE_MIN_MAX_TOKENS {
         out.push(Warning {
             code: "max_tokens.low_for_tool_use",
@@ -120,7 +139,11 @@ impl ModelView {
             deactivated_at: row.deactivation.as_ref().map(|d| rfc3339(d.at_ms)),
             deactivated_by: row.deactivation.as_ref().map(|d| d.by.clone()),
             controls: Controls::of(&model.capabilities),
-            warnings: warnings(&model.capabilities, model.max_tokens.get()),
+            warnings: warnings(
+                &model.capabilities,
+                model.max_tokens.get(),
+                domain::known::lookup(model.provider, &model.provider_model_id),
+            ),
         }
     }
 }

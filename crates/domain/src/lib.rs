@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod connection_test;
 pub mod credential;
 pub mod event;
+pub mod known;
 pub mod model;
 pub mod org;
 pub mod provider;

@@ -2,68 +2,11 @@
 //! date in the file) and the suggestion made from it when a model's costs are left blank.
 //! Unknown stays unknown: a model not in the table gets no suggestion, never zero.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
-
 use domain::provider::{Provider, ProviderModelId};
 use domain::values::Cost;
-use serde::Deserialize;
-
-const PRICING_JSON: &str = include_str!("../../../schemas/pricing/pricing.json");
 
 /// Where the suggested prices come from, for display next to them.
 pub const PRICING_SOURCE: &str = "LiteLLM model_prices_and_context_window.json, litellm 1.110.2 snapshot (community-maintained; edit as needed)";
-
-#[derive(Deserialize)]
-struct PricingFile {
-    models: Vec<Row>,
-}
-
-#[derive(Deserialize)]
-struct Row {
-    key: String,
-    input_cost_per_token: Option<String>,
-    output_cost_per_token: Option<String>,
-}
-
-type Table = BTreeMap<String, (Option<Cost>, Option<Cost>)>;
-
-fn table() -> &'static Table {
-    static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        // The file is compiled in and checked by a test, so a parse failure is a build defect;
-        // an empty table (no suggestions) is the safe answer if it ever happens.
-        let Ok(file) = serde_json::from_str::<PricingFile>(PRICING_JSON) else {
-            return Table::new();
-        };
-        let cost = |raw: Option<&String>| raw.and_then(|raw| Cost::parse("cost", raw).ok());
-        file.models
-            .iter()
-            .map(|row| {
-                let costs = (
-                    cost(row.input_cost_per_token.as_ref()),
-                    cost(row.output_cost_per_token.as_ref()),
-                );
-                (row.key.clone(), costs)
-            })
-            .collect()
-    })
-}
-
-/// The table key of a provider's model id, as LiteLLM names it; `None` where the snapshot has
-/// no keys for the provider.
-fn key(provider: Provider, id: &str) -> Option<String> {
-    match provider {
-        Provider::Openai | Provider::Anthropic | Provider::Bedrock => Some(id.to_owned()),
-        Provider::Gemini => Some(format!(
-            "gemini/{}",
-            id.strip_prefix("models/").unwrap_or(id)
-        )),
-        Provider::Fireworks => Some(format!("fireworks_ai/{id}")),
-        Provider::Together => Some(format!("together_ai/{id}")),
-        Provider::Openrouter | Provider::Huggingface | Provider::OpenaiCompatible => None,
-    }
-}
 
 /// Suggested (input, output) cost per token for a model, when the table knows it. Either side
 /// may be unknown on its own; a model the table does not list gives `None`.
@@ -71,10 +14,8 @@ pub fn suggest_pricing(
     provider: Provider,
     provider_model_id: &ProviderModelId,
 ) -> Option<(Option<Cost>, Option<Cost>)> {
-    let key = key(provider, provider_model_id.as_str())?;
-    table()
-        .get(&key)
-        .copied()
+    domain::known::lookup(provider, provider_model_id)
+        .map(|known| (known.input_cost_per_token, known.output_cost_per_token))
         .filter(|(input, output)| input.is_some() || output.is_some())
 }
 
@@ -92,18 +33,27 @@ mod tests {
         })
     }
 
+    const PRICING_JSON: &str = include_str!("../../../schemas/pricing/pricing.json");
+
     #[test]
     fn every_row_parses_to_exact_costs() {
-        let file: PricingFile = serde_json::from_str(PRICING_JSON).expect("pricing.json parses");
-        assert_eq!(file.models.len(), 19, "the rows of reference section 10");
-        for row in &file.models {
-            for raw in [&row.input_cost_per_token, &row.output_cost_per_token] {
-                let raw = raw.as_ref().expect("both costs present in this snapshot");
-                assert!(!raw.contains('e'), "{}: exact decimal, not {raw}", row.key);
+        let file: serde_json::Value =
+            serde_json::from_str(PRICING_JSON).expect("pricing.json parses");
+        let rows = file["models"].as_array().expect("models");
+        assert_eq!(rows.len(), 19, "the rows of reference section 10");
+        for row in rows {
+            for side in ["input_cost_per_token", "output_cost_per_token"] {
+                let raw = row[side]
+                    .as_str()
+                    .expect("both costs present in this snapshot");
+                assert!(
+                    !raw.contains('e'),
+                    "{}: exact decimal, not {raw}",
+                    row["key"]
+                );
                 Cost::parse("cost", raw).expect("valid cost");
             }
         }
-        assert_eq!(table().len(), 19);
     }
 
     #[test]

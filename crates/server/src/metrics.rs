@@ -23,8 +23,6 @@ struct Inner {
     requests: BTreeMap<(String, String, String), Histogram>,
     /// (command, outcome) → count.
     commands: BTreeMap<(String, String), u64>,
-    /// (worker, outcome) → count.
-    jobs: BTreeMap<(String, String), u64>,
 }
 
 #[derive(Default)]
@@ -61,18 +59,13 @@ impl Metrics {
             .or_default() += 1;
     }
 
-    pub fn count_job(&self, worker: &str, outcome: &str) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
-        *inner
-            .jobs
-            .entry((worker.to_owned(), outcome.to_owned()))
-            .or_default() += 1;
-    }
-
     /// The exposition text; `lag` is how many log positions the views are behind.
-    pub fn render(&self, log_position: u64, views_position: u64) -> String {
+    pub fn render(
+        &self,
+        log_position: u64,
+        views_position: u64,
+        jobs: &[((String, String), u64)],
+    ) -> String {
         let mut out = String::new();
         let Ok(inner) = self.inner.lock() else {
             return out;
@@ -112,7 +105,7 @@ impl Metrics {
             );
         }
         out.push_str("# HELP modelreg_worker_jobs_total Worker jobs by outcome.\n# TYPE modelreg_worker_jobs_total counter\n");
-        for ((worker, outcome), n) in &inner.jobs {
+        for ((worker, outcome), n) in jobs {
             let _ = writeln!(
                 out,
                 "modelreg_worker_jobs_total{{worker=\"{worker}\",outcome=\"{outcome}\"}} {n}"

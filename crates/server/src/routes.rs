@@ -501,7 +501,7 @@ async fn render_metrics(
     Extension(metrics): Extension<Arc<Metrics>>,
 ) -> Response {
     let log = registry.log.last_seq().await.unwrap_or(0);
-    let text = metrics.render(log, registry.views.position());
+    let text = metrics.render(log, registry.views.position(), &registry.jobs.snapshot());
     let mut response = text.into_response();
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,

@@ -61,12 +61,14 @@ pub async fn run(
             let seq = delivery.stored.seq;
             match handle(&registry, &shared.0, &shared.1, seq, &delivery.stored.data).await {
                 Ok(()) => {
+                    registry.jobs.record(CONSUMER, "ok");
                     if let Err(error) = delivery.ack().await {
                         tracing::warn!(%error, seq, "ack failed; the test will be redelivered and recorded once");
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(%error, seq, attempt = delivery.attempt, "connection test job failed")
+                    registry.jobs.record(CONSUMER, "failed");
+                    tracing::warn!(%error, seq, attempt = delivery.attempt, "connection test job failed");
                 }
             }
             drop(permit);

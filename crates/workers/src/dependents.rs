@@ -52,13 +52,15 @@ pub async fn run(
         let seq = delivery.stored.seq;
         match handle(&registry, notifier.as_ref(), seq, &delivery.stored.data).await {
             Ok(()) => {
+                registry.jobs.record(CONSUMER, "ok");
                 if let Err(error) = delivery.ack().await {
                     tracing::warn!(%error, seq, "ack failed; the job will be redelivered");
                 }
             }
             // No ack: the job is redelivered after the ack wait.
             Err(error) => {
-                tracing::warn!(%error, seq, attempt = delivery.attempt, "dependents job failed")
+                registry.jobs.record(CONSUMER, "failed");
+                tracing::warn!(%error, seq, attempt = delivery.attempt, "dependents job failed");
             }
         }
     }
