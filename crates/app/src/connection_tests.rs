@@ -244,16 +244,7 @@ impl Registry {
         provider: Provider,
         id: &CredentialId,
     ) -> Result<(TestCredential, Option<[u8; 32]>), AppError> {
-        let row = self
-            .views
-            .credential(ctx.org.as_str(), id.as_str())?
-            .ok_or_else(|| {
-                AppError::invalid(Invalid::new(
-                    "credential_id",
-                    "credential.not_found",
-                    format!("there is no saved credential {id} in this org"),
-                ))
-            })?;
+        let row = self.saved_credential(ctx, id)?;
         if row.credential.provider != provider {
             return Err(AppError::invalid(Invalid::new(
                 "credential_id",

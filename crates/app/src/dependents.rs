@@ -423,26 +423,28 @@ impl Registry {
         slug: &str,
         command: model::Command,
     ) -> Result<Answer<ModelView>, AppError> {
-        let row = self.model_row(ctx, slug)?;
-        let events = model::decide(Some(&row.model), command).map_err(model_rejection)?;
-        let Some(event) = events.into_iter().next() else {
-            return Ok(Answer {
-                value: self.model_view(ctx, slug)?,
-                position: self.views.position(),
-            });
-        };
-        let appended = match self
-            .append(ctx, slug, Some(&row.stream), &Event::Model(event))
-            .await
-        {
-            Ok(appended) => appended,
-            Err(error) => return Err(self.append_conflict(ctx, slug, error).await),
-        };
-        let position = self.settle(appended.seq).await?;
-        Ok(Answer {
-            value: self.model_view(ctx, slug)?,
-            position,
-        })
+        // These transitions re-check their own preconditions, so a lost race (say, with the
+        // dependents worker recording its warning) is retried on fresh state, not refused.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let row = self.model_row(ctx, slug)?;
+            let events =
+                model::decide(Some(&row.model), command.clone()).map_err(model_rejection)?;
+            let Some(event) = events.into_iter().next() else {
+                return Ok(Answer {
+                    value: self.model_view(ctx, slug)?,
+                    position: self.views.position(),
+                });
+            };
+            match self.append_model_event(ctx, slug, &row.stream, event).await {
+                Err(AppError::Conflict {
+                    code: "model.conflict",
+                    ..
+                }) if attempts < 5 => continue,
+                other => return other,
+            }
+        }
     }
 
     /// Active workflows referencing `slug` as the views see them now, ids sorted.

@@ -126,16 +126,7 @@ impl Registry {
                 Some(parsed.provider),
             ),
             (None, Some(id)) => {
-                let row = self
-                    .views
-                    .credential(ctx.org.as_str(), id.as_str())?
-                    .ok_or_else(|| {
-                        AppError::invalid(Invalid::new(
-                            "credential_id",
-                            "credential.not_found",
-                            format!("there is no saved credential {id} in this org"),
-                        ))
-                    })?;
+                let row = self.saved_credential(ctx, id)?;
                 (
                     Some(row.credential.fingerprint),
                     Some(row.credential.provider),
@@ -312,18 +303,7 @@ impl Registry {
                 position,
             });
         };
-        let appended = match self
-            .append(ctx, slug, Some(&row.stream), &Event::Model(event))
-            .await
-        {
-            Ok(appended) => appended,
-            Err(error) => return Err(self.append_conflict(ctx, slug, error).await),
-        };
-        let position = self.settle(appended.seq).await?;
-        Ok(Answer {
-            value: self.model_view(ctx, slug)?,
-            position,
-        })
+        self.append_model_event(ctx, slug, &row.stream, event).await
     }
 
     pub fn get_model(&self, ctx: &Ctx, slug: &str) -> Result<Answer<ModelView>, AppError> {
@@ -412,13 +392,7 @@ impl Registry {
     ) -> Result<ResolvedCredential, AppError> {
         let org = ctx.org.as_str();
         if let Some(id) = credential_id {
-            let row = self.views.credential(org, id.as_str())?.ok_or_else(|| {
-                AppError::invalid(Invalid::new(
-                    "credential_id",
-                    "credential.not_found",
-                    format!("there is no saved credential {id} in this org"),
-                ))
-            })?;
+            let row = self.saved_credential(ctx, id)?;
             let reference = CredentialRef {
                 id: id.clone(),
                 provider: row.credential.provider,
@@ -506,6 +480,46 @@ impl Registry {
             }),
             reused: None,
             position: appended.seq,
+        })
+    }
+
+    /// A saved credential of the caller's org, or a clear refusal naming it.
+    pub(crate) fn saved_credential(
+        &self,
+        ctx: &Ctx,
+        id: &CredentialId,
+    ) -> Result<views::CredentialRow, AppError> {
+        self.views
+            .credential(ctx.org.as_str(), id.as_str())?
+            .ok_or_else(|| {
+                AppError::invalid(Invalid::new(
+                    "credential_id",
+                    "credential.not_found",
+                    format!("there is no saved credential {id} in this org"),
+                ))
+            })
+    }
+
+    /// Appends a model event against the stream the command read, waits for the views, and
+    /// answers with the model; a lost race is 409 with the winning version.
+    pub(crate) async fn append_model_event(
+        &self,
+        ctx: &Ctx,
+        slug: &str,
+        stream: &StreamPos,
+        event: model::Event,
+    ) -> Result<Answer<ModelView>, AppError> {
+        let appended = match self
+            .append(ctx, slug, Some(stream), &Event::Model(event))
+            .await
+        {
+            Ok(appended) => appended,
+            Err(error) => return Err(self.append_conflict(ctx, slug, error).await),
+        };
+        let position = self.settle(appended.seq).await?;
+        Ok(Answer {
+            value: self.model_view(ctx, slug)?,
+            position,
         })
     }
 

@@ -35,6 +35,7 @@ pub struct Model {
     pub status: Status,
 }
 
+#[derive(Clone)]
 pub enum Command {
     Add(Add),
     Edit(Edit),
@@ -48,6 +49,7 @@ pub enum Command {
     },
 }
 
+#[derive(Clone)]
 pub struct Add {
     pub slug: Slug,
     pub display_name: DisplayName,
@@ -61,7 +63,7 @@ pub struct Add {
 }
 
 /// A partial edit: `None` leaves a field as it is.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Edit {
     pub display_name: Option<DisplayName>,
     pub provider_model_id: Option<ProviderModelId>,
