@@ -62,9 +62,26 @@ async fn follow(
         .map_err(|e| ProjectError::Log(e.to_string()))?;
     let mut batches = stream.ready_chunks(BATCH);
     tokio::pin!(shutdown);
+    // Views are rebuilt from the log, so a batch need not be fsynced the moment it lands:
+    // commits are made durable at most every DURABLE_EVERY (and at shutdown). A crash loses
+    // only non-durable commits, whose events are applied again from the durable checkpoint.
+    let mut last_durable = tokio::time::Instant::now();
+    let mut dirty = false;
     loop {
+        let flush_at = last_durable + DURABLE_EVERY;
         let batch = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => {
+                if dirty {
+                    make_durable(views).await?;
+                }
+                return Ok(());
+            }
+            _ = tokio::time::sleep_until(flush_at), if dirty => {
+                make_durable(views).await?;
+                last_durable = tokio::time::Instant::now();
+                dirty = false;
+                continue;
+            }
             batch = batches.next() => batch,
         };
         let Some(batch) = batch else {
@@ -74,16 +91,42 @@ async fn follow(
         for item in batch {
             messages.push(item.map_err(|e| ProjectError::Log(e.to_string()))?);
         }
+        let durable = last_durable.elapsed() >= DURABLE_EVERY;
+        let durability = if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
         let views_for_write = Arc::clone(views);
         let last = tokio::task::spawn_blocking(move || {
-            apply_batch(&views_for_write, &messages, Durability::Immediate)
+            apply_batch(&views_for_write, &messages, durability)
         })
         .await
         .map_err(|e| ProjectError::Log(format!("projector task failed: {e}")))??;
+        if durable {
+            last_durable = tokio::time::Instant::now();
+        }
+        dirty = !durable;
         if let Some(last) = last {
             views.applied.send_replace(last);
         }
     }
+}
+
+/// How long projected rows may stay in non-durable commits.
+const DURABLE_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// An empty durable commit: makes every earlier commit durable too.
+async fn make_durable(views: &Arc<Views>) -> Result<(), ProjectError> {
+    let views = Arc::clone(views);
+    tokio::task::spawn_blocking(move || {
+        let mut txn = views.db.begin_write().map_err(storage)?;
+        txn.set_durability(Durability::Immediate);
+        txn.commit().map_err(storage)?;
+        Ok::<(), ProjectError>(())
+    })
+    .await
+    .map_err(|e| ProjectError::Log(format!("projector task failed: {e}")))?
 }
 
 /// Replays the whole log into a fresh views file at `path` and returns its checksum.
