@@ -41,6 +41,9 @@ pub struct Registry {
     pub read_your_writes_timeout: Duration,
     /// How long a passing connection test lets its draft be added.
     pub receipt_ttl_ms: i64,
+    /// Recently authenticated tokens (a token never changes once issued; the entry still
+    /// expires so a future revocation takes effect within its lifetime).
+    pub tokens: TokenCache,
     /// Jobs done by the workers running in this process, for `/metrics`.
     pub jobs: JobCounters,
     /// The platform's OpenRouter key, which platform models resolve to.
@@ -92,6 +95,37 @@ impl Ctx {
     }
 }
 
+/// Token rows by token id, each with when it was read.
+#[derive(Default)]
+pub struct TokenCache {
+    rows:
+        std::sync::RwLock<std::collections::HashMap<String, (views::TokenRow, std::time::Instant)>>,
+}
+
+impl TokenCache {
+    const TTL: Duration = Duration::from_secs(30);
+    const CAPACITY: usize = 100_000;
+
+    pub(crate) fn get(&self, token_id: &str) -> Option<views::TokenRow> {
+        let rows = self.rows.read().ok()?;
+        let (row, at) = rows.get(token_id)?;
+        (at.elapsed() < Self::TTL).then(|| row.clone())
+    }
+
+    pub(crate) fn put(&self, row: &views::TokenRow) {
+        let Ok(mut rows) = self.rows.write() else {
+            return;
+        };
+        if rows.len() >= Self::CAPACITY {
+            rows.clear();
+        }
+        rows.insert(
+            row.token_id.as_str().to_owned(),
+            (row.clone(), std::time::Instant::now()),
+        );
+    }
+}
+
 /// Worker jobs by worker and outcome.
 #[derive(Default)]
 pub struct JobCounters {
@@ -123,8 +157,19 @@ pub struct Answer<T> {
     pub position: u64,
 }
 
+/// A fresh id, unique across processes: 64 random bits drawn once per process, then a
+/// counter. Cheap enough for every request (no system call per id).
 pub fn new_id() -> String {
-    uuid::Uuid::now_v7().simple().to_string()
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+        hex::encode(bytes)
+    });
+    format!("{prefix}{:012x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 pub(crate) fn now_ms() -> i64 {

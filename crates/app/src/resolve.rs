@@ -96,21 +96,25 @@ impl Registry {
             };
             return Ok(Answer { value, position });
         }
-        let row = self.model_row(ctx, model)?;
+        let not_found = || AppError::NotFound {
+            code: "model.not_found",
+            message: format!("no model {model:?} in this org"),
+        };
+        let (row, credential_row) = self
+            .views
+            .model_with_credential(ctx.org.as_str(), model)?
+            .ok_or_else(not_found)?;
         if row.model.status == Status::Deactivated {
             return Err(self.gone(&row));
         }
-        let credential = match &row.model.credential_id {
-            None => None,
-            Some(id) => {
-                let credential_row = self
-                    .views
-                    .credential(ctx.org.as_str(), id.as_str())?
-                    .ok_or_else(|| {
-                        AppError::Internal(format!(
-                            "model {model} references missing credential {id}"
-                        ))
-                    })?;
+        let credential = match (&row.model.credential_id, credential_row) {
+            (None, _) => None,
+            (Some(id), None) => {
+                return Err(AppError::Internal(format!(
+                    "model {model} references missing credential {id}"
+                )));
+            }
+            (Some(id), Some(credential_row)) => {
                 let context = vault::SecretContext {
                     org: ctx.org.as_str(),
                     credential_id: id.as_str(),

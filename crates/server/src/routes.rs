@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use app::connection_tests::{DraftTestRequest, ModelTestRequest};
 use app::dependents::{CheckRequest, PutWorkflowRequest};
@@ -174,16 +174,35 @@ fn body_problem(rejection: JsonRejection) -> Problem {
 
 /// The answer to a query or command: `value`'s fields plus `position`.
 fn answer<T: Serialize>(status: StatusCode, answer: Answer<T>) -> Response {
-    let mut body = serde_json::to_value(&answer.value).unwrap_or(Value::Null);
-    match &mut body {
-        Value::Object(map) => {
-            map.insert("position".into(), json!(answer.position));
+    // Serialized once, straight to bytes; `position` is spliced into the object (or a list
+    // is wrapped as `items`), which is cheaper than building a JSON value first.
+    let mut body = serde_json::to_vec(&answer.value).unwrap_or_else(|_| b"null".to_vec());
+    let position = answer.position.to_string();
+    if body.last() == Some(&b'}') {
+        body.pop();
+        if body.len() > 1 {
+            body.push(b',');
         }
-        other => {
-            body = json!({ "items": other.take(), "position": answer.position });
-        }
+        body.extend_from_slice(b"\"position\":");
+        body.extend_from_slice(position.as_bytes());
+        body.push(b'}');
+    } else {
+        let mut wrapped = b"{\"items\":".to_vec();
+        wrapped.extend_from_slice(&body);
+        wrapped.extend_from_slice(b",\"position\":");
+        wrapped.extend_from_slice(position.as_bytes());
+        wrapped.push(b'}');
+        body = wrapped;
     }
-    let mut response = (status, Json(body)).into_response();
+    let mut response = (
+        status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
     if let Ok(value) = HeaderValue::from_str(&answer.position.to_string()) {
         response.headers_mut().insert("x-modelreg-position", value);
     }

@@ -210,6 +210,34 @@ impl Views {
         self.scan_org(MODELS, org)
     }
 
+    /// A model and the credential it uses, read in one transaction (the resolve path).
+    pub fn model_with_credential(
+        &self,
+        org: &str,
+        slug: &str,
+    ) -> Result<Option<(ModelRow, Option<CredentialRow>)>, ViewError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let models = txn.open_table(MODELS).map_err(storage)?;
+        let Some(model) = models.get(key(org, slug).as_str()).map_err(storage)? else {
+            return Ok(None);
+        };
+        let model: ModelRow = decode(model.value())?;
+        let credential = match &model.model.credential_id {
+            Some(id) => {
+                let credentials = txn.open_table(CREDENTIALS).map_err(storage)?;
+                let row = credentials
+                    .get(key(org, id.as_str()).as_str())
+                    .map_err(storage)?;
+                match row {
+                    Some(row) => Some(decode(row.value())?),
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        Ok(Some((model, credential)))
+    }
+
     pub fn credential(&self, org: &str, id: &str) -> Result<Option<CredentialRow>, ViewError> {
         self.get(CREDENTIALS, &key(org, id))
     }
