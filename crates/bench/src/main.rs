@@ -98,6 +98,11 @@ struct Cli {
     resolve_warmup: u64,
 }
 
+/// mimalloc instead of the system allocator: glibc's arena locks showed up as the largest
+/// single cost under concurrent load (allocation and futex waits on the resolve path).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -1,7 +1,7 @@
 //! Prometheus text metrics, kept by hand: request latency per route, commands by outcome,
 //! projection lag and worker jobs. A handful of series do not justify a metrics framework.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::Mutex;
 
@@ -19,8 +19,9 @@ struct Histogram {
 
 #[derive(Default)]
 struct Inner {
-    /// (method, route, status class) → latency histogram.
-    requests: BTreeMap<(String, String, String), Histogram>,
+    /// route → (method, status class) → latency histogram. Looked up by `&str`, so a
+    /// request allocates nothing here.
+    requests: HashMap<String, BTreeMap<(String, u16), Histogram>>,
     /// (command, outcome) → count.
     commands: BTreeMap<(String, String), u64>,
 }
@@ -35,11 +36,18 @@ impl Metrics {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        let class = format!("{}xx", status / 100);
-        let histogram = inner
-            .requests
-            .entry((method.to_owned(), route.to_owned(), class))
-            .or_default();
+        let by_route = match inner.requests.get_mut(route) {
+            Some(by_route) => by_route,
+            None => inner.requests.entry(route.to_owned()).or_default(),
+        };
+        let class = status / 100;
+        let histogram = match by_route
+            .iter_mut()
+            .find(|((m, c), _)| m == method && *c == class)
+        {
+            Some((_, histogram)) => histogram,
+            None => by_route.entry((method.to_owned(), class)).or_default(),
+        };
         for (i, bound) in BUCKETS.iter().enumerate() {
             if seconds <= *bound {
                 histogram.counts[i] += 1;
@@ -72,30 +80,37 @@ impl Metrics {
         };
         out.push_str("# HELP modelreg_http_request_duration_seconds HTTP request latency.\n");
         out.push_str("# TYPE modelreg_http_request_duration_seconds histogram\n");
-        for ((method, route, class), h) in &inner.requests {
-            let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{class}\"");
-            for (i, bound) in BUCKETS.iter().enumerate() {
+        let mut routes: Vec<&String> = inner.requests.keys().collect();
+        routes.sort();
+        for route in routes {
+            let Some(by_route) = inner.requests.get(route) else {
+                continue;
+            };
+            for ((method, class), h) in by_route {
+                let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{class}xx\"");
+                for (i, bound) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "modelreg_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
+                        h.counts[i]
+                    );
+                }
                 let _ = writeln!(
                     out,
-                    "modelreg_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
-                    h.counts[i]
+                    "modelreg_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                    h.total
+                );
+                let _ = writeln!(
+                    out,
+                    "modelreg_http_request_duration_seconds_sum{{{labels}}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "modelreg_http_request_duration_seconds_count{{{labels}}} {}",
+                    h.total
                 );
             }
-            let _ = writeln!(
-                out,
-                "modelreg_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.total
-            );
-            let _ = writeln!(
-                out,
-                "modelreg_http_request_duration_seconds_sum{{{labels}}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "modelreg_http_request_duration_seconds_count{{{labels}}} {}",
-                h.total
-            );
         }
         out.push_str("# HELP modelreg_commands_total Commands by outcome.\n# TYPE modelreg_commands_total counter\n");
         for ((command, outcome), n) in &inner.commands {

@@ -98,15 +98,15 @@ async fn observe(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    // Both are cheap clones (an enum, an `Arc<str>`): nothing is allocated per request here.
+    let method = request.method().clone();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = method.as_str();
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
-    metrics.observe_request(&method, &route, status, seconds);
+    metrics.observe_request(method, route, status, seconds);
     if route.starts_with("/v1/") && method != "GET" {
         let outcome = if status < 400 {
             "ok"
