@@ -723,3 +723,151 @@ fn apply_workflow(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use domain::model;
+    use eventlog::{Actor, ActorKind, EmbeddedLog, SCHEMA_VERSION, Subject};
+
+    use super::*;
+
+    fn envelope(kind: &str, id: &str, version: u64, event: &Event) -> Vec<u8> {
+        Envelope {
+            schema_version: SCHEMA_VERSION,
+            event_id: [version as u8; 16],
+            org: "acme".into(),
+            kind: kind.into(),
+            aggregate_id: id.into(),
+            aggregate_version: version,
+            recorded_at_ms: 1_700_000_000_000 + version as i64,
+            actor: Actor {
+                kind: ActorKind::System,
+                id: "test".into(),
+                label: "test".into(),
+            },
+            request_id: "r".into(),
+            command_id: format!("c{version}-{id}"),
+            prev_hash: [0; 32],
+            payload: event.encode(),
+        }
+        .encode()
+    }
+
+    /// An org, a model added and then deactivated, as stored messages.
+    fn messages() -> Vec<Stored> {
+        let samples = domain::event::samples();
+        let find = |name: &str| {
+            samples
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, e)| e.clone())
+                .unwrap()
+        };
+        vec![
+            Stored {
+                seq: 1,
+                subject: "reg.acme.org.acme".into(),
+                data: envelope("org", "acme", 1, &find("org.created")),
+            },
+            Stored {
+                seq: 2,
+                subject: "reg.acme.model.team-gpt".into(),
+                data: envelope("model", "team-gpt", 1, &find("model.added")),
+            },
+            Stored {
+                seq: 3,
+                subject: "reg.acme.model.team-gpt".into(),
+                data: envelope(
+                    "model",
+                    "team-gpt",
+                    2,
+                    &Event::Model(model::Event::Deactivated),
+                ),
+            },
+        ]
+    }
+
+    #[test]
+    fn a_batch_applied_twice_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::open(&dir.path().join("views.redb")).unwrap();
+        let batch = messages();
+        assert_eq!(
+            apply_batch(&views, &batch, Durability::None).unwrap(),
+            Some(3)
+        );
+        let once = views.checksum().unwrap();
+        // A redelivered tail at or below the checkpoint is skipped, in one transaction.
+        assert_eq!(
+            apply_batch(&views, &batch, Durability::Immediate).unwrap(),
+            Some(3)
+        );
+        assert_eq!(views.checksum().unwrap(), once);
+        let row = views.model("acme", "team-gpt").unwrap().unwrap();
+        assert_eq!(row.stream.version, 2);
+        assert_eq!(row.model.status, model::Status::Deactivated);
+        assert_eq!(row.deactivation.unwrap().seq, 3);
+        assert_eq!(views.checkpoint().unwrap(), 3);
+    }
+
+    #[test]
+    fn a_poison_event_names_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::open(&dir.path().join("views.redb")).unwrap();
+        let mut batch = messages();
+        batch[1].data = vec![1, 2, 3];
+        let error = apply_batch(&views, &batch, Durability::None).unwrap_err();
+        assert!(
+            matches!(error, ProjectError::Poison { seq: 2, .. }),
+            "{error}"
+        );
+        assert_eq!(
+            views.checkpoint().unwrap(),
+            0,
+            "nothing of the failed batch was kept"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_projector_and_a_rebuild_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let log: Arc<dyn EventLog> =
+            Arc::new(EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
+        let mut last_on = std::collections::HashMap::new();
+        for message in messages() {
+            let mut parts = message.subject.split('.').skip(1);
+            let (org, kind, id) = (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            );
+            let subject = Subject::new(org, kind, id).unwrap();
+            let expected = last_on.get(&message.subject).copied().unwrap_or(0);
+            let appended = log
+                .append(
+                    &subject,
+                    expected,
+                    &format!("m{}", message.seq),
+                    message.data,
+                )
+                .await
+                .unwrap();
+            last_on.insert(message.subject, appended.seq);
+        }
+        let views = Arc::new(Views::open(&dir.path().join("views.redb")).unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let projector = tokio::spawn(run_projector(Arc::clone(&views), Arc::clone(&log), async {
+            let _ = stopped.await;
+        }));
+        views.wait_for(3, Duration::from_secs(10)).await.unwrap();
+        let live = views.checksum().unwrap();
+        let rebuilt = rebuild(log, &dir.path().join("rebuilt.redb"), |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(live, rebuilt);
+        let _ = stop.send(());
+        projector.await.unwrap().unwrap();
+    }
+}
