@@ -11,7 +11,7 @@ use domain::connection_test::{self, TestCredential, TestResult};
 use domain::org::Role;
 use domain::provider::CredentialSecret;
 use domain::values::OrgId;
-use eventlog::{Actor, ActorKind, DurableConfig, Envelope};
+use eventlog::{Actor, ActorKind, DurableConfig};
 use tokio::sync::Semaphore;
 
 /// The durable consumer's name.
@@ -58,19 +58,15 @@ pub async fn run(
         let Some(delivery) = delivery else { continue };
         let (registry, shared) = (Arc::clone(&registry), Arc::clone(&shared));
         tokio::spawn(async move {
-            let seq = delivery.stored.seq;
-            match handle(&registry, &shared.0, &shared.1, seq, &delivery.stored.data).await {
-                Ok(()) => {
-                    registry.jobs.record(CONSUMER, "ok");
-                    if let Err(error) = delivery.ack().await {
-                        tracing::warn!(%error, seq, "ack failed; the test will be redelivered and recorded once");
-                    }
-                }
-                Err(error) => {
-                    registry.jobs.record(CONSUMER, "failed");
-                    tracing::warn!(%error, seq, attempt = delivery.attempt, "connection test job failed");
-                }
-            }
+            let outcome = handle(
+                &registry,
+                &shared.0,
+                &shared.1,
+                delivery.stored.seq,
+                &delivery.stored.data,
+            )
+            .await;
+            crate::finish(&registry, CONSUMER, delivery, outcome).await;
             drop(permit);
         });
     }
@@ -88,9 +84,7 @@ async fn handle(
     seq: u64,
     data: &[u8],
 ) -> Result<(), String> {
-    let envelope = Envelope::decode(data).map_err(|e| e.to_string())?;
-    let event =
-        Event::decode(envelope.schema_version, &envelope.payload).map_err(|e| e.to_string())?;
+    let (envelope, event) = crate::decode(data)?;
     let Event::ConnectionTest(connection_test::Event::Requested { draft, .. }) = event else {
         return Ok(());
     };

@@ -11,7 +11,7 @@ use domain::Event;
 use domain::model::{self, Status};
 use domain::org::Role;
 use domain::values::OrgId;
-use eventlog::{Actor, ActorKind, DurableConfig, Envelope};
+use eventlog::{Actor, ActorKind, DurableConfig};
 use serde_json::json;
 
 use crate::Notifier;
@@ -49,20 +49,14 @@ pub async fn run(
             next = consumer.next(Duration::from_secs(1)) => next.map_err(|e| WorkerError::Log(e.to_string()))?,
         };
         let Some(delivery) = delivery else { continue };
-        let seq = delivery.stored.seq;
-        match handle(&registry, notifier.as_ref(), seq, &delivery.stored.data).await {
-            Ok(()) => {
-                registry.jobs.record(CONSUMER, "ok");
-                if let Err(error) = delivery.ack().await {
-                    tracing::warn!(%error, seq, "ack failed; the job will be redelivered");
-                }
-            }
-            // No ack: the job is redelivered after the ack wait.
-            Err(error) => {
-                registry.jobs.record(CONSUMER, "failed");
-                tracing::warn!(%error, seq, attempt = delivery.attempt, "dependents job failed");
-            }
-        }
+        let outcome = handle(
+            &registry,
+            notifier.as_ref(),
+            delivery.stored.seq,
+            &delivery.stored.data,
+        )
+        .await;
+        crate::finish(&registry, CONSUMER, delivery, outcome).await;
     }
 }
 
@@ -72,9 +66,7 @@ async fn handle(
     seq: u64,
     data: &[u8],
 ) -> Result<(), String> {
-    let envelope = Envelope::decode(data).map_err(|e| e.to_string())?;
-    let event =
-        Event::decode(envelope.schema_version, &envelope.payload).map_err(|e| e.to_string())?;
+    let (envelope, event) = crate::decode(data)?;
     if !matches!(event, Event::Model(model::Event::Deactivated)) {
         return Ok(());
     }
