@@ -12,7 +12,7 @@ mod error;
 mod models;
 mod orgs;
 pub mod requests;
-mod resolve;
+pub mod resolve;
 pub mod responses;
 mod wiring;
 
@@ -44,6 +44,8 @@ pub struct Registry {
     /// Recently authenticated tokens (a token never changes once issued; the entry still
     /// expires so a future revocation takes effect within its lifetime).
     pub tokens: TokenCache,
+    /// Rows resolve read, while the views stand still.
+    pub resolve_cache: resolve::ResolveCache,
     /// Jobs done by the workers running in this process, for `/metrics`.
     pub jobs: JobCounters,
     /// The platform's OpenRouter key, which platform models resolve to.

@@ -6,6 +6,9 @@ use domain::model::Status;
 use domain::org::Role;
 use domain::provider::{CredentialSecret, Endpoint};
 use domain::values::{Capabilities, Cost};
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
@@ -66,7 +69,45 @@ impl Serialize for ResolvedCredential {
     }
 }
 
+/// Decoded rows a resolve needs, by (org, slug), valid while the views stay at the position
+/// they were read at. Ciphertext only: no plaintext is ever cached here.
+#[derive(Default)]
+pub struct ResolveCache {
+    entries: std::sync::RwLock<HashMap<(String, String), (u64, Arc<ResolveRows>)>>,
+}
+
+type ResolveRows = (views::ModelRow, Option<views::CredentialRow>);
+
+impl ResolveCache {
+    const CAPACITY: usize = 10_000;
+}
+
 impl Registry {
+    /// The model and credential rows, from the cache when the views have not moved since.
+    fn resolve_rows(&self, org: &str, slug: &str) -> Result<Option<Arc<ResolveRows>>, AppError> {
+        let position = self.views.position();
+        if let Ok(entries) = self.resolve_cache.entries.read()
+            && let Some((at, rows)) = entries.get(&(org.to_owned(), slug.to_owned()))
+            && *at == position
+        {
+            return Ok(Some(Arc::clone(rows)));
+        }
+        let Some(rows) = self.views.model_with_credential(org, slug)? else {
+            return Ok(None);
+        };
+        let rows = Arc::new(rows);
+        if let Ok(mut entries) = self.resolve_cache.entries.write() {
+            if entries.len() >= ResolveCache::CAPACITY {
+                entries.clear();
+            }
+            entries.insert(
+                (org.to_owned(), slug.to_owned()),
+                (position, Arc::clone(&rows)),
+            );
+        }
+        Ok(Some(rows))
+    }
+
     pub async fn resolve(&self, ctx: &Ctx, model: &str) -> Result<Answer<Resolved>, AppError> {
         if ctx.role != Role::Service {
             return Err(AppError::Forbidden(
@@ -100,12 +141,12 @@ impl Registry {
             code: "model.not_found",
             message: format!("no model {model:?} in this org"),
         };
-        let (row, credential_row) = self
-            .views
-            .model_with_credential(ctx.org.as_str(), model)?
+        let rows = self
+            .resolve_rows(ctx.org.as_str(), model)?
             .ok_or_else(not_found)?;
+        let (row, credential_row) = (&rows.0, rows.1.as_ref());
         if row.model.status == Status::Deactivated {
-            return Err(self.gone(&row));
+            return Err(self.gone(row));
         }
         let credential = match (&row.model.credential_id, credential_row) {
             (None, _) => None,

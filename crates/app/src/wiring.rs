@@ -88,6 +88,7 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
         jobs: crate::JobCounters::default(),
         tokens: crate::TokenCache::default(),
+        resolve_cache: crate::resolve::ResolveCache::default(),
         receipt_ttl_ms: i64::try_from(config.connection_test_receipt_ttl_ms).unwrap_or(i64::MAX),
         platform_key: config
             .platform_openrouter_key
