@@ -73,10 +73,12 @@ impl Serialize for ResolvedCredential {
 /// they were read at. Ciphertext only: no plaintext is ever cached here.
 #[derive(Default)]
 pub struct ResolveCache {
-    entries: std::sync::RwLock<HashMap<(String, String), (u64, Arc<ResolveRows>)>>,
+    entries: std::sync::RwLock<HashMap<(String, String), CachedRows>>,
 }
 
 type ResolveRows = (views::ModelRow, Option<views::CredentialRow>);
+/// The rows and the views position they were read at.
+type CachedRows = (u64, Arc<ResolveRows>);
 
 impl ResolveCache {
     const CAPACITY: usize = 10_000;
