@@ -53,6 +53,13 @@ impl Registry {
         stream: Option<&StreamPos>,
         event: &Event,
     ) -> Result<Appended, AppendError> {
+        if ctx.command_id.is_empty() {
+            // Reads carry no command id; one reaching here is a defect, and an empty id
+            // would make unrelated appends look like retries of each other.
+            return Err(AppendError::Log(eventlog::LogError::Storage(
+                "an append without a command id".into(),
+            )));
+        }
         let kind = event.kind();
         let subject = Subject::new(ctx.org.as_str(), kind, aggregate_id)
             .map_err(|e| AppendError::Log(eventlog::LogError::Storage(e.to_string())))?;
