@@ -145,6 +145,31 @@ async fn adding_is_gated_on_a_passing_test_of_that_draft() {
     // A saved model tests with its stored credential when none is given.
     let stored = run_test(&app, "/v1/models/gated-gpt-4o/connection-tests", json!({})).await;
     assert_eq!(stored["result"]["class"], "ok", "{stored}");
+    let no_body = app
+        .call(
+            Method::POST,
+            "/v1/models/gated-gpt-4o/connection-tests",
+            None,
+        )
+        .await;
+    assert_eq!(
+        no_body.status,
+        StatusCode::ACCEPTED,
+        "no body means the stored credential: {}",
+        no_body.body
+    );
+    let broken = app
+        .raw(
+            app.http
+                .post(format!(
+                    "{}/v1/models/gated-gpt-4o/connection-tests",
+                    app.base
+                ))
+                .bearer_auth(&app.token)
+                .body("{"),
+        )
+        .await;
+    assert_eq!(broken.body["code"], "body.malformed_json");
     assert_eq!(stored["model"], "gated-gpt-4o");
     let replaced = run_test(
         &app,

@@ -338,11 +338,35 @@ async fn request_model_test(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
     Path(slug): Path<String>,
-    Body(request): Body<ModelTestRequest>,
+    body: std::result::Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response> {
+    // No body at all is the common case: test with the stored credential.
+    let bytes = body.map_err(|_| {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body.too_large",
+            format!("the body is over the {} KiB limit", BODY_LIMIT / 1024),
+        )
+    })?;
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        ModelTestRequest::default()
+    } else {
+        serde_json::from_slice(&bytes).map_err(|error| match error.classify() {
+            serde_json::error::Category::Data => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "body.invalid_shape",
+                error.to_string(),
+            ),
+            _ => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "body.malformed_json",
+                "the body is not valid JSON",
+            ),
+        })?
+    };
     Ok(answer(
         StatusCode::ACCEPTED,
-        registry.request_model_test(&ctx, &slug, request).await?,
+        registry.request_model_test(&ctx, &slug, body).await?,
     ))
 }
 
