@@ -306,7 +306,7 @@ impl Meta {
     }
 }
 
-type RowTable<'t> = Table<'t, &'static str, &'static [u8]>;
+type RowTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 
 /// A table with the batch's writes held back in key order: reads see them, and they reach
 /// redb sorted (faster B-tree inserts than in event order) and once per key per batch.
@@ -329,7 +329,7 @@ impl<'t> Overlay<'t> {
         }
         Ok(self
             .table
-            .get(key)
+            .get(key.as_bytes())
             .map_err(storage)?
             .map(|v| v.value().to_vec()))
     }
@@ -346,9 +346,13 @@ impl<'t> Overlay<'t> {
     fn keys_in(&mut self, start: &str, end: &str) -> Result<Vec<String>, ProjectError> {
         self.flush()?;
         let mut keys = Vec::new();
-        for entry in self.table.range(start..end).map_err(storage)? {
+        for entry in self
+            .table
+            .range(start.as_bytes()..end.as_bytes())
+            .map_err(storage)?
+        {
             let (k, _) = entry.map_err(storage)?;
-            keys.push(k.value().to_owned());
+            keys.push(String::from_utf8_lossy(k.value()).into_owned());
         }
         Ok(keys)
     }
@@ -358,11 +362,11 @@ impl<'t> Overlay<'t> {
             match value {
                 Some(value) => {
                     self.table
-                        .insert(key.as_str(), value.as_slice())
+                        .insert(key.as_bytes(), value.as_slice())
                         .map_err(storage)?;
                 }
                 None => {
-                    self.table.remove(key.as_str()).map_err(storage)?;
+                    self.table.remove(key.as_bytes()).map_err(storage)?;
                 }
             }
         }
@@ -810,6 +814,25 @@ mod tests {
         assert_eq!(row.model.status, model::Status::Deactivated);
         assert_eq!(row.deactivation.unwrap().seq, 3);
         assert_eq!(views.checkpoint().unwrap(), 3);
+    }
+
+    #[test]
+    fn views_of_an_older_layout_are_started_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("views.redb");
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            let old: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("models");
+            txn.open_table(old)
+                .unwrap()
+                .insert("acme/x", [1u8].as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let views = Views::open(&path).unwrap();
+        assert_eq!(views.checkpoint().unwrap(), 0, "replayed from the start");
+        assert!(views.models("acme").unwrap().is_empty());
     }
 
     #[test]

@@ -13,24 +13,24 @@ use tokio::sync::watch;
 use crate::rows::{ConnectionTestRow, CredentialRow, ModelRow, OrgRow, TokenRow, WorkflowRow};
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-pub(crate) const ORGS: TableDefinition<&str, &[u8]> = TableDefinition::new("orgs");
-pub(crate) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
-pub(crate) const MODELS: TableDefinition<&str, &[u8]> = TableDefinition::new("models");
-pub(crate) const CREDENTIALS: TableDefinition<&str, &[u8]> = TableDefinition::new("credentials");
-pub(crate) const FINGERPRINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("fingerprints");
+pub(crate) const ORGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("orgs");
+pub(crate) const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens");
+pub(crate) const MODELS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("models");
+pub(crate) const CREDENTIALS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("credentials");
+pub(crate) const FINGERPRINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("fingerprints");
 /// `<org>/<command id>/<kind>` → aggregate id: what a command created, so a retried command
 /// answers with the original result.
-pub(crate) const COMMANDS: TableDefinition<&str, &[u8]> = TableDefinition::new("commands");
-pub(crate) const WORKFLOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("workflows");
-pub(crate) const CONNECTION_TESTS: TableDefinition<&str, &[u8]> =
+pub(crate) const COMMANDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("commands");
+pub(crate) const WORKFLOWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("workflows");
+pub(crate) const CONNECTION_TESTS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("connection_tests");
 /// `<org>/<model>\0<workflow id>` → nothing: which workflows reference a model. `\0` cannot
 /// occur in a model reference, so one model's rows are one prefix.
-pub(crate) const REFS: TableDefinition<&str, &[u8]> = TableDefinition::new("refs");
+pub(crate) const REFS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("refs");
 
 pub(crate) const CHECKPOINT: &str = "checkpoint";
 
-const ROW_TABLES: [TableDefinition<&str, &[u8]>; 9] = [
+const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 9] = [
     ORGS,
     TOKENS,
     MODELS,
@@ -90,6 +90,30 @@ impl Views {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(storage)?;
         }
+        let db = match Self::open_tables(path)? {
+            Some(db) => db,
+            None => {
+                // Written by a build with another table layout. Views are disposable: start
+                // the file afresh and let the projector replay the log into it.
+                tracing::warn!(path = %path.display(), "views have an older layout; rebuilding them from the log");
+                std::fs::remove_file(path).map_err(storage)?;
+                Self::open_tables(path)?.ok_or_else(|| {
+                    ViewError::Storage("a fresh views file has the wrong layout".into())
+                })?
+            }
+        };
+        let views = Self {
+            db,
+            applied: watch::Sender::new(0),
+            failure: watch::Sender::new(None),
+        };
+        let checkpoint = views.checkpoint()?;
+        views.applied.send_replace(checkpoint);
+        Ok(views)
+    }
+
+    /// Opens the file and its tables; `None` when a table has another key or value type.
+    fn open_tables(path: &Path) -> Result<Option<Database>, ViewError> {
         let db = Database::create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => ViewError::Storage(format!(
                 "{} is already open in another process; stop it first",
@@ -99,20 +123,27 @@ impl Views {
         })?;
         let txn = db.begin_write().map_err(storage)?;
         {
-            txn.open_table(META).map_err(storage)?;
+            let mismatch =
+                |e: &redb::TableError| matches!(e, redb::TableError::TableTypeMismatch { .. });
+            if let Err(e) = txn.open_table(META) {
+                return if mismatch(&e) {
+                    Ok(None)
+                } else {
+                    Err(storage(e))
+                };
+            }
             for table in ROW_TABLES {
-                txn.open_table(table).map_err(storage)?;
+                if let Err(e) = txn.open_table(table) {
+                    return if mismatch(&e) {
+                        Ok(None)
+                    } else {
+                        Err(storage(e))
+                    };
+                }
             }
         }
         txn.commit().map_err(storage)?;
-        let views = Self {
-            db,
-            applied: watch::Sender::new(0),
-            failure: watch::Sender::new(None),
-        };
-        let checkpoint = views.checkpoint()?;
-        views.applied.send_replace(checkpoint);
-        Ok(views)
+        Ok(Some(db))
     }
 
     /// The last log position the views reflect.
@@ -165,12 +196,12 @@ impl Views {
 
     fn get<T: DeserializeOwned>(
         &self,
-        table: TableDefinition<&str, &[u8]>,
+        table: TableDefinition<&[u8], &[u8]>,
         key: &str,
     ) -> Result<Option<T>, ViewError> {
         let txn = self.db.begin_read().map_err(storage)?;
         let table = txn.open_table(table).map_err(storage)?;
-        match table.get(key).map_err(storage)? {
+        match table.get(key.as_bytes()).map_err(storage)? {
             Some(value) => decode(value.value()).map(Some),
             None => Ok(None),
         }
@@ -178,7 +209,7 @@ impl Views {
 
     fn scan_org<T: DeserializeOwned>(
         &self,
-        table: TableDefinition<&str, &[u8]>,
+        table: TableDefinition<&[u8], &[u8]>,
         org: &str,
     ) -> Result<Vec<T>, ViewError> {
         let txn = self.db.begin_read().map_err(storage)?;
@@ -186,7 +217,10 @@ impl Views {
         let start = format!("{org}/");
         let end = format!("{org}0");
         let mut rows = Vec::new();
-        for entry in table.range(start.as_str()..end.as_str()).map_err(storage)? {
+        for entry in table
+            .range(start.as_bytes()..end.as_bytes())
+            .map_err(storage)?
+        {
             let (_, value) = entry.map_err(storage)?;
             rows.push(decode(value.value())?);
         }
@@ -218,7 +252,7 @@ impl Views {
     ) -> Result<Option<(ModelRow, Option<CredentialRow>)>, ViewError> {
         let txn = self.db.begin_read().map_err(storage)?;
         let models = txn.open_table(MODELS).map_err(storage)?;
-        let Some(model) = models.get(key(org, slug).as_str()).map_err(storage)? else {
+        let Some(model) = models.get(key(org, slug).as_bytes()).map_err(storage)? else {
             return Ok(None);
         };
         let model: ModelRow = decode(model.value())?;
@@ -226,7 +260,7 @@ impl Views {
             Some(id) => {
                 let credentials = txn.open_table(CREDENTIALS).map_err(storage)?;
                 let row = credentials
-                    .get(key(org, id.as_str()).as_str())
+                    .get(key(org, id.as_str()).as_bytes())
                     .map_err(storage)?;
                 match row {
                     Some(row) => Some(decode(row.value())?),
@@ -291,9 +325,15 @@ impl Views {
             let start = ref_key(org, model, "");
             let end = format!("{org}/{model}\u{1}");
             let mut ids = Vec::new();
-            for entry in table.range(start.as_str()..end.as_str()).map_err(storage)? {
+            for entry in table
+                .range(start.as_bytes()..end.as_bytes())
+                .map_err(storage)?
+            {
                 let (k, _) = entry.map_err(storage)?;
-                if let Some((_, id)) = k.value().split_once('\0') {
+                if let Some((_, id)) = std::str::from_utf8(k.value())
+                    .unwrap_or_default()
+                    .split_once('\0')
+                {
                     ids.push(id.to_owned());
                 }
             }
@@ -334,7 +374,7 @@ impl Views {
             hasher.update(table.len().map_err(storage)?.to_be_bytes());
             for entry in table.iter().map_err(storage)? {
                 let (k, v) = entry.map_err(storage)?;
-                hash_pair(&mut hasher, k.value().as_bytes(), v.value());
+                hash_pair(&mut hasher, k.value(), v.value());
             }
         }
         Ok(hex::encode(hasher.finalize()))

@@ -93,6 +93,8 @@ impl TestApp {
             nats_url: self.nats.as_ref().map(NatsServer::url),
             master_key: Some(MASTER_KEY.to_owned()),
             bootstrap_default_org: false,
+            // Suites run side by side on 2 shared cores: allow slow moments, not wrong answers.
+            read_your_writes_timeout_ms: 30_000,
             providers: app::config::ProvidersConfig {
                 base_urls: [
                     ("openai".to_owned(), self.fake.v1()),
