@@ -17,22 +17,53 @@ use crate::{Answer, AppError, Ctx, Registry};
 /// OpenRouter's API base, which platform models resolve to.
 pub const OPENROUTER_BASE_URL: &str = "https://openrouter.ai/api/v1";
 
-#[derive(Serialize)]
+/// A resolve answer: the model's facts, serialized once per model and views position, and
+/// the credential, serialized per request (it is never cached in the clear).
 pub struct Resolved {
+    /// `{"kind":…,…` with every field but the credential, and no closing brace.
+    meta: Arc<Vec<u8>>,
+    credential: Option<ResolvedCredential>,
+}
+
+impl Resolved {
+    /// The answer as a JSON object.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.meta.len() + 160);
+        out.extend_from_slice(&self.meta);
+        out.extend_from_slice(b",\"credential\":");
+        if serde_json::to_writer(&mut out, &self.credential).is_err() {
+            out.extend_from_slice(b"null");
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+/// Everything in a resolve answer but the credential.
+#[derive(Serialize)]
+struct ResolvedMeta {
     /// `custom` or `platform`.
-    pub kind: &'static str,
-    pub model: String,
-    pub provider: &'static str,
+    kind: &'static str,
+    model: String,
+    provider: &'static str,
     /// The provider's public base URL where it is fixed (platform: OpenRouter).
-    pub base_url: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub region: Option<String>,
-    pub provider_model_id: String,
-    pub max_tokens: Option<u32>,
-    pub capabilities: Option<Capabilities>,
-    pub input_cost_per_token: Option<Cost>,
-    pub output_cost_per_token: Option<Cost>,
-    pub credential: Option<ResolvedCredential>,
+    base_url: Option<String>,
+    endpoint_url: Option<String>,
+    region: Option<String>,
+    provider_model_id: String,
+    max_tokens: Option<u32>,
+    capabilities: Option<Capabilities>,
+    input_cost_per_token: Option<Cost>,
+    output_cost_per_token: Option<Cost>,
+}
+
+impl ResolvedMeta {
+    /// The serialized object without its closing brace, ready for the credential.
+    fn prefix(&self) -> Arc<Vec<u8>> {
+        let mut bytes = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
+        bytes.pop();
+        Arc::new(bytes)
+    }
 }
 
 /// A decrypted credential on its way to a service token. Zeroized on drop (it holds
@@ -76,7 +107,12 @@ pub struct ResolveCache {
     entries: std::sync::RwLock<HashMap<(String, String), CachedRows>>,
 }
 
-type ResolveRows = (views::ModelRow, Option<views::CredentialRow>);
+/// The rows and, for an active model, its answer's serialized facts.
+struct ResolveRows {
+    model: views::ModelRow,
+    credential: Option<views::CredentialRow>,
+    meta: Arc<Vec<u8>>,
+}
 /// The rows and the views position they were read at.
 type CachedRows = (u64, Arc<ResolveRows>);
 
@@ -94,10 +130,15 @@ impl Registry {
         {
             return Ok(Some(Arc::clone(rows)));
         }
-        let Some(rows) = self.views.model_with_credential(org, slug)? else {
+        let Some((model, credential)) = self.views.model_with_credential(org, slug)? else {
             return Ok(None);
         };
-        let rows = Arc::new(rows);
+        let meta = custom_meta(slug, &model).prefix();
+        let rows = Arc::new(ResolveRows {
+            model,
+            credential,
+            meta,
+        });
         if let Ok(mut entries) = self.resolve_cache.entries.write() {
             if entries.len() >= ResolveCache::CAPACITY {
                 entries.clear();
@@ -123,7 +164,7 @@ impl Registry {
             })?;
             let credential =
                 CredentialSecret::ApiKey(vault::Secret::new(key.expose_secret().to_owned()));
-            let value = Resolved {
+            let meta = ResolvedMeta {
                 kind: "platform",
                 model: platform.id.clone(),
                 provider: "openrouter",
@@ -135,6 +176,9 @@ impl Registry {
                 capabilities: None,
                 input_cost_per_token: platform.input_cost_per_token,
                 output_cost_per_token: platform.output_cost_per_token,
+            };
+            let value = Resolved {
+                meta: meta.prefix(),
                 credential: Some(ResolvedCredential(credential)),
             };
             return Ok(Answer { value, position });
@@ -146,7 +190,7 @@ impl Registry {
         let rows = self
             .resolve_rows(ctx.org.as_str(), model)?
             .ok_or_else(not_found)?;
-        let (row, credential_row) = (&rows.0, rows.1.as_ref());
+        let (row, credential_row) = (&rows.model, rows.credential.as_ref());
         if row.model.status == Status::Deactivated {
             return Err(self.gone(row));
         }
@@ -174,25 +218,32 @@ impl Registry {
                 Some(ResolvedCredential(secret))
             }
         };
-        let (endpoint_url, region) = match &row.model.endpoint {
-            Some(Endpoint::Url(url)) => (Some(url.as_str().to_owned()), None),
-            Some(Endpoint::Region(region)) => (None, Some(region.as_str().to_owned())),
-            None => (None, None),
-        };
         let value = Resolved {
-            kind: "custom",
-            model: model.to_owned(),
-            provider: row.model.provider.as_str(),
-            base_url: None,
-            endpoint_url,
-            region,
-            provider_model_id: row.model.provider_model_id.as_str().to_owned(),
-            max_tokens: Some(row.model.max_tokens.get()),
-            capabilities: Some(row.model.capabilities),
-            input_cost_per_token: row.model.costs.input_per_token,
-            output_cost_per_token: row.model.costs.output_per_token,
+            meta: Arc::clone(&rows.meta),
             credential,
         };
         Ok(Answer { value, position })
+    }
+}
+
+/// The facts of a custom model's resolve answer.
+fn custom_meta(slug: &str, row: &views::ModelRow) -> ResolvedMeta {
+    let (endpoint_url, region) = match &row.model.endpoint {
+        Some(Endpoint::Url(url)) => (Some(url.as_str().to_owned()), None),
+        Some(Endpoint::Region(region)) => (None, Some(region.as_str().to_owned())),
+        None => (None, None),
+    };
+    ResolvedMeta {
+        kind: "custom",
+        model: slug.to_owned(),
+        provider: row.model.provider.as_str(),
+        base_url: None,
+        endpoint_url,
+        region,
+        provider_model_id: row.model.provider_model_id.as_str().to_owned(),
+        max_tokens: Some(row.model.max_tokens.get()),
+        capabilities: Some(row.model.capabilities),
+        input_cost_per_token: row.model.costs.input_per_token,
+        output_cost_per_token: row.model.costs.output_per_token,
     }
 }

@@ -331,10 +331,8 @@ pub async fn in_process(
                 .resolve(&ctx, &model)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            // Shaped as the server shapes every answer: a JSON value with the position added.
-            let mut value = serde_json::to_value(&answer.value)?;
-            value["position"] = serde_json::json!(answer.position);
-            let body = serde_json::to_vec(&value)?;
+            // Serialized as the server serializes it (the position is spliced in there).
+            let body = answer.value.to_json();
             ensure!(!body.is_empty(), "an empty resolve answer");
             Ok(())
         }

@@ -174,10 +174,15 @@ fn body_problem(rejection: JsonRejection) -> Problem {
 
 /// The answer to a query or command: `value`'s fields plus `position`.
 fn answer<T: Serialize>(status: StatusCode, answer: Answer<T>) -> Response {
+    let body = serde_json::to_vec(&answer.value).unwrap_or_else(|_| b"null".to_vec());
+    answer_bytes(status, body, answer.position)
+}
+
+/// An answer already serialized as JSON, with `position` spliced in.
+fn answer_bytes(status: StatusCode, mut body: Vec<u8>, position: u64) -> Response {
     // Serialized once, straight to bytes; `position` is spliced into the object (or a list
     // is wrapped as `items`), which is cheaper than building a JSON value first.
-    let mut body = serde_json::to_vec(&answer.value).unwrap_or_else(|_| b"null".to_vec());
-    let position = answer.position.to_string();
+    let position = position.to_string();
     if body.last() == Some(&b'}') {
         body.pop();
         if body.len() > 1 {
@@ -203,7 +208,7 @@ fn answer<T: Serialize>(status: StatusCode, answer: Answer<T>) -> Response {
         body,
     )
         .into_response();
-    if let Ok(value) = HeaderValue::from_str(&answer.position.to_string()) {
+    if let Ok(value) = HeaderValue::from_str(&position) {
         response.headers_mut().insert("x-modelreg-position", value);
     }
     response
@@ -317,9 +322,11 @@ async fn resolve(
     Caller(ctx): Caller,
     Path(model): Path<String>,
 ) -> Result<Response> {
-    Ok(answer(
+    let resolved = registry.resolve(&ctx, &model).await?;
+    Ok(answer_bytes(
         StatusCode::OK,
-        registry.resolve(&ctx, &model).await?,
+        resolved.value.to_json(),
+        resolved.position,
     ))
 }
 
