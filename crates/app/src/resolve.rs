@@ -104,7 +104,8 @@ impl Serialize for ResolvedCredential {
 /// they were read at. Ciphertext only: no plaintext is ever cached here.
 #[derive(Default)]
 pub struct ResolveCache {
-    entries: std::sync::RwLock<HashMap<(String, String), CachedRows>>,
+    /// org → slug → rows; looked up by `&str`, so a hit allocates nothing.
+    entries: std::sync::RwLock<HashMap<String, HashMap<String, CachedRows>>>,
 }
 
 /// The rows and, for an active model, its answer's serialized facts.
@@ -125,7 +126,7 @@ impl Registry {
     fn resolve_rows(&self, org: &str, slug: &str) -> Result<Option<Arc<ResolveRows>>, AppError> {
         let position = self.views.position();
         if let Ok(entries) = self.resolve_cache.entries.read()
-            && let Some((at, rows)) = entries.get(&(org.to_owned(), slug.to_owned()))
+            && let Some((at, rows)) = entries.get(org).and_then(|by_slug| by_slug.get(slug))
             && *at == position
         {
             return Ok(Some(Arc::clone(rows)));
@@ -140,13 +141,13 @@ impl Registry {
             meta,
         });
         if let Ok(mut entries) = self.resolve_cache.entries.write() {
-            if entries.len() >= ResolveCache::CAPACITY {
+            if entries.values().map(HashMap::len).sum::<usize>() >= ResolveCache::CAPACITY {
                 entries.clear();
             }
-            entries.insert(
-                (org.to_owned(), slug.to_owned()),
-                (position, Arc::clone(&rows)),
-            );
+            entries
+                .entry(org.to_owned())
+                .or_default()
+                .insert(slug.to_owned(), (position, Arc::clone(&rows)));
         }
         Ok(Some(rows))
     }
