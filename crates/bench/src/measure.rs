@@ -126,9 +126,20 @@ where
             }
         }));
     }
+    gather(tasks, count, started, &clock).await
+}
+
+/// Waits for the measuring tasks and turns their latencies into a [`Measurement`] of `count`
+/// operations that started at `started`.
+pub async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>>>,
+    count: u64,
+    started: Instant,
+    clock: &CpuClock,
+) -> anyhow::Result<Measurement> {
     let mut latencies = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     for task in tasks {
-        latencies.extend(task.await.context("a client task panicked")??);
+        latencies.extend(task.await.context("a measuring task panicked")??);
     }
     let elapsed = started.elapsed();
     let cpu = clock.finish();

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 
-use crate::measure::{CpuClock, Measurement, closed_loop};
+use crate::measure::{CpuClock, Measurement, closed_loop, gather};
 use crate::registry::{Body, Harness, api_key};
 
 /// Every this many answers, the body is parsed in full and its credential compared.
@@ -196,19 +196,7 @@ pub async fn drive(
     barrier.wait().await;
     let clock = CpuClock::start(nats_pid);
     let started = Instant::now();
-    let mut latencies = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-    for task in tasks {
-        latencies.extend(task.await.context("a connection task panicked")??);
-    }
-    let elapsed = started.elapsed();
-    let cpu = clock.finish();
-    latencies.sort_unstable();
-    Ok(Measurement {
-        ops: count,
-        elapsed,
-        cpu,
-        latencies,
-    })
+    gather(tasks, count, started, &clock).await
 }
 
 fn check(status: u16, body: &[u8], key: Option<&str>, parse: bool) -> anyhow::Result<()> {
