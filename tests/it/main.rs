@@ -10,5 +10,6 @@ mod connection_tests;
 mod crash;
 mod dependents;
 mod openapi;
+mod retries;
 mod scenario;
 mod tidy;

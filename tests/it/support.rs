@@ -7,4 +7,4 @@ pub mod nats;
 pub mod registry;
 
 pub use nats::NatsServer;
-pub use registry::{Backend, TestApp};
+pub use registry::{Backend, Reply, TestApp};

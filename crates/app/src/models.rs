@@ -106,12 +106,12 @@ impl Registry {
         request: AddModelRequest,
     ) -> Result<Answer<AddOutcome>, AppError> {
         ctx.require_admin()?;
-        if let Some(slug) =
-            self.views
-                .command_target(ctx.org.as_str(), &ctx.command_id, kind::MODEL)?
-        {
-            // A retry of a command that already landed: answer as the first time.
-            let model = self.model_view(ctx, &slug)?;
+        let parsed = request.parse().map_err(AppError::Invalid)?;
+        let base = Slug::derive(&parsed.display_name);
+        if let Some(slug) = self.added_by_command(ctx, &base)? {
+            // A retry of a command that already landed: answer as the first time, before
+            // the gate (its receipt may have expired since).
+            let model = self.model_view(ctx, slug.as_str())?;
             return Ok(Answer {
                 value: AddOutcome {
                     model,
@@ -120,7 +120,6 @@ impl Registry {
                 position: self.views.position(),
             });
         }
-        let parsed = request.parse().map_err(AppError::Invalid)?;
         // Check the draft fully before the gate, so a bad draft hears what is wrong with it
         // rather than that it lacks a test.
         let (fingerprint, credential_provider) = match (&parsed.credential, &parsed.credential_id) {
@@ -164,7 +163,6 @@ impl Registry {
                 parsed.credential_id.as_ref(),
             )
             .await?;
-        let base = Slug::derive(&parsed.display_name);
         let mut landed = None;
         for n in 1..=SLUG_ATTEMPTS {
             let slug = base.with_suffix(n);
@@ -211,11 +209,8 @@ impl Registry {
         let position = self.settle(appended.seq.max(credential.position)).await?;
         if appended.duplicate {
             // The log already had this command, possibly under another slug candidate.
-            if let Some(original) =
-                self.views
-                    .command_target(ctx.org.as_str(), &ctx.command_id, kind::MODEL)?
-            {
-                slug = Slug::parse(&original)?;
+            if let Some(original) = self.added_by_command(ctx, &base)? {
+                slug = original;
             }
         }
         let model = self.model_view(ctx, slug.as_str())?;
@@ -226,6 +221,21 @@ impl Registry {
             },
             position,
         })
+    }
+
+    /// The model this command already added, if it did (a retry). Candidates are taken in
+    /// order and a slug is never freed, so the command's model is among the taken
+    /// candidates before the first free one.
+    fn added_by_command(&self, ctx: &Ctx, base: &Slug) -> Result<Option<Slug>, AppError> {
+        for n in 1..=SLUG_ATTEMPTS {
+            let slug = base.with_suffix(n);
+            match self.views.model(ctx.org.as_str(), slug.as_str())? {
+                Some(row) if row.added_by_command == ctx.command_id => return Ok(Some(slug)),
+                Some(_) => {}
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     pub async fn edit_model(

@@ -29,7 +29,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, ensure};
 use clap::Parser;
 use eventlog::{EmbeddedLog, EventLog, JetStreamLog};
 
@@ -42,6 +42,8 @@ use crate::report::{Report, Section};
 /// The throughput targets, as the issue states them.
 const TARGET_COMMANDS_PER_SECOND: f64 = 10_000.0;
 const TARGET_REBUILD_RATIO: f64 = 0.5;
+/// Turns the JetStream baseline and rebuild each take in section 2.
+const REBUILD_ROUNDS: usize = 2;
 const TARGET_TESTS_SECONDS: f64 = 3.0;
 const TARGET_RESOLVE_RATIO: f64 = 0.7;
 const TARGET_RESOLVE_P99: Duration = Duration::from_millis(2);
@@ -267,24 +269,40 @@ async fn jetstream_rebuild_section(cli: &Cli, nats: &NatsServer) -> anyhow::Resu
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
     let fill = rebuild::populate(&log, cli.events, "jetstream", Some(nats.pid())).await?;
-    eprintln!("2/5 JetStream: raw ordered-consumer replay");
-    let (raw, raw_bytes) =
-        rebuild::raw_ordered_replay(&nats.url(), REGISTRY_STREAM, total, nats.pid()).await?;
-    eprintln!("2/5 JetStream: views::rebuild");
     let dir = tempfile::Builder::new()
         .prefix("modelreg-bench-rebuild-")
         .tempdir()?;
     let path = dir.path().join("views.redb");
-    let (rebuilt, checksum) =
-        rebuild::registry_rebuild(&log, &path, total, "jetstream", Some(nats.pid())).await?;
-    rebuild::check_rebuilt(&path, cli.events)?;
+    // The baseline and the rebuild take turns, REBUILD_ROUNDS times: on a shared machine
+    // either can be slowed by a neighbour for seconds, and the best of each is compared.
+    let mut raws = Vec::new();
+    let mut rebuilds = Vec::new();
+    let mut raw_bytes = 0;
+    let mut checksums = Vec::new();
+    for round in 1..=REBUILD_ROUNDS {
+        eprintln!("2/5 JetStream: raw ordered-consumer replay, round {round}");
+        let (raw, bytes) =
+            rebuild::raw_ordered_replay(&nats.url(), REGISTRY_STREAM, total, nats.pid()).await?;
+        raw_bytes = bytes;
+        raws.push(raw);
+        eprintln!("2/5 JetStream: views::rebuild, round {round}");
+        let (rebuilt, checksum) =
+            rebuild::registry_rebuild(&log, &path, total, "jetstream", Some(nats.pid())).await?;
+        rebuild::check_rebuilt(&path, cli.events)?;
+        rebuilds.push(rebuilt);
+        checksums.push(checksum);
+    }
     let size = std::fs::metadata(&path).map_or(0, |m| m.len());
     // Every registry stream takes the same subjects: this one goes before the next section.
     drop(log);
     registry::delete_stream(&nats.url(), REGISTRY_STREAM).await?;
+    ensure!(
+        checksums.windows(2).all(|pair| pair[0] == pair[1]),
+        "two rebuilds of one log gave different checksums: {checksums:?}"
+    );
 
     let mut section = Section::new(format!(
-        "2. Rebuild events/s over {} events on JetStream ({} MB of payload)",
+        "2. Rebuild events/s over {} events on JetStream ({} MB of payload), best of {REBUILD_ROUNDS} rounds",
         report::thousands(total as f64),
         raw_bytes / 1_000_000
     ));
@@ -293,25 +311,39 @@ async fn jetstream_rebuild_section(cli: &Cli, nats: &NatsServer) -> anyhow::Resu
         &fill,
         None,
     );
-    section.row(
-        "raw ordered consumer, payload lengths summed (baseline)",
-        &raw,
-        Some(1.0),
-    );
-    let ratio = rebuilt.per_second() / raw.per_second();
-    section.row(
-        "views::rebuild into a fresh redb file",
-        &rebuilt,
-        Some(ratio),
-    );
+    let best = |runs: &[Measurement]| {
+        runs.iter()
+            .map(Measurement::per_second)
+            .fold(0.0f64, f64::max)
+    };
+    let raw_rate = best(&raws);
+    for (round, raw) in raws.iter().enumerate() {
+        section.row(
+            &format!(
+                "raw ordered consumer, payload lengths summed (baseline), round {}",
+                round + 1
+            ),
+            raw,
+            Some(raw.per_second() / raw_rate),
+        );
+    }
+    for (round, rebuilt) in rebuilds.iter().enumerate() {
+        section.row(
+            &format!("views::rebuild into a fresh redb file, round {}", round + 1),
+            rebuilt,
+            Some(rebuilt.per_second() / raw_rate),
+        );
+    }
+    let ratio = best(&rebuilds) / raw_rate;
     section.verdict(format!(
-        "target: rebuild >= {:.0}% of raw replay: {:.0}% -> {}",
+        "target: rebuild >= {:.0}% of raw replay (best against best): {:.0}% -> {}",
         TARGET_REBUILD_RATIO * 100.0,
         ratio * 100.0,
         pass(ratio >= TARGET_REBUILD_RATIO)
     ));
     section.note(format!(
-        "views checksum {checksum}, file {} MB",
+        "views checksum {} (the same in every round), file {} MB",
+        checksums.first().map_or("-", String::as_str),
         size / 1_000_000
     ));
     Ok(section)

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use domain::event::Event;
 use domain::model::{self, Status};
 use domain::{connection_test, credential, org, workflow};
-use eventlog::{Envelope, EventLog, Stored};
+use eventlog::{Envelope, EventLog, LogError, Stored};
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use redb::{Durability, ReadableTable, Table, WriteTransaction};
 
 use crate::rows::{
@@ -23,6 +24,13 @@ use crate::store::{
 
 /// Largest batch folded into one write transaction.
 const BATCH: usize = 4096;
+/// A rebuild's batches: at least this many messages when the reader is ahead.
+const REBUILD_BATCH: usize = 16_384;
+/// Chunks read ahead of the rebuild's writer.
+const CHUNKS_IN_FLIGHT: usize = 1024;
+/// The page cache of a rebuild: it writes each page once or twice and reads few back, and
+/// a small cache recycles its buffers rather than asking the kernel for fresh zeroed memory.
+const REBUILD_CACHE_BYTES: usize = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
@@ -60,7 +68,7 @@ async fn follow(
         .tail(from)
         .await
         .map_err(|e| ProjectError::Log(e.to_string()))?;
-    let mut batches = stream.ready_chunks(BATCH);
+    let mut reader = Reader::spawn(stream, None);
     tokio::pin!(shutdown);
     // Views are rebuilt from the log, so a batch need not be fsynced the moment it lands:
     // commits are made durable at most every DURABLE_EVERY (and at shutdown). A crash loses
@@ -82,15 +90,9 @@ async fn follow(
                 dirty = false;
                 continue;
             }
-            batch = batches.next() => batch,
+            batch = reader.next_batch(BATCH) => batch,
         };
-        let Some(batch) = batch else {
-            return Err(ProjectError::Log("the log's stream ended".into()));
-        };
-        let mut messages = Vec::with_capacity(batch.len());
-        for item in batch {
-            messages.push(item.map_err(|e| ProjectError::Log(e.to_string()))?);
-        }
+        let messages = batch?;
         let durable = last_durable.elapsed() >= DURABLE_EVERY;
         let durability = if durable {
             Durability::Immediate
@@ -139,7 +141,7 @@ pub async fn rebuild(
     if path.exists() {
         std::fs::remove_file(path).map_err(storage)?;
     }
-    let views = Arc::new(Views::open(path)?);
+    let views = Arc::new(Views::open_with_cache(path, REBUILD_CACHE_BYTES)?);
     let target = log
         .last_seq()
         .await
@@ -150,46 +152,11 @@ pub async fn rebuild(
             .tail(1)
             .await
             .map_err(|e| ProjectError::Log(e.to_string()))?;
-        // Reading and applying overlap: a reader task keeps the next batches coming while
-        // the current one is written.
-        let (sender, mut receiver) =
-            tokio::sync::mpsc::channel::<Result<Vec<Stored>, ProjectError>>(4);
-        let reader = tokio::spawn(async move {
-            let mut batches = stream.ready_chunks(BATCH * 4);
-            let mut read = 0;
-            while read < target {
-                let Some(batch) = batches.next().await else {
-                    let _ = sender
-                        .send(Err(ProjectError::Log(
-                            "the log's stream ended early".into(),
-                        )))
-                        .await;
-                    return;
-                };
-                let mut messages = Vec::with_capacity(batch.len());
-                for item in batch {
-                    match item {
-                        Ok(stored) if stored.seq > target => break,
-                        Ok(stored) => messages.push(stored),
-                        Err(e) => {
-                            let _ = sender.send(Err(ProjectError::Log(e.to_string()))).await;
-                            return;
-                        }
-                    }
-                }
-                read = messages.last().map_or(read, |m| m.seq);
-                if sender.send(Ok(messages)).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let mut reader = Reader::spawn(stream, Some(target));
         let mut done = 0;
         let mut batches_applied = 0u64;
         while done < target {
-            let Some(messages) = receiver.recv().await else {
-                return Err(ProjectError::Log("the log reader stopped early".into()));
-            };
-            let messages = messages?;
+            let messages = reader.next_batch(REBUILD_BATCH).await?;
             let views_for_write = Arc::clone(&views);
             // A half-built file is thrown away on failure, so most batches need no fsync.
             // Every eighth is durable all the same: redb frees pages only on durable commits,
@@ -210,17 +177,123 @@ pub async fn rebuild(
                 progress(done, target);
             }
         }
-        reader.abort();
     }
     let txn = views.db.begin_write().map_err(storage)?;
     txn.commit().map_err(storage)?;
     Ok(views.checksum()?)
 }
 
-/// Applies messages in one write transaction; returns the last position applied.
+/// Reads the log on a task of its own and decodes as it goes, so that reading, decoding
+/// and writing overlap. The log hands over small chunks (about a hundred messages at
+/// speed); many wait in the channel, so the writer can gather a large batch and pay a write
+/// transaction's fixed cost once per thousands of events.
+struct Reader {
+    chunks: tokio::sync::mpsc::Receiver<Result<Vec<Decoded>, ProjectError>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Reader {
+    /// Reads `stream` up to and including position `until` (for ever with `None`).
+    fn spawn(stream: BoxStream<'static, Result<Stored, LogError>>, until: Option<u64>) -> Self {
+        let (sender, chunks) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+        let task = tokio::spawn(async move {
+            let mut ready = stream.ready_chunks(BATCH);
+            loop {
+                let Some(items) = ready.next().await else {
+                    let _ = sender
+                        .send(Err(ProjectError::Log("the log's stream ended".into())))
+                        .await;
+                    return;
+                };
+                let mut messages = Vec::with_capacity(items.len());
+                let mut reached = false;
+                for item in items {
+                    match item {
+                        Ok(stored) if until.is_some_and(|u| stored.seq > u) => {
+                            reached = true;
+                            break;
+                        }
+                        Ok(stored) => {
+                            reached = until.is_some_and(|u| stored.seq >= u);
+                            messages.push(stored);
+                        }
+                        Err(e) => {
+                            let _ = sender.send(Err(ProjectError::Log(e.to_string()))).await;
+                            return;
+                        }
+                    }
+                }
+                let decoded = decode_all(&messages);
+                let failed = decoded.is_err();
+                if sender.send(decoded).await.is_err() || failed || reached {
+                    return;
+                }
+            }
+        });
+        Self { chunks, task }
+    }
+
+    /// The next chunk and the chunks already waiting behind it, up to about `max` messages.
+    /// Cancel-safe: after the first chunk arrives nothing awaits, so a batch taken from the
+    /// channel is always returned.
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Decoded>, ProjectError> {
+        let Some(chunk) = self.chunks.recv().await else {
+            return Err(ProjectError::Log("the log reader stopped".into()));
+        };
+        let mut batch = chunk?;
+        while batch.len() < max {
+            match self.chunks.try_recv() {
+                Ok(Ok(chunk)) => batch.extend(chunk),
+                // The projector stops at a bad chunk, so the batch it would close is moot.
+                Ok(Err(error)) => return Err(error),
+                Err(_) => break,
+            }
+        }
+        Ok(batch)
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A log message decoded and hashed, ready to fold into the views.
+struct Decoded {
+    seq: u64,
+    hash: [u8; 32],
+    envelope: Envelope,
+    event: Event,
+}
+
+/// Decodes messages in order; the first that cannot be decoded is a poison event.
+fn decode_all(messages: &[Stored]) -> Result<Vec<Decoded>, ProjectError> {
+    messages.iter().map(decode_one).collect()
+}
+
+fn decode_one(message: &Stored) -> Result<Decoded, ProjectError> {
+    let poison = |why: String| ProjectError::Poison {
+        seq: message.seq,
+        why,
+    };
+    let mut envelope = Envelope::decode(&message.data).map_err(|e| poison(e.to_string()))?;
+    let event = Event::decode(envelope.schema_version, &envelope.payload)
+        .map_err(|e| poison(e.to_string()))?;
+    // The payload lives on as `event`.
+    envelope.payload = Vec::new();
+    Ok(Decoded {
+        seq: message.seq,
+        hash: Envelope::hash_of(&message.data),
+        envelope,
+        event,
+    })
+}
+
+/// Applies decoded messages in one write transaction; returns the last position applied.
 fn apply_batch(
     views: &Views,
-    messages: &[Stored],
+    messages: &[Decoded],
     durability: Durability,
 ) -> Result<Option<u64>, ProjectError> {
     let Some(last) = messages.last().map(|m| m.seq) else {
@@ -256,47 +329,50 @@ fn apply_batch(
     Ok(Some(last.max(checkpoint)))
 }
 
-fn apply_one(t: &mut Tables<'_>, message: &Stored) -> Result<(), ProjectError> {
-    let poison = |why: String| ProjectError::Poison {
-        seq: message.seq,
-        why,
-    };
-    let envelope = Envelope::decode(&message.data).map_err(|e| poison(e.to_string()))?;
-    let event = Event::decode(envelope.schema_version, &envelope.payload)
-        .map_err(|e| poison(e.to_string()))?;
+fn apply_one(t: &mut Tables<'_>, message: &Decoded) -> Result<(), ProjectError> {
+    let Decoded {
+        envelope, event, ..
+    } = message;
     let at = Meta {
         seq: message.seq,
-        hash: Envelope::hash_of(&message.data),
+        hash: message.hash,
         version: envelope.aggregate_version,
         recorded_at_ms: envelope.recorded_at_ms,
-        actor: envelope.actor.label.clone(),
+        actor: &envelope.actor.label,
+        command_id: &envelope.command_id,
     };
     let org_id = envelope.org.as_str();
-    {
-        let command_key = key(
-            org_id,
-            &format!("{}/{}", envelope.command_id, envelope.kind),
-        );
-        write(&mut t.commands, &command_key, &envelope.aggregate_id)?;
+    // Which command created a credential or a connection test, whose ids are drawn afresh
+    // by each attempt: a retry finds the original here. (A model's slug is found through
+    // its row, and other events create nothing.)
+    if matches!(
+        event,
+        Event::Credential(credential::Event::Created(_))
+            | Event::ConnectionTest(connection_test::Event::Requested { .. })
+    ) {
+        // `<org>/<command id>/<kind>`, as `key` would make it, in one allocation.
+        let command_key = format!("{org_id}/{}/{}", envelope.command_id, envelope.kind);
+        write(&mut t.commands, command_key, &envelope.aggregate_id)?;
     }
     match event {
-        Event::Org(event) => apply_org(t, org_id, &event, &at),
-        Event::Credential(event) => apply_credential(t, org_id, &event, &at),
-        Event::Model(event) => apply_model(t, org_id, &envelope.aggregate_id, &event, &at),
-        Event::Workflow(event) => apply_workflow(t, org_id, &envelope.aggregate_id, &event, &at),
-        Event::ConnectionTest(event) => apply_connection_test(t, &envelope, &event, &at),
+        Event::Org(event) => apply_org(t, org_id, event, &at),
+        Event::Credential(event) => apply_credential(t, org_id, event, &at),
+        Event::Model(event) => apply_model(t, org_id, &envelope.aggregate_id, event, &at),
+        Event::Workflow(event) => apply_workflow(t, org_id, &envelope.aggregate_id, event, &at),
+        Event::ConnectionTest(event) => apply_connection_test(t, envelope, event, &at),
     }
 }
 
-struct Meta {
+struct Meta<'a> {
     seq: u64,
     hash: [u8; 32],
     version: u64,
     recorded_at_ms: i64,
-    actor: String,
+    actor: &'a str,
+    command_id: &'a str,
 }
 
-impl Meta {
+impl Meta<'_> {
     fn stream(&self) -> StreamPos {
         StreamPos {
             version: self.version,
@@ -334,12 +410,12 @@ impl<'t> Overlay<'t> {
             .map(|v| v.value().to_vec()))
     }
 
-    fn insert(&mut self, key: &str, value: Vec<u8>) {
-        self.pending.insert(key.to_owned(), Some(value));
+    fn insert(&mut self, key: impl Into<String>, value: Vec<u8>) {
+        self.pending.insert(key.into(), Some(value));
     }
 
-    fn remove(&mut self, key: &str) {
-        self.pending.insert(key.to_owned(), None);
+    fn remove(&mut self, key: impl Into<String>) {
+        self.pending.insert(key.into(), None);
     }
 
     /// Keys in `start..end`, pending writes included.
@@ -432,7 +508,7 @@ fn read<T: serde::de::DeserializeOwned>(
 
 fn write<T: serde::Serialize>(
     table: &mut Overlay<'_>,
-    key: &str,
+    key: impl Into<String>,
     row: &T,
 ) -> Result<(), ProjectError> {
     table.insert(key, encode(row));
@@ -443,7 +519,7 @@ fn apply_org(
     t: &mut Tables<'_>,
     org_id: &str,
     event: &org::Event,
-    at: &Meta,
+    at: &Meta<'_>,
 ) -> Result<(), ProjectError> {
     let state: Option<OrgRow> = read(&t.orgs, org_id)?;
     match event {
@@ -489,7 +565,7 @@ fn apply_credential(
     t: &mut Tables<'_>,
     org_id: &str,
     event: &credential::Event,
-    at: &Meta,
+    at: &Meta<'_>,
 ) -> Result<(), ProjectError> {
     match event {
         credential::Event::Created(created) => {
@@ -503,14 +579,14 @@ fn apply_credential(
                 sealed: created.sealed.clone(),
                 used_by: 0,
                 created_at_ms: at.recorded_at_ms,
-                created_by: at.actor.clone(),
+                created_by: at.actor.to_owned(),
                 updated_at_ms: at.recorded_at_ms,
                 stream: at.stream(),
             };
-            write(&mut t.credentials, &key(org_id, created.id.as_str()), &row)?;
+            write(&mut t.credentials, key(org_id, created.id.as_str()), &row)?;
             write(
                 &mut t.fingerprints,
-                &key(org_id, &hex::encode(created.fingerprint)),
+                key(org_id, &hex::encode(created.fingerprint)),
                 &created.id.as_str().to_owned(),
             )
         }
@@ -522,10 +598,15 @@ fn apply_model(
     org_id: &str,
     slug: &str,
     event: &model::Event,
-    at: &Meta,
+    at: &Meta<'_>,
 ) -> Result<(), ProjectError> {
     let row_key = key(org_id, slug);
-    let before: Option<ModelRow> = read(&t.models, &row_key)?;
+    // A model is added once, as the first event of its subject (the log enforces expected
+    // sequence 0), so there is nothing before it to read.
+    let before: Option<ModelRow> = match event {
+        model::Event::Added(_) if at.version == 1 => None,
+        _ => read(&t.models, &row_key)?,
+    };
     let Some(after) = model::evolve(before.as_ref().map(|r| r.model.clone()), event) else {
         return Err(ProjectError::Poison {
             seq: at.seq,
@@ -553,17 +634,18 @@ fn apply_model(
         Some(before) => ModelRow {
             model: after,
             updated_at_ms: at.recorded_at_ms,
-            updated_by: at.actor.clone(),
+            updated_by: at.actor.to_owned(),
             stream: at.stream(),
             ..before
         },
         None => ModelRow {
             org: org_id.to_owned(),
             model: after,
+            added_by_command: at.command_id.to_owned(),
             created_at_ms: at.recorded_at_ms,
-            created_by: at.actor.clone(),
+            created_by: at.actor.to_owned(),
             updated_at_ms: at.recorded_at_ms,
-            updated_by: at.actor.clone(),
+            updated_by: at.actor.to_owned(),
             stream: at.stream(),
             deactivation: None,
         },
@@ -572,7 +654,7 @@ fn apply_model(
         model::Event::Deactivated => {
             row.deactivation = Some(Deactivation {
                 at_ms: at.recorded_at_ms,
-                by: at.actor.clone(),
+                by: at.actor.to_owned(),
                 seq: at.seq,
                 warned: None,
             });
@@ -603,7 +685,7 @@ fn apply_model(
         }
         model::Event::Added(_) | model::Event::Edited(_) => {}
     }
-    write(&mut t.models, &row_key, &row)
+    write(&mut t.models, row_key, &row)
 }
 
 /// Drops notices about `model` from the workflows that reference it.
@@ -639,7 +721,7 @@ fn apply_connection_test(
     t: &mut Tables<'_>,
     envelope: &Envelope,
     event: &connection_test::Event,
-    at: &Meta,
+    at: &Meta<'_>,
 ) -> Result<(), ProjectError> {
     let row_key = key(&envelope.org, &envelope.aggregate_id);
     let before: Option<ConnectionTestRow> = read(&t.tests, &row_key)?;
@@ -662,7 +744,7 @@ fn apply_connection_test(
                 digest: draft.digest(&org),
                 test,
                 requested_at_ms: at.recorded_at_ms,
-                requested_by: at.actor.clone(),
+                requested_by: at.actor.to_owned(),
                 completed_at_ms: None,
                 stream: at.stream(),
             }
@@ -688,19 +770,19 @@ fn apply_workflow(
     org_id: &str,
     id: &str,
     event: &workflow::Event,
-    at: &Meta,
+    at: &Meta<'_>,
 ) -> Result<(), ProjectError> {
     let row_key = key(org_id, id);
     let before: Option<WorkflowRow> = read(&t.workflows, &row_key)?;
     if let Some(before) = &before {
         for model in before.workflow.models() {
-            t.refs.remove(&ref_key(org_id, model, id));
+            t.refs.remove(ref_key(org_id, model, id));
         }
     }
     match event {
         workflow::Event::Saved(saved) => {
             for model in saved.models() {
-                t.refs.insert(&ref_key(org_id, model, id), Vec::new());
+                t.refs.insert(ref_key(org_id, model, id), Vec::new());
             }
             // A notice stays while the workflow still uses the deactivated model.
             let models = saved.models();
@@ -715,7 +797,7 @@ fn apply_workflow(
                 id: id.to_owned(),
                 workflow: saved.clone(),
                 updated_at_ms: at.recorded_at_ms,
-                updated_by: at.actor.clone(),
+                updated_by: at.actor.to_owned(),
                 stream: at.stream(),
                 notices,
             };
@@ -799,13 +881,13 @@ mod tests {
         let views = Views::open(&dir.path().join("views.redb")).unwrap();
         let batch = messages();
         assert_eq!(
-            apply_batch(&views, &batch, Durability::None).unwrap(),
+            apply_batch(&views, &decode_all(&batch).unwrap(), Durability::None).unwrap(),
             Some(3)
         );
         let once = views.checksum().unwrap();
         // A redelivered tail at or below the checkpoint is skipped, in one transaction.
         assert_eq!(
-            apply_batch(&views, &batch, Durability::Immediate).unwrap(),
+            apply_batch(&views, &decode_all(&batch).unwrap(), Durability::Immediate).unwrap(),
             Some(3)
         );
         assert_eq!(views.checksum().unwrap(), once);
@@ -836,14 +918,93 @@ mod tests {
     }
 
     #[test]
+    fn views_written_with_another_row_layout_are_started_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("views.redb");
+        {
+            // What a build before layout versions left: rows and a checkpoint, no layout.
+            let views = Views::open(&path).unwrap();
+            apply_batch(
+                &views,
+                &decode_all(&messages()).unwrap(),
+                Durability::Immediate,
+            )
+            .unwrap();
+            let txn = views.db.begin_write().unwrap();
+            txn.open_table(META).unwrap().remove("layout").unwrap();
+            txn.commit().unwrap();
+        }
+        let views = Views::open(&path).unwrap();
+        assert_eq!(views.checkpoint().unwrap(), 0, "replayed from the start");
+        assert!(views.models("acme").unwrap().is_empty());
+        // A file of this layout is kept as it is.
+        apply_batch(
+            &views,
+            &decode_all(&messages()).unwrap(),
+            Durability::Immediate,
+        )
+        .unwrap();
+        drop(views);
+        let views = Views::open(&path).unwrap();
+        assert_eq!(views.checkpoint().unwrap(), 3);
+    }
+
+    #[test]
+    fn only_creations_of_credentials_and_tests_are_indexed_by_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::open(&dir.path().join("views.redb")).unwrap();
+        apply_batch(&views, &decode_all(&messages()).unwrap(), Durability::None).unwrap();
+        // The model is found by the command that added it, through its row.
+        let row = views.model("acme", "team-gpt").unwrap().unwrap();
+        assert_eq!(row.added_by_command, "c1-team-gpt");
+        assert_eq!(
+            views
+                .command_target("acme", "c1-team-gpt", "model")
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            views.command_target("acme", "c1-acme", "org").unwrap(),
+            None
+        );
+        // A credential's creation is.
+        let created = domain::event::samples()
+            .into_iter()
+            .find(|(name, _)| *name == "credential.created")
+            .map(|(_, event)| event)
+            .unwrap();
+        let message = Stored {
+            seq: 4,
+            subject: "reg.acme.credential.cred-1".into(),
+            data: envelope("credential", "cred-1", 1, &created),
+        };
+        apply_batch(&views, &decode_all(&[message]).unwrap(), Durability::None).unwrap();
+        assert_eq!(
+            views
+                .command_target("acme", "c1-cred-1", "credential")
+                .unwrap(),
+            Some("cred-1".to_owned())
+        );
+    }
+
+    #[test]
     fn a_poison_event_names_its_position() {
         let dir = tempfile::tempdir().unwrap();
         let views = Views::open(&dir.path().join("views.redb")).unwrap();
+        // Bytes that do not decode.
         let mut batch = messages();
         batch[1].data = vec![1, 2, 3];
-        let error = apply_batch(&views, &batch, Durability::None).unwrap_err();
+        let error = decode_all(&batch).err().unwrap();
         assert!(
             matches!(error, ProjectError::Poison { seq: 2, .. }),
+            "{error}"
+        );
+        // An event that decodes but cannot be folded: a deactivation of a model never added.
+        let mut batch = decode_all(&messages()).unwrap();
+        batch.remove(1);
+        let error = apply_batch(&views, &batch, Durability::None).unwrap_err();
+        assert!(
+            matches!(error, ProjectError::Poison { seq: 3, .. }),
             "{error}"
         );
         assert_eq!(
@@ -851,6 +1012,7 @@ mod tests {
             0,
             "nothing of the failed batch was kept"
         );
+        assert!(views.org("acme").unwrap().is_none());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

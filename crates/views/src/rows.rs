@@ -42,6 +42,8 @@ pub struct TokenRow {
 pub struct ModelRow {
     pub org: String,
     pub model: Model,
+    /// The command that added the model: a retried add finds its model by it.
+    pub added_by_command: String,
     pub created_at_ms: i64,
     pub created_by: String,
     pub updated_at_ms: i64,

@@ -18,8 +18,8 @@ pub(crate) const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("t
 pub(crate) const MODELS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("models");
 pub(crate) const CREDENTIALS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("credentials");
 pub(crate) const FINGERPRINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("fingerprints");
-/// `<org>/<command id>/<kind>` → aggregate id: what a command created, so a retried command
-/// answers with the original result.
+/// `<org>/<command id>/<kind>` → aggregate id: the credential or connection test a command
+/// created, so a retried command answers with the original result.
 pub(crate) const COMMANDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("commands");
 pub(crate) const WORKFLOWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("workflows");
 pub(crate) const CONNECTION_TESTS: TableDefinition<&[u8], &[u8]> =
@@ -29,6 +29,16 @@ pub(crate) const CONNECTION_TESTS: TableDefinition<&[u8], &[u8]> =
 pub(crate) const REFS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("refs");
 
 pub(crate) const CHECKPOINT: &str = "checkpoint";
+/// The layout of tables and rows the file was written with, under this key in META.
+const LAYOUT: &str = "layout";
+/// Raised whenever a row gains a field or a table changes meaning: an older file is then
+/// started afresh and replayed from the log (rows are postcard, which has no optional
+/// trailing fields). 2: model rows carry the command that added them; command rows only
+/// for credentials and connection tests.
+const LAYOUT_VERSION: u64 = 2;
+
+/// The page cache of the serving views: the hot rows of every org stay in memory.
+const SERVING_CACHE_BYTES: usize = 1 << 30;
 
 const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 9] = [
     ORGS,
@@ -87,17 +97,22 @@ pub struct Views {
 impl Views {
     /// Opens or creates the views file at `path`.
     pub fn open(path: &Path) -> Result<Self, ViewError> {
+        Self::open_with_cache(path, SERVING_CACHE_BYTES)
+    }
+
+    /// Opens or creates the views file at `path` with a page cache of `cache_bytes`.
+    pub(crate) fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, ViewError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(storage)?;
         }
-        let db = match Self::open_tables(path)? {
+        let db = match Self::open_tables(path, cache_bytes)? {
             Some(db) => db,
             None => {
                 // Written by a build with another table layout. Views are disposable: start
                 // the file afresh and let the projector replay the log into it.
                 tracing::warn!(path = %path.display(), "views have an older layout; rebuilding them from the log");
                 std::fs::remove_file(path).map_err(storage)?;
-                Self::open_tables(path)?.ok_or_else(|| {
+                Self::open_tables(path, cache_bytes)?.ok_or_else(|| {
                     ViewError::Storage("a fresh views file has the wrong layout".into())
                 })?
             }
@@ -113,25 +128,37 @@ impl Views {
     }
 
     /// Opens the file and its tables; `None` when a table has another key or value type.
-    fn open_tables(path: &Path) -> Result<Option<Database>, ViewError> {
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => ViewError::Storage(format!(
-                "{} is already open in another process; stop it first",
-                path.display()
-            )),
-            other => storage(other),
-        })?;
+    fn open_tables(path: &Path, cache_bytes: usize) -> Result<Option<Database>, ViewError> {
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => ViewError::Storage(format!(
+                    "{} is already open in another process; stop it first",
+                    path.display()
+                )),
+                other => storage(other),
+            })?;
         let txn = db.begin_write().map_err(storage)?;
         {
             let mismatch =
                 |e: &redb::TableError| matches!(e, redb::TableError::TableTypeMismatch { .. });
-            if let Err(e) = txn.open_table(META) {
-                return if mismatch(&e) {
-                    Ok(None)
-                } else {
-                    Err(storage(e))
-                };
+            let mut meta = match txn.open_table(META) {
+                Ok(meta) => meta,
+                Err(e) if mismatch(&e) => return Ok(None),
+                Err(e) => return Err(storage(e)),
+            };
+            let layout = meta.get(LAYOUT).map_err(storage)?.map(|v| v.value());
+            let checkpoint = meta.get(CHECKPOINT).map_err(storage)?.map(|v| v.value());
+            match (layout, checkpoint) {
+                (Some(LAYOUT_VERSION), _) => {}
+                // A file that holds nothing yet takes this layout.
+                (None, None | Some(0)) => {
+                    meta.insert(LAYOUT, LAYOUT_VERSION).map_err(storage)?;
+                }
+                _ => return Ok(None),
             }
+            drop(meta);
             for table in ROW_TABLES {
                 if let Err(e) = txn.open_table(table) {
                     return if mismatch(&e) {
@@ -359,6 +386,8 @@ impl Views {
     }
 
     /// SHA-256 over every table's keys and values, in order: equal views give equal sums.
+    /// Tables are read from one snapshot and hashed on threads of their own (a rebuild
+    /// ends with this, and the big tables take seconds each).
     pub fn checksum(&self) -> Result<String, ViewError> {
         let txn = self.db.begin_read().map_err(storage)?;
         let mut hasher = Sha256::new();
@@ -368,17 +397,41 @@ impl Views {
             let (k, v) = entry.map_err(storage)?;
             hash_pair(&mut hasher, k.value().as_bytes(), &v.value().to_be_bytes());
         }
+        let mut tables = Vec::with_capacity(ROW_TABLES.len());
         for definition in ROW_TABLES {
-            let table = txn.open_table(definition).map_err(storage)?;
-            hasher.update(redb::TableHandle::name(&definition).as_bytes());
+            tables.push(txn.open_table(definition).map_err(storage)?);
+        }
+        let digests = std::thread::scope(|scope| {
+            let running: Vec<_> = tables
+                .iter()
+                .map(|table| scope.spawn(move || table_digest(table)))
+                .collect();
+            running
+                .into_iter()
+                .map(|thread| {
+                    thread.join().unwrap_or_else(|_| {
+                        Err(ViewError::Storage("a checksum thread panicked".into()))
+                    })
+                })
+                .collect::<Result<Vec<_>, ViewError>>()
+        })?;
+        for ((definition, table), digest) in ROW_TABLES.iter().zip(&tables).zip(digests) {
+            hasher.update(redb::TableHandle::name(definition).as_bytes());
             hasher.update(table.len().map_err(storage)?.to_be_bytes());
-            for entry in table.iter().map_err(storage)? {
-                let (k, v) = entry.map_err(storage)?;
-                hash_pair(&mut hasher, k.value(), v.value());
-            }
+            hasher.update(digest);
         }
         Ok(hex::encode(hasher.finalize()))
     }
+}
+
+/// SHA-256 over one table's keys and values in key order.
+fn table_digest(table: &redb::ReadOnlyTable<&[u8], &[u8]>) -> Result<[u8; 32], ViewError> {
+    let mut hasher = Sha256::new();
+    for entry in table.iter().map_err(storage)? {
+        let (k, v) = entry.map_err(storage)?;
+        hash_pair(&mut hasher, k.value(), v.value());
+    }
+    Ok(hasher.finalize().into())
 }
 
 fn hash_pair(hasher: &mut Sha256, key: &[u8], value: &[u8]) {
