@@ -26,7 +26,7 @@ use crate::store::{
 const BATCH: usize = 4096;
 /// A rebuild's batches: at least this many messages when the reader is ahead.
 const REBUILD_BATCH: usize = 16_384;
-/// Chunks read ahead of the rebuild's writer.
+/// Chunks the reader may hold ready for the writer (live or rebuilding).
 const CHUNKS_IN_FLIGHT: usize = 1024;
 /// The page cache of a rebuild: it writes each page once or twice and reads few back, and
 /// a small cache recycles its buffers rather than asking the kernel for fresh zeroed memory.
