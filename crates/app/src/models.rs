@@ -22,6 +22,14 @@ use crate::{Answer, AppError, Ctx, Registry, now_ms};
 /// How many `-2`, `-3`, … suffixes to try for a taken slug before giving up.
 const SLUG_ATTEMPTS: u32 = 1000;
 
+/// What the slug candidates of a display name say about an add.
+enum Candidates {
+    /// This command already added the model under this slug.
+    Added(Slug),
+    /// Candidates from this suffix number on are free (as far as the views know).
+    FreeFrom(u32),
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct AddOutcome {
     pub model: ModelView,
@@ -108,18 +116,21 @@ impl Registry {
         ctx.require_admin()?;
         let parsed = request.parse().map_err(AppError::Invalid)?;
         let base = Slug::derive(&parsed.display_name);
-        if let Some(slug) = self.added_by_command(ctx, &base)? {
-            // A retry of a command that already landed: answer as the first time, before
-            // the gate (its receipt may have expired since).
-            let model = self.model_view(ctx, slug.as_str())?;
-            return Ok(Answer {
-                value: AddOutcome {
-                    model,
-                    reused_credential: None,
-                },
-                position: self.views.position(),
-            });
-        }
+        let first_free = match self.slug_candidates(ctx, &base)? {
+            Candidates::FreeFrom(n) => n,
+            Candidates::Added(slug) => {
+                // A retry of a command that already landed: answer as the first time, before
+                // the gate (its receipt may have expired since).
+                let model = self.model_view(ctx, slug.as_str())?;
+                return Ok(Answer {
+                    value: AddOutcome {
+                        model,
+                        reused_credential: None,
+                    },
+                    position: self.views.position(),
+                });
+            }
+        };
         // Check the draft fully before the gate, so a bad draft hears what is wrong with it
         // rather than that it lacks a test.
         let (fingerprint, credential_provider) = match (&parsed.credential, &parsed.credential_id) {
@@ -164,7 +175,7 @@ impl Registry {
             )
             .await?;
         let mut landed = None;
-        for n in 1..=SLUG_ATTEMPTS {
+        for n in first_free..=SLUG_ATTEMPTS {
             let slug = base.with_suffix(n);
             if self.views.model(ctx.org.as_str(), slug.as_str())?.is_some() {
                 continue;
@@ -209,7 +220,7 @@ impl Registry {
         let position = self.settle(appended.seq.max(credential.position)).await?;
         if appended.duplicate {
             // The log already had this command, possibly under another slug candidate.
-            if let Some(original) = self.added_by_command(ctx, &base)? {
+            if let Candidates::Added(original) = self.slug_candidates(ctx, &base)? {
                 slug = original;
             }
         }
@@ -223,19 +234,21 @@ impl Registry {
         })
     }
 
-    /// The model this command already added, if it did (a retry). Candidates are taken in
-    /// order and a slug is never freed, so the command's model is among the taken
-    /// candidates before the first free one.
-    fn added_by_command(&self, ctx: &Ctx, base: &Slug) -> Result<Option<Slug>, AppError> {
+    /// Walks the slug candidates of `base` up to the first free one. Candidates are taken
+    /// in order and a slug is never freed, so a model this command already added (a retry)
+    /// is among the taken ones.
+    fn slug_candidates(&self, ctx: &Ctx, base: &Slug) -> Result<Candidates, AppError> {
         for n in 1..=SLUG_ATTEMPTS {
             let slug = base.with_suffix(n);
             match self.views.model(ctx.org.as_str(), slug.as_str())? {
-                Some(row) if row.added_by_command == ctx.command_id => return Ok(Some(slug)),
+                Some(row) if row.added_by_command == ctx.command_id => {
+                    return Ok(Candidates::Added(slug));
+                }
                 Some(_) => {}
-                None => return Ok(None),
+                None => return Ok(Candidates::FreeFrom(n)),
             }
         }
-        Ok(None)
+        Ok(Candidates::FreeFrom(SLUG_ATTEMPTS + 1))
     }
 
     pub async fn edit_model(

@@ -1,6 +1,7 @@
 //! A fake LLM provider on 127.0.0.1 for suites that need a passing (or failing) Test
-//! Connection: OpenAI-style chat completions and Anthropic messages. A key containing `bad`
-//! is refused with 401 in the provider's error shape. It counts the requests it saw.
+//! Connection: OpenAI-style chat completions and Anthropic messages. A key containing
+//! `sk-bad-` is refused with 401 in the provider's error shape (a bare `bad` would also match
+//! a random hex secret now and then). It counts the requests it saw.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,6 +63,9 @@ impl Drop for FakeProvider {
     }
 }
 
+/// What marks a key the fake refuses.
+const BAD_KEY: &str = "sk-bad-";
+
 /// A request for the model `slow` is answered after [`SLOW`], for tests that kill a worker
 /// mid-call.
 pub const SLOW: std::time::Duration = std::time::Duration::from_millis(1500);
@@ -76,7 +80,7 @@ async fn chat(headers: HeaderMap, body: axum::body::Bytes, count: Arc<AtomicUsiz
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if auth.contains("bad") {
+    if auth.contains(BAD_KEY) {
         let body = json!({"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "code": "invalid_api_key"}});
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     }
@@ -94,7 +98,7 @@ async fn messages(headers: HeaderMap, count: Arc<AtomicUsize>) -> Response {
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if key.is_empty() || key.contains("bad") {
+    if key.is_empty() || key.contains(BAD_KEY) {
         let body = json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}});
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     }
