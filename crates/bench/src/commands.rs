@@ -9,6 +9,7 @@ use anyhow::{Context, bail, ensure};
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 
+use crate::http1::Connection;
 use crate::measure::{Measurement, closed_loop};
 use crate::registry::{Backend, Body, Harness, Options, api_key};
 
@@ -159,13 +160,40 @@ pub async fn http_commands(
             }
             (_, None) => {}
         }
+        // Raw keep-alive connections (as in section 5), one per client, taken from a pool
+        // per request: the load generator's own HTTP work stays small beside the registry's.
+        let mut opened = Vec::with_capacity(load.clients);
+        for _ in 0..load.clients {
+            opened.push(Connection::open(api.addr(), "/", None).await?);
+        }
+        let pool = Arc::new(Mutex::new(opened));
         let add = {
             let api = api.clone();
             let body = *body;
             move |n: u64| {
-                let api = api.clone();
                 let receipt = lock(&receipts).map(|all| all.get(&n).cloned());
-                async move { api.add_model(body, n, receipt?).await }
+                let request = receipt.map(|receipt| api.add_model_request(body, n, receipt));
+                let pool = Arc::clone(&pool);
+                async move {
+                    let request = request?;
+                    let Some(mut connection) = lock(&pool)?.pop() else {
+                        bail!("more requests in flight than connections");
+                    };
+                    let (status, head, answer) = connection.call_with(&request).await?;
+                    if status != 201 {
+                        bail!(
+                            "POST /v1/models answered {status}: {}",
+                            String::from_utf8_lossy(answer)
+                        );
+                    }
+                    ensure!(
+                        head.to_ascii_lowercase()
+                            .contains("\r\nx-modelreg-position:"),
+                        "a 201 without X-Modelreg-Position"
+                    );
+                    lock(&pool)?.push(connection);
+                    Ok(())
+                }
             }
         };
         closed_loop(load.clients, next, load.warmup, None, add.clone()).await?;
@@ -183,5 +211,5 @@ pub async fn http_commands(
 fn lock<T>(mutex: &Mutex<T>) -> anyhow::Result<std::sync::MutexGuard<'_, T>> {
     mutex
         .lock()
-        .map_err(|_| anyhow::anyhow!("a client task panicked holding the receipts"))
+        .map_err(|_| anyhow::anyhow!("a client task panicked holding a lock"))
 }

@@ -17,6 +17,7 @@
 
 mod commands;
 mod connection_tests;
+mod http1;
 mod measure;
 mod nats;
 mod rebuild;

@@ -145,7 +145,7 @@ impl Harness {
 
     /// The registry's HTTP address (`127.0.0.1:port`).
     pub fn addr(&self) -> &str {
-        self.api.base.trim_start_matches("http://")
+        self.api.addr()
     }
 
     /// Stops the HTTP server, the projector and the worker, which finishes its tests in
@@ -280,25 +280,11 @@ impl Api {
         n: u64,
         receipt: Option<String>,
     ) -> anyhow::Result<()> {
-        let key = match body {
-            Body::Plain => None,
-            Body::InlineCredential => Some(api_key(n)),
-        };
-        let mut request = self
-            .draft(key.as_deref())
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        request.insert("display_name".into(), json!(format!("m {n}")));
-        request.insert("max_tokens".into(), json!(1000));
-        if let Some(receipt) = receipt {
-            request.insert("connection_test_id".into(), json!(receipt));
-        }
         let response = self
             .http
             .post(format!("{}/v1/models", self.base))
             .bearer_auth(self.token.as_str())
-            .json(&request)
+            .json(&self.add_model_body(body, n, receipt))
             .send()
             .await?;
         let status = response.status();
@@ -310,6 +296,38 @@ impl Api {
         }
         ensure!(has_position, "a 201 without X-Modelreg-Position");
         Ok(())
+    }
+
+    /// The JSON of the `n`th add: display name `m <n>` (slug `m-<n>`).
+    fn add_model_body(&self, body: Body, n: u64, receipt: Option<String>) -> serde_json::Value {
+        let key = match body {
+            Body::Plain => None,
+            Body::InlineCredential => Some(api_key(n)),
+        };
+        let mut request = self.draft(key.as_deref());
+        request["display_name"] = json!(format!("m {n}"));
+        request["max_tokens"] = json!(1000);
+        if let Some(receipt) = receipt {
+            request["connection_test_id"] = json!(receipt);
+        }
+        request
+    }
+
+    /// The `n`th add as a whole HTTP/1.1 request, for a raw keep-alive connection.
+    pub fn add_model_request(&self, body: Body, n: u64, receipt: Option<String>) -> Vec<u8> {
+        let json = self.add_model_body(body, n, receipt).to_string();
+        format!(
+            "POST /v1/models HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+            self.addr(),
+            self.token,
+            json.len()
+        )
+        .into_bytes()
+    }
+
+    /// `host:port` of the registry.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
     }
 
     /// `POST /v1/tokens` with the admin token; the new token, shown once.
