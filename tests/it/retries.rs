@@ -18,11 +18,8 @@ fn draft(app: &TestApp, name: &str) -> Value {
     })
 }
 
-/// `POST /v1/models` with a receipt of a passing test and the given idempotency key.
-async fn add_with_key(app: &TestApp, mut body: Value, key: &str) -> Reply {
-    if let Some(test_id) = app.passing_test_of(&body).await {
-        body["connection_test_id"] = Value::String(test_id);
-    }
+/// `POST /v1/models` of `body` as given, under an idempotency key.
+async fn post_with_key(app: &TestApp, body: Value, key: &str) -> Reply {
     app.call_with(
         Method::POST,
         "/v1/models",
@@ -31,6 +28,14 @@ async fn add_with_key(app: &TestApp, mut body: Value, key: &str) -> Reply {
         &[("idempotency-key", key)],
     )
     .await
+}
+
+/// The same with a receipt of a passing test first.
+async fn add_with_key(app: &TestApp, mut body: Value, key: &str) -> Reply {
+    if let Some(test_id) = app.passing_test_of(&body).await {
+        body["connection_test_id"] = Value::String(test_id);
+    }
+    post_with_key(app, body, key).await
 }
 
 fn custom_slugs(listing: &Value) -> Vec<String> {
@@ -70,27 +75,11 @@ async fn a_retried_add_answers_with_the_first_model() {
 
     // After the receipt has expired, a retry without one still answers as the first time.
     tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
-    let late = app
-        .call_with(
-            Method::POST,
-            "/v1/models",
-            Some(draft(&app, "Retry Me")),
-            &app.token,
-            &[("idempotency-key", "add-1")],
-        )
-        .await;
+    let late = post_with_key(&app, draft(&app, "Retry Me"), "add-1").await;
     assert_eq!(late.status, StatusCode::CREATED, "{}", late.body);
     assert_eq!(late.body["model"]["slug"], "retry-me");
     // While a new command without a receipt is refused by the gate.
-    let ungated = app
-        .call_with(
-            Method::POST,
-            "/v1/models",
-            Some(draft(&app, "Retry Me")),
-            &app.token,
-            &[("idempotency-key", "add-3")],
-        )
-        .await;
+    let ungated = post_with_key(&app, draft(&app, "Retry Me"), "add-3").await;
     assert_eq!(ungated.status.as_u16() / 100, 4, "{}", ungated.body);
 
     let listing = app.list_models().await;
