@@ -236,14 +236,20 @@ impl Reader {
     /// The next chunk and the chunks already waiting behind it, up to about `max` messages.
     /// Cancel-safe: after the first chunk arrives nothing awaits, so a batch taken from the
     /// channel is always returned.
-    async fn next_batch(&mut self, max: usize) -> Result<Vec<Decoded>, ProjectError> {
+    /// The chunks stay as the reader made them: joining them would move every message again.
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Vec<Decoded>>, ProjectError> {
         let Some(chunk) = self.chunks.recv().await else {
             return Err(ProjectError::Log("the log reader stopped".into()));
         };
-        let mut batch = chunk?;
-        while batch.len() < max {
+        let chunk = chunk?;
+        let mut messages = chunk.len();
+        let mut batch = vec![chunk];
+        while messages < max {
             match self.chunks.try_recv() {
-                Ok(Ok(chunk)) => batch.extend(chunk),
+                Ok(Ok(chunk)) => {
+                    messages += chunk.len();
+                    batch.push(chunk);
+                }
                 // The projector stops at a bad chunk, so the batch it would close is moot.
                 Ok(Err(error)) => return Err(error),
                 Err(_) => break,
@@ -269,7 +275,13 @@ struct Decoded {
 
 /// Decodes messages in order; the first that cannot be decoded is a poison event.
 fn decode_all(messages: &[Stored]) -> Result<Vec<Decoded>, ProjectError> {
-    messages.iter().map(decode_one).collect()
+    // Sized up front: collecting `Result`s cannot know the length and would grow the vector
+    // (and move every message) several times over.
+    let mut decoded = Vec::with_capacity(messages.len());
+    for message in messages {
+        decoded.push(decode_one(message)?);
+    }
+    Ok(decoded)
 }
 
 fn decode_one(message: &Stored) -> Result<Decoded, ProjectError> {
@@ -290,13 +302,19 @@ fn decode_one(message: &Stored) -> Result<Decoded, ProjectError> {
     })
 }
 
-/// Applies decoded messages in one write transaction; returns the last position applied.
+/// Applies chunks of decoded messages, in order, in one write transaction; returns the
+/// last position applied.
 fn apply_batch(
     views: &Views,
-    messages: &[Decoded],
+    chunks: &[Vec<Decoded>],
     durability: Durability,
 ) -> Result<Option<u64>, ProjectError> {
-    let Some(last) = messages.last().map(|m| m.seq) else {
+    let Some(last) = chunks
+        .iter()
+        .rev()
+        .find_map(|chunk| chunk.last())
+        .map(|m| m.seq)
+    else {
         return Ok(None);
     };
     let mut txn = views.db.begin_write().map_err(storage)?;
@@ -311,7 +329,7 @@ fn apply_batch(
     {
         // Every table is opened once per batch, not once per event.
         let mut tables = Tables::open(&txn)?;
-        for message in messages {
+        for message in chunks.iter().flatten() {
             // A message at or below the checkpoint is already in (a redelivered tail).
             if message.seq <= checkpoint {
                 continue;
@@ -881,13 +899,18 @@ mod tests {
         let views = Views::open(&dir.path().join("views.redb")).unwrap();
         let batch = messages();
         assert_eq!(
-            apply_batch(&views, &decode_all(&batch).unwrap(), Durability::None).unwrap(),
+            apply_batch(&views, &[decode_all(&batch).unwrap()], Durability::None).unwrap(),
             Some(3)
         );
         let once = views.checksum().unwrap();
         // A redelivered tail at or below the checkpoint is skipped, in one transaction.
         assert_eq!(
-            apply_batch(&views, &decode_all(&batch).unwrap(), Durability::Immediate).unwrap(),
+            apply_batch(
+                &views,
+                &[decode_all(&batch).unwrap()],
+                Durability::Immediate
+            )
+            .unwrap(),
             Some(3)
         );
         assert_eq!(views.checksum().unwrap(), once);
@@ -926,7 +949,7 @@ mod tests {
             let views = Views::open(&path).unwrap();
             apply_batch(
                 &views,
-                &decode_all(&messages()).unwrap(),
+                &[decode_all(&messages()).unwrap()],
                 Durability::Immediate,
             )
             .unwrap();
@@ -940,7 +963,7 @@ mod tests {
         // A file of this layout is kept as it is.
         apply_batch(
             &views,
-            &decode_all(&messages()).unwrap(),
+            &[decode_all(&messages()).unwrap()],
             Durability::Immediate,
         )
         .unwrap();
@@ -953,7 +976,12 @@ mod tests {
     fn only_creations_of_credentials_and_tests_are_indexed_by_command() {
         let dir = tempfile::tempdir().unwrap();
         let views = Views::open(&dir.path().join("views.redb")).unwrap();
-        apply_batch(&views, &decode_all(&messages()).unwrap(), Durability::None).unwrap();
+        apply_batch(
+            &views,
+            &[decode_all(&messages()).unwrap()],
+            Durability::None,
+        )
+        .unwrap();
         // The model is found by the command that added it, through its row.
         let row = views.model("acme", "team-gpt").unwrap().unwrap();
         assert_eq!(row.added_by_command, "c1-team-gpt");
@@ -978,7 +1006,7 @@ mod tests {
             subject: "reg.acme.credential.cred-1".into(),
             data: envelope("credential", "cred-1", 1, &created),
         };
-        apply_batch(&views, &decode_all(&[message]).unwrap(), Durability::None).unwrap();
+        apply_batch(&views, &[decode_all(&[message]).unwrap()], Durability::None).unwrap();
         assert_eq!(
             views
                 .command_target("acme", "c1-cred-1", "credential")
@@ -1002,7 +1030,7 @@ mod tests {
         // An event that decodes but cannot be folded: a deactivation of a model never added.
         let mut batch = decode_all(&messages()).unwrap();
         batch.remove(1);
-        let error = apply_batch(&views, &batch, Durability::None).unwrap_err();
+        let error = apply_batch(&views, &[batch], Durability::None).unwrap_err();
         assert!(
             matches!(error, ProjectError::Poison { seq: 3, .. }),
             "{error}"
