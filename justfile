@@ -13,8 +13,8 @@ test: deps lint
     cargo test --workspace
 
 # Benchmarks: ratios against raw baselines measured in the same run.
-bench: deps
-    cargo run --release -p bench
+bench *ARGS: deps
+    cargo run --release -p bench -- {{ARGS}}
 
 fmt:
     cargo fmt --all

@@ -177,7 +177,9 @@ impl Registry {
         let mut landed = None;
         for n in first_free..=SLUG_ATTEMPTS {
             let slug = base.with_suffix(n);
-            if self.views.model(ctx.org.as_str(), slug.as_str())?.is_some() {
+            // `slug_candidates` just found the first free; a later candidate may be taken
+            // already. (Skipping a taken one is only a shortcut: the log refuses it anyway.)
+            if n > first_free && self.views.model(ctx.org.as_str(), slug.as_str())?.is_some() {
                 continue;
             }
             let command = model::Command::Add(model::Add {
