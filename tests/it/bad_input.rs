@@ -3,8 +3,12 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{Backend, TestApp};
+
+/// A secret sent where it does not belong: no answer may repeat it.
+const CANARY: &str = "sk-canary-123456";
 
 fn valid() -> Value {
     json!({
@@ -183,6 +187,18 @@ async fn invalid_fields_get_codes_never_500() {
             StatusCode::BAD_REQUEST,
             "body.invalid_shape",
         ),
+        (
+            "secret where the credential object goes",
+            with("credential", json!(CANARY)),
+            StatusCode::BAD_REQUEST,
+            "body.invalid_shape",
+        ),
+        (
+            "a bare string body",
+            json!(CANARY),
+            StatusCode::BAD_REQUEST,
+            "body.invalid_shape",
+        ),
     ];
     for (name, body, status, code) in cases {
         let reply = app.add_model(body).await;
@@ -193,6 +209,7 @@ async fn invalid_fields_get_codes_never_500() {
             "{name}: a detail for people"
         );
     }
+    assert_no_response_quotes(&app, CANARY);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,5 +369,288 @@ async fn malformed_oversize_and_foreign_requests() {
     assert_eq!(
         app.get_model("No Such").await.body["code"],
         "model.not_found"
+    );
+}
+
+/// Every answer `app` has received so far is free of `canary`.
+fn assert_no_response_quotes(app: &TestApp, canary: &str) {
+    let responses = app.responses.lock().expect("responses");
+    assert!(!responses.is_empty(), "no responses were recorded");
+    for response in responses.iter() {
+        assert!(
+            !response.contains(canary),
+            "an answer quotes {canary}: {response}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shape_errors_name_the_field_and_never_quote_the_body() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "/v1/models",
+            with("credential", json!(CANARY)),
+            "credential: found a string, expected struct CredentialInput",
+        ),
+        (
+            "/v1/models",
+            json!(CANARY),
+            "body: found a string, expected struct AddModelRequest",
+        ),
+        (
+            "/v1/models",
+            with("credential", json!({"api_key": 987_654_321})),
+            "credential.api_key: found a number, expected a string",
+        ),
+        (
+            "/v1/connection-tests",
+            json!({"provider": "openai", "provider_model_id": "gpt-5", "credential": CANARY}),
+            "credential: found a string",
+        ),
+        (
+            "/v1/models/some-model/connection-tests",
+            json!({"credential": {"api_key": [CANARY]}}),
+            "credential.api_key: found an array",
+        ),
+        (
+            "/v1/models/some-model/connection-tests",
+            json!(CANARY),
+            "body: found a string",
+        ),
+        (
+            "/v1/credentials/match",
+            json!({"provider": "openai", "credential": {"api_key": {"k": CANARY}}}),
+            "credential.api_key: found an object",
+        ),
+    ];
+    for (path, body, detail) in cases {
+        let reply = app.call(Method::POST, path, Some(body.clone())).await;
+        assert_eq!(
+            (reply.status, reply.body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("body.invalid_shape")),
+            "{path} {body}: {}",
+            reply.body
+        );
+        assert!(
+            reply.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(detail)),
+            "{path} {body}: {}",
+            reply.body
+        );
+    }
+    assert_no_response_quotes(&app, CANARY);
+    assert_no_response_quotes(&app, "987654321");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_out_of_range_is_not_malformed_json() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let add = r#"{"display_name": "Big", "provider": "anthropic", "provider_model_id": "claude-sonnet-4-6", "credential": {"api_key": "sk-ant-abcdefghijklmnopqrstuvwxyz"}, "max_tokens": 1e400}"#;
+    for (path, body) in [
+        ("/v1/models", add),
+        ("/v1/models/some-model/check", r#"{"max_tokens": -1e400}"#),
+    ] {
+        let reply = app
+            .raw(
+                app.http
+                    .post(format!("{}{path}", app.base))
+                    .bearer_auth(&app.token)
+                    .header("content-type", "application/json")
+                    .body(body),
+            )
+            .await;
+        assert_eq!(
+            (reply.status, reply.body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("body.number_out_of_range")),
+            "{path}: {}",
+            reply.body
+        );
+        assert_eq!(
+            reply.body["detail"], "max_tokens: the number is out of range",
+            "{path}"
+        );
+    }
+    let broken = app
+        .raw(
+            app.http
+                .post(format!("{}/v1/models", app.base))
+                .bearer_auth(&app.token)
+                .header("content-type", "application/json")
+                .body(r#"{"max_tokens": 1e}"#),
+        )
+        .await;
+    assert_eq!(broken.body["code"], "body.malformed_json");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_parameters_that_do_not_decode_are_problems() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let mut checked = 0;
+    for route in server::ROUTES {
+        let (method, template) = route.split_once(' ').expect("METHOD path");
+        let Some((_, rest)) = template.split_once('{') else {
+            continue;
+        };
+        let (name, _) = rest.split_once('}').expect("closing brace");
+        let path = template.replace(&format!("{{{name}}}"), "%FF%FE");
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
+        let reply = app.call(method, &path, body).await;
+        assert_eq!(
+            (reply.status, reply.body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("path.invalid")),
+            "{route}: {}",
+            reply.body
+        );
+        let detail = reply.body["detail"].as_str().unwrap_or("");
+        assert!(detail.contains(&format!("`{name}`")), "{route}: {detail}");
+        checked += 1;
+    }
+    assert!(
+        checked >= 10,
+        "routes with a parameter were checked ({checked})"
+    );
+}
+
+/// Sends `request` as raw bytes and answers the whole raw response.
+async fn raw_http(app: &TestApp, request: String) -> String {
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut response = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut response),
+    )
+    .await
+    .expect("the server answers and closes")
+    .expect("read response");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_body_is_not_too_large() {
+    let app = TestApp::start(Backend::Embedded).await;
+    for path in ["/v1/models/some-model/connection-tests", "/v1/models"] {
+        // A chunk size that is not hexadecimal: the body fails to read, well under the limit.
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\
+             Connection: close\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n",
+            app.token
+        );
+        let response = raw_http(&app, request).await;
+        assert!(response.starts_with("HTTP/1.1 400"), "{path}: {response}");
+        assert!(
+            response.contains("\"code\":\"body.unreadable\""),
+            "{path}: {response}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let url = format!("{}/v1/models", app.base);
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let reply = app
+            .raw(
+                app.http
+                    .get(&url)
+                    .header("authorization", format!("{scheme} {}", app.token)),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{scheme}: {}", reply.body);
+    }
+    for header in [
+        format!("Basic {}", app.token),
+        format!("Bearer{}", app.token),
+    ] {
+        let reply = app
+            .raw(app.http.get(&url).header("authorization", header))
+            .await;
+        assert_eq!(
+            (reply.status, reply.body["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("auth.invalid_token"))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
+    let app = TestApp::start(Backend::Embedded).await;
+    for n in 0..5 {
+        let method = Method::from_bytes(format!("FOO{n}").as_bytes()).expect("method");
+        app.call(method, "/v1/models", None).await;
+        app.call(Method::GET, &format!("/v1/zz-unmatched-{n}"), None)
+            .await;
+    }
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(!text.contains("FOO"), "{text}");
+    assert!(!text.contains("zz-unmatched"), "{text}");
+    assert!(
+        text.contains("method=\"OTHER\",route=\"/v1/models\""),
+        "{text}"
+    );
+    assert!(text.contains("command=\"OTHER /v1/models\""), "{text}");
+    assert!(
+        text.contains("method=\"GET\",route=\"unmatched\""),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_with_secrets_are_not_stored_by_caches() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let added = app.add_model(valid()).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let service = app.issue_token("runtime", "service").await;
+
+    let resolved = app
+        .http
+        .get(format!("{}/v1/resolve/good-model", app.base))
+        .bearer_auth(&service)
+        .send()
+        .await
+        .expect("resolve");
+    assert_eq!(resolved.status(), StatusCode::OK);
+    assert_eq!(
+        resolved
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+
+    let issued = app
+        .http
+        .post(format!("{}/v1/tokens", app.base))
+        .bearer_auth(&app.token)
+        .json(&json!({"label": "another", "role": "member"}))
+        .send()
+        .await
+        .expect("issue");
+    assert_eq!(issued.status(), StatusCode::CREATED);
+    assert_eq!(
+        issued
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
     );
 }

@@ -1,6 +1,7 @@
 //! A retried add (same `Idempotency-Key`) answers with the model the first attempt added,
 //! also when another model took the next slug in between, and after the first attempt's
-//! connection-test receipt has expired: never a second model.
+//! connection-test receipt has expired: never a second model. Retried transitions and token
+//! issues answer as their first attempt did; a key reused for another request is refused.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -87,4 +88,108 @@ async fn a_retried_add_answers_with_the_first_model() {
         custom_slugs(&listing.body),
         vec!["retry-me".to_owned(), "retry-me-2".to_owned()]
     );
+}
+
+/// `method path` with `body` under an idempotency key.
+async fn call_with_key(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    key: &str,
+) -> Reply {
+    app.call_with(method, path, body, &app.token, &[("idempotency-key", key)])
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retried_commands_answer_as_the_first_attempt_and_a_reused_key_is_refused() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let added = add_with_key(&app, draft(&app, "Twice"), "add-twice").await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+
+    // The same key on a different add is refused, and adds nothing.
+    let reused = add_with_key(&app, draft(&app, "Someone Else"), "add-twice").await;
+    assert_eq!(
+        reused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reused.body
+    );
+    assert_eq!(
+        reused.body["code"], "idempotency_key.reused",
+        "{}",
+        reused.body
+    );
+
+    // Deactivation, then its retry: both answer with the deactivated model.
+    for attempt in 0..2 {
+        let gone = call_with_key(&app, Method::DELETE, "/v1/models/twice", None, "off-1").await;
+        assert_eq!(
+            gone.status,
+            StatusCode::OK,
+            "attempt {attempt}: {}",
+            gone.body
+        );
+        assert_eq!(gone.body["status"], "deactivated", "{}", gone.body);
+    }
+    // A new deactivation command is told the model is already deactivated.
+    let again = call_with_key(&app, Method::DELETE, "/v1/models/twice", None, "off-2").await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+
+    // Reactivation and its retry.
+    for attempt in 0..2 {
+        let back = call_with_key(
+            &app,
+            Method::POST,
+            "/v1/models/twice/activation",
+            None,
+            "on-1",
+        )
+        .await;
+        assert_eq!(
+            back.status,
+            StatusCode::OK,
+            "attempt {attempt}: {}",
+            back.body
+        );
+        assert_eq!(back.body["status"], "active", "{}", back.body);
+    }
+
+    // One key on edits of two models: two commands, both applied.
+    let other = add_with_key(&app, draft(&app, "Other"), "add-other").await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
+    for (slug, name) in [("twice", "Twice Renamed"), ("other", "Other Renamed")] {
+        let edited = call_with_key(
+            &app,
+            Method::PATCH,
+            &format!("/v1/models/{slug}"),
+            Some(json!({"display_name": name})),
+            "edit-1",
+        )
+        .await;
+        assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+        assert_eq!(edited.body["display_name"], name, "{}", edited.body);
+    }
+
+    // A token issue and its retry: the same token id; its secret is shown once.
+    let body = json!({"label": "ci", "role": "member"});
+    let first = call_with_key(
+        &app,
+        Method::POST,
+        "/v1/tokens",
+        Some(body.clone()),
+        "tok-1",
+    )
+    .await;
+    assert_eq!(first.status.as_u16() / 100, 2, "{}", first.body);
+    assert!(first.body["token"].is_string(), "{}", first.body);
+    let retry = call_with_key(&app, Method::POST, "/v1/tokens", Some(body), "tok-1").await;
+    assert_eq!(retry.status, first.status, "{}", retry.body);
+    assert_eq!(
+        retry.body["token_id"], first.body["token_id"],
+        "{}",
+        retry.body
+    );
+    assert!(retry.body["token"].is_null(), "{}", retry.body);
 }

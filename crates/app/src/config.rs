@@ -153,7 +153,7 @@ impl Config {
                 })?;
                 toml::from_str(&text).map_err(|e| ConfigError::Parse {
                     path: path.display().to_string(),
-                    why: e.to_string(),
+                    why: toml_problem(&text, &e),
                 })?
             }
             None => Config::default(),
@@ -245,6 +245,20 @@ impl Config {
     }
 }
 
+/// A TOML error without the excerpt of the file `toml` would quote: the line may hold a
+/// secret (an unquoted key, a misspelled `platform_openrouter_key`). Line and column only.
+fn toml_problem(text: &str, error: &toml::de::Error) -> String {
+    match error.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {}", error.message())
+        }
+        None => error.message().to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +283,21 @@ mod tests {
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.nats_url.as_deref(), Some("nats://127.0.0.1:4222"));
+    }
+
+    #[test]
+    fn a_bad_config_line_is_located_not_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        for text in [
+            "listen = \"127.0.0.1:9000\"\nplatform_openrouter_key = sk-or-v1-canary0123\n",
+            "platform_openrouter_kye = \"sk-or-v1-canary0123\"\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let error = Config::load(Some(&path), []).err().unwrap().to_string();
+            assert!(!error.contains("canary0123"), "{error}");
+            assert!(error.contains("line "), "{error}");
+        }
     }
 
     #[test]

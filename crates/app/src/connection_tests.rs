@@ -331,7 +331,7 @@ impl Registry {
             .connection_test(ctx.org.as_str(), id)?
             .ok_or_else(|| AppError::NotFound {
                 code: "connection_test.not_found",
-                message: format!("no connection test {id:?} in this org"),
+                message: format!("no connection test {} in this org", domain::echo(id)),
             })?;
         Ok(ConnectionTestView::new(&row, self.receipt_ttl_ms))
     }
@@ -348,7 +348,7 @@ impl Registry {
             .connection_test(ctx.org.as_str(), id)?
             .ok_or_else(|| AppError::NotFound {
                 code: "connection_test.not_found",
-                message: format!("no connection test {id:?}"),
+                message: format!("no connection test {}", domain::echo(id)),
             })?;
         let events =
             connection_test::decide(Some(&row.test), connection_test::Command::Complete(result))
@@ -396,7 +396,7 @@ impl Registry {
             .ok_or_else(|| {
                 refuse(
                     "connection_test.not_found",
-                    format!("no connection test {test_id:?} in this org"),
+                    format!("no connection test {} in this org", domain::echo(test_id)),
                 )
             })?;
         let org: &OrgId = &ctx.org;

@@ -198,7 +198,7 @@ impl Registry {
         )
         .map_err(|_| AppError::NotFound {
             code: "workflow.not_found",
-            message: format!("no workflow {id:?} in this org"),
+            message: format!("no workflow {} in this org", domain::echo(&id)),
         })?;
         let name = current
             .as_ref()
@@ -306,7 +306,7 @@ impl Registry {
             .workflow(ctx.org.as_str(), id)?
             .ok_or_else(|| AppError::NotFound {
                 code: "workflow.not_found",
-                message: format!("no workflow {id:?} in this org"),
+                message: format!("no workflow {} in this org", domain::echo(id)),
             })?;
         self.view_of(ctx, &row)
     }
@@ -370,6 +370,13 @@ impl Registry {
     ) -> Result<Answer<ModelView>, AppError> {
         ctx.require_admin()?;
         let row = self.model_row(ctx, slug)?;
+        if row.last_changed_by() == ctx.command_id {
+            // A retry of the deactivation that landed: answer as the first time.
+            return Ok(Answer {
+                value: self.model_view(ctx, slug)?,
+                position: self.views.position(),
+            });
+        }
         if row.model.status == Status::Deactivated {
             return Err(model_rejection(model::Rejection::AlreadyDeactivated));
         }
@@ -429,6 +436,13 @@ impl Registry {
         loop {
             attempts += 1;
             let row = self.model_row(ctx, slug)?;
+            if row.last_changed_by() == ctx.command_id {
+                // A retry of this very transition, which landed: answer as the first time.
+                return Ok(Answer {
+                    value: self.model_view(ctx, slug)?,
+                    position: self.views.position(),
+                });
+            }
             let events =
                 model::decide(Some(&row.model), command.clone()).map_err(model_rejection)?;
             let Some(event) = events.into_iter().next() else {

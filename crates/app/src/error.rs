@@ -41,6 +41,16 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// A retried command whose first attempt was a different request: the client reused an
+    /// `Idempotency-Key`.
+    pub fn idempotency_key_reused() -> Self {
+        Self::invalid(Invalid::new(
+            "idempotency_key",
+            "idempotency_key.reused",
+            "this Idempotency-Key was used for a different request; send a new key",
+        ))
+    }
+
     pub fn invalid(invalid: Invalid) -> Self {
         Self::Invalid(vec![invalid])
     }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connection_tests;
 pub mod dependents;
 mod error;
+mod json_mistake;
 mod models;
 mod orgs;
 pub mod requests;
@@ -27,6 +28,7 @@ use views::Views;
 
 pub use dependents::{CheckAnswer, ModelReferences, WorkflowView};
 pub use error::AppError;
+pub use json_mistake::JsonMistake;
 pub use models::{AddOutcome, CredentialMatch};
 pub use orgs::{CreatedOrg, IssuedToken};
 pub use resolve::Resolved;
@@ -157,6 +159,21 @@ impl JobCounters {
 pub struct Answer<T> {
     pub value: T,
     pub position: u64,
+}
+
+/// The command id of a request that carries an `Idempotency-Key`: the key belongs to one
+/// request target, so the same key on another method or path is another command (the log
+/// would otherwise take it for a retry and append nothing). HTTP and the NATS workflow
+/// reports name the target alike (`PUT /v1/workflows/<id>`).
+pub fn keyed_command_id(method: &str, path: &str, key: &str) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for part in [method, path, key] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    format!("k-{}", hex::encode(&digest[..16]))
 }
 
 /// A fresh id, unique across processes: 64 random bits drawn once per process, then a

@@ -221,9 +221,11 @@ impl Registry {
         };
         let position = self.settle(appended.seq.max(credential.position)).await?;
         if appended.duplicate {
-            // The log already had this command, possibly under another slug candidate.
-            if let Candidates::Added(original) = self.slug_candidates(ctx, &base)? {
-                slug = original;
+            // The log already had this command, possibly under another slug candidate; if
+            // none of this name's candidates is its model, the key came with another request.
+            match self.slug_candidates(ctx, &base)? {
+                Candidates::Added(original) => slug = original,
+                Candidates::FreeFrom(_) => return Err(AppError::idempotency_key_reused()),
             }
         }
         let model = self.model_view(ctx, slug.as_str())?;
@@ -380,7 +382,7 @@ impl Registry {
             .credential(ctx.org.as_str(), id)?
             .ok_or_else(|| AppError::NotFound {
                 code: "credential.not_found",
-                message: format!("no credential {id:?} in this org"),
+                message: format!("no credential {} in this org", domain::echo(id)),
             })?;
         Ok(Answer {
             value: CredentialView::new(&row),
@@ -558,7 +560,7 @@ impl Registry {
     pub(crate) fn model_row(&self, ctx: &Ctx, slug: &str) -> Result<ModelRow, AppError> {
         let not_found = || AppError::NotFound {
             code: "model.not_found",
-            message: format!("no model {slug:?} in this org"),
+            message: format!("no model {} in this org", domain::echo(slug)),
         };
         if Slug::parse(slug).is_err() {
             return Err(not_found());

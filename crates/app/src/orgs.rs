@@ -162,16 +162,28 @@ impl Registry {
             Err(AppendError::Log(e)) => return Err(e.into()),
         };
         let position = self.settle(appended.seq).await?;
-        let label = label.trim().to_owned();
+        if appended.duplicate {
+            // A retry of a command that landed: describe the token it issued (whose secret
+            // was shown once, to the first attempt), not the one this attempt drew.
+            let original = self
+                .views
+                .command_target(ctx.org.as_str(), &ctx.command_id, views::TOKEN_ISSUED)?
+                .and_then(|id| self.views.token(&id).transpose())
+                .transpose()?
+                .ok_or_else(AppError::idempotency_key_reused)?;
+            let value = IssuedToken {
+                token_id: original.token_id.as_str().to_owned(),
+                label: original.label,
+                role: original.role,
+                token: None,
+            };
+            return Ok(Answer { value, position });
+        }
         let value = IssuedToken {
             token_id: token_id.as_str().to_owned(),
-            label,
+            label: label.trim().to_owned(),
             role,
-            token: if appended.duplicate {
-                None
-            } else {
-                Some(token)
-            },
+            token: Some(token),
         };
         Ok(Answer { value, position })
     }

@@ -4,8 +4,8 @@
 use domain::Invalid;
 use domain::provider::{CredentialSecret, Endpoint, EndpointNeed, Provider, ProviderModelId};
 use domain::values::{
-    AwsRegion, Capabilities, Cost, Costs, CredentialId, DisplayName, HttpUrl, MaxTokens,
-    ReasoningParam,
+    AwsRegion, Capabilities, Cost, Costs, CredentialId, DisplayName, HttpUrl, MAX_TOKENS_LIMIT,
+    MaxTokens, ReasoningParam,
 };
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -101,13 +101,20 @@ impl CredentialInput {
     }
 }
 
+/// Capabilities as sent. Absent fields keep the base (off when adding, the current value when
+/// editing); the switches have no `null`, as "off" is `false`.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapabilitiesInput {
+    #[serde(default, deserialize_with = "not_null")]
     pub json_mode: Option<bool>,
+    #[serde(default, deserialize_with = "not_null")]
     pub vision: Option<bool>,
+    #[serde(default, deserialize_with = "not_null")]
     pub tool_use: Option<bool>,
-    /// `null` or absent: off; `"effort"` or `"max_tokens"`: on with that parameter shape.
+    /// Absent: unchanged (off when adding); `null`: off; `"effort"` or `"max_tokens"`: on with
+    /// that parameter shape.
+    #[serde(default, deserialize_with = "present")]
     pub reasoning: Option<Option<String>>,
 }
 
@@ -130,17 +137,28 @@ pub struct AddModelRequest {
     pub output_cost_per_token: Option<Value>,
 }
 
-/// `PATCH /v1/models/{slug}`: absent fields stay as they are; `null` clears a cost.
+/// `PATCH /v1/models/{slug}`: absent fields stay as they are; `null` clears a cost (and turns
+/// `capabilities.reasoning` off). The other fields cannot be cleared (a model always has a name,
+/// and its provider decides whether it has an endpoint), so `null` for them is refused rather
+/// than read as "unchanged".
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EditModelRequest {
+    #[serde(default, deserialize_with = "not_null")]
     pub display_name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub provider_model_id: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub credential: Option<CredentialInput>,
+    #[serde(default, deserialize_with = "not_null")]
     pub credential_id: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub endpoint_url: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub region: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub max_tokens: Option<Value>,
+    #[serde(default, deserialize_with = "not_null")]
     pub capabilities: Option<CapabilitiesInput>,
     #[serde(default, deserialize_with = "present")]
     pub input_cost_per_token: Option<Value>,
@@ -148,9 +166,30 @@ pub struct EditModelRequest {
     pub output_cost_per_token: Option<Value>,
 }
 
-/// Keeps an explicit JSON `null` as `Some(Value::Null)`, so "clear" differs from "absent".
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
+/// For a field that can be cleared: runs only when the field is there, so with
+/// `#[serde(default)]` absent is `None` and present is `Some`, where an explicit `null` is kept
+/// as `Value::Null` or an inner `None`. Plain `Option` reads both absent and `null` as `None`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// For a field that cannot be cleared: an explicit `null` is refused (serde's error names the
+/// field), so it is never silently read as "leave unchanged".
+fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    match Option::<T>::deserialize(deserializer)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(serde::de::Error::custom(
+            "null cannot clear this field; leave the field out to keep its value",
+        )),
+    }
 }
 
 /// `POST /v1/credentials/match`: is this secret already saved?
@@ -193,14 +232,36 @@ impl Problems {
     }
 }
 
+/// A whole JSON number in range. A whole number too large for any integer type is out of
+/// range like any other; a fraction or a non-number is not a whole number.
 pub(crate) fn parse_max_tokens(value: &Value) -> Result<MaxTokens, Invalid> {
-    match value.as_i64() {
-        Some(n) => MaxTokens::parse(n),
-        None => Err(Invalid::new(
+    let not_whole = || {
+        Invalid::new(
             "max_tokens",
             "max_tokens.invalid",
-            "max tokens must be a whole number",
-        )),
+            format!("max tokens must be a whole number between 1 and {MAX_TOKENS_LIMIT}"),
+        )
+    };
+    let Value::Number(number) = value else {
+        return Err(not_whole());
+    };
+    if let Some(n) = number.as_i64() {
+        return MaxTokens::parse(n);
+    }
+    if number.is_u64() {
+        return Err(MaxTokens::out_of_range(&number.to_string()));
+    }
+    // Beyond u64, or written with a fraction or an exponent: serde_json holds it as an f64.
+    match number.as_f64() {
+        Some(x) if x.is_finite() && x.fract() == 0.0 => {
+            if (1.0..=f64::from(MAX_TOKENS_LIMIT)).contains(&x) {
+                // Whole and within u32, so the conversion is exact.
+                MaxTokens::parse(x as i64)
+            } else {
+                Err(MaxTokens::out_of_range(&number.to_string()))
+            }
+        }
+        _ => Err(not_whole()),
     }
 }
 
@@ -418,6 +479,218 @@ mod tests {
                 "max_tokens.out_of_range",
                 "cost.negative"
             ]
+        );
+    }
+
+    fn edit(json: &str) -> Result<EditModelRequest, serde_json::Error> {
+        serde_json::from_str::<EditModelRequest>(json)
+    }
+
+    fn capabilities_after(json: &str, base: Capabilities) -> Capabilities {
+        let request = edit(json).unwrap();
+        parse_capabilities(request.capabilities.unwrap(), base).unwrap_or_else(|_| panic!("parses"))
+    }
+
+    const REASONING_ON: Capabilities = Capabilities {
+        json_mode: true,
+        vision: false,
+        tool_use: true,
+        reasoning: Some(ReasoningParam::Effort),
+    };
+
+    #[test]
+    fn a_null_reasoning_turns_reasoning_off() {
+        // Given a model with reasoning on
+        // When a PATCH sends `reasoning: null` (the CLI's `--reasoning off`)
+        let after = capabilities_after(r#"{"capabilities":{"reasoning":null}}"#, REASONING_ON);
+        // Then reasoning is off and nothing else changed
+        assert_eq!(
+            after,
+            Capabilities {
+                reasoning: None,
+                ..REASONING_ON
+            }
+        );
+    }
+
+    #[test]
+    fn an_absent_reasoning_leaves_reasoning_as_it_is() {
+        // Given a model with reasoning on
+        // When a PATCH changes another capability only
+        let after = capabilities_after(r#"{"capabilities":{"vision":true}}"#, REASONING_ON);
+        // Then reasoning stays on
+        assert_eq!(
+            after,
+            Capabilities {
+                vision: true,
+                ..REASONING_ON
+            }
+        );
+        // And a new value still switches the parameter shape
+        let switched = capabilities_after(
+            r#"{"capabilities":{"reasoning":"max_tokens"}}"#,
+            REASONING_ON,
+        );
+        assert_eq!(switched.reasoning, Some(ReasoningParam::MaxTokens));
+    }
+
+    #[test]
+    fn a_null_reasoning_when_adding_is_off() {
+        let parsed = parse(
+            r#"{"display_name":"GPT","provider":"openai","provider_model_id":"gpt-5",
+            "max_tokens":16000,"capabilities":{"reasoning":null}}"#,
+        )
+        .unwrap_or_else(|_| panic!("parses"));
+        assert_eq!(parsed.capabilities.reasoning, None);
+    }
+
+    #[test]
+    fn a_null_cost_clears_and_an_absent_one_is_kept() {
+        // Given a PATCH that clears the input cost and does not mention the output cost
+        let request = edit(r#"{"input_cost_per_token":null}"#).unwrap();
+        // Then the input cost is present as null, which parses to "not set"
+        assert_eq!(request.input_cost_per_token, Some(Value::Null));
+        assert_eq!(
+            parse_cost("input_cost_per_token", &Value::Null).map(|c| c.is_none()),
+            Ok(true)
+        );
+        // And the output cost is absent, so it stays as it is
+        assert_eq!(request.output_cost_per_token, None);
+    }
+
+    #[test]
+    fn a_null_for_a_field_that_cannot_be_cleared_is_refused_not_ignored() {
+        // Given each PATCH field that has no "cleared" state
+        for field in [
+            "display_name",
+            "provider_model_id",
+            "credential",
+            "credential_id",
+            "endpoint_url",
+            "region",
+            "max_tokens",
+            "capabilities",
+        ] {
+            // When it is absent, it is left unchanged
+            let absent = edit("{}").unwrap();
+            assert!(
+                absent.display_name.is_none()
+                    && absent.provider_model_id.is_none()
+                    && absent.credential.is_none()
+                    && absent.credential_id.is_none()
+                    && absent.endpoint_url.is_none()
+                    && absent.region.is_none()
+                    && absent.max_tokens.is_none()
+                    && absent.capabilities.is_none()
+            );
+            // When it is null, the body is refused instead of silently keeping the old value
+            let Err(refused) = edit(&format!(r#"{{"{field}":null}}"#)) else {
+                panic!("{field}: null accepted")
+            };
+            assert!(
+                refused.to_string().contains("null cannot clear this field"),
+                "{field}: {refused}"
+            );
+        }
+        // And the capability switches, whose "off" is false, refuse null too
+        for switch in ["json_mode", "vision", "tool_use"] {
+            let body = format!(r#"{{"capabilities":{{"{switch}":null}}}}"#);
+            assert!(edit(&body).is_err(), "{switch}");
+        }
+    }
+
+    #[test]
+    fn a_value_for_a_field_that_cannot_be_cleared_still_parses() {
+        let request = edit(
+            r#"{"display_name":"X","credential_id":"cred_1","endpoint_url":"https://h.example/v1",
+            "max_tokens":100,"capabilities":{"json_mode":false}}"#,
+        )
+        .unwrap();
+        assert_eq!(request.display_name.as_deref(), Some("X"));
+        assert_eq!(request.credential_id.as_deref(), Some("cred_1"));
+        assert_eq!(
+            request.endpoint_url.as_deref(),
+            Some("https://h.example/v1")
+        );
+        assert_eq!(request.max_tokens, Some(Value::from(100)));
+        assert_eq!(request.capabilities.and_then(|c| c.json_mode), Some(false));
+    }
+
+    fn max_tokens_problem(json: &str) -> Invalid {
+        let value: Value = serde_json::from_str(json).unwrap();
+        parse_max_tokens(&value).unwrap_err()
+    }
+
+    #[test]
+    fn whole_numbers_too_large_for_any_integer_are_out_of_range() {
+        // Given whole numbers beyond i64, beyond u64, and written with an exponent
+        for huge in [
+            "9223372036854775808",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1e20",
+            "2000001.0",
+        ] {
+            // When parsed as max tokens
+            let problem = max_tokens_problem(huge);
+            // Then they are out of range, and the message gives the allowed range
+            assert_eq!(problem.code, "max_tokens.out_of_range", "{huge}");
+            assert!(
+                problem.message.contains("between 1 and 2000000"),
+                "{huge}: {}",
+                problem.message
+            );
+        }
+    }
+
+    #[test]
+    fn negative_and_fractional_max_tokens_stay_clear() {
+        for negative in ["-5", "-9223372036854775809", "-1e30", "0"] {
+            assert_eq!(
+                max_tokens_problem(negative).code,
+                "max_tokens.out_of_range",
+                "{negative}"
+            );
+        }
+        for not_whole in ["1.5", "-0.5", "\"16000\"", "null", "true"] {
+            let problem = max_tokens_problem(not_whole);
+            assert_eq!(problem.code, "max_tokens.invalid", "{not_whole}");
+            assert!(
+                problem.message.contains("whole number"),
+                "{}",
+                problem.message
+            );
+        }
+        // And a whole number written as 16000.0 is the whole number it is
+        let value: Value = serde_json::from_str("16000.0").unwrap();
+        assert_eq!(parse_max_tokens(&value).map(MaxTokens::get), Ok(16000));
+    }
+
+    #[test]
+    fn cost_numbers_are_never_rounded() {
+        // Given costs sent as JSON numbers, too fine or too large for an exact decimal
+        let too_fine: Value = serde_json::from_str("1e-29").unwrap();
+        let too_large: Value =
+            serde_json::from_str("1234567890123456789012345678901234567890").unwrap();
+        // When parsed
+        // Then they are refused with codes that say why
+        assert_eq!(
+            parse_cost("input_cost_per_token", &too_fine)
+                .unwrap_err()
+                .code,
+            "cost.too_precise"
+        );
+        assert_eq!(
+            parse_cost("input_cost_per_token", &too_large)
+                .unwrap_err()
+                .code,
+            "cost.too_large"
+        );
+        assert_eq!(
+            parse_cost("input_cost_per_token", &Value::from("1".repeat(40)))
+                .unwrap_err()
+                .code,
+            "cost.too_large"
         );
     }
 }

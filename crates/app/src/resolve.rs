@@ -186,7 +186,7 @@ impl Registry {
         }
         let not_found = || AppError::NotFound {
             code: "model.not_found",
-            message: format!("no model {model:?} in this org"),
+            message: format!("no model {} in this org", domain::echo(model)),
         };
         let rows = self
             .resolve_rows(ctx.org.as_str(), model)?

@@ -63,7 +63,10 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
     let (log, keyring): (Arc<dyn EventLog>, Arc<dyn Keyring>) = match &config.nats_url {
         Some(url) => {
             let client = async_nats::connect(url.as_str()).await.map_err(|e| {
-                AppError::Unavailable(format!("cannot connect to NATS at {url}: {e}"))
+                AppError::Unavailable(format!(
+                    "cannot connect to NATS at {}: {e}",
+                    eventlog::redacted_url(url)
+                ))
             })?;
             let log =
                 JetStreamLog::from_client(client.clone(), StreamSettings::new(&config.stream))

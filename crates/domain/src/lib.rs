@@ -19,4 +19,4 @@ pub mod workflow;
 mod invalid;
 
 pub use event::Event;
-pub use invalid::Invalid;
+pub use invalid::{ECHO_MAX_CHARS, Invalid, echo};

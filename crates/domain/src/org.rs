@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Invalid;
 use crate::values::TokenId;
+use crate::{Invalid, echo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -25,7 +25,7 @@ impl Role {
             _ => Err(Invalid::new(
                 "role",
                 "role.unknown",
-                format!("{raw:?} is not a role; use admin, member or service"),
+                format!("{} is not a role; use admin, member or service", echo(raw)),
             )),
         }
     }

@@ -6,8 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use vault::Secret;
 
-use crate::Invalid;
 use crate::values::{AwsRegion, HttpUrl};
+use crate::{Invalid, echo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -46,7 +46,8 @@ impl Provider {
                     "provider",
                     "provider.unknown",
                     format!(
-                        "{raw:?} is not a supported provider; use one of {}",
+                        "{} is not a supported provider; use one of {}",
+                        echo(raw),
                         known.join(", ")
                     ),
                 )

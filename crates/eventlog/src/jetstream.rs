@@ -63,7 +63,10 @@ impl JetStreamLog {
     /// Connect to `url` and create, or get, the stream described by `settings`.
     pub async fn connect_with(url: &str, settings: StreamSettings) -> Result<Self, LogError> {
         let client = async_nats::connect(url).await.map_err(|error| {
-            LogError::Unavailable(format!("cannot connect to NATS at {url}: {error}"))
+            LogError::Unavailable(format!(
+                "cannot connect to NATS at {}: {error}",
+                redacted_url(url)
+            ))
         })?;
         Self::from_client(client, settings).await
     }
@@ -280,8 +283,46 @@ impl Acker for JetStreamAcker {
     }
 }
 
+/// `url` (or a comma-separated list of server URLs) fit to print: a user name, password or
+/// token in a URL's userinfo becomes `***`. NATS credentials may ride in the URL, which is
+/// shown in banners and errors.
+pub fn redacted_url(url: &str) -> String {
+    url.split(',')
+        .map(|one| {
+            let (scheme, rest) = match one.find("://") {
+                Some(at) => one.split_at(at + 3),
+                None => ("", one),
+            };
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let (authority, tail) = rest.split_at(authority_end);
+            match authority.rfind('@') {
+                Some(at) => format!("{scheme}***{}{tail}", &authority[at..]),
+                None => one.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credentials_in_a_nats_url_are_not_shown() {
+        assert_eq!(
+            redacted_url("nats://127.0.0.1:4222"),
+            "nats://127.0.0.1:4222"
+        );
+        assert_eq!(
+            redacted_url("nats://alice:s3cret@nats.internal:4222"),
+            "nats://***@nats.internal:4222"
+        );
+        assert_eq!(
+            redacted_url("tls://tok3n@a:4222,nats://b:4222/x?y=1"),
+            "tls://***@a:4222,nats://b:4222/x?y=1"
+        );
+        assert_eq!(redacted_url("u:p@host:4222"), "***@host:4222");
+    }
+
     use std::net::TcpListener;
     use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};

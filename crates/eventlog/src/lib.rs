@@ -18,7 +18,7 @@ use futures::stream::BoxStream;
 
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use envelope::{Actor, ActorKind, DecodeError, Envelope, SCHEMA_VERSION};
-pub use jetstream::{JetStreamLog, StreamSettings};
+pub use jetstream::{JetStreamLog, StreamSettings, redacted_url};
 pub use subject::{Subject, SubjectError, matches as subject_matches};
 
 /// One message as stored in the log.

@@ -232,7 +232,7 @@ pub async fn models(remote: Remote, command: ModelsCommand) -> anyhow::Result<()
             client
                 .call(
                     reqwest::Method::GET,
-                    &format!("/v1/models/{slug}"),
+                    &format!("/v1/models/{}", segment(&slug)),
                     None,
                     None,
                 )
@@ -274,7 +274,7 @@ pub async fn models(remote: Remote, command: ModelsCommand) -> anyhow::Result<()
                 let shown = client
                     .call(
                         reqwest::Method::GET,
-                        &format!("/v1/models/{slug}"),
+                        &format!("/v1/models/{}", segment(&slug)),
                         None,
                         None,
                     )
@@ -293,7 +293,7 @@ pub async fn models(remote: Remote, command: ModelsCommand) -> anyhow::Result<()
             }
             let test = run_test(
                 &client,
-                &format!("/v1/models/{slug}/connection-tests"),
+                &format!("/v1/models/{}/connection-tests", segment(&slug)),
                 Value::Object(body),
             )
             .await?;
@@ -311,14 +311,14 @@ pub async fn models(remote: Remote, command: ModelsCommand) -> anyhow::Result<()
             client
                 .call(
                     reqwest::Method::PATCH,
-                    &format!("/v1/models/{slug}"),
+                    &format!("/v1/models/{}", segment(&slug)),
                     Some(body),
                     if_match,
                 )
                 .await?
         }
         ModelsCommand::Deactivate { slug, yes } => {
-            let path = format!("/v1/models/{slug}");
+            let path = format!("/v1/models/{}", segment(&slug));
             match client
                 .call(reqwest::Method::DELETE, &path, None, None)
                 .await
@@ -349,7 +349,7 @@ pub async fn models(remote: Remote, command: ModelsCommand) -> anyhow::Result<()
             client
                 .call(
                     reqwest::Method::POST,
-                    &format!("/v1/models/{slug}/activation"),
+                    &format!("/v1/models/{}/activation", segment(&slug)),
                     None,
                     None,
                 )
@@ -400,7 +400,7 @@ async fn run_test(client: &Client, path: &str, body: Value) -> anyhow::Result<Va
         let test = client
             .call(
                 reqwest::Method::GET,
-                &format!("/v1/connection-tests/{id}?wait=2"),
+                &format!("/v1/connection-tests/{}?wait=2", segment(&id)),
                 None,
                 None,
             )
@@ -583,5 +583,32 @@ impl SecretReader {
             bail!("no {what} given");
         }
         Ok(value)
+    }
+}
+
+/// `value` as one path segment: anything but unreserved characters is percent-encoded, so a
+/// slug typed as `x?confirm=true` stays a (not found) slug instead of becoming a query.
+fn segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment;
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(segment("team-gpt"), "team-gpt");
+        assert_eq!(segment("x?confirm=true"), "x%3Fconfirm%3Dtrue");
+        assert_eq!(segment("a/b c"), "a%2Fb%20c");
+        assert_eq!(segment("é"), "%C3%A9");
     }
 }

@@ -45,7 +45,11 @@ fn init_logging(config: &Config) {
 
 fn describe_backend(config: &Config) -> String {
     match &config.nats_url {
-        Some(url) => format!("NATS JetStream at {url} (stream {})", config.stream),
+        Some(url) => format!(
+            "NATS JetStream at {} (stream {})",
+            eventlog::redacted_url(url),
+            config.stream
+        ),
         None => format!("embedded log in {}", config.data_dir.display()),
     }
 }
@@ -110,9 +114,9 @@ pub async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::Result<(
         }
         Some(url) => {
             // Workflow reports arrive over NATS too; every replica serves them (a queue group).
-            let client = async_nats::connect(url.as_str())
-                .await
-                .with_context(|| format!("cannot connect to NATS at {url}"))?;
+            let client = async_nats::connect(url.as_str()).await.with_context(|| {
+                format!("cannot connect to NATS at {}", eventlog::redacted_url(url))
+            })?;
             let registry = Arc::clone(&running.registry);
             let stopped = running.stopped();
             workers.push(tokio::spawn(async move {
@@ -162,7 +166,7 @@ pub async fn dependents_worker(state: StateArgs) -> anyhow::Result<()> {
     };
     let client = async_nats::connect(url.as_str())
         .await
-        .with_context(|| format!("cannot connect to NATS at {url}"))?;
+        .with_context(|| format!("cannot connect to NATS at {}", eventlog::redacted_url(&url)))?;
     let running = app::start(&config).await?;
     say("dependents worker running");
     let result = workers::dependents::run(

@@ -65,6 +65,17 @@ impl<'a> Redactor<'a> {
             if text.contains(secret) {
                 text = text.replace(secret, REDACTED);
             }
+            // A secret echoed from a URL or a form body arrives percent-encoded (an AWS
+            // secret's `/` and `+` become `%2F` and `%2B`), and its pieces between the escapes
+            // may be too short to be hunted as fragments.
+            for encoded in [
+                percent_encoded(secret, false),
+                percent_encoded(secret, true),
+            ] {
+                if encoded != secret && text.contains(&encoded) {
+                    text = text.replace(&encoded, REDACTED);
+                }
+            }
         }
         let scrubbed = self.scrub_words(&text);
         let collapsed = scrubbed.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -116,6 +127,22 @@ impl<'a> Redactor<'a> {
         word.chars().count() >= FRAGMENT_MIN_CHARS
             && self.secrets.iter().any(|secret| secret.contains(word))
     }
+}
+
+/// `text` with every byte outside the URL-unreserved set percent-encoded, in upper- or
+/// lower-case hex.
+fn percent_encoded(text: &str, lower: bool) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else if lower {
+            out.push_str(&format!("%{byte:02x}"));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 fn is_word_char(c: char) -> bool {
@@ -175,6 +202,22 @@ mod tests {
         // A fragment in the middle of a longer word.
         let out = redactor.redact("bad key Q2hhbmdlTWVQbGVhc2U here");
         assert_eq!(out, "bad key [redacted] here");
+    }
+
+    #[test]
+    fn a_percent_encoded_echo_of_the_secret_is_scrubbed() {
+        // An AWS-style secret whose `/` and `+` split it into pieces shorter than a fragment.
+        let secret = "wJalr/XUtnF+EMI/K7MD+ENG/bPxR+fiCY";
+        let redactor = Redactor::new(vec![secret]);
+        for encoded in [
+            "wJalr%2FXUtnF%2BEMI%2FK7MD%2BENG%2FbPxR%2BfiCY",
+            "wJalr%2fXUtnF%2bEMI%2fK7MD%2bENG%2fbPxR%2bfiCY",
+        ] {
+            let out = redactor.redact(&format!("denied: X-Amz-Credential={encoded}&x=1"));
+            for piece in ["wJalr", "XUtnF", "K7MD", "bPxR", "fiCY"] {
+                assert!(!out.contains(piece), "{out}");
+            }
+        }
     }
 
     #[test]

@@ -31,10 +31,13 @@ impl FromRequestParts<Arc<Registry>> for Caller {
                     "send Authorization: Bearer <token>",
                 )
             })?;
+        // RFC 9110 §11.1: the scheme name is case-insensitive (`bearer`, `BEARER`).
         let bearer = header
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("Bearer"))
+            .map(|(_, token)| token)
             .ok_or_else(|| {
                 Problem::new(
                     StatusCode::UNAUTHORIZED,
@@ -59,7 +62,9 @@ impl FromRequestParts<Arc<Registry>> for Caller {
             .filter(|id| valid_key(id))
             .unwrap_or_else(app::new_id);
         let command_id = match header_text(parts, "idempotency-key") {
-            Some(key) if valid_key(&key) => format!("k-{key}"),
+            Some(key) if valid_key(&key) => {
+                app::keyed_command_id(parts.method.as_str(), parts.uri.path(), &key)
+            }
             Some(_) => {
                 return Err(Problem::new(
                     StatusCode::BAD_REQUEST,

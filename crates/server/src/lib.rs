@@ -5,6 +5,7 @@
 //! shape the answer; `problem.rs` is the one place that maps errors to status codes.
 
 mod auth;
+mod extract;
 mod metrics;
 mod problem;
 mod routes;

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::Mutex;
 
+use axum::http::Method;
+
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
@@ -24,6 +26,21 @@ struct Inner {
     requests: HashMap<String, BTreeMap<(String, u16), Histogram>>,
     /// (command, outcome) → count.
     commands: BTreeMap<(String, String), u64>,
+}
+
+/// The `method` label: a standard method's name, or `OTHER` for any other token, so that
+/// clients sending made-up methods cannot grow the series without bound.
+pub fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 #[derive(Default)]

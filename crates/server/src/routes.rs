@@ -5,15 +5,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Query, Request, State};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use app::connection_tests::{DraftTestRequest, ModelTestRequest};
@@ -23,7 +23,8 @@ use app::{Answer, AppError, Registry};
 
 use crate::BODY_LIMIT;
 use crate::auth::Caller;
-use crate::metrics::Metrics;
+use crate::extract::{Body, Param, bytes_problem, parse_json};
+use crate::metrics::{Metrics, method_label};
 use crate::problem::Problem;
 
 /// Every served route as `METHOD path`, in OpenAPI path syntax; a test compares it with
@@ -98,11 +99,12 @@ async fn observe(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    // Both are cheap clones (an enum, an `Arc<str>`): nothing is allocated per request here.
-    let method = request.method().clone();
+    // Labels come from fixed sets (a known method or OTHER, a route template or
+    // "unmatched"), never from the raw request, so clients cannot grow the series. Both are
+    // cheap: a `&'static str` and an `Arc<str>` clone.
+    let method = method_label(request.method());
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let method = method.as_str();
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
@@ -119,57 +121,6 @@ async fn observe(
     }
     tracing::info!(%method, %route, status, ms = seconds * 1000.0, "request");
     response
-}
-
-/// JSON bodies with problem+json rejections: malformed JSON, wrong shape, wrong content
-/// type and oversize bodies each get their own code.
-struct Body<T>(T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = Problem;
-
-    async fn from_request(request: Request, state: &S) -> std::result::Result<Self, Problem> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(body_problem(rejection)),
-        }
-    }
-}
-
-fn body_problem(rejection: JsonRejection) -> Problem {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body.too_large",
-            format!("the body is over the {} KiB limit", BODY_LIMIT / 1024),
-        );
-    }
-    match rejection {
-        JsonRejection::JsonSyntaxError(_) => Problem::new(
-            StatusCode::BAD_REQUEST,
-            "body.malformed_json",
-            "the body is not valid JSON",
-        ),
-        JsonRejection::JsonDataError(error) => {
-            // serde's message names the field and the expected type; secrets are strings, so
-            // a type mismatch never quotes one.
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "body.invalid_shape",
-                error.body_text(),
-            )
-        }
-        JsonRejection::MissingJsonContentType(_) => Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "body.content_type",
-            "send the body as JSON with Content-Type: application/json",
-        ),
-        other => Problem::new(
-            other.status(),
-            "body.unreadable",
-            "the body could not be read",
-        ),
-    }
 }
 
 /// The answer to a query or command: `value`'s fields plus `position`.
@@ -237,7 +188,7 @@ async fn add_model(
 async fn get_model(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    Path(slug): Path<String>,
+    Param(slug): Param,
 ) -> Result<Response> {
     Ok(answer(StatusCode::OK, registry.get_model(&ctx, &slug)?))
 }
@@ -245,7 +196,7 @@ async fn get_model(
 async fn edit_model(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    Path(slug): Path<String>,
+    Param(slug): Param,
     headers: HeaderMap,
     Body(request): Body<EditModelRequest>,
 ) -> Result<Response> {
@@ -273,7 +224,7 @@ struct ConfirmQuery {
 async fn deactivate_model(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    Path(slug): Path<String>,
+    Param(slug): Param,
     query: std::result::Result<Query<ConfirmQuery>, QueryRejection>,
 ) -> Result<Response> {
     let confirm = query.map_err(query_problem)?.confirm;
@@ -286,7 +237,7 @@ async fn deactivate_model(
 async fn reactivate_model(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    Path(slug): Path<String>,
+    Param(slug): Param,
 ) -> Result<Response> {
     Ok(answer(
         StatusCode::OK,
@@ -297,7 +248,7 @@ async fn reactivate_model(
 async fn model_references(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    Path(slug): Path<String>,
+    Param(slug): Param,
 ) -> Result<Response> {
     Ok(answer(
         StatusCode::OK,
@@ -308,7 +259,7 @@ async fn model_references(
 async fn check_model(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    Path(model): Path<String>,
+    Param(model): Param,
     Body(request): Body<CheckRequest>,
 ) -> Result<Response> {
     Ok(answer(
@@ -320,14 +271,14 @@ async fn check_model(
 async fn resolve(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    Path(model): Path<String>,
+    Param(model): Param,
 ) -> Result<Response> {
     let resolved = registry.resolve(&ctx, &model).await?;
-    Ok(answer_bytes(
+    Ok(no_store(answer_bytes(
         StatusCode::OK,
         resolved.value.to_json(),
         resolved.position,
-    ))
+    )))
 }
 
 async fn request_draft_test(
@@ -344,32 +295,15 @@ async fn request_draft_test(
 async fn request_model_test(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    Path(slug): Path<String>,
-    body: std::result::Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    Param(slug): Param,
+    body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
+    let bytes = body.map_err(bytes_problem)?;
     // No body at all is the common case: test with the stored credential.
-    let bytes = body.map_err(|_| {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body.too_large",
-            format!("the body is over the {} KiB limit", BODY_LIMIT / 1024),
-        )
-    })?;
     let body = if bytes.iter().all(u8::is_ascii_whitespace) {
         ModelTestRequest::default()
     } else {
-        serde_json::from_slice(&bytes).map_err(|error| match error.classify() {
-            serde_json::error::Category::Data => Problem::new(
-                StatusCode::BAD_REQUEST,
-                "body.invalid_shape",
-                error.to_string(),
-            ),
-            _ => Problem::new(
-                StatusCode::BAD_REQUEST,
-                "body.malformed_json",
-                "the body is not valid JSON",
-            ),
-        })?
+        parse_json(&bytes)?
     };
     Ok(answer(
         StatusCode::ACCEPTED,
@@ -386,7 +320,7 @@ struct WaitQuery {
 async fn get_connection_test(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Param(id): Param,
     query: std::result::Result<Query<WaitQuery>, QueryRejection>,
 ) -> Result<Response> {
     let wait = query
@@ -420,7 +354,7 @@ async fn list_workflows(
 async fn get_workflow(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Param(id): Param,
 ) -> Result<Response> {
     Ok(answer(StatusCode::OK, registry.get_workflow(&ctx, &id)?))
 }
@@ -428,7 +362,7 @@ async fn get_workflow(
 async fn put_workflow(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Param(id): Param,
     Body(request): Body<PutWorkflowRequest>,
 ) -> Result<Response> {
     Ok(answer(
@@ -440,7 +374,7 @@ async fn put_workflow(
 async fn delete_workflow(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Param(id): Param,
 ) -> Result<Response> {
     Ok(answer(
         StatusCode::OK,
@@ -458,7 +392,7 @@ async fn list_credentials(
 async fn get_credential(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Param(id): Param,
 ) -> Result<Response> {
     Ok(answer(StatusCode::OK, registry.get_credential(&ctx, &id)?))
 }
@@ -493,13 +427,23 @@ async fn issue_token(
         "role": issued.value.role,
         "token": token,
     });
-    Ok(answer(
+    Ok(no_store(answer(
         StatusCode::CREATED,
         Answer {
             value: body,
             position: issued.position,
         },
-    ))
+    )))
+}
+
+/// Marks an answer that carries a secret (a resolved credential, a new token) as not to be
+/// kept by any cache.
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// `If-Match: "3"` (or `3`, or `W/"3"`): the model version the edit was made against.

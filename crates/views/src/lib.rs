@@ -8,7 +8,7 @@ mod project;
 mod rows;
 mod store;
 
-pub use project::{ProjectError, rebuild, run_projector};
+pub use project::{ProjectError, TOKEN_ISSUED, rebuild, run_projector};
 pub use rows::{
     ConnectionTestRow, CredentialRow, Deactivation, ModelRow, Notice, OrgRow, StreamPos, TokenRow,
     WorkflowRow,

@@ -22,6 +22,10 @@ use crate::store::{
     TOKENS, ViewError, Views, WORKFLOWS, decode, encode, key, ref_key, storage,
 };
 
+/// The `kind` under which the `commands` view keeps the token a command issued (tokens live
+/// in the org's stream, so the aggregate kind would name the org).
+pub const TOKEN_ISSUED: &str = "token";
+
 /// Largest batch folded into one write transaction.
 const BATCH: usize = 4096;
 /// A rebuild's batches: at least this many messages when the reader is ahead.
@@ -360,17 +364,21 @@ fn apply_one(t: &mut Tables<'_>, message: &Decoded) -> Result<(), ProjectError> 
         command_id: &envelope.command_id,
     };
     let org_id = envelope.org.as_str();
-    // Which command created a credential or a connection test, whose ids are drawn afresh
-    // by each attempt: a retry finds the original here. (A model's slug is found through
-    // its row, and other events create nothing.)
-    if matches!(
-        event,
+    // Which command created a credential, a connection test or a token, whose ids are drawn
+    // afresh by each attempt: a retry finds the original here. (A model's slug is found
+    // through its row, and other events create nothing.)
+    match event {
         Event::Credential(credential::Event::Created(_))
-            | Event::ConnectionTest(connection_test::Event::Requested { .. })
-    ) {
-        // `<org>/<command id>/<kind>`, as `key` would make it, in one allocation.
-        let command_key = format!("{org_id}/{}/{}", envelope.command_id, envelope.kind);
-        write(&mut t.commands, command_key, &envelope.aggregate_id)?;
+        | Event::ConnectionTest(connection_test::Event::Requested { .. }) => {
+            // `<org>/<command id>/<kind>`, as `key` would make it, in one allocation.
+            let command_key = format!("{org_id}/{}/{}", envelope.command_id, envelope.kind);
+            write(&mut t.commands, command_key, &envelope.aggregate_id)?;
+        }
+        Event::Org(org::Event::TokenIssued { token_id, .. }) => {
+            let command_key = format!("{org_id}/{}/{TOKEN_ISSUED}", envelope.command_id);
+            write(&mut t.commands, command_key, &token_id.as_str())?;
+        }
+        _ => {}
     }
     match event {
         Event::Org(event) => apply_org(t, org_id, event, &at),
@@ -651,6 +659,11 @@ fn apply_model(
     let mut row = match before {
         Some(before) => ModelRow {
             model: after,
+            changed_by_command: if matches!(event, model::Event::DependentsWarned { .. }) {
+                before.changed_by_command.clone()
+            } else {
+                Some(at.command_id.to_owned())
+            },
             updated_at_ms: at.recorded_at_ms,
             updated_by: at.actor.to_owned(),
             stream: at.stream(),
@@ -660,6 +673,7 @@ fn apply_model(
             org: org_id.to_owned(),
             model: after,
             added_by_command: at.command_id.to_owned(),
+            changed_by_command: None,
             created_at_ms: at.recorded_at_ms,
             created_by: at.actor.to_owned(),
             updated_at_ms: at.recorded_at_ms,
@@ -973,7 +987,7 @@ mod tests {
     }
 
     #[test]
-    fn only_creations_of_credentials_and_tests_are_indexed_by_command() {
+    fn only_creations_of_credentials_tests_and_tokens_are_indexed_by_command() {
         let dir = tempfile::tempdir().unwrap();
         let views = Views::open(&dir.path().join("views.redb")).unwrap();
         apply_batch(
@@ -995,6 +1009,27 @@ mod tests {
             views.command_target("acme", "c1-acme", "org").unwrap(),
             None
         );
+        // A token's issue is, under its own kind.
+        let issued = domain::event::samples()
+            .into_iter()
+            .find(|(name, _)| *name == "org.token_issued")
+            .map(|(_, event)| event)
+            .unwrap();
+        let Event::Org(org::Event::TokenIssued { token_id, .. }) = &issued else {
+            panic!("not a token issue");
+        };
+        let message = Stored {
+            seq: 5,
+            subject: "reg.acme.org.acme".into(),
+            data: envelope("org", "acme", 9, &issued),
+        };
+        apply_batch(&views, &[decode_all(&[message]).unwrap()], Durability::None).unwrap();
+        assert_eq!(
+            views
+                .command_target("acme", "c9-acme", TOKEN_ISSUED)
+                .unwrap(),
+            Some(token_id.as_str().to_owned())
+        );
         // A credential's creation is.
         let created = domain::event::samples()
             .into_iter()
@@ -1002,7 +1037,7 @@ mod tests {
             .map(|(_, event)| event)
             .unwrap();
         let message = Stored {
-            seq: 4,
+            seq: 6,
             subject: "reg.acme.credential.cred-1".into(),
             data: envelope("credential", "cred-1", 1, &created),
         };

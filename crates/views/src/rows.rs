@@ -44,6 +44,10 @@ pub struct ModelRow {
     pub model: Model,
     /// The command that added the model: a retried add finds its model by it.
     pub added_by_command: String,
+    /// The command of the last user change since the add (edit, deactivation, reactivation;
+    /// not the dependents worker's record), `None` while that is the add itself (one id per
+    /// row, not two, for the views' most numerous rows).
+    pub changed_by_command: Option<String>,
     pub created_at_ms: i64,
     pub created_by: String,
     pub updated_at_ms: i64,
@@ -51,6 +55,17 @@ pub struct ModelRow {
     pub stream: StreamPos,
     /// Set while deactivated: when, by whom, and the log position of the deactivation.
     pub deactivation: Option<Deactivation>,
+}
+
+impl ModelRow {
+    /// The command that made the model as it is (ignoring the dependents worker's record): a
+    /// retried transition whose first attempt landed answers with the model instead of
+    /// "already so".
+    pub fn last_changed_by(&self) -> &str {
+        self.changed_by_command
+            .as_deref()
+            .unwrap_or(&self.added_by_command)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -34,8 +34,9 @@ const LAYOUT: &str = "layout";
 /// Raised whenever a row gains a field or a table changes meaning: an older file is then
 /// started afresh and replayed from the log (rows are postcard, which has no optional
 /// trailing fields). 2: model rows carry the command that added them; command rows only
-/// for credentials and connection tests.
-const LAYOUT_VERSION: u64 = 2;
+/// for credentials and connection tests. 3: command rows for issued tokens too; model rows
+/// carry the command of their last change.
+const LAYOUT_VERSION: u64 = 3;
 
 /// The page cache of the serving views: the hot rows of every org stay in memory.
 const SERVING_CACHE_BYTES: usize = 1 << 30;

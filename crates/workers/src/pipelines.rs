@@ -74,6 +74,11 @@ async fn handle(registry: &Registry, message: &async_nats::Message) -> Value {
             && k.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     });
+    let deleting = header("Modelreg-Method").is_some_and(|m| m.eq_ignore_ascii_case("DELETE"));
+    let command_id = key.map_or_else(app::new_id, |key| {
+        let method = if deleting { "DELETE" } else { "PUT" };
+        app::keyed_command_id(method, &format!("/v1/workflows/{id}"), &key)
+    });
     let ctx = Ctx {
         org,
         role: Role::Service,
@@ -83,9 +88,8 @@ async fn handle(registry: &Registry, message: &async_nats::Message) -> Value {
             label: "pipelines (NATS)".into(),
         },
         request_id: app::new_id(),
-        command_id: key.map_or_else(app::new_id, |k| format!("k-{k}")),
+        command_id,
     };
-    let deleting = header("Modelreg-Method").is_some_and(|m| m.eq_ignore_ascii_case("DELETE"));
     let result = if deleting {
         registry
             .delete_workflow(&ctx, id)
@@ -97,7 +101,14 @@ async fn handle(registry: &Registry, message: &async_nats::Message) -> Value {
                 .put_workflow(&ctx, id, request)
                 .await
                 .map(|a| json!({"ok": true, "position": a.position})),
-            Err(error) => return problem("body.invalid_shape", &error.to_string()),
+            // Never serde's own words: they quote the value they found.
+            Err(error) => {
+                let mistake = app::JsonMistake::of(&error);
+                let detail = mistake
+                    .detail
+                    .map_or_else(|| "not valid JSON".to_owned(), |d| format!("body: {d}"));
+                return problem(mistake.code, &detail);
+            }
         }
     };
     match result {
