@@ -1,15 +1,21 @@
 //! The binary as a user meets it: `serve` on the embedded default prints where it listens and
 //! a bootstrap token, the client commands manage models with the secret on stdin, `rebuild`
-//! prints the same checksum twice, and `admin create-org` prints a working token.
+//! prints the same checksum twice, and `admin create-org` prints a working token. Client
+//! commands say what went wrong (every field error, an answer that is not the registry's, an
+//! empty token), keep `--json` output parseable, and never wait on an idle stdin.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
 
 use crate::crash::modelreg_binary;
 use crate::support::fake_provider::FakeProvider;
 use crate::support::nats::free_port;
+use crate::support::{Backend, TestApp};
 
 struct Serve {
     child: Child,
@@ -95,6 +101,50 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// Runs the binary with stdin an open pipe that nothing is written to, as a script's idle
+/// stdin is. Fails the test if the binary has not exited within 10 seconds.
+fn run_with_idle_stdin(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(modelreg_binary());
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("spawn modelreg");
+    let idle = child.stdin.take();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("modelreg {args:?} still waits on an idle stdin");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(idle);
+    child.wait_with_output().expect("output")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "stdout is not JSON ({error}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// The value of `label:` in a model's human summary on stdout.
+fn summary_field(output: &Output, label: &str) -> Option<String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{label}:")))
+        .map(|value| value.trim().to_owned())
+}
+
 #[test]
 fn a_newcomer_runs_the_embedded_registry() {
     let data = tempfile::tempdir().expect("dir");
@@ -136,6 +186,7 @@ fn a_newcomer_runs_the_embedded_registry() {
         &[
             "models",
             "add",
+            "--json",
             "--secret-stdin",
             "--name",
             "Team Claude",
@@ -152,8 +203,9 @@ fn a_newcomer_runs_the_embedded_registry() {
         Some("sk-ant-cli-secret-0123456789\n"),
     );
     assert!(added.status.success(), "{}", text(&added));
-    assert!(
-        text(&added).contains("\"slug\": \"team-claude\""),
+    assert_eq!(
+        stdout_json(&added)["model"]["slug"],
+        "team-claude",
         "{}",
         text(&added)
     );
@@ -184,10 +236,17 @@ fn a_newcomer_runs_the_embedded_registry() {
         text(&listed)
     );
     let credentials = run(&["credentials", "list"], &env, None);
+    let listing = String::from_utf8_lossy(&credentials.stdout).to_string();
+    let mut rows = listing.lines();
     assert!(
-        text(&credentials).contains("anthropic") && text(&credentials).contains("used by 1"),
-        "{}",
-        text(&credentials)
+        rows.next()
+            .is_some_and(|h| h.starts_with("ID") && h.ends_with("USED BY")),
+        "{listing}"
+    );
+    assert!(
+        rows.next()
+            .is_some_and(|row| row.contains("anthropic") && row.ends_with(" 1")),
+        "{listing}"
     );
     let refused = run(
         &[
@@ -230,7 +289,11 @@ fn a_newcomer_runs_the_embedded_registry() {
         "no terminal to confirm on: not deactivated"
     );
     assert!(
-        text(&asked).contains("model.has_dependents") && text(&asked).contains("Nightly digest"),
+        text(&asked)
+            .contains("1 active workflow (first: \"Nightly digest\") references team-claude")
+            && text(&asked).contains("model.has_dependents")
+            && text(&asked).contains("--yes")
+            && !text(&asked).contains("?confirm=true"),
         "{}",
         text(&asked)
     );
@@ -240,14 +303,17 @@ fn a_newcomer_runs_the_embedded_registry() {
         None,
     );
     assert!(forced.status.success(), "{}", text(&forced));
-    assert!(
-        text(&forced).contains("\"status\": \"deactivated\""),
+    assert_eq!(
+        summary_field(&forced, "status").as_deref(),
+        Some("deactivated"),
         "{}",
         text(&forced)
     );
     let back = run(&["models", "reactivate", "team-claude"], &env, None);
-    assert!(
-        back.status.success() && text(&back).contains("\"status\": \"active\""),
+    assert!(back.status.success(), "{}", text(&back));
+    assert_eq!(
+        summary_field(&back, "status").as_deref(),
+        Some("active"),
         "{}",
         text(&back)
     );
@@ -309,4 +375,386 @@ fn a_newcomer_runs_the_embedded_registry() {
         text(&still_there)
     );
     serve.stop();
+}
+
+#[test]
+fn client_commands_answer_clearly_and_keep_json_parseable() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let app = runtime.block_on(TestApp::start(Backend::Embedded));
+    let env = [
+        ("MODELREG_SERVER", app.base.as_str()),
+        ("MODELREG_TOKEN", app.token.as_str()),
+    ];
+
+    // Every field error is printed with its field name and code (the first one too).
+    let refused = run(
+        &[
+            "models",
+            "add",
+            "--name",
+            "X",
+            "--provider",
+            "nope",
+            "--model-id",
+            "x",
+            "--max-tokens",
+            "5",
+            "--no-credential",
+        ],
+        &env,
+        None,
+    );
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(
+        said.contains("(provider.unknown)\n  provider: ")
+            && said.trim_end().ends_with("(provider.unknown)"),
+        "{said}"
+    );
+
+    // `--json` output is the API's JSON alone; the Test Connection outcome goes to stderr.
+    let added = run(
+        &[
+            "models",
+            "add",
+            "--json",
+            "--secret-stdin",
+            "--name",
+            "CLI GPT",
+            "--provider",
+            "openai",
+            "--model-id",
+            "gpt-4o",
+            "--max-tokens",
+            "16000",
+            "--input-cost",
+            "0.000001",
+        ],
+        &env,
+        Some("sk-good-0123456789abcdef\n"),
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    let model = stdout_json(&added);
+    let slug = model["model"]["slug"].as_str().expect("slug").to_owned();
+    assert!(
+        String::from_utf8_lossy(&added.stderr).contains("Test Connection passed"),
+        "{}",
+        text(&added)
+    );
+    let shown = run(&["models", "show", &slug, "--json"], &env, None);
+    assert_eq!(stdout_json(&shown)["input_cost_per_token"], "0.000001");
+    let tested = run(&["models", "test", &slug, "--json"], &env, None);
+    assert!(tested.status.success(), "{}", text(&tested));
+    let test = stdout_json(&tested);
+    assert_eq!(
+        (&test["status"], &test["result"]["passed"]),
+        (&json!("completed"), &json!(true)),
+        "{test}"
+    );
+
+    // Without --json: a short summary, not JSON.
+    let summary = run(&["models", "show", &slug], &env, None);
+    assert_eq!(
+        summary_field(&summary, "slug").as_deref(),
+        Some(slug.as_str())
+    );
+    assert_eq!(
+        summary_field(&summary, "provider").as_deref(),
+        Some("openai")
+    );
+    assert_eq!(summary_field(&summary, "version").as_deref(), Some("1"));
+
+    // Edit clears a cost with `none`, and refuses what it cannot do before asking the server.
+    let cleared = run(
+        &["models", "edit", &slug, "--input-cost", "none", "--json"],
+        &env,
+        None,
+    );
+    assert!(cleared.status.success(), "{}", text(&cleared));
+    assert_eq!(stdout_json(&cleared)["input_cost_per_token"], Value::Null);
+    let moved = run(
+        &["models", "edit", &slug, "--provider", "anthropic"],
+        &env,
+        None,
+    );
+    assert!(!moved.status.success());
+    assert!(
+        text(&moved).contains("provider cannot change") && !text(&moved).contains("400"),
+        "{}",
+        text(&moved)
+    );
+
+    // A secret is never read from a pipe without --secret-stdin: an idle one would hang.
+    let piped = run_with_idle_stdin(
+        &[
+            "models",
+            "add",
+            "--name",
+            "Y",
+            "--provider",
+            "openai",
+            "--model-id",
+            "gpt-4o",
+            "--max-tokens",
+            "100",
+        ],
+        &env,
+    );
+    assert!(!piped.status.success());
+    assert!(
+        text(&piped).contains("stdin is not a terminal; pipe the secret with --secret-stdin"),
+        "{}",
+        text(&piped)
+    );
+    // The inputs are checked before the secret is asked for.
+    let incomplete = run_with_idle_stdin(&["models", "add", "--name", "Z"], &env);
+    assert!(
+        text(&incomplete).contains("missing --provider, --model-id, --max-tokens"),
+        "{}",
+        text(&incomplete)
+    );
+
+    // An empty token is refused here, not sent as `Bearer `.
+    let empty = app.data.path().join("empty-token");
+    std::fs::write(&empty, "\n").expect("write token file");
+    let empty_path = empty.to_str().expect("path");
+    let unauthenticated = run(
+        &["models", "list"],
+        &[
+            ("MODELREG_SERVER", app.base.as_str()),
+            ("MODELREG_TOKEN_FILE", empty_path),
+        ],
+        None,
+    );
+    assert!(!unauthenticated.status.success());
+    assert!(
+        text(&unauthenticated).contains(&format!("token file {empty_path} is empty")),
+        "{}",
+        text(&unauthenticated)
+    );
+}
+
+#[test]
+fn rebuild_refuses_a_data_dir_without_a_log() {
+    let data = tempfile::tempdir().expect("dir");
+    let data_dir = data.path().to_str().expect("path");
+    let refused = run(&["rebuild", "--data-dir", data_dir], &[], None);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("no embedded log at") && text(&refused).contains("--data-dir"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        std::fs::read_dir(data.path())
+            .expect("dir")
+            .next()
+            .is_none(),
+        "nothing created in the wrong dir"
+    );
+}
+
+/// Stands in for the registry, or for whatever answers at a wrong URL: a Bedrock and an
+/// OpenAI model to edit (their PATCH bodies are kept), an HTML 200 for `GET /v1/models` and
+/// a proxy's HTML 502 for `GET /v1/credentials`.
+struct StubRegistry {
+    base: String,
+    patches: Arc<Mutex<Vec<Value>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StubRegistry {
+    async fn start() -> Self {
+        use axum::extract::Path as UrlPath;
+        use axum::http::{StatusCode, header};
+        use axum::routing::get;
+
+        fn model(slug: &str) -> Option<Value> {
+            let provider = match slug {
+                "bedrock-model" => "bedrock",
+                "openai-model" => "openai",
+                _ => return None,
+            };
+            Some(
+                json!({"slug": slug, "display_name": slug, "provider": provider,
+                "provider_model_id": "m", "status": "active", "credential": null, "version": 1}),
+            )
+        }
+        let patches: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let kept = Arc::clone(&patches);
+        let html = || [(header::CONTENT_TYPE, "text/html")];
+        let app = axum::Router::new()
+            .route(
+                "/v1/models",
+                get(move || async move { (html(), "<html><body>Welcome to nginx!</body></html>") }),
+            )
+            .route(
+                "/v1/credentials",
+                get(move || async move {
+                    (
+                        StatusCode::BAD_GATEWAY,
+                        html(),
+                        "<html>\n<head><title>502 Bad Gateway</title></head>\n</html>",
+                    )
+                }),
+            )
+            .route(
+                "/v1/models/{slug}",
+                get(|UrlPath(slug): UrlPath<String>| async move {
+                    model(&slug).map(axum::Json).ok_or(StatusCode::NOT_FOUND)
+                })
+                .patch(
+                    move |UrlPath(slug): UrlPath<String>, axum::Json(body): axum::Json<Value>| {
+                        let kept = Arc::clone(&kept);
+                        async move {
+                            kept.lock().expect("patches").push(body);
+                            model(&slug).map(axum::Json).ok_or(StatusCode::NOT_FOUND)
+                        }
+                    },
+                ),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            base,
+            patches,
+            task,
+        }
+    }
+
+    fn patches(&self) -> Vec<Value> {
+        self.patches.lock().expect("patches").clone()
+    }
+}
+
+impl Drop for StubRegistry {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[test]
+fn a_new_secret_on_edit_takes_the_shape_of_the_models_provider() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stub = runtime.block_on(StubRegistry::start());
+    let env = [
+        ("MODELREG_SERVER", stub.base.as_str()),
+        ("MODELREG_TOKEN", "mr_test"),
+    ];
+    let api_key = run(
+        &[
+            "models",
+            "edit",
+            "bedrock-model",
+            "--new-secret",
+            "--secret-stdin",
+        ],
+        &env,
+        Some("ABSKbedrockapikey0123\n"),
+    );
+    assert!(api_key.status.success(), "{}", text(&api_key));
+    let key_pair = run(
+        &[
+            "models",
+            "edit",
+            "bedrock-model",
+            "--new-secret",
+            "--secret-stdin",
+            "--access-key-id",
+            "AKIAIOSFODNN7EXAMPLE",
+            "--session-token",
+        ],
+        &env,
+        Some("wJalrXUtnFEMIsecret\nFwoGZXIvYXdzEtoken\n"),
+    );
+    assert!(key_pair.status.success(), "{}", text(&key_pair));
+    let not_bedrock = run(
+        &[
+            "models",
+            "edit",
+            "openai-model",
+            "--new-secret",
+            "--secret-stdin",
+            "--access-key-id",
+            "AKIAIOSFODNN7EXAMPLE",
+        ],
+        &env,
+        Some("sk-x\n"),
+    );
+    assert!(
+        !not_bedrock.status.success()
+            && text(&not_bedrock).contains("--access-key-id is for Bedrock"),
+        "{}",
+        text(&not_bedrock)
+    );
+    let credentials: Vec<Value> = stub
+        .patches()
+        .into_iter()
+        .map(|body| body["credential"].clone())
+        .collect();
+    assert_eq!(
+        credentials,
+        [
+            json!({"bedrock_api_key": "ABSKbedrockapikey0123"}),
+            json!({"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "wJalrXUtnFEMIsecret", "session_token": "FwoGZXIvYXdzEtoken"}),
+        ]
+    );
+}
+
+#[test]
+fn answers_that_are_not_the_registrys_are_shown_not_swallowed() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stub = runtime.block_on(StubRegistry::start());
+    let env = [
+        ("MODELREG_SERVER", stub.base.as_str()),
+        ("MODELREG_TOKEN", "mr_test"),
+    ];
+    // A proxy's error page: its status and the start of its text.
+    let proxied = run(&["credentials", "list"], &env, None);
+    assert!(!proxied.status.success());
+    assert!(
+        text(&proxied).contains("502 Bad Gateway from")
+            && text(&proxied).contains("<title>502 Bad Gateway</title>"),
+        "{}",
+        text(&proxied)
+    );
+    // A 200 that is not the registry's JSON (a wrong --server) is an error, not empty lists.
+    let wrong = run(&["models", "list"], &env, None);
+    assert!(!wrong.status.success(), "{}", text(&wrong));
+    assert!(
+        text(&wrong).contains(&stub.base)
+            && text(&wrong).contains("is --server")
+            && text(&wrong).contains("Welcome to nginx!"),
+        "{}",
+        text(&wrong)
+    );
+    // Nothing listening: say what to check.
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let refused = run(
+        &["models", "list"],
+        &[("MODELREG_SERVER", &nowhere), ("MODELREG_TOKEN", "mr_test")],
+        None,
+    );
+    assert!(
+        text(&refused).contains("is `modelreg serve` running? (--server / MODELREG_SERVER)"),
+        "{}",
+        text(&refused)
+    );
 }

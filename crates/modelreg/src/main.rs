@@ -151,3 +151,10 @@ pub fn say(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "{text}");
 }
+
+/// Writes a line to stderr: progress, notices and advice, kept apart from the output on stdout
+/// (so that `--json` output parses).
+pub fn note(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}

@@ -82,16 +82,30 @@ pub async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::Result<(
         "modelreg listening on http://{address} ({})",
         describe_backend(&config)
     ));
-    say(&format!(
-        "try: curl -H \"Authorization: Bearer $(cat {})\" http://{address}/v1/models",
-        config.data_dir.join("bootstrap-token").display()
-    ));
+    let token_file = config.data_dir.join("bootstrap-token");
+    if token_file.exists() {
+        say(&format!(
+            "try: curl -H \"Authorization: Bearer $(cat {})\" http://{}/v1/models",
+            token_file.display(),
+            reachable(address)
+        ));
+    }
     // On the embedded log the workers run here; with NATS they are their own processes.
+    // They stop after HTTP has drained and before the projector, so a job in flight can
+    // still wait for the views and ack (stopping them with the projector left such jobs to
+    // time out, unacked, and run again on the next start).
+    let workers_stop = tokio::sync::watch::Sender::new(false);
+    let workers_stopped = || {
+        let mut receiver = workers_stop.subscribe();
+        async move {
+            let _ = receiver.wait_for(|stopped| *stopped).await;
+        }
+    };
     let mut workers = Vec::new();
     match &config.nats_url {
         None => {
             let registry = Arc::clone(&running.registry);
-            let stopped = running.stopped();
+            let stopped = workers_stopped();
             workers.push(tokio::spawn(async move {
                 if let Err(error) =
                     workers::dependents::run(registry, Arc::new(workers::QuietNotifier), stopped)
@@ -103,7 +117,7 @@ pub async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::Result<(
             let settings = workers::connection_tests::settings(&config.providers)
                 .map_err(anyhow::Error::msg)?;
             let registry = Arc::clone(&running.registry);
-            let stopped = running.stopped();
+            let stopped = workers_stopped();
             workers.push(tokio::spawn(async move {
                 if let Err(error) =
                     workers::connection_tests::run(registry, settings, stopped).await
@@ -118,7 +132,7 @@ pub async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::Result<(
                 format!("cannot connect to NATS at {}", eventlog::redacted_url(url))
             })?;
             let registry = Arc::clone(&running.registry);
-            let stopped = running.stopped();
+            let stopped = workers_stopped();
             workers.push(tokio::spawn(async move {
                 if let Err(error) = workers::pipelines::run(registry, client, stopped).await {
                     tracing::error!(%error, "workflow reports over NATS stopped");
@@ -127,12 +141,40 @@ pub async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::Result<(
         }
     }
     let registry = Arc::clone(&running.registry);
-    server::serve(listener, registry, shutdown_signal()).await?;
-    running.stop().await;
+    let served = server::serve(listener, registry, shutdown_signal()).await;
+    workers_stop.send_replace(true);
     for worker in workers {
         let _ = worker.await;
     }
-    Ok(())
+    running.stop().await;
+    Ok(served?)
+}
+
+/// `address` as a client on this machine reaches it: a wildcard listen address is not one
+/// to connect to.
+fn reachable(address: std::net::SocketAddr) -> String {
+    match address.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => format!("127.0.0.1:{}", address.port()),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => format!("localhost:{}", address.port()),
+        _ => address.to_string(),
+    }
+}
+
+/// Adds "stop the server first" to an error only when it says a file is locked by another
+/// process; any other failure to open the state keeps its own message.
+fn stop_the_server_first<E>(error: E) -> anyhow::Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    // The embedded log, the keyring and the views all say "already open" (redb's lock).
+    let locked = error.to_string().contains("already open");
+    let error = anyhow::Error::new(error);
+    if locked {
+        return error.context(
+            "the registry's state is in use by another process: stop the server (and any worker on this data dir) first",
+        );
+    }
+    error
 }
 
 pub async fn connection_test_worker(state: StateArgs) -> anyhow::Result<()> {
@@ -200,9 +242,7 @@ pub async fn create_org(state: StateArgs, name: &str) -> anyhow::Result<()> {
     let mut config = load_config(&state, None)?;
     config.bootstrap_default_org = false;
     init_logging(&config);
-    let running = app::start(&config)
-        .await
-        .context("cannot open the registry's state (in embedded mode, stop the server first)")?;
+    let running = app::start(&config).await.map_err(stop_the_server_first)?;
     let last = running
         .registry
         .log
@@ -229,14 +269,24 @@ pub async fn create_org(state: StateArgs, name: &str) -> anyhow::Result<()> {
 pub async fn rebuild(state: StateArgs) -> anyhow::Result<()> {
     let config = load_config(&state, None)?;
     init_logging(&config);
+    let live = app::views_path(&config.data_dir);
+    let embedded_log = config.data_dir.join("log.redb");
+    // Opening creates a missing log: a mistyped data dir would "rebuild" empty views.
+    if config.nats_url.is_none() && !embedded_log.exists() {
+        bail!(
+            "no embedded log at {}: is --data-dir (MODELREG_DATA_DIR) the registry's data directory? (for NATS, pass --nats URL)",
+            embedded_log.display()
+        );
+    }
+    // The live views first: redb's lock on them tells a running server apart (in NATS mode
+    // nothing else would), and holding them keeps one from starting until the swap is done.
+    let held = views::Views::open(&live).map_err(stop_the_server_first)?;
     let log: Arc<dyn eventlog::EventLog> = match &config.nats_url {
         Some(url) => Arc::new(eventlog::JetStreamLog::connect(url, &config.stream).await?),
-        None => Arc::new(
-            eventlog::EmbeddedLog::open(&config.data_dir.join("log.redb"))
-                .context("cannot open the embedded log (stop the server first)")?,
-        ),
+        None => {
+            Arc::new(eventlog::EmbeddedLog::open(&embedded_log).map_err(stop_the_server_first)?)
+        }
     };
-    let live = app::views_path(&config.data_dir);
     let fresh = live.with_extension("redb.rebuild");
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -253,6 +303,7 @@ pub async fn rebuild(state: StateArgs) -> anyhow::Result<()> {
     bar.finish();
     std::fs::rename(&fresh, &live)
         .with_context(|| format!("cannot move {} into place", fresh.display()))?;
+    drop(held);
     say(&format!("rebuilt {} ; checksum {checksum}", live.display()));
     Ok(())
 }
