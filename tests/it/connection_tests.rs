@@ -2,11 +2,14 @@
 //! says what is wrong and how to fix it, and adding a model is gated on a fresh passing test
 //! of exactly that draft. Editing is not gated.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::support::fake_provider::{self, FakeProvider};
+use crate::support::registry::MASTER_KEY;
 use crate::support::{Backend, TestApp};
 
 fn draft(model: &str, key: &str) -> Value {
@@ -271,4 +274,183 @@ async fn connection_tests_run_on_jetstream_too() {
         .call(Method::GET, "/v1/connection-tests/ct_nope", None)
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+/// A registry on the embedded log with no worker yet, so a test can set the stage and then
+/// start a connection-test worker with settings of its own (short ack wait, fast retries).
+struct OwnWorker {
+    running: Option<app::Running>,
+    ctx: app::Ctx,
+    fake: FakeProvider,
+    worker: Option<tokio::task::JoinHandle<Result<(), String>>>,
+    _data: tempfile::TempDir,
+}
+
+impl OwnWorker {
+    async fn start() -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        let fake = FakeProvider::start().await;
+        let config = app::config::Config {
+            data_dir: data.path().to_path_buf(),
+            master_key: Some(MASTER_KEY.to_owned()),
+            bootstrap_default_org: false,
+            read_your_writes_timeout_ms: 30_000,
+            providers: app::config::ProvidersConfig {
+                base_urls: [("openai".to_owned(), fake.v1())].into(),
+                timeout_ms: 5_000,
+                allow_loopback: true,
+                ..app::config::ProvidersConfig::default()
+            },
+            ..app::config::Config::default()
+        };
+        let running = app::start(&config).await.expect("registry");
+        let org = running.registry.create_org("Acme").await.expect("org").org;
+        Self {
+            running: Some(running),
+            ctx: app::Ctx::system(org, "test"),
+            fake,
+            worker: None,
+            _data: data,
+        }
+    }
+
+    fn registry(&self) -> &Arc<app::Registry> {
+        &self.running.as_ref().expect("running").registry
+    }
+
+    fn spawn_worker(&mut self, tweak: impl FnOnce(&mut workers::connection_tests::Settings)) {
+        let providers = app::config::ProvidersConfig {
+            base_urls: [("openai".to_owned(), self.fake.v1())].into(),
+            timeout_ms: 5_000,
+            allow_loopback: true,
+            ..app::config::ProvidersConfig::default()
+        };
+        let mut settings =
+            workers::connection_tests::settings(&providers).expect("provider settings");
+        tweak(&mut settings);
+        let running = self.running.as_ref().expect("running");
+        self.worker = Some(tokio::spawn(workers::connection_tests::run(
+            Arc::clone(&running.registry),
+            settings,
+            running.stopped(),
+        )));
+    }
+
+    async fn request(&self, body: Value) -> String {
+        let request = serde_json::from_value(body).expect("a draft test request");
+        self.registry()
+            .request_draft_test(&self.ctx, request)
+            .await
+            .expect("requested")
+            .value
+            .id
+    }
+
+    async fn wait_completed(&self, id: &str) -> app::connection_tests::ConnectionTestView {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let test = self
+                .registry()
+                .get_connection_test(&self.ctx, id, Some(Duration::from_secs(5)))
+                .await
+                .expect("test")
+                .value;
+            if test.status == "completed" || Instant::now() > deadline {
+                return test;
+            }
+        }
+    }
+
+    fn jobs(&self, outcome: &str) -> u64 {
+        self.registry()
+            .jobs
+            .snapshot()
+            .into_iter()
+            .find(|((worker, o), _)| worker == workers::connection_tests::CONSUMER && o == outcome)
+            .map_or(0, |(_, count)| count)
+    }
+
+    async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+        if let Some(worker) = self.worker.take() {
+            worker.await.expect("worker task").expect("worker");
+        }
+    }
+}
+
+/// A test whose job fails on every delivery (here its data key is gone, so its credential
+/// cannot be opened) is retried quickly, and on its last delivery recorded as completed
+/// with a failing class: it does not stay pending, and the gate refuses it as failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_that_cannot_run_ends_completed_and_failed() {
+    let mut own = OwnWorker::start().await;
+    let id = own
+        .request(draft("gpt-4o", "sk-good-0123456789abcdef"))
+        .await;
+    let context = vault::SecretContext {
+        org: own.ctx.org.as_str(),
+        credential_id: &id,
+        version: 1,
+    };
+    own.registry()
+        .vault
+        .destroy(&context)
+        .await
+        .expect("destroy the test's data key");
+    own.spawn_worker(|settings| {
+        settings.ack_wait = Duration::from_secs(5);
+        settings.retry = workers::Retry {
+            max_deliver: 3,
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+        };
+    });
+    let started = Instant::now();
+    let test = own.wait_completed(&id).await;
+    assert_eq!(
+        test.status, "completed",
+        "a test that cannot run must not stay pending"
+    );
+    let result = test.result.expect("a result");
+    assert_eq!(result.class, "provider_unavailable");
+    assert!(!result.passed);
+    assert!(result.hint.contains("could not run"), "{}", result.hint);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "retries come after the backoff, not the ack wait: took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(own.jobs("failed"), 3, "every delivery failed once");
+    assert_eq!(own.fake.seen(), 0, "the provider was never called");
+    let add = serde_json::from_value(add_body("gpt-4o", "sk-good-0123456789abcdef", Some(&id)))
+        .expect("an add request");
+    let refused = own.registry().add_model(&own.ctx, add).await.err();
+    assert!(
+        matches!(&refused, Some(app::AppError::Invalid(problems)) if problems.iter().any(|p| p.code == "connection_test.failed")),
+        "the gate refuses the test as failed, not as still running: {refused:?}"
+    );
+    own.stop().await;
+}
+
+/// A test that outlasts the ack wait is not handed out again while it runs (the worker
+/// reports progress), so the provider is called once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_test_is_not_redelivered_while_it_runs() {
+    let mut own = OwnWorker::start().await;
+    own.spawn_worker(|settings| settings.ack_wait = fake_provider::SLOW / 3);
+    let id = own
+        .request(
+            json!({"provider": "openai_compatible", "provider_model_id": "slow",
+            "endpoint_url": own.fake.v1()}),
+        )
+        .await;
+    let test = own.wait_completed(&id).await;
+    assert_eq!(test.status, "completed");
+    assert_eq!(test.result.map(|r| r.class).as_deref(), Some("ok"));
+    assert_eq!(test.version, 2, "recorded once");
+    assert_eq!(own.fake.seen(), 1, "the provider is called once");
+    assert_eq!(own.jobs("failed"), 0);
+    own.stop().await;
 }

@@ -30,7 +30,7 @@ pub use dependents::{CheckAnswer, ModelReferences, WorkflowView};
 pub use error::AppError;
 pub use json_mistake::JsonMistake;
 pub use models::{AddOutcome, CredentialMatch};
-pub use orgs::{CreatedOrg, IssuedToken};
+pub use orgs::{CreatedOrg, IssuedToken, PreparedToken};
 pub use resolve::Resolved;
 pub use wiring::{Running, bootstrap_default_org, start, views_path};
 

@@ -55,6 +55,43 @@ fn org_rejection(rejection: org::Rejection) -> AppError {
     }
 }
 
+/// A token drawn before it is recorded: its id, the secret to hand out once, and the hash
+/// the log keeps.
+pub struct PreparedToken {
+    id: TokenId,
+    token: Secret,
+    hash: [u8; 32],
+}
+
+impl PreparedToken {
+    /// A fresh token.
+    pub fn draw() -> Self {
+        let (id, token, hash) = new_token();
+        Self { id, token, hash }
+    }
+
+    /// The token `text` (as drawn earlier and kept in a file), or `None` if it is not one.
+    pub fn from_text(text: &str) -> Option<Self> {
+        let rest = text.trim().strip_prefix(TOKEN_PREFIX)?;
+        let (id, secret) = rest.split_once('_')?;
+        let id = TokenId::parse(id).ok()?;
+        let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        Some(Self {
+            id,
+            token: Secret::new(text.trim().to_owned()),
+            hash,
+        })
+    }
+
+    pub fn id(&self) -> &TokenId {
+        &self.id
+    }
+
+    pub fn token(&self) -> &Secret {
+        &self.token
+    }
+}
+
 fn new_token() -> (TokenId, Secret, [u8; 32]) {
     let mut id_bytes = [0u8; 8];
     let mut secret_bytes = [0u8; 32];
@@ -72,6 +109,15 @@ fn new_token() -> (TokenId, Secret, [u8; 32]) {
 impl Registry {
     /// Creates an org named `name` (its id is the slug of the name) with a first admin token.
     pub async fn create_org(&self, name: &str) -> Result<CreatedOrg, AppError> {
+        self.create_org_with(name, PreparedToken::draw()).await
+    }
+
+    /// The same with an admin token drawn beforehand (and kept where a crash cannot lose it).
+    pub async fn create_org_with(
+        &self,
+        name: &str,
+        admin: PreparedToken,
+    ) -> Result<CreatedOrg, AppError> {
         let display = domain::values::DisplayName::parse(name).map_err(|mut i| {
             i.field = "name";
             i.code = "org.name_invalid";
@@ -106,7 +152,7 @@ impl Registry {
             ..ctx
         };
         let issued = self
-            .issue_token(&token_ctx, "bootstrap admin", "admin")
+            .issue_prepared_token(&token_ctx, "bootstrap admin", "admin", admin)
             .await?;
         let admin_token = issued
             .value
@@ -126,6 +172,18 @@ impl Registry {
         label: &str,
         role: &str,
     ) -> Result<Answer<IssuedToken>, AppError> {
+        self.issue_prepared_token(ctx, label, role, PreparedToken::draw())
+            .await
+    }
+
+    /// Issues `prepared` for the caller's org. Admins only.
+    pub async fn issue_prepared_token(
+        &self,
+        ctx: &Ctx,
+        label: &str,
+        role: &str,
+        prepared: PreparedToken,
+    ) -> Result<Answer<IssuedToken>, AppError> {
         ctx.require_admin()?;
         let role = Role::parse(role)?;
         let row = self
@@ -136,7 +194,11 @@ impl Registry {
             name: row.name.clone(),
             tokens: row.tokens.clone(),
         };
-        let (token_id, token, hash) = new_token();
+        let PreparedToken {
+            id: token_id,
+            token,
+            hash,
+        } = prepared;
         let command = org::Command::IssueToken {
             token_id: token_id.clone(),
             label: label.to_owned(),

@@ -122,27 +122,79 @@ pub fn views_path(data_dir: &Path) -> PathBuf {
 
 /// Creates the `default` org on first start and writes its admin token to a 0600 file.
 /// Returns the token file's path and the token when it was created now.
+///
+/// Crash-safe: the token is drawn and written to `bootstrap-token.pending` (fsynced) before
+/// anything is appended, and the file is renamed to `bootstrap-token` once the token is in
+/// the log. A start that finds the pending file finishes the job: it issues the token if the
+/// org has none yet (created here before a crash), or drops the file if another replica's
+/// bootstrap won.
 pub async fn bootstrap_default_org(
     registry: &Registry,
     data_dir: &Path,
 ) -> Result<Option<(PathBuf, vault::Secret)>, AppError> {
+    let path = data_dir.join("bootstrap-token");
+    let pending_path = data_dir.join("bootstrap-token.pending");
+    let pending = match std::fs::read_to_string(&pending_path) {
+        Ok(text) => crate::orgs::PreparedToken::from_text(&text),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => {
+            return Err(AppError::Unavailable(format!(
+                "cannot read {}: {error}",
+                pending_path.display()
+            )));
+        }
+    };
     // Catch up first: in NATS mode another replica may have created it already.
     let last = registry.log.last_seq().await?;
     registry.settle(last).await?;
     let org = OrgId::parse("default")?;
-    if registry.views.org(org.as_str())?.is_some() {
+    let finish = |token: vault::Secret| -> Result<Option<(PathBuf, vault::Secret)>, AppError> {
+        std::fs::rename(&pending_path, &path).map_err(|e| {
+            AppError::Unavailable(format!("cannot rename {}: {e}", pending_path.display()))
+        })?;
+        Ok(Some((path.clone(), token)))
+    };
+    if let Some(row) = registry.views.org(org.as_str())? {
+        let Some(prepared) = pending else {
+            return Ok(None);
+        };
+        if row.tokens.contains(prepared.id()) {
+            // Issued before a crash, never shown: show it now.
+            let token = vault::Secret::new(prepared.token().expose_secret().to_owned());
+            return finish(token);
+        }
+        if row.tokens.is_empty() {
+            // The org was created here, and the crash came before its token.
+            let ctx = crate::Ctx::system(org.clone(), "bootstrap");
+            let token = vault::Secret::new(prepared.token().expose_secret().to_owned());
+            registry
+                .issue_prepared_token(&ctx, "bootstrap admin", "admin", prepared)
+                .await?;
+            return finish(token);
+        }
+        // Another replica's bootstrap made the org and its admin token.
+        let _ = std::fs::remove_file(&pending_path);
         return Ok(None);
     }
-    let created = match registry.create_org("default").await {
-        Ok(created) => created,
+    let prepared = match pending {
+        Some(prepared) => prepared,
+        None => {
+            let prepared = crate::orgs::PreparedToken::draw();
+            write_private(&pending_path, prepared.token().expose_secret())?;
+            prepared
+        }
+    };
+    let token = vault::Secret::new(prepared.token().expose_secret().to_owned());
+    match registry.create_org_with("default", prepared).await {
+        Ok(_) => finish(token),
         Err(AppError::Conflict {
             code: "org.exists", ..
-        }) => return Ok(None),
-        Err(other) => return Err(other),
-    };
-    let path = data_dir.join("bootstrap-token");
-    write_private(&path, created.admin_token.expose_secret())?;
-    Ok(Some((path, created.admin_token)))
+        }) => {
+            let _ = std::fs::remove_file(&pending_path);
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), AppError> {

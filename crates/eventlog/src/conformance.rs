@@ -31,6 +31,9 @@ pub async fn run_all(log: &dyn EventLog) {
     durable_delivers_acks_and_redelivers(log).await;
     durable_gives_up_after_max_deliver(log).await;
     durable_settings_change_on_reopen(log).await;
+    durable_nak_redelivers_after_the_delay(log).await;
+    durable_in_progress_holds_the_delivery(log).await;
+    durable_batches_deliver_in_order(log).await;
 }
 
 fn subject(check: &str, kind: &str, id: &str) -> Subject {
@@ -365,6 +368,7 @@ fn durable_config(name: &str, filter: &str, ack_wait: Duration, max_deliver: u64
         filter: filter.into(),
         ack_wait,
         max_deliver,
+        batch: 1,
     }
 }
 
@@ -513,6 +517,156 @@ pub async fn durable_settings_change_on_reopen(log: &dyn EventLog) {
     if let Err(error) = delivery.ack().await {
         panic!("ack failed: {error}");
     }
+}
+
+async fn open_durable(log: &dyn EventLog, config: DurableConfig) -> Box<dyn Durable> {
+    match log.durable(config).await {
+        Ok(durable) => durable,
+        Err(error) => panic!("opening a durable failed: {error}"),
+    }
+}
+
+/// A nak gives the message back for redelivery after its delay, long before the ack wait,
+/// as the next attempt; a nak of the last allowed delivery gives it up.
+pub async fn durable_nak_redelivers_after_the_delay(log: &dyn EventLog) {
+    let ack_wait = Duration::from_secs(30);
+    let delay = Duration::from_millis(400);
+    let config = durable_config("conf-nak", "reg.conf-nak.job.*", ack_wait, 3);
+    let job = append_ok(log, &subject("nak", "job", "a"), 0, "nak-a").await;
+    let mut durable = open_durable(log, config).await;
+    let mut nakked_at = None;
+    for attempt in 1..=3 {
+        // PATIENCE is a third of the ack wait: a redelivery within it came from the nak.
+        let delivery = next_delivery(durable.as_mut(), PATIENCE)
+            .await
+            .unwrap_or_else(|| panic!("a nakked job is delivered again (attempt {attempt})"));
+        assert_eq!(delivery.stored.seq, job);
+        assert_eq!(
+            delivery.attempt, attempt,
+            "a nakked message comes back as the next attempt"
+        );
+        if let Some(nakked_at) = nakked_at {
+            let waited = tokio::time::Instant::now() - nakked_at;
+            assert!(
+                waited >= delay / 2,
+                "a nakked message waits for its delay, came after {waited:?}"
+            );
+        }
+        nakked_at = Some(tokio::time::Instant::now());
+        if let Err(error) = delivery.nak(delay).await {
+            panic!("nak failed: {error}");
+        }
+    }
+    let after_last = next_delivery(durable.as_mut(), delay * 3).await;
+    assert!(
+        after_last.is_none(),
+        "a nak of the last allowed delivery gives the message up, got {:?}",
+        after_last.map(|d| (d.stored, d.attempt))
+    );
+}
+
+/// While the holder says it is still working, the ack wait starts over: the delivery is
+/// not handed out again. Once it stops, the message comes back after the ack wait.
+pub async fn durable_in_progress_holds_the_delivery(log: &dyn EventLog) {
+    let ack_wait = Duration::from_secs(1);
+    let config = durable_config("conf-progress", "reg.conf-progress.job.*", ack_wait, 5);
+    let job = append_ok(log, &subject("progress", "job", "a"), 0, "progress-a").await;
+    let mut durable = open_durable(log, config).await;
+    let held = next_delivery(durable.as_mut(), PATIENCE)
+        .await
+        .expect("the job is delivered");
+    assert_eq!((held.stored.seq, held.attempt), (job, 1));
+    let started = tokio::time::Instant::now();
+    // Three ack waits' worth of work, reporting progress a few times per ack wait.
+    while started.elapsed() < ack_wait * 3 {
+        if let Err(error) = held.in_progress().await {
+            panic!("in_progress failed: {error}");
+        }
+        let stolen = next_delivery(durable.as_mut(), ack_wait / 4).await;
+        assert!(
+            stolen.is_none(),
+            "a delivery in progress must not be delivered again, got {:?} after {:?}",
+            stolen.map(|d| (d.stored.seq, d.attempt)),
+            started.elapsed()
+        );
+    }
+    drop(held);
+    let again = next_delivery(durable.as_mut(), PATIENCE)
+        .await
+        .expect("once progress stops, the job comes back after the ack wait");
+    assert_eq!((again.stored.seq, again.attempt), (job, 2));
+    if let Err(error) = again.ack().await {
+        panic!("ack failed: {error}");
+    }
+}
+
+/// A durable that fetches in batches hands out every message once, in order, whether the
+/// messages were there before it started or arrive later; unacked ones come back.
+pub async fn durable_batches_deliver_in_order(log: &dyn EventLog) {
+    let ack_wait = Duration::from_secs(1);
+    let mut config = durable_config("conf-batch", "reg.conf-batch.job.*", ack_wait, 5);
+    config.batch = 4;
+    let mut expected = Vec::new();
+    for i in 0..10 {
+        let job = subject("batch", "job", &format!("b{i}"));
+        expected.push(append_ok(log, &job, 0, &format!("batch-{i}")).await);
+        append_ok(
+            log,
+            &subject("batch", "other", &format!("o{i}")),
+            0,
+            &format!("batch-o{i}"),
+        )
+        .await;
+    }
+    let mut durable = open_durable(log, config).await;
+    let started = tokio::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut unacked = None;
+    while seen.len() < expected.len() {
+        let delivery = next_delivery(durable.as_mut(), PATIENCE)
+            .await
+            .expect("every waiting job is delivered");
+        assert_eq!(delivery.attempt, 1);
+        seen.push(delivery.stored.seq);
+        let acked = match seen.len() {
+            // One left unacked, to come back after the ack wait.
+            5 => {
+                unacked = Some(delivery.stored.seq);
+                Ok(())
+            }
+            n if n % 2 == 0 => delivery.ack_unconfirmed().await,
+            _ => delivery.ack().await,
+        };
+        if let Err(error) = acked {
+            panic!("ack failed: {error}");
+        }
+    }
+    assert_eq!(seen, expected, "a batched durable keeps the log's order");
+    assert!(
+        started.elapsed() < ack_wait,
+        "waiting messages are handed out at once, took {:?}",
+        started.elapsed()
+    );
+    let late = append_ok(log, &subject("batch", "job", "late"), 0, "batch-late").await;
+    let mut rest = Vec::new();
+    while rest.len() < 2 {
+        let delivery = next_delivery(durable.as_mut(), PATIENCE)
+            .await
+            .expect("the late job and the unacked one are delivered");
+        rest.push((delivery.stored.seq, delivery.attempt));
+        if let Err(error) = delivery.ack().await {
+            panic!("ack failed: {error}");
+        }
+    }
+    rest.sort_unstable();
+    let unacked = unacked.expect("one job was left unacked");
+    assert_eq!(rest, vec![(unacked, 2), (late, 1)]);
+    let nothing = next_delivery(durable.as_mut(), ack_wait + ack_wait / 2).await;
+    assert!(
+        nothing.is_none(),
+        "acked messages of a batch are not delivered again, got {:?}",
+        nothing.map(|d| (d.stored, d.attempt))
+    );
 }
 
 /// Restart semantics: data, acks and pending deliveries survive closing and reopening the

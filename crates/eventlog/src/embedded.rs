@@ -31,7 +31,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use redb::{Database, DatabaseError, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::{
@@ -200,7 +200,7 @@ impl EventLog for EmbeddedLog {
 
     async fn durable(&self, config: DurableConfig) -> Result<Box<dyn Durable>, LogError> {
         let state = self.consumer_state(&config)?;
-        {
+        let wake = {
             // Like a JetStream create-or-update: the consumer keeps its position and pending
             // deliveries and takes the new settings, filter included.
             let mut state = state.lock().await;
@@ -209,11 +209,13 @@ impl EventLog for EmbeddedLog {
             state.max_deliver = config.max_deliver;
             // Persist at once, so the consumer exists in the file even before a delivery.
             save_consumer(&self.shared, &state).await?;
-        }
+            state.wake.clone()
+        };
         Ok(Box::new(EmbeddedDurable {
             shared: self.shared.clone(),
             state,
             committed: self.shared.committed.clone(),
+            wake,
         }))
     }
 }
@@ -671,6 +673,8 @@ struct ConsumerState {
     /// The next sequence not yet examined.
     cursor: u64,
     pending: BTreeMap<u64, Pending>,
+    /// Wakes a waiting `next` when a nak makes a message due sooner than it planned for.
+    wake: Arc<Notify>,
 }
 
 struct Pending {
@@ -688,6 +692,7 @@ impl ConsumerState {
             max_deliver: config.max_deliver,
             cursor: 1,
             pending: BTreeMap::new(),
+            wake: Arc::new(Notify::new()),
         }
     }
 
@@ -729,6 +734,16 @@ impl ConsumerState {
 
     fn exhausted(&self, pending: &Pending) -> bool {
         self.max_deliver != 0 && pending.deliveries >= self.max_deliver
+    }
+
+    /// Makes the delivery `attempt` of `seq` due at `due`, if it is still the one out: a
+    /// late answer about an earlier attempt, or about an acked message, changes nothing.
+    fn reschedule(&mut self, seq: u64, attempt: u64, due: Instant) {
+        if let Some(pending) = self.pending.get_mut(&seq)
+            && pending.deliveries == attempt
+        {
+            pending.due = due;
+        }
     }
 }
 
@@ -790,6 +805,7 @@ struct EmbeddedDurable {
     shared: Arc<Shared>,
     state: Arc<Mutex<ConsumerState>>,
     committed: watch::Receiver<u64>,
+    wake: Arc<Notify>,
 }
 
 #[async_trait]
@@ -818,6 +834,7 @@ impl Durable for EmbeddedDurable {
                     }
                 }
                 () = tokio::time::sleep_until(wake) => {}
+                () = self.wake.notified() => {}
             }
         }
     }
@@ -902,7 +919,9 @@ impl EmbeddedDurable {
         let acker = EmbeddedAcker {
             shared: self.shared.clone(),
             state: self.state.clone(),
+            wake: self.wake.clone(),
             seq: stored.seq,
+            attempt,
         };
         Delivery::new(stored, attempt, Box::new(acker))
     }
@@ -911,7 +930,9 @@ impl EmbeddedDurable {
 struct EmbeddedAcker {
     shared: Arc<Shared>,
     state: Arc<Mutex<ConsumerState>>,
+    wake: Arc<Notify>,
     seq: u64,
+    attempt: u64,
 }
 
 #[async_trait]
@@ -924,6 +945,29 @@ impl Acker for EmbeddedAcker {
             return Ok(());
         }
         save_consumer(&self.shared, &state).await
+    }
+
+    /// The same as `ack`: a local commit is cheap, and losing an ack would be the only
+    /// saving.
+    async fn ack_unconfirmed(self: Box<Self>) -> Result<(), LogError> {
+        self.ack().await
+    }
+
+    /// Due times live in memory only (a reopened log makes every pending message due at
+    /// once), so a nak writes nothing.
+    async fn nak(self: Box<Self>, delay: Duration) -> Result<(), LogError> {
+        let mut state = self.state.lock().await;
+        state.reschedule(self.seq, self.attempt, Instant::now() + delay);
+        drop(state);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    async fn in_progress(&self) -> Result<(), LogError> {
+        let mut state = self.state.lock().await;
+        let due = Instant::now() + state.ack_wait;
+        state.reschedule(self.seq, self.attempt, due);
+        Ok(())
     }
 }
 
@@ -1071,6 +1115,7 @@ mod tests {
                 filter: "reg.>".into(),
                 ack_wait: Duration::from_secs(1),
                 max_deliver: 3,
+                batch: 1,
             })
             .await
             .unwrap();

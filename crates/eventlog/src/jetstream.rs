@@ -3,14 +3,15 @@
 //!
 //! async-nats types stay inside this module: every error is mapped to [`LogError`] here.
 
+use std::collections::VecDeque;
 use std::fmt::Display;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::stream::{self, LastRawMessageErrorKind, StorageType};
-use async_nats::jetstream::{self, Context};
+use async_nats::jetstream::stream::{self, LastRawMessageErrorKind, RetentionPolicy, StorageType};
+use async_nats::jetstream::{self, AckKind, Context};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -25,7 +26,8 @@ use crate::{
 pub const STREAM_SUBJECTS: &str = "reg.>";
 
 /// How the stream is created when it does not exist yet. An existing stream is used as it
-/// is; changing it is an operator's job (`ops/`).
+/// is (changing it is an operator's job, `ops/`), unless its settings would lose events:
+/// see [`check_existing`].
 #[derive(Clone, Debug)]
 pub struct StreamSettings {
     /// The stream's name, e.g. `REGISTRY`.
@@ -95,8 +97,72 @@ impl JetStreamLog {
                     settings.name
                 ))
             })?;
+        for warning in
+            check_existing(&stream.cached_info().config, &settings).map_err(LogError::Storage)?
+        {
+            tracing::warn!(stream = %settings.name, "{warning}");
+        }
         Ok(Self { context, stream })
     }
+}
+
+/// Checks a stream that may have been made by someone else: the log is the registry's only
+/// record, so settings that delete events, or that do not capture its subjects, refuse to
+/// start; settings that only weaken a guarantee are returned as warnings.
+pub fn check_existing(
+    config: &stream::Config,
+    wanted: &StreamSettings,
+) -> Result<Vec<String>, String> {
+    let name = &config.name;
+    let mut refusals = Vec::new();
+    if !config.subjects.iter().any(|s| s == STREAM_SUBJECTS) {
+        refusals.push(format!(
+            "it does not capture {STREAM_SUBJECTS} (subjects {:?})",
+            config.subjects
+        ));
+    }
+    if config.retention != RetentionPolicy::Limits {
+        refusals.push(format!(
+            "its retention is {:?}, which deletes acknowledged or uninteresting events (use limits)",
+            config.retention
+        ));
+    }
+    if config.storage != StorageType::File {
+        refusals.push("it keeps events in memory, lost when nats-server restarts".to_owned());
+    }
+    if !config.max_age.is_zero() {
+        refusals.push(format!("max_age {:?} deletes older events", config.max_age));
+    }
+    for (limit, value) in [
+        ("max_msgs", config.max_messages),
+        ("max_bytes", config.max_bytes),
+        ("max_msgs_per_subject", config.max_messages_per_subject),
+    ] {
+        if value > 0 {
+            refusals.push(format!("{limit} {value} deletes events past it"));
+        }
+    }
+    if !refusals.is_empty() {
+        return Err(format!(
+            "stream {name} would lose events: {}; the event log is the registry's only record, \
+             so remove these limits (nats stream edit {name}) or point MODELREG_STREAM at another stream",
+            refusals.join("; ")
+        ));
+    }
+    let mut warnings = Vec::new();
+    if config.duplicate_window < wanted.duplicate_window {
+        warnings.push(format!(
+            "its duplicate window is {:?}, shorter than {:?}: a retried command older than that is applied again",
+            config.duplicate_window, wanted.duplicate_window
+        ));
+    }
+    if config.num_replicas < wanted.replicas {
+        warnings.push(format!(
+            "it has {} replica(s), fewer than the {} wanted",
+            config.num_replicas, wanted.replicas
+        ));
+    }
+    Ok(warnings)
 }
 
 fn unavailable(what: &str, error: impl Display) -> LogError {
@@ -219,12 +285,20 @@ impl EventLog for JetStreamLog {
                     error,
                 )
             })?;
-        Ok(Box::new(JetStreamDurable { consumer }))
+        Ok(Box::new(JetStreamDurable {
+            consumer,
+            batch: config.batch.max(1),
+            fetched: VecDeque::new(),
+        }))
     }
 }
 
 struct JetStreamDurable {
     consumer: jetstream::consumer::Consumer<pull::Config>,
+    /// Messages one pull may fetch.
+    batch: usize,
+    /// Fetched and not yet handed out, in stream order.
+    fetched: VecDeque<Delivery>,
 }
 
 /// The shortest pull request: an `expires` of 0 would mean "never expire" to the server.
@@ -235,8 +309,17 @@ const PULL_GRACE: Duration = Duration::from_secs(2);
 #[async_trait]
 impl Durable for JetStreamDurable {
     async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>, LogError> {
-        // One message per pull request: prefetched messages would sit in this client while
-        // their ack_wait runs, and come back as redeliveries to a busy worker.
+        if let Some(delivery) = self.fetched.pop_front() {
+            return Ok(Some(delivery));
+        }
+        if self.batch > 1 {
+            self.fetch_available().await?;
+            if let Some(delivery) = self.fetched.pop_front() {
+                return Ok(Some(delivery));
+            }
+        }
+        // Nothing waiting: one message per pull request, held open for `wait`. A larger
+        // request left open would keep taking messages after this call returned.
         let wait = wait.max(MIN_WAIT);
         let mut batch = self
             .consumer
@@ -251,23 +334,56 @@ impl Durable for JetStreamDurable {
             Ok(Some(Err(error))) => return Err(unavailable("pull failed", error)),
             Ok(Some(Ok(message))) => message,
         };
-        let info = message
-            .info()
-            .map_err(|error| unavailable("delivery without metadata", error))?;
-        let seq = info.stream_sequence;
-        let attempt = u64::try_from(info.delivered).unwrap_or(1);
-        let (message, acker) = message.split();
-        let stored = Stored {
-            seq,
-            subject: message.subject.as_str().to_owned(),
-            data: message.payload.to_vec(),
-        };
-        Ok(Some(Delivery::new(
-            stored,
-            attempt,
-            Box::new(JetStreamAcker(acker)),
-        )))
+        delivery(message).map(Some)
     }
+}
+
+impl JetStreamDurable {
+    /// Takes up to `batch` messages that are ready now, without waiting for new ones: a
+    /// no-wait pull, which the server ends as soon as it has sent what it has. One pull (a
+    /// subscription, a request, an unsubscribe) then serves many deliveries.
+    async fn fetch_available(&mut self) -> Result<(), LogError> {
+        let mut fetch = self
+            .consumer
+            .fetch()
+            .max_messages(self.batch)
+            .messages()
+            .await
+            .map_err(|error| unavailable("pull request failed", error))?;
+        loop {
+            match tokio::time::timeout(PULL_GRACE, fetch.next()).await {
+                Err(_) | Ok(None) => return Ok(()),
+                Ok(Some(Err(error))) => {
+                    // Keep what arrived before the error: those messages are ours until
+                    // their ack wait runs out.
+                    if self.fetched.is_empty() {
+                        return Err(unavailable("pull failed", error));
+                    }
+                    return Ok(());
+                }
+                Ok(Some(Ok(message))) => self.fetched.push_back(delivery(message)?),
+            }
+        }
+    }
+}
+
+fn delivery(message: jetstream::Message) -> Result<Delivery, LogError> {
+    let info = message
+        .info()
+        .map_err(|error| unavailable("delivery without metadata", error))?;
+    let seq = info.stream_sequence;
+    let attempt = u64::try_from(info.delivered).unwrap_or(1);
+    let (message, acker) = message.split();
+    let stored = Stored {
+        seq,
+        subject: message.subject.as_str().to_owned(),
+        data: message.payload.to_vec(),
+    };
+    Ok(Delivery::new(
+        stored,
+        attempt,
+        Box::new(JetStreamAcker(acker)),
+    ))
 }
 
 struct JetStreamAcker(jetstream::message::Acker);
@@ -280,6 +396,27 @@ impl Acker for JetStreamAcker {
             .double_ack()
             .await
             .map_err(|error| unavailable("ack failed", error))
+    }
+
+    async fn ack_unconfirmed(self: Box<Self>) -> Result<(), LogError> {
+        self.0
+            .ack_with(AckKind::Ack)
+            .await
+            .map_err(|error| unavailable("ack failed", error))
+    }
+
+    async fn nak(self: Box<Self>, delay: Duration) -> Result<(), LogError> {
+        self.0
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(|error| unavailable("nak failed", error))
+    }
+
+    async fn in_progress(&self) -> Result<(), LogError> {
+        self.0
+            .ack_with(AckKind::Progress)
+            .await
+            .map_err(|error| unavailable("progress ack failed", error))
     }
 }
 
@@ -306,6 +443,58 @@ pub fn redacted_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::conformance;
+    use std::net::TcpListener;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Instant;
+
+    fn registry_stream() -> stream::Config {
+        stream::Config {
+            name: "REGISTRY".into(),
+            subjects: vec![STREAM_SUBJECTS.into()],
+            storage: StorageType::File,
+            num_replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_stream_that_would_lose_events_is_refused() {
+        let wanted = StreamSettings::new("REGISTRY");
+        assert_eq!(check_existing(&registry_stream(), &wanted), Ok(vec![]));
+        type Change = fn(&mut stream::Config);
+        let losing: [(&str, Change); 7] = [
+            ("max_age", |c| c.max_age = Duration::from_secs(86_400)),
+            ("max_msgs", |c| c.max_messages = 1_000_000),
+            ("max_bytes", |c| c.max_bytes = 1 << 30),
+            ("max_msgs_per_subject", |c| c.max_messages_per_subject = 1),
+            ("WorkQueue", |c| c.retention = RetentionPolicy::WorkQueue),
+            ("memory", |c| c.storage = StorageType::Memory),
+            ("does not capture", |c| c.subjects = vec!["other.>".into()]),
+        ];
+        for (named, change) in losing {
+            let mut config = registry_stream();
+            change(&mut config);
+            let refusal = check_existing(&config, &wanted).unwrap_err();
+            assert!(refusal.contains(named), "{refusal}");
+            assert!(refusal.contains("nats stream edit REGISTRY"), "{refusal}");
+        }
+    }
+
+    #[test]
+    fn a_weaker_stream_is_used_with_warnings() {
+        let wanted = StreamSettings {
+            replicas: 3,
+            ..StreamSettings::new("REGISTRY")
+        };
+        let mut config = registry_stream();
+        config.duplicate_window = Duration::from_secs(30);
+        let warnings = check_existing(&config, &wanted).unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
     #[test]
     fn credentials_in_a_nats_url_are_not_shown() {
         assert_eq!(
@@ -322,14 +511,6 @@ mod tests {
         );
         assert_eq!(redacted_url("u:p@host:4222"), "***@host:4222");
     }
-
-    use std::net::TcpListener;
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
-    use std::time::Instant;
-
-    use super::*;
-    use crate::conformance;
 
     /// A `nats-server -js` process of its own: a free loopback port and a store directory in
     /// a temp dir. Killed on drop.

@@ -57,7 +57,8 @@ pub enum LogError {
     Storage(String),
 }
 
-/// One delivery of a durable consumer; ack it when the work is done.
+/// One delivery of a durable consumer: ack it when the work is done, nak it to have it
+/// delivered again after a delay, or say it is still in progress while the work runs.
 pub struct Delivery {
     pub stored: Stored,
     /// 1 on first delivery, 2 on the first redelivery, and so on.
@@ -83,15 +84,39 @@ impl Delivery {
         }
     }
 
-    /// Acknowledge: this message will not be delivered again to this consumer.
+    /// Acknowledge, and return once the log has recorded it: this message will not be
+    /// delivered again to this consumer.
     pub async fn ack(self) -> Result<(), LogError> {
         self.acker.ack().await
     }
+
+    /// Acknowledge without waiting for the log to confirm. Cheaper; an ack lost on the way
+    /// means one more delivery, so use it where redoing the work is harmless.
+    pub async fn ack_unconfirmed(self) -> Result<(), LogError> {
+        self.acker.ack_unconfirmed().await
+    }
+
+    /// Give the message back: it is delivered again (as the next attempt) once `delay` has
+    /// passed, instead of after the whole ack wait. A nak on the last allowed delivery
+    /// (attempt = `max_deliver`) gives the message up, as an expired ack wait would.
+    pub async fn nak(self, delay: Duration) -> Result<(), LogError> {
+        self.acker.nak(delay).await
+    }
+
+    /// The work is still running: the ack wait starts over from now, so a slow job is not
+    /// handed to another worker while this one still holds it.
+    pub async fn in_progress(&self) -> Result<(), LogError> {
+        self.acker.in_progress().await
+    }
 }
 
+/// What a backend does with a delivery's answer. See [`Delivery`] for the contract.
 #[async_trait]
-pub trait Acker: Send {
+pub trait Acker: Send + Sync {
     async fn ack(self: Box<Self>) -> Result<(), LogError>;
+    async fn ack_unconfirmed(self: Box<Self>) -> Result<(), LogError>;
+    async fn nak(self: Box<Self>, delay: Duration) -> Result<(), LogError>;
+    async fn in_progress(&self) -> Result<(), LogError>;
 }
 
 /// Settings of a durable consumer.
@@ -105,6 +130,11 @@ pub struct DurableConfig {
     pub ack_wait: Duration,
     /// Deliveries after which a message is given up.
     pub max_deliver: u64,
+    /// Messages one pull may fetch at most (0 and 1 both mean one at a time). Fetched
+    /// messages are handed out in order by [`Durable::next`]; their ack wait runs from the
+    /// fetch, so a batch suits jobs that are quick. The embedded backend reads its file on
+    /// every call and needs no batches: it ignores this.
+    pub batch: usize,
 }
 
 #[async_trait]

@@ -108,7 +108,8 @@ impl From<AppError> for Problem {
                 Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "service.unavailable",
-                    "a dependency is unavailable; retry shortly",
+                    "a dependency is unavailable; retry shortly (a command may still have \
+                     landed: retry it with the same Idempotency-Key to apply it once)",
                 )
             }
             AppError::Internal(detail) => {

@@ -46,21 +46,49 @@ pub enum ProjectError {
     Poison { seq: u64, why: String },
 }
 
-/// Follows the log from the views' checkpoint on until `shutdown` resolves. On a poison
-/// event it records why (readiness turns false) and returns the error: a projector that
-/// skipped an event would serve wrong answers quietly.
+/// Follows the log from the views' checkpoint on until `shutdown` resolves.
+///
+/// Losing the log (a NATS restart ends the tail's consumer; the client gives up on it) is
+/// not fatal: the projector resumes from its checkpoint after a growing pause, and readiness
+/// is false meanwhile. On a poison event or a storage error it records why (readiness turns
+/// false) and returns the error: a projector that skipped an event would serve wrong answers
+/// quietly.
 pub async fn run_projector(
     views: Arc<Views>,
     log: Arc<dyn EventLog>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ProjectError> {
-    let result = follow(&views, log, shutdown).await;
-    if let Err(error) = &result {
-        tracing::error!(%error, "projector stopped");
-        views.failure.send_replace(Some(error.to_string()));
+    tokio::pin!(shutdown);
+    let mut pause = RESUME_FIRST_PAUSE;
+    loop {
+        let started = tokio::time::Instant::now();
+        let error = match follow(&views, Arc::clone(&log), shutdown.as_mut()).await {
+            Ok(()) => return Ok(()),
+            Err(error @ ProjectError::Log(_)) => error,
+            Err(error) => {
+                tracing::error!(%error, "projector stopped");
+                views.failure.send_replace(Some(error.to_string()));
+                return Err(error);
+            }
+        };
+        if started.elapsed() > RESUME_MAX_PAUSE * 4 {
+            // It had been following for a while: a fresh loss, not the same one again.
+            pause = RESUME_FIRST_PAUSE;
+        }
+        tracing::warn!(%error, pause_ms = pause.as_millis() as u64, "projector lost the log; resuming from its checkpoint");
+        views.interrupted.send_replace(Some(error.to_string()));
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(RESUME_MAX_PAUSE);
     }
-    result
 }
+
+/// The pause before the first attempt to resume following the log, doubled per attempt.
+const RESUME_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+/// The longest pause between attempts to resume.
+const RESUME_MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn follow(
     views: &Arc<Views>,
@@ -72,6 +100,10 @@ async fn follow(
         .tail(from)
         .await
         .map_err(|e| ProjectError::Log(e.to_string()))?;
+    // Following again (after an interruption, the log answered).
+    views
+        .interrupted
+        .send_if_modified(|why| why.take().is_some());
     let mut reader = Reader::spawn(stream, None);
     tokio::pin!(shutdown);
     // Views are rebuilt from the log, so a batch need not be fsynced the moment it lands:

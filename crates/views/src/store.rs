@@ -93,6 +93,9 @@ pub struct Views {
     pub(crate) db: Database,
     pub(crate) applied: watch::Sender<u64>,
     pub(crate) failure: watch::Sender<Option<String>>,
+    /// Set while the projector waits to resume after losing the log (NATS restarting, say);
+    /// readiness is false meanwhile, but commands keep waiting within their timeout.
+    pub(crate) interrupted: watch::Sender<Option<String>>,
 }
 
 impl Views {
@@ -122,6 +125,7 @@ impl Views {
             db,
             applied: watch::Sender::new(0),
             failure: watch::Sender::new(None),
+            interrupted: watch::Sender::new(None),
         };
         let checkpoint = views.checkpoint()?;
         views.applied.send_replace(checkpoint);
@@ -220,6 +224,11 @@ impl Views {
     /// Why the projector stopped, if it did.
     pub fn failure(&self) -> Option<String> {
         self.failure.borrow().clone()
+    }
+
+    /// Why the projector is waiting to resume following the log, if it is.
+    pub fn interrupted(&self) -> Option<String> {
+        self.interrupted.borrow().clone()
     }
 
     fn get<T: DeserializeOwned>(

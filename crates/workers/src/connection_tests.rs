@@ -12,15 +12,28 @@ use domain::org::Role;
 use domain::provider::CredentialSecret;
 use domain::values::OrgId;
 use eventlog::{Actor, ActorKind, DurableConfig};
+
+use crate::Done;
 use tokio::sync::Semaphore;
 
 /// The durable consumer's name.
 pub const CONSUMER: &str = "connection-tests";
 
+/// The hint of a test the registry could not run: the class it is recorded under,
+/// `provider_unavailable`, is the nearest of the classes clients know.
+const NOT_RUN_HINT: &str = "The registry could not run this test (a problem on its side, not necessarily the provider's): test again, and if it keeps failing ask the operator to check the connection-test worker's logs.";
+
 pub struct Settings {
     /// Tests in flight at once; each mostly waits on the network.
     pub concurrency: usize,
     pub providers: providers::Settings,
+    /// How long a delivery may go without a word from its worker before it is given to
+    /// another one: a worker that died mid-test. A running test reports progress every
+    /// third of it, so it never runs out under a slow test.
+    pub ack_wait: Duration,
+    /// A failed test is retried with a backoff; on its last delivery it is recorded as
+    /// completed with a failing class, so it does not stay pending.
+    pub retry: crate::Retry,
 }
 
 /// Runs until `shutdown` resolves, then lets the tests in flight finish and ack.
@@ -33,10 +46,15 @@ pub async fn run(
     let config = DurableConfig {
         name: CONSUMER.into(),
         filter: "reg.*.connection_test.*".into(),
-        // Longer than any one test, so a slow test is not handed to a second worker.
-        ack_wait: settings.providers.timeout * 2 + Duration::from_secs(2),
-        max_deliver: 5,
+        ack_wait: settings.ack_wait,
+        max_deliver: settings.retry.max_deliver,
+        // One at a time: a fetched test would wait for a free slot while its ack wait runs.
+        batch: 1,
     };
+    tokio::pin!(shutdown);
+    if !crate::wait_for_views(&registry, CONSUMER, &mut shutdown).await? {
+        return Ok(());
+    }
     let mut consumer = registry
         .log
         .durable(config)
@@ -44,8 +62,7 @@ pub async fn run(
         .map_err(|e| e.to_string())?;
     let concurrency = settings.concurrency.max(1);
     let limit = Arc::new(Semaphore::new(concurrency));
-    let shared = Arc::new((client, settings.providers));
-    tokio::pin!(shutdown);
+    let shared = Arc::new((client, settings));
     loop {
         let permit = tokio::select! {
             _ = &mut shutdown => break,
@@ -58,15 +75,8 @@ pub async fn run(
         let Some(delivery) = delivery else { continue };
         let (registry, shared) = (Arc::clone(&registry), Arc::clone(&shared));
         tokio::spawn(async move {
-            let outcome = handle(
-                &registry,
-                &shared.0,
-                &shared.1,
-                delivery.stored.seq,
-                &delivery.stored.data,
-            )
-            .await;
-            crate::finish(&registry, CONSUMER, delivery, outcome).await;
+            let (client, settings) = (&shared.0, &shared.1);
+            job(&registry, client, settings, delivery).await;
             drop(permit);
         });
     }
@@ -77,19 +87,119 @@ pub async fn run(
     Ok(())
 }
 
+/// One delivery, from decoding to its ack or nak.
+async fn job(
+    registry: &Registry,
+    client: &providers::Client,
+    settings: &Settings,
+    delivery: eventlog::Delivery,
+) {
+    let Some((delivery, envelope, event)) =
+        crate::decode_or_drop(registry, CONSUMER, delivery).await
+    else {
+        return;
+    };
+    let Event::ConnectionTest(connection_test::Event::Requested { draft, .. }) = event else {
+        crate::done(registry, CONSUMER, delivery, Done::Skipped).await;
+        return;
+    };
+    let seq = delivery.stored.seq;
+    let outcome = crate::keep_alive(
+        &delivery,
+        settings.ack_wait / 3,
+        handle(
+            registry,
+            client,
+            &settings.providers,
+            seq,
+            &envelope,
+            &draft,
+        ),
+    )
+    .await;
+    let error = match outcome {
+        Ok(done) => return crate::done(registry, CONSUMER, delivery, done).await,
+        Err(error) => error,
+    };
+    if !settings.retry.is_last(delivery.attempt) {
+        return crate::retry_later(registry, CONSUMER, delivery, &settings.retry, &error).await;
+    }
+    // The log will not deliver it again: record that the test could not be run, so it
+    // does not stay pending (and the add gate does not say "still running") for ever.
+    registry.jobs.record(CONSUMER, "failed");
+    let test_id = &envelope.aggregate_id;
+    tracing::error!(%error, seq, test = %test_id, attempt = delivery.attempt, "connection test failed on its last delivery; recording it as not run");
+    let recorded = crate::keep_alive(
+        &delivery,
+        settings.ack_wait / 3,
+        record_not_run(registry, seq, &envelope),
+    )
+    .await;
+    if let Err(error) = recorded {
+        tracing::error!(%error, seq, test = %test_id, "cannot record the connection test as not run; it stays pending");
+    }
+    if let Err(error) = delivery.ack().await {
+        tracing::warn!(%error, seq, test = %test_id, "ack of a given-up connection test failed");
+    }
+}
+
+/// Completes the test with a failing class that says the registry could not run it.
+async fn record_not_run(
+    registry: &Registry,
+    seq: u64,
+    envelope: &eventlog::Envelope,
+) -> Result<(), String> {
+    let org = OrgId::parse(&envelope.org).map_err(|e| e.to_string())?;
+    registry
+        .views
+        .wait_for(seq, Duration::from_secs(30))
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = TestResult {
+        class: providers::OutcomeClass::ProviderUnavailable
+            .code()
+            .to_owned(),
+        hint: NOT_RUN_HINT.to_owned(),
+        retry_after_ms: None,
+        upstream_status: None,
+        upstream_message: None,
+        latency_ms: 0,
+        suggested_input_cost: None,
+        suggested_output_cost: None,
+    };
+    let test_id = &envelope.aggregate_id;
+    registry
+        .complete_connection_test(&worker_ctx(org, test_id), test_id, result)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The context of the worker's result command; its command id derives from the test, so a
+/// result is recorded once however often the job runs.
+fn worker_ctx(org: OrgId, test_id: &str) -> Ctx {
+    Ctx {
+        org,
+        role: Role::Admin,
+        actor: Actor {
+            kind: ActorKind::Worker,
+            id: CONSUMER.into(),
+            label: "connection-test worker".into(),
+        },
+        request_id: app::new_id(),
+        command_id: format!("{test_id}-result"),
+    }
+}
+
 async fn handle(
     registry: &Registry,
     client: &providers::Client,
     settings: &providers::Settings,
     seq: u64,
-    data: &[u8],
-) -> Result<(), String> {
-    let (envelope, event) = crate::decode(data)?;
-    let Event::ConnectionTest(connection_test::Event::Requested { draft, .. }) = event else {
-        return Ok(());
-    };
+    envelope: &eventlog::Envelope,
+    draft: &connection_test::Draft,
+) -> Result<Done, String> {
     let org = OrgId::parse(&envelope.org).map_err(|e| e.to_string())?;
-    let test_id = envelope.aggregate_id;
+    let test_id = envelope.aggregate_id.as_str();
     registry
         .views
         .wait_for(seq, Duration::from_secs(30))
@@ -97,12 +207,12 @@ async fn handle(
         .map_err(|e| e.to_string())?;
     let row = registry
         .views
-        .connection_test(org.as_str(), &test_id)
+        .connection_test(org.as_str(), test_id)
         .map_err(|e| e.to_string())?;
     if row.as_ref().is_some_and(|r| r.test.result.is_some()) {
-        return Ok(());
+        return Ok(Done::Skipped);
     }
-    let credential = open_credential(registry, &org, &test_id, &draft.credential).await?;
+    let credential = open_credential(registry, &org, test_id, &draft.credential).await?;
     let probe = providers::Probe {
         provider: draft.provider,
         endpoint: draft.endpoint.clone(),
@@ -129,21 +239,11 @@ async fn handle(
         suggested_output_cost: output,
     };
     tracing::info!(org = %org, test = %test_id, provider = %draft.provider, class = %result.class, "connection test done");
-    let ctx = Ctx {
-        org,
-        role: Role::Admin,
-        actor: Actor {
-            kind: ActorKind::Worker,
-            id: CONSUMER.into(),
-            label: "connection-test worker".into(),
-        },
-        request_id: app::new_id(),
-        command_id: format!("{test_id}-result"),
-    };
     registry
-        .complete_connection_test(&ctx, &test_id, result)
+        .complete_connection_test(&worker_ctx(org, test_id), test_id, result)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(Done::Recorded)
 }
 
 async fn open_credential(
@@ -201,8 +301,195 @@ pub fn settings(config: &app::config::ProvidersConfig) -> Result<Settings, Strin
             .with_base_url(provider, url)
             .map_err(|e| e.to_string())?;
     }
+    // A worker that died mid-test hands its test on after this long; see `Settings::ack_wait`.
+    let ack_wait = providers.timeout * 2 + Duration::from_secs(2);
     Ok(Settings {
         concurrency: config.concurrency,
         providers,
+        ack_wait,
+        retry: crate::Retry {
+            max_deliver: 5,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+        },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_trait::async_trait;
+    use eventlog::{
+        Acker, AppendError, Appended, Delivery, Durable, EventLog, LogError, Stored, Subject,
+    };
+    use futures::stream::BoxStream;
+    use serde_json::json;
+
+    use super::*;
+
+    const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    /// The log as the worker sees it: its durable consumer hands out one undecodable
+    /// message before the real ones. The projector reads the real log and never sees it.
+    struct PoisonFirst {
+        inner: Arc<dyn EventLog>,
+        acked: Arc<AtomicBool>,
+    }
+
+    #[async_trait]
+    impl EventLog for PoisonFirst {
+        async fn append(
+            &self,
+            subject: &Subject,
+            expected_last: u64,
+            msg_id: &str,
+            data: Vec<u8>,
+        ) -> Result<Appended, AppendError> {
+            self.inner
+                .append(subject, expected_last, msg_id, data)
+                .await
+        }
+
+        async fn last_seq(&self) -> Result<u64, LogError> {
+            self.inner.last_seq().await
+        }
+
+        async fn subject_last_seq(&self, subject: &Subject) -> Result<u64, LogError> {
+            self.inner.subject_last_seq(subject).await
+        }
+
+        async fn tail(
+            &self,
+            from: u64,
+        ) -> Result<BoxStream<'static, Result<Stored, LogError>>, LogError> {
+            self.inner.tail(from).await
+        }
+
+        async fn durable(&self, config: DurableConfig) -> Result<Box<dyn Durable>, LogError> {
+            let poison = Stored {
+                seq: 424_242,
+                subject: "reg.acme.connection_test.poison".into(),
+                data: b"not an envelope".to_vec(),
+            };
+            let acker = Recording(Arc::clone(&self.acked));
+            Ok(Box::new(PoisonFirstDurable {
+                poison: Some(Delivery::new(poison, 1, Box::new(acker))),
+                inner: self.inner.durable(config).await?,
+            }))
+        }
+    }
+
+    struct PoisonFirstDurable {
+        poison: Option<Delivery>,
+        inner: Box<dyn Durable>,
+    }
+
+    #[async_trait]
+    impl Durable for PoisonFirstDurable {
+        async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>, LogError> {
+            match self.poison.take() {
+                Some(poison) => Ok(Some(poison)),
+                None => self.inner.next(wait).await,
+            }
+        }
+    }
+
+    /// Notes an ack; a nak or a drop leaves the flag down.
+    struct Recording(Arc<AtomicBool>);
+
+    #[async_trait]
+    impl Acker for Recording {
+        async fn ack(self: Box<Self>) -> Result<(), LogError> {
+            self.0.store(true, Ordering::SeqCst);
+            Ok(())
+        }
+        async fn ack_unconfirmed(self: Box<Self>) -> Result<(), LogError> {
+            self.ack().await
+        }
+        async fn nak(self: Box<Self>, _delay: Duration) -> Result<(), LogError> {
+            Ok(())
+        }
+        async fn in_progress(&self) -> Result<(), LogError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poison_message_is_acked_and_the_next_test_still_runs() {
+        let dir = std::env::temp_dir().join(format!("modelreg-workers-{}", app::new_id()));
+        let config = app::config::Config {
+            data_dir: dir.clone(),
+            master_key: Some(MASTER_KEY.into()),
+            bootstrap_default_org: false,
+            ..app::config::Config::default()
+        };
+        let running = app::start(&config).await.expect("registry");
+        let registry = Arc::clone(&running.registry);
+        let org = registry.create_org("Acme").await.expect("org").org;
+        let ctx = Ctx::system(org, "test");
+
+        let acked = Arc::new(AtomicBool::new(false));
+        let master = vault::MasterKey::from_base64(MASTER_KEY).expect("master key");
+        let worker_registry = Arc::new(Registry {
+            log: Arc::new(PoisonFirst {
+                inner: Arc::clone(&registry.log),
+                acked: Arc::clone(&acked),
+            }),
+            views: Arc::clone(&registry.views),
+            // The test below needs no credential, so no data key.
+            vault: vault::Vault::new(master, Arc::new(vault::MemoryKeyring::new())),
+            read_your_writes_timeout: Duration::from_secs(30),
+            receipt_ttl_ms: 900_000,
+            tokens: app::TokenCache::default(),
+            resolve_cache: app::resolve::ResolveCache::default(),
+            jobs: app::JobCounters::default(),
+            platform_key: None,
+        });
+        let settings = settings(&app::config::ProvidersConfig::default()).expect("settings");
+        let worker = tokio::spawn(run(
+            Arc::clone(&worker_registry),
+            settings,
+            running.stopped(),
+        ));
+
+        // A private address is refused before any connection: a quick, offline result.
+        let request = json!({"provider": "openai_compatible", "provider_model_id": "llama3",
+            "endpoint_url": "http://10.0.0.1/v1"});
+        let request = serde_json::from_value(request).expect("request");
+        let id = registry
+            .request_draft_test(&ctx, request)
+            .await
+            .expect("requested")
+            .value
+            .id;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let test = loop {
+            let test = registry
+                .get_connection_test(&ctx, &id, Some(Duration::from_secs(5)))
+                .await
+                .expect("test")
+                .value;
+            if test.status == "completed" || tokio::time::Instant::now() > deadline {
+                break test;
+            }
+        };
+        assert_eq!(test.status, "completed", "the test after the poison ran");
+        assert_eq!(
+            test.result.map(|r| r.class).as_deref(),
+            Some("destination_blocked")
+        );
+        assert!(acked.load(Ordering::SeqCst), "the poison message is acked");
+        let failed = worker_registry
+            .jobs
+            .snapshot()
+            .into_iter()
+            .find(|((worker, outcome), _)| worker == CONSUMER && outcome == "failed")
+            .map(|(_, count)| count);
+        assert_eq!(failed, Some(1), "the poison counts as one failed job");
+
+        running.stop().await;
+        worker.await.expect("worker task").expect("worker");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -14,7 +14,7 @@ use domain::values::OrgId;
 use eventlog::{Actor, ActorKind, DurableConfig};
 use serde_json::json;
 
-use crate::Notifier;
+use crate::{Done, Notifier};
 
 /// The durable consumer's name; its position survives restarts.
 pub const CONSUMER: &str = "dependents";
@@ -25,51 +25,124 @@ pub enum WorkerError {
     Log(String),
 }
 
-/// Runs until `shutdown` resolves; finishes and acks the job in flight first.
+/// How the worker consumes the log.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a delivery may go unanswered before it is delivered again; the job in
+    /// flight reports progress every third of it.
+    pub ack_wait: Duration,
+    /// Messages per pull. Every model event (adds and edits too) reaches this worker, and
+    /// all but deactivations are skipped at once, so batches keep it abreast of bulk edits.
+    pub batch: usize,
+    /// A failed warning is retried with a backoff; after the last delivery it is logged
+    /// as an error and dropped.
+    pub retry: crate::Retry,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            ack_wait: Duration::from_secs(30),
+            batch: 64,
+            retry: crate::Retry {
+                max_deliver: 20,
+                backoff: Duration::from_secs(1),
+                max_backoff: Duration::from_secs(30),
+            },
+        }
+    }
+}
+
+/// Runs with the default [`Settings`] until `shutdown` resolves; finishes and acks the job
+/// in flight first.
 pub async fn run(
     registry: Arc<Registry>,
     notifier: Arc<dyn Notifier>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WorkerError> {
+    run_with(registry, notifier, Settings::default(), shutdown).await
+}
+
+/// Runs until `shutdown` resolves; finishes and acks the job in flight first. Messages
+/// fetched but not yet started are left unacked and come back after the ack wait.
+pub async fn run_with(
+    registry: Arc<Registry>,
+    notifier: Arc<dyn Notifier>,
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), WorkerError> {
     let config = DurableConfig {
         name: CONSUMER.into(),
         filter: "reg.*.model.*".into(),
-        ack_wait: Duration::from_secs(30),
-        max_deliver: 20,
+        ack_wait: settings.ack_wait,
+        max_deliver: settings.retry.max_deliver,
+        batch: settings.batch,
     };
+    tokio::pin!(shutdown);
+    if !crate::wait_for_views(&registry, CONSUMER, &mut shutdown)
+        .await
+        .map_err(WorkerError::Log)?
+    {
+        return Ok(());
+    }
     let mut consumer = registry
         .log
         .durable(config)
         .await
         .map_err(|e| WorkerError::Log(e.to_string()))?;
-    tokio::pin!(shutdown);
     loop {
         let delivery = tokio::select! {
             _ = &mut shutdown => return Ok(()),
             next = consumer.next(Duration::from_secs(1)) => next.map_err(|e| WorkerError::Log(e.to_string()))?,
         };
         let Some(delivery) = delivery else { continue };
-        let outcome = handle(
-            &registry,
-            notifier.as_ref(),
-            delivery.stored.seq,
-            &delivery.stored.data,
-        )
-        .await;
-        crate::finish(&registry, CONSUMER, delivery, outcome).await;
+        job(&registry, notifier.as_ref(), &settings, delivery).await;
     }
 }
 
+/// One delivery, from decoding to its ack or nak.
+async fn job(
+    registry: &Registry,
+    notifier: &dyn Notifier,
+    settings: &Settings,
+    delivery: eventlog::Delivery,
+) {
+    let Some((delivery, envelope, event)) =
+        crate::decode_or_drop(registry, CONSUMER, delivery).await
+    else {
+        return;
+    };
+    if !matches!(event, Event::Model(model::Event::Deactivated)) {
+        return crate::done(registry, CONSUMER, delivery, Done::Skipped).await;
+    }
+    let seq = delivery.stored.seq;
+    let outcome = crate::keep_alive(
+        &delivery,
+        settings.ack_wait / 3,
+        handle(registry, notifier, seq, envelope),
+    )
+    .await;
+    let error = match outcome {
+        Ok(()) => return crate::done(registry, CONSUMER, delivery, Done::Recorded).await,
+        Err(error) => error,
+    };
+    if !settings.retry.is_last(delivery.attempt) {
+        return crate::retry_later(registry, CONSUMER, delivery, &settings.retry, &error).await;
+    }
+    registry.jobs.record(CONSUMER, "failed");
+    tracing::error!(%error, seq, attempt = delivery.attempt, "dependents of a deactivated model were not warned: the job failed on its last delivery and is dropped");
+    if let Err(error) = delivery.ack().await {
+        tracing::warn!(%error, seq, "ack of a given-up dependents job failed");
+    }
+}
+
+/// Warns the dependents of the model deactivated at `seq`.
 async fn handle(
     registry: &Registry,
     notifier: &dyn Notifier,
     seq: u64,
-    data: &[u8],
+    envelope: eventlog::Envelope,
 ) -> Result<(), String> {
-    let (envelope, event) = crate::decode(data)?;
-    if !matches!(event, Event::Model(model::Event::Deactivated)) {
-        return Ok(());
-    }
     let org = OrgId::parse(&envelope.org).map_err(|e| e.to_string())?;
     let slug = envelope.aggregate_id;
     // Count from views that include the deactivation: a workflow saved later is listed as

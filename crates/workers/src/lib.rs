@@ -12,37 +12,186 @@ pub mod pipelines;
 
 pub use notify::{NatsNotifier, Notifier, QuietNotifier};
 
+use std::future::Future;
+use std::time::Duration;
+
 use app::Registry;
 use domain::Event;
 use eventlog::{Delivery, Envelope};
 
-/// Decodes a delivered message into its envelope and event.
-pub(crate) fn decode(data: &[u8]) -> Result<(Envelope, Event), String> {
-    let envelope = Envelope::decode(data).map_err(|e| e.to_string())?;
-    let event =
-        Event::decode(envelope.schema_version, &envelope.payload).map_err(|e| e.to_string())?;
-    Ok((envelope, event))
+/// How a worker retries a failed job: the job is given back to the log and delivered again
+/// after a backoff that doubles with each attempt, up to `max_deliver` deliveries in all.
+#[derive(Clone, Debug)]
+pub struct Retry {
+    /// Deliveries of one message at most; the last one is the worker's to settle.
+    pub max_deliver: u64,
+    /// The wait before the second delivery.
+    pub backoff: Duration,
+    /// The longest wait between two deliveries.
+    pub max_backoff: Duration,
 }
 
-/// Ends a job: counts its outcome, acks it when done, and leaves a failed one unacked so it
-/// is delivered again after the ack wait (up to the consumer's delivery limit).
-pub(crate) async fn finish(
+impl Retry {
+    /// The wait before delivering again a job that failed on `attempt`.
+    pub fn delay(&self, attempt: u64) -> Duration {
+        let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 2u32.checked_pow(doublings).unwrap_or(u32::MAX);
+        self.backoff
+            .checked_mul(factor)
+            .unwrap_or(self.max_backoff)
+            .min(self.max_backoff)
+    }
+
+    /// True when the log will not deliver the message again after `attempt`.
+    pub fn is_last(&self, attempt: u64) -> bool {
+        self.max_deliver != 0 && attempt >= self.max_deliver
+    }
+}
+
+/// How a job that did not fail ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Done {
+    /// It recorded something: ack and wait for the log to confirm, so the work is not
+    /// repeated for a lost ack.
+    Recorded,
+    /// Nothing to do for this message: a plain ack, since a redelivery would be skipped too.
+    Skipped,
+}
+
+/// Decodes a delivery. A message that cannot be decoded will not decode on any later
+/// delivery either: it is acked at once and counted as a failed job, and the log names its
+/// position (never its bytes).
+pub(crate) async fn decode_or_drop(
     registry: &Registry,
     worker: &str,
     delivery: Delivery,
-    outcome: Result<(), String>,
-) {
-    let seq = delivery.stored.seq;
-    match outcome {
-        Ok(()) => {
-            registry.jobs.record(worker, "ok");
+) -> Option<(Delivery, Envelope, Event)> {
+    let decoded = Envelope::decode(&delivery.stored.data)
+        .map_err(|e| e.to_string())
+        .and_then(|envelope| {
+            Event::decode(envelope.schema_version, &envelope.payload)
+                .map(|event| (envelope, event))
+                .map_err(|e| e.to_string())
+        });
+    match decoded {
+        Ok((envelope, event)) => Some((delivery, envelope, event)),
+        Err(error) => {
+            let seq = delivery.stored.seq;
+            registry.jobs.record(worker, "failed");
+            tracing::error!(%error, seq, worker, "a message cannot be decoded; acked without running it");
             if let Err(error) = delivery.ack().await {
-                tracing::warn!(%error, seq, worker, "ack failed; the job will be redelivered and recorded once");
+                tracing::warn!(%error, seq, worker, "ack of an undecodable message failed; it will come back");
+            }
+            None
+        }
+    }
+}
+
+/// Ends a job that did its work (or had none to do): counts it and acks it.
+pub(crate) async fn done(registry: &Registry, worker: &str, delivery: Delivery, done: Done) {
+    let seq = delivery.stored.seq;
+    registry.jobs.record(worker, "ok");
+    let acked = match done {
+        Done::Recorded => delivery.ack().await,
+        Done::Skipped => delivery.ack_unconfirmed().await,
+    };
+    if let Err(error) = acked {
+        tracing::warn!(%error, seq, worker, "ack failed; the job will be redelivered and recorded once");
+    }
+}
+
+/// Ends a failed job that has deliveries left: counts it and gives it back to the log, to
+/// be delivered again after the retry's backoff.
+pub(crate) async fn retry_later(
+    registry: &Registry,
+    worker: &str,
+    delivery: Delivery,
+    retry: &Retry,
+    error: &str,
+) {
+    let (seq, attempt) = (delivery.stored.seq, delivery.attempt);
+    let delay = retry.delay(attempt);
+    registry.jobs.record(worker, "failed");
+    tracing::warn!(%error, seq, worker, attempt, retry_in_ms = delay.as_millis(), "job failed; it will be retried");
+    if let Err(error) = delivery.nak(delay).await {
+        tracing::warn!(%error, seq, worker, "nak failed; the job will be redelivered after the ack wait");
+    }
+}
+
+/// Runs `job` while telling the log, every `every`, that the delivery is still being worked
+/// on, so a slow job is not handed to a second worker when its ack wait runs out.
+pub(crate) async fn keep_alive<T>(
+    delivery: &Delivery,
+    every: Duration,
+    job: impl Future<Output = T>,
+) -> T {
+    tokio::pin!(job);
+    let every = every.max(Duration::from_millis(10));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            output = &mut job => return output,
+            _ = ticks.tick() => {
+                if let Err(error) = delivery.in_progress().await {
+                    tracing::warn!(%error, seq = delivery.stored.seq, "progress ack failed");
+                }
             }
         }
-        Err(error) => {
-            registry.jobs.record(worker, "failed");
-            tracing::warn!(%error, seq, worker, attempt = delivery.attempt, "job failed; it will be redelivered");
+    }
+}
+
+/// Waits until this process's views have caught up with the log as it was when the worker
+/// started. A fresh worker replays the whole log first; jobs taken meanwhile would only
+/// wait for the views and burn their deliveries. Returns false when `shutdown` came first.
+pub(crate) async fn wait_for_views(
+    registry: &Registry,
+    worker: &str,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<bool, String> {
+    let target = registry.log.last_seq().await.map_err(|e| e.to_string())?;
+    let mut last_report = tokio::time::Instant::now();
+    loop {
+        let reached = registry.views.position();
+        if reached >= target {
+            return Ok(true);
         }
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            tracing::info!(
+                worker,
+                reached,
+                target,
+                "waiting for the views to catch up before taking jobs"
+            );
+            last_report = tokio::time::Instant::now();
+        }
+        tokio::select! {
+            () = &mut *shutdown => return Ok(false),
+            () = registry.views.changed(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_per_attempt_up_to_its_cap() {
+        let retry = Retry {
+            max_deliver: 5,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(10),
+        };
+        let delays: Vec<u64> = (1..=6).map(|a| retry.delay(a).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(retry.delay(u64::MAX), Duration::from_secs(10));
+        assert!(!retry.is_last(4));
+        assert!(retry.is_last(5));
+        let unlimited = Retry {
+            max_deliver: 0,
+            ..retry
+        };
+        assert!(!unlimited.is_last(1000));
     }
 }

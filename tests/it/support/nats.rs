@@ -24,6 +24,15 @@ impl NatsServer {
         server
     }
 
+    /// Stops the server (as a crash would) and starts it again on the same port and store,
+    /// as an operator's restart does; clients see the connection drop and come back.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(self.port, &self.store.path().to_path_buf());
+        self.wait_ready().await;
+    }
+
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }

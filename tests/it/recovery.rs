@@ -1,0 +1,133 @@
+//! Recovery from trouble outside the registry: NATS restarting under a running server, and a
+//! crash in the middle of the first start's bootstrap.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{Backend, TestApp};
+
+fn draft(app: &TestApp, name: &str) -> serde_json::Value {
+    json!({
+        "display_name": name,
+        "provider": "openai_compatible",
+        "provider_model_id": "llama3",
+        "endpoint_url": app.fake.v1(),
+        "max_tokens": 4096
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projector_resumes_after_nats_restarts() {
+    let mut app = TestApp::start(Backend::JetStream).await;
+    let before = app.add_model(draft(&app, "Before Restart")).await;
+    assert_eq!(before.status, StatusCode::CREATED, "{}", before.body);
+
+    app.nats.as_mut().expect("a NATS backend").restart().await;
+
+    // Commands work again once the client has reconnected and the projector resumed (its
+    // ephemeral consumer died with the server): read-your-writes needs the projector.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let after = loop {
+        let reply = app.add_model(draft(&app, "After Restart")).await;
+        if reply.status == StatusCode::CREATED || Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(after.status, StatusCode::CREATED, "{}", after.body);
+    let ready = loop {
+        let reply = app.call(Method::GET, "/readyz", None).await;
+        if reply.status == StatusCode::OK || Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    let listing = app.list_models().await;
+    let slugs: Vec<&str> = listing.body["custom"]
+        .as_array()
+        .expect("custom models")
+        .iter()
+        .filter_map(|m| m["slug"].as_str())
+        .collect();
+    assert_eq!(
+        slugs,
+        ["after-restart", "before-restart"],
+        "{}",
+        listing.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_interrupted_by_a_crash_is_finished_on_the_next_start() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let registry = app.registry();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pending = dir.path().join("bootstrap-token.pending");
+    let final_path = dir.path().join("bootstrap-token");
+    let text = |p: &app::PreparedToken| p.token().expose_secret().to_owned();
+
+    // The crash came after the token was issued, before the file was renamed: the next
+    // start shows that token (it never was) and keeps it in the final file.
+    let drawn = app::PreparedToken::draw();
+    let token = text(&drawn);
+    std::fs::write(&pending, format!("{token}\n")).expect("write pending");
+    registry
+        .create_org_with("default", drawn)
+        .await
+        .expect("org created before the crash");
+    let (path, shown) = app::bootstrap_default_org(registry, dir.path())
+        .await
+        .expect("bootstrap")
+        .expect("the pending token is shown");
+    assert_eq!(path, final_path);
+    assert_eq!(shown.expose_secret(), token);
+    assert_eq!(
+        std::fs::read_to_string(&final_path)
+            .expect("token file")
+            .trim(),
+        token
+    );
+    assert!(!pending.exists());
+    let principal = registry.authenticate(&token).expect("the token works");
+    assert_eq!(principal.org.as_str(), "default");
+
+    // Started again: nothing to do, nothing shown.
+    assert!(
+        app::bootstrap_default_org(registry, dir.path())
+            .await
+            .expect("bootstrap")
+            .is_none()
+    );
+
+    // A pending token whose org got its admin token elsewhere (another replica's bootstrap
+    // won) is dropped, never issued.
+    let stale = app::PreparedToken::draw();
+    std::fs::write(&pending, text(&stale)).expect("write pending");
+    assert!(
+        app::bootstrap_default_org(registry, dir.path())
+            .await
+            .expect("bootstrap")
+            .is_none()
+    );
+    assert!(!pending.exists());
+    assert!(registry.authenticate(&text(&stale)).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_that_crashed_before_appending_uses_its_drawn_token() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let registry = app.registry();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let drawn = app::PreparedToken::draw();
+    let token = drawn.token().expose_secret().to_owned();
+    std::fs::write(dir.path().join("bootstrap-token.pending"), &token).expect("write pending");
+    let (_, shown) = app::bootstrap_default_org(registry, dir.path())
+        .await
+        .expect("bootstrap")
+        .expect("created now");
+    assert_eq!(shown.expose_secret(), token);
+    assert!(registry.authenticate(&token).is_ok());
+}
