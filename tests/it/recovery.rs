@@ -4,24 +4,13 @@
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
 
 use crate::support::{Backend, TestApp};
-
-fn draft(app: &TestApp, name: &str) -> serde_json::Value {
-    json!({
-        "display_name": name,
-        "provider": "openai_compatible",
-        "provider_model_id": "llama3",
-        "endpoint_url": app.fake.v1(),
-        "max_tokens": 4096
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_projector_resumes_after_nats_restarts() {
     let mut app = TestApp::start(Backend::JetStream).await;
-    let before = app.add_model(draft(&app, "Before Restart")).await;
+    let before = app.add_model(app.local_draft("Before Restart")).await;
     assert_eq!(before.status, StatusCode::CREATED, "{}", before.body);
 
     app.nats.as_mut().expect("a NATS backend").restart().await;
@@ -30,7 +19,7 @@ async fn the_projector_resumes_after_nats_restarts() {
     // ephemeral consumer died with the server): read-your-writes needs the projector.
     let deadline = Instant::now() + Duration::from_secs(60);
     let after = loop {
-        let reply = app.add_model(draft(&app, "After Restart")).await;
+        let reply = app.add_model(app.local_draft("After Restart")).await;
         if reply.status == StatusCode::CREATED || Instant::now() > deadline {
             break reply;
         }

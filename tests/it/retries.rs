@@ -8,17 +8,6 @@ use serde_json::{Value, json};
 
 use crate::support::{Backend, Reply, TestApp};
 
-/// An OpenAI-compatible model served by the test's fake provider.
-fn draft(app: &TestApp, name: &str) -> Value {
-    json!({
-        "display_name": name,
-        "provider": "openai_compatible",
-        "provider_model_id": "llama3",
-        "endpoint_url": app.fake.v1(),
-        "max_tokens": 4096
-    })
-}
-
 /// `POST /v1/models` of `body` as given, under an idempotency key.
 async fn post_with_key(app: &TestApp, body: Value, key: &str) -> Reply {
     app.call_with(
@@ -58,29 +47,29 @@ async fn a_retried_add_answers_with_the_first_model() {
     })
     .await;
 
-    let first = add_with_key(&app, draft(&app, "Retry Me"), "add-1").await;
+    let first = add_with_key(&app, app.local_draft("Retry Me"), "add-1").await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     assert_eq!(first.body["model"]["slug"], "retry-me");
 
     // The same command again: the same model.
-    let again = add_with_key(&app, draft(&app, "Retry Me"), "add-1").await;
+    let again = add_with_key(&app, app.local_draft("Retry Me"), "add-1").await;
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
     assert_eq!(again.body["model"]["slug"], "retry-me");
 
     // Another command with the same name takes the next slug; its retry finds it past the
     // first one.
-    let other = add_with_key(&app, draft(&app, "Retry Me"), "add-2").await;
+    let other = add_with_key(&app, app.local_draft("Retry Me"), "add-2").await;
     assert_eq!(other.body["model"]["slug"], "retry-me-2", "{}", other.body);
-    let other_again = add_with_key(&app, draft(&app, "Retry Me"), "add-2").await;
+    let other_again = add_with_key(&app, app.local_draft("Retry Me"), "add-2").await;
     assert_eq!(other_again.body["model"]["slug"], "retry-me-2");
 
     // After the receipt has expired, a retry without one still answers as the first time.
     tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
-    let late = post_with_key(&app, draft(&app, "Retry Me"), "add-1").await;
+    let late = post_with_key(&app, app.local_draft("Retry Me"), "add-1").await;
     assert_eq!(late.status, StatusCode::CREATED, "{}", late.body);
     assert_eq!(late.body["model"]["slug"], "retry-me");
     // While a new command without a receipt is refused by the gate.
-    let ungated = post_with_key(&app, draft(&app, "Retry Me"), "add-3").await;
+    let ungated = post_with_key(&app, app.local_draft("Retry Me"), "add-3").await;
     assert_eq!(ungated.status.as_u16() / 100, 4, "{}", ungated.body);
 
     let listing = app.list_models().await;
@@ -105,11 +94,11 @@ async fn call_with_key(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retried_commands_answer_as_the_first_attempt_and_a_reused_key_is_refused() {
     let app = TestApp::start(Backend::Embedded).await;
-    let added = add_with_key(&app, draft(&app, "Twice"), "add-twice").await;
+    let added = add_with_key(&app, app.local_draft("Twice"), "add-twice").await;
     assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
 
     // The same key on a different add is refused, and adds nothing.
-    let reused = add_with_key(&app, draft(&app, "Someone Else"), "add-twice").await;
+    let reused = add_with_key(&app, app.local_draft("Someone Else"), "add-twice").await;
     assert_eq!(
         reused.status,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -157,7 +146,7 @@ async fn retried_commands_answer_as_the_first_attempt_and_a_reused_key_is_refuse
     }
 
     // One key on edits of two models: two commands, both applied.
-    let other = add_with_key(&app, draft(&app, "Other"), "add-other").await;
+    let other = add_with_key(&app, app.local_draft("Other"), "add-other").await;
     assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
     for (slug, name) in [("twice", "Twice Renamed"), ("other", "Other Renamed")] {
         let edited = call_with_key(

@@ -250,6 +250,17 @@ impl TestApp {
         }
     }
 
+    /// A model to add: an OpenAI-compatible server (the test's fake provider) named `name`.
+    pub fn local_draft(&self, name: &str) -> Value {
+        serde_json::json!({
+            "display_name": name,
+            "provider": "openai_compatible",
+            "provider_model_id": "llama3",
+            "endpoint_url": self.fake.v1(),
+            "max_tokens": 4096
+        })
+    }
+
     /// Adds a model the way a user must: a Test Connection of the draft first, then the
     /// add with its receipt. A draft the test endpoint refuses is added without a receipt,
     /// so the add answers what is wrong with it.
