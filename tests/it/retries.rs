@@ -161,6 +161,32 @@ async fn retried_commands_answer_as_the_first_attempt_and_a_reused_key_is_refuse
         assert_eq!(edited.body["display_name"], name, "{}", edited.body);
     }
 
+    // An edit naming the version it expects, and its retry after it landed: the retry answers
+    // with the edited model, not a version conflict.
+    let version = app.get_model("other").await.body["version"].clone();
+    let version = version.as_u64().expect("a version");
+    for attempt in 0..2 {
+        let edited = app
+            .call_with(
+                Method::PATCH,
+                "/v1/models/other",
+                Some(json!({"max_tokens": 2048})),
+                &app.token,
+                &[
+                    ("idempotency-key", "edit-2"),
+                    ("if-match", &format!("\"{version}\"")),
+                ],
+            )
+            .await;
+        assert_eq!(
+            edited.status,
+            StatusCode::OK,
+            "attempt {attempt}: {}",
+            edited.body
+        );
+        assert_eq!(edited.body["max_tokens"], 2048, "{}", edited.body);
+    }
+
     // A token issue and its retry: the same token id; its secret is shown once.
     let body = json!({"label": "ci", "role": "member"});
     let first = call_with_key(

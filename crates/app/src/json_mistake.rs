@@ -65,8 +65,11 @@ fn mistake(message: &str) -> String {
     if message.starts_with("unknown field ") {
         return format!("unknown field{expected}");
     }
-    // These name one of our fields, never the client's input.
-    if message.starts_with("missing field `") || message.starts_with("duplicate field `") {
+    // These name one of our fields or are our own words, never the client's input.
+    if message.starts_with("missing field `")
+        || message.starts_with("duplicate field `")
+        || message.starts_with(crate::requests::NULL_REFUSED)
+    {
         return message.to_owned();
     }
     "invalid value".to_owned()

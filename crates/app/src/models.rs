@@ -264,6 +264,14 @@ impl Registry {
     ) -> Result<Answer<ModelView>, AppError> {
         ctx.require_admin()?;
         let row = self.model_row(ctx, slug)?;
+        if row.last_changed_by() == ctx.command_id {
+            // A retry of this very edit, which landed (its If-Match named the version before
+            // it): answer as the first time.
+            return Ok(Answer {
+                value: self.model_view(ctx, slug)?,
+                position: self.views.position(),
+            });
+        }
         if let Some(expected) = if_match
             && expected != row.stream.version
         {

@@ -177,6 +177,10 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
+/// What a `null` on a field that cannot be cleared hears.
+pub(crate) const NULL_REFUSED: &str =
+    "null cannot clear this field; leave the field out to keep its value";
+
 /// For a field that cannot be cleared: an explicit `null` is refused (serde's error names the
 /// field), so it is never silently read as "leave unchanged".
 fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
@@ -186,9 +190,7 @@ where
 {
     match Option::<T>::deserialize(deserializer)? {
         Some(value) => Ok(Some(value)),
-        None => Err(serde::de::Error::custom(
-            "null cannot clear this field; leave the field out to keep its value",
-        )),
+        None => Err(serde::de::Error::custom(NULL_REFUSED)),
     }
 }
 
@@ -591,6 +593,9 @@ mod tests {
                 refused.to_string().contains("null cannot clear this field"),
                 "{field}: {refused}"
             );
+            // And the client hears why, not only that the value is invalid
+            let told = crate::JsonMistake::of(&refused).detail.unwrap_or_default();
+            assert!(told.starts_with(NULL_REFUSED), "{field}: {told}");
         }
         // And the capability switches, whose "off" is false, refuse null too
         for switch in ["json_mode", "vision", "tool_use"] {

@@ -152,6 +152,7 @@ pub async fn bootstrap_default_org(
         std::fs::rename(&pending_path, &path).map_err(|e| {
             AppError::Unavailable(format!("cannot rename {}: {e}", pending_path.display()))
         })?;
+        sync_dir(data_dir)?;
         Ok(Some((path.clone(), token)))
     };
     if let Some(row) = registry.views.org(org.as_str())? {
@@ -181,6 +182,8 @@ pub async fn bootstrap_default_org(
         None => {
             let prepared = crate::orgs::PreparedToken::draw();
             write_private(&pending_path, prepared.token().expose_secret())?;
+            // The file's name must survive a power loss too, not only its bytes.
+            sync_dir(data_dir)?;
             prepared
         }
     };
@@ -195,6 +198,13 @@ pub async fn bootstrap_default_org(
         }
         Err(other) => Err(other),
     }
+}
+
+/// Makes the directory's entries (a new or renamed file) durable.
+fn sync_dir(dir: &Path) -> Result<(), AppError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| AppError::Unavailable(format!("cannot sync {}: {e}", dir.display())))
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), AppError> {

@@ -500,7 +500,8 @@ impl Cost {
                  tokens",
             ));
         }
-        if exact.decimal_places() > i64::from(COST_MAX_DECIMAL_PLACES) {
+        // Zero is exact however many zeros follow the point.
+        if !exact.is_zero() && exact.decimal_places() > i64::from(COST_MAX_DECIMAL_PLACES) {
             return Err(Invalid::new(
                 field,
                 "cost.too_precise",
@@ -834,6 +835,14 @@ mod tests {
         // And trailing zeros past 28 places change nothing, so they are fine
         let padded = format!("0.1{}", "0".repeat(40));
         assert_eq!(Cost::parse("cost", &padded).unwrap().to_string(), "0.1");
+        // Nor are they for zero
+        let zero = format!("0.{}", "0".repeat(40));
+        assert!(
+            Cost::parse("cost", &zero)
+                .unwrap()
+                .to_string()
+                .starts_with('0')
+        );
         // Given costs with a 29th decimal place
         for too_fine in [
             "1e-29".to_owned(),

@@ -289,6 +289,8 @@ impl EventLog for JetStreamLog {
             consumer,
             batch: config.batch.max(1),
             fetched: VecDeque::new(),
+            fetched_at: std::time::Instant::now(),
+            ack_wait: config.ack_wait,
         }))
     }
 }
@@ -299,6 +301,10 @@ struct JetStreamDurable {
     batch: usize,
     /// Fetched and not yet handed out, in stream order.
     fetched: VecDeque<Delivery>,
+    /// When the messages in `fetched` were fetched or last said to be in progress: their
+    /// ack wait runs from then, while earlier ones are worked on.
+    fetched_at: std::time::Instant,
+    ack_wait: Duration,
 }
 
 /// The shortest pull request: an `expires` of 0 would mean "never expire" to the server.
@@ -309,6 +315,22 @@ const PULL_GRACE: Duration = Duration::from_secs(2);
 #[async_trait]
 impl Durable for JetStreamDurable {
     async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>, LogError> {
+        if !self.fetched.is_empty() {
+            let waited = self.fetched_at.elapsed();
+            if waited >= self.ack_wait {
+                // The server may already have handed these out again: working on these
+                // copies too would do each job twice. Let the redeliveries come.
+                self.fetched.clear();
+            } else if waited >= self.ack_wait / 2 {
+                // An earlier job took long: keep the rest ours.
+                for delivery in &self.fetched {
+                    if let Err(error) = delivery.in_progress().await {
+                        tracing::warn!(%error, seq = delivery.stored.seq, "progress ack failed");
+                    }
+                }
+                self.fetched_at = std::time::Instant::now();
+            }
+        }
         if let Some(delivery) = self.fetched.pop_front() {
             return Ok(Some(delivery));
         }
@@ -350,6 +372,7 @@ impl JetStreamDurable {
             .messages()
             .await
             .map_err(|error| unavailable("pull request failed", error))?;
+        self.fetched_at = std::time::Instant::now();
         loop {
             match tokio::time::timeout(PULL_GRACE, fetch.next()).await {
                 Err(_) | Ok(None) => return Ok(()),

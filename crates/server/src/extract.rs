@@ -105,9 +105,14 @@ fn field_path(rejection: &JsonRejection, error: &serde_json::Error) -> Option<St
     // leaves the path with no guessing about where it stops.
     let text = rejection.body_text();
     let head = text.strip_suffix(&error.to_string())?.strip_suffix(": ")?;
-    let (_, path) = head.split_once(": ")?;
-    // A path names keys, never values; but an unknown field or a map key is a key the client
-    // chose, so only short paths of plain characters are repeated.
+    let (_, mut path) = head.split_once(": ")?;
+    if error.to_string().starts_with("unknown field") {
+        // The last segment is the unknown key itself, which the client chose (a secret
+        // pasted as a key would come back): name the object it sits in instead.
+        path = path.rsplit_once('.').map(|(parent, _)| parent)?;
+    }
+    // A path names keys, never values; but a map key is a key the client chose, so only
+    // short paths of plain characters are repeated.
     let ours = path.len() <= 100
         && path
             .chars()
@@ -207,7 +212,11 @@ mod tests {
             (r#"{"count": 99999}"#, "count: invalid value, expected u8"),
             (
                 r#"{"credential": {"api_key": "sk-canary-4", "colour": "sk-canary-5"}}"#,
-                "credential.colour: unknown field, expected `api_key`",
+                "credential: unknown field, expected `api_key`",
+            ),
+            (
+                r#"{"credential": {"sk-canary-6": 1}}"#,
+                "credential: unknown field, expected `api_key`",
             ),
             (
                 r#"{"credential": {}}"#,

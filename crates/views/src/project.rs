@@ -44,6 +44,10 @@ pub enum ProjectError {
     Log(String),
     #[error("event at position {seq} cannot be projected: {why}")]
     Poison { seq: u64, why: String },
+    /// A write task failed (it panicked): a defect, not the log's trouble, so the projector
+    /// stops rather than retry the same batch for ever.
+    #[error("a views write task failed: {0}")]
+    Task(String),
 }
 
 /// Follows the log from the views' checkpoint on until `shutdown` resolves.
@@ -115,8 +119,10 @@ async fn follow(
         let flush_at = last_durable + DURABLE_EVERY;
         let batch = tokio::select! {
             _ = &mut shutdown => {
-                if dirty {
-                    make_durable(views).await?;
+                // `shutdown` has resolved: whatever happens now, this returns Ok, so the
+                // caller never polls it again.
+                if dirty && let Err(error) = make_durable(views).await {
+                    tracing::error!(%error, "views not made durable at shutdown; the next start re-applies the tail");
                 }
                 return Ok(());
             }
@@ -140,7 +146,7 @@ async fn follow(
             apply_batch(&views_for_write, &messages, durability)
         })
         .await
-        .map_err(|e| ProjectError::Log(format!("projector task failed: {e}")))??;
+        .map_err(|e| ProjectError::Task(e.to_string()))??;
         if durable {
             last_durable = tokio::time::Instant::now();
         }
@@ -164,7 +170,7 @@ async fn make_durable(views: &Arc<Views>) -> Result<(), ProjectError> {
         Ok::<(), ProjectError>(())
     })
     .await
-    .map_err(|e| ProjectError::Log(format!("projector task failed: {e}")))?
+    .map_err(|e| ProjectError::Task(e.to_string()))?
 }
 
 /// Replays the whole log into a fresh views file at `path` and returns its checksum.
@@ -207,7 +213,7 @@ pub async fn rebuild(
                 apply_batch(&views_for_write, &messages, durability)
             })
             .await
-            .map_err(|e| ProjectError::Log(format!("rebuild task failed: {e}")))??;
+            .map_err(|e| ProjectError::Task(e.to_string()))??;
             if let Some(last) = last {
                 done = last;
                 progress(done, target);

@@ -156,6 +156,10 @@ pub(crate) async fn wait_for_views(
         if reached >= target {
             return Ok(true);
         }
+        if let Some(why) = registry.views.failure() {
+            // The projector stopped for good: no job could run; exit so it is seen.
+            return Err(format!("the views will not catch up: {why}"));
+        }
         if last_report.elapsed() >= Duration::from_secs(10) {
             tracing::info!(
                 worker,
