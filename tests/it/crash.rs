@@ -41,6 +41,8 @@ struct Server {
     child: Child,
     base: String,
     worker: Child,
+    /// Where the worker serves its `/metrics`.
+    worker_metrics: u16,
 }
 
 impl Server {
@@ -64,11 +66,13 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn modelreg");
-        let worker = spawn_worker(nats, data);
+        let worker_metrics = free_port();
+        let worker = spawn_worker(nats, data, worker_metrics);
         let server = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
             worker,
+            worker_metrics,
         };
         server.wait_ready().await;
         server
@@ -102,9 +106,11 @@ impl Server {
 
 /// A connection-test worker process with its own views; provider calls time out after 3 s,
 /// so an unacked job is redelivered after 8 s.
-fn spawn_worker(nats: &NatsServer, data: &std::path::Path) -> Child {
+fn spawn_worker(nats: &NatsServer, data: &std::path::Path, metrics_port: u16) -> Child {
     Command::new(modelreg_binary())
         .args(["worker", "connection-tests", "--nats", &nats.url()])
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{metrics_port}"))
         .arg("--data-dir")
         .arg(data.join("worker"))
         .env("MODELREG_MASTER_KEY", MASTER_KEY)
@@ -336,7 +342,7 @@ async fn a_killed_worker_leaves_the_test_to_be_redelivered_and_recorded_once() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     server.kill9_worker();
-    server.worker = spawn_worker(&nats, data.path());
+    server.worker = spawn_worker(&nats, data.path(), server.worker_metrics);
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let test = loop {
@@ -363,4 +369,33 @@ async fn a_killed_worker_leaves_the_test_to_be_redelivered_and_recorded_once() {
         fake.seen() >= 2,
         "the redelivered job called the provider again"
     );
+    // The worker process serves its own metrics: the job the restarted worker ran is there.
+    let metrics = http
+        .get(format!(
+            "http://127.0.0.1:{}/metrics",
+            server.worker_metrics
+        ))
+        .send()
+        .await
+        .expect("worker metrics")
+        .text()
+        .await
+        .expect("text");
+    // (The worker also counts the test's result event, which it skips, as a job.)
+    let ok_jobs: u64 = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(
+                "modelreg_worker_jobs_total{worker=\"connection-tests\",outcome=\"ok\"} ",
+            )
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(ok_jobs >= 1, "{metrics}");
+    let ready = http
+        .get(format!("http://127.0.0.1:{}/readyz", server.worker_metrics))
+        .send()
+        .await
+        .expect("worker readyz");
+    assert_eq!(ready.status(), StatusCode::OK);
 }

@@ -84,12 +84,24 @@ enum WorkerKind {
     ConnectionTests {
         #[command(flatten)]
         state: StateArgs,
+        #[command(flatten)]
+        ops: OpsArgs,
     },
     /// On each deactivation: count referencing workflows, record the warning, send notices.
     Dependents {
         #[command(flatten)]
         state: StateArgs,
+        #[command(flatten)]
+        ops: OpsArgs,
     },
+}
+
+#[derive(Args)]
+pub struct OpsArgs {
+    /// Serve /healthz, /readyz and /metrics (this worker's job counters) at this address,
+    /// e.g. 127.0.0.1:9101 (MODELREG_METRICS_LISTEN); unset: none.
+    #[arg(long, env = "MODELREG_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -128,11 +140,11 @@ fn main() -> std::process::ExitCode {
             } => server_cmds::create_org(state, &name).await,
             Command::Rebuild { state } => server_cmds::rebuild(state).await,
             Command::Worker {
-                kind: WorkerKind::Dependents { state },
-            } => server_cmds::dependents_worker(state).await,
+                kind: WorkerKind::Dependents { state, ops },
+            } => server_cmds::dependents_worker(state, ops.metrics_listen).await,
             Command::Worker {
-                kind: WorkerKind::ConnectionTests { state },
-            } => server_cmds::connection_test_worker(state).await,
+                kind: WorkerKind::ConnectionTests { state, ops },
+            } => server_cmds::connection_test_worker(state, ops.metrics_listen).await,
             Command::Models { remote, command } => client::models(remote, *command).await,
             Command::Credentials { remote, command } => client::credentials(remote, command).await,
         }

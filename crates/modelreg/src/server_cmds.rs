@@ -177,7 +177,56 @@ where
     error
 }
 
-pub async fn connection_test_worker(state: StateArgs) -> anyhow::Result<()> {
+/// A worker's `/healthz`, `/readyz` and `/metrics` at `address`, until the returned sender
+/// is used (or dropped).
+async fn serve_worker_ops(
+    registry: &Arc<app::Registry>,
+    address: Option<std::net::SocketAddr>,
+) -> anyhow::Result<
+    Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
+> {
+    let Some(address) = address else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} for metrics"))?;
+    say(&format!(
+        "metrics, health and readiness on http://{}/metrics",
+        reachable(listener.local_addr()?)
+    ));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let registry = Arc::clone(registry);
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        if let Err(error) = server::serve_ops(listener, registry, shutdown).await {
+            tracing::error!(%error, "the metrics listener stopped");
+        }
+    });
+    Ok(Some((stop, task)))
+}
+
+async fn stop_worker_ops(
+    ops: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
+) {
+    if let Some((stop, task)) = ops {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
+}
+
+pub async fn connection_test_worker(
+    state: StateArgs,
+    metrics_listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     let mut config = load_config(&state, None)?;
     config.bootstrap_default_org = false;
     init_logging(&config);
@@ -189,15 +238,20 @@ pub async fn connection_test_worker(state: StateArgs) -> anyhow::Result<()> {
     let settings =
         workers::connection_tests::settings(&config.providers).map_err(anyhow::Error::msg)?;
     let running = app::start(&config).await?;
+    let ops = serve_worker_ops(&running.registry, metrics_listen).await?;
     say("connection-test worker running");
     let result =
         workers::connection_tests::run(Arc::clone(&running.registry), settings, shutdown_signal())
             .await;
+    stop_worker_ops(ops).await;
     running.stop().await;
     result.map_err(anyhow::Error::msg)
 }
 
-pub async fn dependents_worker(state: StateArgs) -> anyhow::Result<()> {
+pub async fn dependents_worker(
+    state: StateArgs,
+    metrics_listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     let mut config = load_config(&state, None)?;
     config.bootstrap_default_org = false;
     init_logging(&config);
@@ -210,6 +264,7 @@ pub async fn dependents_worker(state: StateArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot connect to NATS at {}", eventlog::redacted_url(&url)))?;
     let running = app::start(&config).await?;
+    let ops = serve_worker_ops(&running.registry, metrics_listen).await?;
     say("dependents worker running");
     let result = workers::dependents::run(
         Arc::clone(&running.registry),
@@ -217,6 +272,7 @@ pub async fn dependents_worker(state: StateArgs) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await;
+    stop_worker_ops(ops).await;
     running.stop().await;
     Ok(result?)
 }

@@ -15,10 +15,22 @@ use std::sync::Arc;
 
 pub use metrics::Metrics;
 pub use problem::Problem;
-pub use routes::{ROUTES, router};
+pub use routes::{ROUTES, ops_router, router};
 
 /// Largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Serves `/healthz`, `/readyz` and `/metrics` alone on `listener` until `shutdown`
+/// resolves: a worker process's window for operators (its job counters live in it).
+pub async fn serve_ops(
+    listener: tokio::net::TcpListener,
+    registry: Arc<app::Registry>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, ops_router(registry))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(

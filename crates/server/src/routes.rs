@@ -92,6 +92,17 @@ pub fn router(registry: Arc<Registry>, metrics: Arc<Metrics>) -> Router {
         .with_state(registry)
 }
 
+/// Health, readiness and metrics alone, for a worker process (no API, no request metrics).
+pub fn ops_router(registry: Arc<Registry>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .fallback(not_found)
+        .layer(Extension(Arc::new(Metrics::default())))
+        .with_state(registry)
+}
+
 /// Times every request, counts it, and logs one line without headers or bodies.
 async fn observe(
     Extension(metrics): Extension<Arc<Metrics>>,
