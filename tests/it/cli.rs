@@ -595,13 +595,7 @@ impl StubRegistry {
                     },
                 ),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (base, task) = crate::support::serve_local(app).await;
         Self {
             base,
             patches,

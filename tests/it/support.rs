@@ -8,3 +8,16 @@ pub mod registry;
 
 pub use nats::NatsServer;
 pub use registry::{Backend, Reply, TestApp};
+
+/// Serves `app` on a free loopback port until the returned task is aborted or dropped with
+/// the runtime; the base URL (`http://127.0.0.1:<port>`) and the task.
+pub async fn serve_local(app: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, task)
+}

@@ -33,13 +33,7 @@ impl FakeProvider {
                 "/v1/messages",
                 post(move |headers: HeaderMap| messages(headers, Arc::clone(&messages_count))),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (base, task) = super::serve_local(app).await;
         Self {
             base,
             requests,
