@@ -32,6 +32,27 @@ pub struct DraftTestRequest {
     pub credential_id: Option<String>,
 }
 
+impl DraftTestRequest {
+    /// The fields of a draft test, which an add body carries too.
+    pub const FIELDS: [&str; 6] = [
+        "provider",
+        "provider_model_id",
+        "endpoint_url",
+        "region",
+        "credential",
+        "credential_id",
+    ];
+
+    /// The draft test of a `POST /v1/models` body: its fields the test takes, as they are.
+    pub fn body_of_add(add: &serde_json::Value) -> serde_json::Value {
+        let draft = Self::FIELDS
+            .iter()
+            .filter_map(|field| Some(((*field).to_owned(), add.get(field)?.clone())))
+            .collect();
+        serde_json::Value::Object(draft)
+    }
+}
+
 /// `POST /v1/models/{slug}/connection-tests`: a blank credential means the stored one.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -433,4 +454,22 @@ impl Registry {
 
 fn new_test_id() -> Result<String, AppError> {
     Ok(format!("ct_{}", crate::new_id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_draft_is_the_add_body_s_test_fields() {
+        let add = serde_json::json!({
+            "display_name": "X", "provider": "openai_compatible", "provider_model_id": "m",
+            "endpoint_url": "https://h.example/v1", "region": "us-east-1",
+            "credential": {"api_key": "k"}, "credential_id": "c", "max_tokens": 5
+        });
+        let draft = DraftTestRequest::body_of_add(&add);
+        assert_eq!(draft.as_object().map(serde_json::Map::len), Some(6));
+        // Every field named is one the draft request takes.
+        assert!(serde_json::from_value::<DraftTestRequest>(draft).is_ok());
+    }
 }

@@ -463,20 +463,8 @@ async fn add_model(client: &Client, add: &AddArgs) -> anyhow::Result<Value> {
         )?;
         body.insert("credential".into(), credential);
     }
-    let mut draft = Map::new();
-    for key in [
-        "provider",
-        "provider_model_id",
-        "endpoint_url",
-        "region",
-        "credential",
-        "credential_id",
-    ] {
-        if let Some(value) = body.get(key) {
-            draft.insert(key.to_owned(), value.clone());
-        }
-    }
-    let test = run_test(client, "/v1/connection-tests", Value::Object(draft)).await?;
+    let draft = app::connection_tests::DraftTestRequest::body_of_add(&Value::Object(body.clone()));
+    let test = run_test(client, "/v1/connection-tests", draft).await?;
     for line in outcome_lines(&test["result"]) {
         note(&line);
     }

@@ -279,25 +279,9 @@ impl TestApp {
     /// Runs a Test Connection of the draft in `body` and waits for it; the test's id when
     /// it was accepted (passed or not).
     pub async fn passing_test_of(&self, body: &Value) -> Option<String> {
-        let mut draft = serde_json::Map::new();
-        for field in [
-            "provider",
-            "provider_model_id",
-            "endpoint_url",
-            "region",
-            "credential",
-            "credential_id",
-        ] {
-            if let Some(value) = body.get(field) {
-                draft.insert(field.to_owned(), value.clone());
-            }
-        }
+        let draft = app::connection_tests::DraftTestRequest::body_of_add(body);
         let requested = self
-            .call(
-                Method::POST,
-                "/v1/connection-tests",
-                Some(Value::Object(draft)),
-            )
+            .call(Method::POST, "/v1/connection-tests", Some(draft))
             .await;
         if requested.status != StatusCode::ACCEPTED {
             return None;
