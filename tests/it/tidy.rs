@@ -1,37 +1,225 @@
-//! Tidy: dependencies between our crates point down only, as ARCHITECTURE.md draws them.
+//! Tidy: the crate graph is the one ARCHITECTURE.md draws. Our crates depend downward only,
+//! the pure crates' whole dependency closure stays free of IO, and each third-party crate
+//! that does IO (NATS, redb, HTTP) is known only to the crates whose job it is. Read from the
+//! resolved graph (`cargo tree`), so a dependency pulled in indirectly counts too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Each crate and the workspace crates it may depend on.
+use serde_json::Value;
+
+/// Each of our crates and the workspace crates it may depend on (normal dependencies).
+/// `workers` still opens credentials through `vault` until it goes through `app`.
 const ALLOWED: &[(&str, &[&str])] = &[
-    ("vault", &[]),
+    ("secrets", &[]),
+    ("vault", &["secrets"]),
     ("eventlog", &[]),
-    ("domain", &["vault"]),
-    ("providers", &["domain", "vault"]),
-    ("views", &["domain", "eventlog", "vault"]),
-    ("app", &["domain", "eventlog", "vault", "views"]),
-    ("server", &["app", "domain"]),
+    ("domain", &["secrets"]),
+    ("api", &["domain", "secrets"]),
+    ("providers", &["domain", "secrets"]),
+    ("views", &["domain", "eventlog", "secrets"]),
+    (
+        "app",
+        &["api", "domain", "eventlog", "secrets", "vault", "views"],
+    ),
+    ("server", &["api", "app", "domain"]),
     (
         "workers",
-        &["app", "domain", "eventlog", "providers", "vault"],
+        &[
+            "api",
+            "app",
+            "domain",
+            "eventlog",
+            "providers",
+            "secrets",
+            "vault",
+        ],
     ),
     (
         "modelreg",
-        &["app", "server", "eventlog", "views", "workers"],
+        &[
+            "api", "app", "domain", "eventlog", "secrets", "server", "views", "workers",
+        ],
     ),
     (
         "bench",
         &[
-            "app", "server", "eventlog", "views", "domain", "vault", "workers",
+            "app", "domain", "eventlog", "secrets", "server", "testkit", "vault", "views",
+            "workers",
         ],
+    ),
+    ("testkit", &[]),
+];
+
+/// Crates whose whole closure must be pure: no async runtime, no IO backends, no randomness.
+const PURE: &[&str] = &["secrets", "domain", "api"];
+
+/// What a pure crate's closure must not contain.
+const IMPURE: &[&str] = &[
+    "async-nats",
+    "redb",
+    "tokio",
+    "reqwest",
+    "hyper",
+    "axum",
+    "rand",
+    "getrandom",
+    "mio",
+];
+
+/// Third-party crates that do IO, and the only crates that may name them directly, each
+/// with the reason. Anything not listed here may name them nowhere.
+const IO_CRATES: &[(&str, &[&str], &str)] = &[
+    (
+        "async-nats",
+        &["eventlog", "vault", "app", "workers", "modelreg", "bench"],
+        "the JetStream log and KV keyring; app's wiring (the composition root) connects them; \
+         workers serve the pipelines' NATS subjects; binaries and benchmarks",
+    ),
+    (
+        "redb",
+        &["eventlog", "vault", "views"],
+        "the embedded log, the redb keyring and the views",
+    ),
+    (
+        "axum",
+        &["server"],
+        "the HTTP API (tools and tests may use it for fakes)",
+    ),
+    ("hyper", &[], "only through axum and reqwest"),
+    (
+        "reqwest",
+        &["providers", "modelreg", "bench"],
+        "provider calls; the CLI and benchmarks speak HTTP to a registry",
     ),
 ];
 
+/// Crates exempt from the IO table: tools and test support, whose job is to drive everything.
+const TOOLS: &[&str] = &["bench", "tests", "testkit"];
+
+/// Each of our packages (workspace members) → the names of its normal dependencies, as its
+/// manifest declares them.
+fn direct_dependencies() -> BTreeMap<String, BTreeSet<String>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
+    let output = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--no-deps",
+        ])
+        .args(["--manifest-path", manifest])
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("metadata is JSON");
+    let mut direct = BTreeMap::new();
+    for package in metadata["packages"].as_array().expect("packages") {
+        let name = package["name"].as_str().expect("name").to_owned();
+        let normal = package["dependencies"]
+            .as_array()
+            .expect("dependencies")
+            .iter()
+            .filter(|d| d["kind"].is_null())
+            .filter_map(|d| d["name"].as_str().map(str::to_owned))
+            .collect();
+        direct.insert(name, normal);
+    }
+    direct
+}
+
+/// Every package `name` pulls in through normal and build dependencies, by name, as cargo
+/// resolves features for it (`cargo tree`: the resolved graph of `cargo metadata` lists
+/// optional dependencies whether or not a feature turns them on).
+fn closure(name: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
+    let output = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "--offline",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+        ])
+        .args(["--format", "{p}", "--manifest-path", manifest, "-p", name])
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|package| *package != name)
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn crates_depend_downward_only() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates");
+    let direct = direct_dependencies();
     let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
-    let ours: Vec<&str> = allowed.keys().copied().collect();
+    for (name, deps) in &direct {
+        if name == "tests" {
+            continue;
+        }
+        let Some(permitted) = allowed.get(name.as_str()) else {
+            panic!("crate {name} is not in the tidy table; add it with its allowed dependencies");
+        };
+        for dep in deps {
+            if direct.contains_key(dep) {
+                assert!(
+                    permitted.contains(&dep.as_str()),
+                    "{name} must not depend on {dep} (see ARCHITECTURE.md's codemap)"
+                );
+            }
+        }
+    }
+    assert!(direct.len() >= 10, "the crates were found");
+}
+
+#[test]
+fn pure_crates_pull_in_no_io() {
+    for name in PURE {
+        let closure = closure(name);
+        let impure: Vec<&&str> = IMPURE.iter().filter(|c| closure.contains(**c)).collect();
+        assert!(
+            impure.is_empty(),
+            "{name} must stay pure, but its dependencies pull in {impure:?}"
+        );
+    }
+}
+
+#[test]
+fn io_crates_are_named_only_where_they_belong() {
+    let direct = direct_dependencies();
+    for (name, deps) in &direct {
+        if TOOLS.contains(&name.as_str()) {
+            continue;
+        }
+        for (io, permitted, why) in IO_CRATES {
+            if deps.contains(*io) {
+                assert!(
+                    permitted.contains(&name.as_str()),
+                    "{name} must not depend on {io}: only {permitted:?} may ({why})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn folder_name_is_package_name_and_one_binary() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates");
     let mut seen = 0;
     for entry in std::fs::read_dir(root).expect("crates dir") {
         let dir = entry.expect("entry").path();
@@ -44,29 +232,13 @@ fn crates_depend_downward_only() {
         let manifest: toml::Table = toml::from_str(&manifest).expect("valid Cargo.toml");
         let package = manifest["package"]["name"].as_str().expect("package name");
         assert_eq!(package, name, "folder name = package name");
-        let Some(permitted) = allowed.get(name.as_str()) else {
-            panic!("crate {name} is not in the tidy table; add it with its allowed dependencies");
-        };
-        let deps = manifest
-            .get("dependencies")
-            .and_then(|d| d.as_table())
-            .cloned()
-            .unwrap_or_default();
-        for dep in deps.keys() {
-            if ours.contains(&dep.as_str()) {
-                assert!(
-                    permitted.contains(&dep.as_str()),
-                    "{name} must not depend on {dep}"
-                );
-            }
-        }
         assert!(
             !manifest.to_string().contains("[[bin]]") || name == "modelreg",
             "only modelreg is a binary"
         );
         seen += 1;
     }
-    assert!(seen >= 7, "the crates were found ({seen})");
+    assert!(seen >= 10, "the crates were found ({seen})");
 }
 
 #[test]

@@ -51,7 +51,7 @@ pub struct Registry {
     /// Jobs done by the workers running in this process, for `/metrics`.
     pub jobs: JobCounters,
     /// The platform's OpenRouter key, which platform models resolve to.
-    pub platform_key: Option<vault::Secret>,
+    pub platform_key: Option<secrets::Secret>,
 }
 
 /// Who is asking, for which org, and which command this is.

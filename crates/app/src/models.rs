@@ -480,7 +480,7 @@ impl Registry {
             kind: secret.kind(),
             sealed,
             fingerprint,
-            preview: vault::preview(&secret.preview_source()),
+            preview: secrets::preview(&secret.preview_source()),
         };
         let command = credential::Command::Create {
             id: id.clone(),

@@ -7,8 +7,8 @@ use domain::org::{self, Role};
 use domain::values::{OrgId, Slug, TokenId};
 use eventlog::{Actor, ActorKind, AppendError};
 use rand::RngCore;
+use secrets::Secret;
 use sha2::{Digest, Sha256};
-use vault::Secret;
 
 use crate::{Answer, AppError, Ctx, Registry};
 

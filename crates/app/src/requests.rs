@@ -7,9 +7,9 @@ use domain::values::{
     AwsRegion, Capabilities, Cost, Costs, CredentialId, DisplayName, HttpUrl, MAX_TOKENS_LIMIT,
     MaxTokens, ReasoningParam,
 };
+use secrets::Secret;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
-use vault::Secret;
 
 /// A secret field: deserialized straight into a zeroizing [`Secret`].
 pub struct SecretField(pub Secret);

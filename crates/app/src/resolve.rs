@@ -67,7 +67,7 @@ impl ResolvedMeta {
 }
 
 /// A decrypted credential on its way to a service token. Zeroized on drop (it holds
-/// [`vault::Secret`]s); serialized only into the resolve answer.
+/// [`secrets::Secret`]s); serialized only into the resolve answer.
 pub struct ResolvedCredential(CredentialSecret);
 
 impl Serialize for ResolvedCredential {
@@ -164,7 +164,7 @@ impl Registry {
                 AppError::Unavailable("the platform OpenRouter key is not configured (MODELREG_PLATFORM_OPENROUTER_KEY)".into())
             })?;
             let credential =
-                CredentialSecret::ApiKey(vault::Secret::new(key.expose_secret().to_owned()));
+                CredentialSecret::ApiKey(secrets::Secret::new(key.expose_secret().to_owned()));
             let meta = ResolvedMeta {
                 kind: "platform",
                 model: platform.id.clone(),

@@ -96,7 +96,7 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         platform_key: config
             .platform_openrouter_key
             .clone()
-            .map(vault::Secret::new),
+            .map(secrets::Secret::new),
     });
     let stop = watch::Sender::new(false);
     let mut stopped = stop.subscribe();
@@ -131,7 +131,7 @@ pub fn views_path(data_dir: &Path) -> PathBuf {
 pub async fn bootstrap_default_org(
     registry: &Registry,
     data_dir: &Path,
-) -> Result<Option<(PathBuf, vault::Secret)>, AppError> {
+) -> Result<Option<(PathBuf, secrets::Secret)>, AppError> {
     let path = data_dir.join("bootstrap-token");
     let pending_path = data_dir.join("bootstrap-token.pending");
     let pending = match std::fs::read_to_string(&pending_path) {
@@ -148,7 +148,7 @@ pub async fn bootstrap_default_org(
     let last = registry.log.last_seq().await?;
     registry.settle(last).await?;
     let org = OrgId::parse("default")?;
-    let finish = |token: vault::Secret| -> Result<Option<(PathBuf, vault::Secret)>, AppError> {
+    let finish = |token: secrets::Secret| -> Result<Option<(PathBuf, secrets::Secret)>, AppError> {
         std::fs::rename(&pending_path, &path).map_err(|e| {
             AppError::Unavailable(format!("cannot rename {}: {e}", pending_path.display()))
         })?;
@@ -161,13 +161,13 @@ pub async fn bootstrap_default_org(
         };
         if row.tokens.contains(prepared.id()) {
             // Issued before a crash, never shown: show it now.
-            let token = vault::Secret::new(prepared.token().expose_secret().to_owned());
+            let token = secrets::Secret::new(prepared.token().expose_secret().to_owned());
             return finish(token);
         }
         if row.tokens.is_empty() {
             // The org was created here, and the crash came before its token.
             let ctx = crate::Ctx::system(org.clone(), "bootstrap");
-            let token = vault::Secret::new(prepared.token().expose_secret().to_owned());
+            let token = secrets::Secret::new(prepared.token().expose_secret().to_owned());
             registry
                 .issue_prepared_token(&ctx, "bootstrap admin", "admin", prepared)
                 .await?;
@@ -187,7 +187,7 @@ pub async fn bootstrap_default_org(
             prepared
         }
     };
-    let token = vault::Secret::new(prepared.token().expose_secret().to_owned());
+    let token = secrets::Secret::new(prepared.token().expose_secret().to_owned());
     match registry.create_org_with("default", prepared).await {
         Ok(_) => finish(token),
         Err(AppError::Conflict {

@@ -2,12 +2,29 @@
 //! outcome the worker recorded. A passing test is the receipt that adding a model needs: it
 //! is bound to a digest of the draft and expires after [`RECEIPT_TTL_MS`].
 
+use secrets::Sealed;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use vault::Sealed;
 
 use crate::provider::{CredentialKind, Endpoint, Provider, ProviderModelId};
 use crate::values::{Cost, CredentialId, OrgId, Slug};
+
+/// Every outcome class a test can record, in the order clients are told about them; `ok` is
+/// the one that passes. The providers crate maps answers to these (its test checks the list).
+pub const OUTCOME_CLASSES: [&str; 12] = [
+    "ok",
+    "auth_invalid",
+    "permission_denied",
+    "model_not_found",
+    "endpoint_unreachable",
+    "timeout",
+    "rate_limited",
+    "quota_exceeded",
+    "bad_response",
+    "unsupported_parameter",
+    "provider_unavailable",
+    "destination_blocked",
+];
 
 /// How long a passing test lets a matching draft be added, by default: 15 minutes.
 pub const RECEIPT_TTL_MS: i64 = 15 * 60 * 1000;

@@ -1,8 +1,8 @@
 //! The credential aggregate: a sealed secret with its fingerprint and preview, reusable by
 //! many models of one org.
 
+use secrets::Sealed;
 use serde::{Deserialize, Serialize};
-use vault::Sealed;
 
 use crate::provider::{CredentialKind, Provider};
 use crate::values::CredentialId;

@@ -133,7 +133,7 @@ pub fn samples() -> Vec<(&'static str, Event)> {
                 provider: Provider::Bedrock,
                 kind: CredentialKind::AwsAccessKey,
                 version: 1,
-                sealed: vault::Sealed {
+                sealed: secrets::Sealed {
                     nonce: [1; 12],
                     ciphertext: vec![2; 24],
                 },
@@ -198,7 +198,7 @@ pub fn samples() -> Vec<(&'static str, Event)> {
                     .unwrap_or_else(|_| unreachable!()),
                     credential: connection_test::TestCredential::Inline {
                         kind: CredentialKind::BedrockApiKey,
-                        sealed: vault::Sealed {
+                        sealed: secrets::Sealed {
                             nonce: [4; 12],
                             ciphertext: vec![5; 20],
                         },

@@ -13,7 +13,7 @@ use crate::values::Cost;
 const TABLE_JSON: &str = include_str!("../../../schemas/pricing/pricing.json");
 
 /// One row of the table.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KnownModel {
     pub input_cost_per_token: Option<Cost>,
     pub output_cost_per_token: Option<Cost>,

@@ -5,6 +5,7 @@
 //! Architecture invariant: no IO, no async, no clock, no randomness. Time, ids and looked-up
 //! facts arrive inside commands; the envelope (in `eventlog`) carries who and when.
 
+pub mod advice;
 pub mod catalog;
 pub mod connection_test;
 pub mod credential;

@@ -20,6 +20,17 @@ pub enum Status {
     Deactivated,
 }
 
+impl Status {
+    pub const ALL: [Status; 2] = [Self::Active, Self::Deactivated];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Deactivated => "deactivated",
+        }
+    }
+}
+
 /// The state of one model, as events made it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Model {

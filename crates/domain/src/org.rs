@@ -17,6 +17,8 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 3] = [Self::Admin, Self::Member, Self::Service];
+
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         match raw {
             "admin" => Ok(Self::Admin),

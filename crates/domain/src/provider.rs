@@ -3,8 +3,8 @@
 
 use std::fmt;
 
+use secrets::Secret;
 use serde::{Deserialize, Serialize};
-use vault::Secret;
 
 use crate::values::{AwsRegion, HttpUrl};
 use crate::{Invalid, echo};
@@ -142,6 +142,18 @@ pub enum CredentialKind {
     ApiKey,
     AwsAccessKey,
     BedrockApiKey,
+}
+
+impl CredentialKind {
+    pub const ALL: [CredentialKind; 3] = [Self::ApiKey, Self::AwsAccessKey, Self::BedrockApiKey];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::AwsAccessKey => "aws_access_key",
+            Self::BedrockApiKey => "bedrock_api_key",
+        }
+    }
 }
 
 /// A credential as entered, secrets still in the clear. Built only at the edge, sealed at once.

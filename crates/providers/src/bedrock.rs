@@ -21,8 +21,8 @@ use domain::provider::{CredentialSecret, ProviderModelId};
 use domain::values::AwsRegion;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use secrets::Secret;
 use serde_json::{Value, json};
-use vault::Secret;
 
 use crate::OutcomeClass;
 use crate::classify::{ErrorInfo, Verdict, by_status, json_object, rejected_request};

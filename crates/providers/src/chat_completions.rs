@@ -3,8 +3,8 @@
 //! answer. Each of those modules picks the budget field and adds its error quirks.
 
 use reqwest::header::AUTHORIZATION;
+use secrets::Secret;
 use serde_json::{Value, json};
-use vault::Secret;
 
 use crate::OutcomeClass;
 use crate::classify::{ErrorInfo, Verdict, by_status, json_object};

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use domain::provider::{CredentialSecret, Endpoint, Provider, ProviderModelId, check_endpoint};
-use vault::Secret;
+use secrets::Secret;
 
 use crate::classify::Verdict;
 use crate::http::{Call, Reply};

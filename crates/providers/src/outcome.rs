@@ -201,4 +201,10 @@ mod tests {
         }
         assert_eq!(OutcomeClass::from_code("nope"), None);
     }
+
+    #[test]
+    fn the_domain_lists_exactly_these_classes() {
+        let codes: Vec<&str> = OutcomeClass::ALL.iter().map(OutcomeClass::code).collect();
+        assert_eq!(codes, domain::connection_test::OUTCOME_CLASSES);
+    }
 }

@@ -10,7 +10,9 @@
 //!
 //! Architecture invariant: nothing in this crate logs, prints, formats or serializes a
 //! plaintext secret, a data key or the master key. The only way to read a secret is the
-//! explicit, greppable [`Secret::expose_secret`].
+//! explicit, greppable `secrets::Secret::expose_secret`. The plain value types (`Secret`,
+//! `Sealed`, fingerprints, previews) live in the leaf crate `secrets`, so the pure domain can
+//! name them without depending on this adapter.
 
 mod error;
 mod keyring;
@@ -18,12 +20,10 @@ mod master_key;
 mod nats_keyring;
 mod redb_keyring;
 mod seal;
-mod secret;
 
 pub use error::VaultError;
 pub use keyring::{Keyring, MemoryKeyring};
 pub use master_key::MasterKey;
 pub use nats_keyring::NatsKeyring;
 pub use redb_keyring::RedbKeyring;
-pub use seal::{Sealed, SecretContext, Vault};
-pub use secret::{Secret, preview};
+pub use seal::{SecretContext, Vault};

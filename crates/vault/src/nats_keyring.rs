@@ -155,7 +155,9 @@ mod tests {
 
     use super::*;
     use crate::keyring::conformance;
-    use crate::{MasterKey, Sealed, Secret, SecretContext, Vault};
+    use secrets::{Sealed, Secret};
+
+    use crate::{MasterKey, SecretContext, Vault};
 
     /// A private `nats-server` with JetStream on a free loopback port and its own store
     /// directory, killed on drop. Never the system server on 4222.

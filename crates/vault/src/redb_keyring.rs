@@ -170,7 +170,9 @@ mod tests {
 
     use super::*;
     use crate::keyring::conformance;
-    use crate::{MasterKey, Secret, SecretContext, Vault};
+    use secrets::Secret;
+
+    use crate::{MasterKey, SecretContext, Vault};
 
     const PLAINTEXT: &str = "sk-ant-api03-the-plaintext-Zz42";
 

@@ -12,19 +12,12 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use rand::rngs::OsRng;
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::{Keyring, MasterKey, Secret, VaultError};
+use secrets::{Sealed, Secret};
 
-/// A sealed credential version: AES-256-GCM ciphertext (tag appended) and its nonce. It is
-/// safe to store in events and to log; without its data key it reveals nothing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sealed {
-    pub nonce: [u8; 12],
-    pub ciphertext: Vec<u8>,
-}
+use crate::{Keyring, MasterKey, VaultError};
 
 /// What a sealed secret belongs to. It names the keyring entry of the data key
 /// (`"{org}.{credential_id}.{version}"`) and is bound into the ciphertext as AAD, so a

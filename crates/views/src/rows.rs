@@ -7,8 +7,8 @@ use domain::model::Model;
 use domain::org::Role;
 use domain::values::TokenId;
 use domain::workflow::Workflow;
+use secrets::Sealed;
 use serde::{Deserialize, Serialize};
-use vault::Sealed;
 
 /// Where an aggregate's stream stands: what the next command needs for optimistic
 /// concurrency (`last_seq`) and the audit chain (`last_hash`).

@@ -6,7 +6,7 @@ use std::time::Duration;
 use domain::provider::{CredentialSecret, Endpoint, Provider, ProviderModelId};
 use domain::values::{AwsRegion, HttpUrl};
 use providers::{Client, OutboundPolicy, Outcome, OutcomeClass, Probe, Settings, test_connection};
-use vault::Secret;
+use secrets::Secret;
 
 use crate::fake::{self, Fake};
 

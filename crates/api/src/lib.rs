@@ -1,0 +1,57 @@
+//! The wire contract of modelreg: every request and response of the HTTP API (and of the NATS
+//! subjects that speak the same shapes), shared by the server, the CLI, the workers' NATS API
+//! and the tests. The OpenAPI document is generated from these types and the server's routes.
+//!
+//! Architecture invariant: no rules live here. Requests are loose shapes (strings, raw JSON
+//! numbers) that `app` parses into domain types, collecting every problem at once; responses
+//! are plain data that `app` builds from the views. Vocabularies (providers, roles, patterns)
+//! come from `domain`, so the document and the rules name one list.
+
+mod connection_tests;
+mod credentials;
+mod models;
+mod problem;
+mod resolve;
+pub mod schema;
+mod secret;
+mod tokens;
+mod workflows;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use connection_tests::{ConnectionTest, DraftTest, ModelTest, TestResult, WaitQuery};
+pub use credentials::{
+    Credential, CredentialInput, CredentialMatch, CredentialSummary, MatchCredential,
+};
+pub use models::{
+    AddModel, AddedModel, Capabilities, CapabilitiesInput, ConfirmQuery, Controls, EditModel,
+    KnownCapabilities, Model, ModelList, NULL_REFUSED, PlatformModel, Warning,
+};
+pub use problem::{FieldProblem, Problem};
+pub use resolve::{Resolved, ResolvedCredential};
+pub use secret::SecretField;
+pub use tokens::{IssueToken, IssuedToken};
+pub use workflows::{
+    BrokenQuery, CheckAnswer, CheckModel, Features, ModelReferences, Notice, PutWorkflow,
+    Reference, Refusal, Step, Workflow, WorkflowSummary,
+};
+
+/// An answer: the value's fields and the event-log `position` the answer reflects (also in
+/// the `X-Modelreg-Position` header). Commands answer once the server's views reached the
+/// position they appended (read your writes).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Positioned<T> {
+    #[serde(flatten)]
+    pub value: T,
+    /// The event-log position the answer reflects.
+    pub position: u64,
+}
+
+/// A list answer: its items and the event-log `position` it reflects.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+    /// The event-log position the answer reflects.
+    pub position: u64,
+}

@@ -1,0 +1,325 @@
+//! Models: adding, editing and reading custom models, and the platform catalog's models.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::credentials::{CredentialInput, CredentialSummary};
+use crate::schema;
+
+/// `POST /v1/models`: a custom model to add.
+///
+/// Gated: `connection_test_id` must name a passing Test Connection of exactly this draft,
+/// completed less than 15 minutes ago. Give the credential inline (`credential`) or a saved
+/// one (`credential_id`); an inline secret equal to a saved credential of the org reuses it.
+#[derive(Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddModel {
+    /// The name people see; the slug is derived from it once and never changes.
+    #[schema(value_type = String, max_length = 100, example = "Team GPT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[schema(value_type = schema::Provider)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The model id as the provider names it: Fireworks `accounts/<a>/models/<m>`,
+    /// OpenRouter `<vendor>/<model>`, Bedrock a model or inference-profile id or an ARN.
+    #[schema(value_type = String, example = "gpt-5")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_model_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<CredentialInput>,
+    /// A saved credential of the same provider, instead of `credential`.
+    #[schema(value_type = Option<schema::CredentialId>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    /// The receipt: a passing Test Connection of this draft.
+    #[schema(value_type = Option<String>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_test_id: Option<String>,
+    /// Base URL (openai_compatible) or Inference Endpoint URL (huggingface).
+    #[schema(value_type = Option<String>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// AWS region (bedrock), e.g. us-east-1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The most output tokens a call may ask for.
+    #[schema(value_type = u32, minimum = 1, maximum = 2000000, example = 32000)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<CapabilitiesInput>,
+    /// USD per input token, exact.
+    #[schema(value_type = Option<schema::Decimal>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_cost_per_token: Option<Value>,
+    /// USD per output token, exact.
+    #[schema(value_type = Option<schema::Decimal>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_cost_per_token: Option<Value>,
+}
+
+/// `PATCH /v1/models/{slug}`: a partial edit.
+///
+/// An absent field stays as it is. `null` clears only the costs and `capabilities.reasoning`
+/// (turns extended reasoning off); on any other field it is refused (`body.invalid_shape`),
+/// since those have no "none". The secret changes only when a new `credential` is given.
+#[derive(Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditModel {
+    #[schema(value_type = Option<String>, max_length = 100)]
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub display_name: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub provider_model_id: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub credential: Option<CredentialInput>,
+    #[schema(value_type = Option<schema::CredentialId>)]
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub credential_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub endpoint_url: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub region: Option<String>,
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 2000000)]
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_tokens: Option<Value>,
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub capabilities: Option<CapabilitiesInput>,
+    /// A cost, or `null` to clear it.
+    #[schema(value_type = Option<schema::Decimal>)]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub input_cost_per_token: Option<Value>,
+    /// A cost, or `null` to clear it.
+    #[schema(value_type = Option<schema::Decimal>)]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub output_cost_per_token: Option<Value>,
+}
+
+/// Capabilities as sent. An absent switch keeps the base (off when adding, the current value
+/// when editing); the switches have no `null`, as "off" is `false`.
+#[derive(Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilitiesInput {
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub json_mode: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vision: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tool_use: Option<bool>,
+    /// Absent: unchanged (off when adding); `null`: off; `effort` or `max_tokens`: on, with
+    /// that parameter shape.
+    #[schema(value_type = Option<schema::Reasoning>)]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reasoning: Option<Option<String>>,
+}
+
+/// For a field that can be cleared: runs only when the field is there, so with
+/// `#[serde(default)]` absent is `None` and present is `Some`, where an explicit `null` is kept
+/// as `Value::Null` or an inner `None`. Plain `Option` reads both absent and `null` as `None`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// What a `null` on a field that cannot be cleared hears.
+pub const NULL_REFUSED: &str =
+    "null cannot clear this field; leave the field out to keep its value";
+
+/// For a field that cannot be cleared: an explicit `null` is refused (serde's error names the
+/// field), so it is never silently read as "leave unchanged".
+fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    match Option::<T>::deserialize(deserializer)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(serde::de::Error::custom(NULL_REFUSED)),
+    }
+}
+
+/// `DELETE /v1/models/{slug}?confirm=true`.
+#[derive(Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConfirmQuery {
+    /// Deactivate even though active workflows still reference the model.
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+/// What a custom model can do.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Capabilities {
+    pub json_mode: bool,
+    pub vision: bool,
+    pub tool_use: bool,
+    /// The reasoning parameter's shape, or `null` when extended reasoning is off.
+    #[schema(value_type = Option<schema::Reasoning>)]
+    pub reasoning: Option<String>,
+}
+
+/// Which Pipeline Builder controls to enable for a model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Controls {
+    pub tools: bool,
+    pub json_mode: bool,
+    pub image_input: bool,
+    pub reasoning_effort: bool,
+    pub reasoning_budget: bool,
+}
+
+/// Advice about a configuration, not an error (e.g. `max_tokens.low_for_tool_use` below
+/// 16000 with tool use on).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Warning {
+    pub code: String,
+    pub message: String,
+}
+
+/// A custom model.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Model {
+    /// Always `custom`.
+    #[schema(value_type = String, pattern = "^custom$")]
+    pub kind: String,
+    #[schema(value_type = schema::Slug)]
+    pub slug: String,
+    pub display_name: String,
+    #[schema(value_type = schema::Provider)]
+    pub provider: String,
+    pub provider_model_id: String,
+    pub credential: Option<CredentialSummary>,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub max_tokens: u32,
+    pub capabilities: Capabilities,
+    #[schema(value_type = Option<schema::Decimal>)]
+    pub input_cost_per_token: Option<String>,
+    #[schema(value_type = Option<schema::Decimal>)]
+    pub output_cost_per_token: Option<String>,
+    #[schema(value_type = schema::Status)]
+    pub status: String,
+    /// Events recorded for the model; `If-Match` takes it.
+    pub version: u64,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    pub created_by: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    pub updated_by: String,
+    #[schema(format = DateTime)]
+    pub deactivated_at: Option<String>,
+    pub deactivated_by: Option<String>,
+    pub controls: Controls,
+    pub warnings: Vec<Warning>,
+}
+
+/// A capability flag the catalog may not know: `null` is "unknown", never "no".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KnownCapabilities {
+    pub json_mode: Option<bool>,
+    pub vision: Option<bool>,
+    pub tool_use: Option<bool>,
+    #[schema(value_type = Option<schema::Reasoning>)]
+    pub reasoning: Option<String>,
+}
+
+/// A model served through the platform's OpenRouter key. `null` means unknown.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PlatformModel {
+    /// Always `platform`.
+    #[schema(value_type = String, pattern = "^platform$")]
+    pub kind: String,
+    /// The OpenRouter id, e.g. google/gemini-3.1-pro-preview.
+    pub id: String,
+    pub display_name: String,
+    pub provider: String,
+    /// The platform's default model.
+    pub default: bool,
+    pub capabilities: KnownCapabilities,
+    pub max_tokens: Option<u32>,
+    #[schema(value_type = Option<schema::Decimal>)]
+    pub input_cost_per_token: Option<String>,
+    #[schema(value_type = Option<schema::Decimal>)]
+    pub output_cost_per_token: Option<String>,
+    #[schema(value_type = schema::Status)]
+    pub status: String,
+}
+
+/// Every model of the org, platform and custom, each group in a stable order.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelList {
+    pub platform: Vec<PlatformModel>,
+    pub custom: Vec<Model>,
+}
+
+/// The answer to an add.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AddedModel {
+    pub model: Model,
+    /// Set when the secret entered equals a saved credential, which the model now uses
+    /// instead of a second copy.
+    pub reused_credential: Option<CredentialSummary>,
+}

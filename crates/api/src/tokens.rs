@@ -1,0 +1,32 @@
+//! API tokens: issuing one (shown once) for the caller's org.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{SecretField, schema};
+
+/// `POST /v1/tokens`.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueToken {
+    /// Who or what the token is for, as people will read it in the audit trail.
+    #[schema(max_length = 100)]
+    pub label: String,
+    /// admin manages; member reads; service (the pipeline runtime) reads, reports workflows
+    /// and resolves credentials.
+    #[schema(value_type = schema::Role)]
+    pub role: String,
+}
+
+/// An issued token. `token` is shown to the request that issued it, once; a retry of that
+/// request answers `null` there.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct IssuedToken {
+    #[schema(value_type = schema::TokenId)]
+    pub token_id: String,
+    pub label: String,
+    #[schema(value_type = schema::Role)]
+    pub role: String,
+    #[schema(value_type = Option<String>, format = Password)]
+    pub token: Option<SecretField>,
+}

@@ -1,0 +1,105 @@
+//! Configuration advice: warnings about a model's settings that are allowed but likely to
+//! hurt (cut-off tool calls, reasoning starved of tokens). Advice never refuses anything.
+
+use crate::known::KnownModel;
+use crate::values::Capabilities;
+
+/// Tool-using steps spend output tokens on calls and their arguments; below this they are
+/// cut short.
+pub const TOOL_USE_MIN_MAX_TOKENS: u32 = 16_000;
+
+/// One piece of advice: a stable code and a sentence saying what to change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The advice for a model with `capabilities` and `max_tokens`. `known` is what the shipped
+/// table says about the provider's model, where it knows it.
+pub fn warnings(
+    capabilities: &Capabilities,
+    max_tokens: u32,
+    known: Option<&KnownModel>,
+) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if let Some(ceiling) = known.and_then(|k| k.max_output_tokens) {
+        if max_tokens > ceiling {
+            out.push(Warning {
+                code: "max_tokens.above_documented_ceiling",
+                message: format!("the provider documents at most {ceiling} output tokens for this model; requests for more will be refused or cut"),
+            });
+        } else if capabilities.reasoning.is_some() && max_tokens < ceiling {
+            out.push(Warning {
+                code: "max_tokens.below_reasoning_ceiling",
+                message: format!("reasoning spends output tokens before the answer; the provider documents up to {ceiling} for this model, consider {ceiling}"),
+            });
+        }
+    }
+    if capabilities.tool_use && max_tokens < TOOL_USE_MIN_MAX_TOKENS {
+        out.push(Warning {
+            code: "max_tokens.low_for_tool_use",
+            message: format!(
+                "tool use is on with max tokens {max_tokens}; use at least 16000, or 32000 for multi-file generation, or tool calls will be cut off"
+            ),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::ReasoningParam;
+
+    fn known(ceiling: u32) -> KnownModel {
+        KnownModel {
+            max_output_tokens: Some(ceiling),
+            ..KnownModel::default()
+        }
+    }
+
+    fn codes(warnings: Vec<Warning>) -> Vec<&'static str> {
+        warnings.into_iter().map(|w| w.code).collect()
+    }
+
+    #[test]
+    fn tool_use_wants_enough_output_tokens() {
+        // Given tool use on
+        let tools = Capabilities {
+            tool_use: true,
+            ..Capabilities::default()
+        };
+        // When max tokens is below 16,000, Then the advice says so; at 16,000 it does not
+        assert_eq!(
+            codes(warnings(&tools, 8_000, None)),
+            ["max_tokens.low_for_tool_use"]
+        );
+        assert!(warnings(&tools, TOOL_USE_MIN_MAX_TOKENS, None).is_empty());
+        // And without tool use a low limit is fine
+        assert!(warnings(&Capabilities::default(), 1_000, None).is_empty());
+    }
+
+    #[test]
+    fn documented_ceilings_bound_and_feed_reasoning() {
+        let reasoning = Capabilities {
+            reasoning: Some(ReasoningParam::Effort),
+            ..Capabilities::default()
+        };
+        // Above the documented ceiling, whatever the capabilities
+        assert_eq!(
+            codes(warnings(
+                &Capabilities::default(),
+                70_000,
+                Some(&known(64_000))
+            )),
+            ["max_tokens.above_documented_ceiling"]
+        );
+        // A reasoning model below its ceiling is told the ceiling
+        let below = warnings(&reasoning, 32_000, Some(&known(64_000)));
+        assert_eq!(below[0].code, "max_tokens.below_reasoning_ceiling");
+        assert!(below[0].message.contains("64000"), "{}", below[0].message);
+        // At the ceiling there is nothing to say
+        assert!(warnings(&reasoning, 64_000, Some(&known(64_000))).is_empty());
+    }
+}
