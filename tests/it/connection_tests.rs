@@ -205,14 +205,15 @@ async fn adding_is_gated_on_a_passing_test_of_that_draft() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_receipt_is_refused() {
     let app = TestApp::start_with(Backend::Embedded, |config| {
-        config.connection_test_receipt_ttl_ms = 1
+        config.connection_test_receipt_ttl_ms = 60_000
     })
     .await;
     let key = "sk-good-0123456789abcdef";
     let passed = run_test(&app, "/v1/connection-tests", draft("gpt-4o", key)).await;
     assert_eq!(passed["result"]["class"], "ok", "{passed}");
-    // The passage of time is what is under test: wait out the 1 ms lifetime.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The passage of time is what is under test: the registry's clock moves past the
+    // receipt's lifetime (a minute here) without waiting for it.
+    app.clock.advance(Duration::from_millis(60_001));
     let expired = app
         .add_model_ungated(add_body("gpt-4o", key, passed["id"].as_str()))
         .await;
@@ -280,9 +281,10 @@ async fn connection_tests_run_on_jetstream_too() {
 /// start a connection-test worker with settings of its own (short ack wait, fast retries).
 struct OwnWorker {
     running: Option<app::Running>,
+    config: app::config::Config,
     ctx: app::Ctx,
     fake: FakeProvider,
-    worker: Option<tokio::task::JoinHandle<Result<(), String>>>,
+    worker: Option<tokio::task::JoinHandle<Result<(), workers::WorkerError>>>,
     _data: tempfile::TempDir,
 }
 
@@ -304,14 +306,27 @@ impl OwnWorker {
             ..app::config::Config::default()
         };
         let running = app::start(&config).await.expect("registry");
-        let org = running.registry.create_org("Acme").await.expect("org").org;
+        let org = app::orgs::create(&running.registry, "Acme")
+            .await
+            .expect("org")
+            .org;
         Self {
             running: Some(running),
+            config,
             ctx: app::Ctx::system(org, "test"),
             fake,
             worker: None,
             _data: data,
         }
+    }
+
+    /// Stops the registry, lets `change` act on its files, and starts it again.
+    async fn restart_after(&mut self, change: impl AsyncFnOnce(&app::config::Config)) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+        change(&self.config).await;
+        self.running = Some(app::start(&self.config).await.expect("registry"));
     }
 
     fn registry(&self) -> &Arc<app::Registry> {
@@ -338,23 +353,25 @@ impl OwnWorker {
 
     async fn request(&self, body: Value) -> String {
         let request = serde_json::from_value(body).expect("a draft test request");
-        self.registry()
-            .request_draft_test(&self.ctx, request)
+        app::connection_tests::request_draft(self.registry(), &self.ctx, request)
             .await
             .expect("requested")
             .value
             .id
     }
 
-    async fn wait_completed(&self, id: &str) -> app::connection_tests::ConnectionTestView {
+    async fn wait_completed(&self, id: &str) -> api::ConnectionTest {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let test = self
-                .registry()
-                .get_connection_test(&self.ctx, id, Some(Duration::from_secs(5)))
-                .await
-                .expect("test")
-                .value;
+            let test = app::connection_tests::get(
+                self.registry(),
+                &self.ctx,
+                id,
+                Some(Duration::from_secs(5)),
+            )
+            .await
+            .expect("test")
+            .value;
             if test.status == "completed" || Instant::now() > deadline {
                 return test;
             }
@@ -363,7 +380,7 @@ impl OwnWorker {
 
     fn jobs(&self, outcome: &str) -> u64 {
         self.registry()
-            .jobs
+            .jobs()
             .snapshot()
             .into_iter()
             .find(|((worker, o), _)| worker == workers::connection_tests::CONSUMER && o == outcome)
@@ -389,16 +406,16 @@ async fn a_test_that_cannot_run_ends_completed_and_failed() {
     let id = own
         .request(draft("gpt-4o", "sk-good-0123456789abcdef"))
         .await;
-    let context = vault::SecretContext {
-        org: own.ctx.org.as_str(),
-        credential_id: &id,
-        version: 1,
-    };
-    own.registry()
-        .vault
-        .destroy(&context)
-        .await
-        .expect("destroy the test's data key");
+    // The test's data key goes missing from the keyring (lost, or destroyed by an operator).
+    let key_id = format!("{}.{id}.1", own.ctx.org());
+    own.restart_after(async |config| {
+        let keyring = vault::RedbKeyring::open(config.data_dir.join("keyring.redb"))
+            .expect("the keyring file");
+        vault::Keyring::delete(&keyring, &key_id)
+            .await
+            .expect("delete the test's data key");
+    })
+    .await;
     own.spawn_worker(|settings| {
         settings.ack_wait = Duration::from_secs(5);
         settings.retry = workers::Retry {
@@ -426,7 +443,7 @@ async fn a_test_that_cannot_run_ends_completed_and_failed() {
     assert_eq!(own.fake.seen(), 0, "the provider was never called");
     let add = serde_json::from_value(add_body("gpt-4o", "sk-good-0123456789abcdef", Some(&id)))
         .expect("an add request");
-    let refused = own.registry().add_model(&own.ctx, add).await.err();
+    let refused = app::models::add(own.registry(), &own.ctx, add).await.err();
     assert!(
         matches!(&refused, Some(app::AppError::Invalid(problems)) if problems.iter().any(|p| p.code == "connection_test.failed")),
         "the gate refuses the test as failed, not as still running: {refused:?}"

@@ -384,7 +384,7 @@ async fn counts_are_exact_under_concurrency() {
     let warned: BTreeSet<String> = loop {
         let events = app
             .registry()
-            .views
+            .views()
             .model("acme", "hot")
             .expect("views")
             .expect("row");

@@ -56,15 +56,14 @@ async fn a_bootstrap_interrupted_by_a_crash_is_finished_on_the_next_start() {
     let dir = tempfile::tempdir().expect("temp dir");
     let pending = dir.path().join("bootstrap-token.pending");
     let final_path = dir.path().join("bootstrap-token");
-    let text = |p: &app::PreparedToken| p.token().expose_secret().to_owned();
+    let text = |p: &app::orgs::PreparedToken| p.token().expose_secret().to_owned();
 
     // The crash came after the token was issued, before the file was renamed: the next
     // start shows that token (it never was) and keeps it in the final file.
-    let drawn = app::PreparedToken::draw();
+    let drawn = app::orgs::PreparedToken::draw();
     let token = text(&drawn);
     std::fs::write(&pending, format!("{token}\n")).expect("write pending");
-    registry
-        .create_org_with("default", drawn)
+    app::orgs::create_with(registry, "default", drawn)
         .await
         .expect("org created before the crash");
     let (path, shown) = app::bootstrap_default_org(registry, dir.path())
@@ -80,8 +79,8 @@ async fn a_bootstrap_interrupted_by_a_crash_is_finished_on_the_next_start() {
         token
     );
     assert!(!pending.exists());
-    let principal = registry.authenticate(&token).expect("the token works");
-    assert_eq!(principal.org.as_str(), "default");
+    let principal = app::orgs::authenticate(registry, &token).expect("the token works");
+    assert_eq!(principal.org().as_str(), "default");
 
     // Started again: nothing to do, nothing shown.
     assert!(
@@ -93,7 +92,7 @@ async fn a_bootstrap_interrupted_by_a_crash_is_finished_on_the_next_start() {
 
     // A pending token whose org got its admin token elsewhere (another replica's bootstrap
     // won) is dropped, never issued.
-    let stale = app::PreparedToken::draw();
+    let stale = app::orgs::PreparedToken::draw();
     std::fs::write(&pending, text(&stale)).expect("write pending");
     assert!(
         app::bootstrap_default_org(registry, dir.path())
@@ -102,7 +101,7 @@ async fn a_bootstrap_interrupted_by_a_crash_is_finished_on_the_next_start() {
             .is_none()
     );
     assert!(!pending.exists());
-    assert!(registry.authenticate(&text(&stale)).is_err());
+    assert!(app::orgs::authenticate(registry, &text(&stale)).is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +109,7 @@ async fn a_bootstrap_that_crashed_before_appending_uses_its_drawn_token() {
     let app = TestApp::start(Backend::Embedded).await;
     let registry = app.registry();
     let dir = tempfile::tempdir().expect("temp dir");
-    let drawn = app::PreparedToken::draw();
+    let drawn = app::orgs::PreparedToken::draw();
     let token = drawn.token().expose_secret().to_owned();
     std::fs::write(dir.path().join("bootstrap-token.pending"), &token).expect("write pending");
     let (_, shown) = app::bootstrap_default_org(registry, dir.path())
@@ -118,5 +117,5 @@ async fn a_bootstrap_that_crashed_before_appending_uses_its_drawn_token() {
         .expect("bootstrap")
         .expect("created now");
     assert_eq!(shown.expose_secret(), token);
-    assert!(registry.authenticate(&token).is_ok());
+    assert!(app::orgs::authenticate(registry, &token).is_ok());
 }

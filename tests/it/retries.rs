@@ -6,14 +6,15 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::support::registry::json_of;
 use crate::support::{Backend, Reply, TestApp};
 
 /// `POST /v1/models` of `body` as given, under an idempotency key.
-async fn post_with_key(app: &TestApp, body: Value, key: &str) -> Reply {
+async fn post_with_key(app: &TestApp, body: &api::AddModel, key: &str) -> Reply {
     app.call_with(
         Method::POST,
         "/v1/models",
-        Some(body),
+        Some(json_of(body)),
         &app.token,
         &[("idempotency-key", key)],
     )
@@ -21,11 +22,9 @@ async fn post_with_key(app: &TestApp, body: Value, key: &str) -> Reply {
 }
 
 /// The same with a receipt of a passing test first.
-async fn add_with_key(app: &TestApp, mut body: Value, key: &str) -> Reply {
-    if let Some(test_id) = app.passing_test_of(&body).await {
-        body["connection_test_id"] = Value::String(test_id);
-    }
-    post_with_key(app, body, key).await
+async fn add_with_key(app: &TestApp, mut body: api::AddModel, key: &str) -> Reply {
+    body.connection_test_id = app.passing_test_of(&body).await;
+    post_with_key(app, &body, key).await
 }
 
 fn custom_slugs(listing: &Value) -> Vec<String> {
@@ -42,10 +41,7 @@ fn custom_slugs(listing: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_add_answers_with_the_first_model() {
-    let app = TestApp::start_with(Backend::Embedded, |config| {
-        config.connection_test_receipt_ttl_ms = 1500;
-    })
-    .await;
+    let app = TestApp::start(Backend::Embedded).await;
 
     let first = add_with_key(&app, app.local_draft("Retry Me"), "add-1").await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
@@ -64,12 +60,14 @@ async fn a_retried_add_answers_with_the_first_model() {
     assert_eq!(other_again.body["model"]["slug"], "retry-me-2");
 
     // After the receipt has expired, a retry without one still answers as the first time.
-    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
-    let late = post_with_key(&app, app.local_draft("Retry Me"), "add-1").await;
+    app.clock.advance(std::time::Duration::from_millis(
+        domain::connection_test::RECEIPT_TTL_MS as u64 + 1,
+    ));
+    let late = post_with_key(&app, &app.local_draft("Retry Me"), "add-1").await;
     assert_eq!(late.status, StatusCode::CREATED, "{}", late.body);
     assert_eq!(late.body["model"]["slug"], "retry-me");
     // While a new command without a receipt is refused by the gate.
-    let ungated = post_with_key(&app, app.local_draft("Retry Me"), "add-3").await;
+    let ungated = post_with_key(&app, &app.local_draft("Retry Me"), "add-3").await;
     assert_eq!(ungated.status.as_u16() / 100, 4, "{}", ungated.body);
 
     let listing = app.list_models().await;

@@ -200,7 +200,7 @@ async fn run(backend: Backend) {
     loop {
         let row = app
             .registry()
-            .views
+            .views()
             .model("acme", "team-gpt-prod-2")
             .expect("views")
             .expect("row");
@@ -216,8 +216,8 @@ async fn run(backend: Backend) {
 
     // Rebuild: a fresh replay of the log gives the same views, byte for byte.
     let before = answers(&app).await;
-    let live = app.registry().views.checksum().expect("checksum");
-    let log = std::sync::Arc::clone(&app.registry().log);
+    let live = app.registry().views().checksum().expect("checksum");
+    let log = std::sync::Arc::clone(app.registry().log());
     let first_path = app.data.path().join("rebuild-1.redb");
     let second_path = app.data.path().join("rebuild-2.redb");
     let rebuilt_once = views::rebuild(std::sync::Arc::clone(&log), &first_path, |_, _| {})
@@ -233,7 +233,7 @@ async fn run(backend: Backend) {
     app.stop().await;
     std::fs::rename(&first_path, app.views_path()).expect("swap");
     app.restart().await;
-    assert_eq!(app.registry().views.checksum().expect("checksum"), live);
+    assert_eq!(app.registry().views().checksum().expect("checksum"), live);
     let after = answers(&app).await;
     assert_eq!(
         before, after,

@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 /// Each of our crates and the workspace crates it may depend on (normal dependencies).
-/// `workers` still opens credentials through `vault` until it goes through `app`.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("secrets", &[]),
     ("vault", &["secrets"]),
@@ -24,15 +23,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("server", &["api", "app", "domain"]),
     (
         "workers",
-        &[
-            "api",
-            "app",
-            "domain",
-            "eventlog",
-            "providers",
-            "secrets",
-            "vault",
-        ],
+        &["api", "app", "domain", "eventlog", "providers", "secrets"],
     ),
     (
         "modelreg",

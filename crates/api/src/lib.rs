@@ -34,7 +34,7 @@ pub use secret::SecretField;
 pub use tokens::{IssueToken, IssuedToken};
 pub use workflows::{
     BrokenQuery, CheckAnswer, CheckModel, Features, ModelReferences, Notice, PutWorkflow,
-    Reference, Refusal, Step, Workflow, WorkflowSummary,
+    Reference, Refusal, ReportReply, Step, Workflow, WorkflowSummary,
 };
 
 /// An answer: the value's fields and the event-log `position` the answer reflects (also in

@@ -16,15 +16,15 @@ use crate::schema;
 #[serde(deny_unknown_fields)]
 pub struct AddModel {
     /// The name people see; the slug is derived from it once and never changes.
-    #[schema(value_type = String, max_length = 100, example = "Team GPT")]
+    #[schema(value_type = String, required = true, max_length = 100, example = "Team GPT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[schema(value_type = schema::Provider)]
+    #[schema(value_type = schema::Provider, required = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     /// The model id as the provider names it: Fireworks `accounts/<a>/models/<m>`,
     /// OpenRouter `<vendor>/<model>`, Bedrock a model or inference-profile id or an ARN.
-    #[schema(value_type = String, example = "gpt-5")]
+    #[schema(value_type = String, required = true, example = "gpt-5")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_model_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -45,7 +45,7 @@ pub struct AddModel {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// The most output tokens a call may ask for.
-    #[schema(value_type = u32, minimum = 1, maximum = 2000000, example = 32000)]
+    #[schema(value_type = u32, required = true, minimum = 1, maximum = 2000000, example = 32000)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -140,3 +140,14 @@ pub struct CheckAnswer {
     /// Features the platform catalog cannot vouch for.
     pub unknown: Vec<String>,
 }
+
+/// The reply to a workflow report over NATS (`pipelines.<org>.workflows.<id>`): `ok` with the
+/// log position of the report, or the problem, as the HTTP API would answer it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReportReply {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<crate::Problem>,
+}

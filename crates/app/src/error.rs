@@ -1,7 +1,11 @@
-//! Errors named for what the caller can do: fix the input, retry after a conflict, or call
-//! an operator.
+//! Errors named for what the caller can do: fix the input, retry after a conflict, reconfigure
+//! a credential, or call an operator; and the one mapping from an error to the problem every
+//! transport answers with (HTTP, the NATS API, the workers' logs).
 
 use domain::Invalid;
+
+/// A foreign error kept as the source of ours, so its chain reaches the log.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -14,7 +18,8 @@ pub enum AppError {
     Forbidden(String),
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
-    /// Someone else changed the thing first; the caller re-reads and retries.
+    /// Someone else changed the thing first, or it is not in the state the command needs;
+    /// the caller re-reads and retries.
     #[error("{message}")]
     Conflict {
         code: &'static str,
@@ -32,12 +37,28 @@ pub enum AppError {
         at: String,
         by: String,
     },
+    /// A stored credential cannot be opened any more: its data key was destroyed (shredded)
+    /// or cannot be unwrapped with this master key. The user enters the credential again (or
+    /// the operator restores the right master key); retrying changes nothing.
+    #[error("credential {credential} needs reconfiguration: {why}")]
+    NeedsReconfiguration {
+        credential: String,
+        why: &'static str,
+    },
     /// A dependency is down or slow; retrying later may work.
-    #[error("temporarily unavailable: {0}")]
-    Unavailable(String),
+    #[error("temporarily unavailable: {what}")]
+    Unavailable {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A defect or corrupt state; an operator must look.
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("internal error: {what}")]
+    Internal {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
 }
 
 impl AppError {
@@ -54,6 +75,123 @@ impl AppError {
     pub fn invalid(invalid: Invalid) -> Self {
         Self::Invalid(vec![invalid])
     }
+
+    pub fn internal(what: impl Into<String>) -> Self {
+        Self::Internal {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    pub fn unavailable(what: impl Into<String>) -> Self {
+        Self::Unavailable {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// The problem a caller is answered with. Technical failures are logged here, with their
+    /// source chain, and answered without their text: it names files, hosts and internals.
+    pub fn to_problem(&self) -> api::Problem {
+        use api::Problem;
+        match self {
+            Self::Invalid(problems) => {
+                let first = problems.first();
+                let code = first.map_or("body.invalid", |p| p.code);
+                let detail = first.map_or_else(
+                    || "the request is invalid".to_owned(),
+                    |p| p.message.clone(),
+                );
+                let mut problem = Problem::new(422, code, detail);
+                problem.errors = problems
+                    .iter()
+                    .map(|p| api::FieldProblem {
+                        field: p.field.to_owned(),
+                        code: p.code.to_owned(),
+                        detail: p.message.clone(),
+                    })
+                    .collect();
+                problem
+            }
+            Self::Unauthorized(detail) => Problem::new(401, "auth.invalid_token", detail),
+            Self::Forbidden(detail) => Problem::new(403, "auth.forbidden", detail),
+            Self::NotFound { code, message } => Problem::new(404, code, message),
+            Self::Conflict {
+                code,
+                message,
+                current_version,
+            } => {
+                let mut problem = Problem::new(409, code, message);
+                problem.current_version = *current_version;
+                problem
+            }
+            Self::HasDependents { count, first } => {
+                let mut problem = Problem::new(
+                    409,
+                    "model.has_dependents",
+                    format!(
+                        "{count} active workflow(s) still reference this model, first {first:?}; they fail to generate LLM responses until repointed. Repeat with ?confirm=true to deactivate anyway"
+                    ),
+                );
+                problem.count = Some(*count);
+                problem.first_dependent = Some(first.clone());
+                problem
+            }
+            Self::Gone {
+                code,
+                message,
+                at,
+                by,
+            } => {
+                let mut problem = Problem::new(410, code, message);
+                problem.deactivated_at = Some(at.clone());
+                problem.deactivated_by = Some(by.clone());
+                problem.hint = Some("repoint the workflow to an active model".into());
+                problem
+            }
+            Self::NeedsReconfiguration { credential, why } => {
+                tracing::warn!(%credential, why, "a credential cannot be opened");
+                let mut problem = Problem::new(
+                    409,
+                    "credential.needs_reconfiguration",
+                    format!(
+                        "credential {credential} cannot be opened ({why}); enter it again (edit the model with a new credential), or ask the operator to check the master key"
+                    ),
+                );
+                problem.hint = Some("enter the credential again".into());
+                problem
+            }
+            Self::Unavailable { .. } => {
+                tracing::warn!(error = %chain(self), "unavailable");
+                Problem::new(
+                    503,
+                    "service.unavailable",
+                    "a dependency is unavailable; retry shortly (a command may still have \
+                     landed: retry it with the same Idempotency-Key to apply it once)",
+                )
+            }
+            Self::Internal { .. } => {
+                tracing::error!(error = %chain(self), "internal error");
+                Problem::new(
+                    500,
+                    "internal",
+                    "an internal error occurred; it has been logged",
+                )
+            }
+        }
+    }
+}
+
+/// An error and its sources, `outer: inner: innermost`, for a log line.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl From<Invalid> for AppError {
@@ -65,20 +203,103 @@ impl From<Invalid> for AppError {
 impl From<views::ViewError> for AppError {
     fn from(error: views::ViewError) -> Self {
         match error {
-            views::ViewError::Lagging { .. } => Self::Unavailable(error.to_string()),
-            other => Self::Internal(other.to_string()),
+            views::ViewError::Lagging { .. } => Self::Unavailable {
+                what: "the views are behind the log".into(),
+                source: Some(Box::new(error)),
+            },
+            other => Self::Internal {
+                what: "the views failed".into(),
+                source: Some(Box::new(other)),
+            },
         }
     }
 }
 
 impl From<eventlog::LogError> for AppError {
     fn from(error: eventlog::LogError) -> Self {
-        Self::Unavailable(error.to_string())
+        Self::Unavailable {
+            what: "the event log failed".into(),
+            source: Some(Box::new(error)),
+        }
     }
 }
 
 impl From<vault::VaultError> for AppError {
     fn from(error: vault::VaultError) -> Self {
-        Self::Internal(format!("vault: {error}"))
+        match error {
+            vault::VaultError::Keyring(_) => Self::Unavailable {
+                what: "the keyring failed".into(),
+                source: Some(Box::new(error)),
+            },
+            other => Self::Internal {
+                what: "the vault failed".into(),
+                source: Some(Box::new(other)),
+            },
+        }
+    }
+}
+
+/// A vault error while opening `credential`: a destroyed or unreadable data key is a state
+/// the user can fix, not a defect.
+pub(crate) fn opening(credential: &str, error: vault::VaultError) -> AppError {
+    match error {
+        vault::VaultError::KeyDestroyed => AppError::NeedsReconfiguration {
+            credential: credential.to_owned(),
+            why: "its data key was destroyed",
+        },
+        vault::VaultError::KeyUnwrap => AppError::NeedsReconfiguration {
+            credential: credential.to_owned(),
+            why: "its data key cannot be unwrapped with the configured master key",
+        },
+        vault::VaultError::Integrity => AppError::NeedsReconfiguration {
+            credential: credential.to_owned(),
+            why: "its sealed secret does not authenticate",
+        },
+        other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn technical_failures_answer_without_their_text() {
+        let error = AppError::Internal {
+            what: "redb at /srv/secret-path failed".into(),
+            source: None,
+        };
+        let problem = error.to_problem();
+        assert_eq!((problem.status, problem.code.as_str()), (500, "internal"));
+        assert!(
+            !problem.detail.contains("secret-path"),
+            "{}",
+            problem.detail
+        );
+    }
+
+    #[test]
+    fn an_unopenable_credential_is_a_named_state_not_a_500() {
+        let problem = opening("cred_1", vault::VaultError::KeyDestroyed).to_problem();
+        assert_eq!(
+            (problem.status, problem.code.as_str()),
+            (409, "credential.needs_reconfiguration")
+        );
+        assert!(problem.detail.contains("cred_1"), "{}", problem.detail);
+        let problem = opening("cred_1", vault::VaultError::KeyUnwrap).to_problem();
+        assert_eq!(problem.code, "credential.needs_reconfiguration");
+    }
+
+    #[test]
+    fn sources_reach_the_log_line() {
+        let inner = std::io::Error::other("disk full");
+        let error = AppError::Unavailable {
+            what: "the event log failed".into(),
+            source: Some(Box::new(inner)),
+        };
+        assert_eq!(
+            chain(&error),
+            "temporarily unavailable: the event log failed: disk full"
+        );
     }
 }

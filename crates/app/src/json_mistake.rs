@@ -68,7 +68,7 @@ fn mistake(message: &str) -> String {
     // These name one of our fields or are our own words, never the client's input.
     if message.starts_with("missing field `")
         || message.starts_with("duplicate field `")
-        || message.starts_with(crate::requests::NULL_REFUSED)
+        || message.starts_with(api::NULL_REFUSED)
     {
         return message.to_owned();
     }

@@ -13,7 +13,8 @@ use vault::{Keyring, MasterKey, NatsKeyring, RedbKeyring, Vault};
 use views::Views;
 
 use crate::config::Config;
-use crate::{AppError, Registry};
+use crate::orgs::{self, PreparedToken};
+use crate::{AppError, Clock, Ctx, Parts, Registry, SystemClock};
 
 /// A started registry: the shared state and its background tasks.
 pub struct Running {
@@ -43,11 +44,14 @@ impl Running {
 
 /// Opens everything the configuration names and starts the projector.
 pub async fn start(config: &Config) -> Result<Running, AppError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        AppError::Unavailable(format!(
-            "cannot create data dir {}: {e}",
-            config.data_dir.display()
-        ))
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`start`] with the time read from `clock` (tests move a manual clock).
+pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| AppError::Unavailable {
+        what: format!("cannot create data dir {}", config.data_dir.display()),
+        source: Some(Box::new(e)),
     })?;
     let (master, created_master_key, master_key_path) = match &config.master_key {
         Some(encoded) => (MasterKey::from_base64(encoded)?, false, None),
@@ -62,12 +66,13 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
     };
     let (log, keyring): (Arc<dyn EventLog>, Arc<dyn Keyring>) = match &config.nats_url {
         Some(url) => {
-            let client = async_nats::connect(url.as_str()).await.map_err(|e| {
-                AppError::Unavailable(format!(
-                    "cannot connect to NATS at {}: {e}",
-                    eventlog::redacted_url(url)
-                ))
-            })?;
+            let client =
+                async_nats::connect(url.as_str())
+                    .await
+                    .map_err(|e| AppError::Unavailable {
+                        what: format!("cannot connect to NATS at {}", eventlog::redacted_url(url)),
+                        source: Some(Box::new(e)),
+                    })?;
             let log =
                 JetStreamLog::from_client(client.clone(), StreamSettings::new(&config.stream))
                     .await?;
@@ -81,23 +86,21 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         }
     };
     let views = Arc::new(Views::open(&views_path(&config.data_dir))?);
-    let registry = Arc::new(Registry {
+    let registry = Arc::new(Registry::new(Parts {
         log: Arc::clone(&log),
         views: Arc::clone(&views),
         vault: match config.data_key_cache_ttl_ms {
             0 => Vault::new(master, keyring),
             ttl => Vault::new(master, keyring).with_cache(Duration::from_millis(ttl), 10_000),
         },
+        clock,
         read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
-        jobs: crate::JobCounters::default(),
-        tokens: crate::TokenCache::default(),
-        resolve_cache: crate::resolve::ResolveCache::default(),
         receipt_ttl_ms: i64::try_from(config.connection_test_receipt_ttl_ms).unwrap_or(i64::MAX),
         platform_key: config
             .platform_openrouter_key
             .clone()
             .map(secrets::Secret::new),
-    });
+    }));
     let stop = watch::Sender::new(false);
     let mut stopped = stop.subscribe();
     let projector = tokio::spawn(async move {
@@ -135,27 +138,21 @@ pub async fn bootstrap_default_org(
     let path = data_dir.join("bootstrap-token");
     let pending_path = data_dir.join("bootstrap-token.pending");
     let pending = match std::fs::read_to_string(&pending_path) {
-        Ok(text) => crate::orgs::PreparedToken::from_text(&text),
+        Ok(text) => PreparedToken::from_text(&text),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => {
-            return Err(AppError::Unavailable(format!(
-                "cannot read {}: {error}",
-                pending_path.display()
-            )));
-        }
+        Err(error) => return Err(file_error("cannot read", &pending_path, error)),
     };
     // Catch up first: in NATS mode another replica may have created it already.
-    let last = registry.log.last_seq().await?;
+    let last = registry.log().last_seq().await?;
     registry.settle(last).await?;
     let org = OrgId::parse("default")?;
     let finish = |token: secrets::Secret| -> Result<Option<(PathBuf, secrets::Secret)>, AppError> {
-        std::fs::rename(&pending_path, &path).map_err(|e| {
-            AppError::Unavailable(format!("cannot rename {}: {e}", pending_path.display()))
-        })?;
+        std::fs::rename(&pending_path, &path)
+            .map_err(|e| file_error("cannot rename", &pending_path, e))?;
         sync_dir(data_dir)?;
         Ok(Some((path.clone(), token)))
     };
-    if let Some(row) = registry.views.org(org.as_str())? {
+    if let Some(row) = registry.views().org(org.as_str())? {
         let Some(prepared) = pending else {
             return Ok(None);
         };
@@ -166,11 +163,16 @@ pub async fn bootstrap_default_org(
         }
         if row.tokens.is_empty() {
             // The org was created here, and the crash came before its token.
-            let ctx = crate::Ctx::system(org.clone(), "bootstrap");
+            let ctx = Ctx::system(org.clone(), "bootstrap");
             let token = secrets::Secret::new(prepared.token().expose_secret().to_owned());
-            registry
-                .issue_prepared_token(&ctx, "bootstrap admin", "admin", prepared)
-                .await?;
+            orgs::issue_prepared(
+                registry,
+                &ctx,
+                "bootstrap admin",
+                domain::org::Role::Admin,
+                prepared,
+            )
+            .await?;
             return finish(token);
         }
         // Another replica's bootstrap made the org and its admin token.
@@ -180,7 +182,7 @@ pub async fn bootstrap_default_org(
     let prepared = match pending {
         Some(prepared) => prepared,
         None => {
-            let prepared = crate::orgs::PreparedToken::draw();
+            let prepared = PreparedToken::draw();
             write_private(&pending_path, prepared.token().expose_secret())?;
             // The file's name must survive a power loss too, not only its bytes.
             sync_dir(data_dir)?;
@@ -188,7 +190,7 @@ pub async fn bootstrap_default_org(
         }
     };
     let token = secrets::Secret::new(prepared.token().expose_secret().to_owned());
-    match registry.create_org_with("default", prepared).await {
+    match orgs::create_with(registry, "default", prepared).await {
         Ok(_) => finish(token),
         Err(AppError::Conflict {
             code: "org.exists", ..
@@ -204,14 +206,20 @@ pub async fn bootstrap_default_org(
 fn sync_dir(dir: &Path) -> Result<(), AppError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| AppError::Unavailable(format!("cannot sync {}: {e}", dir.display())))
+        .map_err(|e| file_error("cannot sync", dir, e))
+}
+
+fn file_error(what: &str, path: &Path, error: std::io::Error) -> AppError {
+    AppError::Unavailable {
+        what: format!("{what} {}", path.display()),
+        source: Some(Box::new(error)),
+    }
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), AppError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let failed =
-        |e: std::io::Error| AppError::Unavailable(format!("cannot write {}: {e}", path.display()));
+    let failed = |e: std::io::Error| file_error("cannot write", path, e);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

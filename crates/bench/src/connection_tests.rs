@@ -99,8 +99,8 @@ async fn run_tests(
     harness.upstream.reset();
     // Results are watched on the log itself: the worker appends one completed event per
     // test, and a tail costs the registry nothing it does not do anyway.
-    let from = registry.log.last_seq().await? + 1;
-    let tail = registry.log.tail(from).await?;
+    let from = registry.log().last_seq().await? + 1;
+    let tail = registry.log().tail(from).await?;
     let expected = usize::try_from(count)?;
     let watcher = tokio::spawn(watch_results(tail, expected));
 
@@ -129,7 +129,7 @@ async fn run_tests(
         .context("the result watcher panicked")??;
     let last_seq = results.iter().map(|r| r.seq).max().unwrap_or(0);
     registry
-        .views
+        .views()
         .wait_for(last_seq, Duration::from_secs(30))
         .await
         .map_err(|e| anyhow::anyhow!("the views did not reach the last result: {e}"))?;
@@ -159,7 +159,7 @@ async fn run_tests(
     // The views agree: every submitted test reads back completed and ok.
     for id in submitted.keys() {
         let row = registry
-            .views
+            .views()
             .connection_test(&harness.org, id)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let class = row.and_then(|row| row.test.result.map(|result| result.class));

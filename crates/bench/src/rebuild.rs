@@ -9,10 +9,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail, ensure};
 use async_nats::jetstream::{self, consumer};
 use domain::Event;
+use domain::connection_test::{
+    ConnectionTest, Draft, Named, RECEIPT_TTL_MS, Receipt, TestCredential, TestResult,
+};
 use domain::model;
 use domain::org;
 use domain::provider::{Endpoint, Provider, ProviderModelId};
-use domain::values::{Capabilities, Costs, DisplayName, HttpUrl, MaxTokens, Slug};
+use domain::values::{Capabilities, Costs, DisplayName, HttpUrl, MaxTokens, OrgId, Slug};
 use eventlog::{Actor, ActorKind, Envelope, EventLog, SCHEMA_VERSION, Subject};
 use futures::StreamExt;
 
@@ -259,20 +262,52 @@ pub fn model_added(n: u64) -> anyhow::Result<(Subject, String, Vec<u8>)> {
     let slug = Slug::derive(&display_name);
     ensure!(slug.as_str() == slug_of(n), "unexpected slug {slug:?}");
     let provider = Provider::OpenaiCompatible;
-    let command = model::Command::Add(model::Add {
+    let provider_model_id = ProviderModelId::parse(provider, "llama3")?;
+    let endpoint = Endpoint::Url(HttpUrl::parse(
+        "endpoint_url",
+        "https://llm.example.com/v1",
+    )?);
+    // The passing test the API would have required, of exactly this draft.
+    let receipt = Receipt {
+        named: Named::Test {
+            test: Box::new(ConnectionTest {
+                draft: Draft {
+                    provider,
+                    endpoint: Some(endpoint.clone()),
+                    provider_model_id: provider_model_id.clone(),
+                    credential: TestCredential::None,
+                    fingerprint: None,
+                },
+                model: None,
+                result: Some(TestResult {
+                    class: "ok".into(),
+                    hint: String::new(),
+                    retry_after_ms: None,
+                    upstream_status: Some(200),
+                    upstream_message: None,
+                    latency_ms: 1,
+                    suggested_input_cost: None,
+                    suggested_output_cost: None,
+                }),
+            }),
+            completed_at_ms: Some(0),
+        },
+        now_ms: 0,
+        ttl_ms: RECEIPT_TTL_MS,
+    };
+    let command = model::Command::Add(Box::new(model::Add {
+        org: OrgId::parse(ORG)?,
         slug: slug.clone(),
         display_name,
         provider,
-        provider_model_id: ProviderModelId::parse(provider, "llama3")?,
-        credential: None,
-        endpoint: Some(Endpoint::Url(HttpUrl::parse(
-            "endpoint_url",
-            "https://llm.example.com/v1",
-        )?)),
+        provider_model_id,
+        credential: model::CredentialChoice::None,
+        endpoint: Some(endpoint),
         max_tokens: MaxTokens::parse(1000)?,
         capabilities: Capabilities::default(),
         costs: Costs::default(),
-    });
+        receipt,
+    }));
     let events = model::decide(None, command).context("the domain refused the model")?;
     let Some(event) = events.into_iter().next() else {
         bail!("adding a model decided nothing");

@@ -61,7 +61,7 @@ pub struct Harness {
     running: app::Running,
     server: JoinHandle<std::io::Result<()>>,
     stop_server: oneshot::Sender<()>,
-    worker: JoinHandle<Result<(), String>>,
+    worker: JoinHandle<Result<(), workers::WorkerError>>,
     backend: Backend,
     _data: tempfile::TempDir,
 }
@@ -109,16 +109,13 @@ impl Harness {
                 let _ = stopped.await;
             },
         ));
-        let settings =
-            workers::connection_tests::settings(&config.providers).map_err(anyhow::Error::msg)?;
+        let settings = workers::connection_tests::settings(&config.providers)?;
         let worker = tokio::spawn(workers::connection_tests::run(
             Arc::clone(&running.registry),
             settings,
             running.stopped(),
         ));
-        let created = running
-            .registry
-            .create_org("Bench")
+        let created = app::orgs::create(&running.registry, "Bench")
             .await
             .map_err(|e| anyhow::anyhow!("cannot create the bench org: {e}"))?;
         let api = Api {

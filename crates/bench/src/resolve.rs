@@ -266,15 +266,9 @@ pub async fn vault_opens(
     let open = move |_: u64| {
         let (registry, context) = (Arc::clone(&registry), Arc::clone(&context));
         async move {
-            let (org, credential_id, row) = context.as_ref();
-            let secret_context = vault::SecretContext {
-                org,
-                credential_id,
-                version: row.credential.version,
-            };
-            registry
-                .vault
-                .open(&secret_context, &row.sealed)
+            let (org, _credential_id, row) = context.as_ref();
+            let org = domain::values::OrgId::parse(org)?;
+            app::credentials::open(&registry, &org, row)
                 .await
                 .map_err(|e| anyhow::anyhow!("vault open failed: {e}"))?;
             Ok(())
@@ -303,19 +297,11 @@ pub async fn in_process(
             Arc::clone(&model),
         );
         async move {
-            let principal = registry
-                .authenticate(&token)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            // As the HTTP extractor builds it, fresh request and command ids included.
-            let ctx = app::Ctx {
-                org: principal.org,
-                role: principal.role,
-                actor: principal.actor,
-                request_id: app::new_id(),
-                command_id: app::new_id(),
-            };
-            let answer = registry
-                .resolve(&ctx, &model)
+            let principal =
+                app::orgs::authenticate(&registry, &token).map_err(|e| anyhow::anyhow!("{e}"))?;
+            // As the HTTP extractor builds it for a GET.
+            let ctx = app::Ctx::read(principal);
+            let answer = app::resolve::resolve(&registry, &ctx, &model)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             // Serialized as the server serializes it (the position is spliced in there).
@@ -366,7 +352,7 @@ pub async fn raw_kv_gets(
 }
 
 fn credential_of(harness: &Harness, model: &str) -> anyhow::Result<(String, views::CredentialRow)> {
-    let views = &harness.registry.views;
+    let views = &harness.registry.views();
     let row = views
         .model(&harness.org, model)
         .map_err(|e| anyhow::anyhow!("{e}"))?

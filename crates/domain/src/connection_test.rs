@@ -2,12 +2,13 @@
 //! outcome the worker recorded. A passing test is the receipt that adding a model needs: it
 //! is bound to a digest of the draft and expires after [`RECEIPT_TTL_MS`].
 
-use secrets::Sealed;
+use secrets::{Fingerprint, Sealed};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::provider::{CredentialKind, Endpoint, Provider, ProviderModelId};
+use crate::provider::{CredentialKind, Endpoint, Provider, ProviderModelId, check_endpoint};
 use crate::values::{Cost, CredentialId, OrgId, Slug};
+use crate::{Aggregate, Invalid};
 
 /// Every outcome class a test can record, in the order clients are told about them; `ok` is
 /// the one that passes. The providers crate maps answers to these (its test checks the list).
@@ -50,7 +51,7 @@ pub struct Draft {
     pub provider_model_id: ProviderModelId,
     pub credential: TestCredential,
     /// Keyed fingerprint of the secret under test, `None` without a credential.
-    pub fingerprint: Option<[u8; 32]>,
+    pub fingerprint: Option<Fingerprint>,
 }
 
 impl Draft {
@@ -72,7 +73,7 @@ pub fn digest(
     provider: Provider,
     endpoint: Option<&Endpoint>,
     provider_model_id: &ProviderModelId,
-    fingerprint: Option<&[u8; 32]>,
+    fingerprint: Option<&Fingerprint>,
 ) -> [u8; 32] {
     let endpoint = match endpoint {
         Some(Endpoint::Url(url)) => format!("url:{}", url.as_str()),
@@ -130,7 +131,13 @@ pub struct ConnectionTest {
 }
 
 pub enum Command {
-    Request { draft: Draft, model: Option<Slug> },
+    Request {
+        draft: Draft,
+        /// The saved model under test, if it is one.
+        model: Option<Slug>,
+        /// The provider of the saved credential the draft names (looked up), if it names one.
+        saved_credential_provider: Option<Provider>,
+    },
     Complete(TestResult),
 }
 
@@ -147,16 +154,59 @@ pub enum Rejection {
     AlreadyRequested,
     #[error("no such test")]
     NotFound,
+    #[error("{0}")]
+    Invalid(Invalid),
 }
 
-/// A second completion (a redelivered job) records nothing: a result is recorded once.
+impl From<Invalid> for Rejection {
+    fn from(invalid: Invalid) -> Self {
+        Self::Invalid(invalid)
+    }
+}
+
+/// A draft is tested only when it could be added: its endpoint is what its provider needs,
+/// and it has a credential of its provider (unless the provider works without one). A second
+/// completion (a redelivered job) records nothing: a result is recorded once.
 pub fn decide(state: Option<&ConnectionTest>, command: Command) -> Result<Vec<Event>, Rejection> {
     match (state, command) {
         (Some(_), Command::Request { .. }) => Err(Rejection::AlreadyRequested),
-        (None, Command::Request { draft, model }) => Ok(vec![Event::Requested { draft, model }]),
+        (
+            None,
+            Command::Request {
+                draft,
+                model,
+                saved_credential_provider,
+            },
+        ) => {
+            check_endpoint(draft.provider, draft.endpoint.as_ref())?;
+            check_test_credential(&draft, saved_credential_provider)?;
+            Ok(vec![Event::Requested { draft, model }])
+        }
         (None, Command::Complete(_)) => Err(Rejection::NotFound),
         (Some(test), Command::Complete(_)) if test.result.is_some() => Ok(Vec::new()),
         (Some(_), Command::Complete(result)) => Ok(vec![Event::Completed(result)]),
+    }
+}
+
+fn check_test_credential(
+    draft: &Draft,
+    saved_credential_provider: Option<Provider>,
+) -> Result<(), Invalid> {
+    let provider = draft.provider;
+    match (&draft.credential, saved_credential_provider) {
+        (TestCredential::None, _) if !provider.credential_optional() => Err(Invalid::new(
+            "credential",
+            "credential.required",
+            format!(
+                "{provider} needs a credential to test: give one inline or a saved credential_id"
+            ),
+        )),
+        (TestCredential::Saved { id, .. }, Some(saved)) if saved != provider => Err(Invalid::new(
+            "credential_id",
+            "credential.provider_mismatch",
+            format!("credential {id} is a {saved} credential; this test needs a {provider} one"),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -175,43 +225,89 @@ pub fn evolve(state: Option<ConnectionTest>, event: &Event) -> Option<Connection
     }
 }
 
-/// Why a receipt does not let a draft be added.
+/// What the save gate knows when an add comes: the test the add names, looked up, and the
+/// time. A receipt is a passing test of exactly the draft being added, at most `ttl_ms` old.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReceiptProblem {
-    Pending,
-    Failed(String),
-    Mismatch,
-    Expired,
-}
-
-/// When a receipt was issued and how long it lasts.
-#[derive(Clone, Copy, Debug)]
-pub struct ReceiptTime {
-    pub completed_at_ms: i64,
+pub struct Receipt {
+    pub named: Named,
     pub now_ms: i64,
     pub ttl_ms: i64,
 }
 
-/// Checks a receipt (a completed test) for a draft with `draft_digest`.
-pub fn check_receipt(
-    test: &ConnectionTest,
-    test_digest: &[u8; 32],
-    draft_digest: &[u8; 32],
-    time: ReceiptTime,
-) -> Result<(), ReceiptProblem> {
-    let Some(result) = &test.result else {
-        return Err(ReceiptProblem::Pending);
-    };
-    if !result.passed() {
-        return Err(ReceiptProblem::Failed(result.class.clone()));
+/// The test an add names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Named {
+    /// The add names no test.
+    Nothing,
+    /// The add names a test this org does not have.
+    Unknown,
+    /// The test, and when it completed (if it did).
+    Test {
+        test: Box<ConnectionTest>,
+        completed_at_ms: Option<i64>,
+    },
+}
+
+/// Why a receipt does not let a draft be added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReceiptProblem {
+    Missing,
+    NotFound,
+    Pending,
+    Failed(String),
+    Mismatch,
+    /// Older than a receipt lasts (`ttl_ms`).
+    Expired {
+        ttl_ms: i64,
+    },
+}
+
+impl Receipt {
+    /// Checks that the receipt lets the draft with `draft_digest` be added in `org`.
+    pub fn check(&self, org: &OrgId, draft_digest: &[u8; 32]) -> Result<(), ReceiptProblem> {
+        let (test, completed_at_ms) = match &self.named {
+            Named::Nothing => return Err(ReceiptProblem::Missing),
+            Named::Unknown => return Err(ReceiptProblem::NotFound),
+            Named::Test {
+                test,
+                completed_at_ms,
+            } => (test, completed_at_ms.unwrap_or(0)),
+        };
+        let Some(result) = &test.result else {
+            return Err(ReceiptProblem::Pending);
+        };
+        if !result.passed() {
+            return Err(ReceiptProblem::Failed(result.class.clone()));
+        }
+        if test.draft.digest(org) != *draft_digest {
+            return Err(ReceiptProblem::Mismatch);
+        }
+        if self.now_ms - completed_at_ms > self.ttl_ms {
+            return Err(ReceiptProblem::Expired {
+                ttl_ms: self.ttl_ms,
+            });
+        }
+        Ok(())
     }
-    if test_digest != draft_digest {
-        return Err(ReceiptProblem::Mismatch);
+}
+
+impl Aggregate for ConnectionTest {
+    const KIND: &'static str = crate::event::kind::CONNECTION_TEST;
+    type Command = Command;
+    type Event = Event;
+    type Rejection = Rejection;
+
+    fn decide(state: Option<&Self>, command: Command) -> Result<Vec<Event>, Rejection> {
+        decide(state, command)
     }
-    if time.now_ms - time.completed_at_ms > time.ttl_ms {
-        return Err(ReceiptProblem::Expired);
+
+    fn evolve(state: Option<Self>, event: &Event) -> Option<Self> {
+        evolve(state, event)
     }
-    Ok(())
+
+    fn wrap(event: Event) -> crate::Event {
+        crate::Event::ConnectionTest(event)
+    }
 }
 
 #[cfg(test)]
@@ -244,33 +340,100 @@ mod tests {
         }
     }
 
+    fn request(draft: Draft) -> Command {
+        Command::Request {
+            draft,
+            model: None,
+            saved_credential_provider: None,
+        }
+    }
+
     #[test]
     fn a_result_is_recorded_once() {
-        let requested = decide(
-            None,
-            Command::Request {
-                draft: draft("llama3"),
-                model: None,
-            },
-        )
-        .unwrap();
+        // Given a requested test
+        let requested = decide(None, request(draft("llama3"))).unwrap();
         let state = requested.iter().fold(None, evolve);
+        // When it completes
         let completed = decide(state.as_ref(), Command::Complete(passed())).unwrap();
         let state = completed.iter().fold(state, evolve);
+        // Then a second completion (a redelivered job) records nothing
         assert!(
             decide(state.as_ref(), Command::Complete(passed()))
                 .unwrap()
                 .is_empty()
         );
+        // And a completion of no test is refused
         assert_eq!(
             decide(None, Command::Complete(passed())).unwrap_err(),
             Rejection::NotFound
         );
+        // And a test is requested once
+        assert_eq!(
+            decide(state.as_ref(), request(draft("llama3"))).unwrap_err(),
+            Rejection::AlreadyRequested
+        );
     }
 
-    fn at(completed_at_ms: i64, now_ms: i64) -> ReceiptTime {
-        ReceiptTime {
-            completed_at_ms,
+    fn invalid_code(command: Command) -> &'static str {
+        match decide(None, command) {
+            Err(Rejection::Invalid(invalid)) => invalid.code,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_draft_is_tested_only_when_it_could_be_added() {
+        // Given a draft without its endpoint
+        let mut no_url = draft("llama3");
+        no_url.endpoint = None;
+        // Then it is refused for what it lacks
+        assert_eq!(invalid_code(request(no_url)), "endpoint_url.required");
+        // Given an Anthropic draft without a credential
+        let anthropic = Draft {
+            provider: Provider::Anthropic,
+            endpoint: None,
+            provider_model_id: ProviderModelId::parse(Provider::Anthropic, "claude-sonnet-4-6")
+                .unwrap(),
+            credential: TestCredential::None,
+            fingerprint: None,
+        };
+        assert_eq!(
+            invalid_code(request(anthropic.clone())),
+            "credential.required"
+        );
+        // Given the same draft naming a saved OpenAI credential
+        let saved = Draft {
+            credential: TestCredential::Saved {
+                id: CredentialId::parse("cred_1").unwrap(),
+                version: 1,
+            },
+            fingerprint: Some([1; 32]),
+            ..anthropic
+        };
+        let command = |provider| Command::Request {
+            draft: saved.clone(),
+            model: None,
+            saved_credential_provider: Some(provider),
+        };
+        assert_eq!(
+            invalid_code(command(Provider::Openai)),
+            "credential.provider_mismatch"
+        );
+        // And with an Anthropic one it is requested
+        assert!(decide(None, command(Provider::Anthropic)).is_ok());
+        // And an OpenAI-compatible server may be tested without a credential
+        assert!(decide(None, request(draft("llama3"))).is_ok());
+    }
+
+    fn receipt(test: Option<&ConnectionTest>, completed_at_ms: i64, now_ms: i64) -> Receipt {
+        Receipt {
+            named: match test {
+                Some(test) => Named::Test {
+                    test: Box::new(test.clone()),
+                    completed_at_ms: Some(completed_at_ms),
+                },
+                None => Named::Unknown,
+            },
             now_ms,
             ttl_ms: RECEIPT_TTL_MS,
         }
@@ -288,18 +451,27 @@ mod tests {
         let other = draft("llama4").digest(&org);
         assert_ne!(same, other);
         assert_ne!(same, draft("llama3").digest(&OrgId::parse("beta").unwrap()));
+        // A passing test of this draft, up to its lifetime
         assert_eq!(
-            check_receipt(&test, &same, &same, at(0, RECEIPT_TTL_MS)),
+            receipt(Some(&test), 0, RECEIPT_TTL_MS).check(&org, &same),
             Ok(())
         );
+        // Of another draft, in another org, or too old
         assert_eq!(
-            check_receipt(&test, &same, &other, at(0, 1)),
+            receipt(Some(&test), 0, 1).check(&org, &other),
             Err(ReceiptProblem::Mismatch)
         );
         assert_eq!(
-            check_receipt(&test, &same, &same, at(0, RECEIPT_TTL_MS + 1)),
-            Err(ReceiptProblem::Expired)
+            receipt(Some(&test), 0, 1).check(&OrgId::parse("beta").unwrap(), &same),
+            Err(ReceiptProblem::Mismatch)
         );
+        assert_eq!(
+            receipt(Some(&test), 0, RECEIPT_TTL_MS + 1).check(&org, &same),
+            Err(ReceiptProblem::Expired {
+                ttl_ms: RECEIPT_TTL_MS
+            })
+        );
+        // A failed or pending test, an unknown one, or none
         let failed = ConnectionTest {
             result: Some(TestResult {
                 class: "auth_invalid".into(),
@@ -308,7 +480,7 @@ mod tests {
             ..test.clone()
         };
         assert_eq!(
-            check_receipt(&failed, &same, &same, at(0, 1)),
+            receipt(Some(&failed), 0, 1).check(&org, &same),
             Err(ReceiptProblem::Failed("auth_invalid".into()))
         );
         let pending = ConnectionTest {
@@ -316,8 +488,18 @@ mod tests {
             ..test
         };
         assert_eq!(
-            check_receipt(&pending, &same, &same, at(0, 1)),
+            receipt(Some(&pending), 0, 1).check(&org, &same),
             Err(ReceiptProblem::Pending)
         );
+        assert_eq!(
+            receipt(None, 0, 1).check(&org, &same),
+            Err(ReceiptProblem::NotFound)
+        );
+        let nothing = Receipt {
+            named: Named::Nothing,
+            now_ms: 1,
+            ttl_ms: RECEIPT_TTL_MS,
+        };
+        assert_eq!(nothing.check(&org, &same), Err(ReceiptProblem::Missing));
     }
 }

@@ -1,9 +1,10 @@
 //! The credential aggregate: a sealed secret with its fingerprint and preview, reusable by
 //! many models of one org.
 
-use secrets::Sealed;
+use secrets::{Fingerprint, Sealed};
 use serde::{Deserialize, Serialize};
 
+use crate::Aggregate;
 use crate::provider::{CredentialKind, Provider};
 use crate::values::CredentialId;
 
@@ -15,14 +16,14 @@ pub struct Credential {
     /// Starts at 1; the vault's data key is bound to it.
     pub version: u64,
     pub preview: String,
-    pub fingerprint: [u8; 32],
+    pub fingerprint: Fingerprint,
 }
 
 /// Secret material sealed at the edge, before the command is decided.
 pub struct SealedMaterial {
     pub kind: CredentialKind,
     pub sealed: Sealed,
-    pub fingerprint: [u8; 32],
+    pub fingerprint: Fingerprint,
     pub preview: String,
 }
 
@@ -47,7 +48,7 @@ pub struct Created {
     pub kind: CredentialKind,
     pub version: u64,
     pub sealed: Sealed,
-    pub fingerprint: [u8; 32],
+    pub fingerprint: Fingerprint,
     pub preview: String,
 }
 
@@ -89,6 +90,25 @@ pub fn evolve(_state: Option<Credential>, event: &Event) -> Option<Credential> {
             preview: created.preview.clone(),
             fingerprint: created.fingerprint,
         }),
+    }
+}
+
+impl Aggregate for Credential {
+    const KIND: &'static str = crate::event::kind::CREDENTIAL;
+    type Command = Command;
+    type Event = Event;
+    type Rejection = Rejection;
+
+    fn decide(state: Option<&Self>, command: Command) -> Result<Vec<Event>, Rejection> {
+        decide(state, command)
+    }
+
+    fn evolve(state: Option<Self>, event: &Event) -> Option<Self> {
+        evolve(state, event)
+    }
+
+    fn wrap(event: Event) -> crate::Event {
+        crate::Event::Credential(event)
     }
 }
 

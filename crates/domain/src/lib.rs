@@ -6,6 +6,7 @@
 //! facts arrive inside commands; the envelope (in `eventlog`) carries who and when.
 
 pub mod advice;
+pub mod aggregate;
 pub mod catalog;
 pub mod connection_test;
 pub mod credential;
@@ -19,5 +20,6 @@ pub mod workflow;
 
 mod invalid;
 
+pub use aggregate::Aggregate;
 pub use event::Event;
 pub use invalid::{ECHO_MAX_CHARS, Invalid, echo};

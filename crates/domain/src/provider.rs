@@ -81,6 +81,24 @@ impl Provider {
     pub fn credential_optional(self) -> bool {
         self == Self::OpenaiCompatible
     }
+
+    /// The shapes of credential this provider takes, the usual one first.
+    pub fn credential_kinds(self) -> &'static [CredentialKind] {
+        match self {
+            Self::Bedrock => &[CredentialKind::AwsAccessKey, CredentialKind::BedrockApiKey],
+            _ => &[CredentialKind::ApiKey],
+        }
+    }
+
+    /// What the provider's credential is made of, in words for a refusal.
+    pub fn credential_fields(self) -> &'static str {
+        match self {
+            Self::Bedrock => {
+                "access_key_id + secret_access_key (and optionally session_token), or a bedrock_api_key"
+            }
+            _ => "an api_key",
+        }
+    }
 }
 
 impl fmt::Display for Provider {
@@ -183,22 +201,11 @@ impl CredentialSecret {
     /// Checks the shape against the provider: the right kind, every field present and
     /// plausible. Messages never quote the secret.
     pub fn check(&self, provider: Provider) -> Result<(), Invalid> {
-        let kind_ok = match (provider, self.kind()) {
-            (Provider::Bedrock, CredentialKind::AwsAccessKey | CredentialKind::BedrockApiKey) => {
-                true
-            }
-            (Provider::Bedrock, _) => false,
-            (_, CredentialKind::ApiKey) => true,
-            _ => false,
-        };
-        if !kind_ok {
+        if !provider.credential_kinds().contains(&self.kind()) {
             return Err(Invalid::new(
                 "credential",
                 "credential.wrong_shape",
-                match provider {
-                    Provider::Bedrock => "AWS Bedrock takes access_key_id + secret_access_key (and optionally session_token), or a bedrock_api_key".to_owned(),
-                    _ => format!("{provider} takes an api_key"),
-                },
+                format!("{provider} takes {}", provider.credential_fields()),
             ));
         }
         match self {

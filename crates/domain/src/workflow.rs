@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Invalid;
 use crate::values::{Capabilities, ReasoningParam};
+use crate::{Aggregate, Invalid};
 
 /// What a pipeline step asks of its model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +113,25 @@ pub fn evolve(_state: Option<Workflow>, event: &Event) -> Option<Workflow> {
     match event {
         Event::Saved(workflow) => Some(workflow.clone()),
         Event::Deleted => None,
+    }
+}
+
+impl Aggregate for Workflow {
+    const KIND: &'static str = crate::event::kind::WORKFLOW;
+    type Command = Command;
+    type Event = Event;
+    type Rejection = Rejection;
+
+    fn decide(state: Option<&Self>, command: Command) -> Result<Vec<Event>, Rejection> {
+        decide(state, command)
+    }
+
+    fn evolve(state: Option<Self>, event: &Event) -> Option<Self> {
+        evolve(state, event)
+    }
+
+    fn wrap(event: Event) -> crate::Event {
+        crate::Event::Workflow(event)
     }
 }
 

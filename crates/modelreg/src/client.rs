@@ -463,7 +463,18 @@ async fn add_model(client: &Client, add: &AddArgs) -> anyhow::Result<Value> {
         )?;
         body.insert("credential".into(), credential);
     }
-    let draft = app::connection_tests::DraftTestRequest::body_of_add(&Value::Object(body.clone()));
+    let draft: Map<String, Value> = [
+        "provider",
+        "provider_model_id",
+        "endpoint_url",
+        "region",
+        "credential",
+        "credential_id",
+    ]
+    .iter()
+    .filter_map(|field| Some(((*field).to_owned(), body.get(*field)?.clone())))
+    .collect();
+    let draft = Value::Object(draft);
     let test = run_test(client, "/v1/connection-tests", draft).await?;
     for line in outcome_lines(&test["result"]) {
         note(&line);

@@ -114,8 +114,7 @@ pub async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::Result<(
                     tracing::error!(%error, "dependents worker stopped");
                 }
             }));
-            let settings = workers::connection_tests::settings(&config.providers)
-                .map_err(anyhow::Error::msg)?;
+            let settings = workers::connection_tests::settings(&config.providers)?;
             let registry = Arc::clone(&running.registry);
             let stopped = workers_stopped();
             workers.push(tokio::spawn(async move {
@@ -235,8 +234,7 @@ pub async fn connection_test_worker(
             "the connection-test worker runs as its own process in NATS mode (--nats URL); on the embedded log `serve` runs it"
         );
     }
-    let settings =
-        workers::connection_tests::settings(&config.providers).map_err(anyhow::Error::msg)?;
+    let settings = workers::connection_tests::settings(&config.providers)?;
     let running = app::start(&config).await?;
     let ops = serve_worker_ops(&running.registry, metrics_listen).await?;
     say("connection-test worker running");
@@ -245,7 +243,7 @@ pub async fn connection_test_worker(
             .await;
     stop_worker_ops(ops).await;
     running.stop().await;
-    result.map_err(anyhow::Error::msg)
+    Ok(result?)
 }
 
 pub async fn dependents_worker(
@@ -301,17 +299,17 @@ pub async fn create_org(state: StateArgs, name: &str) -> anyhow::Result<()> {
     let running = app::start(&config).await.map_err(stop_the_server_first)?;
     let last = running
         .registry
-        .log
+        .log()
         .last_seq()
         .await
         .map_err(app::AppError::from)?;
     running
         .registry
-        .views
+        .views()
         .wait_for(last, std::time::Duration::from_secs(60))
         .await
         .map_err(app::AppError::from)?;
-    let created = running.registry.create_org(name).await;
+    let created = app::orgs::create(&running.registry, name).await;
     running.stop().await;
     let created = created?;
     say(&format!(

@@ -1,5 +1,5 @@
 //! The caller of a request: bearer token → org, role and actor; plus request id and
-//! idempotency key.
+//! idempotency key, which make a command's id.
 
 use std::sync::Arc;
 
@@ -45,57 +45,28 @@ impl FromRequestParts<Arc<Registry>> for Caller {
                     "use the Bearer scheme",
                 )
             })?;
-        let principal = registry
-            .authenticate(bearer.trim())
-            .map_err(Problem::from)?;
+        let principal = app::orgs::authenticate(registry, bearer.trim()).map_err(Problem::from)?;
         // Reads append nothing, so they need no ids (and skip making them on the hot path).
         if parts.method == axum::http::Method::GET {
-            return Ok(Caller(Ctx {
-                org: principal.org,
-                role: principal.role,
-                actor: principal.actor,
-                request_id: String::new(),
-                command_id: String::new(),
-            }));
+            return Ok(Caller(Ctx::read(principal)));
         }
-        let request_id = header_text(parts, "x-request-id")
-            .filter(|id| valid_key(id))
-            .unwrap_or_else(app::new_id);
-        let command_id = match header_text(parts, "idempotency-key") {
-            Some(key) if valid_key(&key) => {
-                app::keyed_command_id(parts.method.as_str(), parts.uri.path(), &key)
-            }
-            Some(_) => {
-                return Err(Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "idempotency_key.invalid",
-                    "Idempotency-Key is 1 to 100 characters of A-Z, a-z, 0-9, '-' and '_'",
-                ));
-            }
-            None => app::new_id(),
-        };
-        Ok(Caller(Ctx {
-            org: principal.org,
-            role: principal.role,
-            actor: principal.actor,
-            request_id,
-            command_id,
-        }))
+        let key =
+            app::idempotency_key(header_text(parts, "idempotency-key")).map_err(|invalid| {
+                Problem::new(StatusCode::BAD_REQUEST, invalid.code, invalid.message)
+            })?;
+        Ok(Caller(Ctx::command(
+            principal,
+            parts.method.as_str(),
+            parts.uri.path(),
+            key.as_ref(),
+            header_text(parts, "x-request-id"),
+        )))
     }
 }
 
-fn header_text(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-fn valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 100
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+/// A header's value as text; one that is not visible ASCII counts as absent, except for the
+/// idempotency key, whose parse refuses it.
+fn header_text<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    let value = parts.headers.get(name)?;
+    Some(value.to_str().unwrap_or("\u{0}"))
 }

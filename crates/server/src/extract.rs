@@ -139,7 +139,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 fn path_problem(rejection: &PathRejection) -> Problem {
     if rejection.status().is_server_error() {
         // A route asked for a parameter it does not have: our bug, not the client's.
-        return Problem::from(AppError::Internal(rejection.body_text()));
+        return Problem::from(AppError::internal(rejection.body_text()));
     }
     let PathRejection::FailedToDeserializePathParams(error) = rejection else {
         return Problem::new(
@@ -225,10 +225,10 @@ mod tests {
         ];
         for (body, detail) in cases {
             let problem = problem(body);
-            assert_eq!(problem.code, "body.invalid_shape", "{body}");
-            assert_eq!(problem.detail, detail, "{body}");
-            assert!(!problem.detail.contains("canary"), "{body}");
-            assert!(!problem.detail.contains("12345678"), "{body}");
+            assert_eq!(problem.code(), "body.invalid_shape", "{body}");
+            assert_eq!(problem.0.detail, detail, "{body}");
+            assert!(!problem.0.detail.contains("canary"), "{body}");
+            assert!(!problem.0.detail.contains("12345678"), "{body}");
         }
     }
 
@@ -236,15 +236,18 @@ mod tests {
     fn a_number_out_of_range_is_not_malformed_json() {
         let out_of_range = problem(r#"{"max_tokens": 1e400}"#);
         assert_eq!(
-            (out_of_range.code.as_str(), out_of_range.detail.as_str()),
+            (out_of_range.code(), out_of_range.0.detail.as_str()),
             (
                 "body.number_out_of_range",
                 "max_tokens: the number is out of range"
             )
         );
-        assert_eq!(problem(r#"{"max_tokens": "#).code, "body.malformed_json");
-        assert_eq!(problem(r#"{"max_tokens": 1e}"#).code, "body.malformed_json");
-        assert_eq!(problem(r#"{} {}"#).code, "body.malformed_json");
+        assert_eq!(problem(r#"{"max_tokens": "#).code(), "body.malformed_json");
+        assert_eq!(
+            problem(r#"{"max_tokens": 1e}"#).code(),
+            "body.malformed_json"
+        );
+        assert_eq!(problem(r#"{} {}"#).code(), "body.malformed_json");
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! health, readiness and Prometheus metrics.
 //!
 //! Architecture invariant: no business rule lives here. Handlers extract, call `app`, and
-//! shape the answer; `problem.rs` is the one place that maps errors to status codes.
+//! shape the answer; which status an error gets is decided once, in `app` (`to_problem`).
+//! Every route is registered once, with its OpenAPI operation: [`openapi`] is the document of
+//! what [`router`] serves.
 
 mod auth;
+mod docs;
 mod extract;
 mod metrics;
 mod problem;
@@ -15,7 +18,7 @@ use std::sync::Arc;
 
 pub use metrics::Metrics;
 pub use problem::Problem;
-pub use routes::{ROUTES, ops_router, router};
+pub use routes::{openapi, ops_router, router};
 
 /// Largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;

@@ -1,92 +1,86 @@
-//! Routes and handlers. Each handler extracts, calls `app`, and shapes the answer: the
-//! value as JSON with the log `position` it reflects, also in the `X-Modelreg-Position`
-//! header.
+//! The router: every route registered once, with its OpenAPI operation (utoipa-axum), so the
+//! document is generated from what is served. Each handler extracts, calls `app`, and shapes
+//! the answer: the value as JSON with the log `position` it reflects, also in the
+//! `X-Modelreg-Position` header.
+
+mod connection_tests;
+mod credentials;
+mod models;
+mod ops;
+mod resolve;
+mod workflows;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use app::connection_tests::{DraftTestRequest, ModelTestRequest};
-use app::dependents::{CheckRequest, PutWorkflowRequest};
-use app::requests::{AddModelRequest, EditModelRequest, IssueTokenRequest, MatchCredentialRequest};
-use app::{Answer, AppError, Registry};
+use app::{Answer, Registry};
 
 use crate::BODY_LIMIT;
-use crate::auth::Caller;
-use crate::extract::{Body, Param, bytes_problem, parse_json};
 use crate::metrics::{Metrics, method_label};
 use crate::problem::Problem;
 
-/// Every served route as `METHOD path`, in OpenAPI path syntax; a test compares it with
-/// `schemas/openapi.yaml`.
-pub const ROUTES: &[&str] = &[
-    "GET /healthz",
-    "GET /readyz",
-    "GET /metrics",
-    "GET /v1/models",
-    "POST /v1/models",
-    "GET /v1/models/{slug}",
-    "PATCH /v1/models/{slug}",
-    "DELETE /v1/models/{slug}",
-    "POST /v1/models/{slug}/activation",
-    "GET /v1/models/{slug}/workflows",
-    "POST /v1/models/{model}/check",
-    "GET /v1/resolve/{model}",
-    "POST /v1/connection-tests",
-    "GET /v1/connection-tests/{id}",
-    "POST /v1/models/{slug}/connection-tests",
-    "GET /v1/workflows",
-    "GET /v1/workflows/{id}",
-    "PUT /v1/workflows/{id}",
-    "DELETE /v1/workflows/{id}",
-    "GET /v1/credentials",
-    "POST /v1/credentials/match",
-    "GET /v1/credentials/{id}",
-    "POST /v1/tokens",
-];
+type Result<T> = std::result::Result<T, Problem>;
+
+/// Every documented route, each registered once: axum serves what the document describes.
+fn documented() -> OpenApiRouter<Arc<Registry>> {
+    OpenApiRouter::with_openapi(crate::docs::Frame::openapi())
+        .routes(routes!(models::list_models, models::add_model))
+        .routes(routes!(
+            models::get_model,
+            models::edit_model,
+            models::deactivate_model
+        ))
+        .routes(routes!(models::reactivate_model))
+        .routes(routes!(models::model_references))
+        .routes(routes!(models::check_model))
+        .routes(routes!(resolve::resolve))
+        .routes(routes!(connection_tests::request_draft_test))
+        .routes(routes!(connection_tests::get_connection_test))
+        .routes(routes!(connection_tests::request_model_test))
+        .routes(routes!(workflows::list_workflows))
+        .routes(routes!(
+            workflows::get_workflow,
+            workflows::put_workflow,
+            workflows::delete_workflow
+        ))
+        .routes(routes!(credentials::list_credentials))
+        .routes(routes!(credentials::match_credential))
+        .routes(routes!(credentials::get_credential))
+        .routes(routes!(credentials::issue_token))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::render_metrics))
+}
+
+/// The OpenAPI document of the API, generated from the routes and the `api` types. A
+/// catch-all segment (`{*model}`, which may hold slashes) is written `{model}`, as OpenAPI
+/// has no catch-all syntax.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut document) = documented().split_for_parts();
+    let paths = std::mem::take(&mut document.paths.paths);
+    document.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| (path.replace("{*", "{"), item))
+        .collect();
+    document
+}
 
 pub fn router(registry: Arc<Registry>, metrics: Arc<Metrics>) -> Router {
-    let api = Router::new()
-        .route("/v1/models", get(list_models).post(add_model))
-        .route(
-            "/v1/models/{slug}",
-            get(get_model).patch(edit_model).delete(deactivate_model),
-        )
-        .route("/v1/models/{slug}/activation", post(reactivate_model))
-        .route("/v1/models/{slug}/workflows", get(model_references))
-        .route("/v1/models/{model}/check", post(check_model))
-        .route("/v1/resolve/{*model}", get(resolve))
-        .route("/v1/connection-tests", post(request_draft_test))
-        .route("/v1/connection-tests/{id}", get(get_connection_test))
-        .route(
-            "/v1/models/{slug}/connection-tests",
-            post(request_model_test),
-        )
-        .route("/v1/workflows", get(list_workflows))
-        .route(
-            "/v1/workflows/{id}",
-            get(get_workflow).put(put_workflow).delete(delete_workflow),
-        )
-        .route("/v1/credentials", get(list_credentials))
-        .route("/v1/credentials/match", post(match_credential))
-        .route("/v1/credentials/{id}", get(get_credential))
-        .route("/v1/tokens", post(issue_token))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed);
-    api.layer(middleware::from_fn(observe))
+    let (api, _) = documented().split_for_parts();
+    api.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(observe))
         .layer(Extension(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(registry)
@@ -94,11 +88,12 @@ pub fn router(registry: Arc<Registry>, metrics: Arc<Metrics>) -> Router {
 
 /// Health, readiness and metrics alone, for a worker process (no API, no request metrics).
 pub fn ops_router(registry: Arc<Registry>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
-        .fallback(not_found)
+    let (ops, _) = OpenApiRouter::<Arc<Registry>>::new()
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::render_metrics))
+        .split_for_parts();
+    ops.fallback(not_found)
         .layer(Extension(Arc::new(Metrics::default())))
         .with_state(registry)
 }
@@ -176,277 +171,6 @@ fn answer_bytes(status: StatusCode, mut body: Vec<u8>, position: u64) -> Respons
     response
 }
 
-type Result<T> = std::result::Result<T, Problem>;
-
-async fn list_models(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-) -> Result<Response> {
-    Ok(answer(StatusCode::OK, registry.list_models(&ctx)?))
-}
-
-async fn add_model(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Body(request): Body<AddModelRequest>,
-) -> Result<Response> {
-    Ok(answer(
-        StatusCode::CREATED,
-        registry.add_model(&ctx, request).await?,
-    ))
-}
-
-async fn get_model(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Param(slug): Param,
-) -> Result<Response> {
-    Ok(answer(StatusCode::OK, registry.get_model(&ctx, &slug)?))
-}
-
-async fn edit_model(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Param(slug): Param,
-    headers: HeaderMap,
-    Body(request): Body<EditModelRequest>,
-) -> Result<Response> {
-    let if_match = if_match(&headers)?;
-    Ok(answer(
-        StatusCode::OK,
-        registry.edit_model(&ctx, &slug, request, if_match).await?,
-    ))
-}
-
-fn query_problem(rejection: QueryRejection) -> Problem {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        "query.invalid",
-        rejection.body_text(),
-    )
-}
-
-#[derive(serde::Deserialize)]
-struct ConfirmQuery {
-    #[serde(default)]
-    confirm: bool,
-}
-
-async fn deactivate_model(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Param(slug): Param,
-    query: std::result::Result<Query<ConfirmQuery>, QueryRejection>,
-) -> Result<Response> {
-    let confirm = query.map_err(query_problem)?.confirm;
-    Ok(answer(
-        StatusCode::OK,
-        registry.deactivate_model(&ctx, &slug, confirm).await?,
-    ))
-}
-
-async fn reactivate_model(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Param(slug): Param,
-) -> Result<Response> {
-    Ok(answer(
-        StatusCode::OK,
-        registry.reactivate_model(&ctx, &slug).await?,
-    ))
-}
-
-async fn model_references(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Param(slug): Param,
-) -> Result<Response> {
-    Ok(answer(
-        StatusCode::OK,
-        registry.model_references(&ctx, &slug)?,
-    ))
-}
-
-async fn check_model(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Param(model): Param,
-    Body(request): Body<CheckRequest>,
-) -> Result<Response> {
-    Ok(answer(
-        StatusCode::OK,
-        registry.check_model(&ctx, &model, request)?,
-    ))
-}
-
-async fn resolve(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Param(model): Param,
-) -> Result<Response> {
-    let resolved = registry.resolve(&ctx, &model).await?;
-    Ok(no_store(answer_bytes(
-        StatusCode::OK,
-        resolved.value.to_json(),
-        resolved.position,
-    )))
-}
-
-async fn request_draft_test(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Body(request): Body<DraftTestRequest>,
-) -> Result<Response> {
-    Ok(answer(
-        StatusCode::ACCEPTED,
-        registry.request_draft_test(&ctx, request).await?,
-    ))
-}
-
-async fn request_model_test(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Param(slug): Param,
-    body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<Response> {
-    let bytes = body.map_err(bytes_problem)?;
-    // No body at all is the common case: test with the stored credential.
-    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-        ModelTestRequest::default()
-    } else {
-        parse_json(&bytes)?
-    };
-    Ok(answer(
-        StatusCode::ACCEPTED,
-        registry.request_model_test(&ctx, &slug, body).await?,
-    ))
-}
-
-#[derive(serde::Deserialize)]
-struct WaitQuery {
-    /// Seconds to wait for a pending test to complete (at most 30).
-    wait: Option<u64>,
-}
-
-async fn get_connection_test(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Param(id): Param,
-    query: std::result::Result<Query<WaitQuery>, QueryRejection>,
-) -> Result<Response> {
-    let wait = query
-        .map_err(query_problem)?
-        .wait
-        .map(std::time::Duration::from_secs);
-    Ok(answer(
-        StatusCode::OK,
-        registry.get_connection_test(&ctx, &id, wait).await?,
-    ))
-}
-
-#[derive(serde::Deserialize)]
-struct BrokenQuery {
-    #[serde(default)]
-    broken: bool,
-}
-
-async fn list_workflows(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    query: std::result::Result<Query<BrokenQuery>, QueryRejection>,
-) -> Result<Response> {
-    let broken = query.map_err(query_problem)?.broken;
-    Ok(answer(
-        StatusCode::OK,
-        registry.list_workflows(&ctx, broken)?,
-    ))
-}
-
-async fn get_workflow(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Param(id): Param,
-) -> Result<Response> {
-    Ok(answer(StatusCode::OK, registry.get_workflow(&ctx, &id)?))
-}
-
-async fn put_workflow(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Param(id): Param,
-    Body(request): Body<PutWorkflowRequest>,
-) -> Result<Response> {
-    Ok(answer(
-        StatusCode::OK,
-        registry.put_workflow(&ctx, &id, request).await?,
-    ))
-}
-
-async fn delete_workflow(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Param(id): Param,
-) -> Result<Response> {
-    Ok(answer(
-        StatusCode::OK,
-        registry.delete_workflow(&ctx, &id).await?,
-    ))
-}
-
-async fn list_credentials(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-) -> Result<Response> {
-    Ok(answer(StatusCode::OK, registry.list_credentials(&ctx)?))
-}
-
-async fn get_credential(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Param(id): Param,
-) -> Result<Response> {
-    Ok(answer(StatusCode::OK, registry.get_credential(&ctx, &id)?))
-}
-
-async fn match_credential(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Body(request): Body<MatchCredentialRequest>,
-) -> Result<Response> {
-    Ok(answer(
-        StatusCode::OK,
-        registry.match_credential(&ctx, request)?,
-    ))
-}
-
-async fn issue_token(
-    State(registry): State<Arc<Registry>>,
-    Caller(ctx): Caller,
-    Body(request): Body<IssueTokenRequest>,
-) -> Result<Response> {
-    let issued = registry
-        .issue_token(&ctx, &request.label, &request.role)
-        .await?;
-    let token = issued
-        .value
-        .token
-        .as_ref()
-        .map(|t| t.expose_secret().to_owned());
-    let body = json!({
-        "token_id": issued.value.token_id,
-        "label": issued.value.label,
-        "role": issued.value.role,
-        "token": token,
-    });
-    Ok(no_store(answer(
-        StatusCode::CREATED,
-        Answer {
-            value: body,
-            position: issued.position,
-        },
-    )))
-}
-
 /// Marks an answer that carries a secret (a resolved credential, a new token) as not to be
 /// kept by any cache.
 fn no_store(mut response: Response) -> Response {
@@ -473,60 +197,12 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>> {
     })
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
-}
-
-/// Ready when the projector runs and the views have caught up with the log.
-/// How far behind the log's position (in time) the views may be and still count as ready.
-const READY_LAG: std::time::Duration = std::time::Duration::from_secs(1);
-
-async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
-    if let Some(why) = registry.views.failure() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("projector stopped: {why}\n"),
-        )
-            .into_response();
-    }
-    if let Some(why) = registry.views.interrupted() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("projector resuming after losing the log: {why}\n"),
-        )
-            .into_response();
-    }
-    let log = match registry.log.last_seq().await {
-        Ok(seq) => seq,
-        Err(error) => return Problem::from(AppError::from(error)).into_response(),
-    };
-    // Under write load the log is always a little ahead; a replica whose views reach the
-    // position the log had when asked, within READY_LAG, is keeping up.
-    match registry.views.wait_for(log, READY_LAG).await {
-        Ok(views) => (StatusCode::OK, format!("ready at {views}\n")).into_response(),
-        Err(_) => {
-            let views = registry.views.position();
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("catching up: views at {views}, log at {log}\n"),
-            )
-                .into_response()
-        }
-    }
-}
-
-async fn render_metrics(
-    State(registry): State<Arc<Registry>>,
-    Extension(metrics): Extension<Arc<Metrics>>,
-) -> Response {
-    let log = registry.log.last_seq().await.unwrap_or(0);
-    let text = metrics.render(log, registry.views.position(), &registry.jobs.snapshot());
-    let mut response = text.into_response();
-    response.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
-    response
+fn query_problem(rejection: QueryRejection) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "query.invalid",
+        rejection.body_text(),
+    )
 }
 
 async fn not_found() -> Problem {
@@ -543,4 +219,83 @@ async fn method_not_allowed() -> Problem {
         "route.method_not_allowed",
         "this route does not take that method",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committed_path() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/openapi.yaml")
+    }
+
+    fn generated() -> String {
+        openapi().to_yaml().expect("the document serializes")
+    }
+
+    /// `schemas/openapi.yaml` is the generated document, committed: a change to a route or a
+    /// wire type must come with the regenerated file (`MODELREG_BLESS=1 cargo test -p
+    /// server` writes it).
+    #[test]
+    fn the_committed_document_is_the_generated_one() {
+        let generated = generated();
+        if std::env::var("MODELREG_BLESS").is_ok_and(|v| v == "1") {
+            std::fs::write(committed_path(), &generated).expect("write schemas/openapi.yaml");
+        }
+        let committed = std::fs::read_to_string(committed_path()).expect("schemas/openapi.yaml");
+        assert!(
+            committed == generated,
+            "schemas/openapi.yaml is stale: run MODELREG_BLESS=1 cargo test -p server"
+        );
+    }
+
+    /// The document is OpenAPI 3.1 as an independent parser reads it, not only as utoipa
+    /// writes it.
+    #[test]
+    fn the_document_parses_as_openapi_3_1() {
+        let spec = oas3::from_yaml(generated()).expect("a valid OpenAPI 3.1 document");
+        assert!(spec.openapi.starts_with("3.1"), "{}", spec.openapi);
+        let paths = spec.paths.expect("paths");
+        assert!(
+            paths.contains_key("/v1/resolve/{model}"),
+            "catch-all written as a parameter"
+        );
+        assert!(paths.keys().all(|path| !path.contains('*')));
+    }
+
+    #[test]
+    fn bodies_refuse_unknown_fields_and_mark_required_ones() {
+        let document = serde_json::to_value(openapi()).expect("json");
+        let add = &document["components"]["schemas"]["AddModel"];
+        assert_eq!(add["additionalProperties"], false, "{add}");
+        let required: Vec<&str> = add["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        for field in [
+            "display_name",
+            "provider",
+            "provider_model_id",
+            "max_tokens",
+        ] {
+            assert!(required.contains(&field), "{field} in {required:?}");
+        }
+        assert!(!required.contains(&"credential"), "{required:?}");
+        // Patterns come from the domain's rules.
+        let slug = &document["components"]["schemas"]["Slug"];
+        assert_eq!(slug["pattern"], domain::values::Slug::PATTERN, "{slug}");
+        // Operations list their statuses, not a catch-all.
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("item") {
+                let responses = operation["responses"].as_object().expect("responses");
+                assert!(!responses.contains_key("default"), "{method} {path}");
+                assert!(
+                    responses.keys().any(|s| s.starts_with('2')),
+                    "{method} {path} has no success"
+                );
+            }
+        }
+    }
 }

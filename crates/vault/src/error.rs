@@ -31,6 +31,10 @@ pub enum VaultError {
     /// opened for another org, credential or version (operator: treat as tampering).
     #[error("the sealed secret failed authentication (tampered, or opened in the wrong context)")]
     Integrity,
+    /// A new data key was to be stored for a credential version that has one already (two
+    /// commands drew the same id: a defect).
+    #[error("the credential version has a data key already")]
+    KeyExists,
     /// Encryption itself failed, which only happens for absurdly large secrets.
     #[error("the secret could not be sealed")]
     Seal,

@@ -56,6 +56,13 @@ impl SecretContext<'_> {
     }
 }
 
+/// A wrapped data key made by [`Vault::seal_new`] and not yet in the keyring. It holds the
+/// key wrapped under the master key only, never the key itself.
+pub struct UnstoredKey {
+    key_id: String,
+    wrapped: [u8; WRAPPED_LEN],
+}
+
 /// Seals, opens and destroys credential versions, and fingerprints secrets.
 ///
 /// It holds the master key and the key derived from it for fingerprints; it has no `Debug`.
@@ -81,7 +88,8 @@ impl KeyCache {
     fn get(&self, key_id: &str) -> Option<DataKey> {
         let entries = self.entries.lock().ok()?;
         let (key, cached_at) = entries.get(key_id)?;
-        if cached_at.elapsed() > self.ttl {
+        // `>=`: a zero lifetime caches nothing, however coarse the clock.
+        if cached_at.elapsed() >= self.ttl {
             return None;
         }
         Some(Box::new(Zeroizing::new(**key.as_ref())))
@@ -157,6 +165,36 @@ impl Vault {
             Some(existing) => self.unwrap_data_key(&existing)?,
         };
         encrypt(&data_key, &ctx.aad(), plaintext)
+    }
+
+    /// Encrypts `plaintext` for a credential version that has no data key yet, without
+    /// storing the key: nothing is written until [`Vault::store`] is called, so a command
+    /// can be decided (and refused) before anything reaches the keyring. Store the key
+    /// before the ciphertext is appended to the log.
+    pub fn seal_new(
+        &self,
+        ctx: &SecretContext<'_>,
+        plaintext: &Secret,
+    ) -> Result<(Sealed, UnstoredKey), VaultError> {
+        let key_id = ctx.key_id()?;
+        let data_key = generate_data_key();
+        let wrapped = self.wrap_data_key(&data_key)?;
+        let sealed = encrypt(&data_key, &ctx.aad(), plaintext)?;
+        Ok((sealed, UnstoredKey { key_id, wrapped }))
+    }
+
+    /// Stores the data key of a [`Vault::seal_new`]. A version that has a key already keeps
+    /// it and this fails with [`VaultError::KeyExists`]: its new ciphertext could not be
+    /// opened.
+    pub async fn store(&self, key: UnstoredKey) -> Result<(), VaultError> {
+        match self
+            .keyring
+            .put_if_absent(&key.key_id, &key.wrapped)
+            .await?
+        {
+            None => Ok(()),
+            Some(_) => Err(VaultError::KeyExists),
+        }
     }
 
     /// Decrypts a sealed secret of `ctx`.
@@ -390,11 +428,37 @@ mod tests {
         let sealed = uncached.seal(&other, &secret(PLAINTEXT)).await.unwrap();
         assert!(uncached.open(&other, &sealed).await.is_ok());
         uncached.keyring.delete("acme.cred_02.1").await.unwrap();
-        std::thread::sleep(Duration::from_millis(2));
         assert!(matches!(
             uncached.open(&other, &sealed).await,
             Err(VaultError::KeyDestroyed)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_deferred_seal_writes_nothing_until_stored() {
+        // Given a secret sealed for a new version, its key not yet stored
+        let (vault, keyring) = memory_vault();
+        let context = ctx("acme", "cred_01", 1);
+        let (sealed, key) = vault.seal_new(&context, &secret(PLAINTEXT)).unwrap();
+        // Then the keyring is untouched and the ciphertext does not open
+        assert!(keyring.get("acme.cred_01.1").await.unwrap().is_none());
+        assert!(matches!(
+            vault.open(&context, &sealed).await,
+            Err(VaultError::KeyDestroyed)
+        ));
+        // When the key is stored, Then it opens
+        vault.store(key).await.unwrap();
+        assert_eq!(
+            vault.open(&context, &sealed).await.unwrap().expose_secret(),
+            PLAINTEXT
+        );
+        // And a second new key for the same version is refused, keeping the first
+        let (_, again) = vault.seal_new(&context, &secret("other")).unwrap();
+        assert!(matches!(
+            vault.store(again).await,
+            Err(VaultError::KeyExists)
+        ));
+        assert!(vault.open(&context, &sealed).await.is_ok());
     }
 
     #[tokio::test]

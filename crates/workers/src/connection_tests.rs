@@ -5,16 +5,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::{Ctx, Registry};
+use app::{AppError, Ctx, Registry};
 use domain::Event;
-use domain::connection_test::{self, TestCredential, TestResult};
-use domain::org::Role;
-use domain::provider::CredentialSecret;
+use domain::connection_test::{self, TestResult};
 use domain::values::OrgId;
-use eventlog::{Actor, ActorKind, DurableConfig};
-
-use crate::Done;
+use eventlog::DurableConfig;
 use tokio::sync::Semaphore;
+
+use crate::{Done, WorkerError};
 
 /// The durable consumer's name.
 pub const CONSUMER: &str = "connection-tests";
@@ -41,8 +39,12 @@ pub async fn run(
     registry: Arc<Registry>,
     settings: Settings,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), String> {
-    let client = providers::Client::new(&settings.providers).map_err(|e| e.to_string())?;
+) -> Result<(), WorkerError> {
+    let client =
+        providers::Client::new(&settings.providers).map_err(|e| WorkerError::Settings {
+            setting: "providers".into(),
+            why: e.to_string(),
+        })?;
     let config = DurableConfig {
         name: CONSUMER.into(),
         filter: "reg.*.connection_test.*".into(),
@@ -55,22 +57,22 @@ pub async fn run(
     if !crate::wait_for_views(&registry, CONSUMER, &mut shutdown).await? {
         return Ok(());
     }
-    let mut consumer = registry
-        .log
-        .durable(config)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut consumer = registry.log().durable(config).await?;
     let concurrency = settings.concurrency.max(1);
     let limit = Arc::new(Semaphore::new(concurrency));
     let shared = Arc::new((client, settings));
     loop {
         let permit = tokio::select! {
             _ = &mut shutdown => break,
-            permit = Arc::clone(&limit).acquire_owned() => permit.map_err(|e| e.to_string())?,
+            permit = Arc::clone(&limit).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                // The semaphore is never closed; were it, no job could run.
+                Err(_) => break,
+            },
         };
         let delivery = tokio::select! {
             _ = &mut shutdown => break,
-            next = consumer.next(Duration::from_millis(500)) => next.map_err(|e| e.to_string())?,
+            next = consumer.next(Duration::from_millis(500)) => next?,
         };
         let Some(delivery) = delivery else { continue };
         let (registry, shared) = (Arc::clone(&registry), Arc::clone(&shared));
@@ -99,7 +101,7 @@ async fn job(
     else {
         return;
     };
-    let Event::ConnectionTest(connection_test::Event::Requested { draft, .. }) = event else {
+    let Event::ConnectionTest(connection_test::Event::Requested { .. }) = event else {
         crate::done(registry, CONSUMER, delivery, Done::Skipped).await;
         return;
     };
@@ -107,14 +109,7 @@ async fn job(
     let outcome = crate::keep_alive(
         &delivery,
         settings.ack_wait / 3,
-        handle(
-            registry,
-            client,
-            &settings.providers,
-            seq,
-            &envelope,
-            &draft,
-        ),
+        handle(registry, client, &settings.providers, seq, &envelope),
     )
     .await;
     let error = match outcome {
@@ -126,8 +121,9 @@ async fn job(
     }
     // The log will not deliver it again: record that the test could not be run, so it
     // does not stay pending (and the add gate does not say "still running") for ever.
-    registry.jobs.record(CONSUMER, "failed");
+    registry.jobs().record(CONSUMER, "failed");
     let test_id = &envelope.aggregate_id;
+    let error = crate::chain(&error);
     tracing::error!(%error, seq, test = %test_id, attempt = delivery.attempt, "connection test failed on its last delivery; recording it as not run");
     let recorded = crate::keep_alive(
         &delivery,
@@ -136,6 +132,7 @@ async fn job(
     )
     .await;
     if let Err(error) = recorded {
+        let error = crate::chain(&error);
         tracing::error!(%error, seq, test = %test_id, "cannot record the connection test as not run; it stays pending");
     }
     if let Err(error) = delivery.ack().await {
@@ -148,13 +145,9 @@ async fn record_not_run(
     registry: &Registry,
     seq: u64,
     envelope: &eventlog::Envelope,
-) -> Result<(), String> {
-    let org = OrgId::parse(&envelope.org).map_err(|e| e.to_string())?;
-    registry
-        .views
-        .wait_for(seq, Duration::from_secs(30))
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<(), WorkerError> {
+    let org = OrgId::parse(&envelope.org).map_err(AppError::from)?;
+    registry.settle(seq).await?;
     let result = TestResult {
         class: providers::OutcomeClass::ProviderUnavailable
             .code()
@@ -168,26 +161,19 @@ async fn record_not_run(
         suggested_output_cost: None,
     };
     let test_id = &envelope.aggregate_id;
-    registry
-        .complete_connection_test(&worker_ctx(org, test_id), test_id, result)
-        .await
-        .map_err(|e| e.to_string())
+    app::connection_tests::complete(registry, &worker_ctx(org, test_id), test_id, result).await?;
+    Ok(())
 }
 
 /// The context of the worker's result command; its command id derives from the test, so a
 /// result is recorded once however often the job runs.
 fn worker_ctx(org: OrgId, test_id: &str) -> Ctx {
-    Ctx {
+    Ctx::worker(
         org,
-        role: Role::Admin,
-        actor: Actor {
-            kind: ActorKind::Worker,
-            id: CONSUMER.into(),
-            label: "connection-test worker".into(),
-        },
-        request_id: app::new_id(),
-        command_id: format!("{test_id}-result"),
-    }
+        CONSUMER,
+        "connection-test worker",
+        format!("{test_id}-result"),
+    )
 }
 
 async fn handle(
@@ -196,28 +182,18 @@ async fn handle(
     settings: &providers::Settings,
     seq: u64,
     envelope: &eventlog::Envelope,
-    draft: &connection_test::Draft,
-) -> Result<Done, String> {
-    let org = OrgId::parse(&envelope.org).map_err(|e| e.to_string())?;
+) -> Result<Done, WorkerError> {
+    let org = OrgId::parse(&envelope.org).map_err(AppError::from)?;
     let test_id = envelope.aggregate_id.as_str();
-    registry
-        .views
-        .wait_for(seq, Duration::from_secs(30))
-        .await
-        .map_err(|e| e.to_string())?;
-    let row = registry
-        .views
-        .connection_test(org.as_str(), test_id)
-        .map_err(|e| e.to_string())?;
-    if row.as_ref().is_some_and(|r| r.test.result.is_some()) {
+    let Some(job) = app::connection_tests::job(registry, &org, test_id, seq).await? else {
         return Ok(Done::Skipped);
-    }
-    let credential = open_credential(registry, &org, test_id, &draft.credential).await?;
+    };
+    let draft = job.draft;
     let probe = providers::Probe {
         provider: draft.provider,
         endpoint: draft.endpoint.clone(),
         provider_model_id: draft.provider_model_id.clone(),
-        credential,
+        credential: job.credential,
     };
     let outcome = providers::test_connection(client, &probe, settings).await;
     // Prices are suggested for a working model only.
@@ -239,53 +215,13 @@ async fn handle(
         suggested_output_cost: output,
     };
     tracing::info!(org = %org, test = %test_id, provider = %draft.provider, class = %result.class, "connection test done");
-    registry
-        .complete_connection_test(&worker_ctx(org, test_id), test_id, result)
-        .await
-        .map_err(|e| e.to_string())?;
+    app::connection_tests::complete(registry, &worker_ctx(org, test_id), test_id, result).await?;
     Ok(Done::Recorded)
 }
 
-async fn open_credential(
-    registry: &Registry,
-    org: &OrgId,
-    test_id: &str,
-    credential: &TestCredential,
-) -> Result<Option<CredentialSecret>, String> {
-    let (context_id, version, kind, sealed) = match credential {
-        TestCredential::None => return Ok(None),
-        TestCredential::Inline { kind, sealed } => (test_id.to_owned(), 1, *kind, sealed.clone()),
-        TestCredential::Saved { id, version } => {
-            let row = registry
-                .views
-                .credential(org.as_str(), id.as_str())
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("credential {id} is gone"))?;
-            (
-                id.as_str().to_owned(),
-                *version,
-                row.credential.kind,
-                row.sealed,
-            )
-        }
-    };
-    let context = vault::SecretContext {
-        org: org.as_str(),
-        credential_id: &context_id,
-        version,
-    };
-    let opened = registry
-        .vault
-        .open(&context, &sealed)
-        .await
-        .map_err(|e| e.to_string())?;
-    CredentialSecret::from_sealable(kind, &opened)
-        .map(Some)
-        .ok_or_else(|| "the credential does not have its kind's shape".into())
-}
-
 /// The worker's settings from the registry's configuration.
-pub fn settings(config: &app::config::ProvidersConfig) -> Result<Settings, String> {
+pub fn settings(config: &app::config::ProvidersConfig) -> Result<Settings, WorkerError> {
+    let invalid = |setting: String, why: String| WorkerError::Settings { setting, why };
     let mut providers = providers::Settings::default();
     providers.timeout = Duration::from_millis(config.timeout_ms);
     providers.outbound = providers::OutboundPolicy {
@@ -294,12 +230,12 @@ pub fn settings(config: &app::config::ProvidersConfig) -> Result<Settings, Strin
     };
     for (name, url) in &config.base_urls {
         let provider = domain::provider::Provider::parse(name)
-            .map_err(|e| format!("providers.base_urls: {}", e.message))?;
+            .map_err(|e| invalid("providers.base_urls".into(), e.message))?;
         let url = domain::values::HttpUrl::parse("base_url", url)
-            .map_err(|e| format!("base URL of {name}: {}", e.message))?;
+            .map_err(|e| invalid(format!("providers.base_urls.{name}"), e.message))?;
         providers = providers
             .with_base_url(provider, url)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| invalid(format!("providers.base_urls.{name}"), e.to_string()))?;
     }
     // A worker that died mid-test hands its test on after this long; see `Settings::ack_wait`.
     let ack_wait = providers.timeout * 2 + Duration::from_secs(2);
@@ -426,26 +362,24 @@ mod tests {
         };
         let running = app::start(&config).await.expect("registry");
         let registry = Arc::clone(&running.registry);
-        let org = registry.create_org("Acme").await.expect("org").org;
+        let org = app::orgs::create(&registry, "Acme").await.expect("org").org;
         let ctx = Ctx::system(org, "test");
 
         let acked = Arc::new(AtomicBool::new(false));
         let master = vault::MasterKey::from_base64(MASTER_KEY).expect("master key");
-        let worker_registry = Arc::new(Registry {
+        let worker_registry = Arc::new(Registry::new(app::Parts {
             log: Arc::new(PoisonFirst {
-                inner: Arc::clone(&registry.log),
+                inner: Arc::clone(registry.log()),
                 acked: Arc::clone(&acked),
             }),
-            views: Arc::clone(&registry.views),
+            views: Arc::clone(registry.views()),
             // The test below needs no credential, so no data key.
             vault: vault::Vault::new(master, Arc::new(vault::MemoryKeyring::new())),
+            clock: Arc::new(app::SystemClock),
             read_your_writes_timeout: Duration::from_secs(30),
             receipt_ttl_ms: 900_000,
-            tokens: app::TokenCache::default(),
-            resolve_cache: app::resolve::ResolveCache::default(),
-            jobs: app::JobCounters::default(),
             platform_key: None,
-        });
+        }));
         let settings = settings(&app::config::ProvidersConfig::default()).expect("settings");
         let worker = tokio::spawn(run(
             Arc::clone(&worker_registry),
@@ -457,19 +391,18 @@ mod tests {
         let request = json!({"provider": "openai_compatible", "provider_model_id": "llama3",
             "endpoint_url": "http://10.0.0.1/v1"});
         let request = serde_json::from_value(request).expect("request");
-        let id = registry
-            .request_draft_test(&ctx, request)
+        let id = app::connection_tests::request_draft(&registry, &ctx, request)
             .await
             .expect("requested")
             .value
             .id;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let test = loop {
-            let test = registry
-                .get_connection_test(&ctx, &id, Some(Duration::from_secs(5)))
-                .await
-                .expect("test")
-                .value;
+            let test =
+                app::connection_tests::get(&registry, &ctx, &id, Some(Duration::from_secs(5)))
+                    .await
+                    .expect("test")
+                    .value;
             if test.status == "completed" || tokio::time::Instant::now() > deadline {
                 break test;
             }
@@ -481,7 +414,7 @@ mod tests {
         );
         assert!(acked.load(Ordering::SeqCst), "the poison message is acked");
         let failed = worker_registry
-            .jobs
+            .jobs()
             .snapshot()
             .into_iter()
             .find(|((worker, outcome), _)| worker == CONSUMER && outcome == "failed")

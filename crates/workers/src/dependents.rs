@@ -6,24 +6,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::workflows::Dependents;
 use app::{Ctx, Registry};
 use domain::Event;
-use domain::model::{self, Status};
-use domain::org::Role;
+use domain::model;
 use domain::values::OrgId;
-use eventlog::{Actor, ActorKind, DurableConfig};
+use eventlog::DurableConfig;
 use serde_json::json;
 
-use crate::{Done, Notifier};
+use crate::{Done, Notifier, WorkerError};
 
 /// The durable consumer's name; its position survives restarts.
 pub const CONSUMER: &str = "dependents";
-
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    #[error("event log: {0}")]
-    Log(String),
-}
 
 /// How the worker consumes the log.
 #[derive(Clone, Debug)]
@@ -79,21 +73,14 @@ pub async fn run_with(
         batch: settings.batch,
     };
     tokio::pin!(shutdown);
-    if !crate::wait_for_views(&registry, CONSUMER, &mut shutdown)
-        .await
-        .map_err(WorkerError::Log)?
-    {
+    if !crate::wait_for_views(&registry, CONSUMER, &mut shutdown).await? {
         return Ok(());
     }
-    let mut consumer = registry
-        .log
-        .durable(config)
-        .await
-        .map_err(|e| WorkerError::Log(e.to_string()))?;
+    let mut consumer = registry.log().durable(config).await?;
     loop {
         let delivery = tokio::select! {
             _ = &mut shutdown => return Ok(()),
-            next = consumer.next(Duration::from_secs(1)) => next.map_err(|e| WorkerError::Log(e.to_string()))?,
+            next = consumer.next(Duration::from_secs(1)) => next?,
         };
         let Some(delivery) = delivery else { continue };
         job(&registry, notifier.as_ref(), &settings, delivery).await;
@@ -129,78 +116,50 @@ async fn job(
     if !settings.retry.is_last(delivery.attempt) {
         return crate::retry_later(registry, CONSUMER, delivery, &settings.retry, &error).await;
     }
-    registry.jobs.record(CONSUMER, "failed");
+    registry.jobs().record(CONSUMER, "failed");
+    let error = crate::chain(&error);
     tracing::error!(%error, seq, attempt = delivery.attempt, "dependents of a deactivated model were not warned: the job failed on its last delivery and is dropped");
     if let Err(error) = delivery.ack().await {
         tracing::warn!(%error, seq, "ack of a given-up dependents job failed");
     }
 }
 
-/// Warns the dependents of the model deactivated at `seq`.
+/// Warns the dependents of the model deactivated at `seq`: records whom (once), then sends
+/// each a notice (again on a redelivery, as notices are at-least-once).
 async fn handle(
     registry: &Registry,
     notifier: &dyn Notifier,
     seq: u64,
     envelope: eventlog::Envelope,
-) -> Result<(), String> {
-    let org = OrgId::parse(&envelope.org).map_err(|e| e.to_string())?;
+) -> Result<(), WorkerError> {
+    let org = OrgId::parse(&envelope.org).map_err(app::AppError::from)?;
     let slug = envelope.aggregate_id;
-    // Count from views that include the deactivation: a workflow saved later is listed as
-    // broken instead, so none is lost.
-    registry
-        .views
-        .wait_for(seq, Duration::from_secs(30))
-        .await
-        .map_err(|e| e.to_string())?;
-    let Some(row) = registry
-        .views
-        .model(org.as_str(), &slug)
-        .map_err(|e| e.to_string())?
-    else {
-        return Err(format!("deactivated model {slug} is not in the views"));
-    };
-    let current = row
-        .deactivation
-        .as_ref()
-        .filter(|d| d.seq == seq && row.model.status == Status::Deactivated);
-    let Some(deactivation) = current else {
-        // Reactivated since, or deactivated again later (that delivery will handle it).
-        return Ok(());
-    };
-    let ctx = Ctx {
-        org: org.clone(),
-        role: Role::Admin,
-        actor: Actor {
-            kind: ActorKind::Worker,
-            id: CONSUMER.into(),
-            label: "dependents worker".into(),
-        },
-        request_id: app::new_id(),
-        command_id: format!("dependents-{seq}"),
-    };
-    let dependents = registry
-        .active_dependents(&ctx, &slug)
-        .map_err(|e| e.to_string())?;
-    let ids: Vec<String> = match &deactivation.warned {
-        // Already recorded (a redelivery): warn the same workflows again, record nothing.
-        Some(warned) => warned.clone(),
-        None => {
-            let ids: Vec<String> = dependents.iter().map(|d| d.id.clone()).collect();
-            registry
-                .record_warning(&ctx, &slug, seq, ids.clone())
-                .await
-                .map_err(|e| e.to_string())?;
-            ids
-        }
-    };
+    let (ids, deactivated_by, recorded) =
+        match app::workflows::dependents_of_deactivation(registry, &org, &slug, seq).await? {
+            Dependents::Moot => return Ok(()),
+            Dependents::Warn {
+                workflow_ids,
+                deactivated_by,
+                recorded,
+            } => (workflow_ids, deactivated_by, recorded),
+        };
+    if !recorded {
+        let ctx = Ctx::worker(
+            org.clone(),
+            CONSUMER,
+            "dependents worker",
+            format!("dependents-{seq}"),
+        );
+        app::models::record_warning(registry, &ctx, &slug, seq, ids.clone()).await?;
+    }
     for id in &ids {
         let payload = json!({
             "notice_id": format!("{org}-{seq}-{id}"),
             "org": org.as_str(),
             "workflow": id,
             "model": slug,
-            "deactivated_by": deactivation.by,
-            "message": format!("model {slug} was deactivated; this workflow cannot generate LLM responses with it until it is repointed to an active model"),
+            "deactivated_by": deactivated_by,
+            "message": app::workflows::notice_message(&slug),
         });
         notifier
             .notify(

@@ -10,14 +10,49 @@ pub mod dependents;
 mod notify;
 pub mod pipelines;
 
-pub use notify::{NatsNotifier, Notifier, QuietNotifier};
+pub use notify::{NatsNotifier, Notifier, NotifyError, QuietNotifier};
 
 use std::future::Future;
 use std::time::Duration;
 
-use app::Registry;
+use app::{AppError, BoxError, Registry};
 use domain::Event;
 use eventlog::{Delivery, Envelope};
+
+/// Why a worker stopped, or why one job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error("the event log failed")]
+    Log(#[from] eventlog::LogError),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+    #[error("the views will not catch up")]
+    ViewsStopped(#[source] BoxError),
+    #[error("invalid setting {setting}: {why}")]
+    Settings { setting: String, why: String },
+    #[error("cannot subscribe to {subject}")]
+    Subscribe {
+        subject: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    #[error("the NATS subscription ended")]
+    SubscriptionEnded,
+}
+
+/// An error and its sources, for a log line.
+pub(crate) fn chain(error: &WorkerError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
 
 /// How a worker retries a failed job: the job is given back to the log and delivered again
 /// after a backoff that doubles with each attempt, up to `max_deliver` deliveries in all.
@@ -77,7 +112,7 @@ pub(crate) async fn decode_or_drop(
         Ok((envelope, event)) => Some((delivery, envelope, event)),
         Err(error) => {
             let seq = delivery.stored.seq;
-            registry.jobs.record(worker, "failed");
+            registry.jobs().record(worker, "failed");
             tracing::error!(%error, seq, worker, "a message cannot be decoded; acked without running it");
             if let Err(error) = delivery.ack().await {
                 tracing::warn!(%error, seq, worker, "ack of an undecodable message failed; it will come back");
@@ -90,7 +125,7 @@ pub(crate) async fn decode_or_drop(
 /// Ends a job that did its work (or had none to do): counts it and acks it.
 pub(crate) async fn done(registry: &Registry, worker: &str, delivery: Delivery, done: Done) {
     let seq = delivery.stored.seq;
-    registry.jobs.record(worker, "ok");
+    registry.jobs().record(worker, "ok");
     let acked = match done {
         Done::Recorded => delivery.ack().await,
         Done::Skipped => delivery.ack_unconfirmed().await,
@@ -107,11 +142,12 @@ pub(crate) async fn retry_later(
     worker: &str,
     delivery: Delivery,
     retry: &Retry,
-    error: &str,
+    error: &WorkerError,
 ) {
     let (seq, attempt) = (delivery.stored.seq, delivery.attempt);
     let delay = retry.delay(attempt);
-    registry.jobs.record(worker, "failed");
+    registry.jobs().record(worker, "failed");
+    let error = chain(error);
     tracing::warn!(%error, seq, worker, attempt, retry_in_ms = delay.as_millis(), "job failed; it will be retried");
     if let Err(error) = delivery.nak(delay).await {
         tracing::warn!(%error, seq, worker, "nak failed; the job will be redelivered after the ack wait");
@@ -148,17 +184,18 @@ pub(crate) async fn wait_for_views(
     registry: &Registry,
     worker: &str,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
-) -> Result<bool, String> {
-    let target = registry.log.last_seq().await.map_err(|e| e.to_string())?;
+) -> Result<bool, WorkerError> {
+    let views = registry.views();
+    let target = registry.log().last_seq().await?;
     let mut last_report = tokio::time::Instant::now();
     loop {
-        let reached = registry.views.position();
+        let reached = views.position();
         if reached >= target {
             return Ok(true);
         }
-        if let Some(why) = registry.views.failure() {
+        if let Some(why) = views.failure() {
             // The projector stopped for good: no job could run; exit so it is seen.
-            return Err(format!("the views will not catch up: {why}"));
+            return Err(WorkerError::ViewsStopped(why.into()));
         }
         if last_report.elapsed() >= Duration::from_secs(10) {
             tracing::info!(
@@ -171,7 +208,7 @@ pub(crate) async fn wait_for_views(
         }
         tokio::select! {
             () = &mut *shutdown => return Ok(false),
-            () = registry.views.changed(Duration::from_secs(1)) => {}
+            () = views.changed(Duration::from_secs(1)) => {}
         }
     }
 }

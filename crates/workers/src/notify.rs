@@ -5,10 +5,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+/// A notice that did not reach its subject; the job is retried.
+#[derive(Debug, thiserror::Error)]
+#[error("the notice on {subject} was not sent")]
+pub struct NotifyError {
+    pub subject: String,
+    #[source]
+    pub source: app::BoxError,
+}
+
 #[async_trait]
 pub trait Notifier: Send + Sync {
     /// Publishes one notice; at-least-once, so payloads carry an id for deduplication.
-    async fn notify(&self, subject: String, payload: Vec<u8>) -> Result<(), String>;
+    async fn notify(&self, subject: String, payload: Vec<u8>) -> Result<(), NotifyError>;
 }
 
 /// Core NATS publishes, flushed so a returned `Ok` means the server has them.
@@ -22,8 +31,10 @@ impl NatsNotifier {
 
 #[async_trait]
 impl Notifier for NatsNotifier {
-    async fn notify(&self, subject: String, payload: Vec<u8>) -> Result<(), String> {
-        publish_flushed(&self.0, subject, payload, Self::TIMEOUT).await
+    async fn notify(&self, subject: String, payload: Vec<u8>) -> Result<(), NotifyError> {
+        publish_flushed(&self.0, subject.clone(), payload, Self::TIMEOUT)
+            .await
+            .map_err(|source| NotifyError { subject, source })
     }
 }
 
@@ -32,20 +43,19 @@ async fn publish_flushed(
     subject: String,
     payload: Vec<u8>,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), app::BoxError> {
     let publish = async {
-        client
-            .publish(subject, payload.into())
-            .await
-            .map_err(|e| e.to_string())?;
-        client.flush().await.map_err(|e| e.to_string())
+        client.publish(subject, payload.into()).await?;
+        client.flush().await?;
+        Ok::<(), app::BoxError>(())
     };
     match tokio::time::timeout(timeout, publish).await {
         Ok(result) => result,
         Err(_) => Err(format!(
             "NATS did not take the notice within {} ms",
             timeout.as_millis()
-        )),
+        )
+        .into()),
     }
 }
 
@@ -54,7 +64,7 @@ pub struct QuietNotifier;
 
 #[async_trait]
 impl Notifier for QuietNotifier {
-    async fn notify(&self, _subject: String, _payload: Vec<u8>) -> Result<(), String> {
+    async fn notify(&self, _subject: String, _payload: Vec<u8>) -> Result<(), NotifyError> {
         Ok(())
     }
 }

@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use app::ManualClock;
 use app::config::Config;
 use reqwest::{Method, StatusCode};
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -32,6 +34,8 @@ pub struct TestApp {
     pub token: String,
     pub http: reqwest::Client,
     pub responses: Arc<Mutex<Vec<String>>>,
+    /// The registry's clock: it stands still until a test moves it.
+    pub clock: Arc<ManualClock>,
     running: Option<Running>,
 }
 
@@ -73,10 +77,13 @@ impl TestApp {
             token: String::new(),
             http: reqwest::Client::new(),
             responses: Arc::default(),
+            clock: Arc::new(ManualClock::starting_now()),
             running: None,
         };
         app.boot().await;
-        let created = app.registry().create_org("Acme").await.expect("create org");
+        let created = app::orgs::create(app.registry(), "Acme")
+            .await
+            .expect("create org");
         app.token = created.admin_token.expose_secret().to_owned();
         app
     }
@@ -110,7 +117,10 @@ impl TestApp {
     }
 
     async fn boot(&mut self) {
-        let running = app::start(&self.config()).await.expect("start registry");
+        let clock: Arc<dyn app::Clock> = self.clock.clone();
+        let running = app::start_with_clock(&self.config(), clock)
+            .await
+            .expect("start registry");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -251,20 +261,22 @@ impl TestApp {
     }
 
     /// A model to add: an OpenAI-compatible server (the test's fake provider) named `name`.
-    pub fn local_draft(&self, name: &str) -> Value {
-        serde_json::json!({
-            "display_name": name,
-            "provider": "openai_compatible",
-            "provider_model_id": "llama3",
-            "endpoint_url": self.fake.v1(),
-            "max_tokens": 4096
-        })
+    pub fn local_draft(&self, name: &str) -> api::AddModel {
+        api::AddModel {
+            display_name: Some(name.into()),
+            provider: Some("openai_compatible".into()),
+            provider_model_id: Some("llama3".into()),
+            endpoint_url: Some(self.fake.v1()),
+            max_tokens: Some(4096.into()),
+            ..api::AddModel::default()
+        }
     }
 
     /// Adds a model the way a user must: a Test Connection of the draft first, then the
     /// add with its receipt. A draft the test endpoint refuses is added without a receipt,
     /// so the add answers what is wrong with it.
-    pub async fn add_model(&self, mut body: Value) -> Reply {
+    pub async fn add_model(&self, body: impl Serialize) -> Reply {
+        let mut body = json_of(body);
         if let Some(test_id) = self.passing_test_of(&body).await {
             body["connection_test_id"] = Value::String(test_id);
         }
@@ -272,14 +284,16 @@ impl TestApp {
     }
 
     /// `POST /v1/models` exactly as given.
-    pub async fn add_model_ungated(&self, body: Value) -> Reply {
-        self.call(Method::POST, "/v1/models", Some(body)).await
+    pub async fn add_model_ungated(&self, body: impl Serialize) -> Reply {
+        self.call(Method::POST, "/v1/models", Some(json_of(body)))
+            .await
     }
 
-    /// Runs a Test Connection of the draft in `body` and waits for it; the test's id when
-    /// it was accepted (passed or not).
-    pub async fn passing_test_of(&self, body: &Value) -> Option<String> {
-        let draft = app::connection_tests::DraftTestRequest::body_of_add(body);
+    /// Runs a Test Connection of the draft in the add `body` and waits for it; the test's id
+    /// when it was accepted (passed or not). A body that is not an add is not tested.
+    pub async fn passing_test_of(&self, body: &impl Serialize) -> Option<String> {
+        let add: api::AddModel = serde_json::from_value(json_of(body)).ok()?;
+        let draft = json_of(api::DraftTest::of(&add));
         let requested = self
             .call(Method::POST, "/v1/connection-tests", Some(draft))
             .await;
@@ -318,13 +332,18 @@ impl TestApp {
         self.call(Method::GET, "/v1/models", None).await
     }
 
-    pub async fn edit_model(&self, slug: &str, body: Value, if_match: Option<u64>) -> Reply {
+    pub async fn edit_model(
+        &self,
+        slug: &str,
+        body: impl Serialize,
+        if_match: Option<u64>,
+    ) -> Reply {
         let version = if_match.map(|v| format!("\"{v}\""));
         let headers: Vec<(&str, &str)> = version.iter().map(|v| ("if-match", v.as_str())).collect();
         self.call_with(
             Method::PATCH,
             &format!("/v1/models/{slug}"),
-            Some(body),
+            Some(json_of(body)),
             &self.token,
             &headers,
         )
@@ -338,12 +357,12 @@ impl TestApp {
 
     /// Issues a token of `role` with the admin token and returns it.
     pub async fn issue_token(&self, label: &str, role: &str) -> String {
+        let request = api::IssueToken {
+            label: label.into(),
+            role: role.into(),
+        };
         let reply = self
-            .call(
-                Method::POST,
-                "/v1/tokens",
-                Some(serde_json::json!({"label": label, "role": role})),
-            )
+            .call(Method::POST, "/v1/tokens", Some(json_of(request)))
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.body["token"].as_str().expect("token").to_owned()
@@ -359,4 +378,10 @@ impl TestApp {
     pub async fn list_credentials(&self) -> Reply {
         self.call(Method::GET, "/v1/credentials", None).await
     }
+}
+
+/// A request body as JSON: a wire type from `api`, or a `json!` value for bodies no wire type
+/// can hold (the bad-input suite's).
+pub fn json_of(body: impl Serialize) -> Value {
+    serde_json::to_value(body).expect("a body serializes")
 }

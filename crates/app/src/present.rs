@@ -1,0 +1,182 @@
+//! What clients get back: the wire contract's response types, built from view rows. No
+//! plaintext secret is in any of them; a credential shows its id and masked preview only.
+
+use domain::catalog::PlatformModel;
+use domain::connection_test::TestResult;
+use domain::provider::Endpoint;
+use domain::values::{Capabilities, Cost, ReasoningParam};
+use views::{ConnectionTestRow, CredentialRow, ModelRow};
+
+pub(crate) fn capabilities(capabilities: &Capabilities) -> api::Capabilities {
+    api::Capabilities {
+        json_mode: capabilities.json_mode,
+        vision: capabilities.vision,
+        tool_use: capabilities.tool_use,
+        reasoning: capabilities.reasoning.map(|r| r.as_str().to_owned()),
+    }
+}
+
+/// Which Pipeline Builder controls a model with `capabilities` enables.
+pub(crate) fn controls(capabilities: &Capabilities) -> api::Controls {
+    api::Controls {
+        tools: capabilities.tool_use,
+        json_mode: capabilities.json_mode,
+        image_input: capabilities.vision,
+        reasoning_effort: capabilities.reasoning == Some(ReasoningParam::Effort),
+        reasoning_budget: capabilities.reasoning == Some(ReasoningParam::MaxTokens),
+    }
+}
+
+pub(crate) fn cost(cost: Option<Cost>) -> Option<String> {
+    cost.map(|c| c.to_string())
+}
+
+pub(crate) fn credential_summary(row: &CredentialRow) -> api::CredentialSummary {
+    api::CredentialSummary {
+        id: row.credential.id.as_str().to_owned(),
+        preview: row.credential.preview.clone(),
+    }
+}
+
+/// The endpoint as the wire splits it: a URL or a region.
+pub(crate) fn endpoint(endpoint: Option<&Endpoint>) -> (Option<String>, Option<String>) {
+    match endpoint {
+        Some(Endpoint::Url(url)) => (Some(url.as_str().to_owned()), None),
+        Some(Endpoint::Region(region)) => (None, Some(region.as_str().to_owned())),
+        None => (None, None),
+    }
+}
+
+pub(crate) fn model(row: &ModelRow, credential: Option<&CredentialRow>) -> api::Model {
+    let model = &row.model;
+    let (endpoint_url, region) = endpoint(model.endpoint.as_ref());
+    let warnings = domain::advice::warnings(
+        &model.capabilities,
+        model.max_tokens.get(),
+        domain::known::lookup(model.provider, &model.provider_model_id),
+    );
+    api::Model {
+        kind: "custom".into(),
+        slug: model.slug.as_str().to_owned(),
+        display_name: model.display_name.as_str().to_owned(),
+        provider: model.provider.as_str().to_owned(),
+        provider_model_id: model.provider_model_id.as_str().to_owned(),
+        credential: credential.map(credential_summary),
+        endpoint_url,
+        region,
+        max_tokens: model.max_tokens.get(),
+        capabilities: capabilities(&model.capabilities),
+        input_cost_per_token: cost(model.costs.input_per_token),
+        output_cost_per_token: cost(model.costs.output_per_token),
+        status: model.status.as_str().to_owned(),
+        version: row.stream.version,
+        created_at: rfc3339(row.created_at_ms),
+        created_by: row.created_by.clone(),
+        updated_at: rfc3339(row.updated_at_ms),
+        updated_by: row.updated_by.clone(),
+        deactivated_at: row.deactivation.as_ref().map(|d| rfc3339(d.at_ms)),
+        deactivated_by: row.deactivation.as_ref().map(|d| d.by.clone()),
+        controls: controls(&model.capabilities),
+        warnings: warnings
+            .into_iter()
+            .map(|w| api::Warning {
+                code: w.code.to_owned(),
+                message: w.message,
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn platform_model(model: &PlatformModel) -> api::PlatformModel {
+    api::PlatformModel {
+        kind: "platform".into(),
+        id: model.id.clone(),
+        display_name: model.display_name.clone(),
+        provider: model.provider.clone(),
+        default: model.id == domain::catalog::default_model_id(),
+        capabilities: api::KnownCapabilities {
+            json_mode: model.capabilities.json_mode,
+            vision: model.capabilities.vision,
+            tool_use: model.capabilities.tool_use,
+            reasoning: model.capabilities.reasoning.clone(),
+        },
+        max_tokens: model.max_tokens,
+        input_cost_per_token: cost(model.input_cost_per_token),
+        output_cost_per_token: cost(model.output_cost_per_token),
+        status: "active".into(),
+    }
+}
+
+pub(crate) fn credential(row: &CredentialRow) -> api::Credential {
+    api::Credential {
+        id: row.credential.id.as_str().to_owned(),
+        provider: row.credential.provider.as_str().to_owned(),
+        kind: row.credential.kind.as_str().to_owned(),
+        preview: row.credential.preview.clone(),
+        fingerprint: hex::encode(row.credential.fingerprint),
+        version: row.credential.version,
+        used_by: row.used_by,
+        created_at: rfc3339(row.created_at_ms),
+        created_by: row.created_by.clone(),
+        updated_at: rfc3339(row.updated_at_ms),
+    }
+}
+
+fn test_result(result: &TestResult) -> api::TestResult {
+    api::TestResult {
+        class: result.class.clone(),
+        passed: result.passed(),
+        hint: result.hint.clone(),
+        retry_after_ms: result.retry_after_ms,
+        upstream_status: result.upstream_status,
+        upstream_message: result.upstream_message.clone(),
+        latency_ms: result.latency_ms,
+        suggested_input_cost_per_token: cost(result.suggested_input_cost),
+        suggested_output_cost_per_token: cost(result.suggested_output_cost),
+    }
+}
+
+/// A connection test; `ttl_ms` is how long a passing test of a draft is a receipt.
+pub(crate) fn connection_test(row: &ConnectionTestRow, ttl_ms: i64) -> api::ConnectionTest {
+    let passed = row.test.result.as_ref().is_some_and(TestResult::passed);
+    api::ConnectionTest {
+        id: row.id.clone(),
+        status: if row.test.result.is_some() {
+            "completed"
+        } else {
+            "pending"
+        }
+        .into(),
+        provider: row.test.draft.provider.as_str().to_owned(),
+        provider_model_id: row.test.draft.provider_model_id.as_str().to_owned(),
+        model: row.test.model.as_ref().map(|s| s.as_str().to_owned()),
+        result: row.test.result.as_ref().map(test_result),
+        requested_at: rfc3339(row.requested_at_ms),
+        requested_by: row.requested_by.clone(),
+        completed_at: row.completed_at_ms.map(rfc3339),
+        receipt_expires_at: row
+            .completed_at_ms
+            .filter(|_| passed)
+            .map(|at| rfc3339(at + ttl_ms)),
+        version: row.stream.version,
+    }
+}
+
+pub(crate) fn refusal(refusal: domain::workflow::Refusal) -> api::Refusal {
+    api::Refusal {
+        feature: refusal.feature.to_owned(),
+        reason: refusal.reason,
+    }
+}
+
+/// RFC 3339 with milliseconds, UTC.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,86 @@
+//! `/healthz`, `/readyz` and `/metrics`: the operators' window, on the API and on workers.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use app::{AppError, Registry};
+
+use crate::metrics::Metrics;
+use crate::problem::Problem;
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "The process is up.", body = String, content_type = "text/plain")))]
+pub(crate) async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// How far behind the log's position (in time) the views may be and still count as ready.
+const READY_LAG: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Readiness: ready when the projector runs and the views have caught up with the log.
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Ready.", body = String, content_type = "text/plain"),
+        (status = 503, description = "Catching up, or the projector stopped.", body = String, content_type = "text/plain"),
+    ))]
+pub(crate) async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
+    let views = registry.views();
+    if let Some(why) = views.failure() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("projector stopped: {why}\n"),
+        )
+            .into_response();
+    }
+    if let Some(why) = views.interrupted() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("projector resuming after losing the log: {why}\n"),
+        )
+            .into_response();
+    }
+    let log = match registry.log().last_seq().await {
+        Ok(seq) => seq,
+        Err(error) => return Problem::from(AppError::from(error)).into_response(),
+    };
+    // Under write load the log is always a little ahead; a replica whose views reach the
+    // position the log had when asked, within READY_LAG, is keeping up.
+    match views.wait_for(log, READY_LAG).await {
+        Ok(reached) => (StatusCode::OK, format!("ready at {reached}\n")).into_response(),
+        Err(_) => {
+            let reached = views.position();
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("catching up: views at {reached}, log at {log}\n"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Prometheus text metrics (request latency, commands by outcome, projection lag, worker
+/// jobs).
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Exposition text.", body = String, content_type = "text/plain")))]
+pub(crate) async fn render_metrics(
+    State(registry): State<Arc<Registry>>,
+    Extension(metrics): Extension<Arc<Metrics>>,
+) -> Response {
+    let log = registry.log().last_seq().await.unwrap_or(0);
+    let text = metrics.render(
+        log,
+        registry.views().position(),
+        &registry.jobs().snapshot(),
+    );
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}

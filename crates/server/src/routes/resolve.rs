@@ -1,0 +1,47 @@
+//! `/v1/resolve/{model}`: the runtime's hot path.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use app::Registry;
+
+use super::{Result, answer_bytes, no_store};
+use crate::auth::Caller;
+use crate::extract::Param;
+
+/// Everything the runtime needs to call a model, with the decrypted credential. Service
+/// tokens only (403 otherwise).
+///
+/// Platform models resolve to OpenRouter with the platform key. A deactivated model answers
+/// 410 `model.deactivated` with `deactivated_at`, `deactivated_by` and a hint to repoint; an
+/// unknown one 404; a credential that cannot be opened 409
+/// `credential.needs_reconfiguration`. The credential appears on this route only and is
+/// never logged; the answer carries `Cache-Control: no-store`.
+#[utoipa::path(get, path = "/v1/resolve/{*model}", tag = "resolve",
+    params(("model" = String, Path, description = "A custom slug or a platform id such as google/gemini-3.1-pro-preview (slashes allowed).")),
+    responses(
+        (status = 200, description = "The resolved model.", body = api::Positioned<api::Resolved>),
+        (status = 400, response = crate::docs::BadRequest),
+        (status = 401, response = crate::docs::Unauthorized),
+        (status = 403, response = crate::docs::Forbidden),
+        (status = 404, response = crate::docs::NotFound),
+        (status = 409, response = crate::docs::Conflict),
+        (status = 410, response = crate::docs::Gone),
+        (status = 500, response = crate::docs::Internal),
+        (status = 503, response = crate::docs::Unavailable),
+    ))]
+pub(crate) async fn resolve(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Param(model): Param,
+) -> Result<Response> {
+    let resolved = app::resolve::resolve(&registry, &ctx, &model).await?;
+    Ok(no_store(answer_bytes(
+        StatusCode::OK,
+        resolved.value.to_json(),
+        resolved.position,
+    )))
+}
