@@ -103,34 +103,25 @@ pub fn ops_router(registry: Arc<Registry>) -> Router {
         .with_state(registry)
 }
 
-/// Times every request, counts it, and logs one line without headers or bodies.
+/// Times every request, counts it (see `metrics.rs` for the labels), and logs one line
+/// without headers or bodies.
 async fn observe(
     Extension(metrics): Extension<Arc<Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    // Labels come from fixed sets (a known method or OTHER, a route template or
-    // "unmatched"), never from the raw request, so clients cannot grow the series. Both are
-    // cheap: a `&'static str` and an `Arc<str>` clone.
-    let method = method_label(request.method());
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    // Both cheap: a standard method is a plain value, a matched path an `Arc<str>`.
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    let seconds = started.elapsed().as_secs_f64();
-    let status = response.status().as_u16();
-    metrics.observe_request(method, route, status, seconds);
-    if route.starts_with("/v1/") && method != "GET" {
-        let outcome = if status < 400 {
-            "ok"
-        } else if status < 500 {
-            "rejected"
-        } else {
-            "failed"
-        };
-        metrics.count_command(&format!("{method} {route}"), outcome);
-    }
-    tracing::info!(%method, %route, status, ms = seconds * 1000.0, "request");
+    let elapsed = started.elapsed();
+    let status = response.status();
+    metrics.observe_request(&method, route.as_ref(), status, elapsed);
+    let method = method_label(&method);
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let ms = elapsed.as_secs_f64() * 1000.0;
+    tracing::info!(%method, %route, status = status.as_u16(), ms, "request");
     response
 }
 
@@ -524,7 +515,7 @@ async fn render_metrics(
     let mut response = text.into_response();
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     response
 }
