@@ -3,7 +3,7 @@
 //! header.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -15,6 +15,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde::Serialize;
 use serde_json::json;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::trace::TraceLayer;
 
 use app::connection_tests::{DraftTestRequest, ModelTestRequest};
 use app::dependents::{CheckRequest, PutWorkflowRequest};
@@ -86,7 +88,8 @@ pub fn router(registry: Arc<Registry>, metrics: Arc<Metrics>) -> Router {
         .route("/metrics", get(render_metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
-    api.layer(middleware::from_fn(observe))
+    api.layer(request_log())
+        .layer(middleware::from_fn(measure))
         .layer(Extension(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(registry)
@@ -103,9 +106,8 @@ pub fn ops_router(registry: Arc<Registry>) -> Router {
         .with_state(registry)
 }
 
-/// Times every request, counts it (see `metrics.rs` for the labels), and logs one line
-/// without headers or bodies.
-async fn observe(
+/// Times and counts every request (see `metrics.rs` for the labels).
+async fn measure(
     Extension(metrics): Extension<Arc<Metrics>>,
     request: Request,
     next: Next,
@@ -115,14 +117,51 @@ async fn observe(
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    let elapsed = started.elapsed();
-    let status = response.status();
-    metrics.observe_request(&method, route.as_ref(), status, elapsed);
-    let method = method_label(&method);
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let ms = elapsed.as_secs_f64() * 1000.0;
-    tracing::info!(%method, %route, status = status.as_u16(), ms, "request");
+    metrics.observe_request(
+        &method,
+        route.as_ref(),
+        response.status(),
+        started.elapsed(),
+    );
     response
+}
+
+/// tower-http's trace layer with our span and line, its other events off.
+type RequestLog = TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    fn(&Request) -> tracing::Span,
+    (),
+    fn(&Response, Duration, &tracing::Span),
+    (),
+    (),
+    (),
+>;
+
+/// One info line per request, in a span naming its method and route template: never a
+/// header, the path or query as sent, or a body, at any level, since those carry tokens and
+/// keys. tower-http's other events are off: a failed request is logged where its problem is
+/// made (`problem.rs`), and a started request or a body chunk is not worth a line.
+fn request_log() -> RequestLog {
+    TraceLayer::new_for_http()
+        .make_span_with(request_span as fn(&Request) -> tracing::Span)
+        .on_request(())
+        .on_response(request_done as fn(&Response, Duration, &tracing::Span))
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(())
+}
+
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!("request", method = %method_label(request.method()), route = %route)
+}
+
+fn request_done(response: &Response, latency: Duration, _: &tracing::Span) {
+    let ms = latency.as_secs_f64() * 1000.0;
+    tracing::info!(status = response.status().as_u16(), ms, "request");
 }
 
 /// The answer to a query or command: `value`'s fields plus `position`.
