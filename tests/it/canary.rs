@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use crate::support::{TestApp, logs};
+use reqwest::{Method, StatusCode};
+
+use crate::support::{Backend, TestApp, logs};
 
 pub fn assert_absent(app: &TestApp, secret: &str) {
     let needle = secret.as_bytes();
@@ -21,6 +23,54 @@ pub fn assert_absent(app: &TestApp, secret: &str) {
         assert!(
             !response.contains(secret),
             "the secret appears in an API response: {response}"
+        );
+    }
+}
+
+/// The request log names a request by method, route template and status: no header
+/// (the Authorization token above all), no path or query as sent, no body, at any level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_logs_carry_no_header_query_or_body() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let canary = format!("canary{}", uuid::Uuid::new_v4().simple());
+    let refused = app
+        .call_with(
+            Method::GET,
+            &format!("/v1/models/slug-{canary}?token=query-{canary}"),
+            None,
+            &format!("mr_header-{canary}"),
+            &[("x-api-key", &format!("header-{canary}"))],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let rejected = app
+        .call(
+            Method::POST,
+            &format!("/v1/models?note=query-{canary}"),
+            Some(serde_json::json!({ "display_name": 7, "api_key": format!("body-{canary}") })),
+        )
+        .await;
+    assert!(rejected.status.is_client_error(), "{}", rejected.body);
+    let listed = app.call(Method::GET, "/v1/models", None).await;
+    assert_eq!(listed.status, StatusCode::OK);
+
+    let logs = String::from_utf8_lossy(&logs::captured()).into_owned();
+    assert!(
+        !logs.contains(&canary),
+        "a header, query or body was logged"
+    );
+    assert!(!logs.contains(&app.token), "the bearer token was logged");
+    for (method, route, status) in [
+        ("GET", "/v1/models/{slug}", "401"),
+        ("POST", "/v1/models", "4"),
+        ("GET", "/v1/models", "200"),
+    ] {
+        let span = format!("INFO request{{method={method} route={route}}}");
+        assert!(
+            logs.lines()
+                .any(|line| line.contains(&span)
+                    && line.contains(&format!(" request status={status}"))),
+            "no info line for {method} {route}"
         );
     }
 }

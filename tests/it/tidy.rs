@@ -1,7 +1,8 @@
 //! Tidy: the crate graph is the one ARCHITECTURE.md draws. Our crates depend downward only,
 //! the pure crates' whole dependency closure stays free of IO, and each third-party crate
 //! that does IO (NATS, redb, HTTP) is known only to the crates whose job it is. Read from the
-//! resolved graph (`cargo tree`), so a dependency pulled in indirectly counts too.
+//! resolved graph (`cargo tree`), so a dependency pulled in indirectly counts too. Also: no
+//! `mod.rs`; every `MODELREG_*` variable named anywhere is one `app::config` knows.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -253,4 +254,66 @@ fn no_mod_rs_files() {
         env!("CARGO_MANIFEST_DIR"),
         "/../crates"
     )));
+}
+
+/// A variable read or documented somewhere but missing from `app::config`'s list would be
+/// refused at start as unknown; this finds it first.
+#[test]
+fn every_modelreg_variable_is_known_to_the_config() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let mut files = Vec::new();
+    for dir in ["crates", "tests", "ops"] {
+        collect(&root.join(dir), &mut files);
+    }
+    for file in ["README.md", "ARCHITECTURE.md", "justfile", ".ci/run"] {
+        files.push(root.join(file));
+    }
+    let mut seen = 0;
+    for path in files {
+        // The list itself (and its tests of unknown names), and this test's exceptions.
+        if path.ends_with("crates/app/src/config.rs") || path.ends_with("tests/it/tidy.rs") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for (at, _) in text.match_indices("MODELREG_") {
+            let name: String = text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            // A name built in code or written as a pattern (`MODELREG_PROVIDER_<NAME>_…`),
+            // and the keyring bucket's default name, which is no variable.
+            if name.ends_with('_') || name == "MODELREG_KEYRING" {
+                continue;
+            }
+            assert!(
+                app::config::is_known_env_var(&name),
+                "{name} in {} is not in app::config's list of variables",
+                path.display()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 20, "the variables were found ({seen})");
+}
+
+fn collect(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if !path.ends_with("target") {
+                collect(&path, files);
+            }
+        } else if path.extension().is_some_and(|e| {
+            ["rs", "md", "service", "toml", "conf"]
+                .iter()
+                .any(|x| e == *x)
+        }) {
+            files.push(path);
+        }
+    }
 }

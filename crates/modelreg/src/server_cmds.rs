@@ -3,33 +3,26 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use app::config::{Config, LogFormat};
+use app::config::{Config, Flags, LogFormat};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
 use crate::{StateArgs, say};
 
+/// The config's layers, flags last: `app::config` merges them all, so the binary only says
+/// which flags were given.
 fn load_config(state: &StateArgs, listen: Option<String>) -> anyhow::Result<Config> {
-    let mut config = Config::load(state.config.as_deref(), std::env::vars())?;
-    if let Some(dir) = &state.data_dir {
-        config.data_dir = dir.clone();
-    }
-    if let Some(url) = &state.nats {
-        config.nats_url = Some(url.clone());
-    }
-    if let Some(format) = &state.log_format {
-        config.log_format = match format.as_str() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => bail!("--log-format {other:?}: use text or json"),
-        };
-    }
-    if let Some(listen) = listen {
-        config.listen = listen
-            .parse()
-            .with_context(|| format!("--listen {listen:?}: use host:port"))?;
-    }
-    Ok(config)
+    let flags = Flags {
+        data_dir: state.data_dir.clone(),
+        nats_url: state.nats.clone(),
+        log_format: state.log_format.clone(),
+        listen,
+    };
+    Ok(Config::load_with_flags(
+        state.config.as_deref(),
+        std::env::vars(),
+        &flags,
+    )?)
 }
 
 fn init_logging(config: &Config) {

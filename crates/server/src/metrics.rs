@@ -1,32 +1,33 @@
-//! Prometheus text metrics, kept by hand: request latency per route, commands by outcome,
-//! projection lag and worker jobs. A handful of series do not justify a metrics framework.
+//! Prometheus metrics with prometheus-client: request latency per route, commands by
+//! outcome, and, read at each scrape, log and views positions, projection lag and worker jobs.
+//!
+//! Every label comes from a fixed set (a known method or `OTHER`, a route template or
+//! `unmatched`, a status class), never from the raw request, so clients cannot grow the
+//! series. The registry belongs to the [`Metrics`] value: there is no global one.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
 
-use axum::http::Method;
+use axum::extract::MatchedPath;
+use axum::http::{Method, StatusCode};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of [`Metrics::render`]'s text (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
-
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    total: u64,
-    sum: f64,
-}
-
-#[derive(Default)]
-struct Inner {
-    /// route → (method, status class) → latency histogram. Looked up by `&str`, so a
-    /// request allocates nothing here.
-    requests: HashMap<String, BTreeMap<(String, u16), Histogram>>,
-    /// (command, outcome) → count.
-    commands: BTreeMap<(String, String), u64>,
-}
 
 /// The `method` label: a standard method's name, or `OTHER` for any other token, so that
 /// clients sending made-up methods cannot grow the series without bound.
@@ -43,116 +44,266 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
-#[derive(Default)]
+/// The `route` label: the template the router matched, or `unmatched`. A `MatchedPath` is
+/// an `Arc<str>`, so making one for a request is a reference count, not an allocation.
+#[derive(Clone, Debug)]
+enum Route {
+    Matched(MatchedPath),
+    Unmatched,
+}
+
+impl Route {
+    fn as_str(&self) -> &str {
+        match self {
+            Route::Matched(path) => path.as_str(),
+            Route::Unmatched => "unmatched",
+        }
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Route {}
+
+impl Hash for Route {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for Route {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+/// The `status` label: `2xx`, `4xx`, …
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct StatusClass(u16);
+
+impl EncodeLabelValue for StatusClass {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        write!(encoder, "{}xx", self.0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    route: Route,
+    status: StatusClass,
+}
+
+/// The `command` label: `POST /v1/models`, written out only when scraped.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Command {
+    method: &'static str,
+    route: Route,
+}
+
+impl EncodeLabelValue for Command {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.method)?;
+        encoder.write_str(" ")?;
+        encoder.write_str(self.route.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CommandLabels {
+    command: Command,
+    outcome: &'static str,
+}
+
+type LatencyFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
+
+/// One process's metrics. Requests are counted as they are served; positions, lag and
+/// worker jobs are read when scraped ([`Metrics::render`]).
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    registry: Registry,
+    requests: LatencyFamily,
+    commands: Family<CommandLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let requests = LatencyFamily::new_with_constructor(|| Histogram::new(BUCKETS));
+        let commands = Family::<CommandLabels, Counter>::default();
+        let mut registry = Registry::default();
+        // prometheus-client adds the final period to help texts and `_total` to counters.
+        registry.register(
+            "modelreg_http_request_duration_seconds",
+            "HTTP request latency",
+            requests.clone(),
+        );
+        registry.register("modelreg_commands", "Commands by outcome", commands.clone());
+        Self {
+            registry,
+            requests,
+            commands,
+        }
+    }
 }
 
 impl Metrics {
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let Ok(mut inner) = self.inner.lock() else {
+    /// Records one served request: its latency by method, route and status class, and, for
+    /// a command (any method but GET under `/v1/`), its outcome.
+    pub fn observe_request(
+        &self,
+        method: &Method,
+        route: Option<&MatchedPath>,
+        status: StatusCode,
+        elapsed: Duration,
+    ) {
+        let method = method_label(method);
+        let route = route.map_or(Route::Unmatched, |path| Route::Matched(path.clone()));
+        let is_command = method != "GET" && route.as_str().starts_with("/v1/");
+        let labels = RequestLabels {
+            method,
+            route,
+            status: StatusClass(status.as_u16() / 100),
+        };
+        self.requests
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        if !is_command {
             return;
-        };
-        let by_route = match inner.requests.get_mut(route) {
-            Some(by_route) => by_route,
-            None => inner.requests.entry(route.to_owned()).or_default(),
-        };
-        let class = status / 100;
-        let histogram = match by_route
-            .iter_mut()
-            .find(|((m, c), _)| m == method && *c == class)
-        {
-            Some((_, histogram)) => histogram,
-            None => by_route.entry((method.to_owned(), class)).or_default(),
-        };
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                histogram.counts[i] += 1;
-            }
         }
-        histogram.total += 1;
-        histogram.sum += seconds;
-    }
-
-    pub fn count_command(&self, command: &str, outcome: &str) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
+        let outcome = match status.as_u16() {
+            ..400 => "ok",
+            400..500 => "rejected",
+            _ => "failed",
         };
-        *inner
-            .commands
-            .entry((command.to_owned(), outcome.to_owned()))
-            .or_default() += 1;
+        let labels = CommandLabels {
+            command: Command {
+                method,
+                route: labels.route,
+            },
+            outcome,
+        };
+        self.commands.get_or_create(&labels).inc();
     }
 
-    /// The exposition text; `lag` is how many log positions the views are behind.
+    /// The exposition text (of [`CONTENT_TYPE`]); `jobs` is `app::JobCounters::snapshot()`.
     pub fn render(
         &self,
         log_position: u64,
         views_position: u64,
         jobs: &[((String, String), u64)],
     ) -> String {
+        // What is known only now joins through a registry made for this scrape, so the
+        // long-lived one holds no copy of values that belong to `app`.
+        let mut scraped = Registry::default();
+        scraped.register_collector(Box::new(Scraped {
+            log_position,
+            views_position,
+            jobs: jobs.to_vec(),
+        }));
         let mut out = String::new();
-        let Ok(inner) = self.inner.lock() else {
-            return out;
-        };
-        out.push_str("# HELP modelreg_http_request_duration_seconds HTTP request latency.\n");
-        out.push_str("# TYPE modelreg_http_request_duration_seconds histogram\n");
-        let mut routes: Vec<&String> = inner.requests.keys().collect();
-        routes.sort();
-        for route in routes {
-            let Some(by_route) = inner.requests.get(route) else {
-                continue;
-            };
-            for ((method, class), h) in by_route {
-                let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{class}xx\"");
-                for (i, bound) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "modelreg_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
-                        h.counts[i]
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "modelreg_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                    h.total
-                );
-                let _ = writeln!(
-                    out,
-                    "modelreg_http_request_duration_seconds_sum{{{labels}}} {}",
-                    h.sum
-                );
-                let _ = writeln!(
-                    out,
-                    "modelreg_http_request_duration_seconds_count{{{labels}}} {}",
-                    h.total
-                );
+        // Writing to a String cannot fail; an encoding error would be a bug in a label.
+        let encoded =
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+                .and_then(|()| {
+                    prometheus_client::encoding::prometheus_text::encode(&mut out, &scraped)
+                });
+        if encoded.is_err() {
+            tracing::error!("metrics could not be encoded");
+        }
+        out
+    }
+}
+
+/// Values read at scrape time, encoded as constant metrics.
+#[derive(Debug)]
+struct Scraped {
+    log_position: u64,
+    views_position: u64,
+    jobs: Vec<((String, String), u64)>,
+}
+
+impl Collector for Scraped {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if !self.jobs.is_empty() {
+            let mut family = encoder.encode_descriptor(
+                "modelreg_worker_jobs",
+                "Worker jobs by outcome.",
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for ((worker, outcome), count) in &self.jobs {
+                let labels = [("worker", worker.as_str()), ("outcome", outcome.as_str())];
+                ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
             }
         }
-        out.push_str("# HELP modelreg_commands_total Commands by outcome.\n# TYPE modelreg_commands_total counter\n");
-        for ((command, outcome), n) in &inner.commands {
-            let _ = writeln!(
-                out,
-                "modelreg_commands_total{{command=\"{command}\",outcome=\"{outcome}\"}} {n}"
-            );
+        for (name, help, value) in [
+            (
+                "modelreg_log_position",
+                "Last position in the event log.",
+                self.log_position,
+            ),
+            (
+                "modelreg_views_position",
+                "Last log position the views reflect.",
+                self.views_position,
+            ),
+            (
+                "modelreg_projection_lag",
+                "Log positions the views are behind.",
+                self.log_position.saturating_sub(self.views_position),
+            ),
+        ] {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
-        out.push_str("# HELP modelreg_worker_jobs_total Worker jobs by outcome.\n# TYPE modelreg_worker_jobs_total counter\n");
-        for ((worker, outcome), n) in jobs {
-            let _ = writeln!(
-                out,
-                "modelreg_worker_jobs_total{{worker=\"{worker}\",outcome=\"{outcome}\"}} {n}"
-            );
-        }
-        out.push_str("# HELP modelreg_log_position Last position in the event log.\n# TYPE modelreg_log_position gauge\n");
-        let _ = writeln!(out, "modelreg_log_position {log_position}");
-        out.push_str("# HELP modelreg_views_position Last log position the views reflect.\n# TYPE modelreg_views_position gauge\n");
-        let _ = writeln!(out, "modelreg_views_position {views_position}");
-        out.push_str("# HELP modelreg_projection_lag Log positions the views are behind.\n# TYPE modelreg_projection_lag gauge\n");
-        let _ = writeln!(
-            out,
-            "modelreg_projection_lag {}",
-            log_position.saturating_sub(views_position)
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_keeps_its_names_labels_and_help() {
+        let metrics = Metrics::default();
+        metrics.observe_request(
+            &Method::POST,
+            None,
+            StatusCode::NOT_FOUND,
+            Duration::from_millis(3),
         );
-        out
+        metrics.observe_request(
+            &Method::from_bytes(b"BREW").expect("a method token"),
+            None,
+            StatusCode::OK,
+            Duration::from_millis(700),
+        );
+        let jobs = [(("connection-tests".to_owned(), "ok".to_owned()), 4)];
+        let text = metrics.render(10, 7, &jobs);
+        for line in [
+            "# HELP modelreg_http_request_duration_seconds HTTP request latency.",
+            "# TYPE modelreg_http_request_duration_seconds histogram",
+            "modelreg_http_request_duration_seconds_bucket{method=\"POST\",route=\"unmatched\",status=\"4xx\",le=\"0.0025\"} 0",
+            "modelreg_http_request_duration_seconds_bucket{method=\"POST\",route=\"unmatched\",status=\"4xx\",le=\"0.005\"} 1",
+            "modelreg_http_request_duration_seconds_bucket{method=\"OTHER\",route=\"unmatched\",status=\"2xx\",le=\"+Inf\"} 1",
+            "modelreg_http_request_duration_seconds_count{method=\"POST\",route=\"unmatched\",status=\"4xx\"} 1",
+            "# HELP modelreg_worker_jobs_total Worker jobs by outcome.",
+            "# TYPE modelreg_worker_jobs_total counter",
+            "modelreg_worker_jobs_total{worker=\"connection-tests\",outcome=\"ok\"} 4",
+            "# HELP modelreg_log_position Last position in the event log.",
+            "# TYPE modelreg_log_position gauge",
+            "modelreg_log_position 10",
+            "modelreg_views_position 7",
+            "# HELP modelreg_projection_lag Log positions the views are behind.",
+            "modelreg_projection_lag 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+        }
+        // Unmatched requests are no commands: those are counted by route template only.
+        assert!(!text.contains("modelreg_commands_total{"), "{text}");
     }
 }

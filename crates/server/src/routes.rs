@@ -11,7 +11,7 @@ mod resolve;
 mod workflows;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -20,6 +20,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use serde::Serialize;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -80,7 +82,8 @@ pub fn router(registry: Arc<Registry>, metrics: Arc<Metrics>) -> Router {
     let (api, _) = documented().split_for_parts();
     api.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(observe))
+        .layer(request_log())
+        .layer(middleware::from_fn(measure))
         .layer(Extension(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(registry)
@@ -98,35 +101,62 @@ pub fn ops_router(registry: Arc<Registry>) -> Router {
         .with_state(registry)
 }
 
-/// Times every request, counts it, and logs one line without headers or bodies.
-async fn observe(
+/// Times and counts every request (see `metrics.rs` for the labels).
+async fn measure(
     Extension(metrics): Extension<Arc<Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    // Labels come from fixed sets (a known method or OTHER, a route template or
-    // "unmatched"), never from the raw request, so clients cannot grow the series. Both are
-    // cheap: a `&'static str` and an `Arc<str>` clone.
-    let method = method_label(request.method());
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    // Both cheap: a standard method is a plain value, a matched path an `Arc<str>`.
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    let seconds = started.elapsed().as_secs_f64();
-    let status = response.status().as_u16();
-    metrics.observe_request(method, route, status, seconds);
-    if route.starts_with("/v1/") && method != "GET" {
-        let outcome = if status < 400 {
-            "ok"
-        } else if status < 500 {
-            "rejected"
-        } else {
-            "failed"
-        };
-        metrics.count_command(&format!("{method} {route}"), outcome);
-    }
-    tracing::info!(%method, %route, status, ms = seconds * 1000.0, "request");
+    metrics.observe_request(
+        &method,
+        route.as_ref(),
+        response.status(),
+        started.elapsed(),
+    );
     response
+}
+
+/// tower-http's trace layer with our span and line, its other events off.
+type RequestLog = TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    fn(&Request) -> tracing::Span,
+    (),
+    fn(&Response, Duration, &tracing::Span),
+    (),
+    (),
+    (),
+>;
+
+/// One info line per request, in a span naming its method and route template: never a
+/// header, the path or query as sent, or a body, at any level, since those carry tokens and
+/// keys. tower-http's other events are off: a failed request is logged where its problem is
+/// made (`problem.rs`), and a started request or a body chunk is not worth a line.
+fn request_log() -> RequestLog {
+    TraceLayer::new_for_http()
+        .make_span_with(request_span as fn(&Request) -> tracing::Span)
+        .on_request(())
+        .on_response(request_done as fn(&Response, Duration, &tracing::Span))
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(())
+}
+
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!("request", method = %method_label(request.method()), route = %route)
+}
+
+fn request_done(response: &Response, latency: Duration, _: &tracing::Span) {
+    let ms = latency.as_secs_f64() * 1000.0;
+    tracing::info!(status = response.status().as_u16(), ms, "request");
 }
 
 /// The answer to a query or command: `value`'s fields plus `position`.
