@@ -17,6 +17,7 @@ mod fixtures;
 
 use std::sync::Arc;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use eventlog::EventLog;
 use redb::Durability;
 
@@ -57,7 +58,7 @@ pub async fn run_projector(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ProjectError> {
     tokio::pin!(shutdown);
-    let mut pause = RESUME_FIRST_PAUSE;
+    let mut pauses = RESUME_PAUSES.build();
     loop {
         let started = tokio::time::Instant::now();
         let error = match follow(&views, Arc::clone(&log), shutdown.as_mut()).await {
@@ -71,22 +72,31 @@ pub async fn run_projector(
         };
         if started.elapsed() > RESUME_MAX_PAUSE * 4 {
             // It had been following for a while: a fresh loss, not the same one again.
-            pause = RESUME_FIRST_PAUSE;
+            pauses = RESUME_PAUSES.build();
         }
+        // The schedule never runs out; the fallback only spares an unwrap.
+        let pause = pauses.next().unwrap_or(RESUME_MAX_PAUSE);
         tracing::warn!(%error, pause_ms = pause.as_millis() as u64, "projector lost the log; resuming from its checkpoint");
         views.interrupted.send_replace(Some(error.to_string()));
         tokio::select! {
             () = &mut shutdown => return Ok(()),
             () = tokio::time::sleep(pause) => {}
         }
-        pause = (pause * 2).min(RESUME_MAX_PAUSE);
     }
 }
 
-/// The pause before the first attempt to resume following the log, doubled per attempt.
+/// The pause before the first attempt to resume following the log.
 const RESUME_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 /// The longest pause between attempts to resume.
 const RESUME_MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(5);
+/// The pauses between attempts to resume: the first, doubled per attempt up to the longest,
+/// for as long as it takes. No jitter: one projector per process follows the log, so there
+/// is no crowd of clients to spread out.
+const RESUME_PAUSES: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(RESUME_FIRST_PAUSE)
+    .with_factor(2.0)
+    .with_max_delay(RESUME_MAX_PAUSE)
+    .without_max_times();
 
 async fn follow(
     views: &Arc<Views>,
@@ -175,6 +185,22 @@ mod tests {
 
     use super::fixtures::messages;
     use super::*;
+
+    #[test]
+    fn resume_pauses_double_from_100_ms_to_5_s_and_stay_there() {
+        let pauses: Vec<Duration> = RESUME_PAUSES.build().take(9).collect();
+        let expected_ms = [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000];
+        assert_eq!(
+            pauses.len(),
+            expected_ms.len(),
+            "the schedule never runs out"
+        );
+        for (pause, ms) in pauses.iter().zip(expected_ms) {
+            // backon scales in f32: a pause may be off by nanoseconds, never more.
+            let off = pause.abs_diff(Duration::from_millis(ms));
+            assert!(off < Duration::from_micros(1), "{pause:?} is not {ms} ms");
+        }
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_projector_and_a_rebuild_agree() {
