@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 /// Each crate and the workspace crates it may depend on.
 const ALLOWED: &[(&str, &[&str])] = &[
+    ("testkit", &[]),
     ("vault", &[]),
     ("eventlog", &[]),
     ("domain", &["vault"]),
