@@ -23,7 +23,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "bench",
         &[
-            "app", "server", "eventlog", "views", "domain", "vault", "workers",
+            "app", "server", "eventlog", "views", "domain", "vault", "workers", "testkit",
         ],
     ),
 ];
