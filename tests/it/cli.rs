@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::crash::modelreg_binary;
 use crate::support::fake_provider::FakeProvider;
-use crate::support::nats::free_port;
+use crate::support::free_port;
 use crate::support::{Backend, TestApp};
 
 struct Serve {

@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::NatsServer;
 use crate::support::fake_provider::FakeProvider;
-use crate::support::nats::free_port;
 use crate::support::registry::MASTER_KEY;
+use crate::support::{NatsServer, free_port};
 
 const COMMANDS: usize = 300;
 const CLIENTS: usize = 32;
@@ -196,7 +195,7 @@ async fn add(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_loses_no_acknowledged_command() {
-    let nats = NatsServer::start().await;
+    let nats = NatsServer::start();
     let data = tempfile::tempdir().expect("dir");
     let mut server = Server::start(&nats, data.path()).await;
     let token = std::fs::read_to_string(data.path().join("bootstrap-token"))
@@ -308,7 +307,7 @@ fn assert_no_duplicates(slugs: &[String]) {
 /// completes, and its result is recorded once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_leaves_the_test_to_be_redelivered_and_recorded_once() {
-    let nats = NatsServer::start().await;
+    let nats = NatsServer::start();
     let data = tempfile::tempdir().expect("dir");
     let mut server = Server::start(&nats, data.path()).await;
     let token = std::fs::read_to_string(data.path().join("bootstrap-token"))

@@ -13,7 +13,10 @@ async fn the_projector_resumes_after_nats_restarts() {
     let before = app.add_model(app.local_draft("Before Restart")).await;
     assert_eq!(before.status, StatusCode::CREATED, "{}", before.body);
 
-    app.nats.as_mut().expect("a NATS backend").restart().await;
+    app.nats
+        .as_mut()
+        .expect("a NATS backend")
+        .crash_and_restart();
 
     // Commands work again once the client has reconnected and the projector resumed (its
     // ephemeral consumer died with the server): read-your-writes needs the projector.

@@ -1,13 +1,12 @@
-//! Test support: a private nats-server per test, a typed client for the API, an in-process
-//! registry on either backend, and log capture for the secret canary.
+//! Test support: a typed client for the API, an in-process registry on either backend, and
+//! log capture for the secret canary. The private nats-server per test is `testkit`'s.
 
 pub mod fake_provider;
 pub mod logs;
-pub mod nats;
 pub mod registry;
 
-pub use nats::NatsServer;
 pub use registry::{Backend, Reply, TestApp};
+pub use testkit::NatsServer;
 
 /// Serves `app` on a free loopback port until the returned task is aborted or dropped with
 /// the runtime; the base URL (`http://127.0.0.1:<port>`) and the task.
@@ -20,4 +19,11 @@ pub async fn serve_local(app: axum::Router) -> (String, tokio::task::JoinHandle<
         let _ = axum::serve(listener, app).await;
     });
     (base, task)
+}
+
+/// A loopback port nobody listens on right now, for a process that takes its port on the
+/// command line: bind port 0, read it, let it go.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
 }

@@ -133,7 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     ));
 
-    let nats = NatsServer::start().await?;
+    let nats = nats::start().await?;
     eprintln!(
         "nats-server pid {} at {} (store {})",
         nats.pid(),

@@ -1,75 +1,39 @@
-//! The bench's own `nats-server -js` on a free loopback port with a temp store dir, killed on
-//! drop. Never the machine's shared server on 4222.
+//! The bench's own `nats-server -js`: `testkit`'s private server (its own port and store dir,
+//! killed on drop; never the machine's shared server on 4222), once JetStream answers.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
-pub struct NatsServer {
-    child: Child,
-    port: u16,
-    store: tempfile::TempDir,
+pub use testkit::NatsServer;
+
+/// Starts a private `nats-server -js` and waits until JetStream answers. A missing binary
+/// fails the run (testkit panics, naming the Debian package), never a silent skip: a bench
+/// without its baseline measures nothing.
+pub async fn start() -> anyhow::Result<NatsServer> {
+    let server = NatsServer::start();
+    wait_for_jetstream(&server).await?;
+    Ok(server)
 }
 
-impl NatsServer {
-    /// Starts `nats-server -js` and waits until JetStream answers. A missing binary is an
-    /// error, never a silent skip: a bench without its baseline measures nothing.
-    pub async fn start() -> anyhow::Result<Self> {
-        let store = tempfile::Builder::new()
-            .prefix("modelreg-bench-nats-")
-            .tempdir()
-            .context("cannot create the nats-server store dir")?;
-        let port = free_port()?;
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start nats-server: it must be on PATH (Debian package nats-server)")?;
-        let mut server = Self { child, port, store };
-        server.wait_ready().await?;
-        Ok(server)
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn store_dir(&self) -> &std::path::Path {
-        self.store.path()
-    }
-
-    /// Polls until the port accepts and JetStream answers an account query, with a deadline.
-    async fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("nats-server exited at start with {status}");
-            }
-            if let Ok(client) = async_nats::connect(self.url()).await
-                && jetstream_answers(&client).await
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("nats-server did not become ready on port {}", self.port);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+/// Polls until JetStream answers an account query, with a deadline. testkit waits for the
+/// port only; the bench's first step creates a stream at once.
+async fn wait_for_jetstream(server: &NatsServer) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(client) = async_nats::connect(server.url()).await
+            && jetstream_answers(&client).await
+        {
+            return Ok(());
         }
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if Instant::now() > deadline {
+            bail!(
+                "JetStream did not answer at {} in time; nats-server's output:\n{}",
+                server.url(),
+                server.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -85,10 +49,4 @@ async fn jetstream_answers(client: &async_nats::Client) -> bool {
         }
         Err(_) => false,
     }
-}
-
-/// A port nobody listens on right now: bind port 0, read it, let it go.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
-    Ok(listener.local_addr()?.port())
 }

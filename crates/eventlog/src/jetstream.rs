@@ -469,9 +469,8 @@ mod tests {
     use super::*;
     use crate::conformance;
     use std::net::TcpListener;
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
     use std::time::Instant;
+    use testkit::NatsServer;
 
     fn registry_stream() -> stream::Config {
         stream::Config {
@@ -535,128 +534,20 @@ mod tests {
         assert_eq!(redacted_url("u:p@host:4222"), "***@host:4222");
     }
 
-    /// A `nats-server -js` process of its own: a free loopback port and a store directory in
-    /// a temp dir. Killed on drop.
-    struct NatsServer {
-        child: Option<Child>,
-        port: u16,
-        dir: tempfile::TempDir,
-    }
-
-    impl NatsServer {
-        fn start() -> Self {
-            let dir = tempfile::tempdir().unwrap();
-            // Bind port 0 to find a free port, then let it go for the server.
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut server = Self {
-                child: None,
-                port,
-                dir,
-            };
-            server.spawn();
-            server
-        }
-
-        fn url(&self) -> String {
-            format!("nats://127.0.0.1:{}", self.port)
-        }
-
-        fn store(&self) -> PathBuf {
-            self.dir.path().join("store")
-        }
-
-        fn spawn(&mut self) {
-            let child = Command::new("nats-server")
-                .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
-                .arg("-sd")
-                .arg(self.store())
-                .arg("-l")
-                .arg(self.dir.path().join("server.log"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|error| {
-                    panic!("nats-server must be on PATH for the JetStream tests: {error}")
-                });
-            self.child = Some(child);
-            self.wait_until_accepting();
-        }
-
-        /// Poll the port with a deadline; no fixed sleeps.
-        fn wait_until_accepting(&mut self) {
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                    return;
-                }
-                let exited = self
-                    .child
-                    .as_mut()
-                    .and_then(|child| child.try_wait().ok().flatten());
-                if let Some(status) = exited {
-                    panic!(
-                        "nats-server exited early with {status}; see {:?}",
-                        self.dir.path()
+    /// Opens the log on the server at `url`, retrying with a deadline: JetStream may still be
+    /// starting when the port accepts.
+    async fn open_log(url: &str) -> JetStreamLog {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match JetStreamLog::connect(url, "REGISTRY").await {
+                Ok(log) => return log,
+                Err(error) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "cannot open the JetStream log: {error}"
                     );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                assert!(
-                    Instant::now() < deadline,
-                    "nats-server did not start listening"
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-
-        /// A graceful stop (SIGTERM: the server flushes stream and consumer state) and a
-        /// start on the same port and store.
-        fn restart(&mut self) {
-            if let Some(mut child) = self.child.take() {
-                let status = Command::new("kill")
-                    .args(["-TERM", &child.id().to_string()])
-                    .status()
-                    .unwrap();
-                assert!(status.success(), "kill -TERM failed");
-                child.wait().unwrap();
-            }
-            self.spawn();
-        }
-
-        /// SIGKILL, as a crash, then a start on the same port and store.
-        fn crash_and_restart(&mut self) {
-            if let Some(mut child) = self.child.take() {
-                child.kill().unwrap();
-                child.wait().unwrap();
-            }
-            self.spawn();
-        }
-
-        async fn log(&self) -> JetStreamLog {
-            // JetStream may still be starting when the port accepts: retry with a deadline.
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                match JetStreamLog::connect(&self.url(), "REGISTRY").await {
-                    Ok(log) => return log,
-                    Err(error) => {
-                        assert!(
-                            Instant::now() < deadline,
-                            "cannot open the JetStream log: {error}"
-                        );
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                }
-            }
-        }
-    }
-
-    impl Drop for NatsServer {
-        fn drop(&mut self) {
-            if let Some(mut child) = self.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
             }
         }
     }
@@ -664,7 +555,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn passes_the_conformance_suite() {
         let server = NatsServer::start();
-        let log = server.log().await;
+        let log = open_log(&server.url()).await;
         conformance::run_all(&log).await;
     }
 
@@ -679,18 +570,7 @@ mod tests {
                 }
                 server.url()
             };
-            async move {
-                let deadline = Instant::now() + Duration::from_secs(15);
-                loop {
-                    match JetStreamLog::connect(&url, "REGISTRY").await {
-                        Ok(log) => return log,
-                        Err(error) => {
-                            assert!(Instant::now() < deadline, "cannot reopen: {error}");
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                    }
-                }
-            }
+            async move { open_log(&url).await }
         })
         .await;
     }
@@ -700,7 +580,7 @@ mod tests {
         let mut server = NatsServer::start();
         let subject = Subject::new("acme", "model", "m").unwrap();
         {
-            let log = server.log().await;
+            let log = open_log(&server.url()).await;
             let mut expected = 0;
             for i in 0..100 {
                 let appended = log
@@ -711,7 +591,7 @@ mod tests {
             }
         }
         server.crash_and_restart();
-        let log = server.log().await;
+        let log = open_log(&server.url()).await;
         assert_eq!(
             log.last_seq().await.unwrap(),
             100,
@@ -745,7 +625,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn append_and_replay_throughput() {
         let server = NatsServer::start();
-        let log = std::sync::Arc::new(server.log().await);
+        let log = std::sync::Arc::new(open_log(&server.url()).await);
         let (tasks, per_task) = (64u64, 300u64);
         let started = Instant::now();
         let mut handles = Vec::new();

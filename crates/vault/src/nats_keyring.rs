@@ -146,12 +146,9 @@ impl Keyring for NatsKeyring {
 
 #[cfg(test)]
 mod tests {
-    use std::fs::File;
-    use std::net::TcpListener;
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
     use std::sync::Arc;
-    use std::time::{Duration, Instant};
+
+    use testkit::NatsServer;
 
     use super::*;
     use crate::keyring::conformance;
@@ -159,86 +156,23 @@ mod tests {
 
     use crate::{MasterKey, SecretContext, Vault};
 
-    /// A private `nats-server` with JetStream on a free loopback port and its own store
-    /// directory, killed on drop. Never the system server on 4222.
-    struct NatsServer {
-        child: Child,
-        url: String,
-        log_path: PathBuf,
-        _store: tempfile::TempDir,
-    }
-
-    impl NatsServer {
-        fn start() -> Self {
-            let port = {
-                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-                listener.local_addr().unwrap().port()
-            };
-            let store = tempfile::tempdir().unwrap();
-            let log_path = store.path().join("nats-server.log");
-            let log = File::create(&log_path).unwrap();
-            let child = Command::new("nats-server")
-                .arg("-js")
-                .args(["-a", "127.0.0.1"])
-                .args(["-p", &port.to_string()])
-                .arg("-sd")
-                .arg(store.path().join("jetstream"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|error| {
-                    panic!(
-                        "cannot start nats-server ({error}); these tests need it on PATH \
-                         (Debian: apt install nats-server)"
-                    )
-                });
-            Self {
-                child,
-                url: format!("nats://127.0.0.1:{port}"),
-                log_path,
-                _store: store,
-            }
-        }
-
-        /// Connects once the server accepts clients, polling until a deadline.
-        async fn client(&mut self) -> async_nats::Client {
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                let last_error = match async_nats::connect(&self.url).await {
-                    Ok(client) => return client,
-                    Err(error) => error,
-                };
-                if let Some(status) = self.child.try_wait().unwrap() {
-                    panic!("nats-server exited with {status}:\n{}", self.log());
-                }
-                if Instant::now() > deadline {
-                    panic!(
-                        "nats-server at {} not ready in time ({last_error}):\n{}",
-                        self.url,
-                        self.log()
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-
-        fn log(&self) -> String {
-            std::fs::read_to_string(&self.log_path).unwrap_or_default()
-        }
-    }
-
-    impl Drop for NatsServer {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    /// A client of `server`, which accepts connections once started.
+    async fn client(server: &NatsServer) -> async_nats::Client {
+        async_nats::connect(server.url())
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot connect to nats-server at {} ({error}):\n{}",
+                    server.url(),
+                    server.log()
+                )
+            })
     }
 
     #[tokio::test]
     async fn nats_keyring_meets_the_keyring_contract() {
-        let mut server = NatsServer::start();
-        let keyring = NatsKeyring::connect(server.client().await, "keyring_contract")
+        let server = NatsServer::start();
+        let keyring = NatsKeyring::connect(client(&server).await, "keyring_contract")
             .await
             .unwrap();
         conformance::check(&keyring).await;
@@ -246,13 +180,13 @@ mod tests {
 
     #[tokio::test]
     async fn nats_keyring_reopens_an_existing_bucket() {
-        let mut server = NatsServer::start();
-        let first = NatsKeyring::connect(server.client().await, "keys")
+        let server = NatsServer::start();
+        let first = NatsKeyring::connect(client(&server).await, "keys")
             .await
             .unwrap();
         first.put("acme.cred.1", b"wrapped").await.unwrap();
 
-        let second = NatsKeyring::connect(server.client().await, "keys")
+        let second = NatsKeyring::connect(client(&server).await, "keys")
             .await
             .unwrap();
         assert_eq!(
@@ -263,9 +197,9 @@ mod tests {
 
     #[tokio::test]
     async fn seal_and_open_through_nats_and_destroy_shreds() {
-        let mut server = NatsServer::start();
+        let server = NatsServer::start();
         let keyring = Arc::new(
-            NatsKeyring::connect(server.client().await, "keys")
+            NatsKeyring::connect(client(&server).await, "keys")
                 .await
                 .unwrap(),
         );
@@ -294,8 +228,8 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_first_seals_of_a_version_agree_on_one_data_key() {
-        let mut server = NatsServer::start();
-        let client = server.client().await;
+        let server = NatsServer::start();
+        let client = client(&server).await;
         let keyring: Arc<dyn Keyring> =
             Arc::new(NatsKeyring::connect(client, "keys").await.unwrap());
         let vault = Arc::new(Vault::new(MasterKey::generate(), keyring));

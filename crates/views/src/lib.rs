@@ -4,11 +4,11 @@
 //! rebuilt from it. Rows and the checkpoint are written in one write transaction, so a crash
 //! never applies an event twice or skips one.
 
-mod project;
+mod projector;
 mod rows;
 mod store;
 
-pub use project::{ProjectError, TOKEN_ISSUED, rebuild, run_projector};
+pub use projector::{ProjectError, TOKEN_ISSUED, rebuild, run_projector};
 pub use rows::{
     ConnectionTestRow, CredentialRow, Deactivation, ModelRow, Notice, OrgRow, StreamPos, TokenRow,
     WorkflowRow,

@@ -450,3 +450,27 @@ fn hash_pair(hasher: &mut Sha256, key: &[u8], value: &[u8]) {
     hasher.update((value.len() as u64).to_be_bytes());
     hasher.update(value);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_of_an_older_layout_are_started_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("views.redb");
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            let old: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("models");
+            txn.open_table(old)
+                .unwrap()
+                .insert("acme/x", [1u8].as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let views = Views::open(&path).unwrap();
+        assert_eq!(views.checkpoint().unwrap(), 0, "replayed from the start");
+        assert!(views.models("acme").unwrap().is_empty());
+    }
+}

@@ -64,7 +64,7 @@ impl TestApp {
         super::logs::capture();
         let nats = match backend {
             Backend::Embedded => None,
-            Backend::JetStream => Some(NatsServer::start().await),
+            Backend::JetStream => Some(NatsServer::start()),
         };
         let data = tempfile::tempdir().expect("temp dir");
         let fake = super::fake_provider::FakeProvider::start().await;

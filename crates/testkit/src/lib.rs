@@ -1,0 +1,319 @@
+//! Test support shared by every crate's tests: a private `nats-server` per test.
+//!
+//! [`NatsServer`] starts `nats-server -js` on loopback with a store directory of its own and
+//! kills it on drop; it never touches the machine's shared server on 4222. The OS picks the
+//! port (`-p -1`) and the server writes it to a ports file, so two test processes never race
+//! for a port that a probe found free. A restart reuses that port and the store, as an
+//! operator's restart would.
+//!
+//! A missing `nats-server` fails the test with a message naming the Debian package: a test
+//! that needs a real server and quietly skips without one proves nothing.
+
+use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a start (or restart) may take before the caller fails.
+const START_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a graceful stop may take before the server is killed.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+/// How often a start or a stop is checked on while waiting for it.
+const POLL_EVERY: Duration = Duration::from_millis(10);
+
+/// A `nats-server -js` process of its own, on `127.0.0.1`, killed on drop.
+///
+/// Its temp directory holds the JetStream store ([`store_dir`](Self::store_dir)), the ports
+/// file the server writes, and the server's output ([`log`](Self::log)), kept across
+/// restarts.
+pub struct NatsServer {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// Starts a server on a port the OS picks and returns once it accepts connections.
+    ///
+    /// Panics when `nats-server` is not on PATH, exits during its start, or does not accept
+    /// connections within 20 s; the panic shows the server's output.
+    pub fn start() -> Self {
+        Self::start_program("nats-server")
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The client port, the same across restarts.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The process id of the running server; a restart changes it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The JetStream store directory (`-sd`), the same across restarts.
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    /// The file that collects the server's output, every restart appended.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("nats-server.log")
+    }
+
+    /// The server's output so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Stops the server gracefully (SIGTERM: it flushes stream and consumer state) and starts
+    /// it again on the same port and store; returns once it accepts connections.
+    pub fn restart(&mut self) {
+        self.stop_gracefully();
+        self.start_again();
+    }
+
+    /// Kills the server (SIGKILL, as a crash would) and starts it again on the same port and
+    /// store; returns once it accepts connections.
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.start_again();
+    }
+
+    fn start_program(program: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("testkit-nats-")
+            .tempdir()
+            .unwrap_or_else(|error| panic!("cannot create a temp dir for nats-server: {error}"));
+        for sub in ["store", "ports"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap_or_else(|error| {
+                panic!("cannot create {sub} in {}: {error}", dir.path().display())
+            });
+        }
+        let child = spawn(program, dir.path(), None);
+        let mut server = Self {
+            child,
+            port: 0,
+            dir,
+        };
+        server.port = server.wait_until_ready();
+        server
+    }
+
+    /// Starts the process again, asking for the known port: the OS would pick another one.
+    fn start_again(&mut self) {
+        self.child = spawn("nats-server", self.dir.path(), Some(self.port));
+        let port = self.wait_until_ready();
+        assert_eq!(
+            port, self.port,
+            "the restarted nats-server listens on another port"
+        );
+    }
+
+    /// Waits for the running process's ports file, then for its port to accept connections;
+    /// returns the port. Fails at once if the process exits meanwhile.
+    fn wait_until_ready(&mut self) -> u16 {
+        let deadline = Instant::now() + START_DEADLINE;
+        let ports_file = self
+            .dir
+            .path()
+            .join("ports")
+            .join(format!("nats-server_{}.ports", self.child.id()));
+        loop {
+            self.fail_if_exited();
+            // The server writes the file once it listens; a read may catch it half written.
+            if let Some(port) = read_port(&ports_file)
+                && TcpStream::connect(("127.0.0.1", port)).is_ok()
+            {
+                return port;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "nats-server (pid {}) did not accept connections within {START_DEADLINE:?}; \
+                     its output:\n{}",
+                    self.child.id(),
+                    self.log()
+                );
+            }
+            std::thread::sleep(POLL_EVERY);
+        }
+    }
+
+    fn fail_if_exited(&mut self) {
+        match self.child.try_wait() {
+            Ok(None) => {}
+            Ok(Some(status)) => panic!(
+                "nats-server exited during its start with {status}; its output:\n{}",
+                self.log()
+            ),
+            Err(error) => panic!("cannot check on nats-server: {error}"),
+        }
+    }
+
+    /// SIGTERM and a wait with a deadline; std's `Child` can only send SIGKILL.
+    fn stop_gracefully(&mut self) {
+        let pid = self.child.id().to_string();
+        match Command::new("kill").args(["-TERM", &pid]).status() {
+            Ok(status) if status.success() => {}
+            other => panic!("cannot send SIGTERM to nats-server (pid {pid}): {other:?}"),
+        }
+        let deadline = Instant::now() + STOP_DEADLINE;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL_EVERY),
+                Ok(None) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "nats-server (pid {pid}) did not stop within {STOP_DEADLINE:?} of SIGTERM; \
+                         its output:\n{}",
+                        self.log()
+                    );
+                }
+                Err(error) => panic!("cannot wait for nats-server (pid {pid}): {error}"),
+            }
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `program` with JetStream on loopback: on `port`, or on one the OS picks.
+fn spawn(program: &str, dir: &Path, port: Option<u16>) -> Child {
+    let log = open_log(&dir.join("nats-server.log"));
+    let port = port.map_or_else(|| "-1".to_owned(), |port| port.to_string());
+    let spawned = Command::new(program)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port])
+        .arg("--ports_file_dir")
+        .arg(dir.join("ports"))
+        .arg("-sd")
+        .arg(dir.join("store"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_or_else(|_| Stdio::null(), Stdio::from))
+        .stderr(log)
+        .spawn();
+    match spawned {
+        Ok(child) => child,
+        Err(error) if error.kind() == ErrorKind::NotFound => panic!(
+            "{program} is not on PATH ({error}): these tests need a real NATS server; install \
+             the Debian package `nats-server` (apt-get install nats-server) and put /usr/sbin \
+             on PATH"
+        ),
+        Err(error) => panic!("cannot start {program}: {error}"),
+    }
+}
+
+fn open_log(path: &Path) -> File {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|error| panic!("cannot open {}: {error}", path.display()))
+}
+
+/// The client port from a ports file, `{"nats":["nats://127.0.0.1:PORT"], ...}`; `None`
+/// while the file is missing or incomplete.
+fn read_port(ports_file: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(ports_file).ok()?;
+    let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let url = ports.get("nats")?.get(0)?.as_str()?;
+    let (_, port) = url.rsplit_once(':')?;
+    port.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepts(port: u16) -> bool {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }
+
+    #[test]
+    fn starts_on_a_port_of_its_own_with_a_store_of_its_own() {
+        let server = NatsServer::start();
+        assert_ne!(server.port(), 4222, "never the machine's shared server");
+        assert!(accepts(server.port()));
+        assert_eq!(server.url(), format!("nats://127.0.0.1:{}", server.port()));
+        assert!(
+            server.store_dir().join("jetstream").is_dir(),
+            "JetStream keeps its store under store_dir"
+        );
+        assert!(server.log().contains("Server is ready"), "{}", server.log());
+    }
+
+    #[test]
+    fn two_servers_get_two_ports() {
+        let one = NatsServer::start();
+        let two = NatsServer::start();
+        assert_ne!(one.port(), two.port());
+        assert_ne!(one.store_dir(), two.store_dir());
+    }
+
+    #[test]
+    fn restarts_keep_the_port_and_the_store() {
+        let mut server = NatsServer::start();
+        let (port, store) = (server.port(), server.store_dir());
+        std::fs::write(store.join("marker"), b"kept").unwrap();
+
+        let first = server.pid();
+        server.restart();
+        assert_ne!(server.pid(), first, "a new process");
+        assert_eq!((server.port(), server.store_dir()), (port, store.clone()));
+        assert!(accepts(port));
+
+        let second = server.pid();
+        server.crash_and_restart();
+        assert_ne!(server.pid(), second, "a new process");
+        assert_eq!(server.port(), port);
+        assert!(accepts(port));
+        assert_eq!(std::fs::read(store.join("marker")).unwrap(), b"kept");
+        assert_eq!(
+            server.log().matches("Server is ready").count(),
+            3,
+            "the log keeps every start"
+        );
+    }
+
+    #[test]
+    fn drop_kills_the_server() {
+        let server = NatsServer::start();
+        let pid = server.pid();
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        assert!(proc_dir.exists());
+        drop(server);
+        // The child is reaped on drop, so its /proc entry is gone at once.
+        assert!(!proc_dir.exists(), "nats-server {pid} outlived its handle");
+    }
+
+    #[test]
+    #[should_panic(expected = "install the Debian package `nats-server`")]
+    fn a_missing_server_fails_loudly() {
+        NatsServer::start_program("nats-server-that-is-not-installed");
+    }
+
+    #[test]
+    fn the_port_is_read_from_the_ports_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nats-server_1.ports");
+        assert_eq!(read_port(&file), None, "no file yet");
+        std::fs::write(&file, r#"{"nats":["nats://127.0.0.1:4"#).unwrap();
+        assert_eq!(read_port(&file), None, "half written");
+        std::fs::write(&file, r#"{"nats":["nats://127.0.0.1:42731"]}"#).unwrap();
+        assert_eq!(read_port(&file), Some(42731));
+    }
+}

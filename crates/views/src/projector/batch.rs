@@ -1,0 +1,289 @@
+//! Batch writes: one write transaction per batch, with the batch's row writes held in key
+//! order and the checkpoint written beside them.
+
+use std::collections::BTreeMap;
+
+use redb::{Durability, ReadableTable, Table, WriteTransaction};
+
+use super::ProjectError;
+use super::reader::Decoded;
+use super::rules::apply_one;
+use crate::store::{
+    CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS, FINGERPRINTS, META, MODELS, ORGS, REFS,
+    TOKENS, Views, WORKFLOWS, decode, encode, storage,
+};
+
+/// Applies chunks of decoded messages, in order, in one write transaction; returns the
+/// last position applied.
+pub(super) fn apply_batch(
+    views: &Views,
+    chunks: &[Vec<Decoded>],
+    durability: Durability,
+) -> Result<Option<u64>, ProjectError> {
+    let Some(last) = chunks
+        .iter()
+        .rev()
+        .find_map(|chunk| chunk.last())
+        .map(|m| m.seq)
+    else {
+        return Ok(None);
+    };
+    let mut txn = views.db.begin_write().map_err(storage)?;
+    txn.set_durability(durability);
+    let checkpoint = {
+        let meta = txn.open_table(META).map_err(storage)?;
+        meta.get(CHECKPOINT)
+            .map_err(storage)?
+            .map(|v| v.value())
+            .unwrap_or(0)
+    };
+    {
+        // Every table is opened once per batch, not once per event.
+        let mut tables = Tables::open(&txn)?;
+        for message in chunks.iter().flatten() {
+            // A message at or below the checkpoint is already in (a redelivered tail).
+            if message.seq <= checkpoint {
+                continue;
+            }
+            apply_one(&mut tables, message)?;
+        }
+        tables.flush()?;
+    }
+    {
+        let mut meta = txn.open_table(META).map_err(storage)?;
+        meta.insert(CHECKPOINT, last.max(checkpoint))
+            .map_err(storage)?;
+    }
+    txn.commit().map_err(storage)?;
+    Ok(Some(last.max(checkpoint)))
+}
+
+type RowTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
+
+/// A table with the batch's writes held back in key order: reads see them, and they reach
+/// redb sorted (faster B-tree inserts than in event order) and once per key per batch.
+pub(super) struct Overlay<'t> {
+    table: RowTable<'t>,
+    pending: BTreeMap<String, Option<Vec<u8>>>,
+}
+
+impl<'t> Overlay<'t> {
+    fn new(table: RowTable<'t>) -> Self {
+        Self {
+            table,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectError> {
+        if let Some(pending) = self.pending.get(key) {
+            return Ok(pending.clone());
+        }
+        Ok(self
+            .table
+            .get(key.as_bytes())
+            .map_err(storage)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    pub(super) fn insert(&mut self, key: impl Into<String>, value: Vec<u8>) {
+        self.pending.insert(key.into(), Some(value));
+    }
+
+    pub(super) fn remove(&mut self, key: impl Into<String>) {
+        self.pending.insert(key.into(), None);
+    }
+
+    /// Keys in `start..end`, pending writes included.
+    pub(super) fn keys_in(&mut self, start: &str, end: &str) -> Result<Vec<String>, ProjectError> {
+        self.flush()?;
+        let mut keys = Vec::new();
+        for entry in self
+            .table
+            .range(start.as_bytes()..end.as_bytes())
+            .map_err(storage)?
+        {
+            let (k, _) = entry.map_err(storage)?;
+            keys.push(String::from_utf8_lossy(k.value()).into_owned());
+        }
+        Ok(keys)
+    }
+
+    fn flush(&mut self) -> Result<(), ProjectError> {
+        for (key, value) in std::mem::take(&mut self.pending) {
+            match value {
+                Some(value) => {
+                    self.table
+                        .insert(key.as_bytes(), value.as_slice())
+                        .map_err(storage)?;
+                }
+                None => {
+                    self.table.remove(key.as_bytes()).map_err(storage)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The row tables of one write transaction.
+pub(super) struct Tables<'t> {
+    pub(super) orgs: Overlay<'t>,
+    pub(super) tokens: Overlay<'t>,
+    pub(super) models: Overlay<'t>,
+    pub(super) credentials: Overlay<'t>,
+    pub(super) fingerprints: Overlay<'t>,
+    pub(super) commands: Overlay<'t>,
+    pub(super) workflows: Overlay<'t>,
+    pub(super) refs: Overlay<'t>,
+    pub(super) tests: Overlay<'t>,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<Self, ProjectError> {
+        Ok(Self {
+            orgs: Overlay::new(txn.open_table(ORGS).map_err(storage)?),
+            tokens: Overlay::new(txn.open_table(TOKENS).map_err(storage)?),
+            models: Overlay::new(txn.open_table(MODELS).map_err(storage)?),
+            credentials: Overlay::new(txn.open_table(CREDENTIALS).map_err(storage)?),
+            fingerprints: Overlay::new(txn.open_table(FINGERPRINTS).map_err(storage)?),
+            commands: Overlay::new(txn.open_table(COMMANDS).map_err(storage)?),
+            workflows: Overlay::new(txn.open_table(WORKFLOWS).map_err(storage)?),
+            refs: Overlay::new(txn.open_table(REFS).map_err(storage)?),
+            tests: Overlay::new(txn.open_table(CONNECTION_TESTS).map_err(storage)?),
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), ProjectError> {
+        for table in [
+            &mut self.orgs,
+            &mut self.tokens,
+            &mut self.models,
+            &mut self.credentials,
+            &mut self.fingerprints,
+            &mut self.commands,
+            &mut self.workflows,
+            &mut self.refs,
+            &mut self.tests,
+        ] {
+            table.flush()?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn read<T: serde::de::DeserializeOwned>(
+    table: &Overlay<'_>,
+    key: &str,
+) -> Result<Option<T>, ProjectError> {
+    match table.get_bytes(key)? {
+        Some(bytes) => Ok(Some(decode(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+pub(super) fn write<T: serde::Serialize>(
+    table: &mut Overlay<'_>,
+    key: impl Into<String>,
+    row: &T,
+) -> Result<(), ProjectError> {
+    table.insert(key, encode(row));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::model;
+
+    use super::*;
+    use crate::projector::fixtures::messages;
+    use crate::projector::reader::decode_all;
+
+    #[test]
+    fn a_batch_applied_twice_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::open(&dir.path().join("views.redb")).unwrap();
+        let batch = messages();
+        assert_eq!(
+            apply_batch(&views, &[decode_all(&batch).unwrap()], Durability::None).unwrap(),
+            Some(3)
+        );
+        let once = views.checksum().unwrap();
+        // A redelivered tail at or below the checkpoint is skipped, in one transaction.
+        assert_eq!(
+            apply_batch(
+                &views,
+                &[decode_all(&batch).unwrap()],
+                Durability::Immediate
+            )
+            .unwrap(),
+            Some(3)
+        );
+        assert_eq!(views.checksum().unwrap(), once);
+        let row = views.model("acme", "team-gpt").unwrap().unwrap();
+        assert_eq!(row.stream.version, 2);
+        assert_eq!(row.model.status, model::Status::Deactivated);
+        assert_eq!(row.deactivation.unwrap().seq, 3);
+        assert_eq!(views.checkpoint().unwrap(), 3);
+    }
+
+    #[test]
+    fn a_poison_event_names_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::open(&dir.path().join("views.redb")).unwrap();
+        // Bytes that do not decode.
+        let mut batch = messages();
+        batch[1].data = vec![1, 2, 3];
+        let error = decode_all(&batch).err().unwrap();
+        assert!(
+            matches!(error, ProjectError::Poison { seq: 2, .. }),
+            "{error}"
+        );
+        // An event that decodes but cannot be folded: a deactivation of a model never added.
+        let mut batch = decode_all(&messages()).unwrap();
+        batch.remove(1);
+        let error = apply_batch(&views, &[batch], Durability::None).unwrap_err();
+        assert!(
+            matches!(error, ProjectError::Poison { seq: 3, .. }),
+            "{error}"
+        );
+        assert_eq!(
+            views.checkpoint().unwrap(),
+            0,
+            "nothing of the failed batch was kept"
+        );
+        assert!(views.org("acme").unwrap().is_none());
+    }
+
+    #[test]
+    fn views_written_with_another_row_layout_are_started_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("views.redb");
+        {
+            // What a build before layout versions left: rows and a checkpoint, no layout.
+            let views = Views::open(&path).unwrap();
+            apply_batch(
+                &views,
+                &[decode_all(&messages()).unwrap()],
+                Durability::Immediate,
+            )
+            .unwrap();
+            let txn = views.db.begin_write().unwrap();
+            txn.open_table(META).unwrap().remove("layout").unwrap();
+            txn.commit().unwrap();
+        }
+        let views = Views::open(&path).unwrap();
+        assert_eq!(views.checkpoint().unwrap(), 0, "replayed from the start");
+        assert!(views.models("acme").unwrap().is_empty());
+        // A file of this layout is kept as it is.
+        apply_batch(
+            &views,
+            &[decode_all(&messages()).unwrap()],
+            Durability::Immediate,
+        )
+        .unwrap();
+        drop(views);
+        let views = Views::open(&path).unwrap();
+        assert_eq!(views.checkpoint().unwrap(), 3);
+    }
+}
