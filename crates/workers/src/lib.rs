@@ -67,14 +67,24 @@ pub struct Retry {
 }
 
 impl Retry {
-    /// The wait before delivering again a job that failed on `attempt`.
+    /// The wait before delivering again a job that failed on `attempt`: `backoff`, doubling
+    /// per attempt, at most `max_backoff` (backon's exponential schedule, no jitter: the log
+    /// spreads redeliveries itself). Whole milliseconds, as the log takes them.
     pub fn delay(&self, attempt: u64) -> Duration {
-        let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
-        let factor = 2u32.checked_pow(doublings).unwrap_or(u32::MAX);
-        self.backoff
-            .checked_mul(factor)
+        use backon::BackoffBuilder;
+        // Past 64 doublings every schedule has long reached its cap.
+        let steps = usize::try_from(attempt.saturating_sub(1).min(64)).unwrap_or(64);
+        let delay = backon::ExponentialBuilder::new()
+            .with_min_delay(self.backoff)
+            .with_factor(2.0)
+            .with_max_delay(self.max_backoff)
+            .without_max_times()
+            .build()
+            .nth(steps)
             .unwrap_or(self.max_backoff)
-            .min(self.max_backoff)
+            .min(self.max_backoff);
+        // backon scales in f32: round its nanosecond noise away.
+        Duration::from_millis(u64::try_from(delay.as_micros().div_ceil(1000)).unwrap_or(u64::MAX))
     }
 
     /// True when the log will not deliver the message again after `attempt`.
