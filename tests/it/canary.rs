@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 
 use crate::support::{Backend, TestApp, logs};
 
-pub fn assert_absent(app: &TestApp, secret: &str) {
+pub(crate) fn assert_absent(app: &TestApp, secret: &str) {
     let needle = secret.as_bytes();
     let mut scanned = 0;
     for dir in app.state_dirs() {

@@ -21,7 +21,7 @@ const CLIENTS: usize = 32;
 const KILL_AFTER: usize = 60;
 
 /// The `modelreg` binary next to this test binary (`just test` builds it first).
-pub fn modelreg_binary() -> PathBuf {
+pub(crate) fn modelreg_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe
         .parent()

@@ -7,7 +7,7 @@ use reqwest::Method;
 use crate::support::{Backend, TestApp};
 
 /// Every documented operation as (method, path template), from the generated document.
-pub fn documented_routes() -> Vec<(String, String)> {
+pub(crate) fn documented_routes() -> Vec<(String, String)> {
     let document = serde_json::to_value(server::openapi()).expect("the document as JSON");
     let mut routes = Vec::new();
     for (path, item) in document["paths"].as_object().expect("paths") {

@@ -1,16 +1,16 @@
 //! Test support: a typed client for the API, an in-process registry on either backend, and
 //! log capture for the secret canary. The private nats-server per test is `testkit`'s.
 
-pub mod fake_provider;
-pub mod logs;
-pub mod registry;
+pub(crate) mod fake_provider;
+pub(crate) mod logs;
+pub(crate) mod registry;
 
-pub use registry::{Backend, Reply, TestApp};
-pub use testkit::NatsServer;
+pub(crate) use registry::{Backend, Reply, TestApp};
+pub(crate) use testkit::NatsServer;
 
 /// Serves `app` on a free loopback port until the returned task is aborted or dropped with
 /// the runtime; the base URL (`http://127.0.0.1:<port>`) and the task.
-pub async fn serve_local(app: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
+pub(crate) async fn serve_local(app: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -23,7 +23,7 @@ pub async fn serve_local(app: axum::Router) -> (String, tokio::task::JoinHandle<
 
 /// A loopback port nobody listens on right now, for a process that takes its port on the
 /// command line: bind port 0, read it, let it go.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }

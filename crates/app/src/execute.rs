@@ -22,7 +22,7 @@ pub(crate) struct Stream<'a> {
 }
 
 impl<'a> Stream<'a> {
-    pub fn new(id: &'a str, at: Option<&'a StreamPos>) -> Self {
+    pub(crate) fn new(id: &'a str, at: Option<&'a StreamPos>) -> Self {
         Self {
             id,
             at,
@@ -43,7 +43,7 @@ pub(crate) enum Done {
 }
 
 impl Done {
-    pub fn position(self) -> u64 {
+    pub(crate) fn position(self) -> u64 {
         match self {
             Self::Appended { position }
             | Self::Retried { position }

@@ -15,7 +15,7 @@ use serde_json::Value;
 pub(crate) struct Problems(pub Vec<Invalid>);
 
 impl Problems {
-    pub fn take<T>(&mut self, result: Result<T, Invalid>) -> Option<T> {
+    pub(crate) fn take<T>(&mut self, result: Result<T, Invalid>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(invalid) => {
@@ -25,7 +25,7 @@ impl Problems {
         }
     }
 
-    pub fn required(&mut self, field: &'static str, what: &str) {
+    pub(crate) fn required(&mut self, field: &'static str, what: &str) {
         self.0.push(Invalid::new(
             field,
             "field.required",
@@ -34,7 +34,7 @@ impl Problems {
     }
 
     /// The parsed value when nothing went wrong, else every problem.
-    pub fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, Vec<Invalid>> {
+    pub(crate) fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, Vec<Invalid>> {
         if !self.0.is_empty() {
             return Err(self.0);
         }

@@ -17,7 +17,7 @@ use crate::registry::{Backend, Body, Harness, Options, api_key};
 const RAW_STREAM: &str = "BENCH_RAW";
 
 #[derive(Clone, Copy, Debug)]
-pub struct Load {
+pub(crate) struct Load {
     pub clients: usize,
     pub warmup: u64,
     pub count: u64,
@@ -27,7 +27,7 @@ pub struct Load {
 /// `Nats-Expected-Last-Subject-Sequence: 0` and a unique `Nats-Msg-Id`, as the registry
 /// appends a creation. The stream has the registry stream's settings and is deleted after,
 /// so the registry's own stream never sees these messages.
-pub async fn raw_publishes(
+pub(crate) async fn raw_publishes(
     nats_url: &str,
     nats_pid: u32,
     load: Load,
@@ -84,7 +84,7 @@ pub async fn raw_publishes(
 }
 
 /// What the HTTP bench measured.
-pub struct HttpResults {
+pub(crate) struct HttpResults {
     /// One measurement per requested run, in order.
     pub runs: Vec<Measurement>,
     /// Whether adding a model needed a Test Connection receipt (the gate is on).
@@ -97,7 +97,7 @@ pub struct HttpResults {
 /// The registry in-process on the bench's NATS server, as the end-to-end tests run it
 /// (plus the connection-test worker and a fake upstream, so Test Connection can pass), and
 /// `clients` HTTP clients adding models. Every answer must be 201.
-pub async fn http_commands(
+pub(crate) async fn http_commands(
     nats_url: &str,
     nats_pid: u32,
     stream: &str,

@@ -20,7 +20,7 @@ use crate::registry::{Harness, UpstreamSeen};
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// What one registry run measured.
-pub struct TestsRun {
+pub(crate) struct TestsRun {
     /// The POSTs alone: each answered 202 with a test id.
     pub submit: Measurement,
     /// First POST sent to the last result visible in the views; latencies are per test,
@@ -33,7 +33,7 @@ pub struct TestsRun {
 /// The floor: `count` chat completions posted straight to the fake upstream by one reqwest
 /// client, `concurrency` in flight (the same body as the probe: one short message, a tiny
 /// budget). Every answer must be a 200 chat completion.
-pub async fn raw_calls(
+pub(crate) async fn raw_calls(
     harness: &Harness,
     count: u64,
     concurrency: usize,
@@ -72,7 +72,7 @@ pub async fn raw_calls(
 /// timed until every result is in the views, after an untimed wave of `warmup` tests (so the
 /// worker's provider client has its connections open, as the raw client has). Every result
 /// must be class `ok`.
-pub async fn registry_tests(
+pub(crate) async fn registry_tests(
     harness: &Harness,
     warmup: u64,
     count: u64,

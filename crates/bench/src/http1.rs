@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 /// One keep-alive HTTP/1.1 connection: a load generator's client (like wrk's), so the bench
 /// spends little CPU on its own side and every server is driven the same way. It sends one
 /// prepared GET again and again (`call`), or any request given (`call_with`).
-pub struct Connection {
+pub(crate) struct Connection {
     stream: TcpStream,
     request: Vec<u8>,
     buffer: Vec<u8>,
@@ -19,7 +19,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub async fn open(addr: &str, path: &str, token: Option<&str>) -> anyhow::Result<Self> {
+    pub(crate) async fn open(addr: &str, path: &str, token: Option<&str>) -> anyhow::Result<Self> {
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("cannot connect to {addr}"))?;
@@ -39,7 +39,7 @@ impl Connection {
     }
 
     /// Sends the prepared GET and reads one answer: its status and body.
-    pub async fn call(&mut self) -> anyhow::Result<(u16, &[u8])> {
+    pub(crate) async fn call(&mut self) -> anyhow::Result<(u16, &[u8])> {
         self.compact();
         self.stream.write_all(&self.request).await?;
         let (status, _, body) = self.receive().await?;
@@ -47,7 +47,7 @@ impl Connection {
     }
 
     /// Sends `request` (a whole HTTP/1.1 request) and reads one answer: status, head, body.
-    pub async fn call_with(&mut self, request: &[u8]) -> anyhow::Result<(u16, &str, &[u8])> {
+    pub(crate) async fn call_with(&mut self, request: &[u8]) -> anyhow::Result<(u16, &str, &[u8])> {
         self.compact();
         self.stream.write_all(request).await?;
         self.receive().await

@@ -9,7 +9,7 @@ use anyhow::Context;
 
 /// One measured run: how many operations, how long, and the CPU both processes spent.
 #[derive(Clone, Debug)]
-pub struct Measurement {
+pub(crate) struct Measurement {
     pub ops: u64,
     pub elapsed: Duration,
     pub cpu: Cpu,
@@ -18,11 +18,11 @@ pub struct Measurement {
 }
 
 impl Measurement {
-    pub fn per_second(&self) -> f64 {
+    pub(crate) fn per_second(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    pub fn percentile(&self, p: f64) -> Option<Duration> {
+    pub(crate) fn percentile(&self, p: f64) -> Option<Duration> {
         if self.latencies.is_empty() {
             return None;
         }
@@ -33,20 +33,20 @@ impl Measurement {
 
 /// CPU seconds used during a measurement by this process and by nats-server.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Cpu {
+pub(crate) struct Cpu {
     pub bench: f64,
     pub nats: f64,
 }
 
 /// Reads CPU time at the start of a measurement; `finish` gives the difference.
-pub struct CpuClock {
+pub(crate) struct CpuClock {
     nats_pid: Option<u32>,
     bench_start: f64,
     nats_start: f64,
 }
 
 impl CpuClock {
-    pub fn start(nats_pid: Option<u32>) -> Self {
+    pub(crate) fn start(nats_pid: Option<u32>) -> Self {
         Self {
             nats_pid,
             bench_start: cpu_seconds("self"),
@@ -54,7 +54,7 @@ impl CpuClock {
         }
     }
 
-    pub fn finish(&self) -> Cpu {
+    pub(crate) fn finish(&self) -> Cpu {
         Cpu {
             bench: cpu_seconds("self") - self.bench_start,
             nats: self
@@ -90,7 +90,7 @@ fn cpu_seconds(pid: &str) -> f64 {
 /// Runs operations `first..first + count` from `clients` concurrent tasks, each taking the
 /// next number as soon as its previous operation returned (a closed loop, like clients
 /// waiting for their answers), and times every operation.
-pub async fn closed_loop<F, Fut>(
+pub(crate) async fn closed_loop<F, Fut>(
     clients: usize,
     first: u64,
     count: u64,
@@ -131,7 +131,7 @@ where
 
 /// Waits for the measuring tasks and turns their latencies into a [`Measurement`] of `count`
 /// operations that started at `started`.
-pub async fn gather(
+pub(crate) async fn gather(
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>>>,
     count: u64,
     started: Instant,

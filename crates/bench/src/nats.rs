@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-pub use testkit::NatsServer;
+pub(crate) use testkit::NatsServer;
 
 /// Starts a private `nats-server -js` and waits until JetStream answers. A missing binary
 /// fails the run (testkit panics, naming the Debian package), never a silent skip: a bench
 /// without its baseline measures nothing.
-pub async fn start() -> anyhow::Result<NatsServer> {
+pub(crate) async fn start() -> anyhow::Result<NatsServer> {
     let server = NatsServer::start();
     wait_for_jetstream(&server).await?;
     Ok(server)

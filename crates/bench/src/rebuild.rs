@@ -31,7 +31,7 @@ const PROGRESS_EVERY: u64 = 100_000;
 /// Appends an org-created event and then `count` model-added events, one subject per model,
 /// each with expected last sequence 0 and its own message id, as the registry appends them.
 /// Returns the measurement of the fill (the log's last sequence is `count + 1`).
-pub async fn populate(
+pub(crate) async fn populate(
     log: &Arc<dyn EventLog>,
     count: u64,
     label: &str,
@@ -79,7 +79,7 @@ pub async fn populate(
 
 /// The baseline on JetStream: an ordered consumer over the whole stream, delivering every
 /// message and touching its payload (summing lengths), with nothing decoded or stored.
-pub async fn raw_ordered_replay(
+pub(crate) async fn raw_ordered_replay(
     nats_url: &str,
     stream_name: &str,
     total: u64,
@@ -116,7 +116,10 @@ pub async fn raw_ordered_replay(
 }
 
 /// The baseline on the embedded log: its own `tail`, every message, payload lengths summed.
-pub async fn raw_tail(log: &Arc<dyn EventLog>, total: u64) -> anyhow::Result<(Measurement, u64)> {
+pub(crate) async fn raw_tail(
+    log: &Arc<dyn EventLog>,
+    total: u64,
+) -> anyhow::Result<(Measurement, u64)> {
     let clock = CpuClock::start(None);
     let started = Instant::now();
     let mut tail = log.tail(1).await?;
@@ -139,7 +142,7 @@ pub async fn raw_tail(log: &Arc<dyn EventLog>, total: u64) -> anyhow::Result<(Me
 }
 
 /// `views::rebuild` of the whole log into a fresh file at `path`; returns its checksum.
-pub async fn registry_rebuild(
+pub(crate) async fn registry_rebuild(
     log: &Arc<dyn EventLog>,
     path: &Path,
     total: u64,
@@ -171,7 +174,7 @@ pub async fn registry_rebuild(
 }
 
 /// Checks that a rebuilt views file holds what was appended: the org and a sample of models.
-pub fn check_rebuilt(path: &Path, count: u64) -> anyhow::Result<()> {
+pub(crate) fn check_rebuilt(path: &Path, count: u64) -> anyhow::Result<()> {
     let views = views::Views::open(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let checkpoint = views.checkpoint().map_err(|e| anyhow::anyhow!("{e}"))?;
     ensure!(
@@ -257,7 +260,7 @@ fn org_created() -> anyhow::Result<(Subject, String, Vec<u8>)> {
 }
 
 /// The event `POST /v1/models` with display name `m <n>` records, decided by the domain.
-pub fn model_added(n: u64) -> anyhow::Result<(Subject, String, Vec<u8>)> {
+pub(crate) fn model_added(n: u64) -> anyhow::Result<(Subject, String, Vec<u8>)> {
     let display_name = DisplayName::parse(&format!("m {n}"))?;
     let slug = Slug::derive(&display_name);
     ensure!(slug.as_str() == slug_of(n), "unexpected slug {slug:?}");

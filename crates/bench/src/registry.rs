@@ -17,7 +17,7 @@ const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// Which log (and keyring) the registry runs on.
 #[derive(Clone, Debug)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// The bench's nats-server: the log is `stream`, the keyring the KV bucket `keyring`.
     JetStream {
         url: String,
@@ -29,7 +29,7 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Backend::JetStream { .. } => "JetStream",
             Backend::Embedded => "embedded",
@@ -39,7 +39,7 @@ impl Backend {
 
 /// How to start the registry for one measurement.
 #[derive(Clone, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     /// How long the fake upstream takes to answer a chat completion.
     pub upstream_delay: Duration,
     /// The connection-test worker's limit (`providers.concurrency`).
@@ -52,7 +52,7 @@ pub struct Options {
 }
 
 /// A running registry with its org; `stop` shuts everything down in order.
-pub struct Harness {
+pub(crate) struct Harness {
     pub registry: Arc<app::Registry>,
     pub api: Api,
     pub upstream: FakeUpstream,
@@ -67,7 +67,7 @@ pub struct Harness {
 }
 
 impl Harness {
-    pub async fn start(backend: &Backend, options: &Options) -> anyhow::Result<Self> {
+    pub(crate) async fn start(backend: &Backend, options: &Options) -> anyhow::Result<Self> {
         let upstream = FakeUpstream::start(options.upstream_delay).await?;
         let data = tempfile::Builder::new()
             .prefix("modelreg-bench-registry-")
@@ -141,14 +141,14 @@ impl Harness {
     }
 
     /// The registry's HTTP address (`127.0.0.1:port`).
-    pub fn addr(&self) -> &str {
+    pub(crate) fn addr(&self) -> &str {
         self.api.addr()
     }
 
     /// Stops the HTTP server, the projector and the worker, which finishes its tests in
     /// flight. On JetStream the registry's stream is deleted: every registry stream takes
     /// the same subjects, so the next one cannot be created while this one exists.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop_server.send(());
         self.server.await.context("the HTTP server panicked")??;
         self.running.stop().await;
@@ -164,7 +164,7 @@ impl Harness {
 }
 
 /// Deletes a JetStream stream.
-pub async fn delete_stream(nats_url: &str, stream: &str) -> anyhow::Result<()> {
+pub(crate) async fn delete_stream(nats_url: &str, stream: &str) -> anyhow::Result<()> {
     let client = async_nats::connect(nats_url).await?;
     async_nats::jetstream::new(client)
         .delete_stream(stream)
@@ -174,13 +174,13 @@ pub async fn delete_stream(nats_url: &str, stream: &str) -> anyhow::Result<()> {
 }
 
 /// A distinct key per command, so none is reused and each one is sealed and stored.
-pub fn api_key(n: u64) -> String {
+pub(crate) fn api_key(n: u64) -> String {
     format!("sk-bench-{n:012}")
 }
 
 /// What the bench adds with each model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Body {
+pub(crate) enum Body {
     /// No credential: parse, the receipt check, one point read for the slug, one append,
     /// wait for the views.
     Plain,
@@ -190,7 +190,7 @@ pub enum Body {
 
 /// The bench's HTTP client of the registry: one keep-alive pool shared by every task.
 #[derive(Clone)]
-pub struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     base: String,
     token: Arc<String>,
@@ -212,7 +212,10 @@ impl Api {
 
     /// `POST /v1/connection-tests` of the draft; the test's id. `None` when this build has
     /// no Test Connection route (no gate).
-    pub async fn request_test(&self, api_key: Option<&str>) -> anyhow::Result<Option<String>> {
+    pub(crate) async fn request_test(
+        &self,
+        api_key: Option<&str>,
+    ) -> anyhow::Result<Option<String>> {
         let response = self
             .http
             .post(format!("{}/v1/connection-tests", self.base))
@@ -237,7 +240,10 @@ impl Api {
 
     /// Runs a Test Connection of the draft and waits for it to pass; its id is the receipt
     /// the add presents. `None` when this build has no Test Connection route (no gate).
-    pub async fn passing_test(&self, api_key: Option<&str>) -> anyhow::Result<Option<String>> {
+    pub(crate) async fn passing_test(
+        &self,
+        api_key: Option<&str>,
+    ) -> anyhow::Result<Option<String>> {
         let Some(id) = self.request_test(api_key).await? else {
             return Ok(None);
         };
@@ -271,7 +277,7 @@ impl Api {
     }
 
     /// `POST /v1/models` with display name `m <n>` (slug `m-<n>`); every answer must be 201.
-    pub async fn add_model(
+    pub(crate) async fn add_model(
         &self,
         body: Body,
         n: u64,
@@ -311,7 +317,7 @@ impl Api {
     }
 
     /// The `n`th add as a whole HTTP/1.1 request, for a raw keep-alive connection.
-    pub fn add_model_request(&self, body: Body, n: u64, receipt: Option<String>) -> Vec<u8> {
+    pub(crate) fn add_model_request(&self, body: Body, n: u64, receipt: Option<String>) -> Vec<u8> {
         let json = self.add_model_body(body, n, receipt).to_string();
         format!(
             "POST /v1/models HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
@@ -323,12 +329,12 @@ impl Api {
     }
 
     /// `host:port` of the registry.
-    pub fn addr(&self) -> &str {
+    pub(crate) fn addr(&self) -> &str {
         self.base.trim_start_matches("http://")
     }
 
     /// `POST /v1/tokens` with the admin token; the new token, shown once.
-    pub async fn issue_token(&self, label: &str, role: &str) -> anyhow::Result<String> {
+    pub(crate) async fn issue_token(&self, label: &str, role: &str) -> anyhow::Result<String> {
         let response = self
             .http
             .post(format!("{}/v1/tokens", self.base))
@@ -353,7 +359,7 @@ impl Api {
 /// A stand-in for an OpenAI-compatible server on 127.0.0.1, so a Test Connection makes its
 /// real HTTP call and passes without leaving the machine. It answers after `delay` (a tokio
 /// sleep, so waiting costs no CPU) and counts the calls it holds at once.
-pub struct FakeUpstream {
+pub(crate) struct FakeUpstream {
     base: String,
     stats: Arc<UpstreamStats>,
     task: JoinHandle<()>,
@@ -361,7 +367,7 @@ pub struct FakeUpstream {
 
 /// What the fake upstream saw since the last `reset`.
 #[derive(Default)]
-pub struct UpstreamStats {
+pub(crate) struct UpstreamStats {
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     arrivals: Mutex<Vec<Instant>>,
@@ -370,7 +376,7 @@ pub struct UpstreamStats {
 /// A summary of the upstream's calls: how many, the most held at once, and over how long
 /// they arrived (first to last arrival).
 #[derive(Clone, Copy, Debug)]
-pub struct UpstreamSeen {
+pub(crate) struct UpstreamSeen {
     pub calls: usize,
     pub max_in_flight: u64,
     pub arrival_span: Duration,
@@ -423,12 +429,12 @@ impl FakeUpstream {
     }
 
     /// The OpenAI-compatible base URL (`http://127.0.0.1:port/v1`).
-    pub fn v1(&self) -> String {
+    pub(crate) fn v1(&self) -> String {
         format!("{}/v1", self.base)
     }
 
     /// Forgets what was seen so far.
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.stats.max_in_flight.store(
             self.stats.in_flight.load(Ordering::Relaxed),
             Ordering::Relaxed,
@@ -438,7 +444,7 @@ impl FakeUpstream {
         }
     }
 
-    pub fn seen(&self) -> UpstreamSeen {
+    pub(crate) fn seen(&self) -> UpstreamSeen {
         let (calls, arrival_span) = match self.stats.arrivals.lock() {
             Ok(arrivals) => match (arrivals.first(), arrivals.last()) {
                 (Some(first), Some(last)) => (arrivals.len(), last.duration_since(*first)),

@@ -17,20 +17,20 @@ const HEADERS: [&str; 9] = [
     "x raw",
 ];
 
-pub struct Report {
+pub(crate) struct Report {
     title: String,
     sections: Vec<Section>,
     footer: Vec<String>,
 }
 
-pub struct Section {
+pub(crate) struct Section {
     title: String,
     rows: Vec<[String; 9]>,
     lines: Vec<String>,
 }
 
 impl Report {
-    pub fn new(title: String) -> Self {
+    pub(crate) fn new(title: String) -> Self {
         Self {
             title,
             sections: Vec::new(),
@@ -38,16 +38,16 @@ impl Report {
         }
     }
 
-    pub fn push(&mut self, section: Section) {
+    pub(crate) fn push(&mut self, section: Section) {
         self.sections.push(section);
     }
 
-    pub fn footer(&mut self, line: String) {
+    pub(crate) fn footer(&mut self, line: String) {
         self.footer.push(line);
     }
 
     /// Every section with one set of column widths, so the columns line up across sections.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut widths = HEADERS.map(str::len);
         for row in self.sections.iter().flat_map(|s| &s.rows) {
             for (width, cell) in widths.iter_mut().zip(row) {
@@ -93,7 +93,7 @@ impl Report {
 }
 
 impl Section {
-    pub fn new(title: String) -> Self {
+    pub(crate) fn new(title: String) -> Self {
         Self {
             title,
             rows: Vec::new(),
@@ -101,7 +101,7 @@ impl Section {
         }
     }
 
-    pub fn row(&mut self, label: &str, m: &Measurement, ratio: Option<f64>) {
+    pub(crate) fn row(&mut self, label: &str, m: &Measurement, ratio: Option<f64>) {
         let per_op = |seconds: f64| {
             if seconds <= 0.0 {
                 "-".to_owned()
@@ -123,11 +123,11 @@ impl Section {
     }
 
     /// A target and whether it was met.
-    pub fn verdict(&mut self, text: String) {
+    pub(crate) fn verdict(&mut self, text: String) {
         self.lines.push(format!("=> {text}"));
     }
 
-    pub fn note(&mut self, text: String) {
+    pub(crate) fn note(&mut self, text: String) {
         self.lines.push(text);
     }
 }
@@ -137,7 +137,7 @@ fn millis(d: Duration) -> String {
 }
 
 /// A rounded figure with thousands separators: 12345.6 -> "12,346".
-pub fn thousands(value: f64) -> String {
+pub(crate) fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {

@@ -24,7 +24,7 @@ use crate::registry::{Body, Harness, api_key};
 const SPOT_CHECK_EVERY: u64 = 1024;
 
 /// A model with an inline key, one without, and a service token to resolve them.
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub credential_model: String,
     pub plain_model: String,
     pub service_token: String,
@@ -37,7 +37,7 @@ pub struct Prepared {
 
 /// Adds the two models (each with a passing Test Connection receipt when the gate is on),
 /// issues a service token, and captures one resolve answer of each.
-pub async fn prepare(harness: &Harness) -> anyhow::Result<Prepared> {
+pub(crate) async fn prepare(harness: &Harness) -> anyhow::Result<Prepared> {
     let api = &harness.api;
     let key = api_key(0);
     let receipt = api.passing_test(Some(&key)).await?;
@@ -75,7 +75,7 @@ pub async fn prepare(harness: &Harness) -> anyhow::Result<Prepared> {
 
 impl Prepared {
     /// Resolving the model with the credential (`true`) or the one without, on `harness`.
-    pub fn target(&self, harness: &Harness, with_credential: bool) -> Target {
+    pub(crate) fn target(&self, harness: &Harness, with_credential: bool) -> Target {
         let (model, key) = match with_credential {
             true => (&self.credential_model, Some(self.key.clone())),
             false => (&self.plain_model, None),
@@ -90,7 +90,7 @@ impl Prepared {
     }
 }
 
-pub fn resolve_path(model: &str) -> String {
+pub(crate) fn resolve_path(model: &str) -> String {
     format!("/v1/resolve/{model}")
 }
 
@@ -112,7 +112,7 @@ fn check_credential(body: &[u8], key: Option<&str>) -> anyhow::Result<()> {
 
 /// What the load generator sends and checks.
 #[derive(Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// `127.0.0.1:port`.
     pub addr: String,
     pub path: String,
@@ -127,7 +127,7 @@ pub struct Target {
 /// `connections` keep-alive HTTP/1.1 connections, each sending the next GET as soon as the
 /// previous answer is read (a closed loop): `warmup` requests untimed, then `count` timed.
 /// Every answer must be 200 and carry the expected credential.
-pub async fn drive(
+pub(crate) async fn drive(
     target: &Target,
     connections: usize,
     warmup: u64,
@@ -216,13 +216,13 @@ fn check(status: u16, body: &[u8], key: Option<&str>, parse: bool) -> anyhow::Re
 
 /// The baseline: a minimal axum server answering `GET /v1/resolve/{model}` with the bytes
 /// stored for that model, as `application/json`; 404 for any other. Stopped on drop.
-pub struct RawServer {
+pub(crate) struct RawServer {
     pub addr: String,
     task: JoinHandle<()>,
 }
 
 impl RawServer {
-    pub async fn start(bodies: HashMap<String, Bytes>) -> anyhow::Result<Self> {
+    pub(crate) async fn start(bodies: HashMap<String, Bytes>) -> anyhow::Result<Self> {
         let app = axum::Router::new()
             .route("/v1/resolve/{*model}", axum::routing::get(raw_resolve))
             .with_state(Arc::new(bodies));
@@ -253,7 +253,7 @@ async fn raw_resolve(
 
 /// `Vault::open` of the model's current credential version alone (keyring get, unwrap of the
 /// data key, AES-GCM open), from `tasks` concurrent tasks.
-pub async fn vault_opens(
+pub(crate) async fn vault_opens(
     harness: &Harness,
     model: &str,
     tasks: usize,
@@ -280,7 +280,7 @@ pub async fn vault_opens(
 
 /// The application's share of a resolve, called in-process from `tasks` concurrent tasks:
 /// the token check, `Registry::resolve` and the answer's JSON, with no HTTP around them.
-pub async fn in_process(
+pub(crate) async fn in_process(
     harness: &Harness,
     prepared: &Prepared,
     tasks: usize,
@@ -316,7 +316,7 @@ pub async fn in_process(
 
 /// A raw JetStream KV get of the model's wrapped data key from the keyring bucket, with a
 /// client of its own, from `tasks` concurrent tasks: the floor under a keyring read.
-pub async fn raw_kv_gets(
+pub(crate) async fn raw_kv_gets(
     harness: &Harness,
     nats_url: &str,
     bucket: &str,

@@ -12,7 +12,7 @@ pub struct Subject(String);
 pub struct SubjectError(pub String);
 
 /// The prefix of every registry subject.
-pub const PREFIX: &str = "reg";
+pub(crate) const PREFIX: &str = "reg";
 
 impl Subject {
     pub fn new(org: &str, kind: &str, id: &str) -> Result<Self, SubjectError> {

@@ -12,7 +12,7 @@ use app::{Ctx, Registry};
 use crate::problem::Problem;
 
 /// An authenticated caller, ready to run commands.
-pub struct Caller(pub Ctx);
+pub(crate) struct Caller(pub Ctx);
 
 impl FromRequestParts<Arc<Registry>> for Caller {
     type Rejection = Problem;

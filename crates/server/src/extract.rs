@@ -17,7 +17,7 @@ use crate::problem::Problem;
 
 /// A JSON body. Wrong content type, oversize, unreadable, malformed, out-of-range numbers
 /// and wrong shapes each get their own code.
-pub struct Body<T>(pub T);
+pub(crate) struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = Problem;
@@ -38,7 +38,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 }
 
 /// The route's one path parameter, percent-decoded.
-pub struct Param(pub String);
+pub(crate) struct Param(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for Param {
     type Rejection = Problem;
@@ -52,7 +52,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Param {
 }
 
 /// The answer to a body that could not be read: only the length limit is 413.
-pub fn bytes_problem(rejection: BytesRejection) -> Problem {
+pub(crate) fn bytes_problem(rejection: BytesRejection) -> Problem {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -68,7 +68,7 @@ pub fn bytes_problem(rejection: BytesRejection) -> Problem {
 }
 
 /// `bytes` as a `T`, or the problem with them.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let rejection = match Json::<T>::from_bytes(bytes) {
         Ok(Json(value)) => return Ok(value),
         Err(rejection) => rejection,

@@ -12,14 +12,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
 
-pub struct FakeProvider {
+pub(crate) struct FakeProvider {
     pub base: String,
     pub requests: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl FakeProvider {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let requests = Arc::new(AtomicUsize::new(0));
         let (chat_count, messages_count) = (Arc::clone(&requests), Arc::clone(&requests));
         let app = Router::new()
@@ -42,11 +42,11 @@ impl FakeProvider {
     }
 
     /// The base URL of an OpenAI-compatible server (also the `openai` provider's base).
-    pub fn v1(&self) -> String {
+    pub(crate) fn v1(&self) -> String {
         format!("{}/v1", self.base)
     }
 
-    pub fn seen(&self) -> usize {
+    pub(crate) fn seen(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
 }
@@ -62,7 +62,7 @@ const BAD_KEY: &str = "sk-bad-";
 
 /// A request for the model `slow` is answered after [`SLOW`], for tests that kill a worker
 /// mid-call.
-pub const SLOW: std::time::Duration = std::time::Duration::from_millis(1500);
+pub(crate) const SLOW: std::time::Duration = std::time::Duration::from_millis(1500);
 
 async fn chat(headers: HeaderMap, body: axum::body::Bytes, count: Arc<AtomicUsize>) -> Response {
     count.fetch_add(1, Ordering::SeqCst);

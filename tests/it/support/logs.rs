@@ -35,11 +35,11 @@ fn buffer() -> &'static Buffer {
 }
 
 /// Starts capturing (idempotent).
-pub fn capture() {
+pub(crate) fn capture() {
     buffer();
 }
 
 /// Everything logged so far.
-pub fn captured() -> Vec<u8> {
+pub(crate) fn captured() -> Vec<u8> {
     buffer().0.lock().map(|b| b.clone()).unwrap_or_default()
 }

@@ -15,15 +15,15 @@ use tokio::task::JoinHandle;
 use super::NatsServer;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     Embedded,
     JetStream,
 }
 
 /// A fixed master key for tests (base64 of 32 bytes).
-pub const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub(crate) const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     /// Applied to the configuration on every start.
     tweak: fn(&mut Config),
     /// Where `openai` and `anthropic` calls go; also a valid OpenAI-compatible endpoint.
@@ -47,7 +47,7 @@ struct Running {
 }
 
 /// One HTTP answer.
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: StatusCode,
     pub body: Value,
     pub position: Option<u64>,
@@ -55,12 +55,12 @@ pub struct Reply {
 
 impl TestApp {
     /// Starts a registry on `backend`, with an org `acme` and its admin token.
-    pub async fn start(backend: Backend) -> Self {
+    pub(crate) async fn start(backend: Backend) -> Self {
         Self::start_with(backend, |_| {}).await
     }
 
     /// Starts with a configuration change (e.g. a shorter receipt lifetime).
-    pub async fn start_with(backend: Backend, tweak: fn(&mut Config)) -> Self {
+    pub(crate) async fn start_with(backend: Backend, tweak: fn(&mut Config)) -> Self {
         super::logs::capture();
         let nats = match backend {
             Backend::Embedded => None,
@@ -88,7 +88,7 @@ impl TestApp {
         app
     }
 
-    pub fn config(&self) -> Config {
+    pub(crate) fn config(&self) -> Config {
         let mut config = self.base_config();
         (self.tweak)(&mut config);
         config
@@ -175,12 +175,12 @@ impl TestApp {
         });
     }
 
-    pub fn registry(&self) -> &app::Registry {
+    pub(crate) fn registry(&self) -> &app::Registry {
         &self.running.as_ref().expect("running").app.registry
     }
 
     /// Stops the server and projector, releasing every file.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(running) = self.running.take() {
             let _ = running.stop_server.send(());
             let _ = running.server.await;
@@ -192,17 +192,17 @@ impl TestApp {
         }
     }
 
-    pub async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         self.stop().await;
         self.boot().await;
     }
 
-    pub fn views_path(&self) -> PathBuf {
+    pub(crate) fn views_path(&self) -> PathBuf {
         app::views_path(self.data.path())
     }
 
     /// Directories whose every byte the canary scans.
-    pub fn state_dirs(&self) -> Vec<PathBuf> {
+    pub(crate) fn state_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = vec![self.data.path().to_path_buf()];
         if let Some(nats) = &self.nats {
             dirs.push(nats.store_dir());
@@ -210,11 +210,11 @@ impl TestApp {
         dirs
     }
 
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+    pub(crate) async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         self.call_with(method, path, body, &self.token, &[]).await
     }
 
-    pub async fn call_with(
+    pub(crate) async fn call_with(
         &self,
         method: Method,
         path: &str,
@@ -236,7 +236,7 @@ impl TestApp {
         self.reply(response).await
     }
 
-    pub async fn raw(&self, request: reqwest::RequestBuilder) -> Reply {
+    pub(crate) async fn raw(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("request");
         self.reply(response).await
     }
@@ -261,7 +261,7 @@ impl TestApp {
     }
 
     /// A model to add: an OpenAI-compatible server (the test's fake provider) named `name`.
-    pub fn local_draft(&self, name: &str) -> api::AddModel {
+    pub(crate) fn local_draft(&self, name: &str) -> api::AddModel {
         api::AddModel {
             display_name: Some(name.into()),
             provider: Some("openai_compatible".into()),
@@ -275,7 +275,7 @@ impl TestApp {
     /// Adds a model the way a user must: a Test Connection of the draft first, then the
     /// add with its receipt. A draft the test endpoint refuses is added without a receipt,
     /// so the add answers what is wrong with it.
-    pub async fn add_model(&self, body: impl Serialize) -> Reply {
+    pub(crate) async fn add_model(&self, body: impl Serialize) -> Reply {
         let mut body = json_of(body);
         if let Some(test_id) = self.passing_test_of(&body).await {
             body["connection_test_id"] = Value::String(test_id);
@@ -284,14 +284,14 @@ impl TestApp {
     }
 
     /// `POST /v1/models` exactly as given.
-    pub async fn add_model_ungated(&self, body: impl Serialize) -> Reply {
+    pub(crate) async fn add_model_ungated(&self, body: impl Serialize) -> Reply {
         self.call(Method::POST, "/v1/models", Some(json_of(body)))
             .await
     }
 
     /// Runs a Test Connection of the draft in the add `body` and waits for it; the test's id
     /// when it was accepted (passed or not). A body that is not an add is not tested.
-    pub async fn passing_test_of(&self, body: &impl Serialize) -> Option<String> {
+    pub(crate) async fn passing_test_of(&self, body: &impl Serialize) -> Option<String> {
         let add: api::AddModel = serde_json::from_value(json_of(body)).ok()?;
         let draft = json_of(api::DraftTest::of(&add));
         let requested = self
@@ -307,7 +307,7 @@ impl TestApp {
     }
 
     /// Waits (long poll) until a connection test completes.
-    pub async fn wait_for_test(&self, id: &str) -> Reply {
+    pub(crate) async fn wait_for_test(&self, id: &str) -> Reply {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let reply = self
@@ -323,16 +323,16 @@ impl TestApp {
         }
     }
 
-    pub async fn get_model(&self, slug: &str) -> Reply {
+    pub(crate) async fn get_model(&self, slug: &str) -> Reply {
         self.call(Method::GET, &format!("/v1/models/{slug}"), None)
             .await
     }
 
-    pub async fn list_models(&self) -> Reply {
+    pub(crate) async fn list_models(&self) -> Reply {
         self.call(Method::GET, "/v1/models", None).await
     }
 
-    pub async fn edit_model(
+    pub(crate) async fn edit_model(
         &self,
         slug: &str,
         body: impl Serialize,
@@ -350,13 +350,13 @@ impl TestApp {
         .await
     }
 
-    pub async fn deactivate_model(&self, slug: &str) -> Reply {
+    pub(crate) async fn deactivate_model(&self, slug: &str) -> Reply {
         self.call(Method::DELETE, &format!("/v1/models/{slug}"), None)
             .await
     }
 
     /// Issues a token of `role` with the admin token and returns it.
-    pub async fn issue_token(&self, label: &str, role: &str) -> String {
+    pub(crate) async fn issue_token(&self, label: &str, role: &str) -> String {
         let request = api::IssueToken {
             label: label.into(),
             role: role.into(),
@@ -369,19 +369,19 @@ impl TestApp {
     }
 
     /// Drops the recorded responses (after a deliberate resolve, which carries a secret).
-    pub fn forget_responses(&self) {
+    pub(crate) fn forget_responses(&self) {
         if let Ok(mut all) = self.responses.lock() {
             all.clear();
         }
     }
 
-    pub async fn list_credentials(&self) -> Reply {
+    pub(crate) async fn list_credentials(&self) -> Reply {
         self.call(Method::GET, "/v1/credentials", None).await
     }
 }
 
 /// A request body as JSON: a wire type from `api`, or a `json!` value for bodies no wire type
 /// can hold (the bad-input suite's).
-pub fn json_of(body: impl Serialize) -> Value {
+pub(crate) fn json_of(body: impl Serialize) -> Value {
     serde_json::to_value(body).expect("a body serializes")
 }

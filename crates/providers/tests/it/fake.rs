@@ -23,23 +23,23 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-pub const OPENAI_KEY: &str = "sk-proj-FakeOpenAIkey0123456789abcdefXYZ";
-pub const ANTHROPIC_KEY: &str = "sk-ant-api03-FakeAnthropicKey0123456789xyz";
-pub const GEMINI_KEY: &str = "AIzaSyFakeGeminiKey0123456789abcdefgh";
-pub const OPENROUTER_KEY: &str = "sk-or-v1-fakeopenrouterkey0123456789abcdef";
-pub const FIREWORKS_KEY: &str = "fw_FakeFireworksKey0123456789abc";
-pub const TOGETHER_KEY: &str = "tgp_v1_FakeTogetherKey0123456789abc";
-pub const HF_KEY: &str = "hf_FakeHuggingFaceToken0123456789abc";
-pub const COMPAT_KEY: &str = "vllm-FakeCompatKey0123456789abc";
-pub const AWS_ACCESS_KEY_ID: &str = "AKIAFAKEEXAMPLE00001";
-pub const AWS_SECRET_ACCESS_KEY: &str = "fakeSecretAccessKey/0123456789+abcdefghijk";
-pub const AWS_SESSION_TOKEN: &str = "FwoGZXIvYXdzEFakeSessionToken0123456789abcdef";
-pub const BEDROCK_API_KEY: &str = "ABSKFakeBedrockApiKey0123456789abcdef";
-pub const AWS_REGION: &str = "us-east-1";
+pub(crate) const OPENAI_KEY: &str = "sk-proj-FakeOpenAIkey0123456789abcdefXYZ";
+pub(crate) const ANTHROPIC_KEY: &str = "sk-ant-api03-FakeAnthropicKey0123456789xyz";
+pub(crate) const GEMINI_KEY: &str = "AIzaSyFakeGeminiKey0123456789abcdefgh";
+pub(crate) const OPENROUTER_KEY: &str = "sk-or-v1-fakeopenrouterkey0123456789abcdef";
+pub(crate) const FIREWORKS_KEY: &str = "fw_FakeFireworksKey0123456789abc";
+pub(crate) const TOGETHER_KEY: &str = "tgp_v1_FakeTogetherKey0123456789abc";
+pub(crate) const HF_KEY: &str = "hf_FakeHuggingFaceToken0123456789abc";
+pub(crate) const COMPAT_KEY: &str = "vllm-FakeCompatKey0123456789abc";
+pub(crate) const AWS_ACCESS_KEY_ID: &str = "AKIAFAKEEXAMPLE00001";
+pub(crate) const AWS_SECRET_ACCESS_KEY: &str = "fakeSecretAccessKey/0123456789+abcdefghijk";
+pub(crate) const AWS_SESSION_TOKEN: &str = "FwoGZXIvYXdzEFakeSessionToken0123456789abcdef";
+pub(crate) const BEDROCK_API_KEY: &str = "ABSKFakeBedrockApiKey0123456789abcdef";
+pub(crate) const AWS_REGION: &str = "us-east-1";
 
 /// What the fake saw of one request.
 #[derive(Clone, Debug)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub provider: String,
     /// Path and query, as received (still percent-encoded).
     pub uri: String,
@@ -56,13 +56,13 @@ struct Shared {
     violations: Mutex<Vec<String>>,
 }
 
-pub struct Fake {
+pub(crate) struct Fake {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
 }
 
 impl Fake {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let shared = Arc::new(Shared::default());
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -75,15 +75,15 @@ impl Fake {
         Self { addr, shared }
     }
 
-    pub fn url(&self, prefix: &str) -> String {
+    pub(crate) fn url(&self, prefix: &str) -> String {
         format!("http://{}{prefix}", self.addr)
     }
 
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.shared.seen.lock().expect("lock").clone()
     }
 
-    pub fn violations(&self) -> Vec<String> {
+    pub(crate) fn violations(&self) -> Vec<String> {
         self.shared.violations.lock().expect("lock").clone()
     }
 }

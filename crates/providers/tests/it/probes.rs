@@ -12,7 +12,7 @@ use crate::fake::{self, Fake};
 
 /// Which credential a row sends.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Key {
+pub(crate) enum Key {
     Good,
     Bad,
     /// Bedrock: a right access key ID with a wrong secret (the signature fails).
@@ -25,7 +25,7 @@ pub enum Key {
 }
 
 #[derive(Clone, Copy, Debug)]
-pub enum Retry {
+pub(crate) enum Retry {
     No,
     Exactly(u64),
     /// An HTTP date: about this many seconds, minus the time the test took.
@@ -34,13 +34,13 @@ pub enum Retry {
 
 /// Where the probe is sent.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Target {
+pub(crate) enum Target {
     Fake,
     /// A port nothing listens on.
     ClosedPort,
 }
 
-pub struct Row {
+pub(crate) struct Row {
     pub scenario: &'static str,
     pub key: Key,
     pub target: Target,
@@ -232,7 +232,7 @@ async fn closed_port() -> String {
     format!("http://{addr}")
 }
 
-pub fn probe(provider: Provider, scenario: &str, key: Key, base: &str) -> Probe {
+pub(crate) fn probe(provider: Provider, scenario: &str, key: Key, base: &str) -> Probe {
     Probe {
         provider,
         endpoint: endpoint(provider, base),
@@ -242,7 +242,7 @@ pub fn probe(provider: Provider, scenario: &str, key: Key, base: &str) -> Probe 
 }
 
 /// Runs one probe against the fake (or a closed port) with the row's timeout.
-pub async fn run(fake: &Fake, provider: Provider, row: &Row) -> Outcome {
+pub(crate) async fn run(fake: &Fake, provider: Provider, row: &Row) -> Outcome {
     let base = match row.target {
         Target::Fake => fake.url(""),
         Target::ClosedPort => closed_port().await,
