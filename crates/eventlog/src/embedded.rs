@@ -95,11 +95,11 @@ impl EmbeddedLog {
     /// Open (or create) the log at `path`.
     pub fn open_with(path: &Path, options: EmbeddedOptions) -> Result<Self, LogError> {
         let db = Database::create(path).map_err(|error| match error {
-            DatabaseError::DatabaseAlreadyOpen => LogError::Storage(format!(
+            DatabaseError::DatabaseAlreadyOpen => LogError::storage(format!(
                 "the embedded log {} is already open (by this process or another one)",
                 path.display()
             )),
-            other => LogError::Storage(format!(
+            other => LogError::storage(format!(
                 "cannot open the embedded log {}: {other}",
                 path.display()
             )),
@@ -181,9 +181,16 @@ impl EventLog for EmbeddedLog {
     }
 }
 
-/// A redb error, boxed because it is large; it only ever leaves the embedded backend as a
-/// string.
+/// A redb error, boxed because it is large; it leaves the embedded backend as the source of
+/// a [`LogError`].
+#[derive(Debug)]
 struct DbError(Box<redb::Error>);
+
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
 
 impl<E: Into<redb::Error>> From<E> for DbError {
     fn from(error: E) -> Self {
@@ -197,12 +204,12 @@ impl Display for DbError {
     }
 }
 
-fn storage(error: impl Display) -> LogError {
-    LogError::Storage(error.to_string())
+fn storage(error: impl Into<crate::BoxError>) -> LogError {
+    LogError::storage_by("redb failed", error)
 }
 
 fn closed() -> LogError {
-    LogError::Unavailable("the embedded log is closed".into())
+    LogError::unavailable("the embedded log is closed")
 }
 
 fn unix_ms() -> u64 {
@@ -311,7 +318,7 @@ mod tests {
             .err()
             .expect("a second open must fail");
         assert!(
-            matches!(&error, LogError::Storage(message) if message.contains("already open")),
+            matches!(&error, LogError::Storage { what, .. } if what.contains("already open")),
             "unexpected error: {error}"
         );
         drop(log);
@@ -336,11 +343,11 @@ mod tests {
         drop(log);
         assert!(matches!(
             durable.next(Duration::from_millis(10)).await,
-            Err(LogError::Unavailable(_))
+            Err(LogError::Unavailable { .. })
         ));
         assert!(matches!(
             tail.next().await,
-            Some(Err(LogError::Unavailable(_)))
+            Some(Err(LogError::Unavailable { .. }))
         ));
     }
 }

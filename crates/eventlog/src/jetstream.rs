@@ -4,7 +4,6 @@
 //! async-nats types stay inside this module: every error is mapped to [`LogError`] here.
 
 use std::collections::VecDeque;
-use std::fmt::Display;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
@@ -65,10 +64,10 @@ impl JetStreamLog {
     /// Connect to `url` and create, or get, the stream described by `settings`.
     pub async fn connect_with(url: &str, settings: StreamSettings) -> Result<Self, LogError> {
         let client = async_nats::connect(url).await.map_err(|error| {
-            LogError::Unavailable(format!(
-                "cannot connect to NATS at {}: {error}",
-                redacted_url(url)
-            ))
+            LogError::unavailable_by(
+                format!("cannot connect to NATS at {}", redacted_url(url)),
+                error,
+            )
         })?;
         Self::from_client(client, settings).await
     }
@@ -92,13 +91,13 @@ impl JetStreamLog {
             .get_or_create_stream(config)
             .await
             .map_err(|error| {
-                LogError::Unavailable(format!(
-                    "cannot create or get stream {}: {error}",
-                    settings.name
-                ))
+                LogError::unavailable_by(
+                    format!("cannot create or get stream {}", settings.name),
+                    error,
+                )
             })?;
         for warning in
-            check_existing(&stream.cached_info().config, &settings).map_err(LogError::Storage)?
+            check_existing(&stream.cached_info().config, &settings).map_err(LogError::storage)?
         {
             tracing::warn!(stream = %settings.name, "{warning}");
         }
@@ -165,8 +164,8 @@ pub fn check_existing(
     Ok(warnings)
 }
 
-fn unavailable(what: &str, error: impl Display) -> LogError {
-    LogError::Unavailable(format!("{what}: {error}"))
+fn unavailable(what: &str, error: impl Into<crate::BoxError>) -> LogError {
+    LogError::unavailable_by(what, error)
 }
 
 #[async_trait]
@@ -618,7 +617,7 @@ mod tests {
             .unwrap()
             .port();
         let result = JetStreamLog::connect(&format!("nats://127.0.0.1:{port}"), "REGISTRY").await;
-        assert!(matches!(result, Err(LogError::Unavailable(_))));
+        assert!(matches!(result, Err(LogError::Unavailable { .. })));
     }
 
     /// Pipelined appends and ordered replay against a real server.

@@ -54,10 +54,53 @@ pub enum AppendError {
 /// A technical failure of the log: the caller can retry or call an operator.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("event log unavailable: {0}")]
-    Unavailable(String),
-    #[error("event log storage error: {0}")]
-    Storage(String),
+    #[error("event log unavailable: {what}")]
+    Unavailable {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    #[error("event log storage error: {what}")]
+    Storage {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+/// A foreign error kept as the source of a [`LogError`], so its chain reaches the log line.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl LogError {
+    pub fn unavailable(what: impl Into<String>) -> Self {
+        Self::Unavailable {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// Unavailable because of `source`.
+    pub fn unavailable_by(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub fn storage(what: impl Into<String>) -> Self {
+        Self::Storage {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// A storage failure because of `source`.
+    pub fn storage_by(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Storage {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
 }
 
 /// One delivery of a durable consumer: ack it when the work is done, nak it to have it

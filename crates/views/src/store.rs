@@ -55,18 +55,34 @@ const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 9] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
-    #[error("view storage error: {0}")]
-    Storage(String),
-    #[error("corrupt view row: {0}")]
-    Corrupt(String),
+    #[error("view storage error: {what}")]
+    Storage {
+        what: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    #[error("corrupt view row")]
+    Corrupt(#[source] postcard::Error),
     #[error("views did not reach position {wanted} within the deadline (at {reached})")]
     Lagging { wanted: u64, reached: u64 },
     #[error("the projector stopped: {0}")]
     Stopped(String),
 }
 
-pub(crate) fn storage(e: impl std::fmt::Display) -> ViewError {
-    ViewError::Storage(e.to_string())
+/// A failure of redb (or of a thread the views ran), kept as the source.
+pub(crate) fn storage(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ViewError {
+    ViewError::Storage {
+        what: "redb failed".into(),
+        source: Some(e.into()),
+    }
+}
+
+/// A storage failure with no foreign error behind it.
+pub(crate) fn storage_problem(what: impl Into<String>) -> ViewError {
+    ViewError::Storage {
+        what: what.into(),
+        source: None,
+    }
 }
 
 /// Keys are `<org>/<id>`; `/` never occurs in an org or an id, so `<org>/`..`<org>0` is
@@ -84,7 +100,7 @@ pub(crate) fn encode<T: Serialize>(row: &T) -> Vec<u8> {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ViewError> {
-    postcard::from_bytes(bytes).map_err(|e| ViewError::Corrupt(e.to_string()))
+    postcard::from_bytes(bytes).map_err(ViewError::Corrupt)
 }
 
 /// The views of one process. Reads are direct redb point reads (microseconds); the
@@ -116,9 +132,8 @@ impl Views {
                 // the file afresh and let the projector replay the log into it.
                 tracing::warn!(path = %path.display(), "views have an older layout; rebuilding them from the log");
                 std::fs::remove_file(path).map_err(storage)?;
-                Self::open_tables(path, cache_bytes)?.ok_or_else(|| {
-                    ViewError::Storage("a fresh views file has the wrong layout".into())
-                })?
+                Self::open_tables(path, cache_bytes)?
+                    .ok_or_else(|| storage_problem("a fresh views file has the wrong layout"))?
             }
         };
         let views = Self {
@@ -138,7 +153,7 @@ impl Views {
             .set_cache_size(cache_bytes)
             .create(path)
             .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => ViewError::Storage(format!(
+                redb::DatabaseError::DatabaseAlreadyOpen => storage_problem(format!(
                     "{} is already open in another process; stop it first",
                     path.display()
                 )),
@@ -419,9 +434,9 @@ impl Views {
             running
                 .into_iter()
                 .map(|thread| {
-                    thread.join().unwrap_or_else(|_| {
-                        Err(ViewError::Storage("a checksum thread panicked".into()))
-                    })
+                    thread
+                        .join()
+                        .unwrap_or_else(|_| Err(storage_problem("a checksum thread panicked")))
                 })
                 .collect::<Result<Vec<_>, ViewError>>()
         })?;

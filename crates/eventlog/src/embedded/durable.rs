@@ -55,7 +55,7 @@ fn consumer_state(
     let mut consumers = shared
         .consumers
         .lock()
-        .map_err(|_| LogError::Storage("durable consumer registry poisoned".into()))?;
+        .map_err(|_| LogError::storage("durable consumer registry poisoned"))?;
     if let Some(state) = consumers.get(&config.name) {
         return Ok(state.clone());
     }
@@ -174,7 +174,7 @@ fn load_consumer(db: &Database, name: &str) -> Result<Option<SavedConsumer>, Log
         return Ok(None);
     };
     let saved = postcard::from_bytes(&bytes).map_err(|error| {
-        LogError::Storage(format!(
+        LogError::storage(format!(
             "corrupt state of durable consumer {name:?}: {error}"
         ))
     })?;

@@ -44,7 +44,7 @@ pub(super) fn start(db: Arc<Database>, duplicate_window: Duration) -> Result<Sta
     let thread = std::thread::Builder::new()
         .name("eventlog-writer".into())
         .spawn(move || writer.run())
-        .map_err(|error| LogError::Storage(format!("cannot start the writer thread: {error}")))?;
+        .map_err(|error| LogError::storage(format!("cannot start the writer thread: {error}")))?;
     Ok(Started {
         thread,
         requests: requests_tx,
@@ -137,10 +137,10 @@ impl Writer {
                 for request in batch.drain(..) {
                     match request {
                         Request::Append { reply, .. } => {
-                            let _ = reply.send(Err(LogError::Storage(message.clone()).into()));
+                            let _ = reply.send(Err(LogError::storage(message.clone()).into()));
                         }
                         Request::SaveConsumer { reply, .. } => {
-                            let _ = reply.send(Err(LogError::Storage(message.clone())));
+                            let _ = reply.send(Err(LogError::storage(message.clone())));
                         }
                         Request::Shutdown => {}
                     }
