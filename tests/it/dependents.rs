@@ -171,6 +171,24 @@ async fn run(backend: Backend) {
             .expect("reply");
         let answer: Value = serde_json::from_slice(&bad.payload).expect("json");
         assert_eq!(answer["code"], "body.invalid_shape", "{answer}");
+        // A malformed idempotency key is refused, as over HTTP, not silently dropped.
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Idempotency-Key", "not a key");
+        let body = workflow("Keyed", true, "m").to_string();
+        let reply = client
+            .request_with_headers("pipelines.acme.workflows.wf-key", headers, body.into())
+            .await
+            .expect("reply");
+        let answer: Value = serde_json::from_slice(&reply.payload).expect("json");
+        assert_eq!(answer["ok"], false, "{answer}");
+        assert_eq!(answer["code"], "idempotency_key.invalid", "{answer}");
+        assert_eq!(
+            app.call(Method::GET, "/v1/workflows/wf-key", None)
+                .await
+                .status,
+            StatusCode::NOT_FOUND,
+            "nothing saved"
+        );
     }
     let refs = app.call(Method::GET, "/v1/models/m/workflows", None).await;
     assert_eq!(
@@ -354,8 +372,11 @@ async fn counts_are_exact_under_concurrency() {
             "endpoint_url": app.fake.v1(), "max_tokens": 1000}))
         .await;
     assert_eq!(added.status, StatusCode::CREATED);
+    // The deactivation goes out once the first save is answered, so saves land both before
+    // and after it (no sleep: the first answer is the signal).
+    let first_saved = tokio::sync::Notify::new();
     let saves = (0..40).map(|i| {
-        let (app, service) = (&app, service.clone());
+        let (app, service, first_saved) = (&app, service.clone(), &first_saved);
         async move {
             let id = format!("wf-{i:02}");
             let reply = put_workflow(
@@ -366,11 +387,12 @@ async fn counts_are_exact_under_concurrency() {
             )
             .await;
             assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            first_saved.notify_one();
             (id, reply.body["position"].as_u64().expect("position"))
         }
     });
     let deactivate = async {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        first_saved.notified().await;
         let reply = app
             .call(Method::DELETE, "/v1/models/hot?confirm=true", None)
             .await;
