@@ -31,3 +31,30 @@ pub trait Aggregate {
 pub fn given<A: Aggregate>(events: &[A::Event]) -> Option<A> {
     events.iter().fold(None, A::evolve)
 }
+
+/// Implements [`Aggregate`] for the state type of an aggregate's module, with that module's
+/// `Command`, `Event`, `Rejection`, `decide` and `evolve`, and its variant of the log's event.
+macro_rules! aggregate {
+    ($state:ident, $kind:ident, $variant:ident) => {
+        impl $crate::Aggregate for $state {
+            const KIND: &'static str = $crate::event::kind::$kind;
+            type Command = Command;
+            type Event = Event;
+            type Rejection = Rejection;
+
+            fn decide(state: Option<&Self>, command: Command) -> Result<Vec<Event>, Rejection> {
+                decide(state, command)
+            }
+
+            fn evolve(state: Option<Self>, event: &Event) -> Option<Self> {
+                evolve(state, event)
+            }
+
+            fn wrap(event: Event) -> $crate::Event {
+                $crate::Event::$variant(event)
+            }
+        }
+    };
+}
+
+pub(crate) use aggregate;

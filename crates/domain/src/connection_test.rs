@@ -6,9 +6,9 @@ use secrets::{Fingerprint, Sealed};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::Invalid;
 use crate::provider::{CredentialKind, Endpoint, Provider, ProviderModelId, check_endpoint};
 use crate::values::{Cost, CredentialId, OrgId, Slug};
-use crate::{Aggregate, Invalid};
 
 /// Every outcome class a test can record, in the order clients are told about them; `ok` is
 /// the one that passes. The providers crate maps answers to these (its test checks the list).
@@ -291,24 +291,7 @@ impl Receipt {
     }
 }
 
-impl Aggregate for ConnectionTest {
-    const KIND: &'static str = crate::event::kind::CONNECTION_TEST;
-    type Command = Command;
-    type Event = Event;
-    type Rejection = Rejection;
-
-    fn decide(state: Option<&Self>, command: Command) -> Result<Vec<Event>, Rejection> {
-        decide(state, command)
-    }
-
-    fn evolve(state: Option<Self>, event: &Event) -> Option<Self> {
-        evolve(state, event)
-    }
-
-    fn wrap(event: Event) -> crate::Event {
-        crate::Event::ConnectionTest(event)
-    }
-}
+crate::aggregate::aggregate!(ConnectionTest, CONNECTION_TEST, ConnectionTest);
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,6 @@
 use secrets::{Fingerprint, Sealed};
 use serde::{Deserialize, Serialize};
 
-use crate::Aggregate;
 use crate::provider::{CredentialKind, Provider};
 use crate::values::CredentialId;
 
@@ -93,24 +92,7 @@ pub fn evolve(_state: Option<Credential>, event: &Event) -> Option<Credential> {
     }
 }
 
-impl Aggregate for Credential {
-    const KIND: &'static str = crate::event::kind::CREDENTIAL;
-    type Command = Command;
-    type Event = Event;
-    type Rejection = Rejection;
-
-    fn decide(state: Option<&Self>, command: Command) -> Result<Vec<Event>, Rejection> {
-        decide(state, command)
-    }
-
-    fn evolve(state: Option<Self>, event: &Event) -> Option<Self> {
-        evolve(state, event)
-    }
-
-    fn wrap(event: Event) -> crate::Event {
-        crate::Event::Credential(event)
-    }
-}
+crate::aggregate::aggregate!(Credential, CREDENTIAL, Credential);
 
 #[cfg(test)]
 mod tests {

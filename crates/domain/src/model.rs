@@ -4,10 +4,10 @@
 use secrets::Fingerprint;
 use serde::{Deserialize, Serialize};
 
+use crate::Invalid;
 use crate::connection_test::{Receipt, ReceiptProblem, digest};
 use crate::provider::{Endpoint, Provider, ProviderModelId, check_endpoint};
 use crate::values::{Capabilities, Costs, CredentialId, DisplayName, MaxTokens, OrgId, Slug};
-use crate::{Aggregate, Invalid};
 
 /// A credential a command may attach, with the facts looked up about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -318,24 +318,7 @@ fn check_credential(provider: Provider, credential: Option<&CredentialRef>) -> R
     }
 }
 
-impl Aggregate for Model {
-    const KIND: &'static str = crate::event::kind::MODEL;
-    type Command = Command;
-    type Event = Event;
-    type Rejection = Rejection;
-
-    fn decide(state: Option<&Self>, command: Command) -> Result<Vec<Event>, Rejection> {
-        decide(state, command)
-    }
-
-    fn evolve(state: Option<Self>, event: &Event) -> Option<Self> {
-        evolve(state, event)
-    }
-
-    fn wrap(event: Event) -> crate::Event {
-        crate::Event::Model(event)
-    }
-}
+crate::aggregate::aggregate!(Model, MODEL, Model);
 
 /// Applies an event. An `Edited` or `Deactivated` before `Added` cannot come from `decide`;
 /// replay leaves the state untouched rather than inventing a model.

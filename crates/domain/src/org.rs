@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::values::TokenId;
-use crate::{Aggregate, Invalid, echo};
+use crate::{Invalid, echo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,24 +147,7 @@ pub fn evolve(state: Option<Org>, event: &Event) -> Option<Org> {
     }
 }
 
-impl Aggregate for Org {
-    const KIND: &'static str = crate::event::kind::ORG;
-    type Command = Command;
-    type Event = Event;
-    type Rejection = Rejection;
-
-    fn decide(state: Option<&Self>, command: Command) -> Result<Vec<Event>, Rejection> {
-        decide(state, command)
-    }
-
-    fn evolve(state: Option<Self>, event: &Event) -> Option<Self> {
-        evolve(state, event)
-    }
-
-    fn wrap(event: Event) -> crate::Event {
-        crate::Event::Org(event)
-    }
-}
+crate::aggregate::aggregate!(Org, ORG, Org);
 
 #[cfg(test)]
 mod tests {

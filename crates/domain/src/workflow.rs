@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Invalid;
 use crate::values::{Capabilities, ReasoningParam};
-use crate::{Aggregate, Invalid};
 
 /// What a pipeline step asks of its model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,24 +116,7 @@ pub fn evolve(_state: Option<Workflow>, event: &Event) -> Option<Workflow> {
     }
 }
 
-impl Aggregate for Workflow {
-    const KIND: &'static str = crate::event::kind::WORKFLOW;
-    type Command = Command;
-    type Event = Event;
-    type Rejection = Rejection;
-
-    fn decide(state: Option<&Self>, command: Command) -> Result<Vec<Event>, Rejection> {
-        decide(state, command)
-    }
-
-    fn evolve(state: Option<Self>, event: &Event) -> Option<Self> {
-        evolve(state, event)
-    }
-
-    fn wrap(event: Event) -> crate::Event {
-        crate::Event::Workflow(event)
-    }
-}
+crate::aggregate::aggregate!(Workflow, WORKFLOW, Workflow);
 
 /// What a caller asks to use a model for, in the capability check.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
