@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
-use domain::provider::{CredentialSecret, ProviderModelId};
+use domain::provider::{CredentialSecret, Provider, ProviderModelId};
 use domain::values::AwsRegion;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
@@ -88,15 +88,15 @@ pub(crate) fn call(
             }
         }
         Some(CredentialSecret::ApiKey(_)) => {
-            return Err(Verdict::new(
-                OutcomeClass::AuthInvalid,
-                "AWS Bedrock takes an access key pair (access_key_id + secret_access_key) or a Bedrock API key, not a plain api_key",
-            ));
+            return Err(crate::wrong_credential(Provider::Bedrock));
         }
         None => {
             return Err(Verdict::new(
                 OutcomeClass::AuthInvalid,
-                "no credential was given; AWS Bedrock needs an access key pair or a Bedrock API key",
+                format!(
+                    "no credential was given; AWS Bedrock needs {}",
+                    Provider::Bedrock.credential_fields()
+                ),
             ));
         }
     }

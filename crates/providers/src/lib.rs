@@ -282,15 +282,24 @@ pub(crate) fn api_key(
 ) -> Result<&Secret, Verdict> {
     match credential {
         Some(CredentialSecret::ApiKey(key)) => Ok(key),
-        Some(_) => Err(Verdict::new(
-            OutcomeClass::AuthInvalid,
-            format!("{provider} takes an api_key, not an AWS credential"),
-        )),
+        Some(_) => Err(wrong_credential(provider)),
         None => Err(Verdict::new(
             OutcomeClass::AuthInvalid,
-            format!("no credential was given; {provider} needs an API key"),
+            format!(
+                "no credential was given; {provider} needs {}",
+                provider.credential_fields()
+            ),
         )),
     }
+}
+
+/// A credential of a shape the provider does not take (the domain refuses those before a
+/// test is requested; kept total rather than trusted). The shapes are the domain's table.
+pub(crate) fn wrong_credential(provider: Provider) -> Verdict {
+    Verdict::new(
+        OutcomeClass::AuthInvalid,
+        format!("{provider} takes {}", provider.credential_fields()),
+    )
 }
 
 /// `base` with `suffix` appended to its path, query kept.
