@@ -145,8 +145,10 @@ fn main() -> std::process::ExitCode {
             Command::Worker {
                 kind: WorkerKind::ConnectionTests { state, ops },
             } => server_cmds::connection_test_worker(state, ops.metrics_listen).await,
-            Command::Models { remote, command } => client::models(remote, *command).await,
-            Command::Credentials { remote, command } => client::credentials(remote, command).await,
+            Command::Models { remote, command } => client::models::run(remote, *command).await,
+            Command::Credentials { remote, command } => {
+                client::credentials::run(remote, command).await
+            }
         }
     });
     match result {
