@@ -2,6 +2,7 @@
 //! for people, made from the answers' typed values.
 
 use api::{Credential, Model, ModelList, TestResult};
+use comfy_table::{Table, presets};
 
 use super::http::Answer;
 use crate::say;
@@ -74,32 +75,31 @@ pub(crate) fn model_list(list: &ModelList) -> Vec<String> {
             ]
         })
         .collect();
-    let custom: Vec<Vec<String>> = list
-        .custom
-        .iter()
-        .map(|model| {
-            vec![
-                model.slug.clone(),
-                model.display_name.clone(),
-                model.provider.clone(),
-                model.status.clone(),
-            ]
-        })
-        .collect();
-    // One set of widths for both sections, so their columns line up.
-    let all: Vec<Vec<String>> = platform.iter().chain(&custom).cloned().collect();
-    let widths = column_widths(&MODEL_HEADER, &all);
+    let custom = list.custom.iter().map(|model| {
+        vec![
+            model.slug.clone(),
+            model.display_name.clone(),
+            model.provider.clone(),
+            model.status.clone(),
+        ]
+    });
+    // One table lays out both groups, so that their columns line up; its lines are then
+    // printed under their titles: the header, then one line a row, in order.
+    let platform_count = platform.len();
+    let mut table = table(&MODEL_HEADER, platform.into_iter().chain(custom)).into_iter();
+    let header = table.next().unwrap_or_default();
     let mut lines = Vec::new();
-    for (title, rows) in [("platform:", platform), ("custom:", custom)] {
+    for (title, count) in [
+        ("platform:", platform_count),
+        ("custom:", list.custom.len()),
+    ] {
         lines.push(title.to_owned());
-        if rows.is_empty() {
+        if count == 0 {
             lines.push("  (none)".to_owned());
             continue;
         }
-        lines.push(format!("  {}", table_line(&MODEL_HEADER, &widths)));
-        for row in &rows {
-            lines.push(format!("  {}", table_line(row, &widths)));
-        }
+        lines.push(format!("  {header}"));
+        lines.extend(table.by_ref().take(count).map(|row| format!("  {row}")));
     }
     lines
 }
@@ -109,47 +109,37 @@ pub(crate) fn credential_table(credentials: &[Credential]) -> Vec<String> {
     if credentials.is_empty() {
         return vec!["(none)".to_owned()];
     }
-    let rows: Vec<Vec<String>> = credentials
-        .iter()
-        .map(|credential| {
-            vec![
-                credential.id.clone(),
-                credential.provider.clone(),
-                credential.kind.clone(),
-                credential.preview.clone(),
-                credential.used_by.to_string(),
-            ]
-        })
-        .collect();
-    let widths = column_widths(&CREDENTIAL_HEADER, &rows);
-    let mut lines = vec![table_line(&CREDENTIAL_HEADER, &widths)];
-    lines.extend(rows.iter().map(|row| table_line(row, &widths)));
-    lines
+    let rows = credentials.iter().map(|credential| {
+        vec![
+            credential.id.clone(),
+            credential.provider.clone(),
+            credential.kind.clone(),
+            credential.preview.clone(),
+            credential.used_by.to_string(),
+        ]
+    });
+    table(&CREDENTIAL_HEADER, rows)
 }
 
-/// The width of each column: its widest cell, header included.
-fn column_widths<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> Vec<usize> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.as_ref().chars().count()).collect();
+/// A table as plain columns, laid out by comfy-table: the header line, then one line a row;
+/// no borders, each column as wide as its widest value (as the terminal shows it) and two
+/// spaces between columns, no trailing spaces. A control character in a value (a line break,
+/// an escape sequence) is shown as a space, so that a row stays one line and a value cannot
+/// drive the terminal.
+fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Vec<String> {
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING);
+    table.set_header(header.to_vec());
     for row in rows {
-        for (width, value) in widths.iter_mut().zip(row) {
-            *width = (*width).max(value.chars().count());
-        }
+        table.add_row(row.iter().map(|value| value.replace(char::is_control, " ")));
     }
-    widths
-}
-
-/// One row, each cell padded to its column's width but the last (no trailing spaces).
-fn table_line<S: AsRef<str>>(cells: &[S], widths: &[usize]) -> String {
-    let last = cells.len().saturating_sub(1);
-    let mut line = String::new();
-    for (index, (value, width)) in cells.iter().zip(widths).enumerate() {
-        if index == last {
-            line.push_str(value.as_ref());
-        } else {
-            line.push_str(&format!("{:<width$}  ", value.as_ref()));
-        }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
     }
-    line
+    table
+        .lines()
+        .map(|line| line.trim_end().to_owned())
+        .collect()
 }
 
 /// A connection test's outcome for people: passed, or the failure class, its fix, when to
@@ -192,13 +182,52 @@ mod tests {
             vec!["a-very-long-slug".to_owned(), "x".to_owned()],
             vec!["b".to_owned(), "y".to_owned()],
         ];
-        let widths = column_widths(&["ID", "NAME"], &rows);
-        assert_eq!(widths, [16, 4]);
         assert_eq!(
-            table_line(&["ID", "NAME"], &widths),
-            "ID                NAME"
+            table(&["ID", "NAME"], rows),
+            [
+                "ID                NAME",
+                "a-very-long-slug  x",
+                "b                 y"
+            ]
         );
-        assert_eq!(table_line(&rows[1], &widths), "b                 y");
+    }
+
+    #[test]
+    fn a_value_with_a_line_break_stays_on_its_row() {
+        let rows = vec![vec!["a\nb\x1b[2J".to_owned(), "x".to_owned()]];
+        assert_eq!(
+            table(&["ID", "NAME"], rows),
+            ["ID       NAME", "a b [2J  x"]
+        );
+    }
+
+    #[test]
+    fn the_model_list_shows_each_group_under_its_title() {
+        let list = ModelList {
+            platform: vec![api::PlatformModel {
+                kind: "platform".into(),
+                id: "google/gemini-3.1-pro-preview".into(),
+                display_name: "Gemini 3.1 Pro".into(),
+                provider: "openrouter".into(),
+                default: true,
+                capabilities: api::KnownCapabilities::default(),
+                max_tokens: None,
+                input_cost_per_token: None,
+                output_cost_per_token: None,
+                status: "active".into(),
+            }],
+            custom: Vec::new(),
+        };
+        assert_eq!(
+            model_list(&list),
+            [
+                "platform:",
+                "  ID                             NAME            PROVIDER    STATUS",
+                "  google/gemini-3.1-pro-preview  Gemini 3.1 Pro  openrouter  active (default)",
+                "custom:",
+                "  (none)",
+            ]
+        );
     }
 
     #[test]
