@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -288,18 +289,18 @@ fn prefix(text: &str) -> String {
     capped
 }
 
-/// `value` as one path segment: anything but unreserved characters is percent-encoded, so a
-/// slug typed as `x?confirm=true` stays a (not found) slug instead of becoming a query.
+/// What a path segment keeps as it is: RFC 3986's unreserved characters. Everything else
+/// (`/`, `?`, `#`, `%`, spaces, non-ASCII) is percent-encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `value` as one path segment, so a slug typed as `x?confirm=true` stays a (not found) slug
+/// instead of becoming a query.
 pub(crate) fn segment(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(value, SEGMENT).to_string()
 }
 
 #[cfg(test)]
