@@ -551,16 +551,42 @@ impl StubRegistry {
         use axum::http::{StatusCode, header};
         use axum::routing::get;
 
-        fn model(slug: &str) -> Option<Value> {
+        // A model as the contract shapes it, so that the typed client reads it as it reads
+        // the registry's.
+        fn model(slug: &str) -> Option<api::Positioned<api::Model>> {
             let provider = match slug {
                 "bedrock-model" => "bedrock",
                 "openai-model" => "openai",
                 _ => return None,
             };
-            Some(
-                json!({"slug": slug, "display_name": slug, "provider": provider,
-                "provider_model_id": "m", "status": "active", "credential": null, "version": 1}),
-            )
+            let at = "2026-01-01T00:00:00Z".to_owned();
+            Some(api::Positioned {
+                value: api::Model {
+                    kind: "custom".into(),
+                    slug: slug.into(),
+                    display_name: slug.into(),
+                    provider: provider.into(),
+                    provider_model_id: "m".into(),
+                    credential: None,
+                    endpoint_url: None,
+                    region: None,
+                    max_tokens: 1000,
+                    capabilities: api::Capabilities::default(),
+                    input_cost_per_token: None,
+                    output_cost_per_token: None,
+                    status: "active".into(),
+                    version: 1,
+                    created_at: at.clone(),
+                    created_by: "stub".into(),
+                    updated_at: at,
+                    updated_by: "stub".into(),
+                    deactivated_at: None,
+                    deactivated_by: None,
+                    controls: api::Controls::default(),
+                    warnings: Vec::new(),
+                },
+                position: 1,
+            })
         }
         let patches: Arc<Mutex<Vec<Value>>> = Arc::default();
         let kept = Arc::clone(&patches);

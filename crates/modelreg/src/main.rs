@@ -21,7 +21,7 @@ struct Cli {
 
 /// Where the registry keeps its state; the same flags for `serve`, `admin` and `rebuild`.
 #[derive(Args, Clone)]
-pub struct StateArgs {
+pub(crate) struct StateArgs {
     /// A TOML config file (also MODELREG_CONFIG).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -97,7 +97,7 @@ enum WorkerKind {
 }
 
 #[derive(Args)]
-pub struct OpsArgs {
+pub(crate) struct OpsArgs {
     /// Serve /healthz, /readyz and /metrics (this worker's job counters) at this address,
     /// e.g. 127.0.0.1:9101 (MODELREG_METRICS_LISTEN); unset: none.
     #[arg(long, env = "MODELREG_METRICS_LISTEN")]
@@ -145,8 +145,10 @@ fn main() -> std::process::ExitCode {
             Command::Worker {
                 kind: WorkerKind::ConnectionTests { state, ops },
             } => server_cmds::connection_test_worker(state, ops.metrics_listen).await,
-            Command::Models { remote, command } => client::models(remote, *command).await,
-            Command::Credentials { remote, command } => client::credentials(remote, command).await,
+            Command::Models { remote, command } => client::models::run(remote, *command).await,
+            Command::Credentials { remote, command } => {
+                client::credentials::run(remote, command).await
+            }
         }
     });
     match result {
@@ -159,14 +161,14 @@ fn main() -> std::process::ExitCode {
 }
 
 /// Writes a line to stdout: the binary's output, as opposed to logs on stderr.
-pub fn say(text: &str) {
+pub(crate) fn say(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 /// Writes a line to stderr: progress, notices and advice, kept apart from the output on stdout
 /// (so that `--json` output parses).
-pub fn note(text: &str) {
+pub(crate) fn note(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{text}");
 }

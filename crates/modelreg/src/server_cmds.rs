@@ -47,7 +47,7 @@ fn describe_backend(config: &Config) -> String {
     }
 }
 
-pub async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::Result<()> {
+pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::Result<()> {
     let config = load_config(&state, listen)?;
     init_logging(&config);
     let running = app::start(&config).await?;
@@ -215,7 +215,7 @@ async fn stop_worker_ops(
     }
 }
 
-pub async fn connection_test_worker(
+pub(crate) async fn connection_test_worker(
     state: StateArgs,
     metrics_listen: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
@@ -239,7 +239,7 @@ pub async fn connection_test_worker(
     Ok(result?)
 }
 
-pub async fn dependents_worker(
+pub(crate) async fn dependents_worker(
     state: StateArgs,
     metrics_listen: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
@@ -285,7 +285,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-pub async fn create_org(state: StateArgs, name: &str) -> anyhow::Result<()> {
+pub(crate) async fn create_org(state: StateArgs, name: &str) -> anyhow::Result<()> {
     let mut config = load_config(&state, None)?;
     config.bootstrap_default_org = false;
     init_logging(&config);
@@ -313,7 +313,7 @@ pub async fn create_org(state: StateArgs, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn rebuild(state: StateArgs) -> anyhow::Result<()> {
+pub(crate) async fn rebuild(state: StateArgs) -> anyhow::Result<()> {
     let config = load_config(&state, None)?;
     init_logging(&config);
     let live = app::views_path(&config.data_dir);
