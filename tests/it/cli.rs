@@ -137,6 +137,32 @@ fn stdout_json(output: &Output) -> Value {
     })
 }
 
+/// Every file under `dir` is 0600 and every directory 0700: the log, views and keyring hold
+/// the audit trail, which no other local user may read.
+fn assert_owner_only(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut seen = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let mode = std::fs::metadata(&dir).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is {mode:o}", dir.display());
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} is {mode:o}", path.display());
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 4,
+        "the data dir holds the log, views, keyring and keys: {seen} files"
+    );
+}
+
 /// The value of `label:` in a model's human summary on stdout.
 fn summary_field(output: &Output, label: &str) -> Option<String> {
     String::from_utf8_lossy(&output.stdout)
@@ -314,6 +340,7 @@ fn a_newcomer_runs_the_embedded_registry() {
         text(&first)
     );
     assert_eq!(checksum(&first), checksum(&second));
+    assert_owner_only(data.path());
 
     let created = run(
         &["admin", "create-org", "Beta Team", "--data-dir", data_dir],
@@ -389,9 +416,33 @@ fn client_commands_answer_clearly_and_keep_json_parseable() {
     assert!(!refused.status.success());
     let said = String::from_utf8_lossy(&refused.stderr).to_string();
     assert!(
-        said.contains("(provider.unknown)\n  provider: ")
-            && said.trim_end().ends_with("(provider.unknown)"),
-        "{said}"
+        said.contains("\n  provider: ")
+            && said.trim_end().ends_with("(provider.unknown)")
+            && said.matches("not a supported provider").count() == 1,
+        "each problem once, with its field and code: {said}"
+    );
+
+    // A wrong provider is reported before a secret is read (stdin stays idle).
+    let early = run_with_idle_stdin(
+        &[
+            "models",
+            "add",
+            "--secret-stdin",
+            "--name",
+            "X",
+            "--provider",
+            "nope",
+            "--model-id",
+            "x",
+            "--max-tokens",
+            "5",
+        ],
+        &env,
+    );
+    assert!(
+        !early.status.success() && text(&early).contains("(provider.unknown)"),
+        "{}",
+        text(&early)
     );
 
     // `--json` output is the API's JSON alone; the Test Connection outcome goes to stderr.

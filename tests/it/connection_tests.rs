@@ -202,6 +202,102 @@ async fn adding_is_gated_on_a_passing_test_of_that_draft() {
     assert!(text.contains("modelreg_projection_lag "), "{text}");
 }
 
+/// `test: true` makes the three calls (test, poll, add) one, and refuses what the gate
+/// refuses: a failing test adds nothing (no model, no credential) and answers the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_call_tests_then_adds_and_refuses_what_the_gate_refuses() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let one_call = |key: &str| {
+        let mut body = add_body("gpt-4o", key, None);
+        body["test"] = json!(true);
+        body
+    };
+
+    let failed = app
+        .add_model_ungated(one_call("sk-bad-0123456789abcdef"))
+        .await;
+    assert_eq!(
+        (failed.status, failed.body["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("connection_test.failed")
+        ),
+        "{}",
+        failed.body
+    );
+    let test = &failed.body["connection_test"];
+    assert_eq!(test["status"], "completed", "{}", failed.body);
+    assert_eq!(test["result"]["class"], "auth_invalid", "{}", failed.body);
+    assert!(
+        failed.body["hint"].as_str().is_some_and(|h| !h.is_empty()),
+        "{}",
+        failed.body
+    );
+    let credentials = app.call(Method::GET, "/v1/credentials", None).await;
+    assert_eq!(
+        credentials.body["items"],
+        json!([]),
+        "a refused add stores no credential"
+    );
+    let missing = app.call(Method::GET, "/v1/models/gated-gpt-4o", None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    let mut both = one_call("sk-good-0123456789abcdef");
+    both["connection_test_id"] = json!("ct_any");
+    let both = app.add_model_ungated(both).await;
+    assert_eq!(both.body["code"], "test.with_receipt", "{}", both.body);
+    let mut incomplete = one_call("sk-good-0123456789abcdef");
+    incomplete
+        .as_object_mut()
+        .expect("object")
+        .remove("max_tokens");
+    let incomplete = app.add_model_ungated(incomplete).await;
+    assert_eq!(
+        incomplete.body["errors"][0]["field"], "max_tokens",
+        "the draft is checked before it is tested: {}",
+        incomplete.body
+    );
+    assert!(incomplete.body["connection_test"].is_null());
+
+    // A dry run checks a draft without its secret, and stores nothing.
+    let mut draft = add_body("gpt-4o", "unused", None);
+    draft.as_object_mut().expect("object").remove("credential");
+    draft["max_tokens"] = json!(1000);
+    draft["capabilities"] = json!({"tool_use": true});
+    let checked = app
+        .call(Method::POST, "/v1/models?dry_run=true", Some(draft.clone()))
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
+    assert_eq!(checked.body["slug"], "gated-gpt-4o");
+    assert_eq!(
+        checked.body["warnings"][0]["code"],
+        "max_tokens.low_for_tool_use"
+    );
+    draft["provider"] = json!("nope");
+    let refused = app
+        .call(Method::POST, "/v1/models?dry_run=true", Some(draft))
+        .await;
+    assert_eq!(
+        refused.body["errors"][0]["code"], "provider.unknown",
+        "{}",
+        refused.body
+    );
+    let missing = app.call(Method::GET, "/v1/models/gated-gpt-4o", None).await;
+    assert_eq!(
+        missing.status,
+        StatusCode::NOT_FOUND,
+        "a dry run adds nothing"
+    );
+
+    let added = app
+        .add_model_ungated(one_call("sk-good-0123456789abcdef"))
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    assert_eq!(added.body["model"]["slug"], "gated-gpt-4o");
+    assert_eq!(added.body["connection_test"]["result"]["passed"], true);
+    assert!(added.body["connection_test"]["receipt_expires_at"].is_string());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_receipt_is_refused() {
     let app = TestApp::start_with(Backend::Embedded, |config| {

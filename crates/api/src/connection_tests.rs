@@ -56,7 +56,7 @@ pub struct WaitQuery {
 }
 
 /// What a test found, redacted: never a secret.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TestResult {
     #[schema(value_type = schema::OutcomeClass)]
     pub class: String,
@@ -76,7 +76,7 @@ pub struct TestResult {
 }
 
 /// A connection test and, once the worker ran it, its result.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionTest {
     pub id: String,
     /// `pending` or `completed`.

@@ -25,8 +25,9 @@ pub use credentials::{
     Credential, CredentialInput, CredentialMatch, CredentialSummary, MatchCredential,
 };
 pub use models::{
-    AddModel, AddedModel, Capabilities, CapabilitiesInput, ConfirmQuery, Controls, EditModel,
-    KnownCapabilities, Model, ModelList, NULL_REFUSED, PlatformModel, Warning,
+    AddModel, AddedModel, Capabilities, CapabilitiesInput, CheckedDraft, ConfirmQuery, Controls,
+    DryRunQuery, EditModel, KnownCapabilities, Model, ModelList, NULL_REFUSED, PlatformModel,
+    Warning,
 };
 pub use problem::{FieldProblem, Problem};
 pub use resolve::{Resolved, ResolvedCredential};

@@ -10,7 +10,7 @@ use crate::schema;
 /// `POST /v1/models`: a custom model to add.
 ///
 /// Gated: `connection_test_id` must name a passing Test Connection of exactly this draft,
-/// completed less than 15 minutes ago. Give the credential inline (`credential`) or a saved
+/// completed less than 15 minutes ago, or `test: true` runs that test first. Give the credential inline (`credential`) or a saved
 /// one (`credential_id`); an inline secret equal to a saved credential of the org reuses it.
 #[derive(Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +37,11 @@ pub struct AddModel {
     #[schema(value_type = Option<String>)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_test_id: Option<String>,
+    /// Instead of `connection_test_id`: run Test Connection on this draft first, wait for
+    /// its outcome (at most 30 s), and add only if it passed. The answer carries the test;
+    /// a failing one is refused as `connection_test.failed` with the test in the problem.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
     /// Base URL (openai_compatible) or Inference Endpoint URL (huggingface).
     #[schema(value_type = Option<String>)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -315,6 +320,25 @@ pub struct ModelList {
     pub custom: Vec<Model>,
 }
 
+/// `POST /v1/models?dry_run=true`.
+#[derive(Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DryRunQuery {
+    /// Check the draft only: every field but the credential and the receipt, with the slug
+    /// it would get and the advice; nothing is tested or stored.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The answer to a dry run: the draft is valid as far as it can be without its secret.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckedDraft {
+    /// The slug an add would get now (a later add may find it taken and take the next).
+    #[schema(value_type = schema::Slug)]
+    pub slug: String,
+    pub warnings: Vec<Warning>,
+}
+
 /// The answer to an add.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddedModel {
@@ -322,4 +346,7 @@ pub struct AddedModel {
     /// Set when the secret entered equals a saved credential, which the model now uses
     /// instead of a second copy.
     pub reused_credential: Option<CredentialSummary>,
+    /// The connection test an add with `test: true` ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_test: Option<crate::ConnectionTest>,
 }

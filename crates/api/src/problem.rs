@@ -37,6 +37,10 @@ pub struct Problem {
     /// What to do next, where it is not in `detail` already.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// `connection_test.failed` and `connection_test.pending` of an add with `test: true`:
+    /// the test it ran, with its outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_test: Option<Box<crate::ConnectionTest>>,
 }
 
 /// One field's problem in a 422.
@@ -63,6 +67,7 @@ impl Problem {
             deactivated_at: None,
             deactivated_by: None,
             hint: None,
+            connection_test: None,
         }
     }
 }

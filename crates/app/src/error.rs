@@ -45,6 +45,10 @@ pub enum AppError {
         credential: String,
         why: &'static str,
     },
+    /// The connection test an add ran first (`test: true`) did not pass, or had not
+    /// finished within the wait; the problem carries the test.
+    #[error("the connection test did not pass")]
+    TestNotPassed(Box<api::ConnectionTest>),
     /// A dependency is down or slow; retrying later may work.
     #[error("temporarily unavailable: {what}")]
     Unavailable {
@@ -159,6 +163,32 @@ impl AppError {
                     ),
                 );
                 problem.hint = Some("enter the credential again".into());
+                problem
+            }
+            Self::TestNotPassed(test) => {
+                let mut problem = match &test.result {
+                    Some(result) => {
+                        let mut problem = Problem::new(
+                            422,
+                            "connection_test.failed",
+                            format!(
+                                "not added: the connection test did not pass ({}); fix what it reports and add again",
+                                result.class
+                            ),
+                        );
+                        problem.hint = Some(result.hint.clone());
+                        problem
+                    }
+                    None => Problem::new(
+                        409,
+                        "connection_test.pending",
+                        format!(
+                            "not added: the connection test {} is still running; wait for it (GET /v1/connection-tests/{{id}}?wait=30), then add with its id as connection_test_id",
+                            test.id
+                        ),
+                    ),
+                };
+                problem.connection_test = Some(test.clone());
                 problem
             }
             Self::Unavailable { .. } => {

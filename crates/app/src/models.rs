@@ -37,10 +37,19 @@ enum Candidates {
 pub async fn add(
     registry: &Registry,
     ctx: &Ctx,
-    request: api::AddModel,
+    mut request: api::AddModel,
 ) -> Result<Answer<api::AddedModel>, AppError> {
     ctx.require_admin()?;
-    let parsed = parse::add(request).map_err(AppError::Invalid)?;
+    let test_first = std::mem::take(&mut request.test);
+    if test_first && request.connection_test_id.is_some() {
+        return Err(AppError::invalid(Invalid::new(
+            "test",
+            "test.with_receipt",
+            "give test: true or connection_test_id, not both",
+        )));
+    }
+    let draft = test_first.then(|| api::DraftTest::of(&request));
+    let mut parsed = parse::add(request).map_err(AppError::Invalid)?;
     let base = Slug::derive(&parsed.display_name);
     let first_free = match slug_candidates(registry, ctx, &base)? {
         Candidates::FreeFrom(n) => n,
@@ -51,6 +60,14 @@ pub async fn add(
             });
         }
     };
+    // The one-call add: the same test a client would run first, then the same gate.
+    let tested = match draft {
+        Some(draft) => Some(test_draft(registry, ctx, draft).await?),
+        None => None,
+    };
+    if let Some(test) = &tested {
+        parsed.connection_test_id = Some(test.id.clone());
+    }
     let (credential, mut entered) =
         credentials::choice(registry, ctx, parsed.provider, parsed.credential)?;
     let receipt =
@@ -122,16 +139,65 @@ pub async fn add(
                 } else {
                     slug
                 };
-                return Ok(Answer {
-                    value: added(registry, ctx, slug.as_str(), reused.as_ref())?,
-                    position,
-                });
+                let mut value = added(registry, ctx, slug.as_str(), reused.as_ref())?;
+                value.connection_test = tested;
+                return Ok(Answer { value, position });
             }
             // Taken meanwhile: the next candidate.
             Err(Refused::Conflict) if n < SLUG_ATTEMPTS => n += 1,
             Err(Refused::Conflict) => return Err(slugs_exhausted(&base)),
             Err(refused) => return Err(refusal(refused, None)),
         }
+    }
+}
+
+/// Checks an add's draft without its secret (a dry run): every field the parse checks, the
+/// slug it would get now, and the advice. Nothing is tested or stored, so a client can check
+/// a draft before it asks a person for a secret.
+pub fn check_draft(
+    registry: &Registry,
+    ctx: &Ctx,
+    mut request: api::AddModel,
+) -> Result<Answer<api::CheckedDraft>, AppError> {
+    ctx.require_admin()?;
+    request.credential = None;
+    request.credential_id = None;
+    let position = registry.views.position();
+    let parsed = parse::add(request).map_err(AppError::Invalid)?;
+    let base = Slug::derive(&parsed.display_name);
+    let slug = match slug_candidates(registry, ctx, &base)? {
+        Candidates::FreeFrom(n) => base.with_suffix(n),
+        Candidates::Added(slug) => slug,
+    };
+    let warnings = domain::advice::warnings(
+        &parsed.capabilities,
+        parsed.max_tokens.get(),
+        domain::known::lookup(parsed.provider, &parsed.provider_model_id),
+    );
+    Ok(Answer {
+        value: api::CheckedDraft {
+            slug: slug.as_str().to_owned(),
+            warnings: present::advice(warnings),
+        },
+        position,
+    })
+}
+
+/// Runs Test Connection on an add's draft and waits for its outcome: the passed test, or
+/// the refusal that carries it (failed, or still pending after the longest wait).
+async fn test_draft(
+    registry: &Registry,
+    ctx: &Ctx,
+    draft: api::DraftTest,
+) -> Result<api::ConnectionTest, AppError> {
+    use crate::connection_tests::{self, MAX_WAIT};
+    let requested = connection_tests::request_draft(registry, ctx, draft).await?;
+    let test = connection_tests::get(registry, ctx, &requested.value.id, Some(MAX_WAIT))
+        .await?
+        .value;
+    match &test.result {
+        Some(result) if result.passed => Ok(test),
+        _ => Err(AppError::TestNotPassed(Box::new(test))),
     }
 }
 
@@ -176,6 +242,7 @@ fn added(
     Ok(api::AddedModel {
         model,
         reused_credential,
+        connection_test: None,
     })
 }
 

@@ -77,14 +77,18 @@ pub(crate) fn model(row: &ModelRow, credential: Option<&CredentialRow>) -> api::
         deactivated_at: row.deactivation.as_ref().map(|d| rfc3339(d.at_ms)),
         deactivated_by: row.deactivation.as_ref().map(|d| d.by.clone()),
         controls: controls(&model.capabilities),
-        warnings: warnings
-            .into_iter()
-            .map(|w| api::Warning {
-                code: w.code.to_owned(),
-                message: w.message,
-            })
-            .collect(),
+        warnings: advice(warnings),
     }
+}
+
+pub(crate) fn advice(warnings: Vec<domain::advice::Warning>) -> Vec<api::Warning> {
+    warnings
+        .into_iter()
+        .map(|w| api::Warning {
+            code: w.code.to_owned(),
+            message: w.message,
+        })
+        .collect()
 }
 
 pub(crate) fn platform_model(model: &PlatformModel) -> api::PlatformModel {

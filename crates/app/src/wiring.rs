@@ -49,7 +49,7 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
 
 /// [`start`] with the time read from `clock` (tests move a manual clock).
 pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| AppError::Unavailable {
+    eventlog::owner_only_dir(&config.data_dir).map_err(|e| AppError::Unavailable {
         what: format!("cannot create data dir {}", config.data_dir.display()),
         source: Some(Box::new(e)),
     })?;

@@ -94,6 +94,12 @@ impl EmbeddedLog {
 
     /// Open (or create) the log at `path`.
     pub fn open_with(path: &Path, options: EmbeddedOptions) -> Result<Self, LogError> {
+        crate::owner_only_file(path).map_err(|error| {
+            LogError::storage_by(
+                format!("cannot create the embedded log {}", path.display()),
+                error,
+            )
+        })?;
         let db = Database::create(path).map_err(|error| match error {
             DatabaseError::DatabaseAlreadyOpen => LogError::storage(format!(
                 "the embedded log {} is already open (by this process or another one)",

@@ -5,6 +5,7 @@
 //! sequences, message ids and envelopes; what an event means belongs to `domain`.
 
 mod envelope;
+mod private;
 mod subject;
 
 /// The suite both backends pass, for this crate's tests and, with the `conformance` feature,
@@ -22,6 +23,7 @@ use futures::stream::BoxStream;
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use envelope::{Actor, ActorKind, DecodeError, Envelope, SCHEMA_VERSION};
 pub use jetstream::{JetStreamLog, StreamSettings, redacted_url};
+pub use private::{owner_only_dir, owner_only_file};
 pub use subject::{Subject, SubjectError, matches as subject_matches};
 
 /// One message as stored in the log.

@@ -9,7 +9,7 @@
 //! Along its seams: `args` (the clap structs), `http` (the client, its requests, timeouts and
 //! errors), `input` (secrets from stdin or a hidden prompt, yes/no questions), `output`
 //! (summaries and tables), `connection_test` (request one, wait for its outcome), and one flow
-//! per noun: `models`, `credentials`.
+//! per noun: `models`, `credentials`, `workflows`, `tokens`.
 
 mod args;
 mod connection_test;
@@ -18,5 +18,7 @@ mod http;
 mod input;
 pub(crate) mod models;
 mod output;
+pub(crate) mod tokens;
+pub(crate) mod workflows;
 
-pub(crate) use args::{CredentialsCommand, ModelsCommand, Remote};
+pub(crate) use args::{CredentialsCommand, ModelsCommand, Remote, TokensCommand, WorkflowsCommand};

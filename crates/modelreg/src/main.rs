@@ -17,6 +17,8 @@ use clap::{Args, Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    remote: client::Remote,
 }
 
 /// Where the registry keeps its state; the same flags for `serve`, `admin` and `rebuild`.
@@ -64,17 +66,23 @@ enum Command {
     },
     /// Manage models through a running registry.
     Models {
-        #[command(flatten)]
-        remote: client::Remote,
         #[command(subcommand)]
         command: Box<client::ModelsCommand>,
     },
     /// Saved credentials (metadata only) through a running registry.
     Credentials {
-        #[command(flatten)]
-        remote: client::Remote,
         #[command(subcommand)]
         command: client::CredentialsCommand,
+    },
+    /// Workflows as the pipelines product reports them, through a running registry.
+    Workflows {
+        #[command(subcommand)]
+        command: client::WorkflowsCommand,
+    },
+    /// API tokens of the org, through a running registry.
+    Tokens {
+        #[command(subcommand)]
+        command: client::TokensCommand,
     },
 }
 
@@ -121,7 +129,7 @@ enum AdminCommand {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let Cli { command, remote } = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -133,7 +141,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Serve { state, listen } => server_cmds::serve(state, listen).await,
             Command::Admin {
                 command: AdminCommand::CreateOrg { name, state },
@@ -145,10 +153,10 @@ fn main() -> std::process::ExitCode {
             Command::Worker {
                 kind: WorkerKind::ConnectionTests { state, ops },
             } => server_cmds::connection_test_worker(state, ops.metrics_listen).await,
-            Command::Models { remote, command } => client::models::run(remote, *command).await,
-            Command::Credentials { remote, command } => {
-                client::credentials::run(remote, command).await
-            }
+            Command::Models { command } => client::models::run(remote, *command).await,
+            Command::Credentials { command } => client::credentials::run(remote, command).await,
+            Command::Workflows { command } => client::workflows::run(remote, command).await,
+            Command::Tokens { command } => client::tokens::run(remote, command).await,
         }
     });
     match result {
@@ -171,4 +179,39 @@ pub(crate) fn say(text: &str) {
 pub(crate) fn note(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every flag and argument of every command says what it is for in `--help`.
+    #[test]
+    fn every_flag_has_help_text() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if command.get_about().is_none() && !path.is_empty() {
+                missing.push(format!("{path} (the command itself)"));
+            }
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cli = Cli::command();
+        cli.build();
+        walk(&cli, "", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+        Cli::command().debug_assert();
+    }
 }

@@ -122,9 +122,10 @@ impl Views {
 
     /// Opens or creates the views file at `path` with a page cache of `cache_bytes`.
     pub(crate) fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, ViewError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(storage)?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            eventlog::owner_only_dir(parent).map_err(storage)?;
         }
+        eventlog::owner_only_file(path).map_err(storage)?;
         let db = match Self::open_tables(path, cache_bytes)? {
             Some(db) => db,
             None => {
@@ -132,6 +133,7 @@ impl Views {
                 // the file afresh and let the projector replay the log into it.
                 tracing::warn!(path = %path.display(), "views have an older layout; rebuilding them from the log");
                 std::fs::remove_file(path).map_err(storage)?;
+                eventlog::owner_only_file(path).map_err(storage)?;
                 Self::open_tables(path, cache_bytes)?
                     .ok_or_else(|| storage_problem("a fresh views file has the wrong layout"))?
             }

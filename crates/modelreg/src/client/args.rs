@@ -1,36 +1,56 @@
-//! The client commands' flags and arguments, as clap parses them.
+//! The client commands' flags and arguments, as clap parses them. Every flag has help text
+//! (a test walks the command tree).
 
 use clap::{Args, Subcommand};
 
+/// How client commands reach the registry and print; global, so they go before or after the
+/// subcommand (`modelreg --json models show x` and `modelreg models show x --json`).
 #[derive(Args)]
 pub(crate) struct Remote {
-    /// The registry's URL (MODELREG_SERVER).
+    /// The registry's URL (MODELREG_SERVER); `serve` prints the one to use.
     #[arg(
         long,
         global = true,
         env = "MODELREG_SERVER",
-        default_value = "http://127.0.0.1:8080"
+        default_value = "http://127.0.0.1:8080",
+        help_heading = "Client options"
     )]
     pub(crate) server: String,
-    /// A file holding the API token (MODELREG_TOKEN_FILE); or set MODELREG_TOKEN.
-    #[arg(long, global = true, env = "MODELREG_TOKEN_FILE")]
-    pub(crate) token_file: Option<std::path::PathBuf>,
+    /// A file holding the API token (MODELREG_TOKEN_FILE; empty means unset); or set
+    /// MODELREG_TOKEN.
+    #[arg(
+        long,
+        global = true,
+        env = "MODELREG_TOKEN_FILE",
+        help_heading = "Client options"
+    )]
+    pub(crate) token_file: Option<String>,
     /// Print the API's JSON answers on stdout (human text goes to stderr).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Client options")]
     pub(crate) json: bool,
 }
 
 #[derive(Subcommand)]
 pub(crate) enum ModelsCommand {
-    /// List platform and custom models.
-    List,
-    /// Show one custom model.
-    Show { slug: String },
+    /// List platform and active custom models (slug, name, provider, status).
+    List {
+        /// Also list deactivated custom models.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show every field of a custom model (by slug) or a platform model (by id, such as
+    /// google/gemini-3.1-pro-preview).
+    Show {
+        /// A custom model's slug or a platform model's id.
+        model: String,
+    },
     /// Add a custom model: runs Test Connection first (adding is gated on it), then adds.
-    /// The secret is read from stdin (--secret-stdin) or a hidden prompt.
+    /// The secret is read from stdin (--secret-stdin) or a hidden prompt, after the other
+    /// fields are checked.
     Add(AddArgs),
     /// Test Connection of a saved model with its stored credential (or --new-secret).
     Test {
+        /// The model's slug.
         slug: String,
         #[command(flatten)]
         secret: NewSecretArgs,
@@ -40,19 +60,128 @@ pub(crate) enum ModelsCommand {
     /// Deactivate a custom model (the UI's Delete). Asks first when active workflows still
     /// reference it.
     Deactivate {
+        /// The model's slug.
         slug: String,
         /// Deactivate even if active workflows reference the model, without asking.
         #[arg(long)]
         yes: bool,
     },
     /// Reactivate a deactivated model.
-    Reactivate { slug: String },
+    Reactivate {
+        /// The model's slug.
+        slug: String,
+    },
+    /// Capability gating: which features a pipeline step may use with a model.
+    Check(CheckArgs),
+    /// The workflows that reference a custom model, active and inactive.
+    Workflows {
+        /// The model's slug.
+        slug: String,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct CheckArgs {
+    /// A custom model's slug or a platform model's id.
+    pub(crate) model: String,
+    /// The step calls tools.
+    #[arg(long)]
+    pub(crate) tools: bool,
+    /// The step asks for JSON output.
+    #[arg(long)]
+    pub(crate) json_mode: bool,
+    /// The step sends images.
+    #[arg(long)]
+    pub(crate) image_input: bool,
+    /// The step sets a reasoning effort (low / medium / high).
+    #[arg(long)]
+    pub(crate) reasoning_effort: bool,
+    /// The step sets a reasoning token budget.
+    #[arg(long)]
+    pub(crate) reasoning_budget: bool,
+    /// The output tokens the step asks for.
+    #[arg(long)]
+    pub(crate) max_tokens: Option<u64>,
 }
 
 #[derive(Subcommand)]
 pub(crate) enum CredentialsCommand {
     /// List saved credentials (id, provider, kind, preview, used-by).
     List,
+    /// Show one saved credential's metadata (never its secret).
+    Show {
+        /// The credential's id (cred_…).
+        id: String,
+    },
+    /// Whether a secret is already saved (the dialog's "Reuse saved credentials"): reads the
+    /// secret from stdin or a hidden prompt and prints the saved credential's id, if any.
+    Match {
+        /// The provider the secret is for.
+        #[arg(long)]
+        provider: String,
+        /// Bedrock: an IAM access key ID; the secret read is then its secret access key.
+        #[arg(long)]
+        access_key_id: Option<String>,
+        /// Bedrock with an access key: also read a session token (second line of stdin).
+        #[arg(long, requires = "access_key_id")]
+        session_token: bool,
+        /// Read the secret from stdin's first line instead of prompting.
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum WorkflowsCommand {
+    /// List the org's workflows and whether each is broken.
+    List {
+        /// Only active workflows that reference a deactivated or unknown model.
+        #[arg(long)]
+        broken: bool,
+    },
+    /// Show a workflow: its steps, where they point and its notices.
+    Show {
+        /// The workflow's id.
+        id: String,
+    },
+    /// Report (create or replace) a workflow, as the pipelines product does.
+    Put(PutWorkflowArgs),
+    /// Forget a workflow and its references.
+    Delete {
+        /// The workflow's id.
+        id: String,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct PutWorkflowArgs {
+    /// The workflow's id (letters, digits, `-`, `_`).
+    pub(crate) id: String,
+    /// The workflow's name as people read it.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Report it inactive (its references then never block a deactivation).
+    #[arg(long)]
+    pub(crate) inactive: bool,
+    /// A step: the model it uses, then the features it asks for, e.g.
+    /// `team-gpt:tools,json_output` (features: tools, json_output, vision_input, reasoning).
+    /// Repeat for each step.
+    #[arg(long = "step", value_name = "MODEL[:FEATURES]")]
+    pub(crate) steps: Vec<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum TokensCommand {
+    /// Issue an API token for the org (admins only); it is printed once.
+    Issue {
+        /// Who or what the token is for, as the audit trail will name it.
+        #[arg(long)]
+        label: String,
+        /// admin manages; member reads; service (a pipeline runtime) reads, reports
+        /// workflows and resolves credentials.
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Args)]
@@ -74,10 +203,15 @@ pub(crate) struct AddArgs {
     /// No credential (OpenAI-compatible servers without auth).
     #[arg(long, conflicts_with = "credential_id")]
     pub(crate) no_credential: bool,
+    /// Apply the known prices Test Connection suggests for costs left blank, without asking
+    /// (without a terminal they are otherwise only shown).
+    #[arg(long)]
+    pub(crate) accept_suggested_prices: bool,
 }
 
 #[derive(Args)]
 pub(crate) struct EditArgs {
+    /// The model's slug.
     pub(crate) slug: String,
     #[command(flatten)]
     pub(crate) fields: ModelFields,
@@ -115,9 +249,11 @@ pub(crate) struct NewSecretArgs {
 /// The model fields `add` and `edit` share.
 #[derive(Args)]
 pub(crate) struct ModelFields {
+    /// The display name people pick the model by; the slug is made from it once and never
+    /// changes.
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// The model id as the provider names it.
+    /// The model id as the provider names it, e.g. gpt-5.1 or claude-sonnet-4-6.
     #[arg(long)]
     pub(crate) model_id: Option<String>,
     /// Base URL (OpenAI-compatible) or Inference Endpoint URL (HuggingFace).
@@ -126,24 +262,33 @@ pub(crate) struct ModelFields {
     /// AWS region (Bedrock).
     #[arg(long)]
     pub(crate) region: Option<String>,
+    /// The most output tokens a request to this model may ask for (1 to 2000000). With tool
+    /// use, at least 16000 (32000 for multi-file generation), or tool calls are cut off;
+    /// with extended reasoning, the provider's documented ceiling.
     #[arg(long)]
     pub(crate) max_tokens: Option<u64>,
+    /// JSON mode: the model can be asked for JSON output (response_format).
     #[arg(long)]
     pub(crate) json_mode: Option<bool>,
+    /// Vision: the model accepts images in its input.
     #[arg(long)]
     pub(crate) vision: Option<bool>,
+    /// Tool use: the model can call tools (function calling); pipeline steps with tools are
+    /// refused on models without it.
     #[arg(long)]
     pub(crate) tool_use: Option<bool>,
-    /// effort, max_tokens, or off.
+    /// Extended reasoning and the parameter shape it takes: `effort` (a level such as
+    /// low/medium/high: OpenAI, OpenRouter, Gemini 3), `max_tokens` (a token budget:
+    /// Anthropic, Bedrock, Gemini 2.5), or `off`.
     #[arg(long)]
     pub(crate) reasoning: Option<String>,
-    /// USD per token, e.g. 0.000003; on edit, `none` clears it.
+    /// USD per input token, e.g. 0.000003; on edit, `none` clears it.
     #[arg(long)]
     pub(crate) input_cost: Option<String>,
-    /// USD per token, e.g. 0.000015; on edit, `none` clears it.
+    /// USD per output token, e.g. 0.000015; on edit, `none` clears it.
     #[arg(long)]
     pub(crate) output_cost: Option<String>,
-    /// Use a saved credential instead of entering a secret.
+    /// Use a saved credential (its id, cred_…) instead of entering a secret.
     #[arg(long)]
     pub(crate) credential_id: Option<String>,
 }

@@ -53,6 +53,10 @@ impl Client {
         self.request(Method::POST, path)
     }
 
+    pub(crate) fn put(&self, path: &str) -> Request<'_> {
+        self.request(Method::PUT, path)
+    }
+
     pub(crate) fn patch(&self, path: &str) -> Request<'_> {
         self.request(Method::PATCH, path)
     }
@@ -239,7 +243,16 @@ impl fmt::Display for ApiError {
                 );
             }
         };
-        write!(f, "{}: {} ({})", self.status, problem.detail, problem.code)?;
+        // A problem about one field says it once, on that field's line.
+        let said_by_a_field = problem
+            .errors
+            .iter()
+            .any(|error| error.detail == problem.detail && error.code == problem.code);
+        if said_by_a_field {
+            write!(f, "{}:", self.status)?;
+        } else {
+            write!(f, "{}: {} ({})", self.status, problem.detail, problem.code)?;
+        }
         for error in &problem.errors {
             write!(f, "\n  {}: {} ({})", error.field, error.detail, error.code)?;
         }
@@ -252,13 +265,15 @@ impl std::error::Error for ApiError {}
 /// The API token, refused here when it is empty or not one token: the server would only
 /// answer 401 to `Bearer ` and could not say why.
 fn api_token(remote: &Remote) -> anyhow::Result<String> {
-    let (token, source) = match (&remote.token_file, std::env::var("MODELREG_TOKEN")) {
+    // An empty MODELREG_TOKEN_FILE= (as a template leaves it) means no token file.
+    let token_file = remote.token_file.as_deref().filter(|path| !path.is_empty());
+    let (token, source) = match (token_file, std::env::var("MODELREG_TOKEN")) {
         (Some(path), _) => (
             std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read token file {}", path.display()))?
+                .with_context(|| format!("cannot read token file {path}"))?
                 .trim()
                 .to_owned(),
-            format!("token file {}", path.display()),
+            format!("token file {path}"),
         ),
         (None, Ok(token)) => (token.trim().to_owned(), "MODELREG_TOKEN".to_owned()),
         (None, Err(std::env::VarError::NotUnicode(_))) => {
@@ -342,7 +357,8 @@ mod tests {
         );
         assert_eq!(
             error.to_string(),
-            "422 Unprocessable Entity: unknown provider (provider.unknown)\n  provider: unknown provider (provider.unknown)\n  max_tokens: too large (max_tokens.too_large)"
+            "422 Unprocessable Entity:\n  provider: unknown provider (provider.unknown)\n  max_tokens: too large (max_tokens.too_large)",
+            "each problem once, with its field and code"
         );
     }
 

@@ -3,26 +3,43 @@
 
 use anyhow::bail;
 use api::{
-    AddModel, AddedModel, CapabilitiesInput, ConfirmQuery, CredentialInput, DraftTest, EditModel,
-    Model, ModelList, ModelTest, Positioned, Problem, TestResult,
+    AddModel, AddedModel, CapabilitiesInput, CheckAnswer, CheckModel, CheckedDraft, ConfirmQuery,
+    CredentialInput, DraftTest, DryRunQuery, EditModel, Model, ModelList, ModelReferences,
+    ModelTest, Positioned, Problem, TestResult,
 };
 use serde_json::Value;
 
-use super::args::{AddArgs, EditArgs, ModelFields, ModelsCommand, NewSecretArgs, Remote};
+use super::args::{
+    AddArgs, CheckArgs, EditArgs, ModelFields, ModelsCommand, NewSecretArgs, Remote,
+};
 use super::connection_test;
 use super::http::{Answer, ApiError, Client, segment};
 use super::input::{confirm, on_a_terminal, read_credential};
-use super::output::{model_list, model_summary, outcome_lines, show};
+use super::output::{
+    check_lines, model_list, model_references, model_summary, outcome_lines, platform_summary,
+    price_lines, show,
+};
 use crate::{note, say};
 
 pub(crate) async fn run(remote: Remote, command: ModelsCommand) -> anyhow::Result<()> {
     let client = Client::new(&remote)?;
     let model: Answer<Positioned<Model>> = match command {
-        ModelsCommand::List => {
+        ModelsCommand::List { all } => {
             let answer: Answer<Positioned<ModelList>> = client.get("/v1/models").answer().await?;
-            return show(client.json, &answer, |list| model_list(&list.value));
+            return show(client.json, &answer, |list| model_list(&list.value, all));
         }
-        ModelsCommand::Show { slug } => client.get(&model_path(&slug)).answer().await?,
+        ModelsCommand::Show { model } if model.contains('/') => {
+            return show_platform(&client, &model).await;
+        }
+        ModelsCommand::Show { model } => client.get(&model_path(&model)).answer().await?,
+        ModelsCommand::Check(check) => return check_model(&client, check).await,
+        ModelsCommand::Workflows { slug } => {
+            let path = format!("{}/workflows", model_path(&slug));
+            let answer: Answer<Positioned<ModelReferences>> = client.get(&path).answer().await?;
+            return show(client.json, &answer, |references| {
+                model_references(&references.value)
+            });
+        }
         ModelsCommand::Add(add) => {
             let added = add_model(&client, &add).await?;
             if client.json {
@@ -32,6 +49,7 @@ pub(crate) async fn run(remote: Remote, command: ModelsCommand) -> anyhow::Resul
             let AddedModel {
                 model,
                 reused_credential,
+                ..
             } = &added.value.value;
             if let Some(reused) = reused_credential {
                 note(&format!(
@@ -90,6 +108,7 @@ async fn add_model(
         credential: None,
         credential_id: fields.credential_id.clone(),
         connection_test_id: None,
+        test: false,
         endpoint_url: fields.endpoint_url.clone(),
         region: fields.region.clone(),
         max_tokens: fields.max_tokens.map(Value::from),
@@ -97,6 +116,14 @@ async fn add_model(
         input_cost_per_token: cost("--input-cost", &fields.input_cost, false)?,
         output_cost_per_token: cost("--output-cost", &fields.output_cost, false)?,
     };
+    // The server checks the draft (provider, model id, endpoint, max tokens, capabilities,
+    // costs) before a person is asked for a secret.
+    let _: Answer<Positioned<CheckedDraft>> = client
+        .post("/v1/models")
+        .query(&DryRunQuery { dry_run: true })
+        .body(&body)
+        .answer()
+        .await?;
     if fields.credential_id.is_none() && !add.no_credential {
         let empty_hint = (provider == "openai_compatible")
             .then_some("; for an OpenAI-compatible server without auth, pass --no-credential");
@@ -117,7 +144,7 @@ async fn add_model(
         bail!("not added: Test Connection did not pass");
     }
     body.connection_test_id = Some(tested.id().to_owned());
-    offer_prices(&mut body, &tested.result)?;
+    offer_prices(&mut body, &tested.result, add.accept_suggested_prices)?;
     client.post("/v1/models").body(&body).answer().await
 }
 
@@ -129,15 +156,14 @@ async fn test_model(client: &Client, slug: &str, secret: &NewSecretArgs) -> anyh
     }
     let path = format!("{}/connection-tests", model_path(slug));
     let tested = connection_test::run(client, &path, &body).await?;
+    let lines = outcome_lines(&tested.result)
+        .into_iter()
+        .chain(price_lines(&tested.result));
     if client.json {
         say(&tested.answer.pretty()?);
-        for line in outcome_lines(&tested.result) {
-            note(&line);
-        }
+        lines.for_each(|line| note(&line));
     } else {
-        for line in outcome_lines(&tested.result) {
-            say(&line);
-        }
+        lines.for_each(|line| say(&line));
     }
     if !tested.result.passed {
         bail!("Test Connection did not pass");
@@ -286,9 +312,9 @@ fn read_new_secret(provider: &str, secret: &NewSecretArgs) -> anyhow::Result<Cre
     )
 }
 
-/// Offers the suggested prices for costs left blank: applied after a yes on a terminal;
-/// without one, only shown.
-fn offer_prices(add: &mut AddModel, result: &TestResult) -> anyhow::Result<()> {
+/// Offers the suggested prices for costs left blank: applied with `accept`, or after a yes
+/// on a terminal; without either, only shown.
+fn offer_prices(add: &mut AddModel, result: &TestResult, accept: bool) -> anyhow::Result<()> {
     let suggested = |given: &Option<Value>, price: &Option<String>| match given {
         None => price.clone(),
         Some(_) => None,
@@ -315,17 +341,52 @@ fn offer_prices(add: &mut AddModel, result: &TestResult) -> anyhow::Result<()> {
         "known prices for this model: {}",
         listing.join(", ")
     ));
-    if !on_a_terminal() {
-        note("  (not applied: pass --input-cost / --output-cost to use them)");
+    if !accept && !on_a_terminal() {
+        note("  (not applied: pass --accept-suggested-prices, or --input-cost / --output-cost)");
         return Ok(());
     }
-    if confirm("Use them? [y/N] ")? {
+    if accept || confirm("Use them? [y/N] ")? {
         if let Some(price) = input {
             add.input_cost_per_token = Some(Value::String(price));
         }
         if let Some(price) = output {
             add.output_cost_per_token = Some(Value::String(price));
         }
+    }
+    Ok(())
+}
+
+/// A platform model, found in the catalog the list answers (platform ids hold a `/`, which
+/// no custom slug does).
+async fn show_platform(client: &Client, id: &str) -> anyhow::Result<()> {
+    let answer: Answer<Positioned<ModelList>> = client.get("/v1/models").answer().await?;
+    let Some(model) = answer.value.value.platform.iter().find(|m| m.id == id) else {
+        bail!(
+            "no platform model has this id; `modelreg models list` shows the catalog (custom models go by their slug)"
+        );
+    };
+    if client.json {
+        say(&serde_json::to_string_pretty(model)?);
+        return Ok(());
+    }
+    platform_summary(model).iter().for_each(|line| say(line));
+    Ok(())
+}
+
+async fn check_model(client: &Client, check: CheckArgs) -> anyhow::Result<()> {
+    let body = CheckModel {
+        tools: check.tools,
+        json_mode: check.json_mode,
+        image_input: check.image_input,
+        reasoning_effort: check.reasoning_effort,
+        reasoning_budget: check.reasoning_budget,
+        max_tokens: check.max_tokens,
+    };
+    let path = format!("/v1/models/{}/check", segment(&check.model));
+    let answer: Answer<Positioned<CheckAnswer>> = client.post(&path).body(&body).answer().await?;
+    show(client.json, &answer, |verdict| check_lines(&verdict.value))?;
+    if !answer.value.value.allowed {
+        bail!("not every wanted feature is available on this model");
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! What the client commands print: the API's JSON with `--json`, else summaries and tables
 //! for people, made from the answers' typed values.
 
-use api::{Credential, Model, ModelList, TestResult};
+use api::{
+    CheckAnswer, Credential, Model, ModelList, ModelReferences, PlatformModel, TestResult, Workflow,
+};
 use comfy_table::{Table, presets};
 
 use super::http::Answer;
@@ -23,7 +25,7 @@ pub(crate) fn show<T>(
     Ok(())
 }
 
-/// A model for people: what it is, whether it is active, which credential and version.
+/// A model for people: every field a person set, and what the registry derived.
 pub(crate) fn model_summary(model: &Model) -> Vec<String> {
     let credential = match &model.credential {
         None => "none".to_owned(),
@@ -40,25 +42,111 @@ pub(crate) fn model_summary(model: &Model) -> Vec<String> {
             rows.push((label, value.clone()));
         }
     }
+    rows.push(("max tokens", model.max_tokens.to_string()));
+    let caps = &model.capabilities;
+    rows.extend(capability_rows(
+        Some(caps.json_mode),
+        Some(caps.vision),
+        Some(caps.tool_use),
+        Some(caps.reasoning.as_deref().unwrap_or("off")),
+    ));
+    rows.extend(cost_rows(
+        &model.input_cost_per_token,
+        &model.output_cost_per_token,
+    ));
     rows.push(("status", model.status.clone()));
     rows.push(("credential", credential));
     rows.push(("version", model.version.to_string()));
-    let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0) + 1;
-    let mut lines: Vec<String> = rows
-        .into_iter()
-        .map(|(label, value)| format!("{:<width$} {value}", format!("{label}:")))
-        .collect();
+    let mut lines = labelled(rows);
     for warning in &model.warnings {
         lines.push(format!("warning: {}", warning.message));
     }
     lines
 }
 
+/// A platform model for people: what the catalog knows of it, "unknown" where it does not.
+pub(crate) fn platform_summary(model: &PlatformModel) -> Vec<String> {
+    let mut rows = vec![
+        ("id", model.id.clone()),
+        ("name", model.display_name.clone()),
+        ("provider", model.provider.clone()),
+        ("kind", "platform (no keys to manage)".to_owned()),
+        (
+            "default",
+            if model.default { "yes" } else { "no" }.to_owned(),
+        ),
+        (
+            "max tokens",
+            model
+                .max_tokens
+                .map_or_else(|| UNKNOWN.to_owned(), |n| n.to_string()),
+        ),
+    ];
+    let caps = &model.capabilities;
+    rows.extend(capability_rows(
+        caps.json_mode,
+        caps.vision,
+        caps.tool_use,
+        caps.reasoning.as_deref(),
+    ));
+    rows.extend(cost_rows(
+        &model.input_cost_per_token,
+        &model.output_cost_per_token,
+    ));
+    rows.push(("status", model.status.clone()));
+    labelled(rows)
+}
+
+const UNKNOWN: &str = "unknown";
+
+fn yes_no(value: Option<bool>) -> String {
+    match value {
+        Some(true) => "yes".to_owned(),
+        Some(false) => "no".to_owned(),
+        None => UNKNOWN.to_owned(),
+    }
+}
+
+fn capability_rows(
+    json_mode: Option<bool>,
+    vision: Option<bool>,
+    tool_use: Option<bool>,
+    reasoning: Option<&str>,
+) -> [(&'static str, String); 4] {
+    [
+        ("json mode", yes_no(json_mode)),
+        ("vision", yes_no(vision)),
+        ("tool use", yes_no(tool_use)),
+        ("reasoning", reasoning.unwrap_or(UNKNOWN).to_owned()),
+    ]
+}
+
+fn cost_rows(input: &Option<String>, output: &Option<String>) -> [(&'static str, String); 2] {
+    let usd = |cost: &Option<String>| {
+        cost.as_ref()
+            .map_or_else(|| UNKNOWN.to_owned(), |c| format!("{c} USD per token"))
+    };
+    [("input cost", usd(input)), ("output cost", usd(output))]
+}
+
+/// `label: value` lines, the values lined up.
+fn labelled(rows: Vec<(&str, String)>) -> Vec<String> {
+    let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0) + 1;
+    rows.into_iter()
+        .map(|(label, value)| {
+            let value = value.replace(char::is_control, " ");
+            format!("{:<width$} {value}", format!("{label}:"))
+        })
+        .collect()
+}
+
 const MODEL_HEADER: [&str; 4] = ["ID", "NAME", "PROVIDER", "STATUS"];
 const CREDENTIAL_HEADER: [&str; 5] = ["ID", "PROVIDER", "KIND", "PREVIEW", "USED BY"];
 
-/// Both groups of models, each under its title, in columns that line up across the two.
-pub(crate) fn model_list(list: &ModelList) -> Vec<String> {
+/// Both groups of models, each under its title, in columns that line up across the two;
+/// deactivated custom models only with `all`. A custom model's id is its slug, so models
+/// with one display name are told apart.
+pub(crate) fn model_list(list: &ModelList, all: bool) -> Vec<String> {
     let platform: Vec<Vec<String>> = list
         .platform
         .iter()
@@ -75,7 +163,14 @@ pub(crate) fn model_list(list: &ModelList) -> Vec<String> {
             ]
         })
         .collect();
-    let custom = list.custom.iter().map(|model| {
+    let custom: Vec<&Model> = list
+        .custom
+        .iter()
+        .filter(|model| all || model.status != "deactivated")
+        .collect();
+    let hidden = list.custom.len() - custom.len();
+    let custom_count = custom.len();
+    let custom = custom.into_iter().map(|model| {
         vec![
             model.slug.clone(),
             model.display_name.clone(),
@@ -89,10 +184,7 @@ pub(crate) fn model_list(list: &ModelList) -> Vec<String> {
     let mut table = table(&MODEL_HEADER, platform.into_iter().chain(custom)).into_iter();
     let header = table.next().unwrap_or_default();
     let mut lines = Vec::new();
-    for (title, count) in [
-        ("platform:", platform_count),
-        ("custom:", list.custom.len()),
-    ] {
+    for (title, count) in [("platform:", platform_count), ("custom:", custom_count)] {
         lines.push(title.to_owned());
         if count == 0 {
             lines.push("  (none)".to_owned());
@@ -101,7 +193,120 @@ pub(crate) fn model_list(list: &ModelList) -> Vec<String> {
         lines.push(format!("  {header}"));
         lines.extend(table.by_ref().take(count).map(|row| format!("  {row}")));
     }
+    if hidden > 0 {
+        lines.push(format!(
+            "({hidden} deactivated not shown; --all lists them)"
+        ));
+    }
     lines
+}
+
+/// Who references a model.
+pub(crate) fn model_references(references: &ModelReferences) -> Vec<String> {
+    let rows = references
+        .active
+        .iter()
+        .map(|w| (w, "yes"))
+        .chain(references.inactive.iter().map(|w| (w, "no")))
+        .map(|(workflow, active)| {
+            vec![
+                workflow.id.clone(),
+                workflow.name.clone(),
+                active.to_owned(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    if rows.is_empty() {
+        return vec!["(no workflow references it)".to_owned()];
+    }
+    table(&["WORKFLOW", "NAME", "ACTIVE"], rows)
+}
+
+/// The capability check's verdict: allowed, or each refusal and its reason.
+pub(crate) fn check_lines(verdict: &CheckAnswer) -> Vec<String> {
+    let mut lines = vec![if verdict.allowed {
+        format!("{}: every wanted feature is available", verdict.model)
+    } else {
+        format!("{}: refused", verdict.model)
+    }];
+    for refusal in &verdict.refused {
+        lines.push(format!("  {}: {}", refusal.feature, refusal.reason));
+    }
+    for feature in &verdict.unknown {
+        lines.push(format!(
+            "  {feature}: unknown (the catalog cannot vouch for it)"
+        ));
+    }
+    lines
+}
+
+/// Workflows, one a row.
+pub(crate) fn workflow_table(workflows: &[Workflow]) -> Vec<String> {
+    if workflows.is_empty() {
+        return vec!["(none)".to_owned()];
+    }
+    let rows = workflows.iter().map(|workflow| {
+        vec![
+            workflow.id.clone(),
+            workflow.name.clone(),
+            if workflow.active { "yes" } else { "no" }.to_owned(),
+            workflow.steps.len().to_string(),
+            if workflow.broken { "BROKEN" } else { "ok" }.to_owned(),
+        ]
+    });
+    table(&["ID", "NAME", "ACTIVE", "STEPS", "STATE"], rows)
+}
+
+/// One workflow: its fields, where each model it uses stands, and its notices.
+pub(crate) fn workflow_summary(workflow: &Workflow) -> Vec<String> {
+    let mut lines = labelled(vec![
+        ("id", workflow.id.clone()),
+        ("name", workflow.name.clone()),
+        (
+            "active",
+            if workflow.active { "yes" } else { "no" }.to_owned(),
+        ),
+        (
+            "broken",
+            if workflow.broken { "yes" } else { "no" }.to_owned(),
+        ),
+        ("version", workflow.version.to_string()),
+        (
+            "updated",
+            format!("{} by {}", workflow.updated_at, workflow.updated_by),
+        ),
+    ]);
+    for reference in &workflow.references {
+        lines.push(format!("model {}: {}", reference.model, reference.status));
+        for warning in &reference.warnings {
+            lines.push(format!("  {}: {}", warning.feature, warning.reason));
+        }
+    }
+    for notice in &workflow.notices {
+        lines.push(format!("notice: {}", notice.message));
+    }
+    lines
+        .iter_mut()
+        .for_each(|line| *line = line.replace(char::is_control, " "));
+    lines
+}
+
+/// One saved credential's metadata.
+pub(crate) fn credential_summary(credential: &Credential) -> Vec<String> {
+    labelled(vec![
+        ("id", credential.id.clone()),
+        ("provider", credential.provider.clone()),
+        ("kind", credential.kind.clone()),
+        ("preview", credential.preview.clone()),
+        ("fingerprint", credential.fingerprint.clone()),
+        ("used by", format!("{} model(s)", credential.used_by)),
+        ("version", credential.version.to_string()),
+        (
+            "created",
+            format!("{} by {}", credential.created_at, credential.created_by),
+        ),
+        ("updated", credential.updated_at.clone()),
+    ])
 }
 
 /// Saved credentials, one a row.
@@ -165,6 +370,23 @@ pub(crate) fn outcome_lines(result: &TestResult) -> Vec<String> {
     lines
 }
 
+/// The known prices a passing test suggests, if any.
+pub(crate) fn price_lines(result: &TestResult) -> Vec<String> {
+    [
+        (
+            "input_cost_per_token",
+            &result.suggested_input_cost_per_token,
+        ),
+        (
+            "output_cost_per_token",
+            &result.suggested_output_cost_per_token,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(field, price)| Some(format!("known price: {field} = {}", price.as_ref()?)))
+    .collect()
+}
+
 fn duration_text(ms: u64) -> String {
     if ms < 1_000 {
         return format!("{ms} ms");
@@ -219,7 +441,7 @@ mod tests {
             custom: Vec::new(),
         };
         assert_eq!(
-            model_list(&list),
+            model_list(&list, false),
             [
                 "platform:",
                 "  ID                             NAME            PROVIDER    STATUS",
@@ -228,6 +450,125 @@ mod tests {
                 "  (none)",
             ]
         );
+    }
+
+    fn custom(slug: &str, name: &str, status: &str) -> Model {
+        Model {
+            kind: "custom".into(),
+            slug: slug.into(),
+            display_name: name.into(),
+            provider: "anthropic".into(),
+            provider_model_id: "claude-sonnet-4-6".into(),
+            credential: Some(api::CredentialSummary {
+                id: "cred_1".into(),
+                preview: "sk-ant-…wxyz".into(),
+            }),
+            endpoint_url: None,
+            region: None,
+            max_tokens: 32000,
+            capabilities: api::Capabilities {
+                json_mode: false,
+                vision: true,
+                tool_use: true,
+                reasoning: Some("max_tokens".into()),
+            },
+            input_cost_per_token: Some("0.000003".into()),
+            output_cost_per_token: None,
+            status: status.into(),
+            version: 2,
+            created_at: "2026-12-01T00:00:00Z".into(),
+            created_by: "tok_1".into(),
+            updated_at: "2026-12-01T00:00:00Z".into(),
+            updated_by: "tok_1".into(),
+            deactivated_at: None,
+            deactivated_by: None,
+            controls: api::Controls {
+                tools: true,
+                json_mode: false,
+                image_input: true,
+                reasoning_effort: false,
+                reasoning_budget: true,
+            },
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn deactivated_models_are_listed_only_with_all() {
+        let list = ModelList {
+            platform: Vec::new(),
+            custom: vec![
+                custom("team-claude", "Team Claude", "active"),
+                custom("team-claude-2", "Team Claude", "deactivated"),
+            ],
+        };
+        let shown = model_list(&list, false).join("\n");
+        assert!(
+            shown.contains("team-claude ") && !shown.contains("team-claude-2"),
+            "{shown}"
+        );
+        assert!(
+            shown.ends_with("(1 deactivated not shown; --all lists them)"),
+            "{shown}"
+        );
+        let all = model_list(&list, true).join("\n");
+        assert!(
+            all.contains("team-claude-2") && all.contains("deactivated"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn a_summary_shows_every_field_a_person_set() {
+        let lines = model_summary(&custom("team-claude", "Team Claude", "active"));
+        for expected in [
+            "max tokens:  32000",
+            "json mode:   no",
+            "vision:      yes",
+            "tool use:    yes",
+            "reasoning:   max_tokens",
+            "input cost:  0.000003 USD per token",
+            "output cost: unknown",
+            "credential:  sk-ant-…wxyz (cred_1)",
+            "status:      active",
+        ] {
+            assert!(
+                lines.iter().any(|line| line == expected),
+                "{expected:?} in {lines:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_platform_summary_says_unknown_for_what_the_catalog_does_not_know() {
+        let model = api::PlatformModel {
+            kind: "platform".into(),
+            id: "google/gemini-3.1-pro-preview".into(),
+            display_name: "Gemini 3.1 Pro".into(),
+            provider: "openrouter".into(),
+            default: true,
+            capabilities: api::KnownCapabilities {
+                tool_use: Some(true),
+                ..api::KnownCapabilities::default()
+            },
+            max_tokens: None,
+            input_cost_per_token: None,
+            output_cost_per_token: None,
+            status: "active".into(),
+        };
+        let lines = platform_summary(&model);
+        for expected in [
+            "default:     yes",
+            "max tokens:  unknown",
+            "tool use:    yes",
+            "vision:      unknown",
+            "reasoning:   unknown",
+        ] {
+            assert!(
+                lines.iter().any(|line| line == expected),
+                "{expected:?} in {lines:#?}"
+            );
+        }
     }
 
     #[test]

@@ -42,9 +42,11 @@ pub(crate) async fn list_models(
 #[utoipa::path(post, path = "/v1/models", tag = "models",
     params(
         ("Idempotency-Key" = Option<schema::IdempotencyKey>, Header, description = "Retries with one key are one command."),
+        api::DryRunQuery,
     ),
     request_body = api::AddModel,
     responses(
+        (status = 200, description = "`dry_run=true`: the draft is valid; nothing was stored.", body = api::Positioned<api::CheckedDraft>),
         (status = 201, description = "Added.", body = api::Positioned<api::AddedModel>),
         (status = 400, response = crate::docs::BadRequest),
         (status = 401, response = crate::docs::Unauthorized),
@@ -59,8 +61,15 @@ pub(crate) async fn list_models(
 pub(crate) async fn add_model(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
+    query: std::result::Result<Query<api::DryRunQuery>, QueryRejection>,
     Body(request): Body<api::AddModel>,
 ) -> Result<Response> {
+    if query.map_err(query_problem)?.dry_run {
+        return Ok(answer(
+            StatusCode::OK,
+            app::models::check_draft(&registry, &ctx, request)?,
+        ));
+    }
     Ok(answer(
         StatusCode::CREATED,
         app::models::add(&registry, &ctx, request).await?,

@@ -1,0 +1,64 @@
+//! State files readable by their owner only: the log, the views and the keyring hold the
+//! audit trail and the org's configuration, which no other local user may read.
+
+use std::fs::{DirBuilder, OpenOptions, Permissions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Creates the file at `path` with mode 0600 before a store opens it, or tightens an existing
+/// one (written by an older build) to 0600.
+pub fn owner_only_file(path: &Path) -> std::io::Result<()> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    tighten(&file.metadata()?.permissions(), 0o600, |p| {
+        file.set_permissions(p)
+    })
+}
+
+/// Creates the directory at `path` (and its parents) with mode 0700, or tightens an existing
+/// one to 0700.
+pub fn owner_only_dir(path: &Path) -> std::io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+    tighten(&std::fs::metadata(path)?.permissions(), 0o700, |p| {
+        std::fs::set_permissions(path, p)
+    })
+}
+
+fn tighten(
+    current: &Permissions,
+    mode: u32,
+    set: impl FnOnce(Permissions) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    if current.mode() & 0o077 == 0 {
+        return Ok(());
+    }
+    set(Permissions::from_mode(mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).expect("meta").permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn new_and_loose_files_and_dirs_become_owner_only() {
+        let root = tempfile::tempdir().expect("dir");
+        let dir = root.path().join("a/b");
+        owner_only_dir(&dir).expect("dir");
+        assert_eq!(mode(&dir), 0o700);
+        let file = dir.join("log.redb");
+        owner_only_file(&file).expect("file");
+        assert_eq!(mode(&file), 0o600);
+        std::fs::set_permissions(&file, Permissions::from_mode(0o644)).expect("loosen");
+        std::fs::set_permissions(&dir, Permissions::from_mode(0o755)).expect("loosen");
+        owner_only_file(&file).expect("file");
+        owner_only_dir(&dir).expect("dir");
+        assert_eq!((mode(&file), mode(&dir)), (0o600, 0o700));
+    }
+}
