@@ -807,3 +807,200 @@ fn answers_that_are_not_the_registrys_are_shown_not_swallowed() {
         text(&refused)
     );
 }
+
+/// The commands a newcomer needs beyond models: workflows, tokens, the capability check and
+/// credential show/match, with the global flags before or after the subcommand; `add`
+/// applies suggested prices without a terminal when asked, and `list` hides deactivated
+/// models unless `--all`.
+#[test]
+fn every_route_has_a_command_and_global_flags_go_anywhere() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let app = runtime.block_on(TestApp::start(Backend::Embedded));
+    let env = [
+        ("MODELREG_SERVER", app.base.as_str()),
+        ("MODELREG_TOKEN", app.token.as_str()),
+        // Left empty by a template: means unset, not an error.
+        ("MODELREG_TOKEN_FILE", ""),
+    ];
+    let ok = |args: &[&str], stdin: Option<&str>| {
+        let output = run(args, &env, stdin);
+        assert!(output.status.success(), "{args:?}: {}", text(&output));
+        output
+    };
+    let key = "sk-good-cli-0123456789abcdef\n";
+    let added = ok(
+        &[
+            "models",
+            "add",
+            "--secret-stdin",
+            "--accept-suggested-prices",
+            "--name",
+            "Team GPT",
+            "--provider",
+            "openai",
+            "--model-id",
+            "gpt-4o",
+            "--max-tokens",
+            "16000",
+            "--tool-use",
+            "true",
+        ],
+        Some(key),
+    );
+    assert_eq!(
+        summary_field(&added, "input cost").as_deref(),
+        Some("0.0000025 USD per token"),
+        "{}",
+        text(&added)
+    );
+    for field in [
+        "max tokens",
+        "tool use",
+        "vision",
+        "reasoning",
+        "output cost",
+        "credential",
+    ] {
+        assert!(
+            summary_field(&added, field).is_some(),
+            "{field}: {}",
+            text(&added)
+        );
+    }
+
+    // --json before the subcommand, between, and after.
+    for args in [
+        &["--json", "models", "show", "team-gpt"][..],
+        &["models", "--json", "show", "team-gpt"],
+        &["models", "show", "team-gpt", "--json"],
+    ] {
+        assert_eq!(stdout_json(&ok(args, None))["slug"], "team-gpt", "{args:?}");
+    }
+    let platform = ok(&["models", "show", "google/gemini-3.1-pro-preview"], None);
+    assert_eq!(summary_field(&platform, "default").as_deref(), Some("yes"));
+
+    let tested = ok(&["models", "test", "team-gpt"], None);
+    assert!(
+        text(&tested).contains("Test Connection passed"),
+        "{}",
+        text(&tested)
+    );
+
+    // Workflows, reported from the CLI as a pipeline would.
+    ok(
+        &[
+            "workflows",
+            "put",
+            "wf-1",
+            "--name",
+            "Nightly digest",
+            "--step",
+            "team-gpt:tools",
+        ],
+        None,
+    );
+    let shown = ok(&["workflows", "show", "wf-1"], None);
+    assert!(
+        text(&shown).contains("model team-gpt: active"),
+        "{}",
+        text(&shown)
+    );
+    let listed = ok(&["workflows", "list"], None);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("wf-1"),
+        "{}",
+        text(&listed)
+    );
+    let broken = ok(&["workflows", "list", "--broken"], None);
+    assert_eq!(String::from_utf8_lossy(&broken.stdout).trim(), "(none)");
+    let references = ok(&["models", "workflows", "team-gpt"], None);
+    assert!(
+        text(&references).contains("Nightly digest"),
+        "{}",
+        text(&references)
+    );
+
+    // The capability check: allowed, or refused with the reason (and a failing exit).
+    ok(&["models", "check", "team-gpt", "--tools"], None);
+    let refused = run(
+        &["models", "check", "team-gpt", "--image-input"],
+        &env,
+        None,
+    );
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("image_input"), "{}", text(&refused));
+
+    // Credentials: show one, and match a secret against the saved ones.
+    let credential = stdout_json(&ok(&["credentials", "list", "--json"], None))["items"][0]["id"]
+        .as_str()
+        .expect("credential id")
+        .to_owned();
+    let shown = ok(&["credentials", "show", &credential], None);
+    assert_eq!(
+        summary_field(&shown, "used by").as_deref(),
+        Some("1 model(s)")
+    );
+    let matched = ok(
+        &[
+            "credentials",
+            "match",
+            "--provider",
+            "openai",
+            "--secret-stdin",
+        ],
+        Some(key),
+    );
+    assert!(text(&matched).contains(&credential), "{}", text(&matched));
+    assert!(!text(&matched).contains("sk-good-cli"), "no secret echoed");
+
+    // Tokens: an issued member token reads, and may not issue.
+    let issued = ok(
+        &[
+            "tokens",
+            "issue",
+            "--label",
+            "ci reader",
+            "--role",
+            "member",
+        ],
+        None,
+    );
+    let member = String::from_utf8_lossy(&issued.stdout).trim().to_owned();
+    assert!(member.starts_with("mr_"), "{}", text(&issued));
+    let member_env = [
+        ("MODELREG_SERVER", app.base.as_str()),
+        ("MODELREG_TOKEN", member.as_str()),
+    ];
+    let read = run(&["models", "list"], &member_env, None);
+    assert!(read.status.success(), "{}", text(&read));
+    let denied = run(
+        &["tokens", "issue", "--label", "x", "--role", "admin"],
+        &member_env,
+        None,
+    );
+    assert!(
+        !denied.status.success() && text(&denied).contains("auth.forbidden"),
+        "{}",
+        text(&denied)
+    );
+
+    // Deactivated models leave the list unless --all; workflows can be deleted.
+    ok(&["workflows", "delete", "wf-1"], None);
+    ok(&["models", "deactivate", "team-gpt"], None);
+    let listed = ok(&["models", "list"], None);
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains("team-gpt"),
+        "{}",
+        text(&listed)
+    );
+    let all = ok(&["models", "list", "--all"], None);
+    assert!(
+        String::from_utf8_lossy(&all.stdout).contains("team-gpt"),
+        "{}",
+        text(&all)
+    );
+}

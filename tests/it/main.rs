@@ -10,6 +10,7 @@ mod connection_tests;
 mod crash;
 mod dependents;
 mod openapi;
+mod readme;
 mod recovery;
 mod retries;
 mod scenario;

@@ -75,14 +75,17 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
         "modelreg listening on http://{address} ({})",
         describe_backend(&config)
     ));
+    // What a client in another shell needs, ready to paste.
     let token_file = config.data_dir.join("bootstrap-token");
+    let mut client_env = format!("export MODELREG_SERVER=http://{}", reachable(address));
     if token_file.exists() {
-        say(&format!(
-            "try: curl -H \"Authorization: Bearer $(cat {})\" http://{}/v1/models",
-            token_file.display(),
-            reachable(address)
+        client_env.push_str(&format!(
+            " MODELREG_TOKEN_FILE={}",
+            shell_word(&token_file.display().to_string())
         ));
     }
+    say(&format!("clients: {client_env}"));
+    say("  then: modelreg models list");
     // On the embedded log the workers run here; with NATS they are their own processes.
     // They stop after HTTP has drained and before the projector, so a job in flight can
     // still wait for the views and ack (stopping them with the projector left such jobs to
@@ -353,4 +356,28 @@ pub(crate) async fn rebuild(state: StateArgs) -> anyhow::Result<()> {
     drop(held);
     say(&format!("rebuilt {} ; checksum {checksum}", live.display()));
     Ok(())
+}
+
+/// `text` as one shell word: as it is when it holds only safe characters, else single-quoted.
+fn shell_word(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn paths_are_quoted_for_the_shell_only_when_needed() {
+        assert_eq!(
+            shell_word("/home/a/.local/share/modelreg/bootstrap-token"),
+            "/home/a/.local/share/modelreg/bootstrap-token"
+        );
+        assert_eq!(shell_word("/tmp/my dir/t"), "'/tmp/my dir/t'");
+        assert_eq!(shell_word("/tmp/it's"), "'/tmp/it'\\''s'");
+    }
 }
