@@ -987,6 +987,26 @@ fn every_route_has_a_command_and_global_flags_go_anywhere() {
         "{}",
         text(&denied)
     );
+    let tokens = ok(&["tokens", "list"], None);
+    let listing = String::from_utf8_lossy(&tokens.stdout).to_string();
+    let reader_id = listing
+        .lines()
+        .find(|line| line.contains("ci reader"))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap_or_else(|| panic!("ci reader listed: {listing}"))
+        .to_owned();
+    assert!(
+        listing.contains("member") && listing.contains("active"),
+        "{listing}"
+    );
+    let revoked = ok(&["tokens", "revoke", &reader_id], None);
+    assert!(text(&revoked).contains("revoked"), "{}", text(&revoked));
+    let after = run(&["models", "list"], &member_env, None);
+    assert!(
+        !after.status.success() && text(&after).contains("revoked"),
+        "{}",
+        text(&after)
+    );
 
     // Deactivated models leave the list unless --all; workflows can be deleted.
     ok(&["workflows", "delete", "wf-1"], None);

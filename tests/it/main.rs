@@ -15,3 +15,4 @@ mod recovery;
 mod retries;
 mod scenario;
 mod tidy;
+mod tokens;

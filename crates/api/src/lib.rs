@@ -32,7 +32,7 @@ pub use models::{
 pub use problem::{FieldProblem, Problem};
 pub use resolve::{Resolved, ResolvedCredential};
 pub use secret::SecretField;
-pub use tokens::{IssueToken, IssuedToken};
+pub use tokens::{IssueToken, IssuedToken, Token};
 pub use workflows::{
     BrokenQuery, CheckAnswer, CheckModel, Features, ModelReferences, Notice, PutWorkflow,
     Reference, Refusal, ReportReply, Step, Workflow, WorkflowSummary,

@@ -1,4 +1,4 @@
-//! API tokens: issuing one (shown once) for the caller's org.
+//! API tokens: issuing one (shown once) for the caller's org, listing and revoking them.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -29,4 +29,24 @@ pub struct IssuedToken {
     pub role: String,
     #[schema(value_type = Option<String>, format = Password)]
     pub token: Option<SecretField>,
+}
+
+/// An issued token as `GET /v1/tokens` lists it: never its secret.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Token {
+    #[schema(value_type = schema::TokenId)]
+    pub token_id: String,
+    pub label: String,
+    #[schema(value_type = schema::Role)]
+    pub role: String,
+    /// `active` or `revoked`.
+    #[schema(value_type = String, pattern = "^(active|revoked)$")]
+    pub state: String,
+    #[schema(format = DateTime)]
+    pub issued_at: String,
+    /// The token id (or `system`) that issued it.
+    pub issued_by: String,
+    #[schema(format = DateTime)]
+    pub revoked_at: Option<String>,
+    pub revoked_by: Option<String>,
 }

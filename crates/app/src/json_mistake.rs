@@ -62,8 +62,8 @@ fn mistake(message: &str) -> String {
     if message.starts_with("unknown variant ") {
         return format!("unknown variant{expected}");
     }
-    if message.starts_with("unknown field ") {
-        return format!("unknown field{expected}");
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        return unknown_field(rest.split_once('`').map_or("", |(key, _)| key), &expected);
     }
     // These name one of our fields or are our own words, never the client's input.
     if message.starts_with("missing field `")
@@ -73,6 +73,38 @@ fn mistake(message: &str) -> String {
         return message.to_owned();
     }
     "invalid value".to_owned()
+}
+
+/// An unknown field, named when it is a near miss of an expected one (`display_nam` for
+/// `display_name`): a key that close to one of ours is a typo, not a secret pasted as a
+/// key, which is never repeated.
+fn unknown_field(key: &str, expected: &str) -> String {
+    let names = expected.split('`').skip(1).step_by(2);
+    let near = names
+        .filter(|name| key.len() <= 64 && edit_distance(key, name) <= 2)
+        .min_by_key(|name| edit_distance(key, name));
+    match near {
+        Some(name) if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            format!("unknown field `{key}`: did you mean `{name}`?{expected}")
+        }
+        _ => format!("unknown field{expected}"),
+    }
+}
+
+/// Levenshtein distance, for short field names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// What serde's `Unexpected` describes, without its value (`string "sk-…"` → `a string`).
@@ -131,6 +163,21 @@ mod tests {
             mistake_in(r#"{"count": "x"}"#).detail.unwrap(),
             "found a string, expected u32"
         );
+    }
+
+    #[test]
+    fn a_near_miss_of_a_field_is_named_and_anything_else_is_not() {
+        assert_eq!(
+            mistake_in(r#"{"cuont": 1}"#).detail.unwrap(),
+            "unknown field `cuont`: did you mean `count`?, expected `count` or `kind`"
+        );
+        for far in [r#"{"abcdefghij": 1}"#, r#"{"c-unt": 1}"#] {
+            let detail = mistake_in(far).detail.unwrap();
+            assert_eq!(detail, "unknown field, expected `count` or `kind`", "{far}");
+        }
+        assert_eq!(edit_distance("display_nam", "display_name"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

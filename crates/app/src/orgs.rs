@@ -92,6 +92,15 @@ fn rejection(refused: Refused<org::Rejection>) -> AppError {
             message: "no such org".into(),
         },
         org::Rejection::TokenExists => AppError::internal("token id collision"),
+        org::Rejection::TokenNotFound => AppError::NotFound {
+            code: "token.not_found",
+            message: "no such token in this org".into(),
+        },
+        org::Rejection::LastAdminToken => AppError::Conflict {
+            code: "token.last_admin",
+            message: "this is the org's last active admin token; issue another admin token first, so that someone can still manage the org".into(),
+            current_version: None,
+        },
         org::Rejection::Invalid(invalid) => AppError::invalid(invalid),
     }
 }
@@ -171,10 +180,7 @@ pub async fn issue_prepared(
         .views
         .org(ctx.org.as_str())?
         .ok_or_else(|| rejection(Refused::Rejected(org::Rejection::NotFound)))?;
-    let state = Org {
-        name: row.name.clone(),
-        tokens: row.tokens.clone(),
-    };
+    let state = org_state(&row);
     let PreparedToken { id, token, hash } = prepared;
     let command = org::Command::IssueToken {
         token_id: id.clone(),
@@ -215,6 +221,81 @@ pub async fn issue_prepared(
     })
 }
 
+fn org_state(row: &views::OrgRow) -> Org {
+    Org {
+        name: row.name.clone(),
+        tokens: row.tokens.clone(),
+        active_admins: row.active_admins.clone(),
+        revoked: row.revoked.clone(),
+    }
+}
+
+/// The org's tokens, revoked ones included, never a secret. Admins only.
+pub fn list_tokens(registry: &Registry, ctx: &Ctx) -> Result<Answer<Vec<api::Token>>, AppError> {
+    ctx.require_admin()?;
+    let position = registry.views.position();
+    let tokens = registry.views.tokens(ctx.org.as_str())?;
+    Ok(Answer {
+        value: tokens.iter().map(present_token).collect(),
+        position,
+    })
+}
+
+/// Revokes a token of the caller's org: refused from the next request on, on every replica
+/// once its views include the revocation (the token cache honours it). Admins only; the
+/// org's last active admin token cannot be revoked. Revoking a revoked token changes nothing.
+pub async fn revoke_token(
+    registry: &Registry,
+    ctx: &Ctx,
+    token_id: &str,
+) -> Result<Answer<api::Token>, AppError> {
+    ctx.require_admin()?;
+    let not_found = || rejection(Refused::Rejected(org::Rejection::TokenNotFound));
+    let id = TokenId::parse(token_id).map_err(|_| not_found())?;
+    let row = registry
+        .views
+        .org(ctx.org.as_str())?
+        .ok_or_else(|| rejection(Refused::Rejected(org::Rejection::NotFound)))?;
+    let state = org_state(&row);
+    let stream = Stream::new(ctx.org.as_str(), Some(&row.stream));
+    let command = org::Command::RevokeToken {
+        token_id: id.clone(),
+    };
+    let done = execute::execute::<Org>(registry, ctx, stream, Some(&state), command)
+        .await
+        .map_err(rejection)?;
+    let token = registry
+        .views
+        .token(id.as_str())?
+        .filter(|token| token.org == ctx.org.as_str())
+        .ok_or_else(not_found)?;
+    Ok(Answer {
+        value: present_token(&token),
+        position: done.position(),
+    })
+}
+
+fn present_token(row: &views::TokenRow) -> api::Token {
+    api::Token {
+        token_id: row.token_id.as_str().to_owned(),
+        label: row.label.clone(),
+        role: row.role.as_str().to_owned(),
+        state: if row.revoked.is_some() {
+            "revoked"
+        } else {
+            "active"
+        }
+        .to_owned(),
+        issued_at: crate::present::rfc3339(row.issued_at_ms),
+        issued_by: row.issued_by.clone(),
+        revoked_at: row
+            .revoked
+            .as_ref()
+            .map(|(at, _)| crate::present::rfc3339(*at)),
+        revoked_by: row.revoked.as_ref().map(|(_, by)| by.clone()),
+    }
+}
+
 /// Checks a bearer token against the views.
 pub fn authenticate(registry: &Registry, bearer: &str) -> Result<Principal, AppError> {
     let invalid =
@@ -224,14 +305,24 @@ pub fn authenticate(registry: &Registry, bearer: &str) -> Result<Principal, AppE
     if token_id.len() != 16 || !token_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid());
     }
-    let row = match registry.tokens.get(token_id) {
+    let row = match registry
+        .tokens
+        .get(token_id, registry.views.last_revocation())
+    {
         Some(row) => row,
         None => {
+            // The position first: a revocation applied after it makes this read stale.
+            let position = registry.views.position();
             let row = registry.views.token(token_id)?.ok_or_else(invalid)?;
-            registry.tokens.put(&row);
+            registry.tokens.put(&row, position);
             row
         }
     };
+    if row.revoked.is_some() {
+        return Err(AppError::Unauthorized(
+            "the token was revoked; ask an org admin for a new one".into(),
+        ));
+    }
     let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     // Both sides are hashes of high-entropy secrets; a timing difference reveals nothing
     // usable, but compare without early exit anyway.
@@ -260,24 +351,26 @@ pub fn exists(registry: &Registry, org: &OrgId) -> Result<bool, AppError> {
     Ok(registry.views.org(org.as_str())?.is_some())
 }
 
-/// Token rows by token id, each with when it was read. A token never changes once issued;
-/// the entry still expires so a future revocation takes effect within its lifetime.
+/// Token rows by token id, each with when and at which views position it was read. A row
+/// changes only when its token is revoked: an entry read before the views' last revocation
+/// is read again, so a revocation holds from the views position that applied it on (not
+/// after a TTL). Entries also expire, bounding the memory of tokens no longer used.
 #[derive(Default)]
 pub(crate) struct TokenCache {
-    rows: std::sync::RwLock<std::collections::HashMap<String, (views::TokenRow, Instant)>>,
+    rows: std::sync::RwLock<std::collections::HashMap<String, (views::TokenRow, Instant, u64)>>,
 }
 
 impl TokenCache {
     const TTL: Duration = Duration::from_secs(30);
     const CAPACITY: usize = 100_000;
 
-    fn get(&self, token_id: &str) -> Option<views::TokenRow> {
+    fn get(&self, token_id: &str, last_revocation: u64) -> Option<views::TokenRow> {
         let rows = self.rows.read().ok()?;
-        let (row, at) = rows.get(token_id)?;
-        (at.elapsed() < Self::TTL).then(|| row.clone())
+        let (row, at, position) = rows.get(token_id)?;
+        (at.elapsed() < Self::TTL && *position >= last_revocation).then(|| row.clone())
     }
 
-    fn put(&self, row: &views::TokenRow) {
+    fn put(&self, row: &views::TokenRow, position: u64) {
         let Ok(mut rows) = self.rows.write() else {
             return;
         };
@@ -286,7 +379,7 @@ impl TokenCache {
         }
         rows.insert(
             row.token_id.as_str().to_owned(),
-            (row.clone(), Instant::now()),
+            (row.clone(), Instant::now(), position),
         );
     }
 }

@@ -49,6 +49,7 @@ impl Event {
         match self {
             Self::Org(org::Event::Created { .. }) => "org.created",
             Self::Org(org::Event::TokenIssued { .. }) => "org.token_issued",
+            Self::Org(org::Event::TokenRevoked { .. }) => "org.token_revoked",
             Self::Credential(credential::Event::Created(_)) => "credential.created",
             Self::Model(model::Event::Added(_)) => "model.added",
             Self::Model(model::Event::Edited(_)) => "model.edited",
@@ -124,6 +125,12 @@ pub fn samples() -> Vec<(&'static str, Event)> {
                 label: "bootstrap".into(),
                 role: org::Role::Admin,
                 hash: [5; 32],
+            }),
+        ),
+        (
+            "org.token_revoked",
+            Event::Org(org::Event::TokenRevoked {
+                token_id: TokenId::parse("tok_1").unwrap_or_else(|_| unreachable!()),
             }),
         ),
         (

@@ -1,4 +1,4 @@
-//! The org aggregate: its creation and the API tokens it issues.
+//! The org aggregate: its creation and the API tokens it issues and revokes.
 
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +44,11 @@ impl Role {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Org {
     pub name: String,
+    /// Every token ever issued, revoked ones included (an id is never reused).
     pub tokens: Vec<TokenId>,
+    /// The admin tokens not revoked: the last one cannot be revoked.
+    pub active_admins: Vec<TokenId>,
+    pub revoked: Vec<TokenId>,
 }
 
 pub enum Command {
@@ -56,6 +60,9 @@ pub enum Command {
         label: String,
         role: Role,
         hash: [u8; 32],
+    },
+    RevokeToken {
+        token_id: TokenId,
     },
 }
 
@@ -71,6 +78,10 @@ pub enum Event {
         role: Role,
         hash: [u8; 32],
     },
+    /// The token is refused from now on, on every replica.
+    TokenRevoked {
+        token_id: TokenId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +92,10 @@ pub enum Rejection {
     NotFound,
     #[error("the token id is already issued")]
     TokenExists,
+    #[error("no such token in this org")]
+    TokenNotFound,
+    #[error("the org's last admin token cannot be revoked")]
+    LastAdminToken,
     #[error("{0}")]
     Invalid(Invalid),
 }
@@ -130,6 +145,19 @@ pub fn decide(state: Option<&Org>, command: Command) -> Result<Vec<Event>, Rejec
                 hash,
             }])
         }
+        (None, Command::RevokeToken { .. }) => Err(Rejection::NotFound),
+        (Some(org), Command::RevokeToken { token_id }) => {
+            if !org.tokens.contains(&token_id) {
+                return Err(Rejection::TokenNotFound);
+            }
+            if org.revoked.contains(&token_id) {
+                return Ok(Vec::new());
+            }
+            if org.active_admins == [token_id.clone()] {
+                return Err(Rejection::LastAdminToken);
+            }
+            Ok(vec![Event::TokenRevoked { token_id }])
+        }
     }
 }
 
@@ -138,12 +166,22 @@ pub fn evolve(state: Option<Org>, event: &Event) -> Option<Org> {
         (_, Event::Created { name }) => Some(Org {
             name: name.clone(),
             tokens: Vec::new(),
+            active_admins: Vec::new(),
+            revoked: Vec::new(),
         }),
-        (Some(mut org), Event::TokenIssued { token_id, .. }) => {
+        (Some(mut org), Event::TokenIssued { token_id, role, .. }) => {
             org.tokens.push(token_id.clone());
+            if *role == Role::Admin {
+                org.active_admins.push(token_id.clone());
+            }
             Some(org)
         }
-        (None, Event::TokenIssued { .. }) => None,
+        (Some(mut org), Event::TokenRevoked { token_id }) => {
+            org.active_admins.retain(|id| id != token_id);
+            org.revoked.push(token_id.clone());
+            Some(org)
+        }
+        (None, Event::TokenIssued { .. } | Event::TokenRevoked { .. }) => None,
     }
 }
 
@@ -188,6 +226,66 @@ mod tests {
             decide(org.as_ref(), Command::Create { name: "x".into() }).unwrap_err(),
             Rejection::AlreadyExists
         );
+    }
+
+    fn issue_as(id: &str, role: Role) -> Command {
+        Command::IssueToken {
+            token_id: TokenId::parse(id).unwrap(),
+            label: "ci".into(),
+            role,
+            hash: [1; 32],
+        }
+    }
+
+    fn revoke(id: &str) -> Command {
+        Command::RevokeToken {
+            token_id: TokenId::parse(id).unwrap(),
+        }
+    }
+
+    /// Given an org with `commands` decided and applied in order.
+    fn given(commands: Vec<Command>) -> Option<Org> {
+        let mut org = evolve(
+            None,
+            &Event::Created {
+                name: "Acme".into(),
+            },
+        );
+        for command in commands {
+            for event in decide(org.as_ref(), command).unwrap() {
+                org = evolve(org, &event);
+            }
+        }
+        org
+    }
+
+    #[test]
+    fn a_token_is_revoked_once_and_the_last_admin_token_never() {
+        let org = given(vec![issue_as("a1", Role::Admin), issue("m1")]);
+        assert_eq!(
+            decide(org.as_ref(), revoke("m1")).unwrap(),
+            vec![Event::TokenRevoked {
+                token_id: TokenId::parse("m1").unwrap()
+            }]
+        );
+        assert_eq!(
+            decide(org.as_ref(), revoke("a1")).unwrap_err(),
+            Rejection::LastAdminToken
+        );
+        assert_eq!(
+            decide(org.as_ref(), revoke("nope")).unwrap_err(),
+            Rejection::TokenNotFound
+        );
+        // Revoking a revoked token changes nothing; with a second admin, the first may go.
+        let org = given(vec![
+            issue_as("a1", Role::Admin),
+            issue("m1"),
+            revoke("m1"),
+            issue_as("a2", Role::Admin),
+        ]);
+        assert_eq!(decide(org.as_ref(), revoke("m1")).unwrap(), Vec::new());
+        assert_eq!(decide(org.as_ref(), revoke("a1")).unwrap().len(), 1);
+        assert_eq!(decide(None, revoke("a1")).unwrap_err(), Rejection::NotFound);
     }
 
     #[test]

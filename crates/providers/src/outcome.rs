@@ -104,7 +104,7 @@ impl OutcomeClass {
                 "The provider failed on its side or is overloaded: retry in a minute, or check its status page."
             }
             Self::DestinationBlocked => {
-                "The URL points to a private, loopback, link-local or cloud-metadata address, which this server refuses: use a public address, or ask the operator to allow private networks."
+                "The URL points to a private, loopback, link-local or cloud-metadata address, which this server refuses: use a public address; for a server on this machine the operator sets MODELREG_PROVIDERS_ALLOW_LOOPBACK=true, for one on a private network MODELREG_PROVIDERS_ALLOW_PRIVATE=true (link-local and metadata addresses stay refused)."
             }
         }
     }

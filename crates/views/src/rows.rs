@@ -25,6 +25,8 @@ pub struct OrgRow {
     pub name: String,
     pub created_at_ms: i64,
     pub tokens: Vec<TokenId>,
+    pub active_admins: Vec<TokenId>,
+    pub revoked: Vec<TokenId>,
     pub stream: StreamPos,
 }
 
@@ -36,6 +38,9 @@ pub struct TokenRow {
     pub role: Role,
     pub hash: [u8; 32],
     pub issued_at_ms: i64,
+    pub issued_by: String,
+    /// When and by whom it was revoked; a revoked token is refused.
+    pub revoked: Option<(i64, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -35,8 +35,9 @@ const LAYOUT: &str = "layout";
 /// started afresh and replayed from the log (rows are postcard, which has no optional
 /// trailing fields). 2: model rows carry the command that added them; command rows only
 /// for credentials and connection tests. 3: command rows for issued tokens too; model rows
-/// carry the command of their last change.
-const LAYOUT_VERSION: u64 = 3;
+/// carry the command of their last change. 4: token rows say who issued and who revoked
+/// them; org rows list active admin and revoked tokens.
+const LAYOUT_VERSION: u64 = 4;
 
 /// The page cache of the serving views: the hot rows of every org stay in memory.
 const SERVING_CACHE_BYTES: usize = 1 << 30;
@@ -112,6 +113,9 @@ pub struct Views {
     /// Set while the projector waits to resume after losing the log (NATS restarting, say);
     /// readiness is false meanwhile, but commands keep waiting within their timeout.
     pub(crate) interrupted: watch::Sender<Option<String>>,
+    /// The position of the last batch that revoked a token: a token row read at an earlier
+    /// position may be stale.
+    pub(crate) last_revocation: std::sync::atomic::AtomicU64,
 }
 
 impl Views {
@@ -143,6 +147,7 @@ impl Views {
             applied: watch::Sender::new(0),
             failure: watch::Sender::new(None),
             interrupted: watch::Sender::new(None),
+            last_revocation: std::sync::atomic::AtomicU64::new(0),
         };
         let checkpoint = views.checkpoint()?;
         views.applied.send_replace(checkpoint);
@@ -287,6 +292,27 @@ impl Views {
 
     pub fn token(&self, token_id: &str) -> Result<Option<TokenRow>, ViewError> {
         self.get(TOKENS, token_id)
+    }
+
+    /// The org's tokens, in the order they were issued (revoked ones included).
+    pub fn tokens(&self, org: &str) -> Result<Vec<TokenRow>, ViewError> {
+        let Some(row) = self.org(org)? else {
+            return Ok(Vec::new());
+        };
+        let mut tokens = Vec::with_capacity(row.tokens.len());
+        for id in &row.tokens {
+            if let Some(token) = self.token(id.as_str())? {
+                tokens.push(token);
+            }
+        }
+        Ok(tokens)
+    }
+
+    /// The position of the last revocation these views applied (0: none since start, or
+    /// none at all): a cached token row read at an earlier position is to be read again.
+    pub fn last_revocation(&self) -> u64 {
+        self.last_revocation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn model(&self, org: &str, slug: &str) -> Result<Option<ModelRow>, ViewError> {

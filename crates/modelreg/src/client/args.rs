@@ -182,6 +182,13 @@ pub(crate) enum TokensCommand {
         #[arg(long)]
         role: String,
     },
+    /// List the org's tokens (label, role, issued by and when, state); never a secret.
+    List,
+    /// Revoke a token: refused from the next request on. The org's last admin token stays.
+    Revoke {
+        /// The token's id (the 16 hex digits after `mr_`).
+        id: String,
+    },
 }
 
 #[derive(Args)]

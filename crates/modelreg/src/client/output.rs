@@ -2,7 +2,8 @@
 //! for people, made from the answers' typed values.
 
 use api::{
-    CheckAnswer, Credential, Model, ModelList, ModelReferences, PlatformModel, TestResult, Workflow,
+    CheckAnswer, Credential, Model, ModelList, ModelReferences, PlatformModel, TestResult, Token,
+    Workflow,
 };
 use comfy_table::{Table, presets};
 
@@ -289,6 +290,20 @@ pub(crate) fn workflow_summary(workflow: &Workflow) -> Vec<String> {
         .iter_mut()
         .for_each(|line| *line = line.replace(char::is_control, " "));
     lines
+}
+
+/// The org's tokens, one a row.
+pub(crate) fn token_table(tokens: &[Token]) -> Vec<String> {
+    let rows = tokens.iter().map(|token| {
+        vec![
+            token.token_id.clone(),
+            token.label.clone(),
+            token.role.clone(),
+            token.state.clone(),
+            format!("{} by {}", token.issued_at, token.issued_by),
+        ]
+    });
+    table(&["ID", "LABEL", "ROLE", "STATE", "ISSUED"], rows)
 }
 
 /// One saved credential's metadata.

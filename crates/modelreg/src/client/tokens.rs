@@ -1,10 +1,11 @@
 //! `modelreg tokens …`: API tokens of the org. An issued token is printed once.
 
 use anyhow::Context;
-use api::{IssueToken, IssuedToken, Positioned};
+use api::{IssueToken, IssuedToken, Items, Positioned, Token};
 
 use super::args::{Remote, TokensCommand};
-use super::http::{Answer, Client};
+use super::http::{Answer, Client, segment};
+use super::output::{show, token_table};
 use crate::{note, say};
 
 pub(crate) async fn run(remote: Remote, command: TokensCommand) -> anyhow::Result<()> {
@@ -31,6 +32,21 @@ pub(crate) async fn run(remote: Remote, command: TokensCommand) -> anyhow::Resul
             ));
             say(token.0.expose_secret());
             Ok(())
+        }
+        TokensCommand::List => {
+            let answer: Answer<Items<Token>> = client.get("/v1/tokens").answer().await?;
+            show(client.json, &answer, |list| token_table(&list.items))
+        }
+        TokensCommand::Revoke { id } => {
+            let path = format!("/v1/tokens/{}", segment(&id));
+            let answer: Answer<Positioned<Token>> = client.delete(&path).answer().await?;
+            show(client.json, &answer, |token| {
+                let token = &token.value;
+                vec![format!(
+                    "token {} ({}) is {}",
+                    token.token_id, token.label, token.state
+                )]
+            })
         }
     }
 }

@@ -105,3 +105,52 @@ pub(crate) async fn issue_token(
     let issued = app::orgs::issue_token(&registry, &ctx, request).await?;
     Ok(no_store(answer(StatusCode::CREATED, issued)))
 }
+
+/// The org's API tokens (admins only): label, role, who issued it and when, and whether it
+/// was revoked. Never a secret.
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens",
+    responses(
+        (status = 200, description = "Tokens, in the order they were issued.", body = api::Items<api::Token>),
+        (status = 401, response = crate::docs::Unauthorized),
+        (status = 403, response = crate::docs::Forbidden),
+        (status = 500, response = crate::docs::Internal),
+        (status = 503, response = crate::docs::Unavailable),
+    ))]
+pub(crate) async fn list_tokens(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        app::orgs::list_tokens(&registry, &ctx)?,
+    ))
+}
+
+/// Revoke a token (admins only): refused from the next request on, on every replica once
+/// its views include the revocation. The org's last active admin token cannot be revoked
+/// (409 `token.last_admin`); revoking a revoked token answers it unchanged.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens",
+    params(
+        ("id" = schema::TokenId, Path),
+        ("Idempotency-Key" = Option<schema::IdempotencyKey>, Header, description = "Retries with one key are one command."),
+    ),
+    responses(
+        (status = 200, description = "The revoked token.", body = api::Positioned<api::Token>),
+        (status = 400, response = crate::docs::BadRequest),
+        (status = 401, response = crate::docs::Unauthorized),
+        (status = 403, response = crate::docs::Forbidden),
+        (status = 404, response = crate::docs::NotFound),
+        (status = 409, response = crate::docs::Conflict),
+        (status = 500, response = crate::docs::Internal),
+        (status = 503, response = crate::docs::Unavailable),
+    ))]
+pub(crate) async fn revoke_token(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Param(id): Param,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        app::orgs::revoke_token(&registry, &ctx, &id).await?,
+    ))
+}

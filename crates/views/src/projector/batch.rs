@@ -55,6 +55,19 @@ pub(super) fn apply_batch(
             .map_err(storage)?;
     }
     txn.commit().map_err(storage)?;
+    // Before the position is published: a reader that sees the new position also sees that
+    // its cached token rows are stale.
+    let revokes = |m: &Decoded| {
+        matches!(
+            m.event,
+            domain::Event::Org(domain::org::Event::TokenRevoked { .. })
+        )
+    };
+    if chunks.iter().flatten().any(revokes) {
+        views
+            .last_revocation
+            .fetch_max(last, std::sync::atomic::Ordering::Release);
+    }
     Ok(Some(last.max(checkpoint)))
 }
 

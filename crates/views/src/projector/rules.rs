@@ -93,6 +93,8 @@ fn apply_org(
                 name: name.clone(),
                 created_at_ms: at.recorded_at_ms,
                 tokens: Vec::new(),
+                active_admins: Vec::new(),
+                revoked: Vec::new(),
                 stream: at.stream(),
             };
             write(&mut t.orgs, org_id, &row)
@@ -110,6 +112,9 @@ fn apply_org(
                 });
             };
             row.tokens.push(token_id.clone());
+            if *role == domain::org::Role::Admin {
+                row.active_admins.push(token_id.clone());
+            }
             row.stream = at.stream();
             write(&mut t.orgs, org_id, &row)?;
             let token = TokenRow {
@@ -119,7 +124,24 @@ fn apply_org(
                 role: *role,
                 hash: *hash,
                 issued_at_ms: at.recorded_at_ms,
+                issued_by: at.actor.to_owned(),
+                revoked: None,
             };
+            write(&mut t.tokens, token_id.as_str(), &token)
+        }
+        org::Event::TokenRevoked { token_id } => {
+            let poison = |why: &str| ProjectError::Poison {
+                seq: at.seq,
+                why: why.into(),
+            };
+            let mut row = state.ok_or_else(|| poison("token revoked in an unknown org"))?;
+            let mut token: TokenRow = read(&t.tokens, token_id.as_str())?
+                .ok_or_else(|| poison("an unknown token revoked"))?;
+            row.active_admins.retain(|id| id != token_id);
+            row.revoked.push(token_id.clone());
+            row.stream = at.stream();
+            write(&mut t.orgs, org_id, &row)?;
+            token.revoked = Some((at.recorded_at_ms, at.actor.to_owned()));
             write(&mut t.tokens, token_id.as_str(), &token)
         }
     }
