@@ -6,14 +6,19 @@ use reqwest::{Method, StatusCode};
 
 use crate::support::{Backend, TestApp};
 
-async fn revoked_tokens_are_refused_on_the_next_request(backend: Backend) {
-    let app = TestApp::start(backend).await;
-    let member = app.issue_token("ci reader", "member").await;
-    let member_id = member
+/// The id part of a token `mr_<id>_<secret>`.
+fn id_of(token: &str) -> String {
+    token
         .strip_prefix("mr_")
         .and_then(|rest| rest.split_once('_'))
         .map(|(id, _)| id.to_owned())
-        .expect("token id");
+        .expect("a token")
+}
+
+async fn revoked_tokens_are_refused_on_the_next_request(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let member = app.issue_token("ci reader", "member").await;
+    let member_id = id_of(&member);
     let read = app
         .call_with(Method::GET, "/v1/models", None, &member, &[])
         .await;
@@ -76,12 +81,7 @@ async fn revoked_tokens_are_refused_on_the_next_request(backend: Backend) {
     assert_eq!(unknown.body["code"], "token.not_found", "{}", unknown.body);
 
     // The only admin token stays; with a second one, the first may go.
-    let admin_id = app
-        .token
-        .strip_prefix("mr_")
-        .and_then(|rest| rest.split_once('_'))
-        .map(|(id, _)| id.to_owned())
-        .expect("admin id");
+    let admin_id = id_of(&app.token);
     let last = app
         .call(Method::DELETE, &format!("/v1/tokens/{admin_id}"), None)
         .await;
@@ -117,11 +117,7 @@ async fn revoked_tokens_are_refused_on_jetstream() {
 async fn a_second_replica_honours_a_revocation_at_its_position() {
     let app = TestApp::start(Backend::JetStream).await;
     let member = app.issue_token("runtime", "service").await;
-    let member_id = member
-        .strip_prefix("mr_")
-        .and_then(|rest| rest.split_once('_'))
-        .map(|(id, _)| id.to_owned())
-        .expect("token id");
+    let member_id = id_of(&member);
     let other_dir = tempfile::tempdir().expect("dir");
     let mut config = app.config();
     config.data_dir = other_dir.path().to_path_buf();
