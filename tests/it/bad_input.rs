@@ -658,3 +658,167 @@ async fn answers_with_secrets_are_not_stored_by_caches() {
         Some("no-store")
     );
 }
+
+/// A canary sent in every field that refuses it and in every path parameter: no answer
+/// repeats it (a secret pasted into the wrong field must not come back, nor reach a log
+/// through an answer), and none is a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_answer_repeats_a_value_sent_in_a_field_or_a_path() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let draft = json!({"provider": "openai", "provider_model_id": "gpt-5",
+        "credential": {"api_key": "sk-abcdefghijklmnop"}});
+    let mut bodies: Vec<(Method, String, Option<Value>)> = vec![
+        (
+            Method::POST,
+            "/v1/models".into(),
+            Some(with("provider", json!(CANARY))),
+        ),
+        (
+            Method::POST,
+            "/v1/models".into(),
+            Some(with("region", json!(CANARY))),
+        ),
+        (
+            Method::POST,
+            "/v1/models".into(),
+            Some(with("endpoint_url", json!(CANARY))),
+        ),
+        (
+            Method::POST,
+            "/v1/models".into(),
+            Some(with("connection_test_id", json!(CANARY))),
+        ),
+        (
+            Method::POST,
+            "/v1/models".into(),
+            Some(with("input_cost_per_token", json!(CANARY))),
+        ),
+        (
+            Method::POST,
+            "/v1/models".into(),
+            Some(with("output_cost_per_token", json!(CANARY))),
+        ),
+        (
+            Method::POST,
+            "/v1/models".into(),
+            Some(with("max_tokens", json!(987_654_321))),
+        ),
+        (
+            Method::POST,
+            "/v1/models".into(),
+            Some(with("capabilities", json!({"reasoning": CANARY}))),
+        ),
+        (
+            Method::POST,
+            "/v1/models?dry_run=true".into(),
+            Some(with("provider", json!(CANARY))),
+        ),
+        (
+            Method::POST,
+            "/v1/models".into(),
+            Some(with(CANARY, json!(1))),
+        ),
+        (
+            Method::POST,
+            "/v1/models".into(),
+            Some({
+                let mut body = without("credential");
+                body["credential_id"] = json!(CANARY);
+                body
+            }),
+        ),
+        (
+            Method::POST,
+            "/v1/models".into(),
+            Some({
+                let mut body = valid();
+                body["provider"] = json!("fireworks");
+                body["provider_model_id"] = json!(CANARY);
+                body
+            }),
+        ),
+        (
+            Method::POST,
+            "/v1/models".into(),
+            Some({
+                let mut body = valid();
+                body["provider"] = json!("openai_compatible");
+                body["endpoint_url"] = json!(format!("https://example.com/v1?api_key={CANARY}"));
+                body
+            }),
+        ),
+        (
+            Method::POST,
+            "/v1/connection-tests".into(),
+            Some({
+                let mut body = draft.clone();
+                body["provider"] = json!(CANARY);
+                body
+            }),
+        ),
+        (
+            Method::POST,
+            "/v1/connection-tests".into(),
+            Some({
+                let mut body = draft.clone();
+                body["region"] = json!(CANARY);
+                body
+            }),
+        ),
+        (
+            Method::POST,
+            "/v1/credentials/match".into(),
+            Some(json!({"provider": CANARY, "credential": {"api_key": "sk-abcdefghijklmnop"}})),
+        ),
+        (
+            Method::POST,
+            "/v1/tokens".into(),
+            Some(json!({"label": "x", "role": CANARY})),
+        ),
+        (
+            Method::PATCH,
+            "/v1/models/nope".into(),
+            Some(json!({"region": CANARY})),
+        ),
+        (
+            Method::PUT,
+            "/v1/workflows/wf-1".into(),
+            Some(json!({"name": "x", "active": CANARY})),
+        ),
+    ];
+    for path in [
+        format!("/v1/models/{CANARY}"),
+        format!("/v1/models/{CANARY}/workflows"),
+        format!("/v1/models/{CANARY}/activation"),
+        format!("/v1/credentials/{CANARY}"),
+        format!("/v1/workflows/{CANARY}"),
+        format!("/v1/connection-tests/{CANARY}"),
+        format!("/v1/resolve/{CANARY}"),
+        format!("/v1/tokens/{CANARY}"),
+    ] {
+        for method in [Method::GET, Method::POST, Method::PATCH, Method::DELETE] {
+            bodies.push((method, path.clone(), None));
+        }
+    }
+    bodies.push((
+        Method::POST,
+        format!("/v1/models/{CANARY}/check"),
+        Some(json!({})),
+    ));
+    bodies.push((
+        Method::POST,
+        format!("/v1/models/{CANARY}/connection-tests"),
+        Some(json!({})),
+    ));
+    for (method, path, body) in bodies {
+        let reply = app.call(method.clone(), &path, body.clone()).await;
+        assert!(
+            reply.status.is_client_error(),
+            "{method} {path} {body:?}: {} {}",
+            reply.status,
+            reply.body
+        );
+    }
+    assert_no_response_quotes(&app, CANARY);
+    assert_no_response_quotes(&app, "987654321");
+}

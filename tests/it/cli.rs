@@ -418,7 +418,7 @@ fn client_commands_answer_clearly_and_keep_json_parseable() {
     assert!(
         said.contains("\n  provider: ")
             && said.trim_end().ends_with("(provider.unknown)")
-            && said.matches("not a supported provider").count() == 1,
+            && said.matches("not one modelreg supports").count() == 1,
         "each problem once, with its field and code: {said}"
     );
 

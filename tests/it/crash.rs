@@ -84,7 +84,8 @@ impl Server {
     }
 
     async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Generous: a start on 2 shared cores, beside other suites, was seen to pass 30 s.
+        let deadline = Instant::now() + Duration::from_secs(60);
         let http = reqwest::Client::new();
         loop {
             if let Ok(response) = http.get(format!("{}/readyz", self.base)).send().await

@@ -7,7 +7,6 @@ use std::time::Duration;
 use domain::connection_test::{
     self, ConnectionTest, Draft, Named, Receipt, TestCredential, TestResult,
 };
-use domain::echo;
 use domain::provider::CredentialSecret;
 use domain::values::{OrgId, Slug};
 
@@ -189,7 +188,7 @@ fn view(registry: &Registry, ctx: &Ctx, id: &str) -> Result<api::ConnectionTest,
         .connection_test(ctx.org.as_str(), id)?
         .ok_or_else(|| AppError::NotFound {
             code: "connection_test.not_found",
-            message: format!("no connection test {} in this org", echo(id)),
+            message: "no connection test with this id in this org".into(),
         })?;
     Ok(present::connection_test(&row, registry.receipt_ttl_ms))
 }
@@ -260,7 +259,7 @@ pub async fn complete(
         .connection_test(ctx.org.as_str(), id)?
         .ok_or_else(|| AppError::NotFound {
             code: "connection_test.not_found",
-            message: format!("no connection test {}", echo(id)),
+            message: "no connection test with this id".into(),
         })?;
     let stream = Stream::new(id, Some(&row.stream));
     match execute::execute::<ConnectionTest>(

@@ -1,12 +1,12 @@
 //! Saved credentials: reading their metadata, recognising a secret that is saved already
 //! ("Reuse saved credentials"), and recording a new one (sealed under its own data key).
 
+use domain::Invalid;
 use domain::credential::{self, Credential};
 use domain::event::kind;
 use domain::model::{CredentialChoice, CredentialRef};
 use domain::provider::{CredentialSecret, Provider};
 use domain::values::CredentialId;
-use domain::{Invalid, echo};
 use secrets::Fingerprint;
 use views::CredentialRow;
 
@@ -32,7 +32,7 @@ pub fn get(registry: &Registry, ctx: &Ctx, id: &str) -> Result<Answer<api::Crede
         .credential(ctx.org.as_str(), id)?
         .ok_or_else(|| AppError::NotFound {
             code: "credential.not_found",
-            message: format!("no credential {} in this org", echo(id)),
+            message: "no credential with this id in this org".into(),
         })?;
     Ok(Answer {
         value: present::credential(&row),
@@ -199,7 +199,7 @@ pub(crate) fn saved(
             AppError::invalid(Invalid::new(
                 "credential_id",
                 "credential.not_found",
-                format!("there is no saved credential {id} in this org"),
+                "there is no saved credential with this id in this org".to_owned(),
             ))
         })
 }

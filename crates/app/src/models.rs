@@ -9,10 +9,10 @@ pub use capabilities::check;
 pub(crate) use lifecycle::gone;
 pub use lifecycle::{deactivate, reactivate, record_warning};
 
+use domain::Invalid;
 use domain::connection_test::ReceiptProblem;
 use domain::model::{self, Model};
 use domain::values::{CredentialId, Slug};
-use domain::{Invalid, echo};
 use views::ModelRow;
 
 use crate::credentials::{self, Entered};
@@ -396,7 +396,7 @@ fn answer(
 pub(crate) fn row(registry: &Registry, ctx: &Ctx, slug: &str) -> Result<ModelRow, AppError> {
     let not_found = || AppError::NotFound {
         code: "model.not_found",
-        message: format!("no model {} in this org", echo(slug)),
+        message: "no model with this slug in this org".into(),
     };
     if Slug::parse(slug).is_err() {
         return Err(not_found());

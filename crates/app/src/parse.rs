@@ -130,7 +130,7 @@ pub(crate) fn max_tokens(value: &Value) -> Result<MaxTokens, Invalid> {
         return MaxTokens::parse(n);
     }
     if number.is_u64() {
-        return Err(MaxTokens::out_of_range(&number.to_string()));
+        return Err(MaxTokens::out_of_range());
     }
     // Beyond u64, or written with a fraction or an exponent: serde_json holds it as an f64.
     match number.as_f64() {
@@ -139,7 +139,7 @@ pub(crate) fn max_tokens(value: &Value) -> Result<MaxTokens, Invalid> {
                 // Whole and within u32, so the conversion is exact.
                 MaxTokens::parse(x as i64)
             } else {
-                Err(MaxTokens::out_of_range(&number.to_string()))
+                Err(MaxTokens::out_of_range())
             }
         }
         _ => Err(not_whole()),

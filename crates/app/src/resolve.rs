@@ -171,7 +171,7 @@ pub async fn resolve(
     }
     let not_found = || AppError::NotFound {
         code: "model.not_found",
-        message: format!("no model {} in this org", domain::echo(model)),
+        message: "no model with this slug or platform id in this org".into(),
     };
     let rows = rows(registry, ctx.org.as_str(), model)?.ok_or_else(not_found)?;
     let (row, credential_row) = (&rows.model, rows.credential.as_ref());

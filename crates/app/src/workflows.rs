@@ -3,7 +3,6 @@
 //! what the dependents worker needs to warn them.
 
 use domain::catalog;
-use domain::echo;
 use domain::model::Status;
 use domain::values::{OrgId, WorkflowId};
 use domain::workflow::{self, Features, Step, Workflow};
@@ -93,7 +92,7 @@ async fn command(
         .await
     {
         Ok(done) => Ok(done.position()),
-        Err(Refused::Rejected(workflow::Rejection::NotFound)) => Err(not_found(id.as_str())),
+        Err(Refused::Rejected(workflow::Rejection::NotFound)) => Err(not_found()),
         Err(Refused::Conflict) => Err(AppError::Conflict {
             code: "workflow.conflict",
             message: "the workflow changed at the same time; send it again".into(),
@@ -103,10 +102,10 @@ async fn command(
     }
 }
 
-fn not_found(id: &str) -> AppError {
+fn not_found() -> AppError {
     AppError::NotFound {
         code: "workflow.not_found",
-        message: format!("no workflow {} in this org", echo(id)),
+        message: "no workflow with this id in this org".into(),
     }
 }
 
@@ -232,7 +231,7 @@ fn view_by_id(registry: &Registry, ctx: &Ctx, id: &str) -> Result<api::Workflow,
     let row = registry
         .views
         .workflow(ctx.org.as_str(), id)?
-        .ok_or_else(|| not_found(id))?;
+        .ok_or_else(not_found)?;
     view(registry, ctx, &row)
 }
 

@@ -204,7 +204,9 @@ fn check_test_credential(
         (TestCredential::Saved { id, .. }, Some(saved)) if saved != provider => Err(Invalid::new(
             "credential_id",
             "credential.provider_mismatch",
-            format!("credential {id} is a {saved} credential; this test needs a {provider} one"),
+            format!(
+                "the saved credential is a {saved} credential; this test needs a {provider} one"
+            ),
         )),
         _ => Ok(()),
     }

@@ -22,4 +22,4 @@ mod invalid;
 
 pub use aggregate::Aggregate;
 pub use event::Event;
-pub use invalid::{ECHO_MAX_CHARS, Invalid, echo};
+pub use invalid::Invalid;

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Invalid;
 use crate::values::TokenId;
-use crate::{Invalid, echo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,7 +27,7 @@ impl Role {
             _ => Err(Invalid::new(
                 "role",
                 "role.unknown",
-                format!("{} is not a role; use admin, member or service", echo(raw)),
+                "the role is not one of admin, member or service",
             )),
         }
     }

@@ -6,8 +6,8 @@ use std::fmt;
 use secrets::Secret;
 use serde::{Deserialize, Serialize};
 
+use crate::Invalid;
 use crate::values::{AwsRegion, HttpUrl};
-use crate::{Invalid, echo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -46,8 +46,7 @@ impl Provider {
                     "provider",
                     "provider.unknown",
                     format!(
-                        "{} is not a supported provider; use one of {}",
-                        echo(raw),
+                        "the provider is not one modelreg supports; use one of {}",
                         known.join(", ")
                     ),
                 )

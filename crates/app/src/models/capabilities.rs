@@ -37,7 +37,7 @@ pub fn check(
                 (true, None) => unknown.push(feature.to_owned()),
                 (true, Some(false)) => refused.push(api::Refusal {
                     feature: feature.to_owned(),
-                    reason: format!("{feature} is not supported by {model}"),
+                    reason: format!("{feature} is not supported by this model"),
                 }),
             }
         }

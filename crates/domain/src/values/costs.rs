@@ -6,7 +6,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{Invalid, echo};
+use crate::Invalid;
 
 /// Most decimal places a cost keeps (all that [`Decimal`] holds). A finer price is refused,
 /// never rounded.
@@ -25,10 +25,7 @@ impl Cost {
             return Err(Invalid::new(
                 field,
                 "cost.invalid",
-                format!(
-                    "{} is not a decimal number; give USD per token, e.g. \"0.000003\"",
-                    echo(raw)
-                ),
+                format!("{field} is not a decimal number; give USD per token, e.g. \"0.000003\""),
             ));
         };
         if exact.negative && !exact.is_zero() {
@@ -63,7 +60,7 @@ impl Cost {
             Invalid::new(
                 field,
                 "cost.invalid",
-                format!("{} cannot be held exactly", echo(raw)),
+                format!("{field} cannot be held exactly"),
             )
         })?;
         Ok(Self(value.normalize()))
