@@ -822,3 +822,76 @@ async fn no_answer_repeats_a_value_sent_in_a_field_or_a_path() {
     assert_no_response_quotes(&app, CANARY);
     assert_no_response_quotes(&app, "987654321");
 }
+
+/// A body announced as far over the limit is refused at once, with problem+json, without
+/// waiting for a byte of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announced_oversized_body_is_refused_at_once() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n",
+        app.token
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while !String::from_utf8_lossy(&answer).contains("body.too_large") {
+            let n = stream.read(&mut buffer).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buffer[..n]);
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(read.is_ok(), "no answer within 5 s: {text}");
+    assert!(
+        text.starts_with("HTTP/1.1 413") && text.contains("application/problem+json"),
+        "{text}"
+    );
+}
+
+/// A connection that sends nothing, or half its headers, or idles after a request, is closed
+/// once the header-read timeout passes (here 500 ms): a few hundred such connections no
+/// longer hold the server's file descriptors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_half_sent_connections_are_closed() {
+    let app = TestApp::start_with(Backend::Embedded, |config| {
+        config.http_header_read_timeout_ms = 500;
+    })
+    .await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let half = "GET /v1/models HTTP/1.1\r\nHost: x\r\n".to_owned();
+    let after_a_request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".to_owned();
+    for (what, sent) in [
+        ("nothing", String::new()),
+        ("half the headers", half),
+        ("one request, then nothing", after_a_request),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect");
+        stream.write_all(sent.as_bytes()).await.expect("write");
+        let started = std::time::Instant::now();
+        let mut sink = Vec::new();
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut sink),
+        )
+        .await;
+        assert!(
+            closed.is_ok(),
+            "{what}: the connection is still open after 10 s"
+        );
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(400),
+            "{what}: closed before the timeout"
+        );
+    }
+}

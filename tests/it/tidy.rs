@@ -77,7 +77,11 @@ const IO_CRATES: &[(&str, &[&str], &str)] = &[
         &["server"],
         "the HTTP API (tools and tests may use it for fakes)",
     ),
-    ("hyper", &[], "only through axum and reqwest"),
+    (
+        "hyper",
+        &["server"],
+        "the accept loop, for the header-read timeout axum::serve does not offer",
+    ),
     (
         "reqwest",
         &["providers", "modelreg", "bench"],

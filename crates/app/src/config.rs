@@ -43,6 +43,9 @@ pub struct Config {
     pub log_level: String,
     /// How long a command waits for the views to reflect its write.
     pub read_your_writes_timeout_ms: u64,
+    /// How long an HTTP connection may take to send a request's headers (and idle between
+    /// requests) before it is closed.
+    pub http_header_read_timeout_ms: u64,
     /// Create the `default` org and print its admin token on first start.
     pub bootstrap_default_org: bool,
     /// How long an unwrapped data key stays in memory (zeroized when evicted, never written);
@@ -98,6 +101,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             read_your_writes_timeout_ms: 5_000,
+            http_header_read_timeout_ms: 30_000,
             bootstrap_default_org: true,
             connection_test_receipt_ttl_ms: 15 * 60 * 1000,
             data_key_cache_ttl_ms: 60_000,
@@ -185,6 +189,11 @@ const SETTINGS: &[(&str, &[&str], Read)] = &[
     (
         "MODELREG_READ_YOUR_WRITES_TIMEOUT_MS",
         &["read_your_writes_timeout_ms"],
+        Read::Number,
+    ),
+    (
+        "MODELREG_HTTP_HEADER_READ_TIMEOUT_MS",
+        &["http_header_read_timeout_ms"],
         Read::Number,
     ),
     (

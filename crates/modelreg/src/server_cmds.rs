@@ -136,7 +136,10 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
         }
     }
     let registry = Arc::clone(&running.registry);
-    let served = server::serve(listener, registry, shutdown_signal()).await;
+    let timeouts = server::Timeouts {
+        header_read: std::time::Duration::from_millis(config.http_header_read_timeout_ms.max(1)),
+    };
+    let served = server::serve_with(listener, registry, timeouts, shutdown_signal()).await;
     workers_stop.send_replace(true);
     for worker in workers {
         let _ = worker.await;

@@ -51,14 +51,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Param {
     }
 }
 
+/// The answer to a body over [`BODY_LIMIT`], read or announced.
+pub(crate) fn too_large() -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body.too_large",
+        format!("the body is over the {} KiB limit", BODY_LIMIT / 1024),
+    )
+}
+
 /// The answer to a body that could not be read: only the length limit is 413.
 pub(crate) fn bytes_problem(rejection: BytesRejection) -> Problem {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body.too_large",
-            format!("the body is over the {} KiB limit", BODY_LIMIT / 1024),
-        );
+        return too_large();
     }
     Problem::new(
         StatusCode::BAD_REQUEST,

@@ -9,6 +9,7 @@
 mod auth;
 mod docs;
 mod extract;
+mod listen;
 mod metrics;
 mod problem;
 mod routes;
@@ -16,6 +17,7 @@ mod routes;
 use std::future::Future;
 use std::sync::Arc;
 
+pub use listen::Timeouts;
 pub use metrics::Metrics;
 pub use problem::Problem;
 pub use routes::{openapi, ops_router, router};
@@ -35,14 +37,22 @@ pub async fn serve_ops(
         .await
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     registry: Arc<app::Registry>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, registry, Timeouts::default(), shutdown).await
+}
+
+/// [`serve`] with the connection timeouts given.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    registry: Arc<app::Registry>,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = router(registry, Arc::new(Metrics::default()));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    listen::serve(listener, app, timeouts, shutdown).await
 }

@@ -86,8 +86,23 @@ pub fn router(registry: Arc<Registry>, metrics: Arc<Metrics>) -> Router {
         .layer(request_log())
         .layer(middleware::from_fn(measure))
         .layer(Extension(metrics))
+        .layer(middleware::from_fn(refuse_announced_oversize))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(registry)
+}
+
+/// A body whose `Content-Length` is over the limit is refused before a byte of it is read,
+/// instead of holding the connection while it arrives (or never does).
+async fn refuse_announced_oversize(request: Request, next: Next) -> Response {
+    let announced = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > BODY_LIMIT as u64) {
+        return crate::extract::too_large().into_response();
+    }
+    next.run(request).await
 }
 
 /// Health, readiness and metrics alone, for a worker process (no API, no request metrics).

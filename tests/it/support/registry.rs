@@ -127,11 +127,16 @@ impl TestApp {
         self.base = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop_server, stopped) = oneshot::channel::<()>();
         let registry = Arc::clone(&running.registry);
+        let timeouts = server::Timeouts {
+            header_read: std::time::Duration::from_millis(
+                self.config().http_header_read_timeout_ms,
+            ),
+        };
         let server = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            server::serve(listener, registry, shutdown)
+            server::serve_with(listener, registry, timeouts, shutdown)
                 .await
                 .expect("serve");
         });
