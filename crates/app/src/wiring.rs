@@ -66,17 +66,19 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
     };
     let (log, keyring): (Arc<dyn EventLog>, Arc<dyn Keyring>) = match &config.nats_url {
         Some(url) => {
-            let client =
-                async_nats::connect(url.as_str())
-                    .await
-                    .map_err(|e| AppError::Unavailable {
-                        what: format!("cannot connect to NATS at {}", eventlog::redacted_url(url)),
-                        source: Some(Box::new(e)),
-                    })?;
-            let log =
-                JetStreamLog::from_client(client.clone(), StreamSettings::new(&config.stream))
-                    .await?;
-            let keyring = NatsKeyring::connect(client, &config.keyring_bucket).await?;
+            let client = eventlog::connect_nats(url).await?;
+            let settings = StreamSettings {
+                replicas: config.stream_replicas.max(1),
+                ..StreamSettings::new(&config.stream)
+            };
+            warn_of_single_replicas(&client, config);
+            let log = JetStreamLog::from_client(client.clone(), settings).await?;
+            let keyring = NatsKeyring::connect_with_replicas(
+                client,
+                &config.keyring_bucket,
+                config.keyring_replicas.max(1),
+            )
+            .await?;
             (Arc::new(log), Arc::new(keyring))
         }
         None => {
@@ -230,4 +232,20 @@ fn write_private(path: &Path, text: &str) -> Result<(), AppError> {
     file.write_all(format!("{text}\n").as_bytes())
         .map_err(failed)?;
     file.sync_all().map_err(failed)
+}
+
+/// A cluster with one replica of the log or the keyring loses them with one node: say so,
+/// loudly, at every start (an existing stream with fewer replicas than configured is warned
+/// about by the log itself).
+fn warn_of_single_replicas(client: &async_nats::Client, config: &Config) {
+    let info = client.server_info();
+    let clustered = info.cluster.as_deref().is_some_and(|name| !name.is_empty());
+    if clustered && (config.stream_replicas <= 1 || config.keyring_replicas <= 1) {
+        tracing::warn!(
+            cluster = info.cluster.as_deref().unwrap_or_default(),
+            stream_replicas = config.stream_replicas,
+            keyring_replicas = config.keyring_replicas,
+            "NATS runs a cluster but the log or the keyring is created with one replica: losing one node loses them; set MODELREG_STREAM_REPLICAS and MODELREG_KEYRING_REPLICAS to 3"
+        );
+    }
 }

@@ -63,13 +63,7 @@ impl JetStreamLog {
 
     /// Connect to `url` and create, or get, the stream described by `settings`.
     pub async fn connect_with(url: &str, settings: StreamSettings) -> Result<Self, LogError> {
-        let client = async_nats::connect(url).await.map_err(|error| {
-            LogError::unavailable_by(
-                format!("cannot connect to NATS at {}", redacted_url(url)),
-                error,
-            )
-        })?;
-        Self::from_client(client, settings).await
+        Self::from_client(connect_nats(url).await?, settings).await
     }
 
     /// Use an existing connection, e.g. one shared with the keyring's KV bucket.
@@ -446,6 +440,51 @@ impl Acker for JetStreamAcker {
 /// token in a URL's userinfo becomes `***`. NATS credentials may ride in the URL, which is
 /// shown in banners and errors.
 pub fn redacted_url(url: &str) -> String {
+    redact(url)
+}
+
+/// The servers of a comma-separated list of NATS URLs (`nats://a:4222,nats://b:4222`; a
+/// bare `host:port` means `nats://`). The error names the position of a wrong entry, never
+/// its text (a URL may carry a password).
+pub fn nats_servers(list: &str) -> Result<Vec<async_nats::ServerAddr>, String> {
+    let entries: Vec<&str> = list.split(',').map(str::trim).collect();
+    if entries.iter().all(|e| e.is_empty()) {
+        return Err("expected a NATS server URL, or several separated by commas".into());
+    }
+    entries
+        .iter()
+        .enumerate()
+        .map(|(n, entry)| {
+            if entry.is_empty() {
+                return Err(format!("entry {} of the server list is empty", n + 1));
+            }
+            entry.parse::<async_nats::ServerAddr>().map_err(|_| {
+                format!(
+                    "entry {} of the server list is not a NATS URL (nats://host:4222, tls://…, ws://…)",
+                    n + 1
+                )
+            })
+        })
+        .collect()
+}
+
+/// Connects to any reachable server of the list: the client tries each and fails over
+/// between them later. All down is "unavailable" (retrying may help); a wrong list is a
+/// configuration error, refused before (see [`nats_servers`]).
+pub async fn connect_nats(list: &str) -> Result<async_nats::Client, LogError> {
+    let servers = nats_servers(list).map_err(LogError::storage)?;
+    async_nats::connect(servers).await.map_err(|error| {
+        LogError::unavailable_by(
+            format!(
+                "cannot connect to any NATS server of {}",
+                redacted_url(list)
+            ),
+            error,
+        )
+    })
+}
+
+fn redact(url: &str) -> String {
     url.split(',')
         .map(|one| {
             let (scheme, rest) = match one.find("://") {
@@ -516,6 +555,26 @@ mod tests {
         let warnings = check_existing(&config, &wanted).unwrap();
         assert_eq!(warnings.len(), 2, "{warnings:?}");
     }
+    /// A replica whose first listed node is down starts on the next one.
+    #[tokio::test]
+    async fn any_reachable_server_of_the_list_serves() {
+        let server = NatsServer::start();
+        let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead_port = dead.local_addr().unwrap().port();
+        drop(dead);
+        let list = format!("nats://127.0.0.1:{dead_port},{}", server.url());
+        let log = JetStreamLog::connect(&list, "LISTED")
+            .await
+            .expect("connects");
+        assert_eq!(log.last_seq().await.expect("last seq"), 0);
+        let all_down = format!("nats://127.0.0.1:{dead_port}");
+        let Err(error) = connect_nats(&all_down).await else {
+            panic!("connected to a server that is down");
+        };
+        assert!(matches!(error, LogError::Unavailable { .. }), "{error}");
+        assert!(nats_servers("nats://a:4222,,").is_err());
+    }
+
     #[test]
     fn credentials_in_a_nats_url_are_not_shown() {
         assert_eq!(

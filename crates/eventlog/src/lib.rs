@@ -22,7 +22,7 @@ use futures::stream::BoxStream;
 
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use envelope::{Actor, ActorKind, DecodeError, Envelope, SCHEMA_VERSION};
-pub use jetstream::{JetStreamLog, StreamSettings, redacted_url};
+pub use jetstream::{JetStreamLog, StreamSettings, connect_nats, nats_servers, redacted_url};
 pub use private::{owner_only_dir, owner_only_file};
 pub use subject::{Subject, SubjectError, matches as subject_matches};
 

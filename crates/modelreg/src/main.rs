@@ -30,7 +30,8 @@ pub(crate) struct StateArgs {
     /// Data directory for the embedded log, keyring, views and key files (MODELREG_DATA_DIR).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Use NATS JetStream at this URL instead of the embedded log (MODELREG_NATS_URL).
+    /// Use NATS JetStream at these servers (one URL, or several comma-separated) instead of
+    /// the embedded log (MODELREG_NATS_URL).
     #[arg(long)]
     nats: Option<String>,
     /// Log format: text or json (MODELREG_LOG_FORMAT).
@@ -161,6 +162,11 @@ fn main() -> std::process::ExitCode {
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) if error.downcast_ref::<app::config::ConfigError>().is_some() => {
+            eprintln!("configuration error: {error:#}");
+            // EX_CONFIG: a restart policy can tell it from a failure that retrying may fix.
+            std::process::ExitCode::from(78)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE

@@ -123,9 +123,7 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
         }
         Some(url) => {
             // Workflow reports arrive over NATS too; every replica serves them (a queue group).
-            let client = async_nats::connect(url.as_str()).await.with_context(|| {
-                format!("cannot connect to NATS at {}", eventlog::redacted_url(url))
-            })?;
+            let client = eventlog::connect_nats(url).await?;
             let registry = Arc::clone(&running.registry);
             let stopped = workers_stopped();
             workers.push(tokio::spawn(async move {
@@ -257,9 +255,7 @@ pub(crate) async fn dependents_worker(
             "the dependents worker runs as its own process in NATS mode (--nats URL); on the embedded log `serve` runs it"
         );
     };
-    let client = async_nats::connect(url.as_str())
-        .await
-        .with_context(|| format!("cannot connect to NATS at {}", eventlog::redacted_url(&url)))?;
+    let client = eventlog::connect_nats(&url).await?;
     let running = app::start(&config).await?;
     let ops = serve_worker_ops(&running.registry, metrics_listen).await?;
     say("dependents worker running");

@@ -91,15 +91,17 @@ pub fn router(registry: Arc<Registry>, metrics: Arc<Metrics>) -> Router {
         .with_state(registry)
 }
 
-/// A body whose `Content-Length` is over the limit is refused before a byte of it is read,
-/// instead of holding the connection while it arrives (or never does).
+/// A body announced as far over the limit (16 times) is refused before a byte of it is read,
+/// instead of holding the connection while it arrives (or never does). One a little over
+/// the limit is read up to it and refused then: a client still sending a small body reads
+/// the answer instead of a reset connection.
 async fn refuse_announced_oversize(request: Request, next: Next) -> Response {
     let announced = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > BODY_LIMIT as u64) {
+    if announced.is_some_and(|length| length > 16 * BODY_LIMIT as u64) {
         return crate::extract::too_large().into_response();
     }
     next.run(request).await
