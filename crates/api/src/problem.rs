@@ -41,6 +41,9 @@ pub struct Problem {
     /// the test it ran, with its outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_test: Option<Box<crate::ConnectionTest>>,
+    /// `command.landed_views_behind`: the log position the command was recorded at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
 }
 
 /// One field's problem in a 422.
@@ -68,6 +71,7 @@ impl Problem {
             deactivated_by: None,
             hint: None,
             connection_test: None,
+            position: None,
         }
     }
 }

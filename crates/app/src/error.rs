@@ -49,6 +49,15 @@ pub enum AppError {
     /// finished within the wait; the problem carries the test.
     #[error("the connection test did not pass")]
     TestNotPassed(Box<api::ConnectionTest>),
+    /// The command was recorded in the log at `position`, but this process's views did not
+    /// reach it within the read-your-writes timeout: it happened; reading it back here has
+    /// to wait. A retry with the same Idempotency-Key answers it without applying it twice.
+    #[error("the command landed at position {position}; the views are behind")]
+    Landed {
+        position: u64,
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A dependency is down or slow; retrying later may work.
     #[error("temporarily unavailable: {what}")]
     Unavailable {
@@ -189,6 +198,18 @@ impl AppError {
                     ),
                 };
                 problem.connection_test = Some(test.clone());
+                problem
+            }
+            Self::Landed { position, .. } => {
+                tracing::warn!(error = %chain(self), "a command landed, the views lag");
+                let mut problem = Problem::new(
+                    503,
+                    "command.landed_views_behind",
+                    format!(
+                        "the command was recorded (log position {position}), but this server's views have not caught up with it yet; read it back shortly, or retry with the same Idempotency-Key, which answers it without applying it twice"
+                    ),
+                );
+                problem.position = Some(*position);
                 problem
             }
             Self::Unavailable { .. } => {

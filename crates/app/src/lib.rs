@@ -105,12 +105,21 @@ impl Registry {
         &self.jobs
     }
 
-    /// Waits until the local views reflect `position` (read your writes).
+    /// Waits until the local views reflect `position` (read your writes), the position of a
+    /// command just recorded: past the timeout the answer says the command landed there.
     pub async fn settle(&self, position: u64) -> Result<u64, AppError> {
-        Ok(self
+        match self
             .views
             .wait_for(position, self.read_your_writes_timeout)
-            .await?)
+            .await
+        {
+            Ok(reached) => Ok(reached),
+            Err(error @ views::ViewError::Lagging { .. }) => Err(AppError::Landed {
+                position,
+                source: Some(Box::new(error)),
+            }),
+            Err(other) => Err(other.into()),
+        }
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
