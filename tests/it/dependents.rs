@@ -86,6 +86,33 @@ async fn run(backend: Backend) {
         .call_with(Method::GET, "/v1/resolve/nope", None, &service, &[])
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    // Without a platform key, a platform model says who must act, not "retry shortly".
+    let platform = app
+        .call_with(
+            Method::GET,
+            "/v1/resolve/google/gemini-3.1-pro-preview",
+            None,
+            &service,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (platform.status, platform.body["code"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("platform.not_configured")
+        ),
+        "{}",
+        platform.body
+    );
+    assert!(
+        !platform.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("retry shortly"),
+        "{}",
+        platform.body
+    );
     // The resolve answer is the one place a secret may appear; keep it out of the canary's
     // response scan.
     app.forget_responses();

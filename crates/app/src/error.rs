@@ -58,6 +58,10 @@ pub enum AppError {
         #[source]
         source: Option<BoxError>,
     },
+    /// The operator has not configured what this needs (the platform's OpenRouter key);
+    /// retrying cannot help until they do.
+    #[error("not configured: {message}")]
+    NotConfigured { code: &'static str, message: String },
     /// A dependency is down or slow; retrying later may work.
     #[error("temporarily unavailable: {what}")]
     Unavailable {
@@ -91,13 +95,6 @@ impl AppError {
 
     pub fn internal(what: impl Into<String>) -> Self {
         Self::Internal {
-            what: what.into(),
-            source: None,
-        }
-    }
-
-    pub fn unavailable(what: impl Into<String>) -> Self {
-        Self::Unavailable {
             what: what.into(),
             source: None,
         }
@@ -198,6 +195,11 @@ impl AppError {
                     ),
                 };
                 problem.connection_test = Some(test.clone());
+                problem
+            }
+            Self::NotConfigured { code, message } => {
+                let mut problem = Problem::new(503, code, message.clone());
+                problem.hint = Some("ask the operator; retrying will not help until then".into());
                 problem
             }
             Self::Landed { position, .. } => {

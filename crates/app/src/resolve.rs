@@ -143,11 +143,13 @@ pub async fn resolve(
     ctx.require_service()?;
     let position = registry.views.position();
     if let Some(platform) = catalog::find(model) {
-        let key = registry.platform_key.as_ref().ok_or_else(|| {
-            AppError::unavailable(
-                "the platform OpenRouter key is not configured (MODELREG_PLATFORM_OPENROUTER_KEY)",
-            )
-        })?;
+        let key = registry
+            .platform_key
+            .as_ref()
+            .ok_or_else(|| AppError::NotConfigured {
+                code: "platform.not_configured",
+                message: "platform models cannot be resolved here: the operator has not configured the platform's OpenRouter key (MODELREG_PLATFORM_OPENROUTER_KEY)".into(),
+            })?;
         let credential =
             CredentialSecret::ApiKey(secrets::Secret::new(key.expose_secret().to_owned()));
         let meta = Meta {
