@@ -82,6 +82,39 @@ async fn run(backend: Backend) {
             .status,
         StatusCode::FORBIDDEN
     );
+    // The same in LiteLLM's terms: its provider prefix, the key, the token limit.
+    let litellm = app
+        .call_with(
+            Method::GET,
+            "/v1/resolve/m?format=litellm",
+            None,
+            &service,
+            &[],
+        )
+        .await;
+    assert_eq!(litellm.status, StatusCode::OK, "{}", litellm.body);
+    assert_eq!(litellm.body["kwargs"]["model"], "openai/gpt-5");
+    assert_eq!(litellm.body["kwargs"]["api_key"], secret.as_str());
+    assert_eq!(litellm.body["kwargs"]["max_tokens"], 8000);
+    assert!(
+        litellm.body["position"].as_u64().is_some(),
+        "{}",
+        litellm.body
+    );
+    let other_format = app
+        .call_with(
+            Method::GET,
+            "/v1/resolve/m?format=yaml",
+            None,
+            &service,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        other_format.body["code"], "query.invalid",
+        "{}",
+        other_format.body
+    );
     let unknown = app
         .call_with(Method::GET, "/v1/resolve/nope", None, &service, &[])
         .await;

@@ -30,7 +30,10 @@ pub use models::{
     Warning,
 };
 pub use problem::{FieldProblem, Problem};
-pub use resolve::{Resolved, ResolvedCredential};
+pub use resolve::{
+    LiteLlm, LiteLlmKwargs, LiteLlmReasoning, ResolveAnswer, ResolveQuery, Resolved,
+    ResolvedCredential,
+};
 pub use secret::SecretField;
 pub use tokens::{IssueToken, IssuedToken, Token};
 pub use workflows::{

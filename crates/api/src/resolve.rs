@@ -49,3 +49,73 @@ pub enum ResolvedCredential {
         bedrock_api_key: SecretField,
     },
 }
+
+/// `GET /v1/resolve/{model}?format=litellm`.
+#[derive(Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResolveQuery {
+    /// `litellm`: answer LiteLLM's `completion()` keyword arguments instead.
+    #[param(pattern = "^litellm$")]
+    pub format: Option<String>,
+}
+
+/// A model as LiteLLM's `completion()` takes it: `litellm.completion(**kwargs,
+/// messages=…)`; `reasoning` says how to ask for extended reasoning, when the model has it.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LiteLlm {
+    pub kwargs: LiteLlmKwargs,
+    pub reasoning: Option<LiteLlmReasoning>,
+}
+
+/// `completion()` keyword arguments; absent ones are not sent.
+#[derive(Default, Serialize, Deserialize, ToSchema)]
+pub struct LiteLlmKwargs {
+    /// With LiteLLM's provider prefix: `openai/…`, `anthropic/…`, `gemini/…`,
+    /// `openrouter/…`, `fireworks_ai/…`, `together_ai/…`, `bedrock/converse/…`,
+    /// `huggingface/…`.
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub api_key: Option<SecretField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_access_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub aws_secret_access_key: Option<SecretField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub aws_session_token: Option<SecretField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_region_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Instead of `max_tokens`, for OpenAI reasoning models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_cost_per_token: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_cost_per_token: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_openai_params: Option<Vec<String>>,
+}
+
+/// How to ask for extended reasoning: the keyword argument, the model's shape (`effort` or
+/// `max_tokens`) and an example value.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LiteLlmReasoning {
+    pub kwarg: String,
+    pub shape: String,
+    pub example: serde_json::Value,
+}
+
+/// What `GET /v1/resolve/{model}` answers: the registry's shape, or with `format=litellm`
+/// LiteLLM's (for the document; each answer is one of them).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ResolveAnswer {
+    Resolved(crate::Positioned<Resolved>),
+    LiteLlm(crate::Positioned<LiteLlm>),
+}

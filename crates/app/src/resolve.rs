@@ -12,6 +12,8 @@ use serde::Serialize;
 
 use crate::{Answer, AppError, Ctx, Registry, credentials, present};
 
+mod litellm;
+
 /// OpenRouter's API base, which platform models resolve to.
 pub const OPENROUTER_BASE_URL: &str = "https://openrouter.ai/api/v1";
 
@@ -140,6 +142,52 @@ pub async fn resolve(
     ctx: &Ctx,
     model: &str,
 ) -> Result<Answer<Resolved>, AppError> {
+    let found = find(registry, ctx, model).await?;
+    let meta = match found.facts {
+        Facts::Platform(meta) => meta.prefix(),
+        Facts::Custom(rows) => Arc::clone(&rows.meta),
+    };
+    Ok(Answer {
+        value: Resolved {
+            meta,
+            credential: found.credential,
+        },
+        position: found.position,
+    })
+}
+
+/// The same, as the keyword arguments of LiteLLM's `completion()` for that provider
+/// (`?format=litellm`). Service tokens only.
+pub async fn resolve_litellm(
+    registry: &Registry,
+    ctx: &Ctx,
+    model: &str,
+) -> Result<Answer<api::LiteLlm>, AppError> {
+    let Found {
+        facts,
+        credential,
+        position,
+    } = find(registry, ctx, model).await?;
+    let value = match &facts {
+        Facts::Platform(meta) => litellm::params(meta, credential),
+        Facts::Custom(rows) => litellm::params(&custom_meta(model, &rows.model), credential),
+    };
+    Ok(Answer { value, position })
+}
+
+/// What a resolve found: the model's facts, its credential opened, and the views position.
+struct Found {
+    facts: Facts,
+    credential: Option<api::ResolvedCredential>,
+    position: u64,
+}
+
+enum Facts {
+    Platform(Box<Meta>),
+    Custom(Arc<ResolveRows>),
+}
+
+async fn find(registry: &Registry, ctx: &Ctx, model: &str) -> Result<Found, AppError> {
     ctx.require_service()?;
     let position = registry.views.position();
     if let Some(platform) = catalog::find(model) {
@@ -165,11 +213,11 @@ pub async fn resolve(
             input_cost_per_token: present::cost(platform.input_cost_per_token),
             output_cost_per_token: present::cost(platform.output_cost_per_token),
         };
-        let value = Resolved {
-            meta: meta.prefix(),
+        return Ok(Found {
+            facts: Facts::Platform(Box::new(meta)),
             credential: Some(wire(credential)),
-        };
-        return Ok(Answer { value, position });
+            position,
+        });
     }
     let not_found = || AppError::NotFound {
         code: "model.not_found",
@@ -191,11 +239,11 @@ pub async fn resolve(
             credentials::open(registry, &ctx.org, credential_row).await?,
         )),
     };
-    let value = Resolved {
-        meta: Arc::clone(&rows.meta),
+    Ok(Found {
+        facts: Facts::Custom(rows),
         credential,
-    };
-    Ok(Answer { value, position })
+        position,
+    })
 }
 
 /// The facts of a custom model's resolve answer.

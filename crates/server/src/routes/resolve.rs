@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use app::Registry;
 
-use super::{Result, answer_bytes, no_store};
+use super::{Result, answer, answer_bytes, no_store, query_problem};
 use crate::auth::Caller;
 use crate::extract::Param;
 
@@ -20,10 +21,16 @@ use crate::extract::Param;
 /// unknown one 404; a credential that cannot be opened 409
 /// `credential.needs_reconfiguration`. The credential appears on this route only and is
 /// never logged; the answer carries `Cache-Control: no-store`.
+///
+/// With `format=litellm` the answer is LiteLLM's `completion()` keyword arguments for that
+/// provider (`kwargs`, passed as they are) and how to ask for extended reasoning.
 #[utoipa::path(get, path = "/v1/resolve/{*model}", tag = "resolve",
-    params(("model" = String, Path, description = "A custom slug or a platform id such as google/gemini-3.1-pro-preview (slashes allowed).")),
+    params(
+        ("model" = String, Path, description = "A custom slug or a platform id such as google/gemini-3.1-pro-preview (slashes allowed)."),
+        api::ResolveQuery,
+    ),
     responses(
-        (status = 200, description = "The resolved model.", body = api::Positioned<api::Resolved>),
+        (status = 200, description = "The resolved model, in the registry's shape or LiteLLM's.", body = api::ResolveAnswer),
         (status = 400, response = crate::docs::BadRequest),
         (status = 401, response = crate::docs::Unauthorized),
         (status = 403, response = crate::docs::Forbidden),
@@ -37,7 +44,22 @@ pub(crate) async fn resolve(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
     Param(model): Param,
+    query: std::result::Result<Query<api::ResolveQuery>, QueryRejection>,
 ) -> Result<Response> {
+    match query.map_err(query_problem)?.format.as_deref() {
+        None => {}
+        Some("litellm") => {
+            let params = app::resolve::resolve_litellm(&registry, &ctx, &model).await?;
+            return Ok(no_store(answer(StatusCode::OK, params)));
+        }
+        Some(_) => {
+            return Err(crate::Problem::new(
+                StatusCode::BAD_REQUEST,
+                "query.invalid",
+                "format takes litellm, or is left out for the registry's own shape",
+            ));
+        }
+    }
     let resolved = app::resolve::resolve(&registry, &ctx, &model).await?;
     Ok(no_store(answer_bytes(
         StatusCode::OK,

@@ -1,0 +1,289 @@
+//! A resolve answer as LiteLLM's `completion()` keyword arguments (LiteLLM 1.110), built so
+//! that a runtime passes them as they are and never falls into LiteLLM's traps (see
+//! `shared/reference/litellm.md`): the provider prefix is always sent; a keyless
+//! OpenAI-compatible model gets an explicit placeholder key, so LiteLLM never sends the
+//! host's `OPENAI_API_KEY` to that server; an Anthropic base is its root (a `/v1` would be
+//! doubled); OpenAI reasoning models get `max_completion_tokens` instead of relying on
+//! LiteLLM's name detection; known prices are passed per call.
+
+use api::{LiteLlm, LiteLlmKwargs, LiteLlmReasoning, ResolvedCredential, SecretField};
+use serde_json::json;
+
+use super::Meta;
+
+/// The key sent to an OpenAI-compatible server that takes none: LiteLLM's `openai/` route
+/// requires one and would otherwise read the host's `OPENAI_API_KEY`.
+pub(super) const NO_KEY: &str = "no-key";
+
+/// The `completion()` arguments for `meta` with its opened `credential`.
+pub(super) fn params(meta: &Meta, credential: Option<ResolvedCredential>) -> LiteLlm {
+    let id = &meta.provider_model_id;
+    let (prefix, api_base) = match meta.provider {
+        "openai" => ("openai", meta.base_url.clone()),
+        "anthropic" => ("anthropic", meta.base_url.as_deref().map(anthropic_root)),
+        "gemini" => ("gemini", meta.base_url.clone()),
+        "openrouter" => ("openrouter", meta.base_url.clone()),
+        "fireworks" => ("fireworks_ai", meta.base_url.clone()),
+        "together" => ("together_ai", meta.base_url.clone()),
+        "bedrock" => ("bedrock/converse", None),
+        "huggingface" => ("huggingface", meta.endpoint_url.clone()),
+        // `openai/` with the server's base URL, as LiteLLM documents for any such server.
+        _ => ("openai", meta.endpoint_url.clone()),
+    };
+    let mut kwargs = LiteLlmKwargs {
+        model: format!("{prefix}/{id}"),
+        api_base,
+        ..LiteLlmKwargs::default()
+    };
+    match credential {
+        Some(ResolvedCredential::ApiKey { api_key }) => kwargs.api_key = Some(api_key),
+        Some(ResolvedCredential::BedrockApiKey { bedrock_api_key }) => {
+            // A Bedrock API key is a bearer token, which LiteLLM takes as `api_key`.
+            kwargs.api_key = Some(bedrock_api_key);
+        }
+        Some(ResolvedCredential::AwsAccessKey {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        }) => {
+            kwargs.aws_access_key_id = Some(access_key_id);
+            kwargs.aws_secret_access_key = Some(secret_access_key);
+            kwargs.aws_session_token = session_token;
+        }
+        None if meta.provider == "openai_compatible" => {
+            kwargs.api_key = Some(SecretField::new(NO_KEY.to_owned()));
+        }
+        None => {}
+    }
+    if meta.provider == "bedrock" {
+        kwargs.aws_region_name = meta.region.clone();
+    }
+    let reasoning = meta.capabilities.as_ref().and_then(|c| c.reasoning.clone());
+    // OpenAI's reasoning models refuse `max_tokens`; LiteLLM renames it only for names it
+    // recognises, so the registry sends the right field itself.
+    if meta.provider == "openai" && reasoning.is_some() {
+        kwargs.max_completion_tokens = meta.max_tokens;
+    } else {
+        kwargs.max_tokens = meta.max_tokens;
+    }
+    kwargs.input_cost_per_token = meta.input_cost_per_token.as_deref().and_then(price);
+    kwargs.output_cost_per_token = meta.output_cost_per_token.as_deref().and_then(price);
+    let reasoning = reasoning.map(|shape| reasoning_of(meta, &shape, &mut kwargs));
+    LiteLlm { kwargs, reasoning }
+}
+
+/// How to ask this model for extended reasoning through LiteLLM, in the model's shape.
+fn reasoning_of(meta: &Meta, shape: &str, kwargs: &mut LiteLlmKwargs) -> LiteLlmReasoning {
+    let budget = meta
+        .max_tokens
+        .map_or(1024, |max| (max / 4).clamp(1024, 16_384));
+    let (kwarg, example) = match (meta.provider, shape) {
+        // OpenRouter's documented `reasoning` object goes upstream as it is.
+        ("openrouter", "effort") => ("reasoning", json!({"effort": "medium"})),
+        ("openrouter", _) => ("reasoning", json!({"max_tokens": budget})),
+        (_, "effort") => ("reasoning_effort", json!("medium")),
+        _ => (
+            "thinking",
+            json!({"type": "enabled", "budget_tokens": budget}),
+        ),
+    };
+    if matches!(meta.provider, "fireworks" | "together") && kwarg == "reasoning_effort" {
+        // LiteLLM refuses the parameter for models its cost map does not mark as reasoning.
+        kwargs.allowed_openai_params = Some(vec!["reasoning_effort".to_owned()]);
+    }
+    LiteLlmReasoning {
+        kwarg: kwarg.to_owned(),
+        shape: shape.to_owned(),
+        example,
+    }
+}
+
+/// An Anthropic base as LiteLLM takes it: the root, since it appends `/v1/messages`.
+fn anthropic_root(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    base.strip_suffix("/v1").unwrap_or(base).to_owned()
+}
+
+/// A decimal USD price as the float LiteLLM takes.
+fn price(decimal: &str) -> Option<f64> {
+    decimal.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(provider: &'static str, id: &str) -> Meta {
+        Meta {
+            kind: "custom",
+            model: "m".into(),
+            provider,
+            base_url: None,
+            endpoint_url: None,
+            region: None,
+            provider_model_id: id.into(),
+            max_tokens: Some(32_000),
+            capabilities: Some(api::Capabilities {
+                json_mode: false,
+                vision: false,
+                tool_use: true,
+                reasoning: None,
+            }),
+            input_cost_per_token: Some("0.000003".into()),
+            output_cost_per_token: None,
+        }
+    }
+
+    fn key() -> Option<ResolvedCredential> {
+        Some(ResolvedCredential::ApiKey {
+            api_key: SecretField::new("sk-test-0123456789".into()),
+        })
+    }
+
+    fn as_json(params: &LiteLlm) -> serde_json::Value {
+        serde_json::to_value(params).expect("json")
+    }
+
+    #[test]
+    fn every_provider_gets_its_prefix_and_credential_shape() {
+        for (provider, id, model) in [
+            ("openai", "gpt-4o-mini", "openai/gpt-4o-mini"),
+            (
+                "anthropic",
+                "claude-sonnet-4-6",
+                "anthropic/claude-sonnet-4-6",
+            ),
+            (
+                "gemini",
+                "gemini-3.1-pro-preview",
+                "gemini/gemini-3.1-pro-preview",
+            ),
+            (
+                "openrouter",
+                "anthropic/claude-opus-4.7",
+                "openrouter/anthropic/claude-opus-4.7",
+            ),
+            (
+                "fireworks",
+                "accounts/acme/models/ft",
+                "fireworks_ai/accounts/acme/models/ft",
+            ),
+            (
+                "together",
+                "meta-llama/L-70B",
+                "together_ai/meta-llama/L-70B",
+            ),
+            ("huggingface", "tgi", "huggingface/tgi"),
+            ("openai_compatible", "llama3.2", "openai/llama3.2"),
+        ] {
+            let out = as_json(&params(&meta(provider, id), key()));
+            assert_eq!(out["kwargs"]["model"], model, "{provider}");
+            assert_eq!(out["kwargs"]["api_key"], "sk-test-0123456789", "{provider}");
+            assert_eq!(out["kwargs"]["max_tokens"], 32_000, "{provider}");
+            assert_eq!(
+                out["kwargs"]["input_cost_per_token"], 0.000003,
+                "{provider}"
+            );
+            assert!(
+                out["kwargs"].get("output_cost_per_token").is_none(),
+                "unknown: absent"
+            );
+        }
+    }
+
+    #[test]
+    fn bedrock_takes_iam_keys_or_a_bearer_key_and_its_region() {
+        let mut bedrock = meta("bedrock", "us.anthropic.claude-sonnet-4-20250514-v1:0");
+        bedrock.region = Some("us-east-1".into());
+        let iam = Some(ResolvedCredential::AwsAccessKey {
+            access_key_id: "AKIATEST".into(),
+            secret_access_key: SecretField::new("secret".into()),
+            session_token: Some(SecretField::new("session".into())),
+        });
+        let out = as_json(&params(&bedrock, iam));
+        assert_eq!(
+            out["kwargs"]["model"],
+            "bedrock/converse/us.anthropic.claude-sonnet-4-20250514-v1:0"
+        );
+        assert_eq!(
+            (
+                &out["kwargs"]["aws_access_key_id"],
+                &out["kwargs"]["aws_secret_access_key"],
+                &out["kwargs"]["aws_session_token"],
+                &out["kwargs"]["aws_region_name"]
+            ),
+            (
+                &json!("AKIATEST"),
+                &json!("secret"),
+                &json!("session"),
+                &json!("us-east-1")
+            )
+        );
+        assert!(out["kwargs"].get("api_key").is_none());
+        let bearer = Some(ResolvedCredential::BedrockApiKey {
+            bedrock_api_key: SecretField::new("bedrock-key".into()),
+        });
+        let out = as_json(&params(&bedrock, bearer));
+        assert_eq!(out["kwargs"]["api_key"], "bedrock-key");
+        assert!(out["kwargs"].get("aws_access_key_id").is_none());
+    }
+
+    #[test]
+    fn the_traps_are_avoided() {
+        // A keyless OpenAI-compatible server gets a placeholder key, never the host's.
+        let mut local = meta("openai_compatible", "llama3.2");
+        local.endpoint_url = Some("http://127.0.0.1:11434/v1".into());
+        let out = as_json(&params(&local, None));
+        assert_eq!(out["kwargs"]["api_key"], NO_KEY);
+        assert_eq!(out["kwargs"]["api_base"], "http://127.0.0.1:11434/v1");
+        // An Anthropic base is its root.
+        let mut anthropic = meta("anthropic", "claude-sonnet-4-6");
+        anthropic.base_url = Some("https://proxy.corp/anthropic/v1/".into());
+        let out = as_json(&params(&anthropic, key()));
+        assert_eq!(out["kwargs"]["api_base"], "https://proxy.corp/anthropic");
+        // An OpenAI reasoning model gets max_completion_tokens, and how to ask for effort.
+        let mut o3 = meta("openai", "o3-my-ft");
+        o3.capabilities = Some(api::Capabilities {
+            reasoning: Some("effort".into()),
+            ..o3.capabilities.clone().expect("caps")
+        });
+        let out = as_json(&params(&o3, key()));
+        assert_eq!(out["kwargs"]["max_completion_tokens"], 32_000);
+        assert!(out["kwargs"].get("max_tokens").is_none());
+        assert_eq!(out["reasoning"]["kwarg"], "reasoning_effort");
+    }
+
+    #[test]
+    fn reasoning_follows_the_models_shape_and_provider() {
+        let with = |provider: &'static str, shape: &str| {
+            let mut m = meta(provider, "x");
+            m.capabilities = Some(api::Capabilities {
+                reasoning: Some(shape.into()),
+                ..m.capabilities.clone().expect("caps")
+            });
+            as_json(&params(&m, key()))
+        };
+        let anthropic = with("anthropic", "max_tokens");
+        assert_eq!(anthropic["reasoning"]["kwarg"], "thinking");
+        assert_eq!(anthropic["reasoning"]["example"]["budget_tokens"], 8000);
+        assert_eq!(
+            with("openrouter", "effort")["reasoning"]["example"],
+            json!({"effort": "medium"})
+        );
+        assert_eq!(
+            with("openrouter", "max_tokens")["reasoning"]["kwarg"],
+            "reasoning"
+        );
+        let fireworks = with("fireworks", "effort");
+        assert_eq!(
+            fireworks["kwargs"]["allowed_openai_params"],
+            json!(["reasoning_effort"])
+        );
+        assert!(
+            with("gemini", "effort")["kwargs"]
+                .get("allowed_openai_params")
+                .is_none()
+        );
+        assert!(as_json(&params(&meta("openai", "gpt-4o"), key()))["reasoning"].is_null());
+    }
+}
