@@ -1008,6 +1008,66 @@ fn every_route_has_a_command_and_global_flags_go_anywhere() {
         text(&after)
     );
 
+    // A LiteLLM proxy config: references in the file, values only in the 0600 env file,
+    // which needs a service token.
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("litellm.yaml");
+    let env_file = dir.path().join("litellm.env");
+    ok(
+        &[
+            "export",
+            "litellm-config",
+            "--out",
+            config.to_str().expect("path"),
+        ],
+        None,
+    );
+    let yaml = std::fs::read_to_string(&config).expect("config");
+    assert!(
+        yaml.contains("model_list:")
+            && yaml.contains("openai/gpt-4o")
+            && yaml.contains("os.environ/MODEL_TEAM_GPT_API_KEY")
+            && !yaml.contains("sk-good-cli"),
+        "{yaml}"
+    );
+    let issued = ok(
+        &[
+            "tokens", "issue", "--label", "exporter", "--role", "service",
+        ],
+        None,
+    );
+    let service = String::from_utf8_lossy(&issued.stdout).trim().to_owned();
+    let service_env = [
+        ("MODELREG_SERVER", app.base.as_str()),
+        ("MODELREG_TOKEN", service.as_str()),
+    ];
+    let exported = run(
+        &[
+            "export",
+            "litellm-config",
+            "--out",
+            config.to_str().expect("path"),
+            "--env-file",
+            env_file.to_str().expect("path"),
+        ],
+        &service_env,
+        None,
+    );
+    assert!(exported.status.success(), "{}", text(&exported));
+    let values = std::fs::read_to_string(&env_file).expect("env file");
+    assert!(
+        values.contains("MODEL_TEAM_GPT_API_KEY=sk-good-cli-0123456789abcdef"),
+        "{values}"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&env_file).expect("meta").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        !text(&exported).contains("sk-good-cli"),
+        "no secret on the terminal"
+    );
+
     // Deactivated models leave the list unless --all; workflows can be deleted.
     ok(&["workflows", "delete", "wf-1"], None);
     ok(&["models", "deactivate", "team-gpt"], None);

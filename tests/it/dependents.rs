@@ -101,6 +101,19 @@ async fn run(backend: Backend) {
         "{}",
         litellm.body
     );
+    // The org's models as a LiteLLM proxy config: secrets as os.environ references only.
+    let config = app
+        .call(Method::GET, "/v1/exports/litellm-config", None)
+        .await;
+    assert_eq!(config.status, StatusCode::OK, "{}", config.body);
+    let m = config.body["model_list"]
+        .as_array()
+        .and_then(|list| list.iter().find(|d| d["model_name"] == "m"))
+        .cloned()
+        .unwrap_or_else(|| panic!("m exported: {}", config.body));
+    assert_eq!(m["litellm_params"]["model"], "openai/gpt-5");
+    assert_eq!(m["litellm_params"]["api_key"], "os.environ/MODEL_M_API_KEY");
+    assert!(!config.body.to_string().contains(&secret), "never a secret");
     let other_format = app
         .call_with(
             Method::GET,

@@ -31,8 +31,8 @@ pub use models::{
 };
 pub use problem::{FieldProblem, Problem};
 pub use resolve::{
-    LiteLlm, LiteLlmKwargs, LiteLlmReasoning, ResolveAnswer, ResolveQuery, Resolved,
-    ResolvedCredential,
+    LiteLlm, LiteLlmConfig, LiteLlmDeployment, LiteLlmKwargs, LiteLlmModelInfo, LiteLlmReasoning,
+    ResolveAnswer, ResolveQuery, Resolved, ResolvedCredential,
 };
 pub use secret::SecretField;
 pub use tokens::{IssueToken, IssuedToken, Token};

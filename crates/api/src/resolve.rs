@@ -119,3 +119,25 @@ pub enum ResolveAnswer {
     Resolved(crate::Positioned<Resolved>),
     LiteLlm(crate::Positioned<LiteLlm>),
 }
+
+/// `GET /v1/exports/litellm-config`: a LiteLLM proxy `model_list` for the org's active
+/// models, with every secret as an `os.environ/VAR` reference (never the secret).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LiteLlmConfig {
+    pub model_list: Vec<LiteLlmDeployment>,
+}
+
+/// One `model_list` entry: the public alias, `completion()`'s arguments and model info.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LiteLlmDeployment {
+    /// The custom model's slug, or the platform model's id.
+    pub model_name: String,
+    pub litellm_params: LiteLlmKwargs,
+    pub model_info: LiteLlmModelInfo,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LiteLlmModelInfo {
+    pub id: String,
+    pub mode: String,
+}

@@ -175,6 +175,70 @@ pub async fn resolve_litellm(
     Ok(Answer { value, position })
 }
 
+/// A LiteLLM proxy `model_list` of the org's active custom models and the platform models,
+/// each secret an `os.environ/VAR` reference ([`litellm_env_var`] names them). Admins and
+/// service tokens; no credential is opened.
+pub fn litellm_config(
+    registry: &Registry,
+    ctx: &Ctx,
+) -> Result<Answer<api::LiteLlmConfig>, AppError> {
+    ctx.require_reporter()?;
+    let position = registry.views.position();
+    let mut model_list = Vec::new();
+    for row in registry.views.models(ctx.org.as_str())? {
+        if row.model.status != Status::Active {
+            continue;
+        }
+        let slug = row.model.slug.as_str();
+        let kind = match &row.model.credential_id {
+            Some(id) => registry
+                .views
+                .credential(ctx.org.as_str(), id.as_str())?
+                .map(|c| c.credential.kind),
+            None => None,
+        };
+        let credential = kind.map(|kind| litellm::env_credential(slug, kind));
+        let params = litellm::params(&custom_meta(slug, &row), credential);
+        model_list.push(deployment(slug, params.kwargs));
+    }
+    for platform in catalog::platform_models() {
+        let meta = platform_meta(platform);
+        let key = api::ResolvedCredential::ApiKey {
+            api_key: api::SecretField::new(format!("os.environ/{PLATFORM_KEY_VAR}")),
+        };
+        let params = litellm::params(&meta, Some(key));
+        model_list.push(deployment(&platform.id, params.kwargs));
+    }
+    Ok(Answer {
+        value: api::LiteLlmConfig { model_list },
+        position,
+    })
+}
+
+/// The variable a LiteLLM config reads a model's secret from: `MODEL_<SLUG>_<FIELD>`, e.g.
+/// `MODEL_TEAM_GPT_API_KEY` (not `MODELREG_*`, which modelreg's own settings own).
+pub fn litellm_env_var(slug: &str, field: &str) -> String {
+    format!(
+        "MODEL_{}_{}",
+        slug.to_ascii_uppercase().replace('-', "_"),
+        field.to_ascii_uppercase()
+    )
+}
+
+/// The variable the platform models' key is read from in an exported config.
+pub const PLATFORM_KEY_VAR: &str = "OPENROUTER_API_KEY";
+
+fn deployment(name: &str, litellm_params: api::LiteLlmKwargs) -> api::LiteLlmDeployment {
+    api::LiteLlmDeployment {
+        model_name: name.to_owned(),
+        litellm_params,
+        model_info: api::LiteLlmModelInfo {
+            id: name.to_owned(),
+            mode: "chat".into(),
+        },
+    }
+}
+
 /// What a resolve found: the model's facts, its credential opened, and the views position.
 struct Found {
     facts: Facts,
@@ -200,19 +264,7 @@ async fn find(registry: &Registry, ctx: &Ctx, model: &str) -> Result<Found, AppE
             })?;
         let credential =
             CredentialSecret::ApiKey(secrets::Secret::new(key.expose_secret().to_owned()));
-        let meta = Meta {
-            kind: "platform",
-            model: platform.id.clone(),
-            provider: "openrouter",
-            base_url: Some(OPENROUTER_BASE_URL.to_owned()),
-            endpoint_url: None,
-            region: None,
-            provider_model_id: platform.id.clone(),
-            max_tokens: platform.max_tokens,
-            capabilities: None,
-            input_cost_per_token: present::cost(platform.input_cost_per_token),
-            output_cost_per_token: present::cost(platform.output_cost_per_token),
-        };
+        let meta = platform_meta(platform);
         return Ok(Found {
             facts: Facts::Platform(Box::new(meta)),
             credential: Some(wire(credential)),
@@ -244,6 +296,23 @@ async fn find(registry: &Registry, ctx: &Ctx, model: &str) -> Result<Found, AppE
         credential,
         position,
     })
+}
+
+/// The facts of a platform model's resolve answer: OpenRouter, with the platform key.
+fn platform_meta(platform: &catalog::PlatformModel) -> Meta {
+    Meta {
+        kind: "platform",
+        model: platform.id.clone(),
+        provider: "openrouter",
+        base_url: Some(OPENROUTER_BASE_URL.to_owned()),
+        endpoint_url: None,
+        region: None,
+        provider_model_id: platform.id.clone(),
+        max_tokens: platform.max_tokens,
+        capabilities: None,
+        input_cost_per_token: present::cost(platform.input_cost_per_token),
+        output_cost_per_token: present::cost(platform.output_cost_per_token),
+    }
 }
 
 /// The facts of a custom model's resolve answer.

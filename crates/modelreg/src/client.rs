@@ -14,6 +14,7 @@
 mod args;
 mod connection_test;
 pub(crate) mod credentials;
+pub(crate) mod export;
 mod http;
 mod input;
 pub(crate) mod models;
@@ -21,4 +22,6 @@ mod output;
 pub(crate) mod tokens;
 pub(crate) mod workflows;
 
-pub(crate) use args::{CredentialsCommand, ModelsCommand, Remote, TokensCommand, WorkflowsCommand};
+pub(crate) use args::{
+    CredentialsCommand, ExportCommand, ModelsCommand, Remote, TokensCommand, WorkflowsCommand,
+};

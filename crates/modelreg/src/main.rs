@@ -80,6 +80,11 @@ enum Command {
         #[command(subcommand)]
         command: client::WorkflowsCommand,
     },
+    /// Exports for other tools, through a running registry.
+    Export {
+        #[command(subcommand)]
+        command: client::ExportCommand,
+    },
     /// API tokens of the org, through a running registry.
     Tokens {
         #[command(subcommand)]
@@ -158,6 +163,7 @@ fn main() -> std::process::ExitCode {
             Command::Credentials { command } => client::credentials::run(remote, command).await,
             Command::Workflows { command } => client::workflows::run(remote, command).await,
             Command::Tokens { command } => client::tokens::run(remote, command).await,
+            Command::Export { command } => client::export::run(remote, command).await,
         }
     });
     match result {

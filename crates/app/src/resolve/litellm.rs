@@ -7,6 +7,7 @@
 //! LiteLLM's name detection; known prices are passed per call.
 
 use api::{LiteLlm, LiteLlmKwargs, LiteLlmReasoning, ResolvedCredential, SecretField};
+use domain::provider::CredentialKind;
 use serde_json::json;
 
 use super::Meta;
@@ -14,6 +15,31 @@ use super::Meta;
 /// The key sent to an OpenAI-compatible server that takes none: LiteLLM's `openai/` route
 /// requires one and would otherwise read the host's `OPENAI_API_KEY`.
 pub(super) const NO_KEY: &str = "no-key";
+
+/// A credential of `kind` as `os.environ/` references to the variables
+/// [`super::litellm_env_var`] names, for an exported config.
+pub(super) fn env_credential(slug: &str, kind: CredentialKind) -> ResolvedCredential {
+    let reference = |field: &str| {
+        SecretField::new(format!(
+            "os.environ/{}",
+            super::litellm_env_var(slug, field)
+        ))
+    };
+    match kind {
+        CredentialKind::AwsAccessKey => ResolvedCredential::AwsAccessKey {
+            // The key id is not secret, but it travels with its secret key.
+            access_key_id: format!(
+                "os.environ/{}",
+                super::litellm_env_var(slug, "aws_access_key_id")
+            ),
+            secret_access_key: reference("aws_secret_access_key"),
+            session_token: None,
+        },
+        _ => ResolvedCredential::ApiKey {
+            api_key: reference("api_key"),
+        },
+    }
+}
 
 /// The `completion()` arguments for `meta` with its opened `credential`.
 pub(super) fn params(meta: &Meta, credential: Option<ResolvedCredential>) -> LiteLlm {

@@ -171,6 +171,21 @@ pub(crate) struct PutWorkflowArgs {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum ExportCommand {
+    /// A LiteLLM proxy `model_list` (YAML) for the org's active and platform models, every
+    /// secret an `os.environ/VAR` reference.
+    LitellmConfig {
+        /// Write the config here instead of stdout.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Also write the variables' values (the secrets) to this file, mode 0600; needs a
+        /// service token (resolve hands out credentials to service tokens only).
+        #[arg(long)]
+        env_file: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 pub(crate) enum TokensCommand {
     /// Issue an API token for the org (admins only); it is printed once.
     Issue {

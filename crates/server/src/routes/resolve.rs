@@ -67,3 +67,24 @@ pub(crate) async fn resolve(
         resolved.position,
     )))
 }
+
+/// A LiteLLM proxy `model_list` for the org's active models (admins and service tokens):
+/// each secret an `os.environ/VAR` reference, never the secret itself. `modelreg export
+/// litellm-config` writes it as YAML, and with `--env-file` the variables' values.
+#[utoipa::path(get, path = "/v1/exports/litellm-config", tag = "resolve",
+    responses(
+        (status = 200, description = "The model list.", body = api::Positioned<api::LiteLlmConfig>),
+        (status = 401, response = crate::docs::Unauthorized),
+        (status = 403, response = crate::docs::Forbidden),
+        (status = 500, response = crate::docs::Internal),
+        (status = 503, response = crate::docs::Unavailable),
+    ))]
+pub(crate) async fn litellm_config(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        app::resolve::litellm_config(&registry, &ctx)?,
+    ))
+}
