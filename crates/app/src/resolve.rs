@@ -198,7 +198,8 @@ pub fn litellm_config(
             None => None,
         };
         let credential = kind.map(|kind| litellm::env_credential(slug, kind));
-        let params = litellm::params(&custom_meta(slug, &row), credential);
+        let mut params = litellm::params(&custom_meta(slug, &row), credential);
+        litellm::for_the_proxy(&mut params.kwargs);
         model_list.push(deployment(slug, params.kwargs));
     }
     for platform in catalog::platform_models() {

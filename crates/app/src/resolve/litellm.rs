@@ -98,6 +98,24 @@ pub(super) fn params(meta: &Meta, credential: Option<ResolvedCredential>) -> Lit
     LiteLlm { kwargs, reasoning }
 }
 
+/// A deployment as LiteLLM's proxy (its Router) takes it: a HuggingFace endpoint is routed
+/// as `openai/` at the endpoint's `/v1`, since the Router prices `huggingface/` deployments
+/// at $0 whatever prices they carry (LiteLLM 1.110).
+pub(super) fn for_the_proxy(kwargs: &mut LiteLlmKwargs) {
+    let Some(id) = kwargs.model.strip_prefix("huggingface/") else {
+        return;
+    };
+    kwargs.model = format!("openai/{id}");
+    kwargs.api_base = kwargs.api_base.as_deref().map(|base| {
+        let base = base.trim_end_matches('/');
+        if base.ends_with("/v1") {
+            base.to_owned()
+        } else {
+            format!("{base}/v1")
+        }
+    });
+}
+
 /// How to ask this model for extended reasoning through LiteLLM, in the model's shape.
 fn reasoning_of(meta: &Meta, shape: &str, kwargs: &mut LiteLlmKwargs) -> LiteLlmReasoning {
     let budget = meta
@@ -277,6 +295,22 @@ mod tests {
         assert_eq!(out["kwargs"]["max_completion_tokens"], 32_000);
         assert!(out["kwargs"].get("max_tokens").is_none());
         assert_eq!(out["reasoning"]["kwarg"], "reasoning_effort");
+    }
+
+    #[test]
+    fn the_proxy_routes_huggingface_as_openai_at_v1() {
+        let mut hf = meta("huggingface", "tgi");
+        hf.endpoint_url = Some("https://x.endpoints.huggingface.cloud".into());
+        let mut kwargs = params(&hf, key()).kwargs;
+        for_the_proxy(&mut kwargs);
+        assert_eq!(kwargs.model, "openai/tgi");
+        assert_eq!(
+            kwargs.api_base.as_deref(),
+            Some("https://x.endpoints.huggingface.cloud/v1")
+        );
+        let mut other = params(&meta("openai", "gpt-4o"), key()).kwargs;
+        for_the_proxy(&mut other);
+        assert_eq!(other.model, "openai/gpt-4o");
     }
 
     #[test]
