@@ -219,19 +219,8 @@ fn file_error(what: &str, path: &Path, error: std::io::Error) -> AppError {
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), AppError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let failed = |e: std::io::Error| file_error("cannot write", path, e);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(failed)?;
-    file.write_all(format!("{text}\n").as_bytes())
-        .map_err(failed)?;
-    file.sync_all().map_err(failed)
+    eventlog::write_owner_only(path, format!("{text}\n").as_bytes())
+        .map_err(|e| file_error("cannot write", path, e))
 }
 
 /// A cluster with one replica of the log or the keyring loses them with one node: say so,

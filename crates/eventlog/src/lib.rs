@@ -23,7 +23,7 @@ use futures::stream::BoxStream;
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use envelope::{Actor, ActorKind, DecodeError, Envelope, SCHEMA_VERSION};
 pub use jetstream::{JetStreamLog, StreamSettings, connect_nats, nats_servers, redacted_url};
-pub use private::{owner_only_dir, owner_only_file};
+pub use private::{owner_only_dir, owner_only_file, write_owner_only};
 pub use subject::{Subject, SubjectError, matches as subject_matches};
 
 /// One message as stored in the log.

@@ -1,5 +1,6 @@
-//! State files readable by their owner only: the log, the views and the keyring hold the
-//! audit trail and the org's configuration, which no other local user may read.
+//! Files readable by their owner only: the log, the views and the keyring hold the audit
+//! trail and the org's configuration, and token and env files hold secrets, which no other
+//! local user may read.
 
 use std::fs::{DirBuilder, OpenOptions, Permissions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -16,6 +17,16 @@ pub fn owner_only_file(path: &Path) -> std::io::Result<()> {
     tighten(&file.metadata()?.permissions(), 0o600, |p| {
         file.set_permissions(p)
     })
+}
+
+/// Replaces the contents of the file at `path` with `bytes`, durably, the file readable by
+/// its owner only: created 0600, or tightened to 0600 before a byte is written.
+pub fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    owner_only_file(path)?;
+    let mut file = OpenOptions::new().write(true).truncate(true).open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// Creates the directory at `path` (and its parents) with mode 0700, or tightens an existing
@@ -60,5 +71,10 @@ mod tests {
         owner_only_file(&file).expect("file");
         owner_only_dir(&dir).expect("dir");
         assert_eq!((mode(&file), mode(&dir)), (0o600, 0o700));
+        // Written whole over a loose file, which is tightened first.
+        std::fs::set_permissions(&file, Permissions::from_mode(0o644)).expect("loosen");
+        write_owner_only(&file, b"token\n").expect("write");
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(std::fs::read(&file).expect("read"), b"token\n");
     }
 }

@@ -3,7 +3,6 @@
 //! the variables' values to a 0600 file (with a service token: only resolve hands out
 //! secrets).
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -127,22 +126,11 @@ fn quoted(value: &str) -> String {
     format!("'{}'", value.replace('\'', "'\\''"))
 }
 
-/// Writes `lines` to `path` readable by its owner only: created 0600, or tightened to 0600
-/// before a byte is written.
+/// Writes `lines` to `path`, readable by its owner only.
 fn write_private(path: &Path, lines: &[String]) -> anyhow::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    for line in lines {
-        writeln!(file, "{line}")?;
-    }
-    Ok(())
+    let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    eventlog::write_owner_only(path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]
