@@ -22,7 +22,9 @@ use utoipa::ToSchema;
 
 pub use connection_tests::{ConnectionTest, DraftTest, ModelTest, TestResult, WaitQuery};
 pub use credentials::{
-    Credential, CredentialInput, CredentialMatch, CredentialSummary, MatchCredential,
+    CreateCredential, Credential, CredentialInput, CredentialMatch, CredentialSummary,
+    CredentialTest, CredentialVersion, MatchCredential, RenameCredential, RetestFailure,
+    RotateCredential, Rotation,
 };
 pub use models::{
     AddModel, AddedModel, Capabilities, CapabilitiesInput, CheckedDraft, ConfirmQuery, Controls,

@@ -44,6 +44,12 @@ pub struct Problem {
     /// `command.landed_views_behind`: the log position the command was recorded at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<u64>,
+    /// `credential.in_use`: the active models that still use the credential.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    /// `credential.retest_failed`: the models whose test with the new secret did not pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<crate::RetestFailure>,
 }
 
 /// One field's problem in a 422.
@@ -72,6 +78,8 @@ impl Problem {
             hint: None,
             connection_test: None,
             position: None,
+            models: Vec::new(),
+            failures: Vec::new(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! a plain string.
 
 use domain::connection_test::OUTCOME_CLASSES;
+use domain::credential::State as CredentialStateValue;
 use domain::model::Status as ModelStatus;
 use domain::org::Role as OrgRole;
 use domain::provider::{CredentialKind as Kind, Provider as ProviderName};
@@ -67,6 +68,14 @@ marker!(
     Reasoning => one_of(
         ReasoningParam::ALL.iter().map(|r| r.as_str()).collect(),
         "effort: a level such as low/medium/high (OpenAI, OpenRouter, Gemini 3); max_tokens: a token budget (Anthropic, Bedrock, Gemini 2.5).",
+    )
+);
+
+marker!(
+    /// A saved credential's state.
+    CredentialState => one_of(
+        CredentialStateValue::ALL.iter().map(|s| s.as_str()).collect(),
+        "needs_reconfiguration: its secret cannot be opened (a shredded version, or a data key the master key cannot unwrap); enter it again, or the operator restores the master key. expired: past its expiry; resolve refuses it.",
     )
 );
 

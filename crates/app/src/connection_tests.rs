@@ -63,6 +63,33 @@ pub async fn request_for_model(
     request(registry, ctx, new_test_id(), draft, credential, model).await
 }
 
+/// Requests a test of the saved model in `row` with `secret` instead of its stored credential
+/// (a rotation's retest).
+pub(crate) async fn request_with(
+    registry: &Registry,
+    ctx: &Ctx,
+    row: &views::ModelRow,
+    secret: CredentialSecret,
+) -> Result<Answer<api::ConnectionTest>, AppError> {
+    let draft = Draft {
+        provider: row.model.provider,
+        endpoint: row.model.endpoint.clone(),
+        provider_model_id: row.model.provider_model_id.clone(),
+        credential: TestCredential::None,
+        fingerprint: None,
+    };
+    let model = Some(row.model.slug.clone());
+    request(
+        registry,
+        ctx,
+        new_test_id(),
+        draft,
+        CredentialRequest::Entered(secret),
+        model,
+    )
+    .await
+}
+
 /// Decides and records a test request. An entered secret is sealed under the test's own
 /// data key (so a worker in another process can open it), which is stored only once the
 /// domain accepted the draft.

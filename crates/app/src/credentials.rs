@@ -1,8 +1,18 @@
-//! Saved credentials: reading their metadata, recognising a secret that is saved already
-//! ("Reuse saved credentials"), and recording a new one (sealed under its own data key).
+//! Saved credentials: reading their metadata and state, recognising a secret that is saved
+//! already ("Reuse saved credentials"), recording one entered with a model (sealed under its
+//! own data key), opening one for the call that needs it, and knowing which data keys this
+//! process cannot unwrap. Their life as resources (create, rename, rotate, shred, delete)
+//! is in `lifecycle`.
+
+mod health;
+mod lifecycle;
+
+pub use health::{check_keys, watch_keys};
+pub(crate) use health::KeyHealth;
+pub use lifecycle::{create, delete, rename, rotate, shred};
 
 use domain::Invalid;
-use domain::credential::{self, Credential};
+use domain::credential::{self, Credential, State};
 use domain::event::kind;
 use domain::model::{CredentialChoice, CredentialRef};
 use domain::provider::{CredentialSecret, Provider};
@@ -14,30 +24,113 @@ use crate::execute::{self, Decision, Refused, Stream};
 use crate::parse::{self, CredentialRequest};
 use crate::{Answer, AppError, Ctx, Registry, present};
 
-/// The org's saved credentials, metadata only.
+/// The org's saved credentials (deleted ones left out), metadata only.
 pub fn list(registry: &Registry, ctx: &Ctx) -> Result<Answer<Vec<api::Credential>>, AppError> {
     let position = registry.views.position();
     let rows = registry.views.credentials(ctx.org.as_str())?;
+    let users = users_by_credential(registry, ctx)?;
+    let value = rows
+        .iter()
+        .filter(|row| !row.credential.deleted)
+        .map(|row| {
+            let models = users
+                .get(row.credential.id.as_str())
+                .cloned()
+                .unwrap_or_default();
+            present::credential(row, state(registry, row), registry.now_ms(), models)
+        })
+        .collect();
+    Ok(Answer { value, position })
+}
+
+/// One saved credential (a deleted one too), metadata only.
+pub fn get(registry: &Registry, ctx: &Ctx, id: &str) -> Result<Answer<api::Credential>, AppError> {
+    let position = registry.views.position();
     Ok(Answer {
-        value: rows.iter().map(present::credential).collect(),
+        value: view(registry, ctx, id)?,
         position,
     })
 }
 
-/// One saved credential, metadata only.
-pub fn get(registry: &Registry, ctx: &Ctx, id: &str) -> Result<Answer<api::Credential>, AppError> {
-    let position = registry.views.position();
-    let row = registry
+pub(crate) fn view(registry: &Registry, ctx: &Ctx, id: &str) -> Result<api::Credential, AppError> {
+    let row = found(registry, ctx, id)?;
+    let models = users_by_credential(registry, ctx)?
+        .remove(row.credential.id.as_str())
+        .unwrap_or_default();
+    Ok(present::credential(
+        &row,
+        state(registry, &row),
+        registry.now_ms(),
+        models,
+    ))
+}
+
+/// A credential of the caller's org by the id in a path, deleted or not, or 404.
+pub(crate) fn found(registry: &Registry, ctx: &Ctx, id: &str) -> Result<CredentialRow, AppError> {
+    let not_found = || AppError::NotFound {
+        code: "credential.not_found",
+        message: "no credential with this id in this org".into(),
+    };
+    if CredentialId::parse(id).is_err() {
+        return Err(not_found());
+    }
+    registry
         .views
         .credential(ctx.org.as_str(), id)?
-        .ok_or_else(|| AppError::NotFound {
-            code: "credential.not_found",
-            message: "no credential with this id in this org".into(),
-        })?;
-    Ok(Answer {
-        value: present::credential(&row),
-        position,
-    })
+        .ok_or_else(not_found)
+}
+
+/// The slugs of the models that reference each credential, active or not.
+fn users_by_credential(
+    registry: &Registry,
+    ctx: &Ctx,
+) -> Result<std::collections::HashMap<String, Vec<String>>, AppError> {
+    let mut users: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for row in registry.views.models(ctx.org.as_str())? {
+        if let Some(id) = &row.model.credential_id {
+            users
+                .entry(id.as_str().to_owned())
+                .or_default()
+                .push(row.model.slug.as_str().to_owned());
+        }
+    }
+    Ok(users)
+}
+
+/// The active models that use credential `id`, by slug.
+pub(crate) fn active_users(
+    registry: &Registry,
+    ctx: &Ctx,
+    id: &CredentialId,
+) -> Result<Vec<views::ModelRow>, AppError> {
+    Ok(registry
+        .views
+        .models(ctx.org.as_str())?
+        .into_iter()
+        .filter(|row| {
+            row.model.status == domain::model::Status::Active
+                && row.model.credential_id.as_ref() == Some(id)
+        })
+        .collect())
+}
+
+/// What clients are told about a credential now: the domain's state, given the time and
+/// whether this process could unwrap its current data key.
+pub(crate) fn state(registry: &Registry, row: &CredentialRow) -> State {
+    let readable = registry
+        .key_health
+        .readable(&key_id(&row.org, &row.credential.id, row.credential.version));
+    row.credential.state(registry.now_ms(), readable)
+}
+
+/// A credential as a model shows it.
+pub(crate) fn summary(registry: &Registry, row: &CredentialRow) -> api::CredentialSummary {
+    present::credential_summary(row, state(registry, row))
+}
+
+/// The keyring entry of a credential version (as the vault names it).
+pub(crate) fn key_id(org: &str, id: &CredentialId, version: u64) -> String {
+    format!("{org}.{}.{version}", id.as_str())
 }
 
 /// Tells whether an entered secret equals a saved credential, without saving anything.
@@ -55,7 +148,7 @@ pub fn matching(
         .credential_by_fingerprint(ctx.org.as_str(), &fingerprint)?;
     Ok(Answer {
         value: api::CredentialMatch {
-            reuse_available: saved.as_ref().map(present::credential_summary),
+            reuse_available: saved.as_ref().map(|row| summary(registry, row)),
         },
         position: registry.views.position(),
     })
@@ -142,6 +235,7 @@ pub(crate) async fn record(
             sealed,
             fingerprint: entered.fingerprint,
             preview: secrets::preview(&entered.secret.preview_source()),
+            known_lifetime_ms: entered.secret.known_lifetime_ms(),
         },
     };
     let stream = Stream::new(entered.id.as_str(), None);
@@ -186,7 +280,7 @@ fn refusal(refused: Refused<credential::Rejection>) -> AppError {
     }
 }
 
-/// A saved credential of the caller's org, or a clear refusal naming it.
+/// A saved credential of the caller's org (not deleted), or a clear refusal naming it.
 pub(crate) fn saved(
     registry: &Registry,
     ctx: &Ctx,
@@ -195,6 +289,7 @@ pub(crate) fn saved(
     registry
         .views
         .credential(ctx.org.as_str(), id.as_str())?
+        .filter(|row| !row.credential.deleted)
         .ok_or_else(|| {
             AppError::invalid(Invalid::new(
                 "credential_id",
@@ -238,11 +333,21 @@ pub async fn open(
         credential_id: id,
         version: row.credential.version,
     };
-    let opened = registry
-        .vault
-        .open(&context, &row.sealed)
-        .await
-        .map_err(|e| crate::error::opening(id, e))?;
+    let opened = match registry.vault.open(&context, &row.sealed).await {
+        Ok(opened) => {
+            registry.key_health.mark(&context, true);
+            opened
+        }
+        Err(error) => {
+            if matches!(
+                error,
+                vault::VaultError::KeyDestroyed | vault::VaultError::KeyUnwrap
+            ) {
+                registry.key_health.mark(&context, false);
+            }
+            return Err(crate::error::opening(id, error));
+        }
+    };
     CredentialSecret::from_sealable(row.credential.kind, &opened).ok_or_else(|| {
         AppError::internal(format!("credential {id} does not have its kind's shape"))
     })

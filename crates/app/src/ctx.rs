@@ -131,6 +131,16 @@ impl Ctx {
         self.role
     }
 
+    /// The same caller with a command id derived from this one's: a further command of one
+    /// request that a retry of the request must find again (the tests of a rotation's
+    /// retest, the shredding after it).
+    pub(crate) fn derived(&self, suffix: &str) -> Self {
+        Self {
+            command_id: format!("{}-{suffix}", self.command_id),
+            ..self.clone()
+        }
+    }
+
     /// The same caller with another command id: a second command of one request.
     pub(crate) fn next_command(&self) -> Self {
         Self {

@@ -45,6 +45,17 @@ pub enum AppError {
         credential: String,
         why: &'static str,
     },
+    /// A credential cannot be deleted while active models use it; the caller moves them to
+    /// another credential (or deactivates them) first.
+    #[error("{} active models use the credential", .models.len())]
+    CredentialInUse { models: Vec<String> },
+    /// A rotation's retest failed for some models: nothing was switched.
+    #[error("the retest of a rotation failed for {} models", .failures.len())]
+    RetestFailed { failures: Vec<api::RetestFailure> },
+    /// A credential that exists but cannot be handed out now (expired, deleted); the user
+    /// rotates it or moves the model to another one.
+    #[error("{message}")]
+    CredentialUnusable { code: &'static str, message: String },
     /// The connection test an add ran first (`test: true`) did not pass, or had not
     /// finished within the wait; the problem carries the test.
     #[error("the connection test did not pass")]
@@ -169,6 +180,38 @@ impl AppError {
                     ),
                 );
                 problem.hint = Some("enter the credential again".into());
+                problem
+            }
+            Self::CredentialInUse { models } => {
+                let mut problem = Problem::new(
+                    409,
+                    "credential.in_use",
+                    format!(
+                        "{} active model(s) use this credential; move them to another credential (PATCH /v1/models/{{slug}} with credential_id) or deactivate them, then delete it",
+                        models.len()
+                    ),
+                );
+                problem.models = models.clone();
+                problem
+            }
+            Self::RetestFailed { failures } => {
+                let mut problem = Problem::new(
+                    409,
+                    "credential.retest_failed",
+                    format!(
+                        "not rotated: the new secret failed the connection test of {} model(s); no model was switched. See failures for each model's outcome and hint",
+                        failures.len()
+                    ),
+                );
+                problem.failures = failures.clone();
+                problem.hint = Some("fix the new secret (or the failing models) and rotate again".into());
+                problem
+            }
+            Self::CredentialUnusable { code, message } => {
+                let mut problem = Problem::new(409, code, message.clone());
+                problem.hint = Some(
+                    "rotate the credential (POST /v1/credentials/{id}/rotation), or move the model to another credential".into(),
+                );
                 problem
             }
             Self::TestNotPassed(test) => {

@@ -59,6 +59,8 @@ pub struct Registry {
     tokens: orgs::TokenCache,
     /// Rows resolve read, while the views stand still.
     resolve_cache: resolve::ResolveCache,
+    /// Data keys this process found it cannot unwrap.
+    key_health: credentials::KeyHealth,
     /// Jobs done by the workers running in this process, for `/metrics`.
     jobs: JobCounters,
 }
@@ -86,6 +88,7 @@ impl Registry {
             platform_key: parts.platform_key,
             tokens: orgs::TokenCache::default(),
             resolve_cache: resolve::ResolveCache::default(),
+            key_health: credentials::KeyHealth::default(),
             jobs: JobCounters::default(),
         }
     }

@@ -372,7 +372,8 @@ pub fn list(registry: &Registry, ctx: &Ctx) -> Result<Answer<api::ModelList>, Ap
     let mut custom = Vec::new();
     for row in registry.views.models(ctx.org.as_str())? {
         let credential = credential_of(registry, ctx, &row)?;
-        custom.push(present::model(&row, credential.as_ref()));
+        let summary = credential.as_ref().map(|c| credentials::summary(registry, c));
+        custom.push(present::model(&row, summary));
     }
     Ok(Answer {
         value: api::ModelList { platform, custom },
@@ -421,7 +422,8 @@ fn credential_of(
 pub(crate) fn view(registry: &Registry, ctx: &Ctx, slug: &str) -> Result<api::Model, AppError> {
     let row = row(registry, ctx, slug)?;
     let credential = credential_of(registry, ctx, &row)?;
-    Ok(present::model(&row, credential.as_ref()))
+    let summary = credential.as_ref().map(|c| credentials::summary(registry, c));
+    Ok(present::model(&row, summary))
 }
 
 /// A refused append of a model event: a lost race is 409 with the version that won, read

@@ -3,6 +3,7 @@
 
 use domain::catalog::PlatformModel;
 use domain::connection_test::TestResult;
+use domain::credential::State;
 use domain::provider::Endpoint;
 use domain::values::{Capabilities, Cost, ReasoningParam};
 use views::{ConnectionTestRow, CredentialRow, ModelRow};
@@ -31,10 +32,11 @@ pub(crate) fn cost(cost: Option<Cost>) -> Option<String> {
     cost.map(|c| c.to_string())
 }
 
-pub(crate) fn credential_summary(row: &CredentialRow) -> api::CredentialSummary {
+pub(crate) fn credential_summary(row: &CredentialRow, state: State) -> api::CredentialSummary {
     api::CredentialSummary {
         id: row.credential.id.as_str().to_owned(),
         preview: row.credential.preview.clone(),
+        state: state.as_str().to_owned(),
     }
 }
 
@@ -47,7 +49,7 @@ pub(crate) fn endpoint(endpoint: Option<&Endpoint>) -> (Option<String>, Option<S
     }
 }
 
-pub(crate) fn model(row: &ModelRow, credential: Option<&CredentialRow>) -> api::Model {
+pub(crate) fn model(row: &ModelRow, credential: Option<api::CredentialSummary>) -> api::Model {
     let model = &row.model;
     let (endpoint_url, region) = endpoint(model.endpoint.as_ref());
     let warnings = domain::advice::warnings(
@@ -61,7 +63,7 @@ pub(crate) fn model(row: &ModelRow, credential: Option<&CredentialRow>) -> api::
         display_name: model.display_name.as_str().to_owned(),
         provider: model.provider.as_str().to_owned(),
         provider_model_id: model.provider_model_id.as_str().to_owned(),
-        credential: credential.map(credential_summary),
+        credential,
         endpoint_url,
         region,
         max_tokens: model.max_tokens.get(),
@@ -111,18 +113,54 @@ pub(crate) fn platform_model(model: &PlatformModel) -> api::PlatformModel {
     }
 }
 
-pub(crate) fn credential(row: &CredentialRow) -> api::Credential {
+/// A saved credential in `state` at `now_ms`, with the models that reference it.
+pub(crate) fn credential(
+    row: &CredentialRow,
+    state: State,
+    now_ms: i64,
+    models: Vec<String>,
+) -> api::Credential {
+    let credential = &row.credential;
+    let versions = row
+        .history
+        .iter()
+        .map(|v| api::CredentialVersion {
+            version: v.version,
+            preview: v.preview.clone(),
+            state: match (v.shredded_at_ms, v.version == credential.version) {
+                (Some(_), _) => "shredded",
+                (None, true) if !credential.deleted => "current",
+                (None, _) => "retired",
+            }
+            .to_owned(),
+            created_at: rfc3339(v.created_at_ms),
+            created_by: v.created_by.clone(),
+            shredded_at: v.shredded_at_ms.map(rfc3339),
+        })
+        .collect();
     api::Credential {
-        id: row.credential.id.as_str().to_owned(),
-        provider: row.credential.provider.as_str().to_owned(),
-        kind: row.credential.kind.as_str().to_owned(),
-        preview: row.credential.preview.clone(),
-        fingerprint: hex::encode(row.credential.fingerprint),
-        version: row.credential.version,
+        id: credential.id.as_str().to_owned(),
+        provider: credential.provider.as_str().to_owned(),
+        kind: credential.kind.as_str().to_owned(),
+        preview: credential.preview.clone(),
+        fingerprint: hex::encode(credential.fingerprint),
+        version: credential.version,
         used_by: row.used_by,
         created_at: rfc3339(row.created_at_ms),
         created_by: row.created_by.clone(),
         updated_at: rfc3339(row.updated_at_ms),
+        name: credential.name.as_ref().map(|n| n.as_str().to_owned()),
+        state: state.as_str().to_owned(),
+        expires_at: credential.expires_at_ms.map(rfc3339),
+        expiring_soon: credential.expiring_soon(now_ms),
+        models,
+        last_test: row.last_test.as_ref().map(|t| api::CredentialTest {
+            class: t.class.clone(),
+            passed: t.class == "ok",
+            completed_at: rfc3339(t.completed_at_ms),
+            model: t.model.clone(),
+        }),
+        versions,
     }
 }
 

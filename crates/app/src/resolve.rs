@@ -276,27 +276,68 @@ async fn find(registry: &Registry, ctx: &Ctx, model: &str) -> Result<Found, AppE
         code: "model.not_found",
         message: "no model with this slug or platform id in this org".into(),
     };
-    let rows = rows(registry, ctx.org.as_str(), model)?.ok_or_else(not_found)?;
-    let (row, credential_row) = (&rows.model, rows.credential.as_ref());
-    if row.model.status == Status::Deactivated {
-        return Err(crate::models::gone(row));
-    }
-    let credential = match (&row.model.credential_id, credential_row) {
-        (None, _) => None,
-        (Some(id), None) => {
-            return Err(AppError::internal(format!(
-                "model {model} references missing credential {id}"
-            )));
+    // A version shredded just after its rows were read (a rotation elsewhere) is read again
+    // once the views hold the log's end: the caller gets the old secret or the new one.
+    let mut caught_up = false;
+    loop {
+        let rows = rows(registry, ctx.org.as_str(), model)?.ok_or_else(not_found)?;
+        let (row, credential_row) = (&rows.model, rows.credential.as_ref());
+        if row.model.status == Status::Deactivated {
+            return Err(crate::models::gone(row));
         }
-        (Some(_), Some(credential_row)) => Some(wire(
-            credentials::open(registry, &ctx.org, credential_row).await?,
-        )),
-    };
-    Ok(Found {
-        facts: Facts::Custom(rows),
-        credential,
-        position,
-    })
+        let credential = match (&row.model.credential_id, credential_row) {
+            (None, _) => None,
+            (Some(id), None) => {
+                return Err(AppError::internal(format!(
+                    "model {model} references missing credential {id}"
+                )));
+            }
+            (Some(_), Some(credential_row)) => {
+                unusable(&credential_row.credential, registry.now_ms())?;
+                match credentials::open(registry, &ctx.org, credential_row).await {
+                    Ok(secret) => Some(wire(secret)),
+                    Err(AppError::NeedsReconfiguration { .. }) if !caught_up => {
+                        caught_up = true;
+                        let last = registry.log.last_seq().await?;
+                        registry.settle(last).await?;
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        };
+        return Ok(Found {
+            facts: Facts::Custom(rows),
+            credential,
+            position,
+        });
+    }
+}
+
+/// Refuses a credential that cannot be handed out now, saying why.
+fn unusable(credential: &domain::credential::Credential, now_ms: i64) -> Result<(), AppError> {
+    use domain::credential::Unusable;
+    let id = credential.id.as_str();
+    match credential.usable(now_ms) {
+        Ok(()) => Ok(()),
+        Err(Unusable::Expired { at_ms }) => Err(AppError::CredentialUnusable {
+            code: "credential.expired",
+            message: format!(
+                "the model's credential {id} expired at {}; rotate it to a new secret, or move the model to another credential",
+                present::rfc3339(at_ms)
+            ),
+        }),
+        Err(Unusable::Deleted) => Err(AppError::CredentialUnusable {
+            code: "credential.deleted",
+            message: format!(
+                "the model's credential {id} was deleted; move the model to another credential"
+            ),
+        }),
+        Err(Unusable::Shredded) => Err(AppError::NeedsReconfiguration {
+            credential: id.to_owned(),
+            why: "its current version was shredded",
+        }),
+    }
 }
 
 /// The facts of a platform model's resolve answer: OpenRouter, with the platform key.

@@ -24,7 +24,12 @@ pub struct Running {
     pub master_key_path: Option<PathBuf>,
     stop: watch::Sender<bool>,
     projector: JoinHandle<()>,
+    /// Finds data keys this process cannot unwrap (`needs_reconfiguration`).
+    key_watch: JoinHandle<()>,
 }
+
+/// How often every credential's data key is tried again.
+const KEY_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Running {
     /// A future that resolves when `stop` is called; hand it to tasks as their shutdown.
@@ -38,6 +43,7 @@ impl Running {
     /// Stops the background tasks and waits for them.
     pub async fn stop(self) {
         self.stop.send_replace(true);
+        let _ = self.key_watch.await;
         let _ = self.projector.await;
     }
 }
@@ -111,12 +117,21 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
         };
         let _ = views::run_projector(views, log, shutdown).await;
     });
+    let mut stopped = stop.subscribe();
+    let key_watch = tokio::spawn(crate::credentials::watch_keys(
+        Arc::clone(&registry),
+        KEY_CHECK_INTERVAL,
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+    ));
     Ok(Running {
         registry,
         created_master_key,
         master_key_path,
         stop,
         projector,
+        key_watch,
     })
 }
 

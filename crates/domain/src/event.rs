@@ -51,6 +51,11 @@ impl Event {
             Self::Org(org::Event::TokenIssued { .. }) => "org.token_issued",
             Self::Org(org::Event::TokenRevoked { .. }) => "org.token_revoked",
             Self::Credential(credential::Event::Created(_)) => "credential.created",
+            Self::Credential(credential::Event::Registered(_)) => "credential.registered",
+            Self::Credential(credential::Event::Renamed { .. }) => "credential.renamed",
+            Self::Credential(credential::Event::Rotated(_)) => "credential.rotated",
+            Self::Credential(credential::Event::Shredded { .. }) => "credential.shredded",
+            Self::Credential(credential::Event::Deleted) => "credential.deleted",
             Self::Model(model::Event::Added(_)) => "model.added",
             Self::Model(model::Event::Edited(_)) => "model.edited",
             Self::Model(model::Event::Deactivated) => "model.deactivated",
@@ -148,6 +153,48 @@ pub fn samples() -> Vec<(&'static str, Event)> {
                 preview: "••••MPLE".into(),
             })),
         ),
+        (
+            "credential.registered",
+            Event::Credential(credential::Event::Registered(credential::Registered {
+                id: CredentialId::parse("cred_2").unwrap_or_else(|_| unreachable!()),
+                provider: Provider::Openai,
+                kind: CredentialKind::ApiKey,
+                version: 1,
+                sealed: secrets::Sealed {
+                    nonce: [7; 12],
+                    ciphertext: vec![8; 24],
+                },
+                fingerprint: [9; 32],
+                preview: "••••wxyz".into(),
+                name: CredentialName::parse("Prod OpenAI").unwrap_or_else(|_| unreachable!()),
+                expires_at_ms: Some(1_800_000_000_000),
+            })),
+        ),
+        (
+            "credential.renamed",
+            Event::Credential(credential::Event::Renamed {
+                name: CredentialName::parse("Staging").unwrap_or_else(|_| unreachable!()),
+            }),
+        ),
+        (
+            "credential.rotated",
+            Event::Credential(credential::Event::Rotated(credential::Rotated {
+                version: 2,
+                kind: CredentialKind::ApiKey,
+                sealed: secrets::Sealed {
+                    nonce: [10; 12],
+                    ciphertext: vec![11; 24],
+                },
+                fingerprint: [12; 32],
+                preview: "••••abcd".into(),
+                expires_at_ms: None,
+            })),
+        ),
+        (
+            "credential.shredded",
+            Event::Credential(credential::Event::Shredded { version: 1 }),
+        ),
+        ("credential.deleted", Event::Credential(credential::Event::Deleted)),
         ("model.added", Event::Model(model::Event::Added(model))),
         (
             "model.edited",

@@ -298,7 +298,23 @@ impl CredentialSecret {
             Self::AwsAccessKey { access_key_id, .. } => Secret::new(access_key_id.clone()),
         }
     }
+
+    /// The longest this secret can live, where its provider makes that known: a Bedrock
+    /// short-term API key (`bedrock-api-key-…`, a presigned request) lasts at most 12 hours.
+    pub fn known_lifetime_ms(&self) -> Option<i64> {
+        match self {
+            Self::BedrockApiKey(key) if key.expose_secret().starts_with(BEDROCK_SHORT_TERM_PREFIX) => {
+                Some(BEDROCK_SHORT_TERM_LIFETIME_MS)
+            }
+            Self::ApiKey(_) | Self::BedrockApiKey(_) | Self::AwsAccessKey { .. } => None,
+        }
+    }
 }
+
+/// How a Bedrock short-term API key begins (long-term ones begin `ABSK`).
+const BEDROCK_SHORT_TERM_PREFIX: &str = "bedrock-api-key-";
+/// A Bedrock short-term API key lasts at most 12 hours.
+pub const BEDROCK_SHORT_TERM_LIFETIME_MS: i64 = 12 * 60 * 60 * 1000;
 
 fn check_secret_text(field: &'static str, secret: &Secret) -> Result<(), Invalid> {
     let text = secret.expose_secret();

@@ -14,7 +14,7 @@ pub use capabilities::{Capabilities, MAX_TOKENS_LIMIT, MaxTokens, ReasoningParam
 pub use costs::{COST_MAX_DECIMAL_PLACES, Cost, Costs};
 pub use endpoints::{AwsRegion, HttpUrl};
 pub use ids::{CredentialId, IdempotencyKey, OrgId, SLUG_MAX, Slug, TokenId, WorkflowId};
-pub use names::DisplayName;
+pub use names::{CredentialName, DisplayName};
 
 #[cfg(test)]
 mod tests {

@@ -51,6 +51,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Param {
     }
 }
 
+/// The route's two path parameters, percent-decoded.
+pub(crate) struct Params2(pub String, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params2 {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        match Path::<(String, String)>::from_request_parts(parts, state).await {
+            Ok(Path((first, second))) => Ok(Self(first, second)),
+            Err(rejection) => Err(path_problem(&rejection)),
+        }
+    }
+}
+
 /// The answer to a body over [`BODY_LIMIT`], read or announced.
 pub(crate) fn too_large() -> Problem {
     Problem::new(

@@ -57,9 +57,18 @@ fn documented() -> OpenApiRouter<Arc<Registry>> {
             workflows::put_workflow,
             workflows::delete_workflow
         ))
-        .routes(routes!(credentials::list_credentials))
+        .routes(routes!(
+            credentials::list_credentials,
+            credentials::create_credential
+        ))
         .routes(routes!(credentials::match_credential))
-        .routes(routes!(credentials::get_credential))
+        .routes(routes!(
+            credentials::get_credential,
+            credentials::rename_credential,
+            credentials::delete_credential
+        ))
+        .routes(routes!(credentials::rotate_credential))
+        .routes(routes!(credentials::shred_version))
         .routes(routes!(credentials::issue_token, credentials::list_tokens))
         .routes(routes!(credentials::revoke_token))
         .routes(routes!(ops::healthz))

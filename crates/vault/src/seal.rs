@@ -197,6 +197,31 @@ impl Vault {
         }
     }
 
+    /// Stores the data key of a [`Vault::seal_new`] in place of a key the version has
+    /// already. Only for a version whose earlier key never protected a ciphertext in the log
+    /// (an attempt interrupted between storing its key and appending): that key is lost.
+    pub async fn replace(&self, key: UnstoredKey) -> Result<(), VaultError> {
+        if let Some(cache) = &self.cache {
+            cache.forget(&key.key_id);
+        }
+        self.keyring.put(&key.key_id, &key.wrapped).await
+    }
+
+    /// Whether the data key of `ctx` exists and unwraps under this master key, opening
+    /// nothing: [`VaultError::KeyDestroyed`] or [`VaultError::KeyUnwrap`] when it does not.
+    pub async fn check(&self, ctx: &SecretContext<'_>) -> Result<(), VaultError> {
+        let key_id = ctx.key_id()?;
+        if self.cache.as_ref().and_then(|c| c.get(&key_id)).is_some() {
+            return Ok(());
+        }
+        let wrapped = self
+            .keyring
+            .get(&key_id)
+            .await?
+            .ok_or(VaultError::KeyDestroyed)?;
+        self.unwrap_data_key(&wrapped).map(drop)
+    }
+
     /// Decrypts a sealed secret of `ctx`.
     ///
     /// Fails with [`VaultError::KeyDestroyed`] when the version's data key is gone (also when
@@ -636,6 +661,40 @@ mod tests {
                 .await
                 .unwrap()
                 .expose_secret(),
+            PLAINTEXT
+        );
+    }
+
+    #[tokio::test]
+    async fn check_tells_a_usable_key_from_a_destroyed_or_foreign_one() {
+        let keyring = Arc::new(MemoryKeyring::new());
+        let vault = Vault::new(MasterKey::generate(), keyring.clone());
+        let other = Vault::new(MasterKey::generate(), keyring);
+        let context = ctx("acme", "cred", 1);
+        vault.seal(&context, &secret(PLAINTEXT)).await.unwrap();
+        vault.check(&context).await.unwrap();
+        assert!(matches!(
+            other.check(&context).await,
+            Err(VaultError::KeyUnwrap)
+        ));
+        vault.destroy(&context).await.unwrap();
+        assert!(matches!(
+            vault.check(&context).await,
+            Err(VaultError::KeyDestroyed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn replace_takes_the_place_of_an_orphaned_key() {
+        let (vault, _) = memory_vault();
+        let context = ctx("acme", "cred", 2);
+        // An interrupted attempt stored a key whose ciphertext never reached the log.
+        let (_, orphan) = vault.seal_new(&context, &secret("lost")).unwrap();
+        vault.store(orphan).await.unwrap();
+        let (sealed, key) = vault.seal_new(&context, &secret(PLAINTEXT)).unwrap();
+        vault.replace(key).await.unwrap();
+        assert_eq!(
+            vault.open(&context, &sealed).await.unwrap().expose_secret(),
             PLAINTEXT
         );
     }

@@ -10,7 +10,7 @@ mod store;
 
 pub use projector::{ProjectError, TOKEN_ISSUED, rebuild, run_projector};
 pub use rows::{
-    ConnectionTestRow, CredentialRow, Deactivation, ModelRow, Notice, OrgRow, StreamPos, TokenRow,
-    WorkflowRow,
+    ConnectionTestRow, CredentialRow, Deactivation, LastTest, ModelRow, Notice, OrgRow, StreamPos,
+    TokenRow, VersionRow, WorkflowRow,
 };
 pub use store::{ViewError, Views};

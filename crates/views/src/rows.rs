@@ -126,4 +126,29 @@ pub struct CredentialRow {
     pub created_by: String,
     pub updated_at_ms: i64,
     pub stream: StreamPos,
+    /// Every version, oldest first: when and by whom it was made, and when shredded.
+    pub history: Vec<VersionRow>,
+    /// The last completed connection test that used this saved credential.
+    pub last_test: Option<LastTest>,
+    /// The command of the last user change (creation, rename, rotation, deletion; not a
+    /// shredding): a retried command that landed answers as the first time.
+    pub changed_by_command: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRow {
+    pub version: u64,
+    pub preview: String,
+    pub created_at_ms: i64,
+    pub created_by: String,
+    pub shredded_at_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastTest {
+    /// The outcome class (`ok`, `auth_invalid`, …).
+    pub class: String,
+    pub completed_at_ms: i64,
+    /// The saved model tested, if it was one.
+    pub model: Option<String>,
 }

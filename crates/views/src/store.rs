@@ -36,8 +36,9 @@ const LAYOUT: &str = "layout";
 /// trailing fields). 2: model rows carry the command that added them; command rows only
 /// for credentials and connection tests. 3: command rows for issued tokens too; model rows
 /// carry the command of their last change. 4: token rows say who issued and who revoked
-/// them; org rows list active admin and revoked tokens.
-const LAYOUT_VERSION: u64 = 4;
+/// them; org rows list active admin and revoked tokens. 5: credential rows carry their
+/// name, expiry, versions and last test.
+const LAYOUT_VERSION: u64 = 5;
 
 /// The page cache of the serving views: the hot rows of every org stay in memory.
 const SERVING_CACHE_BYTES: usize = 1 << 30;
@@ -356,8 +357,21 @@ impl Views {
         self.get(CREDENTIALS, &key(org, id))
     }
 
+    /// The org's credentials, deleted ones included, in id order.
     pub fn credentials(&self, org: &str) -> Result<Vec<CredentialRow>, ViewError> {
         self.scan_org(CREDENTIALS, org)
+    }
+
+    /// Every credential of every org (the key health check walks them).
+    pub fn all_credentials(&self) -> Result<Vec<CredentialRow>, ViewError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(CREDENTIALS).map_err(storage)?;
+        let mut rows = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (_, value) = entry.map_err(storage)?;
+            rows.push(decode(value.value())?);
+        }
+        Ok(rows)
     }
 
     /// The saved credential whose secret has this fingerprint, if any.
@@ -368,7 +382,7 @@ impl Views {
     ) -> Result<Option<CredentialRow>, ViewError> {
         let id: Option<String> = self.get(FINGERPRINTS, &key(org, &hex::encode(fingerprint)))?;
         match id {
-            Some(id) => self.credential(org, &id),
+            Some(id) => Ok(self.credential(org, &id)?.filter(|row| !row.credential.deleted)),
             None => Ok(None),
         }
     }

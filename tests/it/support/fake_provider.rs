@@ -1,7 +1,9 @@
 //! A fake LLM provider on 127.0.0.1 for suites that need a passing (or failing) Test
 //! Connection: OpenAI-style chat completions and Anthropic messages. A key containing
 //! `sk-bad-` is refused with 401 in the provider's error shape (a bare `bad` would also match
-//! a random hex secret now and then). It counts the requests it saw.
+//! a random hex secret now and then); a key containing `sk-limited-` is refused with 403 for
+//! the model `strict` only (one model of several failing a key). It counts the requests it
+//! saw.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,6 +61,8 @@ impl Drop for FakeProvider {
 
 /// What marks a key the fake refuses.
 const BAD_KEY: &str = "sk-bad-";
+/// What marks a key the model `strict` refuses.
+const LIMITED_KEY: &str = "sk-limited-";
 
 /// A request for the model `slow` is answered after [`SLOW`], for tests that kill a worker
 /// mid-call.
@@ -77,6 +81,10 @@ async fn chat(headers: HeaderMap, body: axum::body::Bytes, count: Arc<AtomicUsiz
     if auth.contains(BAD_KEY) {
         let body = json!({"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "code": "invalid_api_key"}});
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    if request["model"] == "strict" && auth.contains(LIMITED_KEY) {
+        let body = json!({"error": {"message": "This key may not use this model.", "type": "invalid_request_error", "code": "model_not_allowed"}});
+        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
     }
     let body = json!({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "fake",

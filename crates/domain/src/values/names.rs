@@ -47,6 +47,44 @@ impl DisplayName {
     }
 }
 
+/// A credential's name, as people tell credentials apart ("Prod OpenAI key"): the same rules
+/// as a display name (trimmed, 1..=100 characters, nothing invisible), under the field `name`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CredentialName(String);
+
+impl CredentialName {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(Invalid::new("name", "name.empty", "give the credential a name"));
+        }
+        if trimmed.chars().count() > 100 {
+            return Err(Invalid::new(
+                "name",
+                "name.too_long",
+                "a credential name has at most 100 characters",
+            ));
+        }
+        if trimmed
+            .chars()
+            .any(|ch| ch.is_control() || is_format_character(ch))
+        {
+            return Err(Invalid::new(
+                "name",
+                "name.invalid",
+                "a credential name cannot contain control characters such as newlines or tabs, \
+                 nor invisible formatting characters such as bidi overrides or zero-width spaces",
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Whether `ch` is in Unicode's general category Cf (format): invisible characters that steer
 /// layout, such as bidi overrides and zero-width spaces. `char::is_control` covers Cc only, and
 /// the standard library has no Cf test, so the ranges (Unicode 16) are listed here.
@@ -102,6 +140,20 @@ mod tests {
         assert_eq!(
             DisplayName::parse(&"a".repeat(101)).unwrap_err().code,
             "display_name.too_long"
+        );
+    }
+
+    #[test]
+    fn credential_names_are_checked_like_display_names() {
+        assert_eq!(CredentialName::parse(" Prod key ").unwrap().as_str(), "Prod key");
+        assert_eq!(CredentialName::parse("").unwrap_err().code, "name.empty");
+        assert_eq!(
+            CredentialName::parse("a\u{202E}b").unwrap_err().code,
+            "name.invalid"
+        );
+        assert_eq!(
+            CredentialName::parse(&"a".repeat(101)).unwrap_err().code,
+            "name.too_long"
         );
     }
 

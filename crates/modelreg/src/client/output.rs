@@ -142,7 +142,9 @@ fn labelled(rows: Vec<(&str, String)>) -> Vec<String> {
 }
 
 const MODEL_HEADER: [&str; 4] = ["ID", "NAME", "PROVIDER", "STATUS"];
-const CREDENTIAL_HEADER: [&str; 5] = ["ID", "PROVIDER", "KIND", "PREVIEW", "USED BY"];
+const CREDENTIAL_HEADER: [&str; 7] = [
+    "ID", "NAME", "PROVIDER", "KIND", "PREVIEW", "STATE", "USED BY",
+];
 
 /// Both groups of models, each under its title, in columns that line up across the two;
 /// deactivated custom models only with `all`. A custom model's id is its slug, so models
@@ -306,22 +308,59 @@ pub(crate) fn token_table(tokens: &[Token]) -> Vec<String> {
     table(&["ID", "LABEL", "ROLE", "STATE", "ISSUED"], rows)
 }
 
-/// One saved credential's metadata.
+/// One saved credential's metadata, its versions and the models that use it.
 pub(crate) fn credential_summary(credential: &Credential) -> Vec<String> {
-    labelled(vec![
+    let mut fields = vec![
         ("id", credential.id.clone()),
+        ("name", credential.name.clone().unwrap_or_else(|| "-".into())),
         ("provider", credential.provider.clone()),
         ("kind", credential.kind.clone()),
+        ("state", credential.state.clone()),
         ("preview", credential.preview.clone()),
         ("fingerprint", credential.fingerprint.clone()),
-        ("used by", format!("{} model(s)", credential.used_by)),
+        (
+            "expires",
+            match (&credential.expires_at, credential.expiring_soon) {
+                (Some(at), true) => format!("{at} (within 7 days)"),
+                (Some(at), false) => at.clone(),
+                (None, _) => "never".into(),
+            },
+        ),
+        ("used by", format!("{} active model(s)", credential.used_by)),
+        (
+            "models",
+            if credential.models.is_empty() {
+                "-".into()
+            } else {
+                credential.models.join(", ")
+            },
+        ),
+        (
+            "last test",
+            credential.last_test.as_ref().map_or_else(
+                || "-".into(),
+                |t| format!("{} at {}", t.class, t.completed_at),
+            ),
+        ),
         ("version", credential.version.to_string()),
         (
             "created",
             format!("{} by {}", credential.created_at, credential.created_by),
         ),
         ("updated", credential.updated_at.clone()),
-    ])
+    ];
+    let versions: Vec<String> = credential
+        .versions
+        .iter()
+        .map(|v| match &v.shredded_at {
+            Some(at) => format!("v{} {} {} (shredded {at})", v.version, v.preview, v.state),
+            None => format!("v{} {} {}", v.version, v.preview, v.state),
+        })
+        .collect();
+    if !versions.is_empty() {
+        fields.push(("versions", versions.join("; ")));
+    }
+    labelled(fields)
 }
 
 /// Saved credentials, one a row.
@@ -330,11 +369,18 @@ pub(crate) fn credential_table(credentials: &[Credential]) -> Vec<String> {
         return vec!["(none)".to_owned()];
     }
     let rows = credentials.iter().map(|credential| {
+        let state = if credential.expiring_soon {
+            format!("{} (expires soon)", credential.state)
+        } else {
+            credential.state.clone()
+        };
         vec![
             credential.id.clone(),
+            credential.name.clone().unwrap_or_default(),
             credential.provider.clone(),
             credential.kind.clone(),
             credential.preview.clone(),
+            state,
             credential.used_by.to_string(),
         ]
     });
@@ -477,6 +523,7 @@ mod tests {
             credential: Some(api::CredentialSummary {
                 id: "cred_1".into(),
                 preview: "sk-ant-…wxyz".into(),
+                state: "active".into(),
             }),
             endpoint_url: None,
             region: None,

@@ -1,4 +1,5 @@
-//! `/v1/credentials` (saved credentials, metadata only) and `/v1/tokens` (API tokens).
+//! `/v1/credentials` (saved credentials over their life: metadata only, never a secret)
+//! and `/v1/tokens` (API tokens).
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use app::Registry;
 
 use super::{Result, answer, no_store};
 use crate::auth::Caller;
-use crate::extract::{Body, Param};
+use crate::extract::{Body, Param, Params2};
 
 /// Saved credentials, metadata only (never a secret).
 #[utoipa::path(get, path = "/v1/credentials", tag = "credentials",
@@ -50,6 +51,176 @@ pub(crate) async fn get_credential(
     Ok(answer(
         StatusCode::OK,
         app::credentials::get(&registry, &ctx, &id)?,
+    ))
+}
+
+/// Save a credential as a resource, for models to reference by `credential_id`.
+///
+/// A secret the org has saved already is refused (409 `credential.secret_saved`, naming the
+/// credential that holds it). A Bedrock short-term API key expires within 12 hours whatever
+/// `expires_at` says.
+#[utoipa::path(post, path = "/v1/credentials", tag = "credentials",
+    params(
+        ("Idempotency-Key" = Option<schema::IdempotencyKey>, Header, description = "Retries with one key are one command."),
+    ),
+    request_body = api::CreateCredential,
+    responses(
+        (status = 201, description = "The credential, metadata only.", body = api::Positioned<api::Credential>),
+        (status = 400, response = crate::docs::BadRequest),
+        (status = 401, response = crate::docs::Unauthorized),
+        (status = 403, response = crate::docs::Forbidden),
+        (status = 409, response = crate::docs::Conflict),
+        (status = 413, response = crate::docs::TooLarge),
+        (status = 415, response = crate::docs::UnsupportedMediaType),
+        (status = 422, response = crate::docs::Unprocessable),
+        (status = 500, response = crate::docs::Internal),
+        (status = 503, response = crate::docs::Unavailable),
+    ))]
+pub(crate) async fn create_credential(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Body(request): Body<api::CreateCredential>,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::CREATED,
+        app::credentials::create(&registry, &ctx, request).await?,
+    ))
+}
+
+/// Rename a credential.
+#[utoipa::path(patch, path = "/v1/credentials/{id}", tag = "credentials",
+    params(
+        ("id" = schema::CredentialId, Path),
+        ("Idempotency-Key" = Option<schema::IdempotencyKey>, Header, description = "Retries with one key are one command."),
+    ),
+    request_body = api::RenameCredential,
+    responses(
+        (status = 200, description = "The credential.", body = api::Positioned<api::Credential>),
+        (status = 400, response = crate::docs::BadRequest),
+        (status = 401, response = crate::docs::Unauthorized),
+        (status = 403, response = crate::docs::Forbidden),
+        (status = 404, response = crate::docs::NotFound),
+        (status = 409, response = crate::docs::Conflict),
+        (status = 413, response = crate::docs::TooLarge),
+        (status = 415, response = crate::docs::UnsupportedMediaType),
+        (status = 422, response = crate::docs::Unprocessable),
+        (status = 500, response = crate::docs::Internal),
+        (status = 503, response = crate::docs::Unavailable),
+    ))]
+pub(crate) async fn rename_credential(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Param(id): Param,
+    Body(request): Body<api::RenameCredential>,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        app::credentials::rename(&registry, &ctx, &id, request).await?,
+    ))
+}
+
+/// Delete a credential, and shred every version of it (its data keys are destroyed).
+///
+/// Refused while active models use it: 409 `credential.in_use` lists them in `models`; move
+/// them to another credential (`PATCH /v1/models/{slug}` with `credential_id`) first.
+#[utoipa::path(delete, path = "/v1/credentials/{id}", tag = "credentials",
+    params(
+        ("id" = schema::CredentialId, Path),
+        ("Idempotency-Key" = Option<schema::IdempotencyKey>, Header, description = "Retries with one key are one command."),
+    ),
+    responses(
+        (status = 200, description = "The deleted credential, its versions shredded.", body = api::Positioned<api::Credential>),
+        (status = 400, response = crate::docs::BadRequest),
+        (status = 401, response = crate::docs::Unauthorized),
+        (status = 403, response = crate::docs::Forbidden),
+        (status = 404, response = crate::docs::NotFound),
+        (status = 409, response = crate::docs::Conflict),
+        (status = 500, response = crate::docs::Internal),
+        (status = 503, response = crate::docs::Unavailable),
+    ))]
+pub(crate) async fn delete_credential(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Param(id): Param,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        app::credentials::delete(&registry, &ctx, &id).await?,
+    ))
+}
+
+/// Rotate a credential to a new secret: a new version, used by every model of the
+/// credential at once; the previous version is then shredded.
+///
+/// With `retest: true`, every active model using the credential is first tested with the
+/// new secret (concurrently, through the connection-test worker); if any test fails, no
+/// model is switched and 409 `credential.retest_failed` lists each failing model with its
+/// outcome class and hint in `failures`.
+#[utoipa::path(post, path = "/v1/credentials/{id}/rotation", tag = "credentials",
+    params(
+        ("id" = schema::CredentialId, Path),
+        ("Idempotency-Key" = Option<schema::IdempotencyKey>, Header, description = "Retries with one key are one command (the retest's tests too)."),
+    ),
+    request_body = api::RotateCredential,
+    responses(
+        (status = 200, description = "The credential at its new version, and the retest's tests.", body = api::Positioned<api::Rotation>),
+        (status = 400, response = crate::docs::BadRequest),
+        (status = 401, response = crate::docs::Unauthorized),
+        (status = 403, response = crate::docs::Forbidden),
+        (status = 404, response = crate::docs::NotFound),
+        (status = 409, response = crate::docs::Conflict),
+        (status = 413, response = crate::docs::TooLarge),
+        (status = 415, response = crate::docs::UnsupportedMediaType),
+        (status = 422, response = crate::docs::Unprocessable),
+        (status = 500, response = crate::docs::Internal),
+        (status = 503, response = crate::docs::Unavailable),
+    ))]
+pub(crate) async fn rotate_credential(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Param(id): Param,
+    Body(request): Body<api::RotateCredential>,
+) -> Result<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        app::credentials::rotate(&registry, &ctx, &id, request).await?,
+    ))
+}
+
+/// Shred a retired version: destroy its data key, so its ciphertext (in the log, its
+/// replicas and backups) can never be opened again. The current version cannot be shredded
+/// (409 `credential.version_in_use`); shredding twice destroys again and records nothing.
+#[utoipa::path(delete, path = "/v1/credentials/{id}/versions/{version}", tag = "credentials",
+    params(
+        ("id" = schema::CredentialId, Path),
+        ("version" = u64, Path),
+        ("Idempotency-Key" = Option<schema::IdempotencyKey>, Header, description = "Retries with one key are one command."),
+    ),
+    responses(
+        (status = 200, description = "The credential, the version shredded.", body = api::Positioned<api::Credential>),
+        (status = 400, response = crate::docs::BadRequest),
+        (status = 401, response = crate::docs::Unauthorized),
+        (status = 403, response = crate::docs::Forbidden),
+        (status = 404, response = crate::docs::NotFound),
+        (status = 409, response = crate::docs::Conflict),
+        (status = 500, response = crate::docs::Internal),
+        (status = 503, response = crate::docs::Unavailable),
+    ))]
+pub(crate) async fn shred_version(
+    State(registry): State<Arc<Registry>>,
+    Caller(ctx): Caller,
+    Params2(id, version): Params2,
+) -> Result<Response> {
+    let Ok(version) = version.parse::<u64>() else {
+        return Err(app::AppError::NotFound {
+            code: "credential.version_not_found",
+            message: "the credential has no such version".into(),
+        }
+        .into());
+    };
+    Ok(answer(
+        StatusCode::OK,
+        app::credentials::shred(&registry, &ctx, &id, version).await?,
     ))
 }
 

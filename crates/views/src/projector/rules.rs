@@ -12,8 +12,8 @@ use super::ProjectError;
 use super::batch::{Tables, read, write};
 use super::reader::Decoded;
 use crate::rows::{
-    ConnectionTestRow, CredentialRow, Deactivation, ModelRow, Notice, OrgRow, StreamPos, TokenRow,
-    WorkflowRow,
+    ConnectionTestRow, CredentialRow, Deactivation, LastTest, ModelRow, Notice, OrgRow, StreamPos,
+    TokenRow, VersionRow, WorkflowRow,
 };
 use crate::store::{key, ref_key};
 
@@ -39,7 +39,7 @@ pub(super) fn apply_one(t: &mut Tables<'_>, message: &Decoded) -> Result<(), Pro
     // afresh by each attempt: a retry finds the original here. (A model's slug is found
     // through its row, and other events create nothing.)
     match event {
-        Event::Credential(credential::Event::Created(_))
+        Event::Credential(credential::Event::Created(_) | credential::Event::Registered(_))
         | Event::ConnectionTest(connection_test::Event::Requested { .. }) => {
             // `<org>/<command id>/<kind>`, as `key` would make it, in one allocation.
             let command_key = format!("{org_id}/{}/{}", envelope.command_id, envelope.kind);
@@ -53,7 +53,9 @@ pub(super) fn apply_one(t: &mut Tables<'_>, message: &Decoded) -> Result<(), Pro
     }
     match event {
         Event::Org(event) => apply_org(t, org_id, event, &at),
-        Event::Credential(event) => apply_credential(t, org_id, event, &at),
+        Event::Credential(event) => {
+            apply_credential(t, org_id, &envelope.aggregate_id, event, &at)
+        }
         Event::Model(event) => apply_model(t, org_id, &envelope.aggregate_id, event, &at),
         Event::Workflow(event) => apply_workflow(t, org_id, &envelope.aggregate_id, event, &at),
         Event::ConnectionTest(event) => apply_connection_test(t, envelope, event, &at),
@@ -150,33 +152,100 @@ fn apply_org(
 fn apply_credential(
     t: &mut Tables<'_>,
     org_id: &str,
+    id: &str,
     event: &credential::Event,
     at: &Meta<'_>,
 ) -> Result<(), ProjectError> {
-    match event {
-        credential::Event::Created(created) => {
-            let state = credential::evolve(None, event);
-            let Some(credential) = state else {
+    let row_key = key(org_id, id);
+    let version_row = |version: u64, preview: &str| VersionRow {
+        version,
+        preview: preview.to_owned(),
+        created_at_ms: at.recorded_at_ms,
+        created_by: at.actor.to_owned(),
+        shredded_at_ms: None,
+    };
+    let (credential, sealed, fingerprint) = match event {
+        credential::Event::Created(credential::Created {
+            sealed,
+            fingerprint,
+            ..
+        })
+        | credential::Event::Registered(credential::Registered {
+            sealed,
+            fingerprint,
+            ..
+        }) => {
+            let Some(credential) = credential::evolve(None, event) else {
                 return Ok(());
             };
-            let row = CredentialRow {
-                org: org_id.to_owned(),
-                credential,
-                sealed: created.sealed.clone(),
-                used_by: 0,
-                created_at_ms: at.recorded_at_ms,
-                created_by: at.actor.to_owned(),
-                updated_at_ms: at.recorded_at_ms,
-                stream: at.stream(),
-            };
-            write(&mut t.credentials, key(org_id, created.id.as_str()), &row)?;
-            write(
-                &mut t.fingerprints,
-                key(org_id, &hex::encode(created.fingerprint)),
-                &created.id.as_str().to_owned(),
-            )
+            (credential, sealed, fingerprint)
         }
-    }
+        _ => {
+            let Some(mut row) = read::<CredentialRow>(&t.credentials, &row_key)? else {
+                return Err(ProjectError::Poison {
+                    seq: at.seq,
+                    why: "an event of an unknown credential".into(),
+                });
+            };
+            let before = row.credential.clone();
+            let Some(after) = credential::evolve(Some(before.clone()), event) else {
+                return Ok(());
+            };
+            match event {
+                credential::Event::Rotated(rotated) => {
+                    row.sealed = rotated.sealed.clone();
+                    row.history
+                        .push(version_row(rotated.version, &rotated.preview));
+                }
+                credential::Event::Shredded { version } => {
+                    for v in &mut row.history {
+                        if v.version == *version {
+                            v.shredded_at_ms = Some(at.recorded_at_ms);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            // The fingerprint index names live credentials by their current secret.
+            if before.fingerprint != after.fingerprint || after.deleted {
+                t.fingerprints
+                    .remove(key(org_id, &hex::encode(before.fingerprint)));
+            }
+            if !after.deleted {
+                write(
+                    &mut t.fingerprints,
+                    key(org_id, &hex::encode(after.fingerprint)),
+                    &after.id.as_str().to_owned(),
+                )?;
+            }
+            if !matches!(event, credential::Event::Shredded { .. }) {
+                row.changed_by_command = at.command_id.to_owned();
+            }
+            row.credential = after;
+            row.updated_at_ms = at.recorded_at_ms;
+            row.stream = at.stream();
+            return write(&mut t.credentials, row_key, &row);
+        }
+    };
+    let row = CredentialRow {
+        org: org_id.to_owned(),
+        history: vec![version_row(credential.version, &credential.preview)],
+        credential,
+        sealed: sealed.clone(),
+        used_by: 0,
+        created_at_ms: at.recorded_at_ms,
+        created_by: at.actor.to_owned(),
+        updated_at_ms: at.recorded_at_ms,
+        stream: at.stream(),
+        last_test: None,
+        changed_by_command: at.command_id.to_owned(),
+    };
+    write(&mut t.credentials, row_key, &row)?;
+    write(
+        &mut t.fingerprints,
+        key(org_id, &hex::encode(fingerprint)),
+        &id.to_owned(),
+    )
 }
 
 fn apply_model(
@@ -341,12 +410,26 @@ fn apply_connection_test(
                 stream: at.stream(),
             }
         }
-        (Some(before), connection_test::Event::Completed(_)) => ConnectionTestRow {
-            test,
-            completed_at_ms: Some(at.recorded_at_ms),
-            stream: at.stream(),
-            ..before
-        },
+        (Some(before), connection_test::Event::Completed(result)) => {
+            // A test of a saved credential is that credential's last test.
+            if let connection_test::TestCredential::Saved { id, .. } = &test.draft.credential {
+                let credential_key = key(&envelope.org, id.as_str());
+                if let Some(mut credential) = read::<CredentialRow>(&t.credentials, &credential_key)? {
+                    credential.last_test = Some(LastTest {
+                        class: result.class.clone(),
+                        completed_at_ms: at.recorded_at_ms,
+                        model: test.model.as_ref().map(|m| m.as_str().to_owned()),
+                    });
+                    write(&mut t.credentials, credential_key, &credential)?;
+                }
+            }
+            ConnectionTestRow {
+                test,
+                completed_at_ms: Some(at.recorded_at_ms),
+                stream: at.stream(),
+                ..before
+            }
+        }
         (None, connection_test::Event::Completed(_)) => {
             return Err(ProjectError::Poison {
                 seq: at.seq,
