@@ -8,6 +8,7 @@ mod canary;
 mod cli;
 mod connection_tests;
 mod crash;
+mod credentials;
 mod dependents;
 mod openapi;
 mod readme;

@@ -7,8 +7,8 @@
 mod health;
 mod lifecycle;
 
-pub use health::{check_keys, watch_keys};
 pub(crate) use health::KeyHealth;
+pub use health::{check_keys, watch_keys};
 pub use lifecycle::{create, delete, rename, rotate, shred};
 
 use domain::Invalid;
@@ -117,9 +117,11 @@ pub(crate) fn active_users(
 /// What clients are told about a credential now: the domain's state, given the time and
 /// whether this process could unwrap its current data key.
 pub(crate) fn state(registry: &Registry, row: &CredentialRow) -> State {
-    let readable = registry
-        .key_health
-        .readable(&key_id(&row.org, &row.credential.id, row.credential.version));
+    let readable = registry.key_health.readable(&key_id(
+        &row.org,
+        &row.credential.id,
+        row.credential.version,
+    ));
     row.credential.state(registry.now_ms(), readable)
 }
 

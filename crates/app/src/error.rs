@@ -204,7 +204,8 @@ impl AppError {
                     ),
                 );
                 problem.failures = failures.clone();
-                problem.hint = Some("fix the new secret (or the failing models) and rotate again".into());
+                problem.hint =
+                    Some("fix the new secret (or the failing models) and rotate again".into());
                 problem
             }
             Self::CredentialUnusable { code, message } => {

@@ -372,7 +372,9 @@ pub fn list(registry: &Registry, ctx: &Ctx) -> Result<Answer<api::ModelList>, Ap
     let mut custom = Vec::new();
     for row in registry.views.models(ctx.org.as_str())? {
         let credential = credential_of(registry, ctx, &row)?;
-        let summary = credential.as_ref().map(|c| credentials::summary(registry, c));
+        let summary = credential
+            .as_ref()
+            .map(|c| credentials::summary(registry, c));
         custom.push(present::model(&row, summary));
     }
     Ok(Answer {
@@ -422,7 +424,9 @@ fn credential_of(
 pub(crate) fn view(registry: &Registry, ctx: &Ctx, slug: &str) -> Result<api::Model, AppError> {
     let row = row(registry, ctx, slug)?;
     let credential = credential_of(registry, ctx, &row)?;
-    let summary = credential.as_ref().map(|c| credentials::summary(registry, c));
+    let summary = credential
+        .as_ref()
+        .map(|c| credentials::summary(registry, c));
     Ok(present::model(&row, summary))
 }
 

@@ -213,11 +213,15 @@ pub struct Failure {
 pub enum Event {
     Created(Created),
     Registered(Registered),
-    Renamed { name: CredentialName },
+    Renamed {
+        name: CredentialName,
+    },
     /// A new version became current, for every model using the credential at once.
     Rotated(Rotated),
     /// The data key of `version` was destroyed.
-    Shredded { version: u64 },
+    Shredded {
+        version: u64,
+    },
     Deleted,
 }
 
@@ -626,8 +630,7 @@ mod tests {
         let Command::Register(mut register) = register(Some(NOW + 30 * DAY)) else {
             unreachable!()
         };
-        register.material.known_lifetime_ms =
-            Some(crate::provider::BEDROCK_SHORT_TERM_LIFETIME_MS);
+        register.material.known_lifetime_ms = Some(crate::provider::BEDROCK_SHORT_TERM_LIFETIME_MS);
         // When it is registered with a later expiry, or none
         let (_, capped) = when(&[], Command::Register(register));
         // Then it expires 12 hours from now
@@ -803,7 +806,10 @@ mod tests {
         assert!(!state.expiring_soon(NOW));
         assert!(state.expiring_soon(NOW + 3 * DAY + 1));
         assert_eq!(state.state(NOW + 10 * DAY, true), State::Expired);
-        assert!(!state.expiring_soon(NOW + 10 * DAY), "expired, not expiring");
+        assert!(
+            !state.expiring_soon(NOW + 10 * DAY),
+            "expired, not expiring"
+        );
         assert_eq!(
             state.usable(NOW + 10 * DAY),
             Err(Unusable::Expired {

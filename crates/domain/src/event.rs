@@ -194,7 +194,10 @@ pub fn samples() -> Vec<(&'static str, Event)> {
             "credential.shredded",
             Event::Credential(credential::Event::Shredded { version: 1 }),
         ),
-        ("credential.deleted", Event::Credential(credential::Event::Deleted)),
+        (
+            "credential.deleted",
+            Event::Credential(credential::Event::Deleted),
+        ),
         ("model.added", Event::Model(model::Event::Added(model))),
         (
             "model.edited",

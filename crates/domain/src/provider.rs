@@ -303,7 +303,9 @@ impl CredentialSecret {
     /// short-term API key (`bedrock-api-key-…`, a presigned request) lasts at most 12 hours.
     pub fn known_lifetime_ms(&self) -> Option<i64> {
         match self {
-            Self::BedrockApiKey(key) if key.expose_secret().starts_with(BEDROCK_SHORT_TERM_PREFIX) => {
+            Self::BedrockApiKey(key)
+                if key.expose_secret().starts_with(BEDROCK_SHORT_TERM_PREFIX) =>
+            {
                 Some(BEDROCK_SHORT_TERM_LIFETIME_MS)
             }
             Self::ApiKey(_) | Self::BedrockApiKey(_) | Self::AwsAccessKey { .. } => None,

@@ -382,7 +382,9 @@ impl Views {
     ) -> Result<Option<CredentialRow>, ViewError> {
         let id: Option<String> = self.get(FINGERPRINTS, &key(org, &hex::encode(fingerprint)))?;
         match id {
-            Some(id) => Ok(self.credential(org, &id)?.filter(|row| !row.credential.deleted)),
+            Some(id) => Ok(self
+                .credential(org, &id)?
+                .filter(|row| !row.credential.deleted)),
             None => Ok(None),
         }
     }

@@ -383,6 +383,74 @@ impl TestApp {
     pub(crate) async fn list_credentials(&self) -> Reply {
         self.call(Method::GET, "/v1/credentials", None).await
     }
+
+    /// Changes the configuration change applied from the next start on.
+    pub(crate) fn set_tweak(&mut self, tweak: fn(&mut Config)) {
+        self.tweak = tweak;
+    }
+
+    /// `POST /v1/credentials` of an API key for `provider`.
+    pub(crate) async fn create_credential(
+        &self,
+        name: &str,
+        provider: &str,
+        api_key: &str,
+        expires_at: Option<String>,
+    ) -> Reply {
+        let request = api::CreateCredential {
+            name: name.into(),
+            provider: provider.into(),
+            credential: api::CredentialInput {
+                api_key: Some(api::SecretField::new(api_key.to_owned())),
+                ..api::CredentialInput::default()
+            },
+            expires_at,
+        };
+        self.call(Method::POST, "/v1/credentials", Some(json_of(request)))
+            .await
+    }
+
+    pub(crate) async fn get_credential(&self, id: &str) -> Reply {
+        self.call(Method::GET, &format!("/v1/credentials/{id}"), None)
+            .await
+    }
+
+    /// `POST /v1/credentials/{id}/rotation` to a new API key.
+    pub(crate) async fn rotate_credential(&self, id: &str, api_key: &str, retest: bool) -> Reply {
+        let request = api::RotateCredential {
+            credential: api::CredentialInput {
+                api_key: Some(api::SecretField::new(api_key.to_owned())),
+                ..api::CredentialInput::default()
+            },
+            expires_at: None,
+            retest,
+        };
+        self.call(
+            Method::POST,
+            &format!("/v1/credentials/{id}/rotation"),
+            Some(json_of(request)),
+        )
+        .await
+    }
+
+    /// Adds an OpenAI-compatible model named `name` (provider model id `model_id`) on the
+    /// saved credential `credential_id`, gated as a user must; answers its slug.
+    pub(crate) async fn add_model_on(
+        &self,
+        name: &str,
+        model_id: &str,
+        credential_id: &str,
+    ) -> String {
+        let mut draft = self.local_draft(name);
+        draft.provider_model_id = Some(model_id.into());
+        draft.credential_id = Some(credential_id.into());
+        let added = self.add_model(draft).await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+        added.body["model"]["slug"]
+            .as_str()
+            .expect("slug")
+            .to_owned()
+    }
 }
 
 /// A request body as JSON: a wire type from `api`, or a `json!` value for bodies no wire type

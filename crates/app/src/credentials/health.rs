@@ -76,7 +76,11 @@ pub async fn check_keys(registry: &Registry) -> Result<usize, AppError> {
 
 /// Checks the keys once the views hold what the log held at start, then every `every`,
 /// until `shutdown`.
-pub async fn watch_keys(registry: Arc<Registry>, every: Duration, shutdown: impl Future<Output = ()>) {
+pub async fn watch_keys(
+    registry: Arc<Registry>,
+    every: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     let caught_up = async {
         if let Ok(last) = registry.log.last_seq().await {

@@ -243,7 +243,9 @@ async fn store_new_version(
     };
     let conflict = || AppError::Conflict {
         code: "credential.conflict",
-        message: "the credential was changed by someone else at the same time; reload it and try again".into(),
+        message:
+            "the credential was changed by someone else at the same time; reload it and try again"
+                .into(),
         current_version: None,
     };
     match registry.vault.check(&context).await {
@@ -293,7 +295,10 @@ async fn run_retest(
     let mut tests = Vec::with_capacity(users.len());
     for run in futures::future::join_all(runs).await {
         let (model, test) = run?;
-        let result = match (&test.result, registry.views.connection_test(ctx.org.as_str(), &test.id)?) {
+        let result = match (
+            &test.result,
+            registry.views.connection_test(ctx.org.as_str(), &test.id)?,
+        ) {
             (Some(_), Some(row)) => row.test.result,
             _ => None,
         };

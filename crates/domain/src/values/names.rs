@@ -57,7 +57,11 @@ impl CredentialName {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
-            return Err(Invalid::new("name", "name.empty", "give the credential a name"));
+            return Err(Invalid::new(
+                "name",
+                "name.empty",
+                "give the credential a name",
+            ));
         }
         if trimmed.chars().count() > 100 {
             return Err(Invalid::new(
@@ -145,7 +149,10 @@ mod tests {
 
     #[test]
     fn credential_names_are_checked_like_display_names() {
-        assert_eq!(CredentialName::parse(" Prod key ").unwrap().as_str(), "Prod key");
+        assert_eq!(
+            CredentialName::parse(" Prod key ").unwrap().as_str(),
+            "Prod key"
+        );
         assert_eq!(CredentialName::parse("").unwrap_err().code, "name.empty");
         assert_eq!(
             CredentialName::parse("a\u{202E}b").unwrap_err().code,

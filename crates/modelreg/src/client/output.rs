@@ -312,7 +312,10 @@ pub(crate) fn token_table(tokens: &[Token]) -> Vec<String> {
 pub(crate) fn credential_summary(credential: &Credential) -> Vec<String> {
     let mut fields = vec![
         ("id", credential.id.clone()),
-        ("name", credential.name.clone().unwrap_or_else(|| "-".into())),
+        (
+            "name",
+            credential.name.clone().unwrap_or_else(|| "-".into()),
+        ),
         ("provider", credential.provider.clone()),
         ("kind", credential.kind.clone()),
         ("state", credential.state.clone()),

@@ -53,9 +53,7 @@ pub(super) fn apply_one(t: &mut Tables<'_>, message: &Decoded) -> Result<(), Pro
     }
     match event {
         Event::Org(event) => apply_org(t, org_id, event, &at),
-        Event::Credential(event) => {
-            apply_credential(t, org_id, &envelope.aggregate_id, event, &at)
-        }
+        Event::Credential(event) => apply_credential(t, org_id, &envelope.aggregate_id, event, &at),
         Event::Model(event) => apply_model(t, org_id, &envelope.aggregate_id, event, &at),
         Event::Workflow(event) => apply_workflow(t, org_id, &envelope.aggregate_id, event, &at),
         Event::ConnectionTest(event) => apply_connection_test(t, envelope, event, &at),
@@ -414,7 +412,9 @@ fn apply_connection_test(
             // A test of a saved credential is that credential's last test.
             if let connection_test::TestCredential::Saved { id, .. } = &test.draft.credential {
                 let credential_key = key(&envelope.org, id.as_str());
-                if let Some(mut credential) = read::<CredentialRow>(&t.credentials, &credential_key)? {
+                if let Some(mut credential) =
+                    read::<CredentialRow>(&t.credentials, &credential_key)?
+                {
                     credential.last_test = Some(LastTest {
                         class: result.class.clone(),
                         completed_at_ms: at.recorded_at_ms,

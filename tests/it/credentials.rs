@@ -1,0 +1,501 @@
+//! Credentials over their whole life: saved as resources, referenced, renamed, moved and
+//! deleted; rotated with a retest that switches every model or none while resolves go on;
+//! retired versions shredded beyond recovery from the log, keyring and views files; expiry
+//! on the injected clock; a wrong master key failing closed and visibly.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::canary;
+use crate::support::registry::MASTER_KEY;
+use crate::support::{Backend, TestApp};
+
+/// A secret with `prefix`, unique to the run, for the canary to look for.
+fn secret(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn id_of(reply: &crate::support::registry::Reply) -> String {
+    reply.body["id"].as_str().expect("id").to_owned()
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// The API key a service token resolves `model` to, through the application (so no answer
+/// carrying a secret is kept for the canary), or the problem code.
+async fn resolved_key(app: &TestApp, service: &str, model: &str) -> Result<String, String> {
+    let principal = app::orgs::authenticate(app.registry(), service).expect("service token");
+    let ctx = app::Ctx::read(principal);
+    match app::resolve::resolve(app.registry(), &ctx, model).await {
+        Ok(answer) => {
+            let json: Value = serde_json::from_slice(&answer.value.to_json()).expect("json");
+            Ok(json["credential"]["api_key"]
+                .as_str()
+                .expect("api key")
+                .to_owned())
+        }
+        Err(error) => Err(error.to_problem().code),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_resources_named_referenced_moved_and_deleted() {
+    let mut app = TestApp::start(Backend::Embedded).await;
+    let first = secret("sk-first");
+    let created = app
+        .create_credential("Prod key", "openai_compatible", &first, None)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = id_of(&created);
+    assert_eq!(created.body["name"], "Prod key");
+    assert_eq!(created.body["state"], "active");
+    assert_eq!(created.body["versions"][0]["state"], "current");
+    assert!(
+        created.body["preview"]
+            .as_str()
+            .is_some_and(|p| p.ends_with(&first[first.len() - 4..]))
+    );
+
+    // The same secret again is refused, naming the credential that holds it.
+    let again = app
+        .create_credential("Copy", "openai_compatible", &first, None)
+        .await;
+    assert_eq!(
+        (again.status, again.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("credential.secret_saved")),
+        "{}",
+        again.body
+    );
+    assert!(again.body["detail"].as_str().unwrap_or("").contains(&id));
+
+    // Models reference it by id; it lists them and its last test.
+    let alpha = app.add_model_on("Alpha", "llama3", &id).await;
+    let beta = app.add_model_on("Beta", "llama3", &id).await;
+    let shown = app.get_credential(&id).await;
+    assert_eq!(
+        strings(&shown.body["models"]),
+        [alpha.as_str(), beta.as_str()]
+    );
+    assert_eq!(shown.body["used_by"], 2);
+    assert_eq!(shown.body["last_test"]["class"], "ok", "{}", shown.body);
+
+    let renamed = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/credentials/{id}"),
+            Some(json!({ "name": "Prod key (EU)" })),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(renamed.body["name"], "Prod key (EU)");
+
+    // Deleting is refused with the models that use it.
+    let refused = app
+        .call(Method::DELETE, &format!("/v1/credentials/{id}"), None)
+        .await;
+    assert_eq!(
+        refused.body["code"], "credential.in_use",
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        strings(&refused.body["models"]),
+        [alpha.as_str(), beta.as_str()]
+    );
+
+    // A model moves only to a credential of its provider.
+    let anthropic = app
+        .create_credential("Claude", "anthropic", &secret("sk-ant-api03"), None)
+        .await;
+    let mismatch = app
+        .edit_model(&alpha, json!({ "credential_id": id_of(&anthropic) }), None)
+        .await;
+    assert_eq!(
+        mismatch.body["code"], "credential.provider_mismatch",
+        "{}",
+        mismatch.body
+    );
+    let second = secret("sk-second");
+    let backup = app
+        .create_credential("Backup", "openai_compatible", &second, None)
+        .await;
+    let backup_id = id_of(&backup);
+    for slug in [&alpha, &beta] {
+        let moved = app
+            .edit_model(slug, json!({ "credential_id": backup_id }), None)
+            .await;
+        assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+        assert_eq!(moved.body["credential"]["id"], backup_id.as_str());
+    }
+
+    // Then it is deleted and every version of it shredded.
+    let deleted = app
+        .call(Method::DELETE, &format!("/v1/credentials/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert_eq!(deleted.body["state"], "deleted");
+    assert_eq!(deleted.body["versions"][0]["state"], "shredded");
+    let listed = app.list_credentials().await;
+    assert!(
+        listed.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|c| c["id"] != id.as_str()),
+        "a deleted credential is not listed"
+    );
+    let onto_deleted = app
+        .edit_model(&alpha, json!({ "credential_id": id }), None)
+        .await;
+    assert_eq!(
+        onto_deleted.body["code"], "credential.not_found",
+        "{}",
+        onto_deleted.body
+    );
+    let unknown = app.get_credential("cred_nosuch").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    app.stop().await;
+    canary::assert_absent(&app, &first);
+    canary::assert_absent(&app, &second);
+}
+
+/// Rotation with a retest of three models: one failing switches none and names it; all
+/// passing switch all three at once while resolves go on (each gets the old secret or the
+/// new one, never an error); the retired version is shredded beyond recovery from the log,
+/// keyring and views files; a rebuild gives the same views.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_retests_switches_all_or_none_and_shreds_the_old_version() {
+    let mut app = TestApp::start(Backend::Embedded).await;
+    let old = secret("sk-old");
+    let created = app
+        .create_credential("Shared", "openai_compatible", &old, None)
+        .await;
+    let id = id_of(&created);
+    let models = [
+        app.add_model_on("Alpha", "llama3", &id).await,
+        app.add_model_on("Beta", "llama3", &id).await,
+        app.add_model_on("Gamma", "strict", &id).await,
+    ];
+    let service = app.issue_token("runtime", "service").await;
+
+    // A secret one model refuses: nothing switches, and the failure is named with its hint.
+    let limited = secret("sk-limited");
+    let refused = app.rotate_credential(&id, &limited, true).await;
+    assert_eq!(
+        (refused.status, refused.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("credential.retest_failed")),
+        "{}",
+        refused.body
+    );
+    let failures = refused.body["failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 1, "{}", refused.body);
+    assert_eq!(failures[0]["model"], models[2].as_str());
+    assert_ne!(failures[0]["class"], "ok");
+    assert!(failures[0]["hint"].as_str().is_some_and(|h| !h.is_empty()));
+    assert_eq!(app.get_credential(&id).await.body["version"], 1);
+    for model in &models {
+        assert_eq!(resolved_key(&app, &service, model).await, Ok(old.clone()));
+    }
+
+    // A secret all pass: every model switches in one step, while resolves go on.
+    let new = secret("sk-new");
+    let rotated_done = AtomicBool::new(false);
+    let rotation = async {
+        let reply = app.rotate_credential(&id, &new, true).await;
+        rotated_done.store(true, Ordering::SeqCst);
+        reply
+    };
+    let resolves = async {
+        let (mut saw_old, mut saw_new) = (0, 0);
+        while !rotated_done.load(Ordering::SeqCst) {
+            match resolved_key(&app, &service, &models[0]).await {
+                Ok(key) if key == old => saw_old += 1,
+                Ok(key) if key == new => saw_new += 1,
+                other => panic!("a resolve during the rotation got {other:?}"),
+            }
+            tokio::task::yield_now().await;
+        }
+        (saw_old, saw_new)
+    };
+    let (rotated, (saw_old, _)) = tokio::join!(rotation, resolves);
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert!(saw_old > 0, "resolves ran during the rotation");
+    let tests = rotated.body["tests"].as_array().expect("tests");
+    assert_eq!(tests.len(), 3);
+    assert!(tests.iter().all(|t| t["result"]["passed"] == true));
+    for model in &models {
+        assert_eq!(resolved_key(&app, &service, model).await, Ok(new.clone()));
+    }
+
+    // The history shows both previews; the old version is shredded.
+    let credential = &rotated.body["credential"];
+    assert_eq!(credential["version"], 2);
+    let versions = credential["versions"].as_array().expect("versions");
+    let states: Vec<&str> = versions
+        .iter()
+        .filter_map(|v| v["state"].as_str())
+        .collect();
+    assert_eq!(states, ["shredded", "current"]);
+    assert!(
+        versions[0]["preview"]
+            .as_str()
+            .is_some_and(|p| p.ends_with(&old[old.len() - 4..]))
+    );
+    assert!(
+        versions[1]["preview"]
+            .as_str()
+            .is_some_and(|p| p.ends_with(&new[new.len() - 4..]))
+    );
+    assert!(versions[0]["shredded_at"].is_string());
+
+    // On demand: shredding again changes nothing, the current version is refused.
+    let again = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/credentials/{id}/versions/1"),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let current = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/credentials/{id}/versions/2"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        current.body["code"], "credential.version_in_use",
+        "{}",
+        current.body
+    );
+    let missing = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/credentials/{id}/versions/9"),
+            None,
+        )
+        .await;
+    assert_eq!(missing.body["code"], "credential.version_not_found");
+
+    // A rebuild after the shredding gives the same views.
+    let live = app.registry().views().checksum().expect("checksum");
+    let log = std::sync::Arc::clone(app.registry().log());
+    let rebuilt_path = app.data.path().join("rebuilt.redb");
+    let rebuilt = views::rebuild(log, &rebuilt_path, |_, _| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(rebuilt, live, "a rebuild equals the live views");
+    std::fs::remove_file(&rebuilt_path).expect("remove");
+
+    // With the registry stopped, the log, keyring and views files and the master key
+    // cannot give the old secret back; they still give the new one.
+    app.stop().await;
+    let dir = app.data.path();
+    let log = eventlog::EmbeddedLog::open(&dir.join("log.redb")).expect("log");
+    let keyring = vault::RedbKeyring::open(dir.join("keyring.redb")).expect("keyring");
+    let vault = vault::Vault::new(
+        vault::MasterKey::from_base64(MASTER_KEY).expect("key"),
+        std::sync::Arc::new(keyring),
+    );
+    let sealed = sealed_versions(&log, &id).await;
+    assert_eq!(sealed.len(), 2, "both versions' ciphertext is in the log");
+    for (version, ciphertext) in &sealed {
+        let context = vault::SecretContext {
+            org: "acme",
+            credential_id: &id,
+            version: *version,
+        };
+        match (version, vault.open(&context, ciphertext).await) {
+            (1, Err(vault::VaultError::KeyDestroyed)) => {}
+            (2, Ok(opened)) => assert_eq!(opened.expose_secret(), new),
+            (version, other) => panic!("version {version}: {:?}", other.err()),
+        }
+    }
+    drop(log);
+    let views = views::Views::open(&app.views_path()).expect("views");
+    let row = views.credential("acme", &id).expect("read").expect("row");
+    assert!(row.history[0].shredded_at_ms.is_some());
+    assert!(row.credential.versions[0].shredded);
+    drop(views);
+
+    for secret in [&old, &new, &limited] {
+        canary::assert_absent(&app, secret);
+    }
+}
+
+/// The sealed secret of every version of credential `id` in the log, by version.
+async fn sealed_versions(log: &eventlog::EmbeddedLog, id: &str) -> Vec<(u64, secrets::Sealed)> {
+    use eventlog::EventLog;
+    use futures::StreamExt;
+    let last = log.last_seq().await.expect("last");
+    let mut tail = log.tail(1).await.expect("tail");
+    let mut found = Vec::new();
+    while let Some(stored) = tail.next().await {
+        let stored = stored.expect("message");
+        let envelope = eventlog::Envelope::decode(&stored.data).expect("envelope");
+        let event = domain::Event::decode(domain::event::PAYLOAD_VERSION, &envelope.payload)
+            .expect("event");
+        if envelope.aggregate_id == id {
+            match event {
+                domain::Event::Credential(domain::credential::Event::Registered(r)) => {
+                    found.push((r.version, r.sealed));
+                }
+                domain::Event::Credential(domain::credential::Event::Rotated(r)) => {
+                    found.push((r.version, r.sealed));
+                }
+                _ => {}
+            }
+        }
+        if stored.seq >= last {
+            break;
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_is_shown_flagged_within_a_week_and_enforced_by_resolve() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let rfc3339 = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .expect("time")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format")
+    };
+    let now = app::Clock::now_ms(app.clock.as_ref());
+    let day = 24 * 60 * 60 * 1000;
+    let past = app
+        .create_credential(
+            "Old",
+            "openai_compatible",
+            &secret("sk-x"),
+            Some(rfc3339(now - day)),
+        )
+        .await;
+    assert_eq!(past.body["code"], "expires_at.past", "{}", past.body);
+    let garbage = app
+        .create_credential(
+            "Bad",
+            "openai_compatible",
+            &secret("sk-x"),
+            Some("next tuesday".into()),
+        )
+        .await;
+    assert_eq!(
+        garbage.body["code"], "timestamp.invalid",
+        "{}",
+        garbage.body
+    );
+
+    let key = secret("sk-expiring");
+    let created = app
+        .create_credential(
+            "Trial",
+            "openai_compatible",
+            &key,
+            Some(rfc3339(now + 3 * day)),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = id_of(&created);
+    let model = app.add_model_on("Trial model", "llama3", &id).await;
+    let service = app.issue_token("runtime", "service").await;
+    let listed = app.list_credentials().await;
+    let item = &listed.body["items"][0];
+    assert_eq!(
+        (&item["state"], &item["expiring_soon"]),
+        (&json!("active"), &json!(true)),
+        "{item}"
+    );
+    assert!(item["expires_at"].is_string());
+    assert_eq!(resolved_key(&app, &service, &model).await, Ok(key.clone()));
+
+    // Four days on, it is expired: resolve refuses it with a clear code.
+    app.clock.advance(Duration::from_millis(4 * day as u64));
+    assert_eq!(
+        resolved_key(&app, &service, &model).await,
+        Err("credential.expired".to_owned())
+    );
+    let shown = app.get_credential(&id).await;
+    assert_eq!(shown.body["state"], "expired");
+    assert_eq!(shown.body["expiring_soon"], false);
+    let on_model = app.get_model(&model).await;
+    assert_eq!(on_model.body["credential"]["state"], "expired");
+}
+
+/// A registry started with another master key still starts; the credentials it cannot
+/// open, and the models using them, say `needs_reconfiguration`; resolve answers that code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_master_key_fails_closed_and_visibly() {
+    let mut app = TestApp::start(Backend::Embedded).await;
+    let key = secret("sk-locked");
+    let created = app
+        .create_credential("Locked", "openai_compatible", &key, None)
+        .await;
+    let id = id_of(&created);
+    let model = app.add_model_on("Locked model", "llama3", &id).await;
+    let service = app.issue_token("runtime", "service").await;
+
+    app.set_tweak(|config| {
+        config.master_key = Some("ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=".to_owned());
+    });
+    app.restart().await;
+    let unreadable = app::credentials::check_keys(app.registry())
+        .await
+        .expect("checked");
+    assert_eq!(unreadable, 1);
+    let shown = app.get_credential(&id).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert_eq!(shown.body["state"], "needs_reconfiguration");
+    let on_model = app.get_model(&model).await;
+    assert_eq!(
+        on_model.body["credential"]["state"],
+        "needs_reconfiguration"
+    );
+    let listed = app.list_models().await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let resolved = app
+        .call_with(
+            Method::GET,
+            &format!("/v1/resolve/{model}"),
+            None,
+            &service,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (resolved.status, resolved.body["code"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("credential.needs_reconfiguration")
+        ),
+        "{}",
+        resolved.body
+    );
+
+    // With the right key back, it opens again.
+    app.set_tweak(|_| {});
+    app.restart().await;
+    assert_eq!(
+        app::credentials::check_keys(app.registry())
+            .await
+            .expect("checked"),
+        0
+    );
+    assert_eq!(app.get_credential(&id).await.body["state"], "active");
+    assert_eq!(resolved_key(&app, &service, &model).await, Ok(key.clone()));
+    app.stop().await;
+    canary::assert_absent(&app, &key);
+}
