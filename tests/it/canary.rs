@@ -75,6 +75,61 @@ async fn request_logs_carry_no_header_query_or_body() {
     }
 }
 
+/// Every secret a credential holds over its life stays sealed on JetStream too: the first
+/// version, a secret a retest refused, the rotated-to version, and both once shredded (by
+/// the rotation, then by the deletion), in no file of the data dir or the NATS store, no log
+/// line and no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_version_of_a_credential_stays_sealed() {
+    let mut app = TestApp::start(Backend::JetStream).await;
+    let secret = |prefix: &str| format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
+    let (first, refused, rotated, other) = (
+        secret("sk-first"),
+        secret("sk-limited"),
+        secret("sk-rotated"),
+        secret("sk-other"),
+    );
+    let created = app
+        .create_credential("Shared", "openai_compatible", &first, None)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let model = app.add_model_on("Strict", "strict", &id).await;
+    let failed = app.rotate_credential(&id, &refused, true).await;
+    assert_eq!(
+        failed.body["code"], "credential.retest_failed",
+        "{}",
+        failed.body
+    );
+    let done = app.rotate_credential(&id, &rotated, true).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let backup = app
+        .create_credential("Backup", "openai_compatible", &other, None)
+        .await;
+    let moved = app
+        .edit_model(
+            &model,
+            serde_json::json!({ "credential_id": backup.body["id"] }),
+            None,
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let deleted = app
+        .call(Method::DELETE, &format!("/v1/credentials/{id}"), None)
+        .await;
+    let states: Vec<&str> = deleted.body["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter_map(|v| v["state"].as_str())
+        .collect();
+    assert_eq!(states, ["shredded", "shredded"], "{}", deleted.body);
+    app.stop().await;
+    for secret in [&first, &refused, &rotated, &other] {
+        assert_absent(&app, secret);
+    }
+}
+
 fn scan_dir(dir: &Path, needle: &[u8]) -> usize {
     let mut files = 0;
     for entry in std::fs::read_dir(dir).expect("read dir") {
