@@ -499,3 +499,101 @@ async fn a_wrong_master_key_fails_closed_and_visibly() {
     app.stop().await;
     canary::assert_absent(&app, &key);
 }
+
+/// A second master key (base64 of bytes 32..=63).
+const NEW_MASTER_KEY: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
+/// The master key rotates while the registry serves: replicas take the new key as their
+/// master key and the old one as the previous; a rotation stopped midway (each entry is one
+/// atomic keyring write, so a kill -9 leaves exactly this) is finished by a rerun while
+/// resolves and commands go on; then the old key is removed and everything still opens, and
+/// fingerprints still recognise saved secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_key_rotates_online_resumes_and_the_old_key_goes() {
+    let mut app = TestApp::start(Backend::JetStream).await;
+    let keys: Vec<String> = (0..3).map(|_| secret("sk-rekeyed")).collect();
+    let mut models = Vec::new();
+    for (n, key) in keys.iter().enumerate() {
+        let created = app
+            .create_credential(&format!("Key {n}"), "openai_compatible", key, None)
+            .await;
+        let id = id_of(&created);
+        models.push(app.add_model_on(&format!("Model {n}"), "llama3", &id).await);
+    }
+    let service = app.issue_token("runtime", "service").await;
+
+    // A rolling restart: the new key wraps, the old one still unwraps.
+    app.set_tweak(|config| {
+        config.master_key = Some(NEW_MASTER_KEY.to_owned());
+        config.previous_master_key = Some(MASTER_KEY.to_owned());
+    });
+    app.restart().await;
+    let config = app.config();
+    let stopped = app::rotate_master_key(&config, Some(2))
+        .await
+        .expect("first run");
+    assert!(!stopped.complete(), "{stopped:?}");
+    assert_eq!(stopped.rewrapped, 2);
+
+    // The rerun finishes while resolves and a command go on.
+    let done = AtomicBool::new(false);
+    let rerun = async {
+        let report = app::rotate_master_key(&config, None).await.expect("rerun");
+        done.store(true, Ordering::SeqCst);
+        report
+    };
+    let load = async {
+        let mut resolved = 0;
+        let added = secret("sk-during");
+        let created = app
+            .create_credential("During", "openai_compatible", &added, None)
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        while !done.load(Ordering::SeqCst) || resolved == 0 {
+            for (model, key) in models.iter().zip(&keys) {
+                assert_eq!(resolved_key(&app, &service, model).await, Ok(key.clone()));
+                resolved += 1;
+            }
+            // A resolve served from caches never waits: let the rotation run.
+            tokio::task::yield_now().await;
+        }
+        (added, resolved)
+    };
+    let (report, (added, resolved)) = tokio::join!(rerun, load);
+    assert!(report.complete(), "{report:?}");
+    assert!(resolved > 0);
+
+    // The old key removed: the registry starts, and every credential opens.
+    app.set_tweak(|config| config.master_key = Some(NEW_MASTER_KEY.to_owned()));
+    app.restart().await;
+    assert_eq!(
+        app::credentials::check_keys(app.registry())
+            .await
+            .expect("checked"),
+        0
+    );
+    for (model, key) in models.iter().zip(&keys) {
+        assert_eq!(resolved_key(&app, &service, model).await, Ok(key.clone()));
+    }
+    // Fingerprints survived: a saved secret is still recognised.
+    let again = app
+        .create_credential("Again", "openai_compatible", &keys[0], None)
+        .await;
+    assert_eq!(
+        again.body["code"], "credential.secret_saved",
+        "{}",
+        again.body
+    );
+    let again = app
+        .create_credential("Again", "openai_compatible", &added, None)
+        .await;
+    assert_eq!(
+        again.body["code"], "credential.secret_saved",
+        "{}",
+        again.body
+    );
+    app.stop().await;
+    for key in keys.iter().chain([&added]) {
+        canary::assert_absent(&app, key);
+    }
+}

@@ -42,6 +42,11 @@ pub struct Config {
     pub keyring_bucket: String,
     pub master_key: Option<String>,
     pub master_key_file: Option<PathBuf>,
+    /// The master key a rotation moves away from (base64, secret): it only unwraps. Set it
+    /// to the old key, and the old key's place to the new one, for the rotation's duration
+    /// (see `ops/runbook.md`).
+    pub previous_master_key: Option<String>,
+    pub previous_master_key_file: Option<PathBuf>,
     /// The platform's OpenRouter key (secret), which platform models resolve to.
     pub platform_openrouter_key: Option<String>,
     pub log_format: LogFormat,
@@ -105,6 +110,8 @@ impl Default for Config {
             keyring_bucket: "MODELREG_KEYRING".into(),
             master_key: None,
             master_key_file: None,
+            previous_master_key: None,
+            previous_master_key_file: None,
             platform_openrouter_key: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -195,6 +202,16 @@ const SETTINGS: &[(&str, &[&str], Read)] = &[
     (
         "MODELREG_MASTER_KEY_FILE",
         &["master_key_file"],
+        Read::TextOrUnset,
+    ),
+    (
+        "MODELREG_PREVIOUS_MASTER_KEY",
+        &["previous_master_key"],
+        Read::TextOrUnset,
+    ),
+    (
+        "MODELREG_PREVIOUS_MASTER_KEY_FILE",
+        &["previous_master_key_file"],
         Read::TextOrUnset,
     ),
     (

@@ -40,7 +40,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use ctx::{Ctx, Principal, idempotency_key, keyed_command_id, new_id};
 pub use error::{AppError, BoxError};
 pub use json_mistake::JsonMistake;
-pub use wiring::{Running, bootstrap_default_org, start, start_with_clock, views_path};
+pub use wiring::{
+    Running, bootstrap_default_org, rotate_master_key, start, start_with_clock, views_path,
+};
 
 /// Everything commands and queries need, shared by all requests of one process. Its parts
 /// are private: features reach them through the functions of their modules.

@@ -70,6 +70,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
             (key, created, Some(path))
         }
     };
+    let previous = previous_master_key(config)?;
     let (log, keyring): (Arc<dyn EventLog>, Arc<dyn Keyring>) = match &config.nats_url {
         Some(url) => {
             let client = eventlog::connect_nats(url).await?;
@@ -94,12 +95,18 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
         }
     };
     let views = Arc::new(Views::open(&views_path(&config.data_dir))?);
+    let vault = Vault::load(master, previous.into_iter().collect(), keyring).await?;
+    if !vault.fingerprint_key_readable().await? {
+        tracing::warn!(
+            "the fingerprint key in the keyring cannot be unwrapped with the configured master key: the master key is wrong (or was rotated away); saved secrets will not be recognised, and credentials will say needs_reconfiguration"
+        );
+    }
     let registry = Arc::new(Registry::new(Parts {
         log: Arc::clone(&log),
         views: Arc::clone(&views),
         vault: match config.data_key_cache_ttl_ms {
-            0 => Vault::new(master, keyring),
-            ttl => Vault::new(master, keyring).with_cache(Duration::from_millis(ttl), 10_000),
+            0 => vault,
+            ttl => vault.with_cache(Duration::from_millis(ttl), 10_000),
         },
         clock,
         read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
@@ -133,6 +140,53 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
         projector,
         key_watch,
     })
+}
+
+/// The previous master key, when a rotation is under way (it only unwraps).
+fn previous_master_key(config: &Config) -> Result<Option<MasterKey>, AppError> {
+    Ok(
+        match (
+            &config.previous_master_key,
+            &config.previous_master_key_file,
+        ) {
+            (Some(encoded), _) => Some(MasterKey::from_base64(encoded)?),
+            (None, Some(path)) => Some(MasterKey::load_file(path)?),
+            (None, None) => None,
+        },
+    )
+}
+
+/// Re-wraps every data key (and the fingerprint key) of the configured keyring under the
+/// configured master key, unwrapping with it or the previous one: the work of `modelreg
+/// admin rotate-master-key`, at most `limit` entries. Idempotent: a run stopped anywhere
+/// leaves every key readable with either master key, and the next run finishes. In NATS mode
+/// it runs beside serving replicas; the embedded keyring is one process's file, so there
+/// the registry is stopped first.
+pub async fn rotate_master_key(
+    config: &Config,
+    limit: Option<usize>,
+) -> Result<vault::RewrapReport, AppError> {
+    let master = match &config.master_key {
+        Some(encoded) => MasterKey::from_base64(encoded)?,
+        None => MasterKey::load_file(config.master_key_path())?,
+    };
+    let previous = previous_master_key(config)?;
+    let keyring: Arc<dyn Keyring> = match &config.nats_url {
+        Some(url) => {
+            let client = eventlog::connect_nats(url).await?;
+            Arc::new(
+                NatsKeyring::connect_with_replicas(
+                    client,
+                    &config.keyring_bucket,
+                    config.keyring_replicas.max(1),
+                )
+                .await?,
+            )
+        }
+        None => Arc::new(RedbKeyring::open(config.data_dir.join("keyring.redb"))?),
+    };
+    let vault = Vault::load(master, previous.into_iter().collect(), keyring).await?;
+    Ok(vault.rewrap_all(limit).await?)
 }
 
 /// The views file under a data dir.

@@ -127,6 +127,14 @@ enum AdminCommand {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Re-wrap every data key under the configured master key (master_key), unwrapping with
+    /// it or the previous one (previous_master_key): a master key rotation, safe to run
+    /// again. In NATS mode it runs while the replicas serve; with the embedded log, stop the
+    /// server first. See ops/runbook.md.
+    RotateMasterKey {
+        #[command(flatten)]
+        state: StateArgs,
+    },
 }
 
 /// mimalloc instead of the system allocator: glibc's arena locks showed up as the largest
@@ -152,6 +160,9 @@ fn main() -> std::process::ExitCode {
             Command::Admin {
                 command: AdminCommand::CreateOrg { name, state },
             } => server_cmds::create_org(state, &name).await,
+            Command::Admin {
+                command: AdminCommand::RotateMasterKey { state },
+            } => server_cmds::rotate_master_key(state).await,
             Command::Rebuild { state } => server_cmds::rebuild(state).await,
             Command::Worker {
                 kind: WorkerKind::Dependents { state, ops },

@@ -315,6 +315,36 @@ pub(crate) async fn create_org(state: StateArgs, name: &str) -> anyhow::Result<(
     Ok(())
 }
 
+/// Re-wraps every data key under the configured master key (the previous one configured
+/// beside it), reporting what it did; safe to run again until it says complete.
+pub(crate) async fn rotate_master_key(state: StateArgs) -> anyhow::Result<()> {
+    let config = load_config(&state, None)?;
+    init_logging(&config);
+    if config.previous_master_key.is_none() && config.previous_master_key_file.is_none() {
+        crate::note(
+            "no previous master key is configured: re-wrapping only entries that an older build wrote without naming their key",
+        );
+    }
+    let report = app::rotate_master_key(&config, None)
+        .await
+        .map_err(stop_the_server_first)?;
+    say(&format!(
+        "re-wrapped {} key(s); {} already under the current master key",
+        report.rewrapped, report.current
+    ));
+    if !report.unreadable.is_empty() {
+        bail!(
+            "{} key(s) open with neither configured master key (first: {}); configure the key that wrapped them as the previous master key and run again",
+            report.unreadable.len(),
+            report.unreadable[0]
+        );
+    }
+    say(
+        "complete: every key is wrapped under the current master key; the previous one can be removed from the configuration and destroyed",
+    );
+    Ok(())
+}
+
 pub(crate) async fn rebuild(state: StateArgs) -> anyhow::Result<()> {
     let config = load_config(&state, None)?;
     init_logging(&config);

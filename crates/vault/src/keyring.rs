@@ -23,6 +23,21 @@ pub trait Keyring: Send + Sync {
     /// Removes the wrapped key. Deleting a missing key succeeds, so destroying is idempotent.
     async fn delete(&self, key_id: &str) -> Result<(), VaultError>;
 
+    /// Every key id that holds a key, in no particular order (a master key rotation walks
+    /// them).
+    async fn keys(&self) -> Result<Vec<String>, VaultError>;
+
+    /// Replaces the key at `key_id` with `wrapped` only while it still holds `expected`;
+    /// `false`, writing nothing, when it holds something else or nothing (destroyed
+    /// meanwhile). Re-wrapping under a new master key uses it, so a key shredded during a
+    /// rotation is never brought back. Atomic in every keyring of this crate.
+    async fn replace_if(
+        &self,
+        key_id: &str,
+        expected: &[u8],
+        wrapped: &[u8],
+    ) -> Result<bool, VaultError>;
+
     /// Stores `wrapped` only if `key_id` holds no key yet; returns the key already stored
     /// otherwise (and stores nothing). Durable when it returns `Ok(None)`.
     ///
@@ -76,6 +91,26 @@ impl Keyring for MemoryKeyring {
     async fn delete(&self, key_id: &str) -> Result<(), VaultError> {
         self.keys()?.remove(key_id);
         Ok(())
+    }
+
+    async fn keys(&self) -> Result<Vec<String>, VaultError> {
+        Ok(MemoryKeyring::keys(self)?.keys().cloned().collect())
+    }
+
+    async fn replace_if(
+        &self,
+        key_id: &str,
+        expected: &[u8],
+        wrapped: &[u8],
+    ) -> Result<bool, VaultError> {
+        let mut keys = MemoryKeyring::keys(self)?;
+        match keys.get_mut(key_id) {
+            Some(current) if current.as_slice() == expected => {
+                *current = wrapped.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn put_if_absent(
@@ -137,6 +172,35 @@ pub(crate) mod conformance {
         keyring.delete("org1.cred1.1").await.unwrap();
         keyring.delete("never.stored.7").await.unwrap();
         assert!(keyring.get("org1.cred1.2").await.unwrap().is_some());
+
+        // Keys are listed; a replacement applies only over the value expected.
+        let mut listed = keyring.keys().await.unwrap();
+        listed.sort();
+        assert_eq!(listed, ["org1.cred1.2"]);
+        assert!(
+            !keyring
+                .replace_if("org1.cred1.2", b"stale", b"rewrapped")
+                .await
+                .unwrap()
+        );
+        assert!(
+            keyring
+                .replace_if("org1.cred1.2", b"new", b"rewrapped")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            keyring.get("org1.cred1.2").await.unwrap().as_deref(),
+            Some(&b"rewrapped"[..])
+        );
+        assert!(
+            !keyring
+                .replace_if("org1.cred1.1", b"replaced", b"revived")
+                .await
+                .unwrap(),
+            "a destroyed key is never brought back"
+        );
+        assert_eq!(keyring.get("org1.cred1.1").await.unwrap(), None);
 
         // A destroyed key id can hold a new key again.
         assert_eq!(

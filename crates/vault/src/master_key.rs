@@ -79,6 +79,27 @@ impl MasterKey {
         }
     }
 
+    /// Loads the key from a file that must exist (a previous key, kept for a rotation).
+    pub fn load_file(path: impl AsRef<Path>) -> Result<Self, VaultError> {
+        let path = path.as_ref();
+        read_key_file(path)?.ok_or_else(|| key_file_error(path, "does not exist"))
+    }
+
+    /// A public name of the key: the first 8 bytes of SHA-256 over a label and the key. It
+    /// tags each wrapped key with the master key that wrapped it (so a vault holding
+    /// several knows which to use, and a rotation which entries are done); it reveals
+    /// nothing usable about the key.
+    pub fn id(&self) -> [u8; 8] {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"modelreg master key id v1");
+        hasher.update(&self.bytes[..]);
+        let digest = hasher.finalize();
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&digest[..8]);
+        id
+    }
+
     /// The raw key, for the key-wrap and HKDF calls of this crate only.
     pub(crate) fn bytes(&self) -> &[u8; MASTER_KEY_LEN] {
         &self.bytes

@@ -116,6 +116,48 @@ impl Keyring for NatsKeyring {
             .map_err(|error| nats_error("purge", key_id, error))
     }
 
+    async fn keys(&self) -> Result<Vec<String>, VaultError> {
+        use futures::TryStreamExt;
+        let keys = self
+            .store
+            .keys()
+            .await
+            .map_err(|error| nats_error("list", "the keys", error))?;
+        keys.try_collect()
+            .await
+            .map_err(|error| nats_error("list", "the keys", error))
+    }
+
+    async fn replace_if(
+        &self,
+        key_id: &str,
+        expected: &[u8],
+        wrapped: &[u8],
+    ) -> Result<bool, VaultError> {
+        let entry = self
+            .store
+            .entry(key_id)
+            .await
+            .map_err(|error| nats_error("read", key_id, error))?;
+        let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
+            return Ok(false);
+        };
+        if entry.value.as_ref() != expected {
+            return Ok(false);
+        }
+        // `update` is a compare-and-set on the revision read: a destroy or another write in
+        // between makes it fail, and nothing is written.
+        match self
+            .store
+            .update(key_id, Bytes::copy_from_slice(wrapped), entry.revision)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(false),
+            Err(error) => Err(nats_error("update", key_id, error)),
+        }
+    }
+
     async fn put_if_absent(
         &self,
         key_id: &str,

@@ -129,6 +129,55 @@ impl Keyring for RedbKeyring {
         .await
     }
 
+    async fn keys(&self) -> Result<Vec<String>, VaultError> {
+        self.run(move |database| {
+            let transaction = database.begin_read().map_err(redb_failed)?;
+            let table = transaction.open_table(WRAPPED_KEYS).map_err(redb_failed)?;
+            let mut keys = Vec::new();
+            for entry in table.iter().map_err(redb_failed)? {
+                let (key, _) = entry.map_err(redb_failed)?;
+                keys.push(key.value().to_owned());
+            }
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn replace_if(
+        &self,
+        key_id: &str,
+        expected: &[u8],
+        wrapped: &[u8],
+    ) -> Result<bool, VaultError> {
+        let (key_id, expected, wrapped) = (key_id.to_owned(), expected.to_vec(), wrapped.to_vec());
+        // One write transaction: the comparison and the write are atomic.
+        self.run(move |database| {
+            let transaction = database.begin_write().map_err(redb_failed)?;
+            let replaced = {
+                let mut table = transaction.open_table(WRAPPED_KEYS).map_err(redb_failed)?;
+                let current = table
+                    .get(key_id.as_str())
+                    .map_err(redb_failed)?
+                    .map(|found| found.value().to_vec());
+                if current.as_deref() == Some(expected.as_slice()) {
+                    table
+                        .insert(key_id.as_str(), wrapped.as_slice())
+                        .map_err(redb_failed)?;
+                    true
+                } else {
+                    false
+                }
+            };
+            if !replaced {
+                transaction.abort().map_err(redb_failed)?;
+                return Ok(false);
+            }
+            transaction.commit().map_err(redb_failed)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn put_if_absent(
         &self,
         key_id: &str,

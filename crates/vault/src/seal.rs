@@ -60,7 +60,7 @@ impl SecretContext<'_> {
 /// key wrapped under the master key only, never the key itself.
 pub struct UnstoredKey {
     key_id: String,
-    wrapped: [u8; WRAPPED_LEN],
+    wrapped: Vec<u8>,
 }
 
 /// Seals, opens and destroys credential versions, and fingerprints secrets.
@@ -71,7 +71,10 @@ pub struct UnstoredKey {
 /// the keyring off the resolve hot path; a key destroyed in another process then stops
 /// opening its ciphertext here only once its cached entry expires.
 pub struct Vault {
+    /// Wraps every new data key.
     master: MasterKey,
+    /// Unwrap only: the keys a master key rotation moves away from.
+    older: Vec<MasterKey>,
     fingerprint_key: Box<Zeroizing<[u8; KEY_LEN]>>,
     keyring: Arc<dyn Keyring>,
     cache: Option<KeyCache>,
@@ -121,18 +124,101 @@ impl KeyCache {
 }
 
 impl Vault {
-    /// A vault over `keyring`, wrapping data keys with `master`.
+    /// A vault over `keyring`, wrapping data keys with `master`, with the fingerprint key
+    /// derived from `master` (see [`Vault::load`] for the one a registry uses).
     pub fn new(master: MasterKey, keyring: Arc<dyn Keyring>) -> Self {
-        let mut fingerprint_key = Box::new(Zeroizing::new([0u8; KEY_LEN]));
-        Hkdf::<Sha256>::new(None, master.bytes())
-            .expand(FINGERPRINT_INFO, &mut fingerprint_key[..])
-            .expect("32 bytes is far below HKDF-SHA256's output limit");
+        let fingerprint_key = derive_fingerprint_key(&master);
         Self {
             master,
+            older: Vec::new(),
             fingerprint_key,
             keyring,
             cache: None,
         }
+    }
+
+    /// A vault that wraps with `master` and also unwraps with `older` keys (during and after
+    /// a master key rotation), whose fingerprint key is kept in the keyring, wrapped like a
+    /// data key, so that fingerprints survive master key rotations.
+    ///
+    /// On first use the fingerprint key is derived as [`Vault::new`] derives it (from the
+    /// oldest configured key: the one that made the fingerprints already recorded) and
+    /// stored. A stored fingerprint key no configured key can unwrap (a wrong master key)
+    /// does not stop the vault: fingerprints then fall back to the derived key, and
+    /// [`Vault::fingerprint_key_readable`] says so.
+    pub async fn load(
+        master: MasterKey,
+        older: Vec<MasterKey>,
+        keyring: Arc<dyn Keyring>,
+    ) -> Result<Self, VaultError> {
+        let mut vault = Self::new(master, keyring);
+        vault.older = older;
+        let derived = derive_fingerprint_key(vault.older.last().unwrap_or(&vault.master));
+        let wrapped = vault.wrap_data_key(&derived)?;
+        let stored = vault
+            .keyring
+            .put_if_absent(FINGERPRINT_KEY_ID, &wrapped)
+            .await?;
+        vault.fingerprint_key = match stored {
+            None => derived,
+            Some(entry) => vault.unwrap_data_key(&entry).unwrap_or(derived),
+        };
+        Ok(vault)
+    }
+
+    /// Whether the stored fingerprint key unwraps under the configured keys (`false` means
+    /// fingerprints of this process match nothing recorded: the master key is wrong).
+    pub async fn fingerprint_key_readable(&self) -> Result<bool, VaultError> {
+        match self.keyring.get(FINGERPRINT_KEY_ID).await? {
+            Some(entry) => Ok(self.unwrap_data_key(&entry).is_ok()),
+            None => Ok(true),
+        }
+    }
+
+    /// Re-wraps every key of the keyring that is not wrapped under this vault's master key
+    /// yet (a master key rotation: the previous key among the older ones), at most `limit`
+    /// of them. Each entry is replaced atomically, and only while it holds what was read, so
+    /// a key destroyed meanwhile stays destroyed and a run stopped anywhere leaves every
+    /// entry readable; running again finishes. No ciphertext changes.
+    pub async fn rewrap_all(&self, limit: Option<usize>) -> Result<RewrapReport, VaultError> {
+        let mut report = RewrapReport::default();
+        for key_id in self.keyring.keys().await? {
+            if limit.is_some_and(|limit| report.rewrapped >= limit) {
+                report.remaining += 1;
+                continue;
+            }
+            match self.rewrap_entry(&key_id).await {
+                Ok(Rewrapped::Done) => report.rewrapped += 1,
+                Ok(Rewrapped::Current) => report.current += 1,
+                Ok(Rewrapped::Gone) => {}
+                Err(VaultError::KeyUnwrap) => report.unreadable.push(key_id),
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn rewrap_entry(&self, key_id: &str) -> Result<Rewrapped, VaultError> {
+        // A write between our read and our replacement (a destroy, say) makes us read again.
+        for _ in 0..3 {
+            let Some(entry) = self.keyring.get(key_id).await? else {
+                return Ok(Rewrapped::Gone);
+            };
+            if wrapped_by(&entry) == Some(self.master.id()) {
+                return Ok(Rewrapped::Current);
+            }
+            let data_key = self.unwrap_data_key(&entry)?;
+            let rewrapped = self.wrap_data_key(&data_key)?;
+            if self.keyring.replace_if(key_id, &entry, &rewrapped).await? {
+                if let Some(cache) = &self.cache {
+                    cache.forget(key_id);
+                }
+                return Ok(Rewrapped::Done);
+            }
+        }
+        Err(VaultError::Keyring(format!(
+            "{key_id} kept changing while being re-wrapped"
+        )))
     }
 
     /// Caches up to `capacity` unwrapped data keys for `ttl` each.
@@ -260,9 +346,8 @@ impl Vault {
         self.keyring.delete(&key_id).await
     }
 
-    /// Re-wraps the data key of `ctx` under `new_master` (master key rotation). No ciphertext
-    /// changes. After rotating every version, build a new `Vault` with `new_master`; note
-    /// that fingerprints are derived from the master key and change with it.
+    /// Re-wraps the data key of `ctx` under `new_master`. No ciphertext changes. A whole
+    /// rotation is [`Vault::rewrap_all`] on a vault whose master key is the new one.
     pub async fn rewrap(
         &self,
         ctx: &SecretContext<'_>,
@@ -299,21 +384,86 @@ impl Vault {
         mac.finalize().into_bytes().into()
     }
 
-    fn wrap_data_key(&self, data_key: &DataKey) -> Result<[u8; WRAPPED_LEN], VaultError> {
+    fn wrap_data_key(&self, data_key: &DataKey) -> Result<Vec<u8>, VaultError> {
         wrap_with(&self.master, data_key)
     }
 
-    pub(crate) fn unwrap_data_key(&self, wrapped: &[u8]) -> Result<DataKey, VaultError> {
-        if wrapped.len() != WRAPPED_LEN {
-            return Err(VaultError::KeyUnwrap);
+    /// Unwraps a keyring entry with the master key that wrapped it (named by its tag), or,
+    /// for an entry written before tags, with whichever configured key opens it.
+    pub(crate) fn unwrap_data_key(&self, entry: &[u8]) -> Result<DataKey, VaultError> {
+        let keys = std::iter::once(&self.master).chain(&self.older);
+        let (wrapped, id) = match wrapped_by(entry) {
+            Some(id) => (&entry[TAG.len() + 8..], Some(id)),
+            None if entry.len() == WRAPPED_LEN => (entry, None),
+            None => return Err(VaultError::KeyUnwrap),
+        };
+        for master in keys.filter(|key| id.is_none_or(|id| key.id() == id)) {
+            if let Ok(data_key) = unwrap_with(master, wrapped) {
+                return Ok(data_key);
+            }
         }
-        let kek =
-            KekAes256::try_from(&self.master.bytes()[..]).map_err(|_| VaultError::KeyUnwrap)?;
-        let mut data_key: DataKey = Box::new(Zeroizing::new([0u8; KEY_LEN]));
-        kek.unwrap(wrapped, &mut data_key[..])
-            .map_err(|_| VaultError::KeyUnwrap)?;
-        Ok(data_key)
+        Err(VaultError::KeyUnwrap)
     }
+}
+
+/// What a rotation's [`Vault::rewrap_all`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RewrapReport {
+    /// Entries re-wrapped under the master key now.
+    pub rewrapped: usize,
+    /// Entries that were under it already (done by an earlier run, or new).
+    pub current: usize,
+    /// Entries left for a later run (a `limit` was reached).
+    pub remaining: usize,
+    /// Entries no configured key can unwrap, by key id: the rotation is not complete while
+    /// there are any.
+    pub unreadable: Vec<String>,
+}
+
+impl RewrapReport {
+    /// Every entry is under the master key now.
+    pub fn complete(&self) -> bool {
+        self.remaining == 0 && self.unreadable.is_empty()
+    }
+}
+
+enum Rewrapped {
+    Done,
+    Current,
+    Gone,
+}
+
+/// The keyring entry of the fingerprint key (data key ids always hold two dots, so it can
+/// never name one).
+const FINGERPRINT_KEY_ID: &str = "vault.fingerprint-key";
+/// The tag of an entry that names the master key that wrapped it: `mk1:` + 8-byte id +
+/// the RFC 3394 wrapping. Entries written before tags are the bare wrapping.
+const TAG: &[u8] = b"mk1:";
+
+/// The id of the master key that wrapped a tagged entry.
+fn wrapped_by(entry: &[u8]) -> Option<[u8; 8]> {
+    if entry.len() != TAG.len() + 8 + WRAPPED_LEN || !entry.starts_with(TAG) {
+        return None;
+    }
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&entry[TAG.len()..TAG.len() + 8]);
+    Some(id)
+}
+
+fn derive_fingerprint_key(master: &MasterKey) -> DataKey {
+    let mut fingerprint_key = Box::new(Zeroizing::new([0u8; KEY_LEN]));
+    Hkdf::<Sha256>::new(None, master.bytes())
+        .expand(FINGERPRINT_INFO, &mut fingerprint_key[..])
+        .expect("32 bytes is far below HKDF-SHA256's output limit");
+    fingerprint_key
+}
+
+fn unwrap_with(master: &MasterKey, wrapped: &[u8]) -> Result<DataKey, VaultError> {
+    let kek = KekAes256::try_from(&master.bytes()[..]).map_err(|_| VaultError::KeyUnwrap)?;
+    let mut data_key: DataKey = Box::new(Zeroizing::new([0u8; KEY_LEN]));
+    kek.unwrap(wrapped, &mut data_key[..])
+        .map_err(|_| VaultError::KeyUnwrap)?;
+    Ok(data_key)
 }
 
 /// Length of data keys, the master key and the fingerprint key.
@@ -336,12 +486,17 @@ fn generate_data_key() -> DataKey {
     data_key
 }
 
-fn wrap_with(master: &MasterKey, data_key: &DataKey) -> Result<[u8; WRAPPED_LEN], VaultError> {
+/// A data key wrapped under `master`, tagged with the master key's id.
+fn wrap_with(master: &MasterKey, data_key: &DataKey) -> Result<Vec<u8>, VaultError> {
     let kek = KekAes256::try_from(&master.bytes()[..]).map_err(|_| VaultError::Seal)?;
     let mut wrapped = [0u8; WRAPPED_LEN];
     kek.wrap(&data_key[..], &mut wrapped)
         .map_err(|_| VaultError::Seal)?;
-    Ok(wrapped)
+    let mut entry = Vec::with_capacity(TAG.len() + 8 + WRAPPED_LEN);
+    entry.extend_from_slice(TAG);
+    entry.extend_from_slice(&master.id());
+    entry.extend_from_slice(&wrapped);
+    Ok(entry)
 }
 
 fn encrypt(data_key: &DataKey, aad: &[u8], plaintext: &Secret) -> Result<Sealed, VaultError> {
@@ -742,6 +897,102 @@ mod tests {
         ));
     }
 
+    fn copy(key: &MasterKey) -> MasterKey {
+        MasterKey::from_base64(&base64_of(key)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_rotation_rewraps_every_key_resumes_and_keeps_fingerprints() {
+        let keyring = Arc::new(MemoryKeyring::new());
+        let old = MasterKey::generate();
+        let before = Vault::load(copy(&old), vec![], keyring.clone())
+            .await
+            .unwrap();
+        let print = before.fingerprint("acme", "openai", &secret(PLAINTEXT));
+        let mut sealed = Vec::new();
+        for version in 1..=3 {
+            let context = ctx("acme", "cred", version);
+            sealed.push(before.seal(&context, &secret(PLAINTEXT)).await.unwrap());
+        }
+        // An entry from before entries named their master key still opens.
+        let legacy = ctx("acme", "legacy", 1);
+        let legacy_sealed = before.seal(&legacy, &secret(PLAINTEXT)).await.unwrap();
+        let tagged = keyring.get("acme.legacy.1").await.unwrap().unwrap();
+        keyring
+            .put("acme.legacy.1", &tagged[TAG.len() + 8..])
+            .await
+            .unwrap();
+
+        // The new key wraps, the old one still unwraps: a run stopped after two entries
+        let new = MasterKey::generate();
+        let during = Vault::load(copy(&new), vec![copy(&old)], keyring.clone())
+            .await
+            .unwrap();
+        let stopped = during.rewrap_all(Some(2)).await.unwrap();
+        assert_eq!((stopped.rewrapped, stopped.remaining), (2, 3));
+        assert!(!stopped.complete());
+        for (version, sealed) in (1..=3).zip(&sealed) {
+            let opened = during.open(&ctx("acme", "cred", version), sealed).await;
+            assert_eq!(opened.unwrap().expose_secret(), PLAINTEXT);
+        }
+        // and a second run finishes
+        let finished = during.rewrap_all(None).await.unwrap();
+        assert!(finished.complete(), "{finished:?}");
+        assert_eq!(finished.rewrapped + finished.current, 5);
+
+        // Without the old key every secret opens and fingerprints still match.
+        let after = Vault::load(copy(&new), vec![], keyring.clone())
+            .await
+            .unwrap();
+        for (version, sealed) in (1..=3).zip(&sealed) {
+            let opened = after.open(&ctx("acme", "cred", version), sealed).await;
+            assert_eq!(opened.unwrap().expose_secret(), PLAINTEXT);
+        }
+        assert_eq!(
+            after
+                .open(&legacy, &legacy_sealed)
+                .await
+                .unwrap()
+                .expose_secret(),
+            PLAINTEXT
+        );
+        assert_eq!(
+            after.fingerprint("acme", "openai", &secret(PLAINTEXT)),
+            print
+        );
+        assert!(after.fingerprint_key_readable().await.unwrap());
+        // And the old key alone opens nothing any more
+        let stale = Vault::load(copy(&old), vec![], keyring).await.unwrap();
+        assert!(!stale.fingerprint_key_readable().await.unwrap());
+        assert!(matches!(
+            stale.open(&ctx("acme", "cred", 1), &sealed[0]).await,
+            Err(VaultError::KeyUnwrap)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_key_destroyed_during_a_rotation_stays_destroyed() {
+        let keyring = Arc::new(MemoryKeyring::new());
+        let old = MasterKey::generate();
+        let before = Vault::new(copy(&old), keyring.clone());
+        let context = ctx("acme", "cred", 1);
+        before.seal(&context, &secret(PLAINTEXT)).await.unwrap();
+        let entry = keyring.get("acme.cred.1").await.unwrap().unwrap();
+        before.destroy(&context).await.unwrap();
+        // A rotation that read the entry before it was destroyed cannot write it back.
+        let new = Vault::new(MasterKey::generate(), keyring.clone());
+        let rewrapped = new
+            .wrap_data_key(&before.unwrap_data_key(&entry).unwrap())
+            .unwrap();
+        assert!(
+            !keyring
+                .replace_if("acme.cred.1", &entry, &rewrapped)
+                .await
+                .unwrap()
+        );
+        assert_eq!(keyring.get("acme.cred.1").await.unwrap(), None);
+    }
+
     fn base64_of(key: &MasterKey) -> String {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(key.bytes())
@@ -759,6 +1010,12 @@ mod tests {
         }
         async fn delete(&self, _: &str) -> Result<(), VaultError> {
             Ok(())
+        }
+        async fn keys(&self) -> Result<Vec<String>, VaultError> {
+            Ok(Vec::new())
+        }
+        async fn replace_if(&self, _: &str, _: &[u8], _: &[u8]) -> Result<bool, VaultError> {
+            Err(VaultError::Keyring("disk full".to_owned()))
         }
     }
 
