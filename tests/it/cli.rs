@@ -1117,3 +1117,101 @@ fn configuration_errors_exit_78_and_name_the_setting() {
     );
     assert_eq!(unreachable.status.code(), Some(1), "{}", text(&unreachable));
 }
+
+/// A credential's life from the CLI (add, rename, rotate, shred, show, delete), each secret
+/// read from stdin and never echoed; then `admin rotate-master-key` on the stopped embedded
+/// registry's state, after which it starts with the new key alone and everything opens.
+#[test]
+fn credentials_live_from_the_cli_and_the_master_key_rotates_offline() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut app = runtime.block_on(TestApp::start(Backend::Embedded));
+    let env = [
+        ("MODELREG_SERVER", app.base.as_str()),
+        ("MODELREG_TOKEN", app.token.as_str()),
+    ];
+    let ok = |args: &[&str], stdin: Option<&str>| {
+        let output = run(args, &env, stdin);
+        assert!(output.status.success(), "{args:?}: {}", text(&output));
+        assert!(!text(&output).contains("sk-cli-"), "a secret was echoed");
+        output
+    };
+    let added = ok(
+        &[
+            "credentials",
+            "add",
+            "--name",
+            "CLI key",
+            "--provider",
+            "openai",
+            "--secret-stdin",
+            "--json",
+        ],
+        Some("sk-cli-first-0123456789abcdef\n"),
+    );
+    let id = stdout_json(&added)["id"].as_str().expect("id").to_owned();
+    let renamed = ok(&["credentials", "rename", &id, "--name", "Renamed"], None);
+    assert_eq!(summary_field(&renamed, "name").as_deref(), Some("Renamed"));
+    let rotated = ok(
+        &["credentials", "rotate", &id, "--secret-stdin"],
+        Some("sk-cli-second-0123456789abcdef\n"),
+    );
+    assert_eq!(summary_field(&rotated, "version").as_deref(), Some("2"));
+    ok(&["credentials", "shred", &id, "--version", "1"], None);
+    let shown = ok(&["credentials", "show", &id], None);
+    let versions = summary_field(&shown, "versions").expect("versions");
+    assert!(
+        versions.starts_with("v1 ") && versions.contains("shredded") && versions.contains("v2 "),
+        "{versions}"
+    );
+    let deleted = ok(&["credentials", "delete", &id], None);
+    assert_eq!(summary_field(&deleted, "state").as_deref(), Some("deleted"));
+    let kept = ok(
+        &[
+            "credentials",
+            "add",
+            "--name",
+            "Kept",
+            "--provider",
+            "openai",
+            "--secret-stdin",
+            "--json",
+        ],
+        Some("sk-cli-kept-0123456789abcdef\n"),
+    );
+    let kept = stdout_json(&kept)["id"].as_str().expect("id").to_owned();
+
+    // Offline (the embedded keyring is one process's file): new key as the master key, the
+    // old one as the previous.
+    runtime.block_on(app.stop());
+    let new_key = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+    let data_dir = app.data.path().display().to_string();
+    let rotation = run(
+        &["admin", "rotate-master-key", "--data-dir", &data_dir],
+        &[
+            ("MODELREG_MASTER_KEY", new_key),
+            (
+                "MODELREG_PREVIOUS_MASTER_KEY",
+                crate::support::registry::MASTER_KEY,
+            ),
+        ],
+        None,
+    );
+    assert!(rotation.status.success(), "{}", text(&rotation));
+    assert!(text(&rotation).contains("complete"), "{}", text(&rotation));
+    app.set_tweak(|config| {
+        config.master_key = Some("ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=".to_owned());
+    });
+    runtime.block_on(async {
+        app.restart().await;
+        let unreadable = app::credentials::check_keys(app.registry())
+            .await
+            .expect("checked");
+        assert_eq!(unreadable, 0);
+        assert_eq!(app.get_credential(&kept).await.body["state"], "active");
+        app.stop().await;
+    });
+}

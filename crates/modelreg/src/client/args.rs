@@ -108,10 +108,62 @@ pub(crate) struct CheckArgs {
 pub(crate) enum CredentialsCommand {
     /// List saved credentials (id, provider, kind, preview, used-by).
     List,
-    /// Show one saved credential's metadata (never its secret).
+    /// Show one saved credential's metadata (never its secret): state, expiry, the models
+    /// using it, its last test and every version.
     Show {
         /// The credential's id (cred_…).
         id: String,
+    },
+    /// Save a credential for models to reference with --credential-id; the secret is read
+    /// from a hidden prompt, or stdin with --secret-stdin.
+    Add {
+        /// What people call it, e.g. "Prod OpenAI".
+        #[arg(long)]
+        name: String,
+        /// The provider the secret is for.
+        #[arg(long)]
+        provider: String,
+        /// When the secret stops working (RFC 3339, e.g. 2026-12-31T23:59:00Z).
+        #[arg(long)]
+        expires_at: Option<String>,
+        #[command(flatten)]
+        secret: SecretArgs,
+    },
+    /// Rename a credential.
+    Rename {
+        /// The credential's id (cred_…).
+        id: String,
+        /// The new name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Rotate a credential to a new secret (read like `add`'s): a new version, used by every
+    /// model of the credential at once; the previous version is then shredded.
+    Rotate {
+        /// The credential's id (cred_…).
+        id: String,
+        /// Test the new secret with every active model using the credential first, and
+        /// switch only if all pass.
+        #[arg(long)]
+        retest: bool,
+        /// The new secret's expiry (RFC 3339).
+        #[arg(long)]
+        expires_at: Option<String>,
+        #[command(flatten)]
+        secret: SecretArgs,
+    },
+    /// Delete a credential no active model uses (move them first), shredding every version.
+    Delete {
+        /// The credential's id (cred_…).
+        id: String,
+    },
+    /// Shred a retired version: destroy its data key, so its secret can never be recovered.
+    Shred {
+        /// The credential's id (cred_…).
+        id: String,
+        /// The version to shred (see `credentials show`).
+        #[arg(long)]
+        version: u64,
     },
     /// Whether a secret is already saved (the dialog's "Reuse saved credentials"): reads the
     /// secret from stdin or a hidden prompt and prints the saved credential's id, if any.
@@ -129,6 +181,21 @@ pub(crate) enum CredentialsCommand {
         #[arg(long)]
         secret_stdin: bool,
     },
+}
+
+/// How a secret is read: never from a flag, which would leave it in the shell's history and
+/// the process list.
+#[derive(Args)]
+pub(crate) struct SecretArgs {
+    /// Bedrock: an IAM access key ID; the secret read is then its secret access key.
+    #[arg(long)]
+    pub(crate) access_key_id: Option<String>,
+    /// Bedrock with an access key: also read a session token (second line of stdin).
+    #[arg(long, requires = "access_key_id")]
+    pub(crate) session_token: bool,
+    /// Read the secret from stdin's first line instead of prompting.
+    #[arg(long)]
+    pub(crate) secret_stdin: bool,
 }
 
 #[derive(Subcommand)]

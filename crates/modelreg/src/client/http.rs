@@ -256,6 +256,16 @@ impl fmt::Display for ApiError {
         for error in &problem.errors {
             write!(f, "\n  {}: {} ({})", error.field, error.detail, error.code)?;
         }
+        for model in &problem.models {
+            write!(f, "\n  used by {model}")?;
+        }
+        for failure in &problem.failures {
+            write!(
+                f,
+                "\n  {}: {} ({})",
+                failure.model, failure.hint, failure.class
+            )?;
+        }
         Ok(())
     }
 }

@@ -329,7 +329,7 @@ pub(crate) fn credential_summary(credential: &Credential) -> Vec<String> {
                 (None, _) => "never".into(),
             },
         ),
-        ("used by", format!("{} active model(s)", credential.used_by)),
+        ("used by", format!("{} model(s)", credential.used_by)),
         (
             "models",
             if credential.models.is_empty() {
