@@ -441,6 +441,64 @@ pub(crate) fn draft(request: DraftTest) -> Result<ParsedDraft, Vec<Invalid>> {
     })
 }
 
+/// A credential to create as a resource.
+pub(crate) struct NewCredential {
+    pub name: CredentialName,
+    pub provider: Provider,
+    pub secret: CredentialSecret,
+    pub expires_at_ms: Option<i64>,
+}
+
+pub(crate) fn new_credential(
+    request: api::CreateCredential,
+) -> Result<NewCredential, Vec<Invalid>> {
+    let mut problems = Problems::default();
+    let name = problems.take(CredentialName::parse(&request.name));
+    let provider = problems.take(Provider::parse(&request.provider));
+    let secret = provider.and_then(|p| problems.take(secret(request.credential, p)));
+    let expires_at_ms = request
+        .expires_at
+        .as_deref()
+        .and_then(|raw| problems.take(timestamp("expires_at", raw)));
+    problems.finish(|| {
+        Some(NewCredential {
+            name: name?,
+            provider: provider?,
+            secret: secret?,
+            expires_at_ms,
+        })
+    })
+}
+
+/// A rotation's new secret for a credential of `provider`, and its expiry.
+pub(crate) fn rotation(
+    request: api::RotateCredential,
+    provider: Provider,
+) -> Result<(CredentialSecret, Option<i64>), Vec<Invalid>> {
+    let mut problems = Problems::default();
+    let secret = problems.take(secret(request.credential, provider));
+    let expires_at_ms = request
+        .expires_at
+        .as_deref()
+        .and_then(|raw| problems.take(timestamp("expires_at", raw)));
+    problems.finish(|| Some((secret?, expires_at_ms)))
+}
+
+/// An RFC 3339 time as milliseconds since the Unix epoch.
+pub(crate) fn timestamp(field: &'static str, raw: &str) -> Result<i64, Invalid> {
+    let invalid = || {
+        Invalid::new(
+            field,
+            "timestamp.invalid",
+            "give a time in RFC 3339, e.g. 2026-12-31T23:59:00Z",
+        )
+    };
+    let parsed =
+        time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339)
+            .map_err(|_| invalid())?;
+    i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).map_err(|_| invalid())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -735,62 +793,4 @@ mod tests {
         assert_eq!(missing(Provider::Bedrock), Some("credential.access_key_id"));
         assert_eq!(missing(Provider::Anthropic), Some("credential.api_key"));
     }
-}
-
-/// A credential to create as a resource.
-pub(crate) struct NewCredential {
-    pub name: CredentialName,
-    pub provider: Provider,
-    pub secret: CredentialSecret,
-    pub expires_at_ms: Option<i64>,
-}
-
-pub(crate) fn new_credential(
-    request: api::CreateCredential,
-) -> Result<NewCredential, Vec<Invalid>> {
-    let mut problems = Problems::default();
-    let name = problems.take(CredentialName::parse(&request.name));
-    let provider = problems.take(Provider::parse(&request.provider));
-    let secret = provider.and_then(|p| problems.take(secret(request.credential, p)));
-    let expires_at_ms = request
-        .expires_at
-        .as_deref()
-        .and_then(|raw| problems.take(timestamp("expires_at", raw)));
-    problems.finish(|| {
-        Some(NewCredential {
-            name: name?,
-            provider: provider?,
-            secret: secret?,
-            expires_at_ms,
-        })
-    })
-}
-
-/// A rotation's new secret for a credential of `provider`, and its expiry.
-pub(crate) fn rotation(
-    request: api::RotateCredential,
-    provider: Provider,
-) -> Result<(CredentialSecret, Option<i64>), Vec<Invalid>> {
-    let mut problems = Problems::default();
-    let secret = problems.take(secret(request.credential, provider));
-    let expires_at_ms = request
-        .expires_at
-        .as_deref()
-        .and_then(|raw| problems.take(timestamp("expires_at", raw)));
-    problems.finish(|| Some((secret?, expires_at_ms)))
-}
-
-/// An RFC 3339 time as milliseconds since the Unix epoch.
-pub(crate) fn timestamp(field: &'static str, raw: &str) -> Result<i64, Invalid> {
-    let invalid = || {
-        Invalid::new(
-            field,
-            "timestamp.invalid",
-            "give a time in RFC 3339, e.g. 2026-12-31T23:59:00Z",
-        )
-    };
-    let parsed =
-        time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339)
-            .map_err(|_| invalid())?;
-    i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).map_err(|_| invalid())
 }
