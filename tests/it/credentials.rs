@@ -433,6 +433,30 @@ async fn expiry_is_shown_flagged_within_a_week_and_enforced_by_resolve() {
     assert_eq!(shown.body["expiring_soon"], false);
     let on_model = app.get_model(&model).await;
     assert_eq!(on_model.body["credential"]["state"], "expired");
+
+    // A Bedrock short-term API key is known to last 12 hours at most, whatever is entered.
+    let short_term = secret("bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t");
+    let request = api::CreateCredential {
+        name: "Bedrock short-term".into(),
+        provider: "bedrock".into(),
+        credential: api::CredentialInput {
+            bedrock_api_key: Some(api::SecretField::new(short_term.clone())),
+            ..api::CredentialInput::default()
+        },
+        expires_at: Some(rfc3339(app::Clock::now_ms(app.clock.as_ref()) + 30 * day)),
+    };
+    let bedrock = app
+        .call(
+            Method::POST,
+            "/v1/credentials",
+            Some(serde_json::to_value(request).expect("json")),
+        )
+        .await;
+    assert_eq!(bedrock.status, StatusCode::CREATED, "{}", bedrock.body);
+    let twelve_hours = rfc3339(app::Clock::now_ms(app.clock.as_ref()) + 12 * 60 * 60 * 1000);
+    assert_eq!(bedrock.body["expires_at"], twelve_hours.as_str(), "{}", bedrock.body);
+    assert_eq!(bedrock.body["expiring_soon"], true);
+    canary::assert_absent(&app, &short_term);
 }
 
 /// A registry started with another master key still starts; the credentials it cannot

@@ -508,6 +508,38 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_are_rfc3339_and_refusals_do_not_quote_them() {
+        assert_eq!(
+            timestamp("expires_at", "2026-12-31T23:59:00Z").unwrap(),
+            1_798_761_540_000
+        );
+        assert_eq!(
+            timestamp("expires_at", "2026-12-31T23:59:00.250+01:00").unwrap(),
+            1_798_757_940_250
+        );
+        for bad in ["next tuesday", "2027-01-31", "1798761540000", ""] {
+            let refused = timestamp("expires_at", bad).unwrap_err();
+            assert_eq!(refused.code, "timestamp.invalid");
+            assert!(bad.is_empty() || !refused.message.contains(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_new_credential_reports_every_problem_at_once() {
+        let request = api::CreateCredential {
+            name: " ".into(),
+            provider: "nope".into(),
+            credential: CredentialInput::default(),
+            expires_at: Some("soon".into()),
+        };
+        let Err(problems) = new_credential(request) else {
+            panic!("accepted");
+        };
+        let codes: Vec<&str> = problems.iter().map(|p| p.code).collect();
+        assert_eq!(codes, ["name.empty", "provider.unknown", "timestamp.invalid"]);
+    }
+
+    #[test]
     fn a_complete_request_parses() {
         let parsed = parse(r#"{"display_name":"GPT","provider":"openai","provider_model_id":"gpt-5",
             "credential":{"api_key":"sk-abcdefghijklmnopqrstu"},"max_tokens":16000,

@@ -335,35 +335,45 @@ async fn shred_retired(
 
 /// Decides the shredding of `version`, destroys its data key, then records it: a crash in
 /// between leaves the key destroyed and the version not yet marked, which the next shred
-/// records (never a version marked shredded whose key still opens).
+/// records (never a version marked shredded whose key still opens). A change of the
+/// credential meanwhile (a rename, say) makes it read the credential again and record.
 async fn shred_version(
     registry: &Registry,
     ctx: &Ctx,
     row: &CredentialRow,
     version: u64,
 ) -> Result<u64, AppError> {
-    let stream = Stream::new(row.credential.id.as_str(), Some(&row.stream));
-    let decided = execute::decide::<Credential>(
-        ctx,
-        stream,
-        Some(&row.credential),
-        credential::Command::Shred { version },
-    )
-    .map_err(refusal)?;
     let context = vault::SecretContext {
         org: ctx.org.as_str(),
         credential_id: row.credential.id.as_str(),
         version,
     };
-    registry.vault.destroy(&context).await?;
-    registry.key_health.mark(&context, false);
-    let Decision::Append(event) = decided else {
-        return Ok(registry.views.position());
-    };
-    let appended = execute::append::<Credential>(registry, ctx, stream, event)
-        .await
+    let mut row = row.clone();
+    for _ in 0..5 {
+        let stream = Stream::new(row.credential.id.as_str(), Some(&row.stream));
+        let decided = execute::decide::<Credential>(
+            ctx,
+            stream,
+            Some(&row.credential),
+            credential::Command::Shred { version },
+        )
         .map_err(refusal)?;
-    registry.settle(appended.seq).await
+        registry.vault.destroy(&context).await?;
+        registry.key_health.mark(&context, false);
+        let Decision::Append(event) = decided else {
+            return Ok(registry.views.position());
+        };
+        match execute::append::<Credential>(registry, ctx, stream, event).await {
+            Ok(appended) => return registry.settle(appended.seq).await,
+            Err(Refused::Conflict) => {
+                let last = registry.log.last_seq().await?;
+                registry.settle(last).await?;
+                row = super::found(registry, ctx, row.credential.id.as_str())?;
+            }
+            Err(refused) => return Err(refusal(refused)),
+        }
+    }
+    Err(refusal(Refused::Conflict))
 }
 
 fn material(
