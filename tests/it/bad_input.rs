@@ -772,6 +772,47 @@ async fn no_answer_repeats_a_value_sent_in_a_field_or_a_path() {
         ),
         (
             Method::POST,
+            "/v1/credentials".into(),
+            Some(
+                json!({"name": "x", "provider": CANARY, "credential": {"api_key": "sk-abcdefghijklmnop"}}),
+            ),
+        ),
+        (
+            Method::POST,
+            "/v1/credentials".into(),
+            Some(
+                json!({"name": "x", "provider": "openai", "credential": {"api_key": "sk-abcdefghijklmnop"}, "expires_at": CANARY}),
+            ),
+        ),
+        (
+            Method::POST,
+            "/v1/credentials".into(),
+            Some(
+                json!({"name": format!("a\tb{CANARY}"), "provider": "openai", "credential": {"api_key": "sk-abcdefghijklmnop"}}),
+            ),
+        ),
+        (
+            Method::POST,
+            format!("/v1/credentials/{CANARY}/rotation"),
+            Some(json!({"credential": {"api_key": "sk-abcdefghijklmnop"}})),
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/credentials/{CANARY}"),
+            Some(json!({"name": "x"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/credentials/{CANARY}/versions/1"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/credentials/cred_1/versions/{CANARY}"),
+            None,
+        ),
+        (
+            Method::POST,
             "/v1/tokens".into(),
             Some(json!({"label": "x", "role": CANARY})),
         ),

@@ -454,7 +454,12 @@ async fn expiry_is_shown_flagged_within_a_week_and_enforced_by_resolve() {
         .await;
     assert_eq!(bedrock.status, StatusCode::CREATED, "{}", bedrock.body);
     let twelve_hours = rfc3339(app::Clock::now_ms(app.clock.as_ref()) + 12 * 60 * 60 * 1000);
-    assert_eq!(bedrock.body["expires_at"], twelve_hours.as_str(), "{}", bedrock.body);
+    assert_eq!(
+        bedrock.body["expires_at"],
+        twelve_hours.as_str(),
+        "{}",
+        bedrock.body
+    );
     assert_eq!(bedrock.body["expiring_soon"], true);
     canary::assert_absent(&app, &short_term);
 }

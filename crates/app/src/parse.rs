@@ -536,7 +536,10 @@ mod tests {
             panic!("accepted");
         };
         let codes: Vec<&str> = problems.iter().map(|p| p.code).collect();
-        assert_eq!(codes, ["name.empty", "provider.unknown", "timestamp.invalid"]);
+        assert_eq!(
+            codes,
+            ["name.empty", "provider.unknown", "timestamp.invalid"]
+        );
     }
 
     #[test]
