@@ -626,3 +626,117 @@ async fn the_master_key_rotates_online_resumes_and_the_old_key_goes() {
         canary::assert_absent(&app, key);
     }
 }
+
+/// `modelreg admin rotate-master-key` killed with SIGKILL midway (in NATS mode, beside
+/// nothing else) leaves every key readable with one of the two master keys, and a rerun
+/// finishes: every key then opens with the new key alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_key_rotation_killed_midway_is_finished_by_a_rerun() {
+    const ENTRIES: u64 = 3000;
+    let key = |encoded: &str| vault::MasterKey::from_base64(encoded).expect("key");
+    let nats = crate::support::NatsServer::start();
+    let client = async_nats::connect(nats.url()).await.expect("nats");
+    let keyring: std::sync::Arc<dyn vault::Keyring> = std::sync::Arc::new(
+        vault::NatsKeyring::connect(client, "MODELREG_KEYRING")
+            .await
+            .expect("keyring"),
+    );
+    let before = vault::Vault::load(key(MASTER_KEY), vec![], keyring.clone())
+        .await
+        .expect("vault");
+    let plaintext = secrets::Secret::new("sk-rekeyed-by-a-killed-run".to_owned());
+    let ids: Vec<String> = (0..ENTRIES).map(|n| format!("cred_{n}")).collect();
+    let mut sealed = Vec::new();
+    for id in &ids {
+        let context = vault::SecretContext {
+            org: "acme",
+            credential_id: id,
+            version: 1,
+        };
+        sealed.push(before.seal(&context, &plaintext).await.expect("seal"));
+    }
+    let context = |n: usize| vault::SecretContext {
+        org: "acme",
+        credential_id: &ids[n],
+        version: 1,
+    };
+    let data = tempfile::tempdir().expect("dir");
+    let nats_url = nats.url();
+    let data_dir = data.path().display().to_string();
+    let env = [
+        ("MODELREG_NATS_URL", nats_url.as_str()),
+        ("MODELREG_DATA_DIR", data_dir.as_str()),
+        ("MODELREG_MASTER_KEY", NEW_MASTER_KEY),
+        ("MODELREG_PREVIOUS_MASTER_KEY", MASTER_KEY),
+    ];
+    let rotation = || {
+        let mut command = std::process::Command::new(crate::crash::modelreg_binary());
+        command
+            .args(["admin", "rotate-master-key"])
+            .envs(env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+
+    // Killed once some keys moved (they no longer open under the old key alone).
+    let mut child = rotation().spawn().expect("spawn");
+    let old_only = vault::Vault::new(key(MASTER_KEY), keyring.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    'watch: loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotation moved no key"
+        );
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "finished before the kill"
+        );
+        for n in (0..ids.len()).step_by(50) {
+            if old_only.check(&context(n)).await.is_err() {
+                break 'watch;
+            }
+        }
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    // Midway: some keys under each master key, every one readable with both configured.
+    let during = vault::Vault::load(key(NEW_MASTER_KEY), vec![key(MASTER_KEY)], keyring.clone())
+        .await
+        .expect("vault");
+    let new_only = vault::Vault::new(key(NEW_MASTER_KEY), keyring.clone());
+    let mut moved = 0;
+    for (n, sealed) in sealed.iter().enumerate() {
+        let opened = during.open(&context(n), sealed).await.expect("opens");
+        assert_eq!(opened.expose_secret(), plaintext.expose_secret());
+        if new_only.check(&context(n)).await.is_ok() {
+            moved += 1;
+        }
+    }
+    assert!(
+        moved > 0 && moved < ENTRIES as usize,
+        "killed midway: {moved} of {ENTRIES} moved"
+    );
+
+    // The rerun finishes; the new key alone opens everything, fingerprints unchanged.
+    let rerun = rotation().output().expect("rerun");
+    let said = String::from_utf8_lossy(&rerun.stdout);
+    assert!(
+        rerun.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    assert!(said.contains("complete"), "{said}");
+    let after = vault::Vault::load(key(NEW_MASTER_KEY), vec![], keyring)
+        .await
+        .expect("vault");
+    for (n, sealed) in sealed.iter().enumerate() {
+        let opened = after.open(&context(n), sealed).await.expect("opens");
+        assert_eq!(opened.expose_secret(), plaintext.expose_secret());
+    }
+    assert_eq!(
+        after.fingerprint("acme", "openai", &plaintext),
+        before.fingerprint("acme", "openai", &plaintext)
+    );
+}
