@@ -740,3 +740,42 @@ async fn a_master_key_rotation_killed_midway_is_finished_by_a_rerun() {
         before.fingerprint("acme", "openai", &plaintext)
     );
 }
+
+/// A rename while a rotation's retest runs does not make the rotation fail or test again:
+/// it is decided again on the renamed credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_during_a_retest_does_not_undo_the_rotation() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let created = app
+        .create_credential("Slow", "openai_compatible", &secret("sk-slow"), None)
+        .await;
+    let id = id_of(&created);
+    // The fake answers the model `slow` after a pause: the retest is still running when
+    // the rename lands.
+    app.add_model_on("Slow model", "slow", &id).await;
+    let seen = app.fake.seen();
+    let new = secret("sk-slow-new");
+    let rotation = app.rotate_credential(&id, &new, true);
+    let rename = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while app.fake.seen() == seen {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the retest never called"
+            );
+            tokio::task::yield_now().await;
+        }
+        app.call(
+            Method::PATCH,
+            &format!("/v1/credentials/{id}"),
+            Some(json!({ "name": "Renamed meanwhile" })),
+        )
+        .await
+    };
+    let (rotated, renamed) = tokio::join!(rotation, rename);
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert_eq!(rotated.body["credential"]["version"], 2);
+    assert_eq!(rotated.body["credential"]["name"], "Renamed meanwhile");
+    assert_eq!(rotated.body["tests"].as_array().map(Vec::len), Some(1));
+}

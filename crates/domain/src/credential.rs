@@ -188,12 +188,14 @@ pub struct Rotate {
     pub retest: Option<Retest>,
 }
 
+#[derive(Clone)]
 pub struct Retest {
     pub users: Vec<String>,
     pub outcomes: Vec<Outcome>,
 }
 
 /// A connection test of a model with the new secret; no result when it did not finish.
+#[derive(Clone)]
 pub struct Outcome {
     pub model: String,
     pub result: Option<TestResult>,

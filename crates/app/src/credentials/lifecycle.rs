@@ -197,25 +197,47 @@ pub async fn rotate(
         version,
     };
     let (sealed, key) = registry.vault.seal_new(&context, &secret.to_sealable())?;
-    let command = credential::Command::Rotate(Box::new(credential::Rotate {
-        material: material(&secret, sealed, fingerprint),
-        expires_at_ms,
-        now_ms: registry.now_ms(),
-        same_secret,
-        retest,
-    }));
-    let stream = stream(&row);
-    let event = match execute::decide::<Credential>(ctx, stream, Some(&row.credential), command) {
-        Ok(Decision::Append(event)) => event,
-        Ok(Decision::Retried | Decision::Unchanged) => {
-            return Err(AppError::internal("a rotation decided nothing"));
+    let mut key = Some(key);
+    let mut row = row;
+    // Another change of the credential while the retest ran (a rename, a shred) is no reason
+    // to test again: the rotation is decided again on the fresh state, as long as that is
+    // still the version it rotates from.
+    let mut attempts = 0;
+    let appended = loop {
+        attempts += 1;
+        let command = credential::Command::Rotate(Box::new(credential::Rotate {
+            material: material(&secret, sealed.clone(), fingerprint),
+            expires_at_ms,
+            now_ms: registry.now_ms(),
+            same_secret: same_secret.clone(),
+            retest: retest.clone(),
+        }));
+        let stream = stream(&row);
+        let event = match execute::decide::<Credential>(ctx, stream, Some(&row.credential), command)
+        {
+            Ok(Decision::Append(event)) => event,
+            Ok(Decision::Retried | Decision::Unchanged) => {
+                return Err(AppError::internal("a rotation decided nothing"));
+            }
+            Err(refused) => return Err(refusal(refused)),
+        };
+        if let Some(key) = key.take() {
+            store_new_version(registry, ctx, &row, key).await?;
         }
-        Err(refused) => return Err(refusal(refused)),
+        match execute::append::<Credential>(registry, ctx, stream, event).await {
+            Ok(appended) => break appended,
+            Err(Refused::Conflict) if attempts < 3 => {
+                let last = registry.log.last_seq().await?;
+                registry.settle(last).await?;
+                let now = super::found(registry, ctx, id)?;
+                if now.credential.version != version - 1 {
+                    return Err(refusal(Refused::Conflict));
+                }
+                row = now;
+            }
+            Err(refused) => return Err(refusal(refused)),
+        }
     };
-    store_new_version(registry, ctx, &row, key).await?;
-    let appended = execute::append::<Credential>(registry, ctx, stream, event)
-        .await
-        .map_err(refusal)?;
     let position = registry.settle(appended.seq).await?;
     let position = shred_retired(registry, ctx, id, position).await?;
     Ok(Answer {
