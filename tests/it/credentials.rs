@@ -779,3 +779,53 @@ async fn a_rename_during_a_retest_does_not_undo_the_rotation() {
     assert_eq!(rotated.body["credential"]["name"], "Renamed meanwhile");
     assert_eq!(rotated.body["tests"].as_array().map(Vec::len), Some(1));
 }
+
+/// In NATS mode a second replica resolves the new secret once its views include the
+/// rotation, and never the shredded one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_replica_follows_a_rotation() {
+    let app = TestApp::start(Backend::JetStream).await;
+    let old = secret("sk-replica-old");
+    let created = app
+        .create_credential("Shared", "openai_compatible", &old, None)
+        .await;
+    let id = id_of(&created);
+    let model = app.add_model_on("Replicated", "llama3", &id).await;
+    let service = app.issue_token("runtime", "service").await;
+    let other_dir = tempfile::tempdir().expect("dir");
+    let mut config = app.config();
+    config.data_dir = other_dir.path().to_path_buf();
+    let replica = app::start(&config).await.expect("second replica");
+    let resolve_on_replica = || async {
+        let principal = app::orgs::authenticate(&replica.registry, &service).expect("token");
+        let answer = app::resolve::resolve(&replica.registry, &app::Ctx::read(principal), &model)
+            .await
+            .map_err(|e| e.to_problem().code)?;
+        let json: Value = serde_json::from_slice(&answer.value.to_json()).expect("json");
+        Ok::<_, String>(
+            json["credential"]["api_key"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        )
+    };
+    let issued_at = app.registry().views().position();
+    replica.registry.settle(issued_at).await.expect("caught up");
+    assert_eq!(resolve_on_replica().await, Ok(old.clone()));
+
+    let new = secret("sk-replica-new");
+    let rotated = app.rotate_credential(&id, &new, false).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let at = rotated.position.expect("position");
+    replica.registry.settle(at).await.expect("caught up");
+    assert_eq!(resolve_on_replica().await, Ok(new.clone()));
+    let shown = app::credentials::get(&replica.registry, &replica_ctx(&replica, &app), &id)
+        .expect("credential");
+    assert_eq!(shown.value.versions[0].state, "shredded");
+    replica.stop().await;
+}
+
+/// The admin's context on another replica.
+fn replica_ctx(replica: &app::Running, app: &TestApp) -> app::Ctx {
+    app::Ctx::read(app::orgs::authenticate(&replica.registry, &app.token).expect("admin"))
+}
