@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -14,21 +15,29 @@ use crate::{AppError, Registry};
 #[derive(Default)]
 pub(crate) struct KeyHealth {
     unreadable: RwLock<HashSet<String>>,
+    /// Whether any is: a resolve that opened its key then costs one atomic load.
+    any: AtomicBool,
 }
 
 impl KeyHealth {
     /// Whether the key was readable when last tried (or never tried).
     pub(crate) fn readable(&self, key_id: &str) -> bool {
+        if !self.any.load(Ordering::Acquire) {
+            return true;
+        }
         self.unreadable
             .read()
             .map_or(true, |unreadable| !unreadable.contains(key_id))
     }
 
     pub(crate) fn mark(&self, context: &vault::SecretContext<'_>, readable: bool) {
+        // The common case, on the resolve path: readable, and nothing is unreadable.
+        if readable && !self.any.load(Ordering::Acquire) {
+            return;
+        }
         let Ok(key_id) = context.key_id() else {
             return;
         };
-        // The common case (readable, and known so) takes the read lock only.
         if readable && self.readable(&key_id) {
             return;
         }
@@ -38,6 +47,7 @@ impl KeyHealth {
             } else {
                 unreadable.insert(key_id);
             }
+            self.any.store(!unreadable.is_empty(), Ordering::Release);
         }
     }
 }
@@ -102,5 +112,30 @@ pub async fn watch_keys(
             _ = &mut shutdown => return,
             _ = tokio::time::sleep(every) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_unreadable_from_a_failed_try_until_a_good_one() {
+        let health = KeyHealth::default();
+        let context = vault::SecretContext {
+            org: "acme",
+            credential_id: "cred_1",
+            version: 2,
+        };
+        assert!(health.readable("acme.cred_1.2"), "never tried: readable");
+        health.mark(&context, false);
+        assert!(!health.readable("acme.cred_1.2"));
+        assert!(
+            health.readable("acme.cred_1.1"),
+            "other versions unaffected"
+        );
+        health.mark(&context, true);
+        assert!(health.readable("acme.cred_1.2"));
+        assert!(!health.any.load(Ordering::Acquire));
     }
 }
