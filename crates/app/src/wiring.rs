@@ -105,11 +105,14 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
     }));
     let stop = watch::Sender::new(false);
     let mut stopped = stop.subscribe();
+    let follow = views::FollowSettings {
+        stall_timeout: Duration::from_millis(config.log_stall_timeout_ms.max(1)),
+    };
     let projector = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        let _ = views::run_projector(views, log, shutdown).await;
+        let _ = views::run_projector_with(views, log, follow, shutdown).await;
     });
     Ok(Running {
         registry,

@@ -57,7 +57,7 @@ pub async fn run(
     if !crate::wait_for_views(&registry, CONSUMER, &mut shutdown).await? {
         return Ok(());
     }
-    let mut consumer = registry.log().durable(config).await?;
+    let mut consumer = crate::Consumer::open(&registry, config).await;
     let concurrency = settings.concurrency.max(1);
     let limit = Arc::new(Semaphore::new(concurrency));
     let shared = Arc::new((client, settings));
@@ -72,7 +72,7 @@ pub async fn run(
         };
         let delivery = tokio::select! {
             _ = &mut shutdown => break,
-            next = consumer.next(Duration::from_millis(500)) => next?,
+            next = consumer.next(&registry, Duration::from_millis(500)) => next,
         };
         let Some(delivery) = delivery else { continue };
         let (registry, shared) = (Arc::clone(&registry), Arc::clone(&shared));

@@ -44,6 +44,13 @@ pub(crate) async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
         )
             .into_response();
     }
+    if let Some((consumer, why)) = registry.consumers().interrupted() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("worker consumer {consumer} resuming after losing the log: {why}\n"),
+        )
+            .into_response();
+    }
     let log = match registry.log().last_seq().await {
         Ok(seq) => seq,
         Err(error) => return Problem::from(AppError::from(error)).into_response(),
@@ -71,12 +78,15 @@ pub(crate) async fn render_metrics(
     State(registry): State<Arc<Registry>>,
     Extension(metrics): Extension<Arc<Metrics>>,
 ) -> Response {
-    let log = registry.log().last_seq().await.unwrap_or(0);
-    let text = metrics.render(
-        log,
-        registry.views().position(),
-        &registry.jobs().snapshot(),
-    );
+    let views = registry.views();
+    let text = metrics.render(crate::metrics::Scrape {
+        log_position: registry.log().last_seq().await.unwrap_or(0),
+        views_position: views.position(),
+        jobs: registry.jobs().snapshot(),
+        projector_resumes: views.resumes(),
+        projector_interrupted: u64::from(views.interrupted().is_some()),
+        consumer_losses: registry.consumers().losses(),
+    });
     let mut response = text.into_response();
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
