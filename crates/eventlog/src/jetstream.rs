@@ -228,15 +228,15 @@ impl EventLog for JetStreamLog {
     ) -> Result<BoxStream<'static, Result<Stored, LogError>>, LogError> {
         // An ordered consumer: ephemeral, flow-controlled, no acks, and recreated by the
         // client on a gap, which makes it the fast path for replaying the whole log.
-        let consumer = self
-            .stream
-            .create_consumer(pull::OrderedConfig {
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: from.max(1),
-                },
-                ..Default::default()
-            })
+        let create = self.stream.create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: from.max(1),
+            },
+            ..Default::default()
+        });
+        let consumer = tokio::time::timeout(CREATE_CONSUMER_TIMEOUT, create)
             .await
+            .map_err(|elapsed| unavailable("creating the tail consumer timed out", elapsed))?
             .map_err(|error| unavailable("cannot create the tail consumer", error))?;
         let messages = consumer
             .messages()
@@ -268,10 +268,15 @@ impl EventLog for JetStreamLog {
             ..Default::default()
         };
         // Create-or-update: an existing durable keeps its position and takes new settings.
-        let consumer = self
-            .stream
-            .create_consumer(consumer_config)
+        let create = self.stream.create_consumer(consumer_config);
+        let consumer = tokio::time::timeout(CREATE_CONSUMER_TIMEOUT, create)
             .await
+            .map_err(|elapsed| {
+                unavailable(
+                    &format!("creating durable consumer {:?} timed out", config.name),
+                    elapsed,
+                )
+            })?
             .map_err(|error| {
                 unavailable(
                     &format!("cannot create or get durable consumer {:?}", config.name),
@@ -299,6 +304,12 @@ struct JetStreamDurable {
     fetched_at: std::time::Instant,
     ack_wait: Duration,
 }
+
+/// How long a consumer's creation may take before the caller tries again. A cluster creates
+/// consumers through its JetStream meta leader: while a new one is elected (its node died),
+/// a request waits out the client's whole request timeout, although a retry a moment later
+/// would be answered at once.
+const CREATE_CONSUMER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The shortest pull request: an `expires` of 0 would mean "never expire" to the server.
 const MIN_WAIT: Duration = Duration::from_millis(10);
