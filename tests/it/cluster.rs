@@ -427,10 +427,28 @@ async fn a_replica_starts_with_a_listed_node_down(program: &ServerProgram) {
     let first = replica(&fixture, None).await;
     fixture.cluster.kill(0);
     fixture.wait_for_leader(Some(0)).await;
-    // The list names the dead node first.
-    let second = replica(&fixture, Some(&first.token)).await;
+    // The list names the dead node first. This replica is configured for one replica of
+    // the log (the stream exists with three): on a cluster that is warned about, in the log
+    // and in /readyz.
+    let second = TestApp::on_cluster(&fixture.cluster.urls(), 1, Some(&first.token), |_| {}).await;
     let load = Load::start(&second.base, &second.token, 2);
     load.wait_for_more(20, "with a node down").await;
+    wait_until_ready(&second, "with a node down").await;
+    let readiness = second
+        .http
+        .get(format!("{}/readyz", second.base))
+        .send()
+        .await
+        .expect("readyz")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        readiness.contains(
+            "warning: NATS runs a cluster but the log or the keyring is created with one replica"
+        ),
+        "[{version}] {readiness}"
+    );
     let (acked, gap) = load.stop().await;
     fixture.cluster.restart(0);
     check_exactly_once(&fixture, &[&first, &second], &acked).await;
@@ -527,5 +545,45 @@ async fn a_replica_starts_while_a_listed_node_is_down() {
 async fn workers_outlive_the_node_of_their_consumer() {
     for program in testkit::server_programs() {
         workers_survive_node_loss(&program).await;
+    }
+}
+
+/// The NATS configs in `ops/` are valid for the current server, and set an fsync policy
+/// Debian's 2.9.10 does not know (which is why production needs the current one).
+#[test]
+#[ignore = "needs the current nats-server: just test-cluster"]
+fn the_ops_configs_suit_the_current_server() {
+    let ops = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops");
+    let configs = [
+        ops.join("nats-single.conf"),
+        ops.join("nats-cluster/node-1.conf"),
+        ops.join("nats-cluster/node-2.conf"),
+        ops.join("nats-cluster/node-3.conf"),
+    ];
+    for program in testkit::server_programs() {
+        for config in &configs {
+            let text = std::fs::read_to_string(config).expect("config");
+            assert!(
+                text.contains("sync_interval: always"),
+                "{}",
+                config.display()
+            );
+            let checked = std::process::Command::new(&program.path)
+                .arg("-c")
+                .arg(config)
+                .arg("-t")
+                .output()
+                .expect("nats-server -t");
+            let current = !program.version.starts_with("v2.9.");
+            assert_eq!(
+                checked.status.success(),
+                current,
+                "{} with {}: {}{}",
+                config.display(),
+                program.version,
+                String::from_utf8_lossy(&checked.stdout),
+                String::from_utf8_lossy(&checked.stderr)
+            );
+        }
     }
 }

@@ -63,6 +63,8 @@ pub struct Registry {
     jobs: JobCounters,
     /// The workers' durable consumers: losses of the log, for `/readyz` and `/metrics`.
     consumers: ConsumerHealth,
+    /// What an operator should change, found at start (an R1 log on a cluster, say).
+    warnings: std::sync::Mutex<Vec<String>>,
 }
 
 /// What a [`Registry`] is made of; [`start`] builds one from the configuration.
@@ -90,6 +92,7 @@ impl Registry {
             resolve_cache: resolve::ResolveCache::default(),
             jobs: JobCounters::default(),
             consumers: ConsumerHealth::default(),
+            warnings: std::sync::Mutex::default(),
         }
     }
 
@@ -106,6 +109,21 @@ impl Registry {
     /// Jobs done by the workers of this process.
     pub fn jobs(&self) -> &JobCounters {
         &self.jobs
+    }
+
+    /// Records a warning for operators (it is logged where it is found); `/readyz` shows it.
+    pub fn warn_operators(&self, warning: String) {
+        if let Ok(mut warnings) = self.warnings.lock() {
+            warnings.push(warning);
+        }
+    }
+
+    /// The warnings recorded by [`Registry::warn_operators`], in order.
+    pub fn operator_warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .map(|warnings| warnings.clone())
+            .unwrap_or_default()
     }
 
     /// The workers' durable consumers in this process: how often each lost the log.

@@ -58,7 +58,13 @@ pub(crate) async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
     // Under write load the log is always a little ahead; a replica whose views reach the
     // position the log had when asked, within READY_LAG, is keeping up.
     match views.wait_for(log, READY_LAG).await {
-        Ok(reached) => (StatusCode::OK, format!("ready at {reached}\n")).into_response(),
+        Ok(reached) => {
+            let mut text = format!("ready at {reached}\n");
+            for warning in registry.operator_warnings() {
+                text.push_str(&format!("warning: {warning}\n"));
+            }
+            (StatusCode::OK, text).into_response()
+        }
         Err(_) => {
             let reached = views.position();
             (
