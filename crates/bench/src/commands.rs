@@ -96,13 +96,18 @@ pub(crate) struct HttpResults {
 
 /// The registry in-process on the bench's NATS server, as the end-to-end tests run it
 /// (plus the connection-test worker and a fake upstream, so Test Connection can pass), and
-/// `clients` HTTP clients adding models. Every answer must be 201.
-pub(crate) async fn http_commands(
+/// `clients` HTTP clients adding models. Every answer must be 201. `before(n)` runs before
+/// the `n`th run (from 0) while the registry idles, so a baseline can take turns with it.
+pub(crate) async fn http_commands<F>(
     nats_url: &str,
     nats_pid: u32,
     stream: &str,
     runs: &[(Body, Load)],
-) -> anyhow::Result<HttpResults> {
+    mut before: impl FnMut(usize) -> F,
+) -> anyhow::Result<HttpResults>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
     let max_clients = runs.iter().map(|(_, load)| load.clients).max().unwrap_or(1);
     let backend = Backend::JetStream {
         url: nats_url.to_owned(),
@@ -130,7 +135,8 @@ pub(crate) async fn http_commands(
         receipts: None,
     };
     let mut next = 0;
-    for (body, load) in runs {
+    for (index, (body, load)) in runs.iter().enumerate() {
+        before(index).await?;
         let total = load.warmup + load.count;
         let receipts: Arc<Mutex<HashMap<u64, String>>> = Arc::default();
         match (body, &plain_receipt) {
