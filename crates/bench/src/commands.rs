@@ -25,8 +25,9 @@ pub(crate) struct Load {
 
 /// `clients` tasks each publishing and awaiting the ack, one subject per message with
 /// `Nats-Expected-Last-Subject-Sequence: 0` and a unique `Nats-Msg-Id`, as the registry
-/// appends a creation. The stream has the registry stream's settings and is deleted after,
-/// so the registry's own stream never sees these messages.
+/// appends a creation. The stream has the registry stream's settings and is deleted after;
+/// its subjects (`raw.bench.raw.<n>`, as long as the registry's) lie outside the registry
+/// stream's `reg.>`, which exists meanwhile: the rounds interleave with the registry's.
 pub(crate) async fn raw_publishes(
     nats_url: &str,
     nats_pid: u32,
@@ -38,7 +39,7 @@ pub(crate) async fn raw_publishes(
     context
         .create_stream(stream::Config {
             name: RAW_STREAM.to_owned(),
-            subjects: vec!["reg.bench.raw.>".to_owned()],
+            subjects: vec!["raw.bench.raw.>".to_owned()],
             storage: stream::StorageType::File,
             num_replicas: 1,
             duplicate_window: Duration::from_secs(120),
@@ -59,7 +60,7 @@ pub(crate) async fn raw_publishes(
                 headers.insert("Nats-Expected-Last-Subject-Sequence", "0");
                 headers.insert("Nats-Msg-Id", msg_id.as_str());
                 let ack = context
-                    .publish_with_headers(format!("reg.bench.raw.{n}"), headers, payload)
+                    .publish_with_headers(format!("raw.bench.raw.{n}"), headers, payload)
                     .await?
                     .await?;
                 ensure!(!ack.duplicate, "publish {n} was taken for a duplicate");
