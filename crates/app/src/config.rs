@@ -57,6 +57,10 @@ pub struct Config {
     /// How long an HTTP connection may take to send a request's headers (and idle between
     /// requests) before it is closed.
     pub http_header_read_timeout_ms: u64,
+    /// How long the projector's tail, or a worker's consumer, may go without delivering
+    /// while the log holds events past it before it counts as lost and is made anew from the
+    /// checkpoint (a NATS node holding it died, say).
+    pub log_stall_timeout_ms: u64,
     /// Create the `default` org and print its admin token on first start.
     pub bootstrap_default_org: bool,
     /// How long an unwrapped data key stays in memory (zeroized when evicted, never written);
@@ -117,6 +121,7 @@ impl Default for Config {
             log_level: "info".into(),
             read_your_writes_timeout_ms: 5_000,
             http_header_read_timeout_ms: 30_000,
+            log_stall_timeout_ms: 2_000,
             bootstrap_default_org: true,
             connection_test_receipt_ttl_ms: 15 * 60 * 1000,
             data_key_cache_ttl_ms: 60_000,
@@ -229,6 +234,11 @@ const SETTINGS: &[(&str, &[&str], Read)] = &[
     (
         "MODELREG_HTTP_HEADER_READ_TIMEOUT_MS",
         &["http_header_read_timeout_ms"],
+        Read::Number,
+    ),
+    (
+        "MODELREG_LOG_STALL_TIMEOUT_MS",
+        &["log_stall_timeout_ms"],
         Read::Number,
     ),
     (

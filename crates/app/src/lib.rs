@@ -65,6 +65,10 @@ pub struct Registry {
     key_health: credentials::KeyHealth,
     /// Jobs done by the workers running in this process, for `/metrics`.
     jobs: JobCounters,
+    /// The workers' durable consumers: losses of the log, for `/readyz` and `/metrics`.
+    consumers: ConsumerHealth,
+    /// What an operator should change, found at start (an R1 log on a cluster, say).
+    warnings: std::sync::Mutex<Vec<String>>,
 }
 
 /// What a [`Registry`] is made of; [`start`] builds one from the configuration.
@@ -92,6 +96,8 @@ impl Registry {
             resolve_cache: resolve::ResolveCache::default(),
             key_health: credentials::KeyHealth::default(),
             jobs: JobCounters::default(),
+            consumers: ConsumerHealth::default(),
+            warnings: std::sync::Mutex::default(),
         }
     }
 
@@ -108,6 +114,26 @@ impl Registry {
     /// Jobs done by the workers of this process.
     pub fn jobs(&self) -> &JobCounters {
         &self.jobs
+    }
+
+    /// Records a warning for operators (it is logged where it is found); `/readyz` shows it.
+    pub fn warn_operators(&self, warning: String) {
+        if let Ok(mut warnings) = self.warnings.lock() {
+            warnings.push(warning);
+        }
+    }
+
+    /// The warnings recorded by [`Registry::warn_operators`], in order.
+    pub fn operator_warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .map(|warnings| warnings.clone())
+            .unwrap_or_default()
+    }
+
+    /// The workers' durable consumers in this process: how often each lost the log.
+    pub fn consumers(&self) -> &ConsumerHealth {
+        &self.consumers
     }
 
     /// Waits until the local views reflect `position` (read your writes), the position of a
@@ -152,6 +178,54 @@ impl JobCounters {
         self.counts
             .lock()
             .map(|c| c.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The durable consumers of this process's workers: how often each lost the log and was
+/// opened anew, and why one is waiting to resume now.
+#[derive(Default)]
+pub struct ConsumerHealth {
+    state: std::sync::Mutex<std::collections::BTreeMap<String, (u64, Option<String>)>>,
+}
+
+impl ConsumerHealth {
+    /// `consumer` lost the log because of `why` and is about to be opened anew.
+    pub fn lost(&self, consumer: &str, why: &str) {
+        if let Ok(mut state) = self.state.lock() {
+            let entry = state.entry(consumer.to_owned()).or_default();
+            entry.0 += 1;
+            entry.1 = Some(why.to_owned());
+        }
+    }
+
+    /// `consumer` delivers again.
+    pub fn resumed(&self, consumer: &str) {
+        if let Ok(mut state) = self.state.lock()
+            && let Some(entry) = state.get_mut(consumer)
+        {
+            entry.1 = None;
+        }
+    }
+
+    /// A consumer waiting to resume, and why; `None` when all deliver.
+    pub fn interrupted(&self) -> Option<(String, String)> {
+        let state = self.state.lock().ok()?;
+        state
+            .iter()
+            .find_map(|(name, (_, why))| why.clone().map(|why| (name.clone(), why)))
+    }
+
+    /// `(consumer, losses)` in order, for every consumer that lost the log at least once.
+    pub fn losses(&self) -> Vec<(String, u64)> {
+        self.state
+            .lock()
+            .map(|state| {
+                state
+                    .iter()
+                    .map(|(name, (n, _))| (name.clone(), *n))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

@@ -71,6 +71,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
         }
     };
     let previous = previous_master_key(config)?;
+    let mut warnings = Vec::new();
     let (log, keyring): (Arc<dyn EventLog>, Arc<dyn Keyring>) = match &config.nats_url {
         Some(url) => {
             let client = eventlog::connect_nats(url).await?;
@@ -78,8 +79,9 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
                 replicas: config.stream_replicas.max(1),
                 ..StreamSettings::new(&config.stream)
             };
-            warn_of_single_replicas(&client, config);
+            warnings.extend(warn_of_single_replicas(&client, config));
             let log = JetStreamLog::from_client(client.clone(), settings).await?;
+            warnings.extend(log.warnings().iter().cloned());
             let keyring = NatsKeyring::connect_with_replicas(
                 client,
                 &config.keyring_bucket,
@@ -116,13 +118,19 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
             .clone()
             .map(secrets::Secret::new),
     }));
+    for warning in warnings {
+        registry.warn_operators(warning);
+    }
     let stop = watch::Sender::new(false);
     let mut stopped = stop.subscribe();
+    let follow = views::FollowSettings {
+        stall_timeout: Duration::from_millis(config.log_stall_timeout_ms.max(1)),
+    };
     let projector = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        let _ = views::run_projector(views, log, shutdown).await;
+        let _ = views::run_projector_with(views, log, follow, shutdown).await;
     });
     let mut stopped = stop.subscribe();
     let key_watch = tokio::spawn(crate::credentials::watch_keys(
@@ -295,15 +303,18 @@ fn write_private(path: &Path, text: &str) -> Result<(), AppError> {
 /// A cluster with one replica of the log or the keyring loses them with one node: say so,
 /// loudly, at every start (an existing stream with fewer replicas than configured is warned
 /// about by the log itself).
-fn warn_of_single_replicas(client: &async_nats::Client, config: &Config) {
+fn warn_of_single_replicas(client: &async_nats::Client, config: &Config) -> Option<String> {
     let info = client.server_info();
     let clustered = info.cluster.as_deref().is_some_and(|name| !name.is_empty());
-    if clustered && (config.stream_replicas <= 1 || config.keyring_replicas <= 1) {
-        tracing::warn!(
-            cluster = info.cluster.as_deref().unwrap_or_default(),
-            stream_replicas = config.stream_replicas,
-            keyring_replicas = config.keyring_replicas,
-            "NATS runs a cluster but the log or the keyring is created with one replica: losing one node loses them; set MODELREG_STREAM_REPLICAS and MODELREG_KEYRING_REPLICAS to 3"
-        );
+    if !clustered || (config.stream_replicas > 1 && config.keyring_replicas > 1) {
+        return None;
     }
+    let warning = "NATS runs a cluster but the log or the keyring is created with one replica: losing one node loses them; set MODELREG_STREAM_REPLICAS and MODELREG_KEYRING_REPLICAS to 3";
+    tracing::warn!(
+        cluster = info.cluster.as_deref().unwrap_or_default(),
+        stream_replicas = config.stream_replicas,
+        keyring_replicas = config.keyring_replicas,
+        "{warning}"
+    );
+    Some(warning.to_owned())
 }

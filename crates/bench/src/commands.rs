@@ -25,8 +25,9 @@ pub(crate) struct Load {
 
 /// `clients` tasks each publishing and awaiting the ack, one subject per message with
 /// `Nats-Expected-Last-Subject-Sequence: 0` and a unique `Nats-Msg-Id`, as the registry
-/// appends a creation. The stream has the registry stream's settings and is deleted after,
-/// so the registry's own stream never sees these messages.
+/// appends a creation. The stream has the registry stream's settings and is deleted after;
+/// its subjects (`raw.bench.raw.<n>`, as long as the registry's) lie outside the registry
+/// stream's `reg.>`, which exists meanwhile: the rounds interleave with the registry's.
 pub(crate) async fn raw_publishes(
     nats_url: &str,
     nats_pid: u32,
@@ -38,7 +39,7 @@ pub(crate) async fn raw_publishes(
     context
         .create_stream(stream::Config {
             name: RAW_STREAM.to_owned(),
-            subjects: vec!["reg.bench.raw.>".to_owned()],
+            subjects: vec!["raw.bench.raw.>".to_owned()],
             storage: stream::StorageType::File,
             num_replicas: 1,
             duplicate_window: Duration::from_secs(120),
@@ -59,7 +60,7 @@ pub(crate) async fn raw_publishes(
                 headers.insert("Nats-Expected-Last-Subject-Sequence", "0");
                 headers.insert("Nats-Msg-Id", msg_id.as_str());
                 let ack = context
-                    .publish_with_headers(format!("reg.bench.raw.{n}"), headers, payload)
+                    .publish_with_headers(format!("raw.bench.raw.{n}"), headers, payload)
                     .await?
                     .await?;
                 ensure!(!ack.duplicate, "publish {n} was taken for a duplicate");
@@ -96,13 +97,18 @@ pub(crate) struct HttpResults {
 
 /// The registry in-process on the bench's NATS server, as the end-to-end tests run it
 /// (plus the connection-test worker and a fake upstream, so Test Connection can pass), and
-/// `clients` HTTP clients adding models. Every answer must be 201.
-pub(crate) async fn http_commands(
+/// `clients` HTTP clients adding models. Every answer must be 201. `before(n)` runs before
+/// the `n`th run (from 0) while the registry idles, so a baseline can take turns with it.
+pub(crate) async fn http_commands<F>(
     nats_url: &str,
     nats_pid: u32,
     stream: &str,
     runs: &[(Body, Load)],
-) -> anyhow::Result<HttpResults> {
+    mut before: impl FnMut(usize) -> F,
+) -> anyhow::Result<HttpResults>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
     let max_clients = runs.iter().map(|(_, load)| load.clients).max().unwrap_or(1);
     let backend = Backend::JetStream {
         url: nats_url.to_owned(),
@@ -130,7 +136,8 @@ pub(crate) async fn http_commands(
         receipts: None,
     };
     let mut next = 0;
-    for (body, load) in runs {
+    for (index, (body, load)) in runs.iter().enumerate() {
+        before(index).await?;
         let total = load.warmup + load.count;
         let receipts: Arc<Mutex<HashMap<u64, String>>> = Arc::default();
         match (body, &plain_receipt) {

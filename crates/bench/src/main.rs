@@ -1,23 +1,26 @@
-//! `bench`: the registry's throughput, each figure a ratio to a raw baseline measured in the
-//! same run on the bench's own `nats-server` (and, optionally, the embedded log).
+//! `bench`: the registry's throughput, each target a ratio to a raw baseline measured in the
+//! same run on the bench's own `nats-server` (and the embedded log). Baseline and measured
+//! rounds take turns, three times, and the median round's ratio is judged PASS or MISS
+//! (`judge.rs`): a slow phase of a shared machine slows both sides of a round alike.
 //!
 //! 1. Commands per second over HTTP at 64 clients with read-your-writes, against raw
-//!    JetStream publishes with the concurrency header (target: 10,000 commands/s).
+//!    pipelined JetStream publishes with the concurrency header (target: >= 0.35 x raw).
 //! 2. Rebuild events per second over 1,000,000 events, against a raw ordered-consumer replay
-//!    (target: at least 50% of it).
-//! 3. The same rebuild on the embedded log (informative).
+//!    (target: >= 0.5 x raw).
+//! 3. The same rebuild on the embedded log, against a raw tail (target: >= 0.35 x raw).
 //! 4. Connection tests completed per second against a fake provider with 200 ms latency,
 //!    against the same calls made straight to it at the worker's concurrency limit (target:
-//!    1,000 tests finish in under 3 s with one worker).
-//! 5. Resolve throughput and p50/p99 latency at 64 keep-alive connections, against a raw
-//!    axum handler answering the same bytes from a `HashMap` (target: at least 70% of its
-//!    throughput, p99 under 2 ms).
+//!    >= 0.70 x raw).
+//! 5. Resolve throughput and p99 latency at 64 keep-alive connections, against a raw axum
+//!    handler answering the same bytes from a `HashMap` (targets: >= 0.90 x its throughput,
+//!    p99 <= 1.3 x its p99).
 //!
 //! It is a report tool: the table goes to stdout, progress to stderr.
 
 mod commands;
 mod connection_tests;
 mod http1;
+mod judge;
 mod measure;
 mod nats;
 mod rebuild;

@@ -35,7 +35,3 @@ pub(crate) fn nats_pid_of(backend: &Backend, nats: &NatsServer) -> Option<u32> {
         Backend::Embedded => None,
     }
 }
-
-pub(crate) fn pass(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "MISS" }
-}

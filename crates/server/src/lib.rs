@@ -18,7 +18,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use listen::Timeouts;
-pub use metrics::Metrics;
+pub use metrics::{Metrics, Scrape};
 pub use problem::Problem;
 pub use routes::{openapi, ops_router, router};
 

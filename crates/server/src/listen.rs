@@ -1,6 +1,9 @@
 //! The accept loop: axum's router on hyper's HTTP/1 connections, with a header-read timeout
 //! (`axum::serve` has none, so an idle or half-sent connection stayed open for ever and a few
-//! hundred of them exhausted the file descriptors) and a graceful shutdown.
+//! hundred of them exhausted the file descriptors), hyper's own rejections answered as
+//! problem+json (`rejections`) and a graceful shutdown.
+
+mod rejections;
 
 use std::future::Future;
 use std::time::Duration;
@@ -54,7 +57,10 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let connection = graceful.watch(http.serve_connection(
+            TokioIo::new(rejections::ProblemAnswers::new(stream)),
+            service,
+        ));
         tokio::spawn(async move {
             // A client that goes away mid-request is not the server's error.
             let _ = connection.await;

@@ -188,21 +188,12 @@ impl Metrics {
         self.commands.get_or_create(&labels).inc();
     }
 
-    /// The exposition text (of [`CONTENT_TYPE`]); `jobs` is `app::JobCounters::snapshot()`.
-    pub fn render(
-        &self,
-        log_position: u64,
-        views_position: u64,
-        jobs: &[((String, String), u64)],
-    ) -> String {
+    /// The exposition text (of [`CONTENT_TYPE`]) with the values read for this scrape.
+    pub fn render(&self, scrape: Scrape) -> String {
         // What is known only now joins through a registry made for this scrape, so the
         // long-lived one holds no copy of values that belong to `app`.
         let mut scraped = Registry::default();
-        scraped.register_collector(Box::new(Scraped {
-            log_position,
-            views_position,
-            jobs: jobs.to_vec(),
-        }));
+        scraped.register_collector(Box::new(scrape));
         let mut out = String::new();
         // Writing to a String cannot fail; an encoding error would be a bug in a label.
         let encoded =
@@ -218,15 +209,41 @@ impl Metrics {
 }
 
 /// Values read at scrape time, encoded as constant metrics.
-#[derive(Debug)]
-struct Scraped {
-    log_position: u64,
-    views_position: u64,
-    jobs: Vec<((String, String), u64)>,
+#[derive(Debug, Default)]
+pub struct Scrape {
+    pub log_position: u64,
+    pub views_position: u64,
+    /// `app::JobCounters::snapshot()`.
+    pub jobs: Vec<((String, String), u64)>,
+    /// How often the projector lost the log and resumed (`views::Views::resumes`).
+    pub projector_resumes: u64,
+    /// 1 while the projector waits to resume, else 0.
+    pub projector_interrupted: u64,
+    /// `app::ConsumerHealth::losses()`.
+    pub consumer_losses: Vec<(String, u64)>,
 }
 
-impl Collector for Scraped {
+impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if !self.consumer_losses.is_empty() {
+            let mut family = encoder.encode_descriptor(
+                "modelreg_consumer_losses",
+                "Times a worker's durable consumer lost the log and was opened anew.",
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for (consumer, count) in &self.consumer_losses {
+                let labels = [("consumer", consumer.as_str())];
+                ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let resumes = ConstCounter::new(self.projector_resumes);
+        resumes.encode(encoder.encode_descriptor(
+            "modelreg_projector_resumes",
+            "Times the projector lost the log (an error, or a tail stalled while the log moved on) and resumed from its checkpoint.",
+            None,
+            resumes.metric_type(),
+        )?)?;
         if !self.jobs.is_empty() {
             let mut family = encoder.encode_descriptor(
                 "modelreg_worker_jobs",
@@ -255,6 +272,11 @@ impl Collector for Scraped {
                 "Log positions the views are behind.",
                 self.log_position.saturating_sub(self.views_position),
             ),
+            (
+                "modelreg_projector_interrupted",
+                "1 while the projector waits to resume following the log.",
+                self.projector_interrupted,
+            ),
         ] {
             let gauge = ConstGauge::new(value);
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
@@ -282,8 +304,14 @@ mod tests {
             StatusCode::OK,
             Duration::from_millis(700),
         );
-        let jobs = [(("connection-tests".to_owned(), "ok".to_owned()), 4)];
-        let text = metrics.render(10, 7, &jobs);
+        let text = metrics.render(Scrape {
+            log_position: 10,
+            views_position: 7,
+            jobs: vec![(("connection-tests".to_owned(), "ok".to_owned()), 4)],
+            projector_resumes: 2,
+            projector_interrupted: 1,
+            consumer_losses: vec![("dependents".to_owned(), 3)],
+        });
         for line in [
             "# HELP modelreg_http_request_duration_seconds HTTP request latency.",
             "# TYPE modelreg_http_request_duration_seconds histogram",
@@ -300,6 +328,10 @@ mod tests {
             "modelreg_views_position 7",
             "# HELP modelreg_projection_lag Log positions the views are behind.",
             "modelreg_projection_lag 3",
+            "# TYPE modelreg_projector_resumes_total counter",
+            "modelreg_projector_resumes_total 2",
+            "modelreg_projector_interrupted 1",
+            "modelreg_consumer_losses_total{consumer=\"dependents\"} 3",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
         }

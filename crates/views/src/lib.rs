@@ -8,7 +8,9 @@ mod projector;
 mod rows;
 mod store;
 
-pub use projector::{ProjectError, TOKEN_ISSUED, rebuild, run_projector};
+pub use projector::{
+    FollowSettings, ProjectError, TOKEN_ISSUED, rebuild, run_projector, run_projector_with,
+};
 pub use rows::{
     ConnectionTestRow, CredentialRow, Deactivation, LastTest, ModelRow, Notice, OrgRow, StreamPos,
     TokenRow, VersionRow, WorkflowRow,

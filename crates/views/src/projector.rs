@@ -45,23 +45,54 @@ pub enum ProjectError {
     Task(String),
 }
 
-/// Follows the log from the views' checkpoint on until `shutdown` resolves.
-///
-/// Losing the log (a NATS restart ends the tail's consumer; the client gives up on it) is
-/// not fatal: the projector resumes from its checkpoint after a growing pause, and readiness
-/// is false meanwhile. On a poison event or a storage error it records why (readiness turns
-/// false) and returns the error: a projector that skipped an event would serve wrong answers
-/// quietly.
+/// How the projector follows the log.
+#[derive(Clone, Copy, Debug)]
+pub struct FollowSettings {
+    /// How long the views may stay at one position while the log holds later events before
+    /// the tail counts as lost and is made anew from the checkpoint. A tail's consumer lives
+    /// on one NATS node: when that node dies, the client only notices after missed idle
+    /// heartbeats (30 s and more) while its connection to another node stays up.
+    pub stall_timeout: std::time::Duration,
+}
+
+impl Default for FollowSettings {
+    /// A stall of 2 s: with the pause before resuming, the views follow again within 5 s.
+    fn default() -> Self {
+        Self {
+            stall_timeout: std::time::Duration::from_secs(2),
+        }
+    }
+}
+
+/// Follows the log from the views' checkpoint on until `shutdown` resolves, with the default
+/// [`FollowSettings`].
 pub async fn run_projector(
     views: Arc<Views>,
     log: Arc<dyn EventLog>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ProjectError> {
+    run_projector_with(views, log, FollowSettings::default(), shutdown).await
+}
+
+/// Follows the log from the views' checkpoint on until `shutdown` resolves.
+///
+/// Losing the log (a NATS restart ends the tail's consumer; the client gives up on it; the
+/// tail stalls while the log moves on, see [`FollowSettings::stall_timeout`]) is not fatal:
+/// the projector counts it ([`Views::resumes`]), logs it and resumes from its checkpoint
+/// after a growing pause, and readiness is false meanwhile. On a poison event or a storage
+/// error it records why (readiness turns false) and returns the error: a projector that
+/// skipped an event would serve wrong answers quietly.
+pub async fn run_projector_with(
+    views: Arc<Views>,
+    log: Arc<dyn EventLog>,
+    settings: FollowSettings,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ProjectError> {
     tokio::pin!(shutdown);
     let mut pauses = RESUME_PAUSES.build();
     loop {
         let started = tokio::time::Instant::now();
-        let error = match follow(&views, Arc::clone(&log), shutdown.as_mut()).await {
+        let error = match follow(&views, Arc::clone(&log), settings, shutdown.as_mut()).await {
             Ok(()) => return Ok(()),
             Err(error @ ProjectError::Log(_)) => error,
             Err(error) => {
@@ -76,6 +107,9 @@ pub async fn run_projector(
         }
         // The schedule never runs out; the fallback only spares an unwrap.
         let pause = pauses.next().unwrap_or(RESUME_MAX_PAUSE);
+        views
+            .resumes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(%error, pause_ms = pause.as_millis() as u64, "projector lost the log; resuming from its checkpoint");
         views.interrupted.send_replace(Some(error.to_string()));
         tokio::select! {
@@ -87,8 +121,9 @@ pub async fn run_projector(
 
 /// The pause before the first attempt to resume following the log.
 const RESUME_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
-/// The longest pause between attempts to resume.
-const RESUME_MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest pause between attempts to resume: short, so that a replica follows again
+/// within a second of the log answering (a stream leader elected, a node back).
+const RESUME_MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 /// The pauses between attempts to resume: the first, doubled per attempt up to the longest,
 /// for as long as it takes. No jitter: one projector per process follows the log, so there
 /// is no crowd of clients to spread out.
@@ -101,9 +136,12 @@ const RESUME_PAUSES: ExponentialBuilder = ExponentialBuilder::new()
 async fn follow(
     views: &Arc<Views>,
     log: Arc<dyn EventLog>,
+    settings: FollowSettings,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ProjectError> {
     let from = views.checkpoint()? + 1;
+    let stalled = stalled(Arc::clone(views), Arc::clone(&log), settings.stall_timeout);
+    tokio::pin!(stalled);
     let stream = log
         .tail(from)
         .await
@@ -137,6 +175,7 @@ async fn follow(
                 continue;
             }
             batch = reader.next_batch(BATCH) => batch,
+            why = &mut stalled => return Err(ProjectError::Log(why)),
         };
         let messages = batch?;
         let durable = last_durable.elapsed() >= DURABLE_EVERY;
@@ -157,6 +196,38 @@ async fn follow(
         dirty = !durable;
         if let Some(last) = last {
             views.applied.send_replace(last);
+        }
+    }
+}
+
+/// Resolves, with why, once the log has held events past the views for `stall` while the
+/// views did not move: the tail is lost although it reported nothing. Checks every quarter
+/// of `stall`; a log that does not answer (a stream leader being elected) says nothing
+/// either way, and an event in flight is not taken for a stall, as the views must stay at
+/// one position behind the log for the whole of `stall`.
+async fn stalled(views: Arc<Views>, log: Arc<dyn EventLog>, stall: std::time::Duration) -> String {
+    let every = (stall / 4).max(std::time::Duration::from_millis(10));
+    let mut behind: Option<(tokio::time::Instant, u64)> = None;
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(Ok(last)) = tokio::time::timeout(stall, log.last_seq()).await else {
+            continue;
+        };
+        let position = views.position();
+        if last <= position {
+            behind = None;
+            continue;
+        }
+        match behind {
+            Some((since, at)) if at == position => {
+                if since.elapsed() >= stall {
+                    return format!(
+                        "the tail stalled: the views stayed at {position} for {} ms while the log reached {last}",
+                        since.elapsed().as_millis()
+                    );
+                }
+            }
+            _ => behind = Some((tokio::time::Instant::now(), position)),
         }
     }
 }
@@ -187,9 +258,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resume_pauses_double_from_100_ms_to_5_s_and_stay_there() {
-        let pauses: Vec<Duration> = RESUME_PAUSES.build().take(9).collect();
-        let expected_ms = [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000];
+    fn resume_pauses_double_from_100_ms_to_1_s_and_stay_there() {
+        let pauses: Vec<Duration> = RESUME_PAUSES.build().take(7).collect();
+        let expected_ms = [100, 200, 400, 800, 1000, 1000, 1000];
         assert_eq!(
             pauses.len(),
             expected_ms.len(),
@@ -202,11 +273,8 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_projector_and_a_rebuild_agree() {
-        let dir = tempfile::tempdir().unwrap();
-        let log: Arc<dyn EventLog> =
-            Arc::new(EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
+    /// Appends the fixture messages to `log` as the registry would.
+    async fn append_fixtures(log: &dyn EventLog) {
         let mut last_on = std::collections::HashMap::new();
         for message in messages() {
             let mut parts = message.subject.split('.').skip(1);
@@ -228,6 +296,125 @@ mod tests {
                 .unwrap();
             last_on.insert(message.subject, appended.seq);
         }
+    }
+
+    /// A log whose first tail says nothing, for ever, as a tail whose consumer died with its
+    /// NATS node does; later tails are the real log's.
+    struct SilentFirstTail {
+        log: EmbeddedLog,
+        tails: std::sync::atomic::AtomicU64,
+    }
+
+    #[async_trait::async_trait]
+    impl EventLog for SilentFirstTail {
+        async fn append(
+            &self,
+            subject: &Subject,
+            expected_last: u64,
+            msg_id: &str,
+            data: Vec<u8>,
+        ) -> Result<eventlog::Appended, eventlog::AppendError> {
+            self.log.append(subject, expected_last, msg_id, data).await
+        }
+        async fn last_seq(&self) -> Result<u64, eventlog::LogError> {
+            self.log.last_seq().await
+        }
+        async fn subject_last_seq(&self, subject: &Subject) -> Result<u64, eventlog::LogError> {
+            self.log.subject_last_seq(subject).await
+        }
+        async fn tail(
+            &self,
+            from: u64,
+        ) -> Result<
+            futures::stream::BoxStream<'static, Result<eventlog::Stored, eventlog::LogError>>,
+            eventlog::LogError,
+        > {
+            use futures::StreamExt;
+            if self.tails.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                return Ok(futures::stream::pending().boxed());
+            }
+            self.log.tail(from).await
+        }
+        async fn durable(
+            &self,
+            config: eventlog::DurableConfig,
+        ) -> Result<Box<dyn eventlog::Durable>, eventlog::LogError> {
+            self.log.durable(config).await
+        }
+    }
+
+    /// A tail that goes silent while the log moves on is taken for lost within the stall
+    /// timeout, counted, and made anew from the checkpoint.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_tail_is_replaced_within_the_stall_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(SilentFirstTail {
+            log: EmbeddedLog::open(&dir.path().join("log.redb")).unwrap(),
+            tails: std::sync::atomic::AtomicU64::new(0),
+        });
+        let views = Arc::new(Views::open(&dir.path().join("views.redb")).unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let settings = FollowSettings {
+            stall_timeout: Duration::from_millis(200),
+        };
+        let projector = tokio::spawn(run_projector_with(
+            Arc::clone(&views),
+            log.clone(),
+            settings,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        append_fixtures(log.as_ref()).await;
+        let started = std::time::Instant::now();
+        views.wait_for(3, Duration::from_secs(10)).await.unwrap();
+        let took = started.elapsed();
+        // The stall timeout, a quarter of it between checks, and the first pause (100 ms).
+        assert!(took < Duration::from_secs(2), "resumed after {took:?}");
+        assert_eq!(views.resumes(), 1);
+        assert_eq!(log.tails.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(views.interrupted(), None, "following again");
+        let _ = stop.send(());
+        projector.await.unwrap().unwrap();
+    }
+
+    /// A quiet log is no stall: with nothing past the views, the tail is kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_quiet_log_keeps_its_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let log: Arc<dyn EventLog> =
+            Arc::new(EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
+        append_fixtures(log.as_ref()).await;
+        let views = Arc::new(Views::open(&dir.path().join("views.redb")).unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let settings = FollowSettings {
+            stall_timeout: Duration::from_millis(50),
+        };
+        let projector = tokio::spawn(run_projector_with(
+            Arc::clone(&views),
+            Arc::clone(&log),
+            settings,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        views.wait_for(3, Duration::from_secs(10)).await.unwrap();
+        // Many stall timeouts of a quiet log: the watchdog checks and finds nothing ahead.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        while tokio::time::Instant::now() < deadline {
+            views.changed(Duration::from_millis(100)).await;
+        }
+        assert_eq!(views.resumes(), 0);
+        let _ = stop.send(());
+        projector.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_projector_and_a_rebuild_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let log: Arc<dyn EventLog> =
+            Arc::new(EmbeddedLog::open(&dir.path().join("log.redb")).unwrap());
+        append_fixtures(log.as_ref()).await;
         let views = Arc::new(Views::open(&dir.path().join("views.redb")).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let projector = tokio::spawn(run_projector(Arc::clone(&views), Arc::clone(&log), async {

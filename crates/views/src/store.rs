@@ -114,6 +114,9 @@ pub struct Views {
     /// Set while the projector waits to resume after losing the log (NATS restarting, say);
     /// readiness is false meanwhile, but commands keep waiting within their timeout.
     pub(crate) interrupted: watch::Sender<Option<String>>,
+    /// How often the projector lost the log (an error, or a tail that stalled while the log
+    /// moved on) and resumed from its checkpoint.
+    pub(crate) resumes: std::sync::atomic::AtomicU64,
     /// The position of the last batch that revoked a token: a token row read at an earlier
     /// position may be stale.
     pub(crate) last_revocation: std::sync::atomic::AtomicU64,
@@ -148,6 +151,7 @@ impl Views {
             applied: watch::Sender::new(0),
             failure: watch::Sender::new(None),
             interrupted: watch::Sender::new(None),
+            resumes: std::sync::atomic::AtomicU64::new(0),
             last_revocation: std::sync::atomic::AtomicU64::new(0),
         };
         let checkpoint = views.checkpoint()?;
@@ -252,6 +256,11 @@ impl Views {
     /// Why the projector is waiting to resume following the log, if it is.
     pub fn interrupted(&self) -> Option<String> {
         self.interrupted.borrow().clone()
+    }
+
+    /// How often the projector lost the log and resumed from its checkpoint since start.
+    pub fn resumes(&self) -> u64 {
+        self.resumes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn get<T: DeserializeOwned>(

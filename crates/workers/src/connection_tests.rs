@@ -57,7 +57,7 @@ pub async fn run(
     if !crate::wait_for_views(&registry, CONSUMER, &mut shutdown).await? {
         return Ok(());
     }
-    let mut consumer = registry.log().durable(config).await?;
+    let mut consumer = crate::Consumer::open(&registry, config).await;
     let concurrency = settings.concurrency.max(1);
     let limit = Arc::new(Semaphore::new(concurrency));
     let shared = Arc::new((client, settings));
@@ -72,7 +72,7 @@ pub async fn run(
         };
         let delivery = tokio::select! {
             _ = &mut shutdown => break,
-            next = consumer.next(Duration::from_millis(500)) => next?,
+            next = consumer.next(&registry, Duration::from_millis(500)) => next,
         };
         let Some(delivery) = delivery else { continue };
         let (registry, shared) = (Arc::clone(&registry), Arc::clone(&shared));
@@ -266,11 +266,13 @@ mod tests {
 
     const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-    /// The log as the worker sees it: its durable consumer hands out one undecodable
-    /// message before the real ones. The projector reads the real log and never sees it.
+    /// The log as the worker sees it: its first durable consumer hands out one undecodable
+    /// message, then fails as one whose NATS node died; the consumer opened again is the
+    /// real one. The projector reads the real log and never sees either.
     struct PoisonFirst {
         inner: Arc<dyn EventLog>,
         acked: Arc<AtomicBool>,
+        opened: std::sync::atomic::AtomicU64,
     }
 
     #[async_trait]
@@ -303,6 +305,9 @@ mod tests {
         }
 
         async fn durable(&self, config: DurableConfig) -> Result<Box<dyn Durable>, LogError> {
+            if self.opened.fetch_add(1, Ordering::SeqCst) > 0 {
+                return self.inner.durable(config).await;
+            }
             let poison = Stored {
                 seq: 424_242,
                 subject: "reg.acme.connection_test.poison".into(),
@@ -311,22 +316,20 @@ mod tests {
             let acker = Recording(Arc::clone(&self.acked));
             Ok(Box::new(PoisonFirstDurable {
                 poison: Some(Delivery::new(poison, 1, Box::new(acker))),
-                inner: self.inner.durable(config).await?,
             }))
         }
     }
 
     struct PoisonFirstDurable {
         poison: Option<Delivery>,
-        inner: Box<dyn Durable>,
     }
 
     #[async_trait]
     impl Durable for PoisonFirstDurable {
-        async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>, LogError> {
+        async fn next(&mut self, _wait: Duration) -> Result<Option<Delivery>, LogError> {
             match self.poison.take() {
                 Some(poison) => Ok(Some(poison)),
-                None => self.inner.next(wait).await,
+                None => Err(LogError::unavailable("the consumer's node died")),
             }
         }
     }
@@ -352,7 +355,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_poison_message_is_acked_and_the_next_test_still_runs() {
+    async fn a_poison_message_is_acked_and_a_lost_consumer_is_opened_anew() {
         let dir = std::env::temp_dir().join(format!("modelreg-workers-{}", app::new_id()));
         let config = app::config::Config {
             data_dir: dir.clone(),
@@ -371,6 +374,7 @@ mod tests {
             log: Arc::new(PoisonFirst {
                 inner: Arc::clone(registry.log()),
                 acked: Arc::clone(&acked),
+                opened: std::sync::atomic::AtomicU64::new(0),
             }),
             views: Arc::clone(registry.views()),
             // The test below needs no credential, so no data key.
@@ -420,6 +424,12 @@ mod tests {
             .find(|((worker, outcome), _)| worker == CONSUMER && outcome == "failed")
             .map(|(_, count)| count);
         assert_eq!(failed, Some(1), "the poison counts as one failed job");
+        assert_eq!(
+            worker_registry.consumers().losses(),
+            vec![(CONSUMER.to_owned(), 1)],
+            "the lost consumer is counted once"
+        );
+        assert_eq!(worker_registry.consumers().interrupted(), None);
 
         running.stop().await;
         worker.await.expect("worker task").expect("worker");

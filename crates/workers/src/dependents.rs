@@ -76,11 +76,11 @@ pub async fn run_with(
     if !crate::wait_for_views(&registry, CONSUMER, &mut shutdown).await? {
         return Ok(());
     }
-    let mut consumer = registry.log().durable(config).await?;
+    let mut consumer = crate::Consumer::open(&registry, config).await;
     loop {
         let delivery = tokio::select! {
             _ = &mut shutdown => return Ok(()),
-            next = consumer.next(Duration::from_secs(1)) => next?,
+            next = consumer.next(&registry, Duration::from_secs(1)) => next,
         };
         let Some(delivery) = delivery else { continue };
         job(&registry, notifier.as_ref(), &settings, delivery).await;

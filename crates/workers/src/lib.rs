@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use app::{AppError, BoxError, Registry};
 use domain::Event;
-use eventlog::{Delivery, Envelope};
+use eventlog::{Delivery, Durable, DurableConfig, Envelope};
 
 /// Why a worker stopped, or why one job failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +43,7 @@ pub enum WorkerError {
 }
 
 /// An error and its sources, for a log line.
-pub(crate) fn chain(error: &WorkerError) -> String {
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -184,6 +184,86 @@ pub(crate) async fn keep_alive<T>(
                 }
             }
         }
+    }
+}
+
+/// A worker's durable consumer that survives losing the log: a failed pull (the NATS node
+/// holding the consumer died, its leader is being elected, the connection moved) is logged,
+/// counted in [`app::ConsumerHealth`], and the consumer is opened anew after a pause of
+/// 100 ms doubling to 1 s, for as long as it takes. Its position lives in the log, so
+/// nothing is skipped; what was fetched and not acked comes back after its ack wait.
+pub(crate) struct Consumer {
+    config: DurableConfig,
+    durable: Option<Box<dyn Durable>>,
+    /// Pauses since the last delivery that worked.
+    failures: u32,
+}
+
+/// The first and the longest pause before opening a lost consumer again.
+const REOPEN_FIRST_PAUSE: Duration = Duration::from_millis(100);
+const REOPEN_MAX_PAUSE: Duration = Duration::from_secs(1);
+
+impl Consumer {
+    /// Opens the consumer; a log that does not answer now is retried by [`Consumer::next`].
+    pub(crate) async fn open(registry: &Registry, config: DurableConfig) -> Self {
+        let mut consumer = Self {
+            config,
+            durable: None,
+            failures: 0,
+        };
+        if let Err(error) = consumer.reopen(registry).await {
+            consumer.lost(registry, &error);
+        }
+        consumer
+    }
+
+    /// The next delivery, waiting about `wait` when there is none; a loss of the log is
+    /// handled here and never returned. Cancel-safe, as [`Durable::next`] is.
+    pub(crate) async fn next(&mut self, registry: &Registry, wait: Duration) -> Option<Delivery> {
+        loop {
+            if self.durable.is_none() {
+                tokio::time::sleep(self.pause()).await;
+                if let Err(error) = self.reopen(registry).await {
+                    self.lost(registry, &error);
+                    continue;
+                }
+            }
+            let Some(durable) = self.durable.as_mut() else {
+                continue;
+            };
+            match durable.next(wait).await {
+                Ok(delivery) => {
+                    self.failures = 0;
+                    return delivery;
+                }
+                Err(error) => self.lost(registry, &error),
+            }
+        }
+    }
+
+    async fn reopen(&mut self, registry: &Registry) -> Result<(), eventlog::LogError> {
+        let durable = registry.log().durable(self.config.clone()).await?;
+        if self.failures > 0 {
+            tracing::info!(consumer = %self.config.name, "the worker's consumer delivers again");
+        }
+        self.durable = Some(durable);
+        registry.consumers().resumed(&self.config.name);
+        Ok(())
+    }
+
+    fn lost(&mut self, registry: &Registry, error: &eventlog::LogError) {
+        self.durable = None;
+        let why = chain(error);
+        tracing::warn!(consumer = %self.config.name, error = %why, "the worker's consumer lost the log; opening it anew");
+        registry.consumers().lost(&self.config.name, &why);
+    }
+
+    fn pause(&mut self) -> Duration {
+        let steps = self.failures.min(16);
+        self.failures = self.failures.saturating_add(1);
+        REOPEN_FIRST_PAUSE
+            .saturating_mul(1 << steps)
+            .min(REOPEN_MAX_PAUSE)
     }
 }
 

@@ -30,6 +30,9 @@ pub(crate) struct TestApp {
     pub fake: super::fake_provider::FakeProvider,
     pub data: tempfile::TempDir,
     pub nats: Option<NatsServer>,
+    /// The server list of a cluster the test runs (instead of `nats`), and the replicas the
+    /// stream and keyring get there.
+    pub cluster: Option<(String, usize)>,
     pub base: String,
     pub token: String,
     pub http: reqwest::Client,
@@ -61,31 +64,82 @@ impl TestApp {
 
     /// Starts with a configuration change (e.g. a shorter receipt lifetime).
     pub(crate) async fn start_with(backend: Backend, tweak: fn(&mut Config)) -> Self {
-        super::logs::capture();
         let nats = match backend {
             Backend::Embedded => None,
             Backend::JetStream => Some(NatsServer::start()),
         };
-        let data = tempfile::tempdir().expect("temp dir");
-        let fake = super::fake_provider::FakeProvider::start().await;
-        let mut app = Self {
-            tweak,
-            fake,
-            data,
-            nats,
-            base: String::new(),
-            token: String::new(),
-            http: reqwest::Client::new(),
-            responses: Arc::default(),
-            clock: Arc::new(ManualClock::starting_now()),
-            running: None,
-        };
+        let mut app = Self::unstarted(nats, None, tweak).await;
         app.boot().await;
         let created = app::orgs::create(app.registry(), "Acme")
             .await
             .expect("create org");
         app.token = created.admin_token.expose_secret().to_owned();
         app
+    }
+
+    /// A replica on the cluster at `servers` (a comma-separated list) whose stream and
+    /// keyring have `replicas` replicas; with `token`, it joins the org that token belongs
+    /// to, else it creates `acme` and keeps its admin token. Each replica has its own data
+    /// dir (views) and shares the master key.
+    pub(crate) async fn on_cluster(
+        servers: &str,
+        replicas: usize,
+        token: Option<&str>,
+        tweak: fn(&mut Config),
+    ) -> Self {
+        let mut app = Self::unstarted(None, Some((servers.to_owned(), replicas)), tweak).await;
+        app.boot().await;
+        match token {
+            Some(token) => {
+                // The org and its token are known once the views caught up with the log.
+                let last = app.registry().log().last_seq().await.expect("last seq");
+                app.registry()
+                    .views()
+                    .wait_for(last, std::time::Duration::from_secs(60))
+                    .await
+                    .expect("the replica catches up");
+                app.token = token.to_owned();
+            }
+            None => {
+                let created = app::orgs::create(app.registry(), "Acme")
+                    .await
+                    .expect("create org");
+                app.token = created.admin_token.expose_secret().to_owned();
+            }
+        }
+        app
+    }
+
+    async fn unstarted(
+        nats: Option<NatsServer>,
+        cluster: Option<(String, usize)>,
+        tweak: fn(&mut Config),
+    ) -> Self {
+        super::logs::capture();
+        let data = tempfile::tempdir().expect("temp dir");
+        let fake = super::fake_provider::FakeProvider::start().await;
+        Self {
+            tweak,
+            fake,
+            data,
+            nats,
+            cluster,
+            base: String::new(),
+            token: String::new(),
+            http: reqwest::Client::new(),
+            responses: Arc::default(),
+            clock: Arc::new(ManualClock::starting_now()),
+            running: None,
+        }
+    }
+
+    /// The NATS server list the registry uses, if any.
+    pub(crate) fn nats_url(&self) -> Option<String> {
+        match (&self.cluster, &self.nats) {
+            (Some((servers, _)), _) => Some(servers.clone()),
+            (None, Some(nats)) => Some(nats.url()),
+            (None, None) => None,
+        }
     }
 
     pub(crate) fn config(&self) -> Config {
@@ -97,7 +151,9 @@ impl TestApp {
     fn base_config(&self) -> Config {
         Config {
             data_dir: self.data.path().to_path_buf(),
-            nats_url: self.nats.as_ref().map(NatsServer::url),
+            nats_url: self.nats_url(),
+            stream_replicas: self.cluster.as_ref().map_or(1, |(_, replicas)| *replicas),
+            keyring_replicas: self.cluster.as_ref().map_or(1, |(_, replicas)| *replicas),
             master_key: Some(MASTER_KEY.to_owned()),
             bootstrap_default_org: false,
             // Suites run side by side on 2 shared cores: allow slow moments, not wrong answers.
@@ -118,9 +174,19 @@ impl TestApp {
 
     async fn boot(&mut self) {
         let clock: Arc<dyn app::Clock> = self.clock.clone();
-        let running = app::start_with_clock(&self.config(), clock)
-            .await
-            .expect("start registry");
+        // A cluster elects its JetStream leaders a moment after its nodes accept
+        // connections (and again after a node is lost): a start may wait for them.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let running = loop {
+            match app::start_with_clock(&self.config(), Arc::clone(&clock)).await {
+                Ok(running) => break running,
+                Err(error) if self.cluster.is_some() && std::time::Instant::now() < deadline => {
+                    tracing::info!(%error, "the cluster is not ready; starting again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(error) => panic!("start registry: {error}"),
+            }
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -140,9 +206,9 @@ impl TestApp {
                 .await
                 .expect("serve");
         });
-        let notifier: Arc<dyn workers::Notifier> = match &self.nats {
-            Some(nats) => Arc::new(workers::NatsNotifier(
-                async_nats::connect(nats.url()).await.expect("nats"),
+        let notifier: Arc<dyn workers::Notifier> = match self.nats_url() {
+            Some(url) => Arc::new(workers::NatsNotifier(
+                eventlog::connect_nats(&url).await.expect("nats"),
             )),
             None => Arc::new(workers::QuietNotifier),
         };
@@ -162,8 +228,8 @@ impl TestApp {
                 .await
                 .expect("connection-test worker");
         }));
-        if let Some(nats) = &self.nats {
-            let client = async_nats::connect(nats.url()).await.expect("nats");
+        if let Some(url) = self.nats_url() {
+            let client = eventlog::connect_nats(&url).await.expect("nats");
             let registry = Arc::clone(&running.registry);
             let stopped = running.stopped();
             worker_tasks.push(tokio::spawn(async move {

@@ -1,50 +1,48 @@
 //! Section 1: commands per second over HTTP with read-your-writes, against raw JetStream
 //! publishes with the concurrency header.
 
+use std::sync::{Arc, Mutex};
+
 use anyhow::Context;
 
-use super::pass;
 use crate::Cli;
 use crate::commands::Load;
+use crate::judge::{ROUNDS, Rounds};
+use crate::measure::Measurement;
 use crate::nats::NatsServer;
 use crate::registry::Body;
-use crate::report::{self, Section};
+use crate::report::Section;
 use crate::{REGISTRY_STREAM, commands, rebuild};
 
-/// The target, as the issue states it.
-/// The throughput targets, as the issue states them.
-const TARGET_COMMANDS_PER_SECOND: f64 = 10_000.0;
+/// The target, as the issue states it: commands (no credential) against raw pipelined
+/// publishes with the concurrency header, judged on the median of interleaved rounds.
+const TARGET_COMMANDS_RATIO: f64 = 0.35;
 
 pub(crate) async fn commands_section(cli: &Cli, nats: &NatsServer) -> anyhow::Result<Section> {
     let clients = cli.clients;
     // The raw payload is a real model-added envelope, so both sides move the same bytes.
     let (_, _, payload) = rebuild::model_added(0)?;
     let payload_len = payload.len();
-    eprintln!(
-        "1/5 raw JetStream publishes: {clients} clients, {} + {} warm-up",
-        cli.raw_publishes, cli.warmup
-    );
-    let raw = commands::raw_publishes(
-        &nats.url(),
-        nats.pid(),
-        Load {
-            clients,
-            warmup: cli.warmup,
-            count: cli.raw_publishes,
-        },
-        payload.into(),
-    )
-    .await
-    .context("raw publishes")?;
-
-    let mut runs = vec![(
-        Body::Plain,
-        Load {
-            clients,
-            warmup: cli.warmup,
-            count: cli.commands,
-        },
-    )];
+    let rounds = ROUNDS as u64;
+    let raw_load = Load {
+        clients,
+        warmup: cli.warmup,
+        count: (cli.raw_publishes / rounds).max(1),
+    };
+    // The registry's plain adds take turns with the raw publishes; the adds with a
+    // credential run once, last.
+    let mut runs: Vec<(Body, Load)> = (0..ROUNDS)
+        .map(|_| {
+            (
+                Body::Plain,
+                Load {
+                    clients,
+                    warmup: cli.warmup,
+                    count: (cli.commands / rounds).max(1),
+                },
+            )
+        })
+        .collect();
     if cli.credential_commands > 0 {
         runs.push((
             Body::InlineCredential,
@@ -56,25 +54,44 @@ pub(crate) async fn commands_section(cli: &Cli, nats: &NatsServer) -> anyhow::Re
         ));
     }
     eprintln!(
-        "1/5 POST /v1/models over HTTP: {clients} clients, {} (+ {} with a credential)",
-        cli.commands, cli.credential_commands
+        "1/5 {ROUNDS} rounds of raw JetStream publishes ({} + {} warm-up) then POST /v1/models \
+         over HTTP ({}), {clients} clients; then {} with a credential",
+        raw_load.count, raw_load.warmup, runs[0].1.count, cli.credential_commands
     );
-    let http = commands::http_commands(&nats.url(), nats.pid(), REGISTRY_STREAM, &runs)
+    let raws: Arc<Mutex<Vec<Measurement>>> = Arc::default();
+    let before = |index: usize| {
+        let raws = Arc::clone(&raws);
+        let (url, pid, payload) = (nats.url(), nats.pid(), payload.clone());
+        async move {
+            if index >= ROUNDS {
+                return Ok(());
+            }
+            let raw = commands::raw_publishes(&url, pid, raw_load, payload.into())
+                .await
+                .context("raw publishes")?;
+            raws.lock()
+                .map_err(|_| anyhow::anyhow!("a raw round panicked"))?
+                .push(raw);
+            Ok(())
+        }
+    };
+    let http = commands::http_commands(&nats.url(), nats.pid(), REGISTRY_STREAM, &runs, before)
         .await
         .context("HTTP commands")?;
     // The registry is stopped and its stream deleted, so the rebuild starts from an empty log.
+    let raws = raws
+        .lock()
+        .map_err(|_| anyhow::anyhow!("a raw round panicked"))?
+        .clone();
+    let mut judged = Rounds::default();
+    for (raw, plain) in raws.iter().zip(&http.runs) {
+        judged.push(raw.clone(), plain.clone());
+    }
 
     let mut section = Section::new(format!(
         "1. Commands/s over HTTP, {clients} concurrent clients, read-your-writes \
-         (payload {payload_len} B envelope)"
+         (payload {payload_len} B envelope); raw publishes and commands take turns, {ROUNDS} rounds"
     ));
-    section.row(
-        "raw JetStream publish, expected-seq 0 + msg id (baseline)",
-        &raw,
-        Some(1.0),
-    );
-    let raw_rate = raw.per_second();
-    let mut plain_rate = 0.0;
     if let Some(receipts) = &http.receipts {
         section.row(
             "setup: Test Connection per api_key (request + long poll)",
@@ -82,15 +99,25 @@ pub(crate) async fn commands_section(cli: &Cli, nats: &NatsServer) -> anyhow::Re
             None,
         );
     }
-    for ((body, _), m) in runs.iter().zip(&http.runs) {
-        let label = match body {
-            Body::Plain => {
-                plain_rate = m.per_second();
-                "POST /v1/models, no credential (201 each)"
-            }
-            Body::InlineCredential => "POST /v1/models, inline api_key (seal + keyring + 2 events)",
-        };
-        section.row(label, m, Some(m.per_second() / raw_rate));
+    for (round, (raw, plain)) in judged.pairs().iter().enumerate() {
+        let round = round + 1;
+        section.row(
+            &format!("round {round}: raw JetStream publish, expected-seq 0 + msg id (baseline)"),
+            raw,
+            Some(1.0),
+        );
+        section.row(
+            &format!("round {round}: POST /v1/models, no credential (201 each)"),
+            plain,
+            Some(plain.per_second() / raw.per_second()),
+        );
+    }
+    if let (Some(credential), Some((raw, _))) = (http.runs.get(ROUNDS), judged.pairs().last()) {
+        section.row(
+            "POST /v1/models, inline api_key (seal + keyring + 2 events)",
+            credential,
+            Some(credential.per_second() / raw.per_second()),
+        );
     }
     section.note(if http.gated {
         "gate on: each add carries a passing Test Connection receipt (worker + fake upstream \
@@ -99,12 +126,9 @@ pub(crate) async fn commands_section(cli: &Cli, nats: &NatsServer) -> anyhow::Re
     } else {
         "this build has no Test Connection gate; adds carry no receipt".to_owned()
     });
-    section.verdict(format!(
-        "target: >= {} commands/s (no credential): {} commands/s = {:.2} x raw -> {}",
-        report::thousands(TARGET_COMMANDS_PER_SECOND),
-        report::thousands(plain_rate),
-        plain_rate / raw_rate,
-        pass(plain_rate >= TARGET_COMMANDS_PER_SECOND)
+    section.verdict(judged.throughput().at_least(
+        "commands/s (no credential) / raw publishes/s",
+        TARGET_COMMANDS_RATIO,
     ));
     Ok(section)
 }

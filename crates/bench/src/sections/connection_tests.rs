@@ -5,15 +5,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{backends, nats_pid_of, pass};
+use super::{backends, nats_pid_of};
 use crate::Cli;
-use crate::connection_tests;
+use crate::connection_tests::{self, TestsRun};
+use crate::judge::{ROUNDS, Rounds};
 use crate::nats::NatsServer;
 use crate::registry::{Harness, Options};
 use crate::report::{self, Section};
 
-/// The target, as the issue states it.
-const TARGET_TESTS_SECONDS: f64 = 3.0;
+/// The target, as the issue states it: tests completed per second through the registry
+/// against the same calls made straight to the provider, judged on the median of
+/// interleaved rounds (the issue names the embedded log; JetStream is judged alike).
+const TARGET_TESTS_RATIO: f64 = 0.70;
 
 pub(crate) async fn connection_tests_section(
     cli: &Cli,
@@ -27,65 +30,73 @@ pub(crate) async fn connection_tests_section(
         clients: cli.clients,
         data_key_cache_ttl_ms: app::config::Config::default().data_key_cache_ttl_ms,
     };
-    let mut raw = None;
-    let mut runs = Vec::new();
+    let mut runs: Vec<(crate::registry::Backend, Rounds, Vec<TestsRun>)> = Vec::new();
+    let mut raw_seen = None;
     for backend in backends(cli, nats, "TESTS") {
         let harness = Harness::start(&backend, &options).await?;
-        if raw.is_none() {
-            eprintln!("4/5 raw: {count} calls straight to the fake provider, {limit} in flight");
-            raw = Some(
-                connection_tests::raw_calls(&harness, count, limit)
-                    .await
-                    .context("raw calls to the fake provider")?,
+        let (mut rounds, mut registry_runs) = (Rounds::default(), Vec::new());
+        for round in 1..=ROUNDS {
+            eprintln!(
+                "4/5 round {round}: raw, {count} calls straight to the fake provider ({limit} in \
+                 flight), then {}: {count} draft tests from {} clients, worker limit {limit}",
+                backend.name(),
+                cli.clients
             );
+            let (raw, seen) = connection_tests::raw_calls(&harness, count, limit)
+                .await
+                .context("raw calls to the fake provider")?;
+            raw_seen.get_or_insert(seen);
+            let run = connection_tests::registry_tests(
+                &harness,
+                limit as u64,
+                count,
+                cli.clients,
+                nats_pid_of(&backend, nats),
+            )
+            .await
+            .with_context(|| format!("connection tests on {}", backend.name()))?;
+            rounds.push(raw, run.completed.clone());
+            registry_runs.push(run);
         }
-        eprintln!(
-            "4/5 {}: {count} draft tests from {} clients, worker limit {limit}",
-            backend.name(),
-            cli.clients
-        );
-        let run = connection_tests::registry_tests(
-            &harness,
-            limit as u64,
-            count,
-            cli.clients,
-            nats_pid_of(&backend, nats),
-        )
-        .await
-        .with_context(|| format!("connection tests on {}", backend.name()))?;
         harness.stop().await?;
-        runs.push((backend, run));
+        runs.push((backend, rounds, registry_runs));
     }
-    let Some((raw, raw_seen)) = raw else {
+    let Some(raw_seen) = raw_seen else {
         anyhow::bail!("no backend ran");
     };
 
     let mut section = Section::new(format!(
         "4. Connection tests/s, fake provider answering after {} ms, {} draft tests, \
-         worker concurrency limit {limit}",
+         worker concurrency limit {limit}; raw calls and tests take turns, {ROUNDS} rounds",
         latency.as_millis(),
         report::thousands(count as f64)
     ));
-    section.row(
-        &format!("raw reqwest -> fake provider, {limit} in flight (baseline)"),
-        &raw,
-        Some(1.0),
-    );
-    for (backend, run) in &runs {
+    for (backend, rounds, registry_runs) in &runs {
         let name = backend.name();
-        section.row(
-            &format!(
-                "{name}: submit POST /v1/connection-tests, {} clients",
-                cli.clients
-            ),
-            &run.submit,
-            None,
-        );
-        section.row(
-            &format!("{name}: tests, first POST -> last result in views"),
-            &run.completed,
-            Some(run.completed.per_second() / raw.per_second()),
-        );
+        for (round, ((raw, completed), run)) in rounds.pairs().iter().zip(registry_runs).enumerate()
+        {
+            let round = round + 1;
+            section.row(
+                &format!(
+                    "round {round}: raw reqwest -> fake provider, {limit} in flight (baseline)"
+                ),
+                raw,
+                Some(1.0),
+            );
+            section.row(
+                &format!(
+                    "round {round}: {name}: submit POST /v1/connection-tests, {} clients",
+                    cli.clients
+                ),
+                &run.submit,
+                None,
+            );
+            section.row(
+                &format!("round {round}: {name}: tests, first POST -> last result in views"),
+                completed,
+                Some(completed.per_second() / raw.per_second()),
+            );
+        }
     }
     let waves = count.div_ceil(limit as u64);
     section.note(format!(
@@ -96,16 +107,18 @@ pub(crate) async fn connection_tests_section(
         waves as f64 * latency.as_secs_f64()
     ));
     section.note(format!(
-        "provider saw: raw {} calls, max {} in flight, arrivals over {} ms",
+        "provider saw: raw {} calls, max {} in flight, arrivals over {} ms (first round)",
         raw_seen.calls,
         raw_seen.max_in_flight,
         raw_seen.arrival_span.as_millis()
     ));
-    for (backend, run) in &runs {
-        let seen = &run.upstream;
+    for (backend, _, registry_runs) in &runs {
+        let Some(seen) = registry_runs.last().map(|run| &run.upstream) else {
+            continue;
+        };
         section.note(format!(
             "provider saw: {} {} calls, max {} in flight, arrivals over {} ms ({} calls/s \
-             started by the worker)",
+             started by the worker), last round",
             backend.name(),
             seen.calls,
             seen.max_in_flight,
@@ -113,16 +126,10 @@ pub(crate) async fn connection_tests_section(
             report::thousands(seen.calls as f64 / seen.arrival_span.as_secs_f64().max(1e-3))
         ));
     }
-    for (backend, run) in &runs {
-        let seconds = run.completed.elapsed.as_secs_f64();
-        section.verdict(format!(
-            "target: {} tests in < {TARGET_TESTS_SECONDS:.0} s with one worker: {} {seconds:.2} s \
-             = {} tests/s = {:.2} x raw -> {}",
-            report::thousands(count as f64),
-            backend.name(),
-            report::thousands(run.completed.per_second()),
-            run.completed.per_second() / raw.per_second(),
-            pass(seconds < TARGET_TESTS_SECONDS)
+    for (backend, rounds, _) in &runs {
+        section.verdict(rounds.throughput().at_least(
+            &format!("{} tests/s / raw calls/s", backend.name()),
+            TARGET_TESTS_RATIO,
         ));
     }
     Ok(section)

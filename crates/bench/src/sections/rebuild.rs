@@ -6,17 +6,16 @@ use std::sync::Arc;
 use anyhow::ensure;
 use eventlog::{EmbeddedLog, EventLog, JetStreamLog};
 
-use super::pass;
 use crate::Cli;
-use crate::measure::Measurement;
+use crate::judge::{ROUNDS, Rounds};
 use crate::nats::NatsServer;
 use crate::report::{self, Section};
 use crate::{REGISTRY_STREAM, rebuild, registry};
 
-/// The target, as the issue states it.
+/// The targets: a rebuild against a raw replay of the same log, judged on the median of
+/// interleaved rounds; on the embedded log as the issue states it (0.35 of a raw tail).
 const TARGET_REBUILD_RATIO: f64 = 0.5;
-/// Turns the JetStream baseline and rebuild each take in section 2.
-const REBUILD_ROUNDS: usize = 2;
+const TARGET_EMBEDDED_REBUILD_RATIO: f64 = 0.35;
 
 pub(crate) async fn jetstream_rebuild_section(
     cli: &Cli,
@@ -34,23 +33,21 @@ pub(crate) async fn jetstream_rebuild_section(
         .prefix("modelreg-bench-rebuild-")
         .tempdir()?;
     let path = dir.path().join("views.redb");
-    // The baseline and the rebuild take turns, REBUILD_ROUNDS times: on a shared machine
-    // either can be slowed by a neighbour for seconds, and the best of each is compared.
-    let mut raws = Vec::new();
-    let mut rebuilds = Vec::new();
+    // The baseline and the rebuild take turns, ROUNDS times: on a shared machine either can
+    // be slowed by a neighbour for seconds; the median round's ratio is judged.
+    let mut rounds = Rounds::default();
     let mut raw_bytes = 0;
     let mut checksums = Vec::new();
-    for round in 1..=REBUILD_ROUNDS {
+    for round in 1..=ROUNDS {
         eprintln!("2/5 JetStream: raw ordered-consumer replay, round {round}");
         let (raw, bytes) =
             rebuild::raw_ordered_replay(&nats.url(), REGISTRY_STREAM, total, nats.pid()).await?;
         raw_bytes = bytes;
-        raws.push(raw);
         eprintln!("2/5 JetStream: views::rebuild, round {round}");
         let (rebuilt, checksum) =
             rebuild::registry_rebuild(&log, &path, total, "jetstream", Some(nats.pid())).await?;
         rebuild::check_rebuilt(&path, cli.events)?;
-        rebuilds.push(rebuilt);
+        rounds.push(raw, rebuilt);
         checksums.push(checksum);
     }
     let size = std::fs::metadata(&path).map_or(0, |m| m.len());
@@ -63,7 +60,8 @@ pub(crate) async fn jetstream_rebuild_section(
     );
 
     let mut section = Section::new(format!(
-        "2. Rebuild events/s over {} events on JetStream ({} MB of payload), best of {REBUILD_ROUNDS} rounds",
+        "2. Rebuild events/s over {} events on JetStream ({} MB of payload); raw replay and \
+         rebuild take turns, {ROUNDS} rounds",
         report::thousands(total as f64),
         raw_bytes / 1_000_000
     ));
@@ -72,35 +70,22 @@ pub(crate) async fn jetstream_rebuild_section(
         &fill,
         None,
     );
-    let best = |runs: &[Measurement]| {
-        runs.iter()
-            .map(Measurement::per_second)
-            .fold(0.0f64, f64::max)
-    };
-    let raw_rate = best(&raws);
-    for (round, raw) in raws.iter().enumerate() {
+    for (round, (raw, rebuilt)) in rounds.pairs().iter().enumerate() {
+        let round = round + 1;
         section.row(
-            &format!(
-                "raw ordered consumer, payload lengths summed (baseline), round {}",
-                round + 1
-            ),
+            &format!("round {round}: raw ordered consumer, payload lengths summed (baseline)"),
             raw,
-            Some(raw.per_second() / raw_rate),
+            Some(1.0),
         );
-    }
-    for (round, rebuilt) in rebuilds.iter().enumerate() {
         section.row(
-            &format!("views::rebuild into a fresh redb file, round {}", round + 1),
+            &format!("round {round}: views::rebuild into a fresh redb file"),
             rebuilt,
-            Some(rebuilt.per_second() / raw_rate),
+            Some(rebuilt.per_second() / raw.per_second()),
         );
     }
-    let ratio = best(&rebuilds) / raw_rate;
-    section.verdict(format!(
-        "target: rebuild >= {:.0}% of raw replay (best against best): {:.0}% -> {}",
-        TARGET_REBUILD_RATIO * 100.0,
-        ratio * 100.0,
-        pass(ratio >= TARGET_REBUILD_RATIO)
+    section.verdict(rounds.throughput().at_least(
+        "rebuild events/s / raw replay events/s",
+        TARGET_REBUILD_RATIO,
     ));
     section.note(format!(
         "views checksum {} (the same in every round), file {} MB",
@@ -120,17 +105,28 @@ pub(crate) async fn embedded_rebuild_section(cli: &Cli) -> anyhow::Result<Sectio
         EmbeddedLog::open(&dir.path().join("log.redb")).map_err(|e| anyhow::anyhow!("{e}"))?,
     );
     let fill = rebuild::populate(&log, cli.events, "embedded", None).await?;
-    eprintln!("3/5 embedded log: raw tail");
-    let (raw, raw_bytes) = rebuild::raw_tail(&log, total).await?;
-    eprintln!("3/5 embedded log: views::rebuild");
     let path = dir.path().join("views.redb");
-    let (rebuilt, checksum) =
-        rebuild::registry_rebuild(&log, &path, total, "embedded", None).await?;
-    rebuild::check_rebuilt(&path, cli.events)?;
+    let mut rounds = Rounds::default();
+    let (mut raw_bytes, mut checksums) = (0, Vec::new());
+    for round in 1..=ROUNDS {
+        eprintln!("3/5 embedded log: raw tail, then views::rebuild, round {round}");
+        let (raw, bytes) = rebuild::raw_tail(&log, total).await?;
+        raw_bytes = bytes;
+        let (rebuilt, checksum) =
+            rebuild::registry_rebuild(&log, &path, total, "embedded", None).await?;
+        rebuild::check_rebuilt(&path, cli.events)?;
+        rounds.push(raw, rebuilt);
+        checksums.push(checksum);
+    }
     drop(log);
+    ensure!(
+        checksums.windows(2).all(|pair| pair[0] == pair[1]),
+        "two rebuilds of one log gave different checksums: {checksums:?}"
+    );
 
     let mut section = Section::new(format!(
-        "3. Optional: the same on the EMBEDDED log (redb), {} events ({} MB of payload)",
+        "3. The same on the EMBEDDED log (redb), {} events ({} MB of payload); raw tail and \
+         rebuild take turns, {ROUNDS} rounds",
         report::thousands(total as f64),
         raw_bytes / 1_000_000
     ));
@@ -139,22 +135,26 @@ pub(crate) async fn embedded_rebuild_section(cli: &Cli) -> anyhow::Result<Sectio
         &fill,
         None,
     );
-    section.row(
-        "raw EventLog::tail, payload lengths summed (baseline)",
-        &raw,
-        Some(1.0),
-    );
-    let ratio = rebuilt.per_second() / raw.per_second();
-    section.row(
-        "views::rebuild into a fresh redb file",
-        &rebuilt,
-        Some(ratio),
-    );
-    section.verdict(format!(
-        "same target, informative only: {:.0}% of raw tail -> {}",
-        ratio * 100.0,
-        pass(ratio >= TARGET_REBUILD_RATIO)
+    for (round, (raw, rebuilt)) in rounds.pairs().iter().enumerate() {
+        let round = round + 1;
+        section.row(
+            &format!("round {round}: raw EventLog::tail, payload lengths summed (baseline)"),
+            raw,
+            Some(1.0),
+        );
+        section.row(
+            &format!("round {round}: views::rebuild into a fresh redb file"),
+            rebuilt,
+            Some(rebuilt.per_second() / raw.per_second()),
+        );
+    }
+    section.verdict(rounds.throughput().at_least(
+        "embedded rebuild events/s / raw tail events/s",
+        TARGET_EMBEDDED_REBUILD_RATIO,
     ));
-    section.note(format!("views checksum {checksum}"));
+    section.note(format!(
+        "views checksum {} (the same in every round)",
+        checksums.first().map_or("-", String::as_str)
+    ));
     Ok(section)
 }

@@ -6,23 +6,26 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{backends, nats_pid_of, pass};
+use super::{backends, nats_pid_of};
 use crate::Cli;
+use crate::judge::{ROUNDS, Rounds};
 use crate::measure::Measurement;
 use crate::nats::NatsServer;
 use crate::registry::{Backend, Harness, Options};
 use crate::report::Section;
 use crate::resolve;
 
-/// The target, as the issue states it.
-const TARGET_RESOLVE_RATIO: f64 = 0.7;
-const TARGET_RESOLVE_P99: Duration = Duration::from_millis(2);
+/// The targets, as the issue states them: throughput and p99 of a resolve with a credential
+/// against the raw handler's, judged on the median of interleaved rounds.
+const TARGET_RESOLVE_RATIO: f64 = 0.90;
+const TARGET_RESOLVE_P99_RATIO: f64 = 1.3;
 
 /// One backend's resolve figures.
 struct ResolveRun {
     backend: Backend,
-    /// The default configuration: the vault caches unwrapped data keys.
-    credential: Measurement,
+    /// The default configuration (the vault caches unwrapped data keys), round by round
+    /// with the raw handler.
+    rounds: Rounds,
     plain: Measurement,
     /// Token check + `Registry::resolve` + JSON, in-process, no HTTP.
     in_process: Measurement,
@@ -50,6 +53,7 @@ pub(crate) async fn resolve_section(cli: &Cli, nats: &NatsServer) -> anyhow::Res
     let mut raw = None;
     let mut answer_len = 0;
     let mut runs = Vec::new();
+    let per_round = (count / ROUNDS as u64).max(1);
     for backend in backends(cli, nats, "RESOLVE") {
         let name = backend.name();
         let nats_pid = nats_pid_of(&backend, nats);
@@ -70,7 +74,6 @@ pub(crate) async fn resolve_section(cli: &Cli, nats: &NatsServer) -> anyhow::Res
                 (prepared.plain_model.clone(), prepared.plain_answer.clone()),
             ]);
             let server = resolve::RawServer::start(bodies).await?;
-            eprintln!("5/5 raw axum HashMap handler: {connections} connections, {count} GETs");
             let target = resolve::Target {
                 addr: server.addr.clone(),
                 path: resolve::resolve_path(&prepared.credential_model),
@@ -78,18 +81,31 @@ pub(crate) async fn resolve_section(cli: &Cli, nats: &NatsServer) -> anyhow::Res
                 key: Some(prepared.key.clone()),
                 resolve: true,
             };
-            raw = Some(resolve::drive(&target, connections, warmup, count, None).await?);
+            raw = Some((server, target));
         }
-        eprintln!("5/5 {name}: GET /v1/resolve, {connections} connections, {count} GETs x 2");
-        let credential = resolve::drive(
-            &prepared.target(&harness, true),
-            connections,
-            warmup,
-            count,
-            nats_pid,
-        )
-        .await
-        .with_context(|| format!("resolve with a credential on {name}"))?;
+        let Some((_, raw_target)) = &raw else {
+            anyhow::bail!("the raw handler did not start");
+        };
+        // The raw handler and the registry take turns, ROUNDS times.
+        let mut rounds = Rounds::default();
+        for round in 1..=ROUNDS {
+            eprintln!(
+                "5/5 round {round}: raw axum HashMap handler, then {name} GET /v1/resolve: \
+                 {connections} connections, {per_round} GETs each"
+            );
+            let baseline = resolve::drive(raw_target, connections, warmup, per_round, None).await?;
+            let credential = resolve::drive(
+                &prepared.target(&harness, true),
+                connections,
+                warmup,
+                per_round,
+                nats_pid,
+            )
+            .await
+            .with_context(|| format!("resolve with a credential on {name}"))?;
+            rounds.push(baseline, credential);
+        }
+        eprintln!("5/5 {name}: GET /v1/resolve without a credential, /healthz, in process");
         let plain = resolve::drive(
             &prepared.target(&harness, false),
             connections,
@@ -160,7 +176,7 @@ pub(crate) async fn resolve_section(cli: &Cli, nats: &NatsServer) -> anyhow::Res
         harness.stop().await?;
         runs.push(ResolveRun {
             backend,
-            credential,
+            rounds,
             plain,
             in_process,
             healthz,
@@ -169,27 +185,32 @@ pub(crate) async fn resolve_section(cli: &Cli, nats: &NatsServer) -> anyhow::Res
             kv_gets,
         });
     }
-    let Some(raw) = raw else {
+    if raw.is_none() {
         anyhow::bail!("no backend ran");
-    };
+    }
 
     let mut section = Section::new(format!(
         "5. Resolve: GET /v1/resolve/<slug> with a service token, {connections} keep-alive \
-         connections, closed loop ({answer_len} B answer)"
+         connections, closed loop ({answer_len} B answer); the raw handler and the registry \
+         take turns, {ROUNDS} rounds"
     ));
-    section.row(
-        "raw axum handler, same bytes from a HashMap (baseline)",
-        &raw,
-        Some(1.0),
-    );
-    let raw_rate = raw.per_second();
     for run in &runs {
         let name = run.backend.name();
-        section.row(
-            &format!("{name}: resolve, inline api_key (data key cached)"),
-            &run.credential,
-            Some(run.credential.per_second() / raw_rate),
-        );
+        for (round, (baseline, credential)) in run.rounds.pairs().iter().enumerate() {
+            let round = round + 1;
+            section.row(
+                &format!("round {round}: raw axum handler, same bytes from a HashMap (baseline)"),
+                baseline,
+                Some(1.0),
+            );
+            section.row(
+                &format!("round {round}: {name}: resolve, inline api_key (data key cached)"),
+                credential,
+                Some(credential.per_second() / baseline.per_second()),
+            );
+        }
+        // The other rows ran once: against the median round's baseline.
+        let raw_rate = median_baseline(&run.rounds);
         section.row(
             &format!("{name}: resolve, no credential (views only)"),
             &run.plain,
@@ -234,18 +255,29 @@ pub(crate) async fn resolve_section(cli: &Cli, nats: &NatsServer) -> anyhow::Res
         cache_ttl_ms / 1000
     ));
     for run in &runs {
-        let ratio = run.credential.per_second() / raw_rate;
-        let p99 = run.credential.percentile(0.99).unwrap_or(Duration::MAX);
-        section.verdict(format!(
-            "target: >= {:.0}% of raw and p99 < {} ms: {} {:.0}% -> {}, p99 {:.2} ms -> {}",
-            TARGET_RESOLVE_RATIO * 100.0,
-            TARGET_RESOLVE_P99.as_millis(),
-            run.backend.name(),
-            ratio * 100.0,
-            pass(ratio >= TARGET_RESOLVE_RATIO),
-            p99.as_secs_f64() * 1e3,
-            pass(p99 < TARGET_RESOLVE_P99)
+        let name = run.backend.name();
+        section.verdict(run.rounds.throughput().at_least(
+            &format!("{name} resolve throughput / raw"),
+            TARGET_RESOLVE_RATIO,
+        ));
+        section.verdict(run.rounds.p99().at_most(
+            &format!("{name} resolve p99 / raw p99"),
+            TARGET_RESOLVE_P99_RATIO,
         ));
     }
     Ok(section)
+}
+
+/// The median of the baseline rounds' throughputs, for the rows that ran once.
+fn median_baseline(rounds: &Rounds) -> f64 {
+    let mut rates: Vec<f64> = rounds
+        .pairs()
+        .iter()
+        .map(|(baseline, _)| baseline.per_second())
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates
+        .get(rates.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(1.0)
 }

@@ -44,6 +44,13 @@ pub(crate) async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
         )
             .into_response();
     }
+    if let Some((consumer, why)) = registry.consumers().interrupted() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("worker consumer {consumer} resuming after losing the log: {why}\n"),
+        )
+            .into_response();
+    }
     let log = match registry.log().last_seq().await {
         Ok(seq) => seq,
         Err(error) => return Problem::from(AppError::from(error)).into_response(),
@@ -51,7 +58,13 @@ pub(crate) async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
     // Under write load the log is always a little ahead; a replica whose views reach the
     // position the log had when asked, within READY_LAG, is keeping up.
     match views.wait_for(log, READY_LAG).await {
-        Ok(reached) => (StatusCode::OK, format!("ready at {reached}\n")).into_response(),
+        Ok(reached) => {
+            let mut text = format!("ready at {reached}\n");
+            for warning in registry.operator_warnings() {
+                text.push_str(&format!("warning: {warning}\n"));
+            }
+            (StatusCode::OK, text).into_response()
+        }
         Err(_) => {
             let reached = views.position();
             (
@@ -71,12 +84,15 @@ pub(crate) async fn render_metrics(
     State(registry): State<Arc<Registry>>,
     Extension(metrics): Extension<Arc<Metrics>>,
 ) -> Response {
-    let log = registry.log().last_seq().await.unwrap_or(0);
-    let text = metrics.render(
-        log,
-        registry.views().position(),
-        &registry.jobs().snapshot(),
-    );
+    let views = registry.views();
+    let text = metrics.render(crate::metrics::Scrape {
+        log_position: registry.log().last_seq().await.unwrap_or(0),
+        views_position: views.position(),
+        jobs: registry.jobs().snapshot(),
+        projector_resumes: views.resumes(),
+        projector_interrupted: u64::from(views.interrupted().is_some()),
+        consumer_losses: registry.consumers().losses(),
+    });
     let mut response = text.into_response();
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,

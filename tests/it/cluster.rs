@@ -1,0 +1,595 @@
+//! Availability on a 3-node NATS cluster on loopback, on Debian's nats-server (2.9.10) and
+//! the current one (`just deps`): a stream-leader kill under write load, a kill of the node
+//! holding a replica's tail consumer, replicas that start late and catch up, a replica
+//! starting with a listed node down, and workers outliving a node.
+//!
+//! Each scenario checks what an operator's fault test checked: every acknowledged write is
+//! in the log exactly once and on every replica, no message id twice, the replicas' views
+//! agree to the byte, and the replica is ready again within 10 s of the stream having a
+//! leader. It prints the longest gap between acknowledgements and the time to ready.
+//!
+//! Ignored in `just test` (clusters of two server versions are slow on 2 cores); `just
+//! test-cluster` runs them, and CI runs both recipes.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use futures::{StreamExt, TryStreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use testkit::{NatsCluster, ServerProgram};
+use tokio::task::JoinHandle;
+
+use crate::support::TestApp;
+
+const STREAM: &str = "REGISTRY";
+/// How soon after the stream has a leader a replica must be ready again.
+const READY_WITHIN: Duration = Duration::from_secs(10);
+/// How long any one wait of these tests may take before it fails.
+const DEADLINE: Duration = Duration::from_secs(60);
+/// Between two polls of a condition.
+const POLL: Duration = Duration::from_millis(20);
+
+/// A cluster of `program` and a client to watch it with.
+struct Fixture {
+    cluster: NatsCluster,
+    version: String,
+    js: jetstream::Context,
+    client: async_nats::Client,
+}
+
+impl Fixture {
+    async fn start(program: &ServerProgram) -> Self {
+        let cluster = NatsCluster::start(&program.path, 3);
+        let client = eventlog::connect_nats(&cluster.urls())
+            .await
+            .expect("connect to the cluster");
+        Self {
+            js: jetstream::new(client.clone()),
+            client,
+            cluster,
+            version: program.version.clone(),
+        }
+    }
+
+    /// The node that leads the stream now; `None` while it is being elected.
+    async fn stream_leader(&self) -> Option<usize> {
+        let info = tokio::time::timeout(Duration::from_secs(2), async {
+            self.js.get_stream(STREAM).await.ok()?.get_info().await.ok()
+        })
+        .await
+        .ok()??;
+        let leader = info.cluster?.leader?;
+        self.cluster.index_of(&leader)
+    }
+
+    /// Waits until the stream has a leader other than `not`; returns it.
+    async fn wait_for_leader(&self, not: Option<usize>) -> usize {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(leader) = self.stream_leader().await
+                && Some(leader) != not
+            {
+                return leader;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] the stream has no leader after {DEADLINE:?}",
+                self.version
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Where the consumers of the stream live: `(name, durable, node)` for each that has a
+    /// leader now.
+    async fn consumers(&self) -> Vec<(String, bool, usize)> {
+        let Ok(stream) = self.js.get_stream(STREAM).await else {
+            return Vec::new();
+        };
+        let infos: Vec<jetstream::consumer::Info> =
+            stream.consumers().try_collect().await.unwrap_or_default();
+        infos
+            .into_iter()
+            .filter_map(|info| {
+                let node = self.cluster.index_of(&info.cluster?.leader?)?;
+                Some((info.name, info.config.durable_name.is_some(), node))
+            })
+            .collect()
+    }
+
+    /// Asks the stream's leader to hand over leadership, and waits for another to lead.
+    async fn step_down(&self, leader: usize) -> usize {
+        let subject = format!("$JS.API.STREAM.LEADER.STEPDOWN.{STREAM}");
+        let _ = self.client.request(subject, "".into()).await;
+        self.wait_for_leader(Some(leader)).await
+    }
+}
+
+/// Writers under load: each puts new workflows, one command per workflow under its own
+/// idempotency key, retrying a failed attempt with the same key until it is acknowledged.
+struct Load {
+    acks: Arc<Mutex<Vec<(Instant, String)>>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(base: &str, token: &str, writers: usize) -> Self {
+        let acks = Arc::new(Mutex::new(Vec::new()));
+        let stop = tokio::sync::watch::Sender::new(false);
+        let tasks = (0..writers)
+            .map(|writer| {
+                let (acks, mut stopped) = (Arc::clone(&acks), stop.subscribe());
+                let (base, token) = (base.to_owned(), token.to_owned());
+                tokio::spawn(async move {
+                    let http = reqwest::Client::builder()
+                        .timeout(Duration::from_secs(40))
+                        .build()
+                        .expect("client");
+                    for n in 0.. {
+                        let id = format!("wf-{writer}-{n}");
+                        loop {
+                            if *stopped.borrow_and_update() {
+                                return;
+                            }
+                            let answer = http
+                                .put(format!("{base}/v1/workflows/{id}"))
+                                .bearer_auth(&token)
+                                .header("idempotency-key", format!("put-{id}"))
+                                .json(
+                                    &json!({"name": id, "active": true, "steps": [{"model": "m"}]}),
+                                )
+                                .send()
+                                .await;
+                            match answer {
+                                Ok(answer) if answer.status() == StatusCode::OK => {
+                                    acks.lock()
+                                        .expect("acks")
+                                        .push((Instant::now(), id.clone()));
+                                    break;
+                                }
+                                Ok(answer) if answer.status().is_client_error() => {
+                                    panic!("{id}: refused with {}", answer.status())
+                                }
+                                // Unavailable or not answered: the same command again.
+                                _ => tokio::time::sleep(POLL).await,
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { acks, stop, tasks }
+    }
+
+    fn count(&self) -> usize {
+        self.acks.lock().expect("acks").len()
+    }
+
+    /// Waits until `n` writes more than now are acknowledged.
+    async fn wait_for_more(&self, n: usize, what: &str) {
+        let target = self.count() + n;
+        let deadline = Instant::now() + DEADLINE;
+        while self.count() < target {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {} of {target} writes acknowledged after {DEADLINE:?}",
+                self.count()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The first acknowledgement after `after`.
+    fn first_ack_after(&self, after: Instant) -> Option<Instant> {
+        let acks = self.acks.lock().expect("acks");
+        acks.iter()
+            .map(|(at, _)| *at)
+            .filter(|at| *at > after)
+            .min()
+    }
+
+    /// Stops the writers; the acknowledged ids and the longest gap between two
+    /// acknowledgements.
+    async fn stop(self) -> (Vec<String>, Duration) {
+        self.stop.send_replace(true);
+        for task in self.tasks {
+            task.await.expect("a writer failed");
+        }
+        let mut acks = self.acks.lock().expect("acks").clone();
+        acks.sort();
+        let gap = acks
+            .windows(2)
+            .map(|pair| pair[1].0 - pair[0].0)
+            .max()
+            .unwrap_or_default();
+        (acks.into_iter().map(|(_, id)| id).collect(), gap)
+    }
+}
+
+/// Waits until the replica's `/readyz` answers 200; when it did.
+async fn wait_until_ready(app: &TestApp, what: &str) -> Instant {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let ready = app
+            .http
+            .get(format!("{}/readyz", app.base))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .is_ok_and(|answer| answer.status() == StatusCode::OK);
+        if ready {
+            return Instant::now();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not ready after {DEADLINE:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// What every scenario ends with: the log holds each acknowledged write exactly once and no
+/// message id twice; every replica reaches the log's last position, holds every
+/// acknowledged write, and their views agree to the byte.
+async fn check_exactly_once(fixture: &Fixture, replicas: &[&TestApp], acked: &[String]) {
+    let version = &fixture.version;
+    let log = eventlog::JetStreamLog::connect(&fixture.cluster.urls(), STREAM)
+        .await
+        .expect("the log");
+    let last = eventlog::EventLog::last_seq(&log).await.expect("last seq");
+    let mut tail = eventlog::EventLog::tail(&log, 1).await.expect("tail");
+    let mut per_workflow: BTreeMap<String, usize> = BTreeMap::new();
+    let mut message_ids: BTreeMap<String, u64> = BTreeMap::new();
+    let mut seq = 0;
+    while seq < last {
+        let stored = tokio::time::timeout(DEADLINE, tail.next())
+            .await
+            .expect("the log's tail delivers")
+            .expect("the tail goes on")
+            .expect("a message");
+        seq = stored.seq;
+        let envelope = eventlog::Envelope::decode(&stored.data).expect("an envelope");
+        let message_id = format!("{}:{}:{}", envelope.org, envelope.command_id, envelope.kind);
+        if let Some(first) = message_ids.insert(message_id.clone(), seq) {
+            panic!("[{version}] message id {message_id} at {first} and again at {seq}");
+        }
+        if envelope.kind == "workflow" {
+            *per_workflow.entry(envelope.aggregate_id).or_default() += 1;
+        }
+    }
+    for id in acked {
+        assert_eq!(
+            per_workflow.get(id),
+            Some(&1),
+            "[{version}] acknowledged write {id} is not in the log exactly once"
+        );
+    }
+    let mut checksums = Vec::new();
+    for (n, replica) in replicas.iter().enumerate() {
+        let views = replica.registry().views();
+        views
+            .wait_for(last, DEADLINE)
+            .await
+            .unwrap_or_else(|e| panic!("[{version}] replica {n} does not catch up: {e}"));
+        for id in acked {
+            let row = views
+                .workflow(&org_of(replica).await, id)
+                .expect("views read");
+            assert!(row.is_some(), "[{version}] replica {n} misses {id}");
+        }
+        checksums.push(views.checksum().expect("checksum"));
+    }
+    assert!(
+        checksums.windows(2).all(|pair| pair[0] == pair[1]),
+        "[{version}] replicas disagree: {checksums:?}"
+    );
+}
+
+/// What the registry (not the NATS client) logged at info level and above, with
+/// timestamps, for a failure's message.
+fn registry_log() -> String {
+    let captured = crate::support::logs::captured();
+    String::from_utf8_lossy(&captured)
+        .lines()
+        .filter(|line| {
+            (line.contains(" WARN ") || line.contains(" INFO ") || line.contains(" ERROR "))
+                && !line.contains("async_nats")
+                && !line.contains("request")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The org id the replica's token belongs to.
+async fn org_of(app: &TestApp) -> String {
+    let principal = app::orgs::authenticate(app.registry(), &app.token).expect("the token");
+    principal.org().as_str().to_owned()
+}
+
+/// A replica of the registry on `fixture`'s cluster (stream and keyring R3), joining the
+/// org of `token` or creating `acme`.
+async fn replica(fixture: &Fixture, token: Option<&str>) -> TestApp {
+    TestApp::on_cluster(&fixture.cluster.urls(), 3, token, |_| {}).await
+}
+
+/// One line of figures for the issue note.
+fn report(version: &str, scenario: &str, acked: usize, gap: Duration, more: &str) {
+    eprintln!(
+        "cluster [{version}] {scenario}: {acked} writes acknowledged, longest gap between acknowledgements {:.2} s{more}",
+        gap.as_secs_f64()
+    );
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.2} s", duration.as_secs_f64())
+}
+
+async fn stream_leader_kill_under_write_load(program: &ServerProgram) {
+    let mut fixture = Fixture::start(program).await;
+    let version = fixture.version.clone();
+    let first = replica(&fixture, None).await;
+    let load = Load::start(&first.base, &first.token, 4);
+    load.wait_for_more(100, "before the kill").await;
+
+    let leader = fixture.wait_for_leader(None).await;
+    let killed_at = Instant::now();
+    fixture.cluster.kill(leader);
+    let new_leader = fixture.wait_for_leader(Some(leader)).await;
+    let led_at = Instant::now();
+    let ready_at = wait_until_ready(&first, "after the leader kill").await;
+    load.wait_for_more(100, "after the kill").await;
+    let ack_at = load.first_ack_after(led_at).unwrap_or(ready_at);
+    let ready = ready_at.max(ack_at) - led_at;
+    assert!(
+        ready <= READY_WITHIN,
+        "[{version}] ready {ready:?} after the stream had a leader again ({} after the kill)",
+        (led_at - killed_at).as_secs_f64()
+    );
+    let (acked, gap) = load.stop().await;
+    fixture.cluster.restart(leader);
+    assert_ne!(new_leader, leader);
+
+    // A second and a third replica start now and catch up; all three agree.
+    let second = replica(&fixture, Some(&first.token)).await;
+    let third = replica(&fixture, Some(&first.token)).await;
+    check_exactly_once(&fixture, &[&first, &second, &third], &acked).await;
+    let more = format!(
+        ", a new stream leader {} after the kill, ready {} after that",
+        seconds(led_at - killed_at),
+        seconds(ready)
+    );
+    report(&version, "stream-leader kill", acked.len(), gap, &more);
+}
+
+async fn tail_consumer_node_kill(program: &ServerProgram) {
+    let mut fixture = Fixture::start(program).await;
+    let version = fixture.version.clone();
+    let first = replica(&fixture, None).await;
+    let load = Load::start(&first.base, &first.token, 4);
+    load.wait_for_more(50, "before the kill").await;
+
+    // The replica's tail is the stream's one ephemeral consumer; the workers' are durable.
+    let deadline = Instant::now() + DEADLINE;
+    let tail_node = loop {
+        let tails: Vec<usize> = fixture
+            .consumers()
+            .await
+            .into_iter()
+            .filter(|(_, durable, _)| !durable)
+            .map(|(_, _, node)| node)
+            .collect();
+        if let [node] = tails[..] {
+            break node;
+        }
+        assert!(Instant::now() < deadline, "[{version}] tails: {tails:?}");
+        tokio::time::sleep(POLL).await;
+    };
+    // The stream keeps its leader: only the tail's node dies.
+    let leader = fixture.wait_for_leader(None).await;
+    if leader == tail_node {
+        fixture.step_down(leader).await;
+    }
+    let killed_at = Instant::now();
+    fixture.cluster.kill(tail_node);
+    let led_at = Instant::now().max(killed_at);
+    fixture.wait_for_leader(Some(tail_node)).await;
+    let ready_at = wait_until_ready(&first, "after the tail's node was killed").await;
+    load.wait_for_more(100, "after the kill").await;
+    let ack_at = load.first_ack_after(killed_at).unwrap_or(ready_at);
+    let ready = ready_at.max(ack_at) - led_at;
+    assert!(
+        ready <= READY_WITHIN,
+        "[{version}] ready {ready:?} after the kill of the tail's node (node {tail_node}, stream leader {leader}); the registry's log:\n{}",
+        registry_log()
+    );
+    let (acked, gap) = load.stop().await;
+    fixture.cluster.restart(tail_node);
+    let second = replica(&fixture, Some(&first.token)).await;
+    check_exactly_once(&fixture, &[&first, &second], &acked).await;
+    assert!(
+        first.registry().views().resumes() >= 1,
+        "[{version}] the projector never replaced its tail"
+    );
+    let more = format!(
+        ", ready {} after the kill (the stream kept its leader), {} tail(s) made anew",
+        seconds(ready),
+        first.registry().views().resumes()
+    );
+    report(
+        &version,
+        "tail consumer's node kill",
+        acked.len(),
+        gap,
+        &more,
+    );
+}
+
+async fn a_replica_starts_with_a_listed_node_down(program: &ServerProgram) {
+    let mut fixture = Fixture::start(program).await;
+    let version = fixture.version.clone();
+    let first = replica(&fixture, None).await;
+    fixture.cluster.kill(0);
+    fixture.wait_for_leader(Some(0)).await;
+    // The list names the dead node first. This replica is configured for one replica of
+    // the log (the stream exists with three): on a cluster that is warned about, in the log
+    // and in /readyz.
+    let second = TestApp::on_cluster(&fixture.cluster.urls(), 1, Some(&first.token), |_| {}).await;
+    let load = Load::start(&second.base, &second.token, 2);
+    load.wait_for_more(20, "with a node down").await;
+    wait_until_ready(&second, "with a node down").await;
+    let readiness = second
+        .http
+        .get(format!("{}/readyz", second.base))
+        .send()
+        .await
+        .expect("readyz")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        readiness.contains(
+            "warning: NATS runs a cluster but the log or the keyring is created with one replica"
+        ),
+        "[{version}] {readiness}"
+    );
+    let (acked, gap) = load.stop().await;
+    fixture.cluster.restart(0);
+    check_exactly_once(&fixture, &[&first, &second], &acked).await;
+    report(
+        &version,
+        "replica started with node 1 down",
+        acked.len(),
+        gap,
+        "",
+    );
+}
+
+async fn workers_survive_node_loss(program: &ServerProgram) {
+    let mut fixture = Fixture::start(program).await;
+    let version = fixture.version.clone();
+    let app = replica(&fixture, None).await;
+    let draft = api::DraftTest::of(&app.local_draft("Before"));
+    let test = |draft: api::DraftTest| {
+        let app = &app;
+        async move {
+            let requested = app
+                .call(
+                    Method::POST,
+                    "/v1/connection-tests",
+                    Some(crate::support::registry::json_of(draft)),
+                )
+                .await;
+            assert_eq!(requested.status, StatusCode::ACCEPTED, "{}", requested.body);
+            let id = requested.body["id"].as_str().expect("id").to_owned();
+            app.wait_for_test(&id).await
+        }
+    };
+    let done = test(draft).await;
+    assert_eq!(
+        done.body["status"], "completed",
+        "[{version}] {}",
+        done.body
+    );
+
+    // Kill the node that leads the connection-test worker's durable consumer.
+    let node = fixture
+        .consumers()
+        .await
+        .into_iter()
+        .find(|(name, _, _)| name == workers::connection_tests::CONSUMER)
+        .map(|(_, _, node)| node)
+        .expect("the connection-test consumer");
+    let killed_at = Instant::now();
+    fixture.cluster.kill(node);
+    fixture.wait_for_leader(Some(node)).await;
+    let draft = api::DraftTest::of(&app.local_draft("After"));
+    let done = test(draft).await;
+    let completed = killed_at.elapsed();
+    assert_eq!(
+        done.body["status"], "completed",
+        "[{version}] a test requested after the node's loss: {}",
+        done.body
+    );
+    fixture.cluster.restart(node);
+    check_exactly_once(&fixture, &[&app], &[]).await;
+    eprintln!(
+        "cluster [{version}] connection-test worker's consumer's node kill: a test requested after it completed {} after the kill",
+        seconds(completed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a 3-node cluster on two server versions: just test-cluster"]
+async fn a_stream_leader_kill_under_write_load_loses_and_repeats_nothing() {
+    for program in testkit::server_programs() {
+        stream_leader_kill_under_write_load(&program).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a 3-node cluster on two server versions: just test-cluster"]
+async fn a_replica_whose_tail_node_dies_follows_again_within_seconds() {
+    for program in testkit::server_programs() {
+        tail_consumer_node_kill(&program).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a 3-node cluster on two server versions: just test-cluster"]
+async fn a_replica_starts_while_a_listed_node_is_down() {
+    for program in testkit::server_programs() {
+        a_replica_starts_with_a_listed_node_down(&program).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a 3-node cluster on two server versions: just test-cluster"]
+async fn workers_outlive_the_node_of_their_consumer() {
+    for program in testkit::server_programs() {
+        workers_survive_node_loss(&program).await;
+    }
+}
+
+/// The NATS configs in `ops/` are valid for the current server, and set an fsync policy
+/// Debian's 2.9.10 does not know (which is why production needs the current one).
+#[test]
+#[ignore = "needs the current nats-server: just test-cluster"]
+fn the_ops_configs_suit_the_current_server() {
+    let ops = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops");
+    let configs = [
+        ops.join("nats-single.conf"),
+        ops.join("nats-cluster/node-1.conf"),
+        ops.join("nats-cluster/node-2.conf"),
+        ops.join("nats-cluster/node-3.conf"),
+    ];
+    for program in testkit::server_programs() {
+        for config in &configs {
+            let text = std::fs::read_to_string(config).expect("config");
+            assert!(
+                text.contains("sync_interval: always"),
+                "{}",
+                config.display()
+            );
+            let checked = std::process::Command::new(&program.path)
+                .arg("-c")
+                .arg(config)
+                .arg("-t")
+                .output()
+                .expect("nats-server -t");
+            let current = !program.version.starts_with("v2.9.");
+            assert_eq!(
+                checked.status.success(),
+                current,
+                "{} with {}: {}{}",
+                config.display(),
+                program.version,
+                String::from_utf8_lossy(&checked.stdout),
+                String::from_utf8_lossy(&checked.stderr)
+            );
+        }
+    }
+}
