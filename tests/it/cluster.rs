@@ -54,9 +54,10 @@ impl Fixture {
         }
     }
 
-    /// The node that leads the stream now; `None` while it is being elected.
+    /// The node that leads the stream now; `None` while it is being elected (or the answer
+    /// takes over 500 ms: the time a leader was found is then at most that late).
     async fn stream_leader(&self) -> Option<usize> {
-        let info = tokio::time::timeout(Duration::from_secs(2), async {
+        let info = tokio::time::timeout(Duration::from_millis(500), async {
             self.js.get_stream(STREAM).await.ok()?.get_info().await.ok()
         })
         .await
