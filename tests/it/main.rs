@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod canary;
+mod catalog;
 mod cli;
 mod connection_tests;
 mod crash;

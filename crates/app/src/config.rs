@@ -60,6 +60,9 @@ pub struct Config {
     pub data_key_cache_ttl_ms: u64,
     /// How long a passing connection test lets its draft be added (15 minutes).
     pub connection_test_receipt_ttl_ms: u64,
+    /// Sync the platform catalog from OpenRouter's models API every this many seconds inside
+    /// `serve` (0: never; the operator runs `modelreg catalog sync`).
+    pub catalog_sync_interval_s: u64,
     /// Outbound calls to providers (connection tests).
     pub providers: ProvidersConfig,
 }
@@ -112,6 +115,7 @@ impl Default for Config {
             http_header_read_timeout_ms: 30_000,
             bootstrap_default_org: true,
             connection_test_receipt_ttl_ms: 15 * 60 * 1000,
+            catalog_sync_interval_s: 0,
             data_key_cache_ttl_ms: 60_000,
             providers: ProvidersConfig::default(),
         }
@@ -227,6 +231,11 @@ const SETTINGS: &[(&str, &[&str], Read)] = &[
     (
         "MODELREG_CONNECTION_TEST_RECEIPT_TTL_MS",
         &["connection_test_receipt_ttl_ms"],
+        Read::Number,
+    ),
+    (
+        "MODELREG_CATALOG_SYNC_INTERVAL_S",
+        &["catalog_sync_interval_s"],
         Read::Number,
     ),
     (

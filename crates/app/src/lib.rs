@@ -4,13 +4,14 @@
 //! backends.
 //!
 //! Each feature has its module of plain functions over a [`Registry`]: [`models`],
-//! [`credentials`], [`workflows`], [`connection_tests`], [`orgs`] (orgs, tokens and sign-in)
-//! and [`resolve`].
+//! [`credentials`], [`workflows`], [`connection_tests`], [`orgs`] (orgs, tokens and sign-in),
+//! [`catalog`] (the platform catalog and an org's choices in it) and [`resolve`].
 //!
 //! Architecture invariant: `app` speaks no HTTP. Every answer to a command carries the log
 //! position it appended, and returns only once the local views reflect it. No rule lives
 //! here that `domain` could decide: `app` looks facts up and hands them to `decide`.
 
+pub mod catalog;
 pub mod config;
 pub mod connection_tests;
 pub mod credentials;
@@ -59,6 +60,8 @@ pub struct Registry {
     tokens: orgs::TokenCache,
     /// Rows resolve read, while the views stand still.
     resolve_cache: resolve::ResolveCache,
+    /// The platform catalog's row, while the views stand still.
+    catalog_cache: catalog::CatalogCache,
     /// Jobs done by the workers running in this process, for `/metrics`.
     jobs: JobCounters,
 }
@@ -86,6 +89,7 @@ impl Registry {
             platform_key: parts.platform_key,
             tokens: orgs::TokenCache::default(),
             resolve_cache: resolve::ResolveCache::default(),
+            catalog_cache: catalog::CatalogCache::default(),
             jobs: JobCounters::default(),
         }
     }
@@ -98,6 +102,11 @@ impl Registry {
     /// The local views: their position, readiness and checksum.
     pub fn views(&self) -> &Arc<Views> {
         &self.views
+    }
+
+    /// The platform's OpenRouter key, for the catalog sync's call to OpenRouter's models API.
+    pub fn platform_key(&self) -> Option<&Secret> {
+        self.platform_key.as_ref()
     }
 
     /// Jobs done by the workers of this process.

@@ -365,17 +365,19 @@ pub fn get(registry: &Registry, ctx: &Ctx, slug: &str) -> Result<Answer<api::Mod
 /// Platform and custom models, each group in a stable order.
 pub fn list(registry: &Registry, ctx: &Ctx) -> Result<Answer<api::ModelList>, AppError> {
     let position = registry.views.position();
-    let platform = domain::catalog::platform_models()
-        .iter()
-        .map(present::platform_model)
-        .collect();
+    let platform = crate::catalog::org_view(registry, ctx)?;
     let mut custom = Vec::new();
     for row in registry.views.models(ctx.org.as_str())? {
         let credential = credential_of(registry, ctx, &row)?;
         custom.push(present::model(&row, credential.as_ref()));
     }
     Ok(Answer {
-        value: api::ModelList { platform, custom },
+        value: api::ModelList {
+            platform: platform.models,
+            custom,
+            default_model: Some(platform.default),
+            hidden_platform: platform.hidden,
+        },
         position,
     })
 }

@@ -12,6 +12,7 @@
 //! per noun: `models`, `credentials`, `workflows`, `tokens`.
 
 mod args;
+pub(crate) mod catalog;
 mod connection_test;
 pub(crate) mod credentials;
 pub(crate) mod export;

@@ -10,7 +10,7 @@ mod store;
 
 pub use projector::{ProjectError, TOKEN_ISSUED, rebuild, run_projector};
 pub use rows::{
-    ConnectionTestRow, CredentialRow, Deactivation, ModelRow, Notice, OrgRow, StreamPos, TokenRow,
-    WorkflowRow,
+    CatalogChange, CatalogRow, ConnectionTestRow, CredentialRow, Deactivation, ModelRow, Notice,
+    OrgRow, Retirement, StreamPos, TokenRow, WorkflowRow,
 };
 pub use store::{ViewError, Views};

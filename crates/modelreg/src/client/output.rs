@@ -346,7 +346,7 @@ pub(crate) fn credential_table(credentials: &[Credential]) -> Vec<String> {
 /// spaces between columns, no trailing spaces. A control character in a value (a line break,
 /// an escape sequence) is shown as a space, so that a row stays one line and a value cannot
 /// drive the terminal.
-fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Vec<String> {
+pub(crate) fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Vec<String> {
     let mut table = Table::new();
     table.load_style(presets::NOTHING);
     table.set_header(header.to_vec());
@@ -452,8 +452,10 @@ mod tests {
                 input_cost_per_token: None,
                 output_cost_per_token: None,
                 status: "active".into(),
+                ..api::PlatformModel::default()
             }],
             custom: Vec::new(),
+            ..ModelList::default()
         };
         assert_eq!(
             model_list(&list, false),
@@ -516,6 +518,7 @@ mod tests {
                 custom("team-claude", "Team Claude", "active"),
                 custom("team-claude-2", "Team Claude", "deactivated"),
             ],
+            ..ModelList::default()
         };
         let shown = model_list(&list, false).join("\n");
         assert!(
@@ -570,6 +573,7 @@ mod tests {
             input_cost_per_token: None,
             output_cost_per_token: None,
             status: "active".into(),
+            ..api::PlatformModel::default()
         };
         let lines = platform_summary(&model);
         for expected in [
