@@ -1242,5 +1242,26 @@ fn the_operator_syncs_the_catalog_from_a_saved_answer_and_clients_read_it() {
         "{shown}"
     );
     assert!(shown.contains("vision: unknown"), "{shown}");
+    // An org admin's choices.
+    let chosen = run(&["org", "default-model", "openai/gpt-5.4"], &client, None);
+    assert!(
+        text(&chosen).contains("openai/gpt-5.4 (chosen by the org)"),
+        "{}",
+        text(&chosen)
+    );
+    let hidden = run(&["org", "hide-models", "openai/gpt-5.5"], &client, None);
+    assert!(
+        text(&hidden).contains("hidden platform models: openai/gpt-5.5"),
+        "{}",
+        text(&hidden)
+    );
+    let models = text(&run(&["models", "list"], &client, None));
+    assert!(
+        models
+            .lines()
+            .any(|l| l.contains("openai/gpt-5.4 ") && l.contains("(default)")),
+        "{models}"
+    );
+    assert!(!models.contains("openai/gpt-5.5"), "{models}");
     serve.stop();
 }

@@ -199,11 +199,7 @@ fn diff(synced: &catalog::Synced, recorded: bool) -> api::CatalogDiff {
     let text = |v: &Option<FactValue>| v.as_ref().map(ToString::to_string);
     api::CatalogDiff {
         source: synced.source.clone(),
-        as_of: synced
-            .as_of
-            .as_ref()
-            .map(|d| d.as_str().to_owned())
-            .unwrap_or_default(),
+        as_of: synced.as_of.as_str().to_owned(),
         changed: synced
             .changed
             .iter()

@@ -492,10 +492,10 @@ pub enum Event {
 }
 
 /// What a sync found, which is also the diff shown before applying it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Synced {
     pub source: String,
-    pub as_of: Option<Day>,
+    pub as_of: Day,
     pub changed: Vec<FactChange>,
     /// New upstream models, proposed for listing.
     pub proposed: Vec<Listing>,
@@ -552,42 +552,39 @@ impl From<Invalid> for Rejection {
     }
 }
 
+/// Decides what a command means for the catalog in `state`. Seeding an existing catalog, a
+/// sync that finds nothing new, retiring a retired model, choosing the default again or
+/// setting an override to its value yield no event.
 pub fn decide(state: Option<&Catalog>, command: Command) -> Result<Vec<Event>, Rejection> {
-    let catalog = match (state, command) {
-        (Some(_), Command::Seed { .. }) => return Ok(Vec::new()),
-        (
-            None,
-            Command::Seed {
-                default,
-                models,
-                as_of,
-            },
-        ) => {
-            let models = models
-                .iter()
-                .map(|m| Listing::from_upstream(m, SHIPPED_SOURCE, &as_of))
-                .collect();
-            return Ok(vec![Event::Seeded { default, models }]);
-        }
-        (None, _) => return Err(Rejection::NotSeeded),
-        (Some(catalog), command) => (catalog, command),
+    let Some(catalog) = state else {
+        let Command::Seed {
+            default,
+            models,
+            as_of,
+        } = command
+        else {
+            return Err(Rejection::NotSeeded);
+        };
+        let models = models
+            .iter()
+            .map(|m| Listing::from_upstream(m, SHIPPED_SOURCE, &as_of))
+            .collect();
+        return Ok(vec![Event::Seeded { default, models }]);
     };
-    match catalog {
-        (
-            catalog,
-            Command::Sync {
-                source,
-                as_of,
-                upstream,
-            },
-        ) => {
+    match command {
+        Command::Seed { .. } => Ok(Vec::new()),
+        Command::Sync {
+            source,
+            as_of,
+            upstream,
+        } => {
             let synced = diff(catalog, &source, &as_of, &upstream);
             if synced.is_empty() {
                 return Ok(Vec::new());
             }
             Ok(vec![Event::Synced(synced)])
         }
-        (catalog, Command::List { id }) => {
+        Command::List { id } => {
             if catalog.models.contains_key(&id) {
                 return Err(Rejection::AlreadyListed);
             }
@@ -598,7 +595,7 @@ pub fn decide(state: Option<&Catalog>, command: Command) -> Result<Vec<Event>, R
                 .clone();
             Ok(vec![Event::Listed(listing)])
         }
-        (catalog, Command::Retire { id, reason }) => {
+        Command::Retire { id, reason } => {
             let entry = catalog.models.get(&id).ok_or(Rejection::NotListed)?;
             if matches!(entry.status, Status::Retired { .. }) {
                 return Ok(Vec::new());
@@ -609,7 +606,7 @@ pub fn decide(state: Option<&Catalog>, command: Command) -> Result<Vec<Event>, R
             let reason = check_reason(&reason)?;
             Ok(vec![Event::Retired { id, reason }])
         }
-        (catalog, Command::SetDefault { id }) => {
+        Command::SetDefault { id } => {
             let entry = catalog.models.get(&id).ok_or(Rejection::NotListed)?;
             if matches!(entry.status, Status::Retired { .. }) {
                 return Err(Rejection::Retired);
@@ -619,16 +616,13 @@ pub fn decide(state: Option<&Catalog>, command: Command) -> Result<Vec<Event>, R
             }
             Ok(vec![Event::DefaultChanged { id }])
         }
-        (
-            catalog,
-            Command::Override {
-                id,
-                fact,
-                value,
-                reason,
-                as_of,
-            },
-        ) => {
+        Command::Override {
+            id,
+            fact,
+            value,
+            reason,
+            as_of,
+        } => {
             let entry = catalog.models.get(&id).ok_or(Rejection::NotListed)?;
             if let Some(value) = &value
                 && !fact.accepts(value)
@@ -652,7 +646,6 @@ pub fn decide(state: Option<&Catalog>, command: Command) -> Result<Vec<Event>, R
                 as_of,
             }])
         }
-        (_, Command::Seed { .. }) => Ok(Vec::new()),
     }
 }
 
@@ -674,8 +667,12 @@ fn check_reason(reason: &str) -> Result<String, Invalid> {
 pub fn diff(catalog: &Catalog, source: &str, as_of: &Day, upstream: &[Upstream]) -> Synced {
     let mut synced = Synced {
         source: source.to_owned(),
-        as_of: Some(as_of.clone()),
-        ..Synced::default()
+        as_of: as_of.clone(),
+        changed: Vec::new(),
+        proposed: Vec::new(),
+        disappeared: Vec::new(),
+        reappeared: Vec::new(),
+        expired: Vec::new(),
     };
     let by_id: BTreeMap<&str, &Upstream> = upstream.iter().map(|u| (u.id.as_str(), u)).collect();
     for (id, entry) in &catalog.models {
@@ -734,7 +731,7 @@ pub fn evolve(state: Option<Catalog>, event: &Event) -> Option<Catalog> {
         }),
         (None, _) => None,
         (Some(mut catalog), Event::Synced(synced)) => {
-            let as_of = synced.as_of.clone().unwrap_or_else(|| Day(String::new()));
+            let as_of = &synced.as_of;
             for change in &synced.changed {
                 let Some(entry) = catalog.models.get_mut(&change.id) else {
                     continue;

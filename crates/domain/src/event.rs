@@ -312,7 +312,7 @@ pub fn samples() -> Vec<(&'static str, Event)> {
             "catalog.synced",
             Event::Catalog(catalog::Event::Synced(catalog::Synced {
                 source: "openrouter https://openrouter.ai/api/v1/models".into(),
-                as_of: Some(day("2026-02-01")),
+                as_of: day("2026-02-01"),
                 changed: vec![catalog::FactChange {
                     id: "google/gemini-3.1-pro-preview".into(),
                     fact: catalog::FactName::OutputCost,

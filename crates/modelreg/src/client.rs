@@ -19,10 +19,12 @@ pub(crate) mod export;
 mod http;
 mod input;
 pub(crate) mod models;
+pub(crate) mod org;
 mod output;
 pub(crate) mod tokens;
 pub(crate) mod workflows;
 
 pub(crate) use args::{
-    CredentialsCommand, ExportCommand, ModelsCommand, Remote, TokensCommand, WorkflowsCommand,
+    CredentialsCommand, ExportCommand, ModelsCommand, OrgCommand, Remote, TokensCommand,
+    WorkflowsCommand,
 };
