@@ -616,3 +616,50 @@ async fn the_periodic_sync_records_its_findings_visibly() {
         .any(|((worker, outcome), n)| worker == "catalog-sync" && outcome == "ok" && n >= 1);
     assert!(counted, "the sync is counted in /metrics");
 }
+
+/// Replicas starting at once over one JetStream stream record one seed between them: the
+/// append expects the catalog's subject empty and carries one message id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_at_once_seed_the_catalog_once() {
+    let nats = crate::support::NatsServer::start();
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir().expect("temp dir"))
+        .collect();
+    let configs: Vec<app::config::Config> = dirs
+        .iter()
+        .map(|dir| app::config::Config {
+            data_dir: dir.path().to_path_buf(),
+            nats_url: Some(nats.url()),
+            master_key: Some(crate::support::registry::MASTER_KEY.to_owned()),
+            bootstrap_default_org: false,
+            read_your_writes_timeout_ms: 30_000,
+            ..app::config::Config::default()
+        })
+        .collect();
+    let started = futures::future::join_all(configs.iter().map(app::start)).await;
+    let mut replicas = Vec::new();
+    for running in started {
+        replicas.push(running.expect("a replica starts"));
+    }
+    let last = replicas[0]
+        .registry
+        .log()
+        .last_seq()
+        .await
+        .expect("last seq");
+    assert_eq!(last, 1, "one event in the log: the seed");
+    for replica in &replicas {
+        replica.registry.settle(last).await.expect("settle");
+        let row = replica
+            .registry
+            .views()
+            .catalog()
+            .expect("views")
+            .expect("seeded");
+        assert_eq!(row.history.len(), 1);
+        assert_eq!(row.catalog.models.len(), 10);
+    }
+    for replica in replicas {
+        replica.stop().await;
+    }
+}

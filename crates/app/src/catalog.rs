@@ -187,7 +187,7 @@ pub async fn sync(
         upstream: upstream.clone(),
     })
     .await?;
-    // What was recorded: the last sync event, as the views hold it.
+    // Another sync may have recorded the same findings first: then this one records nothing.
     let recorded = matches!(done, Done::Appended { .. } | Done::Retried { .. });
     Ok(Answer {
         value: diff(&found, recorded),
@@ -580,23 +580,28 @@ pub(crate) fn usable(
     let Some(entry) = row.catalog.find(id) else {
         return Ok(None);
     };
-    if let Some(out) = out_of_service(&row, entry, &today(registry)) {
-        return Err(AppError::Gone {
-            code: "platform_model.retired",
-            message: format!(
-                "platform model {} was retired: {}; workflows using it cannot generate LLM responses until repointed to an active model",
-                entry.id, out.reason
-            ),
-            at: out.at,
-            by: out.by,
-        });
-    }
+    let today = today(registry);
     let (_, hidden) = org_choices(registry, org)?;
-    if hidden.iter().any(|h| h == id) {
-        return Err(AppError::NotFound {
-            code: "platform_model.hidden",
-            message: "an org admin has hidden this platform model for this org; use another model, or ask them to show it again".into(),
-        });
+    match catalog::usable_by(entry, &hidden, &today) {
+        Ok(()) => {}
+        Err(catalog::Unusable::Retired(reason)) => {
+            let out = out_of_service(&row, entry, &today);
+            return Err(AppError::Gone {
+                code: "platform_model.retired",
+                message: format!(
+                    "platform model {} was retired: {reason}; workflows using it cannot generate LLM responses until repointed to an active model",
+                    entry.id
+                ),
+                at: out.as_ref().map(|o| o.at.clone()).unwrap_or_default(),
+                by: out.map(|o| o.by).unwrap_or_default(),
+            });
+        }
+        Err(catalog::Unusable::Hidden) => {
+            return Err(AppError::NotFound {
+                code: "platform_model.hidden",
+                message: "an org admin has hidden this platform model for this org; use another model, or ask them to show it again".into(),
+            });
+        }
     }
     Ok(Some(row))
 }

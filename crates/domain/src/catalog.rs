@@ -937,6 +937,27 @@ pub fn step_refusals(entry: &Entry, features: &crate::workflow::Features) -> Vec
     refused
 }
 
+/// Why an org cannot use a listed platform model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unusable {
+    /// Retired by the operator, or its upstream expiration date has come: the reason.
+    Retired(String),
+    /// The org hides it.
+    Hidden,
+}
+
+/// Whether an org that hides `hidden` may use `entry` on `today`. Retirement comes first: a
+/// retired model is gone for everyone, hidden or not.
+pub fn usable_by(entry: &Entry, hidden: &[String], today: &Day) -> Result<(), Unusable> {
+    if let Some(reason) = entry.retired(today) {
+        return Err(Unusable::Retired(reason));
+    }
+    if hidden.contains(&entry.id) {
+        return Err(Unusable::Hidden);
+    }
+    Ok(())
+}
+
 /// Which default an org gets: its own choice while that is listed, usable and not hidden,
 /// else the platform's, saying why.
 #[derive(Clone, Debug, PartialEq, Eq)]
