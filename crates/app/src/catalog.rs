@@ -73,13 +73,28 @@ pub async fn seed(registry: &Registry) -> Result<(), AppError> {
         as_of: today(registry),
     };
     let stream = Stream::new(catalog::AGGREGATE_ID, None);
-    match execute::execute::<Catalog>(registry, &ctx, stream, None, command).await {
-        // A conflict: another replica (or an earlier start) seeded it.
-        Ok(_) | Err(Refused::Conflict) => Ok(()),
-        Err(Refused::Rejected(rejection)) => Err(AppError::internal(format!(
-            "the seed was refused: {rejection}"
-        ))),
-        Err(Refused::Failed(error)) => Err(error),
+    let refused = |refused: Refused<catalog::Rejection>| match refused {
+        Refused::Rejected(rejection) => {
+            AppError::internal(format!("the seed was refused: {rejection}"))
+        }
+        Refused::Conflict => AppError::internal("the seed met a conflict"),
+        Refused::Failed(error) => error,
+    };
+    let event = match execute::decide::<Catalog>(&ctx, stream, None, command).map_err(refused)? {
+        execute::Decision::Append(event) => event,
+        execute::Decision::Retried | execute::Decision::Unchanged => return Ok(()),
+    };
+    let appended = match execute::append::<Catalog>(registry, &ctx, stream, event).await {
+        Ok(appended) => appended,
+        // Another replica (or an earlier start) seeded it.
+        Err(Refused::Conflict) => return Ok(()),
+        Err(other) => return Err(refused(other)),
+    };
+    // Serve with the catalog in the views where they keep up; a replica whose views lag
+    // (they catch up on their own) starts anyway.
+    match registry.settle(appended.seq).await {
+        Ok(_) | Err(AppError::Landed { .. }) => Ok(()),
+        Err(other) => Err(other),
     }
 }
 
@@ -138,7 +153,7 @@ async fn run(
         match execute::execute::<Catalog>(registry, ctx, stream, Some(&row.catalog), command).await
         {
             Ok(done) => return Ok(done),
-            Err(Refused::Conflict) if attempts < 5 => catch_up(registry).await?,
+            Err(Refused::Conflict) if attempts < 5 => registry.catch_up().await?,
             Err(Refused::Conflict) => {
                 return Err(AppError::Conflict {
                     code: "catalog.conflict",
@@ -152,13 +167,6 @@ async fn run(
     }
 }
 
-/// Waits until the views hold everything the log holds now.
-async fn catch_up(registry: &Registry) -> Result<(), AppError> {
-    let last = registry.log.last_seq().await?;
-    registry.settle(last).await?;
-    Ok(())
-}
-
 /// Compares what `source` says now (`upstream`) with the catalog and answers the diff; with
 /// `apply`, records it (a sync that finds nothing new records nothing). New upstream models
 /// are proposed, not listed.
@@ -170,7 +178,7 @@ pub async fn sync(
     apply: bool,
 ) -> Result<Answer<api::CatalogDiff>, AppError> {
     ctx.require_operator()?;
-    catch_up(registry).await?;
+    registry.catch_up().await?;
     let as_of = today(registry);
     let row = seeded(registry)?;
     let found = catalog::diff(&row.catalog, source, &as_of, &upstream);
@@ -588,9 +596,9 @@ pub(crate) fn usable(
             let out = out_of_service(&row, entry, &today);
             return Err(AppError::Gone {
                 code: "platform_model.retired",
+                // The operator's reason, never the id as the request wrote it.
                 message: format!(
-                    "platform model {} was retired: {reason}; workflows using it cannot generate LLM responses until repointed to an active model",
-                    entry.id
+                    "this platform model was retired: {reason}; workflows using it cannot generate LLM responses until repointed to an active model"
                 ),
                 at: out.as_ref().map(|o| o.at.clone()).unwrap_or_default(),
                 by: out.map(|o| o.by).unwrap_or_default(),
@@ -812,7 +820,7 @@ pub async fn record_platform_warning(
             Err(AppError::Conflict {
                 code: "org.conflict",
                 ..
-            }) if attempts < 5 => catch_up(registry).await?,
+            }) if attempts < 5 => registry.catch_up().await?,
             other => return other,
         }
     }

@@ -131,6 +131,14 @@ impl Registry {
         }
     }
 
+    /// Waits until the local views hold everything the log holds now: before re-reading an
+    /// aggregate whose append met a conflict (re-reading lagging views meets it again).
+    pub(crate) async fn catch_up(&self) -> Result<(), AppError> {
+        let last = self.log.last_seq().await?;
+        self.settle(last).await?;
+        Ok(())
+    }
+
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }

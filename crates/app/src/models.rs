@@ -566,7 +566,9 @@ pub(crate) async fn transition(
             .await
         {
             Ok(done) => return answer(registry, ctx, slug, done.position()),
-            Err(Refused::Conflict) if attempts < 5 => continue,
+            // Another change (the dependents worker's record, say) landed first: read the
+            // model again once the views hold it.
+            Err(Refused::Conflict) if attempts < 5 => registry.catch_up().await?,
             Err(refused) => return Err(conflict_or(registry, ctx, slug, refused).await),
         }
     }
