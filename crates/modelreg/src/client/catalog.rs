@@ -42,10 +42,14 @@ fn catalog_lines(catalog: &Catalog) -> Vec<String> {
                 status,
                 m.facts.len().to_string(),
                 m.unknown.join(","),
+                m.expires_on.clone().unwrap_or_default(),
             ]
         })
         .collect();
-    let mut lines = table(&["ID", "NAME", "STATUS", "FACTS", "UNKNOWN"], rows);
+    let mut lines = table(
+        &["ID", "NAME", "STATUS", "FACTS", "UNKNOWN", "EXPIRES"],
+        rows,
+    );
     if !catalog.proposed.is_empty() {
         lines.push(format!(
             "{} model(s) proposed by syncs, not listed (`modelreg catalog add ID`): {}",
