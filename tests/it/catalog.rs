@@ -146,6 +146,7 @@ async fn sync(app: &TestApp, fake: &FakeOpenRouter, apply: bool) -> api::Catalog
         app.registry(),
         &ctx,
         workers::catalog_sync::Source::Api(&settings),
+        &[],
         apply,
     )
     .await
@@ -553,6 +554,7 @@ async fn a_refused_sync_records_nothing_and_names_no_key() {
         app.registry(),
         &ctx,
         workers::catalog_sync::Source::Api(&settings),
+        &[],
         true,
     )
     .await
@@ -572,7 +574,8 @@ async fn a_refused_sync_records_nothing_and_names_no_key() {
 }
 
 /// The periodic sync (`catalog_sync_interval_s`) records what it finds, visibly: in the
-/// catalog's history under its own actor, and in the job counters.
+/// catalog's history under its own actor, and in the job counters; new models of an
+/// auto-listed vendor are listed, the others proposed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_periodic_sync_records_its_findings_visibly() {
     let app = TestApp::start_with(Backend::Embedded, with_platform_key).await;
@@ -583,6 +586,7 @@ async fn the_periodic_sync_records_its_findings_visibly() {
     let task = tokio::spawn(workers::catalog_sync::run_periodic(
         registry,
         settings,
+        vec!["mistralai".to_owned()],
         Duration::from_secs(3600),
         async move {
             let _ = stopped.await;
@@ -598,6 +602,9 @@ async fn the_periodic_sync_records_its_findings_visibly() {
             .expect("row");
         if let Some(change) = row.history.iter().find(|c| c.event == "catalog.synced") {
             assert_eq!(change.by, "periodic catalog sync");
+            // The rule lists the new models of its vendors; the rest are proposed.
+            assert!(row.catalog.find("mistralai/mistral-large-3").is_some());
+            assert!(row.catalog.proposed.contains_key("qwen/qwen4-max"));
             break;
         }
         assert!(

@@ -106,6 +106,8 @@ pub struct CatalogDiff {
     pub changed: Vec<FactChange>,
     /// New upstream models, proposed (not listed).
     pub proposed: Vec<String>,
+    /// New upstream models of an auto-listed vendor: listed by this sync.
+    pub listed: Vec<String>,
     /// Listed models the upstream no longer lists.
     pub disappeared: Vec<String>,
     /// Listed models missing before that are back.

@@ -169,19 +169,20 @@ async fn run(
 
 /// Compares what `source` says now (`upstream`) with the catalog and answers the diff; with
 /// `apply`, records it (a sync that finds nothing new records nothing). New upstream models
-/// are proposed, not listed.
+/// are proposed, not listed, unless their vendor is in `auto_list`.
 pub async fn sync(
     registry: &Registry,
     ctx: &Ctx,
     source: &str,
     upstream: Vec<Upstream>,
+    auto_list: &[String],
     apply: bool,
 ) -> Result<Answer<api::CatalogDiff>, AppError> {
     ctx.require_operator()?;
     registry.catch_up().await?;
     let as_of = today(registry);
     let row = seeded(registry)?;
-    let found = catalog::diff(&row.catalog, source, &as_of, &upstream);
+    let found = catalog::diff(&row.catalog, source, &as_of, &upstream, auto_list);
     let unchanged = found.is_empty();
     if unchanged || !apply {
         return Ok(Answer {
@@ -193,6 +194,7 @@ pub async fn sync(
         source: source.to_owned(),
         as_of: as_of.clone(),
         upstream: upstream.clone(),
+        auto_list: auto_list.to_vec(),
     })
     .await?;
     // Another sync may have recorded the same findings first: then this one records nothing.
@@ -220,6 +222,7 @@ fn diff(synced: &catalog::Synced, recorded: bool) -> api::CatalogDiff {
             })
             .collect(),
         proposed: synced.proposed.iter().map(|l| l.id.clone()).collect(),
+        listed: synced.listed.iter().map(|l| l.id.clone()).collect(),
         disappeared: synced.disappeared.clone(),
         reappeared: synced.reappeared.clone(),
         expired: synced.expired.clone(),

@@ -433,12 +433,15 @@ pub enum Command {
         models: Vec<Upstream>,
         as_of: Day,
     },
-    /// Record what a source says now: changed facts, new models (proposed), models gone
-    /// missing upstream or back, and listed models whose expiration date came.
+    /// Record what a source says now: changed facts, new models (proposed, or listed when
+    /// their vendor is in `auto_list`), models gone missing upstream or back, and listed
+    /// models whose expiration date came.
     Sync {
         source: String,
         as_of: Day,
         upstream: Vec<Upstream>,
+        /// Vendors (the part of an id before `/`) whose new models are listed at once.
+        auto_list: Vec<String>,
     },
     /// List a proposed model.
     List {
@@ -499,6 +502,8 @@ pub struct Synced {
     pub changed: Vec<FactChange>,
     /// New upstream models, proposed for listing.
     pub proposed: Vec<Listing>,
+    /// New upstream models listed by the operator's rule (their vendor is auto-listed).
+    pub listed: Vec<Listing>,
     /// Listed models the upstream no longer lists.
     pub disappeared: Vec<String>,
     /// Listed models missing before that the upstream lists again.
@@ -511,6 +516,7 @@ impl Synced {
     pub fn is_empty(&self) -> bool {
         self.changed.is_empty()
             && self.proposed.is_empty()
+            && self.listed.is_empty()
             && self.disappeared.is_empty()
             && self.reappeared.is_empty()
             && self.expired.is_empty()
@@ -577,8 +583,9 @@ pub fn decide(state: Option<&Catalog>, command: Command) -> Result<Vec<Event>, R
             source,
             as_of,
             upstream,
+            auto_list,
         } => {
-            let synced = diff(catalog, &source, &as_of, &upstream);
+            let synced = diff(catalog, &source, &as_of, &upstream, &auto_list);
             if synced.is_empty() {
                 return Ok(Vec::new());
             }
@@ -663,13 +670,21 @@ fn check_reason(reason: &str) -> Result<String, Invalid> {
 
 /// What `upstream`, read from `source` on `as_of`, changes in `catalog`. Facts are compared
 /// with what the seed and earlier syncs recorded (not with overrides, which the change does
-/// not touch); a model already proposed is not proposed again.
-pub fn diff(catalog: &Catalog, source: &str, as_of: &Day, upstream: &[Upstream]) -> Synced {
+/// not touch); a model already proposed is not proposed again; a new model of a vendor in
+/// `auto_list` is listed (a proposed one too).
+pub fn diff(
+    catalog: &Catalog,
+    source: &str,
+    as_of: &Day,
+    upstream: &[Upstream],
+    auto_list: &[String],
+) -> Synced {
     let mut synced = Synced {
         source: source.to_owned(),
         as_of: as_of.clone(),
         changed: Vec::new(),
         proposed: Vec::new(),
+        listed: Vec::new(),
         disappeared: Vec::new(),
         reappeared: Vec::new(),
         expired: Vec::new(),
@@ -710,7 +725,15 @@ pub fn diff(catalog: &Catalog, source: &str, as_of: &Day, upstream: &[Upstream])
         }
     }
     for found in upstream {
-        if !catalog.models.contains_key(&found.id) && !catalog.proposed.contains_key(&found.id) {
+        if catalog.models.contains_key(&found.id) {
+            continue;
+        }
+        let vendor = found.id.split_once('/').map_or("", |(vendor, _)| vendor);
+        if auto_list.iter().any(|v| v == vendor) {
+            synced
+                .listed
+                .push(Listing::from_upstream(found, source, as_of));
+        } else if !catalog.proposed.contains_key(&found.id) {
             synced
                 .proposed
                 .push(Listing::from_upstream(found, source, as_of));
@@ -752,6 +775,10 @@ pub fn evolve(state: Option<Catalog>, event: &Event) -> Option<Catalog> {
             }
             for listing in &synced.proposed {
                 catalog.proposed.insert(listing.id.clone(), listing.clone());
+            }
+            for listing in &synced.listed {
+                catalog.proposed.remove(&listing.id);
+                catalog.models.insert(listing.id.clone(), entry(listing));
             }
             for id in &synced.disappeared {
                 if let Some(entry) = catalog.models.get_mut(id) {
@@ -1127,6 +1154,7 @@ mod tests {
                 source: "openrouter".into(),
                 as_of: day(on),
                 upstream,
+                auto_list: Vec::new(),
             },
         )
         .unwrap()
@@ -1184,6 +1212,30 @@ mod tests {
         assert!(catalog.find("new/model").is_none());
         // And the same again records nothing
         assert!(sync(&catalog, upstream_now, "2026-02-02").is_empty());
+    }
+
+    #[test]
+    fn new_models_of_an_auto_listed_vendor_are_listed_the_rest_proposed() {
+        let mut events = seeded();
+        let catalog = given::<Catalog>(&events).unwrap();
+        let mut upstream_now = all_listed(&catalog, &[]);
+        upstream_now.push(upstream("mistralai/large", &[]));
+        upstream_now.push(upstream("qwen/max", &[]));
+        let synced = decide(
+            Some(&catalog),
+            Command::Sync {
+                source: "openrouter".into(),
+                as_of: day("2026-02-01"),
+                upstream: upstream_now,
+                auto_list: vec!["mistralai".into()],
+            },
+        )
+        .unwrap();
+        events.extend(synced);
+        let catalog = given::<Catalog>(&events).unwrap();
+        assert!(catalog.find("mistralai/large").is_some());
+        assert!(catalog.find("qwen/max").is_none());
+        assert!(catalog.proposed.contains_key("qwen/max"));
     }
 
     #[test]

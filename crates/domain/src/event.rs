@@ -321,6 +321,7 @@ pub fn samples() -> Vec<(&'static str, Event)> {
                     overridden: false,
                 }],
                 proposed: vec![listing.clone()],
+                listed: Vec::new(),
                 disappeared: vec!["openai/gpt-5.5".into()],
                 reappeared: vec!["openai/gpt-5.4".into()],
                 expired: vec!["x-ai/grok-4.1-fast".into()],

@@ -93,8 +93,10 @@ pub(crate) async fn run(remote: Remote, command: CatalogCommand) -> anyhow::Resu
                         Some(path) => workers::catalog_sync::Source::File(path),
                         None => workers::catalog_sync::Source::Api(&settings.providers),
                     };
+                    let auto_list = config.catalog_auto_list();
                     let answer =
-                        workers::catalog_sync::sync(&registry, &ctx, source, apply).await?;
+                        workers::catalog_sync::sync(&registry, &ctx, source, &auto_list, apply)
+                            .await?;
                     print(json, &answer.value, || diff_lines(&answer.value, answer.position))
                 })
             })
@@ -252,6 +254,10 @@ pub(crate) fn diff_lines(diff: &api::CatalogDiff, position: u64) -> Vec<String> 
         (
             "new upstream, proposed (not listed; `modelreg catalog add ID` lists one):",
             &diff.proposed,
+        ),
+        (
+            "new upstream, listed (their vendor is in catalog_auto_list_vendors):",
+            &diff.listed,
         ),
         ("listed but gone from the upstream:", &diff.disappeared),
         ("back upstream:", &diff.reappeared),

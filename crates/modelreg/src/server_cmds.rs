@@ -142,6 +142,7 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
     if config.catalog_sync_interval_s > 0 {
         let settings = workers::connection_tests::settings(&config.providers)?.providers;
         let every = std::time::Duration::from_secs(config.catalog_sync_interval_s);
+        let auto_list = config.catalog_auto_list();
         let registry = Arc::clone(&running.registry);
         let stopped = workers_stopped();
         say(&format!(
@@ -149,7 +150,8 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
             config.catalog_sync_interval_s
         ));
         workers.push(tokio::spawn(async move {
-            workers::catalog_sync::run_periodic(registry, settings, every, stopped).await;
+            workers::catalog_sync::run_periodic(registry, settings, auto_list, every, stopped)
+                .await;
         }));
     }
     let registry = Arc::clone(&running.registry);

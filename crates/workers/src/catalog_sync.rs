@@ -61,15 +61,17 @@ pub async fn read(
     }
 }
 
-/// Reads `source` and syncs the catalog: the diff, recorded when `apply`.
+/// Reads `source` and syncs the catalog: the diff, recorded when `apply`. New models of the
+/// vendors in `auto_list` are listed, the others proposed.
 pub async fn sync(
     registry: &Registry,
     ctx: &Ctx,
     source: Source<'_>,
+    auto_list: &[String],
     apply: bool,
 ) -> Result<Answer<api::CatalogDiff>, WorkerError> {
     let (name, upstream) = read(registry, source).await?;
-    Ok(app::catalog::sync(registry, ctx, &name, upstream, apply).await?)
+    Ok(app::catalog::sync(registry, ctx, &name, upstream, auto_list, apply).await?)
 }
 
 /// Syncs every `every` until `shutdown`, applying what it finds; each outcome is logged and
@@ -77,6 +79,7 @@ pub async fn sync(
 pub async fn run_periodic(
     registry: std::sync::Arc<Registry>,
     settings: providers::Settings,
+    auto_list: Vec<String>,
     every: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -90,7 +93,7 @@ pub async fn run_periodic(
             _ = ticks.tick() => {}
         }
         let ctx = Ctx::operator("periodic catalog sync", None);
-        match sync(&registry, &ctx, Source::Api(&settings), true).await {
+        match sync(&registry, &ctx, Source::Api(&settings), &auto_list, true).await {
             Ok(answer) => {
                 registry.jobs().record(WORKER, "ok");
                 let diff = answer.value;
@@ -100,6 +103,7 @@ pub async fn run_periodic(
                     tracing::info!(
                         changed = diff.changed.len(),
                         proposed = diff.proposed.len(),
+                        listed = diff.listed.len(),
                         disappeared = diff.disappeared.len(),
                         expired = diff.expired.len(),
                         position = answer.position,

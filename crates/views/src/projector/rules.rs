@@ -261,10 +261,11 @@ fn summary(event: &catalog::Event) -> String {
             )
         }
         catalog::Event::Synced(synced) => format!(
-            "sync from {}: {} fact(s) changed, {} model(s) proposed, {} disappeared, {} back, {} expired",
+            "sync from {}: {} fact(s) changed, {} model(s) proposed, {} listed by rule, {} disappeared, {} back, {} expired",
             synced.source,
             synced.changed.len(),
             synced.proposed.len(),
+            synced.listed.len(),
             synced.disappeared.len(),
             synced.reappeared.len(),
             synced.expired.len()
