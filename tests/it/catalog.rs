@@ -265,6 +265,25 @@ async fn run(backend: Backend) {
         false
     );
 
+    // Resolve answers the synced facts with the platform key (the answer is forgotten: the
+    // canary below checks no other answer carries the key).
+    let resolved = app
+        .call_with(
+            Method::GET,
+            &format!("/v1/resolve/{gemini}"),
+            None,
+            &service,
+            &[],
+        )
+        .await;
+    assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
+    assert_eq!(resolved.body["max_tokens"], 64_000);
+    assert_eq!(resolved.body["capabilities"]["tool_use"], true);
+    assert_eq!(resolved.body["capabilities"]["reasoning"], "effort");
+    assert_eq!(resolved.body["input_cost_per_token"], "0.000002");
+    assert_eq!(resolved.body["credential"]["api_key"], PLATFORM_KEY);
+    app.forget_responses();
+
     // An operator's override, with its reason (each command its own context: one command id
     // each)
     let operator = || app::Ctx::operator("test operator", None);
