@@ -552,6 +552,103 @@ mod tests {
     use crate::projector::fixtures::{envelope, messages};
     use crate::projector::reader::decode_all;
 
+    /// Given a seeded catalog and a workflow on a platform model, when the model is retired
+    /// and the dependents worker records whom it warned, then the retirement says when, by
+    /// whom and whom, the workflow has one notice, and the history has both changes.
+    #[test]
+    fn a_platform_retirement_and_its_warning_reach_the_catalog_and_the_workflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::open(&dir.path().join("views.redb")).unwrap();
+        let shipped = catalog::shipped();
+        let seeded = catalog::decide(
+            None,
+            catalog::Command::Seed {
+                default: shipped.default,
+                models: shipped.models,
+                as_of: catalog::Day::parse("2026-01-01").unwrap(),
+            },
+        )
+        .unwrap()
+        .remove(0);
+        let grok = "x-ai/grok-4.3";
+        let workflow = Event::Workflow(workflow::Event::Saved(workflow::Workflow {
+            name: "Nightly".into(),
+            active: true,
+            steps: vec![workflow::Step {
+                model: grok.into(),
+                features: workflow::Features::default(),
+            }],
+        }));
+        let message = |seq, subject: &str, kind, id, version, event: &Event| Stored {
+            seq,
+            subject: subject.into(),
+            data: envelope(kind, id, version, event),
+        };
+        let created = domain::event::samples().remove(0).1;
+        let batch = [
+            message(1, "reg.acme.org.acme", "org", "acme", 1, &created),
+            message(
+                2,
+                "reg.acme.workflow.wf-1",
+                "workflow",
+                "wf-1",
+                1,
+                &workflow,
+            ),
+            message(
+                3,
+                "reg._platform.catalog.platform",
+                "catalog",
+                "platform",
+                1,
+                &Event::Catalog(seeded),
+            ),
+            message(
+                4,
+                "reg._platform.catalog.platform",
+                "catalog",
+                "platform",
+                2,
+                &Event::Catalog(catalog::Event::Retired {
+                    id: grok.into(),
+                    reason: "superseded".into(),
+                }),
+            ),
+            message(
+                5,
+                "reg.acme.org.acme",
+                "org",
+                "acme",
+                2,
+                &Event::Org(org::Event::PlatformDependentsWarned {
+                    model: grok.into(),
+                    retirement_seq: 4,
+                    workflow_ids: vec!["wf-1".into()],
+                }),
+            ),
+        ];
+        apply_batch(&views, &[decode_all(&batch).unwrap()], Durability::None).unwrap();
+        let row = views.catalog().unwrap().unwrap();
+        let retirement = &row.retirements[grok];
+        assert_eq!(
+            (retirement.seq, retirement.reason.as_str()),
+            (4, "superseded")
+        );
+        assert_eq!(retirement.warned["acme"], ["wf-1"]);
+        assert_eq!(row.history.len(), 2);
+        assert_eq!(row.history[1].event, "catalog.retired");
+        let notices = views.workflow("acme", "wf-1").unwrap().unwrap().notices;
+        assert_eq!(notices.len(), 1);
+        assert_eq!(notices[0].model, grok);
+        // A catalog change before any seed is a poison event.
+        let fresh = Views::open(&dir.path().join("fresh.redb")).unwrap();
+        let early = decode_all(&batch[3..4]).unwrap();
+        assert!(matches!(
+            apply_batch(&fresh, &[early], Durability::None),
+            Err(ProjectError::Poison { seq: 4, .. })
+        ));
+    }
+
     #[test]
     fn only_creations_of_credentials_tests_and_tokens_are_indexed_by_command() {
         let dir = tempfile::tempdir().unwrap();
