@@ -689,3 +689,83 @@ async fn replicas_starting_at_once_seed_the_catalog_once() {
         replica.stop().await;
     }
 }
+
+/// An announced expiration date that comes between syncs answers 410 at once, and the next
+/// expiry check retires the model so the dependents worker warns the workflows using it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiration_date_that_comes_between_syncs_retires_the_model_and_warns() {
+    let app = TestApp::start_with(Backend::Embedded, with_platform_key).await;
+    let service = app.issue_token("runtime", "service").await;
+    let mini = "openai/gpt-5.4-mini";
+    let tomorrow = {
+        use app::Clock;
+        domain::catalog::Day::from_unix_ms(app.clock.now_ms() + 86_400_000)
+    };
+    let mut models = first_upstream();
+    for model in &mut models {
+        if model["id"] == mini {
+            model["expiration_date"] = json!(tomorrow.as_str());
+        }
+    }
+    let fake = FakeOpenRouter::start(models).await;
+    assert!(sync(&app, &fake, true).await.recorded);
+    let put = app
+        .call_with(
+            Method::PUT,
+            "/v1/workflows/daily",
+            Some(json!({"name": "daily", "active": true,
+                "steps": [{"model": mini, "features": {}}]})),
+            &service,
+            &[],
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let registry = app.registry();
+    assert!(
+        app::catalog::expire_due(registry)
+            .await
+            .expect("check")
+            .is_empty()
+    );
+
+    app.clock.advance(Duration::from_secs(2 * 86_400));
+    let resolve = || {
+        app.call_with(
+            Method::GET,
+            "/v1/resolve/openai/gpt-5.4-mini",
+            None,
+            &service,
+            &[],
+        )
+    };
+    let gone = resolve().await;
+    assert_eq!(
+        gone.status,
+        StatusCode::GONE,
+        "by its date at once: {}",
+        gone.body
+    );
+    assert_eq!(gone.body["deactivated_by"], "upstream expiration");
+    let retired = app::catalog::expire_due(registry).await.expect("check");
+    assert_eq!(retired, [mini]);
+    assert!(
+        app::catalog::expire_due(registry)
+            .await
+            .expect("check")
+            .is_empty()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let row = registry.views().catalog().expect("views").expect("row");
+        if let Some(warned) = row.retirements[mini].warned.get("acme") {
+            assert_eq!(warned, &["daily"]);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dependents worker did not warn"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(resolve().await.body["deactivated_by"], "expiration dates");
+}

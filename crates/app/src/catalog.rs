@@ -231,6 +231,25 @@ fn diff(synced: &catalog::Synced, recorded: bool) -> api::CatalogDiff {
     }
 }
 
+/// Retires the listed models whose expiration date has come (by the registry's clock)
+/// since the last sync; the dependents worker then warns their workflows. Nothing when none
+/// is due. The models it retired.
+pub async fn expire_due(registry: &Registry) -> Result<Vec<String>, AppError> {
+    let ctx = Ctx::operator("expiration dates", None);
+    let before = seeded(registry)?;
+    run(registry, &ctx, |as_of| catalog::Command::ExpireDue {
+        as_of: as_of.clone(),
+    })
+    .await?;
+    let after = seeded(registry)?;
+    Ok(after
+        .retirements
+        .keys()
+        .filter(|id| !before.retirements.contains_key(*id))
+        .cloned()
+        .collect())
+}
+
 /// Lists a model a sync proposed.
 pub async fn add(
     registry: &Registry,

@@ -21,6 +21,9 @@ const PLATFORM_JSON: &str = include_str!("../../../schemas/catalog/platform.json
 /// The catalog's aggregate id: the last token of its subject.
 pub const AGGREGATE_ID: &str = "platform";
 
+/// The source a retirement by expiration date between syncs is recorded under.
+pub const EXPIRY_SOURCE: &str = "expiration dates (checked between syncs)";
+
 /// Where the shipped catalog's facts come from.
 pub const SHIPPED_SOURCE: &str = "shipped catalog (schemas/catalog/platform.json)";
 
@@ -443,6 +446,10 @@ pub enum Command {
         /// Vendors (the part of an id before `/`) whose new models are listed at once.
         auto_list: Vec<String>,
     },
+    /// Retire the listed models whose expiration date has come by `as_of`, between syncs.
+    ExpireDue {
+        as_of: Day,
+    },
     /// List a proposed model.
     List {
         id: String,
@@ -590,6 +597,28 @@ pub fn decide(state: Option<&Catalog>, command: Command) -> Result<Vec<Event>, R
                 return Ok(Vec::new());
             }
             Ok(vec![Event::Synced(synced)])
+        }
+        Command::ExpireDue { as_of } => {
+            let expired: Vec<String> = catalog
+                .models
+                .values()
+                .filter(|entry| entry.status == Status::Listed)
+                .filter(|entry| entry.expiration().is_some_and(|day| *day <= as_of))
+                .map(|entry| entry.id.clone())
+                .collect();
+            if expired.is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::Synced(Synced {
+                source: EXPIRY_SOURCE.into(),
+                as_of,
+                changed: Vec::new(),
+                proposed: Vec::new(),
+                listed: Vec::new(),
+                disappeared: Vec::new(),
+                reappeared: Vec::new(),
+                expired,
+            })])
         }
         Command::List { id } => {
             if catalog.models.contains_key(&id) {
@@ -1352,6 +1381,22 @@ mod tests {
         };
         assert_eq!(diff.expired, vec!["openai/gpt-5.4".to_owned()]);
         assert_eq!(retired_by(&synced[0]), vec!["openai/gpt-5.4".to_owned()]);
+        // Between syncs, a known expiration date that comes retires the model too.
+        let mut with_date = seeded();
+        let catalog = given::<Catalog>(&with_date).unwrap();
+        with_date.extend(sync(
+            &catalog,
+            catalog
+                .models
+                .keys()
+                .map(|id| upstream(id, &[(FactName::ExpirationDate, expiring.clone())]))
+                .collect(),
+            "2026-02-01",
+        ));
+        let catalog = given::<Catalog>(&with_date).unwrap();
+        let due = |on: &str| decide(Some(&catalog), Command::ExpireDue { as_of: day(on) }).unwrap();
+        assert!(due("2026-02-14").is_empty());
+        assert_eq!(retired_by(&due("2026-02-15")[0]).len(), 10);
         // A model no sync proposed cannot be listed.
         assert_eq!(
             decide(Some(&catalog), Command::List { id: "a/b".into() }).unwrap_err(),

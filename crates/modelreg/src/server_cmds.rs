@@ -139,6 +139,19 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
             }));
         }
     }
+    {
+        // Expiration dates that come between syncs retire their models too (hourly).
+        let registry = Arc::clone(&running.registry);
+        let stopped = workers_stopped();
+        workers.push(tokio::spawn(async move {
+            workers::catalog_sync::run_expiry_checks(
+                registry,
+                std::time::Duration::from_secs(3600),
+                stopped,
+            )
+            .await;
+        }));
+    }
     if config.catalog_sync_interval_s > 0 {
         let settings = workers::connection_tests::settings(&config.providers)?.providers;
         let every = std::time::Duration::from_secs(config.catalog_sync_interval_s);

@@ -125,3 +125,33 @@ impl From<ModelsError> for WorkerError {
         Self::Catalog(error)
     }
 }
+
+/// Retires, every `every` until `shutdown`, the platform models whose announced expiration
+/// date has come since the last sync, so their workflows are warned even when no sync runs.
+pub async fn run_expiry_checks(
+    registry: std::sync::Arc<Registry>,
+    every: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticks.tick() => {}
+        }
+        match app::catalog::expire_due(&registry).await {
+            Ok(retired) if retired.is_empty() => {}
+            Ok(retired) => {
+                tracing::info!(
+                    ?retired,
+                    "platform models retired: their expiration date came"
+                );
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the expiration check failed; tried again later");
+            }
+        }
+    }
+}
