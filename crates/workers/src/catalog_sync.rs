@@ -2,7 +2,8 @@
 //! key) or a saved copy of its answer, and hands what it says to `app::catalog::sync`, which
 //! shows the diff and, applied, records it. The operator runs it (`modelreg catalog sync`);
 //! `serve` runs it periodically when `catalog_sync_interval_s` is set, logging each result
-//! (the catalog's history shows every recorded sync with its actor).
+//! (the catalog's history shows every recorded sync with its actor). `serve` also checks
+//! hourly for expiration dates come between syncs (`run_expiry_checks`).
 
 use std::future::Future;
 use std::path::Path;
