@@ -1,5 +1,6 @@
 //! The secret canary: a plaintext secret must appear in no byte of the log, keyring, views,
-//! NATS store, captured trace-level logs, or any API response.
+//! NATS store, captured trace-level logs, or any API response. `catalog.rs` runs it for the
+//! platform key the catalog sync sends to OpenRouter's models API.
 
 use std::path::Path;
 

@@ -1215,3 +1215,151 @@ fn credentials_live_from_the_cli_and_the_master_key_rotates_offline() {
         app.stop().await;
     });
 }
+
+/// The operator's catalog commands work on the registry's state (the server stopped, on the
+/// embedded log): a sync from a saved models answer shows its diff, records it with
+/// `--apply` and nothing when run again; retire and override record; then a client reads the
+/// catalog over HTTP.
+#[test]
+fn the_operator_syncs_the_catalog_from_a_saved_answer_and_clients_read_it() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let dir = data.path().to_str().expect("path");
+    let mut models: Vec<Value> = domain::catalog::shipped()
+        .models
+        .iter()
+        .map(|m| {
+            json!({"id": m.id, "name": m.name, "context_length": 200000,
+                "pricing": {"prompt": "0.000001", "completion": "0.000004"},
+                "supported_parameters": ["tools", "response_format"]})
+        })
+        .collect();
+    models.push(
+        json!({"id": "new/model", "name": "New", "pricing": {"prompt": "0", "completion": "0"}}),
+    );
+    let saved = data.path().join("models.json");
+    std::fs::write(&saved, json!({"data": models}).to_string()).expect("write");
+    let saved = saved.to_str().expect("path");
+    let env = [("MODELREG_LOG", "warn")];
+    let sync = |apply: bool| {
+        let mut args = vec!["catalog", "sync", "--from", saved, "--data-dir", dir];
+        if apply {
+            args.push("--apply");
+        }
+        run(&args, &env, None)
+    };
+    let dry = sync(false);
+    assert!(dry.status.success(), "{}", text(&dry));
+    let shown = text(&dry);
+    assert!(
+        shown.contains("changed facts:") && shown.contains("new/model"),
+        "{shown}"
+    );
+    assert!(shown.contains("not recorded"), "{shown}");
+    let applied = sync(true);
+    assert!(
+        text(&applied).contains("recorded at position"),
+        "{}",
+        text(&applied)
+    );
+    let again = sync(true);
+    assert!(
+        text(&again).contains("nothing new upstream"),
+        "{}",
+        text(&again)
+    );
+    let retired = run(
+        &[
+            "catalog",
+            "retire",
+            "x-ai/grok-4.3",
+            "--reason",
+            "superseded",
+            "--data-dir",
+            dir,
+        ],
+        &env,
+        None,
+    );
+    assert!(retired.status.success(), "{}", text(&retired));
+    let overridden = run(
+        &[
+            "catalog",
+            "override",
+            "openai/gpt-5.4",
+            "max_completion_tokens",
+            "128000",
+            "--reason",
+            "measured",
+            "--data-dir",
+            dir,
+        ],
+        &env,
+        None,
+    );
+    assert!(overridden.status.success(), "{}", text(&overridden));
+    let refused = run(
+        &[
+            "catalog",
+            "retire",
+            "google/gemini-3.1-pro-preview",
+            "--reason",
+            "x",
+            "--data-dir",
+            dir,
+        ],
+        &env,
+        None,
+    );
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("default"), "{}", text(&refused));
+
+    let serve = Serve::start(data.path(), "http://127.0.0.1:9");
+    let token_file = data.path().join("bootstrap-token");
+    let client = [
+        ("MODELREG_SERVER", serve.base.as_str()),
+        ("MODELREG_TOKEN_FILE", token_file.to_str().expect("path")),
+    ];
+    let list = run(&["catalog", "list"], &client, None);
+    assert!(list.status.success(), "{}", text(&list));
+    let listed = text(&list);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("x-ai/grok-4.3") && l.contains("retired")),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("new/model"),
+        "proposals are named: {listed}"
+    );
+    let show = run(&["catalog", "show", "openai/gpt-5.4"], &client, None);
+    let shown = text(&show);
+    assert!(
+        shown.contains("max_completion_tokens: 128000")
+            && shown.contains("overridden because measured"),
+        "{shown}"
+    );
+    assert!(shown.contains("vision: unknown"), "{shown}");
+    // An org admin's choices.
+    let chosen = run(&["org", "default-model", "openai/gpt-5.4"], &client, None);
+    assert!(
+        text(&chosen).contains("openai/gpt-5.4 (chosen by the org)"),
+        "{}",
+        text(&chosen)
+    );
+    let hidden = run(&["org", "hide-models", "openai/gpt-5.5"], &client, None);
+    assert!(
+        text(&hidden).contains("hidden platform models: openai/gpt-5.5"),
+        "{}",
+        text(&hidden)
+    );
+    let models = text(&run(&["models", "list"], &client, None));
+    assert!(
+        models
+            .lines()
+            .any(|l| l.contains("openai/gpt-5.4 ") && l.contains("(default)")),
+        "{models}"
+    );
+    assert!(!models.contains("openai/gpt-5.5"), "{models}");
+    serve.stop();
+}

@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod canary;
+mod catalog;
 mod cli;
 mod cluster;
 mod connection_tests;

@@ -7,6 +7,7 @@
 //! are plain data that `app` builds from the views. Vocabularies (providers, roles, patterns)
 //! come from `domain`, so the document and the rules name one list.
 
+mod catalog;
 mod connection_tests;
 mod credentials;
 mod models;
@@ -20,6 +21,10 @@ mod workflows;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use catalog::{
+    Catalog, CatalogChange, CatalogDiff, CatalogModel, ChooseDefault, DefaultModel, Fact,
+    FactChange, HideModels, PlatformChoices, PlatformModel, ProposedModel,
+};
 pub use connection_tests::{ConnectionTest, DraftTest, ModelTest, TestResult, WaitQuery};
 pub use credentials::{
     CreateCredential, Credential, CredentialInput, CredentialMatch, CredentialSummary,
@@ -28,8 +33,7 @@ pub use credentials::{
 };
 pub use models::{
     AddModel, AddedModel, Capabilities, CapabilitiesInput, CheckedDraft, ConfirmQuery, Controls,
-    DryRunQuery, EditModel, KnownCapabilities, Model, ModelList, NULL_REFUSED, PlatformModel,
-    Warning,
+    DryRunQuery, EditModel, KnownCapabilities, Model, ModelList, NULL_REFUSED, Warning,
 };
 pub use problem::{FieldProblem, Problem};
 pub use resolve::{

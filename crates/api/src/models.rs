@@ -291,33 +291,18 @@ pub struct KnownCapabilities {
     pub reasoning: Option<String>,
 }
 
-/// A model served through the platform's OpenRouter key. `null` means unknown.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct PlatformModel {
-    /// Always `platform`.
-    #[schema(value_type = String, pattern = "^platform$")]
-    pub kind: String,
-    /// The OpenRouter id, e.g. google/gemini-3.1-pro-preview.
-    pub id: String,
-    pub display_name: String,
-    pub provider: String,
-    /// The platform's default model.
-    pub default: bool,
-    pub capabilities: KnownCapabilities,
-    pub max_tokens: Option<u32>,
-    #[schema(value_type = Option<schema::Decimal>)]
-    pub input_cost_per_token: Option<String>,
-    #[schema(value_type = Option<schema::Decimal>)]
-    pub output_cost_per_token: Option<String>,
-    #[schema(value_type = schema::Status)]
-    pub status: String,
-}
-
 /// Every model of the org, platform and custom, each group in a stable order.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct ModelList {
-    pub platform: Vec<PlatformModel>,
+    /// The platform models the org may use (those it hides are left out).
+    pub platform: Vec<crate::PlatformModel>,
     pub custom: Vec<Model>,
+    /// The org's default model: its own choice, or the platform's (with why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_model: Option<crate::DefaultModel>,
+    /// Platform models the org hides.
+    #[serde(default)]
+    pub hidden_platform: Vec<String>,
 }
 
 /// `POST /v1/models?dry_run=true`.

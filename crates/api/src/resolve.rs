@@ -22,8 +22,10 @@ pub struct Resolved {
     pub endpoint_url: Option<String>,
     pub region: Option<String>,
     pub provider_model_id: String,
+    /// For a platform model, its max completion tokens as the catalog knows them (`null`:
+    /// unknown).
     pub max_tokens: Option<u32>,
-    /// `null` for platform models, whose capabilities the catalog may not know.
+    /// For a platform model, `null` unless the catalog knows every capability.
     pub capabilities: Option<Capabilities>,
     #[schema(value_type = Option<schema::Decimal>)]
     pub input_cost_per_token: Option<String>,

@@ -69,6 +69,12 @@ pub struct Config {
     pub data_key_cache_ttl_ms: u64,
     /// How long a passing connection test lets its draft be added (15 minutes).
     pub connection_test_receipt_ttl_ms: u64,
+    /// Sync the platform catalog from OpenRouter's models API every this many seconds inside
+    /// `serve` (0: never; the operator runs `modelreg catalog sync`).
+    pub catalog_sync_interval_s: u64,
+    /// Vendors (comma-separated, e.g. `anthropic,openai`) whose new upstream models a sync
+    /// lists at once instead of proposing them.
+    pub catalog_auto_list_vendors: Option<String>,
     /// Outbound calls to providers (connection tests).
     pub providers: ProvidersConfig,
 }
@@ -124,6 +130,8 @@ impl Default for Config {
             log_stall_timeout_ms: 2_000,
             bootstrap_default_org: true,
             connection_test_receipt_ttl_ms: 15 * 60 * 1000,
+            catalog_sync_interval_s: 0,
+            catalog_auto_list_vendors: None,
             data_key_cache_ttl_ms: 60_000,
             providers: ProvidersConfig::default(),
         }
@@ -257,6 +265,16 @@ const SETTINGS: &[(&str, &[&str], Read)] = &[
         Read::Number,
     ),
     (
+        "MODELREG_CATALOG_SYNC_INTERVAL_S",
+        &["catalog_sync_interval_s"],
+        Read::Number,
+    ),
+    (
+        "MODELREG_CATALOG_AUTO_LIST_VENDORS",
+        &["catalog_auto_list_vendors"],
+        Read::TextOrUnset,
+    ),
+    (
         "MODELREG_PROVIDERS_TIMEOUT_MS",
         &["providers", "timeout_ms"],
         Read::Number,
@@ -330,6 +348,18 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 impl Config {
+    /// The vendors whose new upstream models a catalog sync lists at once.
+    pub fn catalog_auto_list(&self) -> Vec<String> {
+        self.catalog_auto_list_vendors
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|vendor| !vendor.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Loads defaults, then `file` (or `MODELREG_CONFIG`), then the `MODELREG_*` variables
     /// of `env` (the process's, or a test's own).
     pub fn load(

@@ -86,6 +86,24 @@ impl Ctx {
         }
     }
 
+    /// The platform operator, acting on the platform catalog through a server-side command
+    /// (`modelreg catalog …`) or the registry itself (the seed, the periodic sync). The org is
+    /// the platform's namespace; `command_id` is fresh, or fixed where a retry must be one
+    /// command (the seed).
+    pub fn operator(label: &str, command_id: Option<String>) -> Self {
+        Self {
+            org: OrgId::platform(),
+            role: Role::Admin,
+            actor: Actor {
+                kind: ActorKind::System,
+                id: "operator".into(),
+                label: label.into(),
+            },
+            request_id: new_id(),
+            command_id: command_id.unwrap_or_else(new_id),
+        }
+    }
+
     /// A worker's command: its id derives from the job, so a redelivered job records once.
     pub fn worker(org: OrgId, worker: &str, label: &str, command_id: String) -> Self {
         Self {
@@ -156,6 +174,16 @@ impl Ctx {
                 "this needs an admin token; member and service tokens cannot manage models".into(),
             )),
         }
+    }
+
+    /// The platform catalog is the operator's: only `Ctx::operator` changes it.
+    pub(crate) fn require_operator(&self) -> Result<(), AppError> {
+        if self.org.is_platform() {
+            return Ok(());
+        }
+        Err(AppError::Forbidden(
+            "the platform catalog is changed by the operator (modelreg catalog …on the server), not through an org's token".into(),
+        ))
     }
 
     /// Workflows are reported by the pipelines product (a service token) or an admin.

@@ -4,13 +4,14 @@
 //! backends.
 //!
 //! Each feature has its module of plain functions over a [`Registry`]: [`models`],
-//! [`credentials`], [`workflows`], [`connection_tests`], [`orgs`] (orgs, tokens and sign-in)
-//! and [`resolve`].
+//! [`credentials`], [`workflows`], [`connection_tests`], [`orgs`] (orgs, tokens and sign-in),
+//! [`catalog`] (the platform catalog and an org's choices in it) and [`resolve`].
 //!
 //! Architecture invariant: `app` speaks no HTTP. Every answer to a command carries the log
 //! position it appended, and returns only once the local views reflect it. No rule lives
 //! here that `domain` could decide: `app` looks facts up and hands them to `decide`.
 
+pub mod catalog;
 pub mod config;
 pub mod connection_tests;
 pub mod credentials;
@@ -63,6 +64,8 @@ pub struct Registry {
     resolve_cache: resolve::ResolveCache,
     /// Data keys this process found it cannot unwrap.
     key_health: credentials::KeyHealth,
+    /// The platform catalog's row, while the views stand still.
+    catalog_cache: catalog::CatalogCache,
     /// Jobs done by the workers running in this process, for `/metrics`.
     jobs: JobCounters,
     /// The workers' durable consumers: losses of the log, for `/readyz` and `/metrics`.
@@ -95,6 +98,7 @@ impl Registry {
             tokens: orgs::TokenCache::default(),
             resolve_cache: resolve::ResolveCache::default(),
             key_health: credentials::KeyHealth::default(),
+            catalog_cache: catalog::CatalogCache::default(),
             jobs: JobCounters::default(),
             consumers: ConsumerHealth::default(),
             warnings: std::sync::Mutex::default(),
@@ -109,6 +113,11 @@ impl Registry {
     /// The local views: their position, readiness and checksum.
     pub fn views(&self) -> &Arc<Views> {
         &self.views
+    }
+
+    /// The platform's OpenRouter key, for the catalog sync's call to OpenRouter's models API.
+    pub fn platform_key(&self) -> Option<&Secret> {
+        self.platform_key.as_ref()
     }
 
     /// Jobs done by the workers of this process.
@@ -151,6 +160,14 @@ impl Registry {
             }),
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// Waits until the local views hold everything the log holds now: before re-reading an
+    /// aggregate whose append met a conflict (re-reading lagging views meets it again).
+    pub(crate) async fn catch_up(&self) -> Result<(), AppError> {
+        let last = self.log.last_seq().await?;
+        self.settle(last).await?;
+        Ok(())
     }
 
     pub(crate) fn now_ms(&self) -> i64 {

@@ -365,10 +365,7 @@ pub fn get(registry: &Registry, ctx: &Ctx, slug: &str) -> Result<Answer<api::Mod
 /// Platform and custom models, each group in a stable order.
 pub fn list(registry: &Registry, ctx: &Ctx) -> Result<Answer<api::ModelList>, AppError> {
     let position = registry.views.position();
-    let platform = domain::catalog::platform_models()
-        .iter()
-        .map(present::platform_model)
-        .collect();
+    let platform = crate::catalog::org_view(registry, ctx)?;
     let mut custom = Vec::new();
     for row in registry.views.models(ctx.org.as_str())? {
         let credential = credential_of(registry, ctx, &row)?;
@@ -378,7 +375,12 @@ pub fn list(registry: &Registry, ctx: &Ctx) -> Result<Answer<api::ModelList>, Ap
         custom.push(present::model(&row, summary));
     }
     Ok(Answer {
-        value: api::ModelList { platform, custom },
+        value: api::ModelList {
+            platform: platform.models,
+            custom,
+            default_model: Some(platform.default),
+            hidden_platform: platform.hidden,
+        },
         position,
     })
 }
@@ -570,7 +572,9 @@ pub(crate) async fn transition(
             .await
         {
             Ok(done) => return answer(registry, ctx, slug, done.position()),
-            Err(Refused::Conflict) if attempts < 5 => continue,
+            // Another change (the dependents worker's record, say) landed first: read the
+            // model again once the views hold it.
+            Err(Refused::Conflict) if attempts < 5 => registry.catch_up().await?,
             Err(refused) => return Err(conflict_or(registry, ctx, slug, refused).await),
         }
     }

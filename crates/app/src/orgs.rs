@@ -101,6 +101,9 @@ fn rejection(refused: Refused<org::Rejection>) -> AppError {
             message: "this is the org's last active admin token; issue another admin token first, so that someone can still manage the org".into(),
             current_version: None,
         },
+        org::Rejection::PlatformModelNotListed | org::Rejection::PlatformModelRetired => {
+            AppError::internal("a platform model choice reached the token path")
+        }
         org::Rejection::Invalid(invalid) => AppError::invalid(invalid),
     }
 }
@@ -221,12 +224,14 @@ pub async fn issue_prepared(
     })
 }
 
-fn org_state(row: &views::OrgRow) -> Org {
+pub(crate) fn org_state(row: &views::OrgRow) -> Org {
     Org {
         name: row.name.clone(),
         tokens: row.tokens.clone(),
         active_admins: row.active_admins.clone(),
         revoked: row.revoked.clone(),
+        default_model: row.default_model.clone(),
+        hidden_models: row.hidden_models.clone(),
     }
 }
 

@@ -1,7 +1,6 @@
 //! What clients get back: the wire contract's response types, built from view rows. No
 //! plaintext secret is in any of them; a credential shows its id and masked preview only.
 
-use domain::catalog::PlatformModel;
 use domain::connection_test::TestResult;
 use domain::credential::State;
 use domain::provider::Endpoint;
@@ -91,26 +90,6 @@ pub(crate) fn advice(warnings: Vec<domain::advice::Warning>) -> Vec<api::Warning
             message: w.message,
         })
         .collect()
-}
-
-pub(crate) fn platform_model(model: &PlatformModel) -> api::PlatformModel {
-    api::PlatformModel {
-        kind: "platform".into(),
-        id: model.id.clone(),
-        display_name: model.display_name.clone(),
-        provider: model.provider.clone(),
-        default: model.id == domain::catalog::default_model_id(),
-        capabilities: api::KnownCapabilities {
-            json_mode: model.capabilities.json_mode,
-            vision: model.capabilities.vision,
-            tool_use: model.capabilities.tool_use,
-            reasoning: model.capabilities.reasoning.clone(),
-        },
-        max_tokens: model.max_tokens,
-        input_cost_per_token: cost(model.input_cost_per_token),
-        output_cost_per_token: cost(model.output_cost_per_token),
-        status: "active".into(),
-    }
 }
 
 /// A saved credential in `state` at `now_ms`, with the models that reference it.

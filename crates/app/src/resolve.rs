@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use domain::catalog;
+use domain::catalog::{Entry, FactName};
 use domain::model::Status;
 use domain::provider::CredentialSecret;
 use domain::values::Capabilities;
@@ -202,8 +202,17 @@ pub fn litellm_config(
         litellm::for_the_proxy(&mut params.kwargs);
         model_list.push(deployment(slug, params.kwargs));
     }
-    for platform in catalog::platform_models() {
-        let meta = platform_meta(platform);
+    for platform in crate::catalog::org_view(registry, ctx)?.models {
+        if platform.status != "active" {
+            continue;
+        }
+        let Some(row) = crate::catalog::usable(registry, &ctx.org, &platform.id)? else {
+            continue;
+        };
+        let Some(entry) = row.catalog.find(&platform.id) else {
+            continue;
+        };
+        let meta = platform_meta(entry);
         let key = api::ResolvedCredential::ApiKey {
             api_key: api::SecretField::new(format!("os.environ/{PLATFORM_KEY_VAR}")),
         };
@@ -255,7 +264,9 @@ enum Facts {
 async fn find(registry: &Registry, ctx: &Ctx, model: &str) -> Result<Found, AppError> {
     ctx.require_service()?;
     let position = registry.views.position();
-    if let Some(platform) = catalog::find(model) {
+    if let Some(row) = crate::catalog::usable(registry, &ctx.org, model)?
+        && let Some(platform) = row.catalog.find(model)
+    {
         let key = registry
             .platform_key
             .as_ref()
@@ -340,8 +351,9 @@ fn unusable(credential: &domain::credential::Credential, now_ms: i64) -> Result<
     }
 }
 
-/// The facts of a platform model's resolve answer: OpenRouter, with the platform key.
-fn platform_meta(platform: &catalog::PlatformModel) -> Meta {
+/// The facts of a platform model's resolve answer: OpenRouter, with the platform key, and
+/// what the catalog knows (capabilities only when every one of them is known).
+fn platform_meta(platform: &Entry) -> Meta {
     Meta {
         kind: "platform",
         model: platform.id.clone(),
@@ -350,10 +362,10 @@ fn platform_meta(platform: &catalog::PlatformModel) -> Meta {
         endpoint_url: None,
         region: None,
         provider_model_id: platform.id.clone(),
-        max_tokens: platform.max_tokens,
-        capabilities: None,
-        input_cost_per_token: present::cost(platform.input_cost_per_token),
-        output_cost_per_token: present::cost(platform.output_cost_per_token),
+        max_tokens: platform.tokens(FactName::MaxCompletionTokens),
+        capabilities: crate::catalog::full_capabilities(platform),
+        input_cost_per_token: present::cost(platform.cost(FactName::InputCost)),
+        output_cost_per_token: present::cost(platform.cost(FactName::OutputCost)),
     }
 }
 

@@ -132,6 +132,12 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
         };
         let _ = views::run_projector_with(views, log, follow, shutdown).await;
     });
+    // Every process seeds the catalog if the log has none yet: exactly one seed lands.
+    if let Err(error) = crate::catalog::seed(&registry).await {
+        stop.send_replace(true);
+        let _ = projector.await;
+        return Err(error);
+    }
     let mut stopped = stop.subscribe();
     let key_watch = tokio::spawn(crate::credentials::watch_keys(
         Arc::clone(&registry),

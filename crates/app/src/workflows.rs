@@ -2,7 +2,6 @@
 //! deleting them, the reference view of a workflow and of a model, broken references, and
 //! what the dependents worker needs to warn them.
 
-use domain::catalog;
 use domain::model::Status;
 use domain::values::{OrgId, WorkflowId};
 use domain::workflow::{self, Features, Step, Workflow};
@@ -144,7 +143,8 @@ pub fn references(
     slug: &str,
 ) -> Result<Answer<api::ModelReferences>, AppError> {
     let position = registry.views.position();
-    let is_platform = slug.contains('/') && catalog::find(slug).is_some();
+    let is_platform =
+        crate::catalog::current(registry)?.is_some_and(|row| row.catalog.find(slug).is_some());
     if !is_platform {
         crate::models::row(registry, ctx, slug)?;
     }
@@ -243,11 +243,7 @@ fn reference_status(
     model: &str,
 ) -> Result<(&'static str, Option<views::ModelRow>), AppError> {
     if model.contains('/') {
-        let status = if catalog::find(model).is_some() {
-            "active"
-        } else {
-            "unknown"
-        };
+        let status = crate::catalog::reference_status(registry, &ctx.org, model)?;
         return Ok((status, None));
     }
     match registry.views.model(ctx.org.as_str(), model)? {
@@ -269,6 +265,18 @@ fn view(registry: &Registry, ctx: &Ctx, row: &WorkflowRow) -> Result<api::Workfl
                     model_row.model.max_tokens.get(),
                     &step.features,
                 ) {
+                    let refusal = present::refusal(refusal);
+                    if !warnings.contains(&refusal) {
+                        warnings.push(refusal);
+                    }
+                }
+            }
+        } else if status == "active"
+            && let Some(catalog) = crate::catalog::current(registry)?
+            && let Some(entry) = catalog.catalog.find(model)
+        {
+            for step in row.workflow.steps.iter().filter(|s| s.model == model) {
+                for refusal in domain::catalog::step_refusals(entry, &step.features) {
                     let refusal = present::refusal(refusal);
                     if !warnings.contains(&refusal) {
                         warnings.push(refusal);
@@ -320,8 +328,14 @@ fn view(registry: &Registry, ctx: &Ctx, row: &WorkflowRow) -> Result<api::Workfl
     })
 }
 
-/// What a workflow is told when a model it references is deactivated.
+/// What a workflow is told when a model it references is deactivated (a custom model) or
+/// retired (a platform model, whose id holds a `/`).
 pub fn notice_message(model: &str) -> String {
+    if model.contains('/') {
+        return format!(
+            "platform model {model} was retired; this workflow cannot generate LLM responses with it until it is repointed to an active model"
+        );
+    }
     format!(
         "model {model} was deactivated; this workflow cannot generate LLM responses with it until it is repointed to an active model"
     )

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{connection_test, credential, model, org, workflow};
+use crate::{catalog, connection_test, credential, model, org, workflow};
 
 /// The payload version this build writes. A new incompatible payload layout gets a new
 /// number and a decoder for the old one.
@@ -18,6 +18,8 @@ pub enum Event {
     Model(model::Event),
     Workflow(workflow::Event),
     ConnectionTest(connection_test::Event),
+    /// The platform catalog, under the platform's namespace (`reg._platform.catalog.platform`).
+    Catalog(catalog::Event),
 }
 
 /// The aggregate kinds, as they appear in subjects `reg.<org>.<kind>.<id>`.
@@ -27,6 +29,7 @@ pub mod kind {
     pub const MODEL: &str = "model";
     pub const WORKFLOW: &str = "workflow";
     pub const CONNECTION_TEST: &str = "connection_test";
+    pub const CATALOG: &str = "catalog";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,7 @@ impl Event {
             Self::Model(_) => kind::MODEL,
             Self::Workflow(_) => kind::WORKFLOW,
             Self::ConnectionTest(_) => kind::CONNECTION_TEST,
+            Self::Catalog(_) => kind::CATALOG,
         }
     }
 
@@ -50,6 +54,11 @@ impl Event {
             Self::Org(org::Event::Created { .. }) => "org.created",
             Self::Org(org::Event::TokenIssued { .. }) => "org.token_issued",
             Self::Org(org::Event::TokenRevoked { .. }) => "org.token_revoked",
+            Self::Org(org::Event::DefaultModelChosen { .. }) => "org.default_model_chosen",
+            Self::Org(org::Event::PlatformModelsHidden { .. }) => "org.platform_models_hidden",
+            Self::Org(org::Event::PlatformDependentsWarned { .. }) => {
+                "org.platform_dependents_warned"
+            }
             Self::Credential(credential::Event::Created(_)) => "credential.created",
             Self::Credential(credential::Event::Registered(_)) => "credential.registered",
             Self::Credential(credential::Event::Renamed { .. }) => "credential.renamed",
@@ -69,6 +78,12 @@ impl Event {
             Self::ConnectionTest(connection_test::Event::Completed(_)) => {
                 "connection_test.completed"
             }
+            Self::Catalog(catalog::Event::Seeded { .. }) => "catalog.seeded",
+            Self::Catalog(catalog::Event::Synced(_)) => "catalog.synced",
+            Self::Catalog(catalog::Event::Listed(_)) => "catalog.listed",
+            Self::Catalog(catalog::Event::Retired { .. }) => "catalog.retired",
+            Self::Catalog(catalog::Event::DefaultChanged { .. }) => "catalog.default_changed",
+            Self::Catalog(catalog::Event::OverrideSet { .. }) => "catalog.override_set",
         }
     }
 
@@ -115,6 +130,40 @@ pub fn samples() -> Vec<(&'static str, Event)> {
             output_per_token: None,
         },
         status: model::Status::Active,
+    };
+    let day = |raw: &str| catalog::Day::parse(raw).unwrap_or_else(|_| unreachable!());
+    let cost = |raw: &str| Cost::parse("c", raw).unwrap_or_else(|_| unreachable!());
+    let listing = catalog::Listing {
+        id: "google/gemini-3.1-pro-preview".into(),
+        display_name: "Gemini 3.1 Pro".into(),
+        facts: [
+            (
+                catalog::FactName::ToolUse,
+                catalog::Sourced {
+                    value: catalog::FactValue::Flag(true),
+                    source: "openrouter".into(),
+                    as_of: day("2026-02-01"),
+                },
+            ),
+            (
+                catalog::FactName::Reasoning,
+                catalog::Sourced {
+                    value: catalog::FactValue::Reasoning(Some(ReasoningParam::Effort)),
+                    source: "openrouter".into(),
+                    as_of: day("2026-02-01"),
+                },
+            ),
+            (
+                catalog::FactName::InputCost,
+                catalog::Sourced {
+                    value: catalog::FactValue::Cost(cost("0.000002")),
+                    source: "openrouter".into(),
+                    as_of: day("2026-02-01"),
+                },
+            ),
+        ]
+        .into_iter()
+        .collect(),
     };
     vec![
         (
@@ -281,6 +330,79 @@ pub fn samples() -> Vec<(&'static str, Event)> {
                     suggested_output_cost: None,
                 },
             )),
+        ),
+        (
+            "org.default_model_chosen",
+            Event::Org(org::Event::DefaultModelChosen {
+                model: Some("x-ai/grok-4.3".into()),
+            }),
+        ),
+        (
+            "org.platform_models_hidden",
+            Event::Org(org::Event::PlatformModelsHidden {
+                models: vec!["openai/gpt-5.5".into()],
+            }),
+        ),
+        (
+            "org.platform_dependents_warned",
+            Event::Org(org::Event::PlatformDependentsWarned {
+                model: "x-ai/grok-4.3".into(),
+                retirement_seq: 40,
+                workflow_ids: vec!["wf-1".into()],
+            }),
+        ),
+        (
+            "catalog.seeded",
+            Event::Catalog(catalog::Event::Seeded {
+                default: "google/gemini-3.1-pro-preview".into(),
+                models: vec![listing.clone()],
+            }),
+        ),
+        (
+            "catalog.synced",
+            Event::Catalog(catalog::Event::Synced(catalog::Synced {
+                source: "openrouter https://openrouter.ai/api/v1/models".into(),
+                as_of: day("2026-02-01"),
+                changed: vec![catalog::FactChange {
+                    id: "google/gemini-3.1-pro-preview".into(),
+                    fact: catalog::FactName::OutputCost,
+                    before: None,
+                    after: Some(catalog::FactValue::Cost(cost("0.000012"))),
+                    overridden: false,
+                }],
+                proposed: vec![listing.clone()],
+                listed: Vec::new(),
+                disappeared: vec!["openai/gpt-5.5".into()],
+                reappeared: vec!["openai/gpt-5.4".into()],
+                expired: vec!["x-ai/grok-4.1-fast".into()],
+            })),
+        ),
+        (
+            "catalog.listed",
+            Event::Catalog(catalog::Event::Listed(listing)),
+        ),
+        (
+            "catalog.retired",
+            Event::Catalog(catalog::Event::Retired {
+                id: "x-ai/grok-4.3".into(),
+                reason: "superseded".into(),
+            }),
+        ),
+        (
+            "catalog.default_changed",
+            Event::Catalog(catalog::Event::DefaultChanged {
+                id: "openai/gpt-5.4".into(),
+            }),
+        ),
+        (
+            "catalog.override_set",
+            Event::Catalog(catalog::Event::OverrideSet {
+                id: "openai/gpt-5.4".into(),
+                fact: catalog::FactName::MaxCompletionTokens,
+                value: Some(catalog::FactValue::Tokens(128_000)),
+                reason: "measured".into(),
+                as_of: day("2026-02-02"),
+            }),
         ),
     ]
 }

@@ -1,4 +1,5 @@
-//! The org aggregate: its creation and the API tokens it issues and revokes.
+//! The org aggregate: its creation, the API tokens it issues and revokes, and its choices
+//! among the platform models (its own default, the models it hides).
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,19 @@ pub struct Org {
     /// The admin tokens not revoked: the last one cannot be revoked.
     pub active_admins: Vec<TokenId>,
     pub revoked: Vec<TokenId>,
+    /// The org's own default platform model, if it chose one.
+    pub default_model: Option<String>,
+    /// Platform models the org must not use.
+    pub hidden_models: Vec<String>,
+}
+
+/// What the catalog says of a platform model an org command names (looked up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlatformModelFact {
+    /// Listed and not retired.
+    Usable,
+    Retired,
+    NotListed,
 }
 
 pub enum Command {
@@ -64,8 +78,25 @@ pub enum Command {
     RevokeToken {
         token_id: TokenId,
     },
+    /// Choose the org's default platform model (`None`: the platform's default again).
+    ChooseDefault {
+        model: Option<(String, PlatformModelFact)>,
+    },
+    /// Hide exactly these platform models from the org (each with what the catalog says).
+    HideModels {
+        models: Vec<(String, PlatformModelFact)>,
+    },
+    /// The dependents worker's record of the org's active workflows it warned about the
+    /// retirement of platform model `model` at `retirement_seq`.
+    RecordPlatformWarning {
+        model: String,
+        retirement_seq: u64,
+        workflow_ids: Vec<String>,
+    },
 }
 
+/// Architecture invariant: variants and fields are only ever appended (postcard encodes the
+/// variant index); golden files in `schemas/events/` hold every variant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     Created {
@@ -82,6 +113,21 @@ pub enum Event {
     TokenRevoked {
         token_id: TokenId,
     },
+    /// The org's default platform model; `None`: the platform's default.
+    DefaultModelChosen {
+        model: Option<String>,
+    },
+    /// The platform models the org hides, all of them (an empty list shows every model).
+    PlatformModelsHidden {
+        models: Vec<String>,
+    },
+    /// Active workflows of the org that referenced a platform model when it was retired, as
+    /// counted by the dependents worker; each was sent a notice.
+    PlatformDependentsWarned {
+        model: String,
+        retirement_seq: u64,
+        workflow_ids: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -96,6 +142,10 @@ pub enum Rejection {
     TokenNotFound,
     #[error("the org's last admin token cannot be revoked")]
     LastAdminToken,
+    #[error("no listed platform model has this id")]
+    PlatformModelNotListed,
+    #[error("the platform model is retired")]
+    PlatformModelRetired,
     #[error("{0}")]
     Invalid(Invalid),
 }
@@ -158,6 +208,54 @@ pub fn decide(state: Option<&Org>, command: Command) -> Result<Vec<Event>, Rejec
             }
             Ok(vec![Event::TokenRevoked { token_id }])
         }
+        (None, Command::ChooseDefault { .. } | Command::HideModels { .. }) => {
+            Err(Rejection::NotFound)
+        }
+        (None, Command::RecordPlatformWarning { .. }) => Err(Rejection::NotFound),
+        (Some(org), Command::ChooseDefault { model }) => {
+            let model = match model {
+                None => None,
+                Some((_, PlatformModelFact::NotListed)) => {
+                    return Err(Rejection::PlatformModelNotListed);
+                }
+                Some((_, PlatformModelFact::Retired)) => {
+                    return Err(Rejection::PlatformModelRetired);
+                }
+                Some((id, PlatformModelFact::Usable)) => Some(id),
+            };
+            if model == org.default_model {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::DefaultModelChosen { model }])
+        }
+        (Some(org), Command::HideModels { models }) => {
+            // Hiding a retired model is harmless; hiding an unknown id is a mistake.
+            if models
+                .iter()
+                .any(|(_, fact)| *fact == PlatformModelFact::NotListed)
+            {
+                return Err(Rejection::PlatformModelNotListed);
+            }
+            let mut ids: Vec<String> = models.into_iter().map(|(id, _)| id).collect();
+            ids.sort();
+            ids.dedup();
+            if ids == org.hidden_models {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::PlatformModelsHidden { models: ids }])
+        }
+        (
+            Some(_),
+            Command::RecordPlatformWarning {
+                model,
+                retirement_seq,
+                workflow_ids,
+            },
+        ) => Ok(vec![Event::PlatformDependentsWarned {
+            model,
+            retirement_seq,
+            workflow_ids,
+        }]),
     }
 }
 
@@ -168,6 +266,8 @@ pub fn evolve(state: Option<Org>, event: &Event) -> Option<Org> {
             tokens: Vec::new(),
             active_admins: Vec::new(),
             revoked: Vec::new(),
+            default_model: None,
+            hidden_models: Vec::new(),
         }),
         (Some(mut org), Event::TokenIssued { token_id, role, .. }) => {
             org.tokens.push(token_id.clone());
@@ -181,7 +281,16 @@ pub fn evolve(state: Option<Org>, event: &Event) -> Option<Org> {
             org.revoked.push(token_id.clone());
             Some(org)
         }
-        (None, Event::TokenIssued { .. } | Event::TokenRevoked { .. }) => None,
+        (Some(mut org), Event::DefaultModelChosen { model }) => {
+            org.default_model = model.clone();
+            Some(org)
+        }
+        (Some(mut org), Event::PlatformModelsHidden { models }) => {
+            org.hidden_models = models.clone();
+            Some(org)
+        }
+        (Some(org), Event::PlatformDependentsWarned { .. }) => Some(org),
+        (None, _) => None,
     }
 }
 
@@ -286,6 +395,47 @@ mod tests {
         assert_eq!(decide(org.as_ref(), revoke("m1")).unwrap(), Vec::new());
         assert_eq!(decide(org.as_ref(), revoke("a1")).unwrap().len(), 1);
         assert_eq!(decide(None, revoke("a1")).unwrap_err(), Rejection::NotFound);
+    }
+
+    #[test]
+    fn an_org_chooses_a_usable_default_and_hides_listed_models() {
+        use PlatformModelFact::*;
+        let org = given(vec![]);
+        let choose = |id: &str, fact| Command::ChooseDefault {
+            model: Some((id.to_owned(), fact)),
+        };
+        assert_eq!(
+            decide(org.as_ref(), choose("a/b", Retired)).unwrap_err(),
+            Rejection::PlatformModelRetired
+        );
+        assert_eq!(
+            decide(org.as_ref(), choose("a/b", NotListed)).unwrap_err(),
+            Rejection::PlatformModelNotListed
+        );
+        let chosen = decide(org.as_ref(), choose("a/b", Usable)).unwrap();
+        let org = chosen.iter().fold(org, evolve);
+        assert_eq!(org.as_ref().unwrap().default_model.as_deref(), Some("a/b"));
+        assert!(
+            decide(org.as_ref(), choose("a/b", Usable))
+                .unwrap()
+                .is_empty()
+        );
+        let hide = |ids: &[&str]| Command::HideModels {
+            models: ids.iter().map(|id| ((*id).to_owned(), Usable)).collect(),
+        };
+        let hidden = decide(org.as_ref(), hide(&["c/d", "a/b", "c/d"])).unwrap();
+        assert_eq!(
+            hidden,
+            vec![Event::PlatformModelsHidden {
+                models: vec!["a/b".into(), "c/d".into()]
+            }]
+        );
+        let org = hidden.iter().fold(org, evolve);
+        assert!(
+            decide(org.as_ref(), hide(&["a/b", "c/d"]))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

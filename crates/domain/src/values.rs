@@ -13,7 +13,9 @@ mod names;
 pub use capabilities::{Capabilities, MAX_TOKENS_LIMIT, MaxTokens, ReasoningParam};
 pub use costs::{COST_MAX_DECIMAL_PLACES, Cost, Costs};
 pub use endpoints::{AwsRegion, HttpUrl};
-pub use ids::{CredentialId, IdempotencyKey, OrgId, SLUG_MAX, Slug, TokenId, WorkflowId};
+pub use ids::{
+    CredentialId, IdempotencyKey, OrgId, PLATFORM_ORG, SLUG_MAX, Slug, TokenId, WorkflowId,
+};
 pub use names::{CredentialName, DisplayName};
 
 #[cfg(test)]

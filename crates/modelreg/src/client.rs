@@ -12,16 +12,19 @@
 //! per noun: `models`, `credentials`, `workflows`, `tokens`.
 
 mod args;
+pub(crate) mod catalog;
 mod connection_test;
 pub(crate) mod credentials;
 pub(crate) mod export;
 mod http;
 mod input;
 pub(crate) mod models;
+pub(crate) mod org;
 mod output;
 pub(crate) mod tokens;
 pub(crate) mod workflows;
 
 pub(crate) use args::{
-    CredentialsCommand, ExportCommand, ModelsCommand, Remote, TokensCommand, WorkflowsCommand,
+    CredentialsCommand, ExportCommand, ModelsCommand, OrgCommand, Remote, TokensCommand,
+    WorkflowsCommand,
 };

@@ -1,6 +1,7 @@
 //! The `modelreg` binary: `serve`, `admin`, `rebuild`, and client commands that speak HTTP
 //! to a running registry.
 
+mod catalog_cmds;
 mod client;
 mod server_cmds;
 
@@ -90,6 +91,17 @@ enum Command {
         #[command(subcommand)]
         command: client::TokensCommand,
     },
+    /// The org's choices among platform models, through a running registry.
+    Org {
+        #[command(subcommand)]
+        command: client::OrgCommand,
+    },
+    /// The platform catalog: list and show through a running registry; sync, add, retire,
+    /// override and default as the operator, on the registry's state.
+    Catalog {
+        #[command(subcommand)]
+        command: catalog_cmds::CatalogCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -175,6 +187,8 @@ fn main() -> std::process::ExitCode {
             Command::Workflows { command } => client::workflows::run(remote, command).await,
             Command::Tokens { command } => client::tokens::run(remote, command).await,
             Command::Export { command } => client::export::run(remote, command).await,
+            Command::Org { command } => client::org::run(remote, command).await,
+            Command::Catalog { command } => catalog_cmds::run(remote, command).await,
         }
     });
     match result {

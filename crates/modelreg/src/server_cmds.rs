@@ -11,7 +11,7 @@ use crate::{StateArgs, say};
 
 /// The config's layers, flags last: `app::config` merges them all, so the binary only says
 /// which flags were given.
-fn load_config(state: &StateArgs, listen: Option<String>) -> anyhow::Result<Config> {
+pub(crate) fn load_config(state: &StateArgs, listen: Option<String>) -> anyhow::Result<Config> {
     let flags = Flags {
         data_dir: state.data_dir.clone(),
         nats_url: state.nats.clone(),
@@ -25,7 +25,7 @@ fn load_config(state: &StateArgs, listen: Option<String>) -> anyhow::Result<Conf
     )?)
 }
 
-fn init_logging(config: &Config) {
+pub(crate) fn init_logging(config: &Config) {
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -66,6 +66,12 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
         say("created org \"default\"; its admin token (shown once, also kept in a 0600 file):");
         say(&format!("  {}", token.expose_secret()));
         say(&format!("  saved in {}", path.display()));
+    }
+    if config.platform_openrouter_key.is_none() {
+        // Custom models work without it, so the server stays ready; platform models do not.
+        tracing::warn!(
+            "no platform OpenRouter key (MODELREG_PLATFORM_OPENROUTER_KEY): resolving a platform model answers 503 platform.not_configured until the operator sets it; custom models work"
+        );
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -133,6 +139,34 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
             }));
         }
     }
+    {
+        // Expiration dates that come between syncs retire their models too (hourly).
+        let registry = Arc::clone(&running.registry);
+        let stopped = workers_stopped();
+        workers.push(tokio::spawn(async move {
+            workers::catalog_sync::run_expiry_checks(
+                registry,
+                std::time::Duration::from_secs(3600),
+                stopped,
+            )
+            .await;
+        }));
+    }
+    if config.catalog_sync_interval_s > 0 {
+        let settings = workers::connection_tests::settings(&config.providers)?.providers;
+        let every = std::time::Duration::from_secs(config.catalog_sync_interval_s);
+        let auto_list = config.catalog_auto_list();
+        let registry = Arc::clone(&running.registry);
+        let stopped = workers_stopped();
+        say(&format!(
+            "the platform catalog syncs from OpenRouter every {} s",
+            config.catalog_sync_interval_s
+        ));
+        workers.push(tokio::spawn(async move {
+            workers::catalog_sync::run_periodic(registry, settings, auto_list, every, stopped)
+                .await;
+        }));
+    }
     let registry = Arc::clone(&running.registry);
     let timeouts = server::Timeouts {
         header_read: std::time::Duration::from_millis(config.http_header_read_timeout_ms.max(1)),
@@ -158,7 +192,7 @@ fn reachable(address: std::net::SocketAddr) -> String {
 
 /// Adds "stop the server first" to an error only when it says a file is locked by another
 /// process; any other failure to open the state keeps its own message.
-fn stop_the_server_first<E>(error: E) -> anyhow::Error
+pub(crate) fn stop_the_server_first<E>(error: E) -> anyhow::Error
 where
     E: std::error::Error + Send + Sync + 'static,
 {

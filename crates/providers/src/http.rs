@@ -12,6 +12,8 @@ use crate::outbound::Blocked;
 
 /// A request ready to send: everything a provider module decides, nothing it executes.
 pub(crate) struct Call {
+    /// POST for every probe; GET for listing models.
+    pub(crate) method: reqwest::Method,
     pub(crate) url: String,
     /// Credential headers are marked sensitive, so no `Debug` of the request shows them.
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
@@ -21,12 +23,23 @@ pub(crate) struct Call {
 impl Call {
     pub(crate) fn json(url: String, body: &serde_json::Value) -> Self {
         Self {
+            method: reqwest::Method::POST,
             url,
             headers: vec![(
                 reqwest::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
             body: body.to_string().into_bytes(),
+        }
+    }
+
+    /// A GET without a body.
+    pub(crate) fn get(url: String) -> Self {
+        Self {
+            method: reqwest::Method::GET,
+            url,
+            headers: Vec::new(),
+            body: Vec::new(),
         }
     }
 
@@ -84,7 +97,10 @@ pub(crate) async fn execute(
     call: Call,
     max_body_bytes: usize,
 ) -> Result<Reply, Verdict> {
-    let mut request = client.post(&call.url).body(call.body);
+    let mut request = client.request(call.method, &call.url);
+    if !call.body.is_empty() {
+        request = request.body(call.body);
+    }
     for (name, value) in call.headers {
         request = request.header(name, value);
     }

@@ -4,7 +4,8 @@
 //! One module per provider builds the smallest documented live request with exactly the
 //! credential under test and reads the answer (`shared/reference/providers.md` has the formats
 //! and their sources). [`test_connection`] runs one probe under a deadline and a size cap and
-//! returns an [`Outcome`] whose upstream message is already redacted.
+//! returns an [`Outcome`] whose upstream message is already redacted. [`openrouter_models`]
+//! reads OpenRouter's models API for the platform catalog's sync.
 //!
 //! Architecture invariant: this crate holds no registry state. It never looks a credential up
 //! (the probe carries it), never logs, and no secret reaches an error, a `Debug` output or an
@@ -21,6 +22,7 @@ mod huggingface;
 mod openai;
 mod openai_compatible;
 mod openrouter;
+pub mod openrouter_models;
 mod outbound;
 mod outcome;
 mod pricing;

@@ -3,6 +3,7 @@
 //! the answer: the value as JSON with the log `position` it reflects, also in the
 //! `X-Modelreg-Position` header.
 
+mod catalog;
 mod connection_tests;
 mod credentials;
 mod models;
@@ -71,6 +72,11 @@ fn documented() -> OpenApiRouter<Arc<Registry>> {
         .routes(routes!(credentials::shred_version))
         .routes(routes!(credentials::issue_token, credentials::list_tokens))
         .routes(routes!(credentials::revoke_token))
+        .routes(routes!(catalog::get_catalog))
+        .routes(routes!(catalog::get_catalog_model))
+        .routes(routes!(catalog::get_choices))
+        .routes(routes!(catalog::choose_default))
+        .routes(routes!(catalog::hide_models))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::render_metrics))

@@ -12,7 +12,7 @@ pub use projector::{
     FollowSettings, ProjectError, TOKEN_ISSUED, rebuild, run_projector, run_projector_with,
 };
 pub use rows::{
-    ConnectionTestRow, CredentialRow, Deactivation, LastTest, ModelRow, Notice, OrgRow, StreamPos,
-    TokenRow, VersionRow, WorkflowRow,
+    CatalogChange, CatalogRow, ConnectionTestRow, CredentialRow, Deactivation, LastTest, ModelRow,
+    Notice, OrgRow, Retirement, StreamPos, TokenRow, VersionRow, WorkflowRow,
 };
 pub use store::{ViewError, Views};

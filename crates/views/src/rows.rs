@@ -1,6 +1,9 @@
 //! The rows views store, postcard-encoded. Timestamps and actors come from envelopes, never
 //! from the clock, so a rebuild writes the same bytes.
 
+use std::collections::BTreeMap;
+
+use domain::catalog::Catalog;
 use domain::connection_test::ConnectionTest;
 use domain::credential::Credential;
 use domain::model::Model;
@@ -27,6 +30,10 @@ pub struct OrgRow {
     pub tokens: Vec<TokenId>,
     pub active_admins: Vec<TokenId>,
     pub revoked: Vec<TokenId>,
+    /// The org's own default platform model, if it chose one.
+    pub default_model: Option<String>,
+    /// Platform models the org hides, sorted.
+    pub hidden_models: Vec<String>,
     pub stream: StreamPos,
 }
 
@@ -151,4 +158,37 @@ pub struct LastTest {
     pub completed_at_ms: i64,
     /// The saved model tested, if it was one.
     pub model: Option<String>,
+}
+
+/// The platform catalog: its state, where its stream stands, when and by whom each model was
+/// retired (and whom the dependents worker warned), and its history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogRow {
+    pub catalog: Catalog,
+    pub stream: StreamPos,
+    pub retirements: BTreeMap<String, Retirement>,
+    /// Every change, oldest first.
+    pub history: Vec<CatalogChange>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retirement {
+    pub at_ms: i64,
+    pub by: String,
+    /// The log position of the event that retired the model.
+    pub seq: u64,
+    pub reason: String,
+    /// Filled by the dependents worker: per org, the active workflows it warned.
+    pub warned: BTreeMap<String, Vec<String>>,
+}
+
+/// One change of the catalog, for its history: the event, who recorded it and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogChange {
+    pub seq: u64,
+    pub at_ms: i64,
+    pub by: String,
+    /// The event's name, e.g. `catalog.synced`.
+    pub event: String,
+    pub summary: String,
 }

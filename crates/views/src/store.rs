@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::rows::{ConnectionTestRow, CredentialRow, ModelRow, OrgRow, TokenRow, WorkflowRow};
+use crate::rows::{
+    CatalogRow, ConnectionTestRow, CredentialRow, ModelRow, OrgRow, TokenRow, WorkflowRow,
+};
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(crate) const ORGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("orgs");
@@ -27,6 +29,9 @@ pub(crate) const CONNECTION_TESTS: TableDefinition<&[u8], &[u8]> =
 /// `<org>/<model>\0<workflow id>` → nothing: which workflows reference a model. `\0` cannot
 /// occur in a model reference, so one model's rows are one prefix.
 pub(crate) const REFS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("refs");
+/// [`CATALOG_KEY`] → the platform catalog's row.
+pub(crate) const CATALOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("catalog");
+pub(crate) const CATALOG_KEY: &str = "platform";
 
 pub(crate) const CHECKPOINT: &str = "checkpoint";
 /// The layout of tables and rows the file was written with, under this key in META.
@@ -37,13 +42,14 @@ const LAYOUT: &str = "layout";
 /// for credentials and connection tests. 3: command rows for issued tokens too; model rows
 /// carry the command of their last change. 4: token rows say who issued and who revoked
 /// them; org rows list active admin and revoked tokens. 5: credential rows carry their
-/// name, expiry, versions and last test.
-const LAYOUT_VERSION: u64 = 5;
+/// name, expiry, versions and last test. 6: the platform catalog's table; org rows carry the
+/// org's default and hidden platform models.
+const LAYOUT_VERSION: u64 = 6;
 
 /// The page cache of the serving views: the hot rows of every org stay in memory.
 const SERVING_CACHE_BYTES: usize = 1 << 30;
 
-const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 9] = [
+const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 10] = [
     ORGS,
     TOKENS,
     MODELS,
@@ -53,6 +59,7 @@ const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 9] = [
     WORKFLOWS,
     REFS,
     CONNECTION_TESTS,
+    CATALOG,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -298,6 +305,23 @@ impl Views {
 
     pub fn org(&self, org: &str) -> Result<Option<OrgRow>, ViewError> {
         self.get(ORGS, org)
+    }
+
+    /// Every org's id, in order (the platform's namespace is not an org).
+    pub fn org_ids(&self) -> Result<Vec<String>, ViewError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(ORGS).map_err(storage)?;
+        let mut ids = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (k, _) = entry.map_err(storage)?;
+            ids.push(String::from_utf8_lossy(k.value()).into_owned());
+        }
+        Ok(ids)
+    }
+
+    /// The platform catalog, once seeded.
+    pub fn catalog(&self) -> Result<Option<CatalogRow>, ViewError> {
+        self.get(CATALOG, CATALOG_KEY)
     }
 
     pub fn token(&self, token_id: &str) -> Result<Option<TokenRow>, ViewError> {

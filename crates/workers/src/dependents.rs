@@ -1,6 +1,8 @@
 //! The dependents worker: on each model deactivation, counts the active workflows that
 //! reference the model, records a `DependentsWarned` event with their ids, and publishes one
-//! notice per workflow on `notices.<org>.workflows.<id>`.
+//! notice per workflow on `notices.<org>.workflows.<id>`. On each retirement of a platform
+//! model (by the operator, or by a sync that saw its expiration date come), the same for
+//! every org whose active workflows reference it, recorded in each org's log.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,6 +20,8 @@ use crate::{Done, Notifier, WorkerError};
 
 /// The durable consumer's name; its position survives restarts.
 pub const CONSUMER: &str = "dependents";
+/// The durable consumer of the platform catalog's events.
+pub const CATALOG_CONSUMER: &str = "catalog-dependents";
 
 /// How the worker consumes the log.
 #[derive(Clone, Debug)]
@@ -65,15 +69,45 @@ pub async fn run_with(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WorkerError> {
+    use futures::FutureExt;
+    let shutdown = shutdown.shared();
+    let models = consume(
+        &registry,
+        notifier.as_ref(),
+        &settings,
+        CONSUMER,
+        "reg.*.model.*",
+        shutdown.clone(),
+    );
+    let catalog = consume(
+        &registry,
+        notifier.as_ref(),
+        &settings,
+        CATALOG_CONSUMER,
+        "reg._platform.catalog.*",
+        shutdown,
+    );
+    tokio::try_join!(models, catalog).map(|_| ())
+}
+
+/// One durable consumer's loop.
+async fn consume(
+    registry: &Registry,
+    notifier: &dyn Notifier,
+    settings: &Settings,
+    name: &str,
+    filter: &str,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), WorkerError> {
     let config = DurableConfig {
-        name: CONSUMER.into(),
-        filter: "reg.*.model.*".into(),
+        name: name.into(),
+        filter: filter.into(),
         ack_wait: settings.ack_wait,
         max_deliver: settings.retry.max_deliver,
         batch: settings.batch,
     };
     tokio::pin!(shutdown);
-    if !crate::wait_for_views(&registry, CONSUMER, &mut shutdown).await? {
+    if !crate::wait_for_views(registry, name, &mut shutdown).await? {
         return Ok(());
     }
     let mut consumer = crate::Consumer::open(&registry, config).await;
@@ -83,7 +117,117 @@ pub async fn run_with(
             next = consumer.next(&registry, Duration::from_secs(1)) => next,
         };
         let Some(delivery) = delivery else { continue };
-        job(&registry, notifier.as_ref(), &settings, delivery).await;
+        if name == CATALOG_CONSUMER {
+            catalog_job(registry, notifier, settings, delivery).await;
+        } else {
+            job(registry, notifier, settings, delivery).await;
+        }
+    }
+}
+
+/// One delivery of a catalog event: retirements warn their dependents, the rest is skipped.
+async fn catalog_job(
+    registry: &Registry,
+    notifier: &dyn Notifier,
+    settings: &Settings,
+    delivery: eventlog::Delivery,
+) {
+    let Some((delivery, _, event)) =
+        crate::decode_or_drop(registry, CATALOG_CONSUMER, delivery).await
+    else {
+        return;
+    };
+    let retired = match &event {
+        Event::Catalog(event) => domain::catalog::retired_by(event),
+        _ => Vec::new(),
+    };
+    if retired.is_empty() {
+        return crate::done(registry, CATALOG_CONSUMER, delivery, Done::Skipped).await;
+    }
+    let seq = delivery.stored.seq;
+    let outcome = crate::keep_alive(
+        &delivery,
+        settings.ack_wait / 3,
+        handle_retirements(registry, notifier, seq, retired),
+    )
+    .await;
+    finish(registry, CATALOG_CONSUMER, settings, delivery, outcome).await;
+}
+
+/// Warns, org by org, the active workflows that use the platform models retired at `seq`:
+/// records whom in each org's log (once), then sends each a notice (again on a redelivery).
+async fn handle_retirements(
+    registry: &Registry,
+    notifier: &dyn Notifier,
+    seq: u64,
+    models: Vec<String>,
+) -> Result<(), WorkerError> {
+    for (index, model) in models.iter().enumerate() {
+        let Some(warnings) = app::catalog::dependents_of_retirement(registry, model, seq).await?
+        else {
+            continue;
+        };
+        for org in warnings.orgs {
+            if !org.recorded {
+                let ctx = Ctx::worker(
+                    org.org.clone(),
+                    CATALOG_CONSUMER,
+                    "dependents worker",
+                    format!("platform-dependents-{seq}-{index}"),
+                );
+                app::catalog::record_platform_warning(
+                    registry,
+                    &ctx,
+                    model,
+                    seq,
+                    org.workflow_ids.clone(),
+                )
+                .await?;
+            }
+            for id in &org.workflow_ids {
+                let payload = json!({
+                    "notice_id": format!("{}-{seq}-{id}", org.org),
+                    "org": org.org.as_str(),
+                    "workflow": id,
+                    "model": model,
+                    "retired_by": warnings.retired_by,
+                    "message": app::workflows::notice_message(model),
+                });
+                notifier
+                    .notify(
+                        format!("notices.{}.workflows.{id}", org.org),
+                        payload.to_string().into_bytes(),
+                    )
+                    .await?;
+            }
+            tracing::info!(org = %org.org, model = %model, warned = org.workflow_ids.len(), "dependents of a retired platform model warned");
+        }
+    }
+    Ok(())
+}
+
+/// Acks a job that did its work, or gives it back to be retried, or gives up on its last
+/// delivery.
+async fn finish(
+    registry: &Registry,
+    consumer: &str,
+    settings: &Settings,
+    delivery: eventlog::Delivery,
+    outcome: Result<(), WorkerError>,
+) {
+    let seq = delivery.stored.seq;
+    let error = match outcome {
+        Ok(()) => return crate::done(registry, consumer, delivery, Done::Recorded).await,
+        Err(error) => error,
+    };
+    if !settings.retry.is_last(delivery.attempt) {
+        return crate::retry_later(registry, consumer, delivery, &settings.retry, &error).await;
+    }
+    registry.jobs().record(consumer, "failed");
+    let error = crate::chain(&error);
+    tracing::error!(%error, seq, attempt = delivery.attempt, consumer, "dependents were not warned: the job failed on its last delivery and is dropped");
+    if let Err(error) = delivery.ack().await {
+        tracing::warn!(%error, seq, "ack of a given-up dependents job failed");
     }
 }
 
@@ -109,19 +253,7 @@ async fn job(
         handle(registry, notifier, seq, envelope),
     )
     .await;
-    let error = match outcome {
-        Ok(()) => return crate::done(registry, CONSUMER, delivery, Done::Recorded).await,
-        Err(error) => error,
-    };
-    if !settings.retry.is_last(delivery.attempt) {
-        return crate::retry_later(registry, CONSUMER, delivery, &settings.retry, &error).await;
-    }
-    registry.jobs().record(CONSUMER, "failed");
-    let error = crate::chain(&error);
-    tracing::error!(%error, seq, attempt = delivery.attempt, "dependents of a deactivated model were not warned: the job failed on its last delivery and is dropped");
-    if let Err(error) = delivery.ack().await {
-        tracing::warn!(%error, seq, "ack of a given-up dependents job failed");
-    }
+    finish(registry, CONSUMER, settings, delivery, outcome).await;
 }
 
 /// Warns the dependents of the model deactivated at `seq`: records whom (once), then sends

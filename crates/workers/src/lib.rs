@@ -5,6 +5,7 @@
 //! Architecture invariant: workers never bypass the log. Every result is an event whose
 //! message id is derived from the job, so a redelivered job never records twice.
 
+pub mod catalog_sync;
 pub mod connection_tests;
 pub mod dependents;
 mod notify;
@@ -40,6 +41,8 @@ pub enum WorkerError {
     },
     #[error("the NATS subscription ended")]
     SubscriptionEnded,
+    #[error("the catalog sync could not read OpenRouter's models")]
+    Catalog(#[source] providers::openrouter_models::ModelsError),
 }
 
 /// An error and its sources, for a log line.

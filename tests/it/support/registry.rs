@@ -250,6 +250,11 @@ impl TestApp {
         &self.running.as_ref().expect("running").app.registry
     }
 
+    /// The registry as a shared handle, for a task the test runs beside it.
+    pub(crate) fn running_registry(&self) -> &std::sync::Arc<app::Registry> {
+        &self.running.as_ref().expect("running").app.registry
+    }
+
     /// Stops the server and projector, releasing every file.
     pub(crate) async fn stop(&mut self) {
         if let Some(running) = self.running.take() {

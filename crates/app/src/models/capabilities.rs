@@ -23,37 +23,17 @@ pub fn check(
         reasoning_budget: request.reasoning_budget,
         max_tokens: request.max_tokens,
     };
-    if let Some(platform) = catalog::find(model) {
-        let caps = &platform.capabilities;
-        let mut unknown = Vec::new();
-        let mut refused = Vec::new();
-        for (feature, want, known) in [
-            ("tools", wanted.tools, caps.tool_use),
-            ("json_mode", wanted.json_mode, caps.json_mode),
-            ("image_input", wanted.image_input, caps.vision),
-        ] {
-            match (want, known) {
-                (false, _) | (true, Some(true)) => {}
-                (true, None) => unknown.push(feature.to_owned()),
-                (true, Some(false)) => refused.push(api::Refusal {
-                    feature: feature.to_owned(),
-                    reason: format!("{feature} is not supported by this model"),
-                }),
-            }
-        }
-        if (wanted.reasoning_effort || wanted.reasoning_budget) && caps.reasoning.is_none() {
-            unknown.push("reasoning".to_owned());
-        }
-        if wanted.max_tokens.is_some() && platform.max_tokens.is_none() {
-            unknown.push("max_tokens".to_owned());
-        }
+    if let Some(row) = crate::catalog::usable(registry, &ctx.org, model)?
+        && let Some(platform) = row.catalog.find(model)
+    {
+        let (refused, unknown) = catalog::check(platform, &wanted);
         let allowed = refused.is_empty() && unknown.is_empty();
         return Ok(Answer {
             value: api::CheckAnswer {
                 model: model.to_owned(),
                 allowed,
-                refused,
-                unknown,
+                refused: refused.into_iter().map(present::refusal).collect(),
+                unknown: unknown.into_iter().map(str::to_owned).collect(),
             },
             position,
         });

@@ -38,10 +38,23 @@ impl OrgId {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The platform's own namespace in the log (`reg._platform.…`): the catalog lives there.
+    /// No org can have this id (`parse` refuses `_`), so no org's subjects or rows meet it.
+    pub fn platform() -> Self {
+        Self(PLATFORM_ORG.to_owned())
+    }
+
+    pub fn is_platform(&self) -> bool {
+        self.0 == PLATFORM_ORG
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
+
+/// The id of the platform's namespace; see [`OrgId::platform`].
+pub const PLATFORM_ORG: &str = "_platform";
 
 impl fmt::Display for OrgId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -253,6 +253,26 @@ pub(crate) enum ExportCommand {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum OrgCommand {
+    /// The org's choices among platform models: its default, the models it hides.
+    PlatformModels,
+    /// Choose the org's default model among the active platform models (admins).
+    DefaultModel {
+        /// The platform id, e.g. x-ai/grok-4.3.
+        #[arg(required_unless_present = "platform")]
+        id: Option<String>,
+        /// Go back to the platform's default.
+        #[arg(long, conflicts_with = "id")]
+        platform: bool,
+    },
+    /// Hide exactly these platform models from the org (admins); none: show them all again.
+    HideModels {
+        /// Platform ids.
+        ids: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
 pub(crate) enum TokensCommand {
     /// Issue an API token for the org (admins only); it is printed once.
     Issue {

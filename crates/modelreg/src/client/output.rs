@@ -95,7 +95,26 @@ pub(crate) fn platform_summary(model: &PlatformModel) -> Vec<String> {
         &model.output_cost_per_token,
     ));
     rows.push(("status", model.status.clone()));
-    labelled(rows)
+    if let Some(day) = &model.expires_on {
+        let users = if model.used_by_workflows.is_empty() {
+            "no active workflow uses it".to_owned()
+        } else {
+            format!("still used by {}", model.used_by_workflows.join(", "))
+        };
+        rows.push(("expires", format!("{day}; {users}")));
+    }
+    let mut lines = labelled(rows);
+    if !model.facts.is_empty() {
+        lines.push("sources:".to_owned());
+        lines.extend(model.facts.iter().map(|fact| match &fact.override_reason {
+            Some(reason) => format!(
+                "  {}: operator override on {} ({reason})",
+                fact.fact, fact.as_of
+            ),
+            None => format!("  {}: {} on {}", fact.fact, fact.source, fact.as_of),
+        }));
+    }
+    lines
 }
 
 const UNKNOWN: &str = "unknown";
@@ -395,7 +414,7 @@ pub(crate) fn credential_table(credentials: &[Credential]) -> Vec<String> {
 /// spaces between columns, no trailing spaces. A control character in a value (a line break,
 /// an escape sequence) is shown as a space, so that a row stays one line and a value cannot
 /// drive the terminal.
-fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Vec<String> {
+pub(crate) fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Vec<String> {
     let mut table = Table::new();
     table.load_style(presets::NOTHING);
     table.set_header(header.to_vec());
@@ -501,8 +520,10 @@ mod tests {
                 input_cost_per_token: None,
                 output_cost_per_token: None,
                 status: "active".into(),
+                ..api::PlatformModel::default()
             }],
             custom: Vec::new(),
+            ..ModelList::default()
         };
         assert_eq!(
             model_list(&list, false),
@@ -566,6 +587,7 @@ mod tests {
                 custom("team-claude", "Team Claude", "active"),
                 custom("team-claude-2", "Team Claude", "deactivated"),
             ],
+            ..ModelList::default()
         };
         let shown = model_list(&list, false).join("\n");
         assert!(
@@ -605,6 +627,45 @@ mod tests {
     }
 
     #[test]
+    fn a_platform_summary_names_each_facts_source_and_an_expiry_with_its_users() {
+        let model = api::PlatformModel {
+            id: "x-ai/grok-4.3".into(),
+            expires_on: Some("2026-09-01".into()),
+            used_by_workflows: vec!["nightly".into()],
+            facts: vec![
+                api::Fact {
+                    fact: "tool_use".into(),
+                    value: "true".into(),
+                    source: "OpenRouter models API".into(),
+                    as_of: "2026-02-01".into(),
+                    override_reason: None,
+                    synced_value: None,
+                },
+                api::Fact {
+                    fact: "max_completion_tokens".into(),
+                    value: "128000".into(),
+                    source: "operator override".into(),
+                    as_of: "2026-02-02".into(),
+                    override_reason: Some("measured".into()),
+                    synced_value: Some("64000".into()),
+                },
+            ],
+            ..api::PlatformModel::default()
+        };
+        let lines = platform_summary(&model);
+        for expected in [
+            "expires:     2026-09-01; still used by nightly",
+            "  tool_use: OpenRouter models API on 2026-02-01",
+            "  max_completion_tokens: operator override on 2026-02-02 (measured)",
+        ] {
+            assert!(
+                lines.iter().any(|line| line == expected),
+                "{expected:?} in {lines:#?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_platform_summary_says_unknown_for_what_the_catalog_does_not_know() {
         let model = api::PlatformModel {
             kind: "platform".into(),
@@ -620,6 +681,7 @@ mod tests {
             input_cost_per_token: None,
             output_cost_per_token: None,
             status: "active".into(),
+            ..api::PlatformModel::default()
         };
         let lines = platform_summary(&model);
         for expected in [

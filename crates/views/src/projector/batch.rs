@@ -9,8 +9,8 @@ use super::ProjectError;
 use super::reader::Decoded;
 use super::rules::apply_one;
 use crate::store::{
-    CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS, FINGERPRINTS, META, MODELS, ORGS, REFS,
-    TOKENS, Views, WORKFLOWS, decode, encode, storage,
+    CATALOG, CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS, FINGERPRINTS, META, MODELS, ORGS,
+    REFS, TOKENS, Views, WORKFLOWS, decode, encode, storage,
 };
 
 /// Applies chunks of decoded messages, in order, in one write transaction; returns the
@@ -150,6 +150,7 @@ pub(super) struct Tables<'t> {
     pub(super) workflows: Overlay<'t>,
     pub(super) refs: Overlay<'t>,
     pub(super) tests: Overlay<'t>,
+    pub(super) catalog: Overlay<'t>,
 }
 
 impl<'t> Tables<'t> {
@@ -164,6 +165,7 @@ impl<'t> Tables<'t> {
             workflows: Overlay::new(txn.open_table(WORKFLOWS).map_err(storage)?),
             refs: Overlay::new(txn.open_table(REFS).map_err(storage)?),
             tests: Overlay::new(txn.open_table(CONNECTION_TESTS).map_err(storage)?),
+            catalog: Overlay::new(txn.open_table(CATALOG).map_err(storage)?),
         })
     }
 
@@ -178,6 +180,7 @@ impl<'t> Tables<'t> {
             &mut self.workflows,
             &mut self.refs,
             &mut self.tests,
+            &mut self.catalog,
         ] {
             table.flush()?;
         }

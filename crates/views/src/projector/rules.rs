@@ -5,17 +5,17 @@
 
 use domain::event::Event;
 use domain::model::{self, Status};
-use domain::{connection_test, credential, org, workflow};
+use domain::{catalog, connection_test, credential, org, workflow};
 use eventlog::Envelope;
 
 use super::ProjectError;
 use super::batch::{Tables, read, write};
 use super::reader::Decoded;
 use crate::rows::{
-    ConnectionTestRow, CredentialRow, Deactivation, LastTest, ModelRow, Notice, OrgRow, StreamPos,
-    TokenRow, VersionRow, WorkflowRow,
+    CatalogChange, CatalogRow, ConnectionTestRow, CredentialRow, Deactivation, LastTest, ModelRow,
+    Notice, OrgRow, Retirement, StreamPos, TokenRow, VersionRow, WorkflowRow,
 };
-use crate::store::{key, ref_key};
+use crate::store::{CATALOG_KEY, key, ref_key};
 
 /// The `kind` under which the `commands` view keeps the token a command issued (tokens live
 /// in the org's stream, so the aggregate kind would name the org).
@@ -57,6 +57,7 @@ pub(super) fn apply_one(t: &mut Tables<'_>, message: &Decoded) -> Result<(), Pro
         Event::Model(event) => apply_model(t, org_id, &envelope.aggregate_id, event, &at),
         Event::Workflow(event) => apply_workflow(t, org_id, &envelope.aggregate_id, event, &at),
         Event::ConnectionTest(event) => apply_connection_test(t, envelope, event, &at),
+        Event::Catalog(event) => apply_catalog(t, event, &at),
     }
 }
 
@@ -95,6 +96,8 @@ fn apply_org(
                 tokens: Vec::new(),
                 active_admins: Vec::new(),
                 revoked: Vec::new(),
+                default_model: None,
+                hidden_models: Vec::new(),
                 stream: at.stream(),
             };
             write(&mut t.orgs, org_id, &row)
@@ -144,6 +147,142 @@ fn apply_org(
             token.revoked = Some((at.recorded_at_ms, at.actor.to_owned()));
             write(&mut t.tokens, token_id.as_str(), &token)
         }
+        org::Event::DefaultModelChosen { .. }
+        | org::Event::PlatformModelsHidden { .. }
+        | org::Event::PlatformDependentsWarned { .. } => {
+            let Some(mut row) = state else {
+                return Err(ProjectError::Poison {
+                    seq: at.seq,
+                    why: "a platform model choice of an unknown org".into(),
+                });
+            };
+            row.stream = at.stream();
+            match event {
+                org::Event::DefaultModelChosen { model } => row.default_model = model.clone(),
+                org::Event::PlatformModelsHidden { models } => row.hidden_models = models.clone(),
+                org::Event::PlatformDependentsWarned {
+                    model,
+                    workflow_ids,
+                    ..
+                } => warn_of_retirement(t, org_id, model, workflow_ids)?,
+                _ => {}
+            }
+            write(&mut t.orgs, org_id, &row)
+        }
+    }
+}
+
+/// Records whom the dependents worker warned of a platform model's retirement in an org, and
+/// gives each of those workflows a notice (once).
+fn warn_of_retirement(
+    t: &mut Tables<'_>,
+    org_id: &str,
+    model: &str,
+    workflow_ids: &[String],
+) -> Result<(), ProjectError> {
+    let Some(mut catalog) = read::<CatalogRow>(&t.catalog, CATALOG_KEY)? else {
+        return Ok(());
+    };
+    let Some(retirement) = catalog.retirements.get_mut(model) else {
+        return Ok(());
+    };
+    retirement
+        .warned
+        .insert(org_id.to_owned(), workflow_ids.to_vec());
+    let notice = Notice {
+        model: model.to_owned(),
+        deactivated_at_ms: retirement.at_ms,
+        deactivated_by: retirement.by.clone(),
+    };
+    for id in workflow_ids {
+        let workflow_key = key(org_id, id);
+        if let Some(mut workflow) = read::<WorkflowRow>(&t.workflows, &workflow_key)?
+            && !workflow.notices.iter().any(|n| n.model == model)
+        {
+            workflow.notices.push(notice.clone());
+            write(&mut t.workflows, &workflow_key, &workflow)?;
+        }
+    }
+    write(&mut t.catalog, CATALOG_KEY, &catalog)
+}
+
+fn apply_catalog(
+    t: &mut Tables<'_>,
+    event: &catalog::Event,
+    at: &Meta<'_>,
+) -> Result<(), ProjectError> {
+    let before: Option<CatalogRow> = read(&t.catalog, CATALOG_KEY)?;
+    let (state, mut retirements, mut history) = match before {
+        Some(row) => (Some(row.catalog), row.retirements, row.history),
+        None => (None, Default::default(), Vec::new()),
+    };
+    let Some(after) = catalog::evolve(state, event) else {
+        return Err(ProjectError::Poison {
+            seq: at.seq,
+            why: "a catalog change before the catalog was seeded".into(),
+        });
+    };
+    for id in catalog::retired_by(event) {
+        let reason = match after.find(&id).map(|e| &e.status) {
+            Some(catalog::Status::Retired { reason }) => reason.clone(),
+            _ => String::new(),
+        };
+        retirements.entry(id).or_insert_with(|| Retirement {
+            at_ms: at.recorded_at_ms,
+            by: at.actor.to_owned(),
+            seq: at.seq,
+            reason,
+            warned: Default::default(),
+        });
+    }
+    history.push(CatalogChange {
+        seq: at.seq,
+        at_ms: at.recorded_at_ms,
+        by: at.actor.to_owned(),
+        event: Event::Catalog(event.clone()).name().to_owned(),
+        summary: summary(event),
+    });
+    let row = CatalogRow {
+        catalog: after,
+        stream: at.stream(),
+        retirements,
+        history,
+    };
+    write(&mut t.catalog, CATALOG_KEY, &row)
+}
+
+/// One line on a catalog change, for its history.
+fn summary(event: &catalog::Event) -> String {
+    match event {
+        catalog::Event::Seeded { models, default } => {
+            format!(
+                "seeded with {} models from the shipped catalog; default {default}",
+                models.len()
+            )
+        }
+        catalog::Event::Synced(synced) => format!(
+            "sync from {}: {} fact(s) changed, {} model(s) proposed, {} listed by rule, {} disappeared, {} back, {} expired",
+            synced.source,
+            synced.changed.len(),
+            synced.proposed.len(),
+            synced.listed.len(),
+            synced.disappeared.len(),
+            synced.reappeared.len(),
+            synced.expired.len()
+        ),
+        catalog::Event::Listed(listing) => format!("listed {}", listing.id),
+        catalog::Event::Retired { id, reason } => format!("retired {id}: {reason}"),
+        catalog::Event::DefaultChanged { id } => format!("default is now {id}"),
+        catalog::Event::OverrideSet {
+            id,
+            fact,
+            value: Some(value),
+            reason,
+            ..
+        } => format!("{id}: {fact} overridden to {value} ({reason})"),
+        catalog::Event::OverrideSet {
+            id, fact, reason, ..
+        } => format!("{id}: override of {fact} cleared ({reason})"),
     }
 }
 
@@ -495,6 +634,103 @@ mod tests {
     use crate::projector::batch::apply_batch;
     use crate::projector::fixtures::{envelope, messages};
     use crate::projector::reader::decode_all;
+
+    /// Given a seeded catalog and a workflow on a platform model, when the model is retired
+    /// and the dependents worker records whom it warned, then the retirement says when, by
+    /// whom and whom, the workflow has one notice, and the history has both changes.
+    #[test]
+    fn a_platform_retirement_and_its_warning_reach_the_catalog_and_the_workflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::open(&dir.path().join("views.redb")).unwrap();
+        let shipped = catalog::shipped();
+        let seeded = catalog::decide(
+            None,
+            catalog::Command::Seed {
+                default: shipped.default,
+                models: shipped.models,
+                as_of: catalog::Day::parse("2026-01-01").unwrap(),
+            },
+        )
+        .unwrap()
+        .remove(0);
+        let grok = "x-ai/grok-4.3";
+        let workflow = Event::Workflow(workflow::Event::Saved(workflow::Workflow {
+            name: "Nightly".into(),
+            active: true,
+            steps: vec![workflow::Step {
+                model: grok.into(),
+                features: workflow::Features::default(),
+            }],
+        }));
+        let message = |seq, subject: &str, kind, id, version, event: &Event| Stored {
+            seq,
+            subject: subject.into(),
+            data: envelope(kind, id, version, event),
+        };
+        let created = domain::event::samples().remove(0).1;
+        let batch = [
+            message(1, "reg.acme.org.acme", "org", "acme", 1, &created),
+            message(
+                2,
+                "reg.acme.workflow.wf-1",
+                "workflow",
+                "wf-1",
+                1,
+                &workflow,
+            ),
+            message(
+                3,
+                "reg._platform.catalog.platform",
+                "catalog",
+                "platform",
+                1,
+                &Event::Catalog(seeded),
+            ),
+            message(
+                4,
+                "reg._platform.catalog.platform",
+                "catalog",
+                "platform",
+                2,
+                &Event::Catalog(catalog::Event::Retired {
+                    id: grok.into(),
+                    reason: "superseded".into(),
+                }),
+            ),
+            message(
+                5,
+                "reg.acme.org.acme",
+                "org",
+                "acme",
+                2,
+                &Event::Org(org::Event::PlatformDependentsWarned {
+                    model: grok.into(),
+                    retirement_seq: 4,
+                    workflow_ids: vec!["wf-1".into()],
+                }),
+            ),
+        ];
+        apply_batch(&views, &[decode_all(&batch).unwrap()], Durability::None).unwrap();
+        let row = views.catalog().unwrap().unwrap();
+        let retirement = &row.retirements[grok];
+        assert_eq!(
+            (retirement.seq, retirement.reason.as_str()),
+            (4, "superseded")
+        );
+        assert_eq!(retirement.warned["acme"], ["wf-1"]);
+        assert_eq!(row.history.len(), 2);
+        assert_eq!(row.history[1].event, "catalog.retired");
+        let notices = views.workflow("acme", "wf-1").unwrap().unwrap().notices;
+        assert_eq!(notices.len(), 1);
+        assert_eq!(notices[0].model, grok);
+        // A catalog change before any seed is a poison event.
+        let fresh = Views::open(&dir.path().join("fresh.redb")).unwrap();
+        let early = decode_all(&batch[3..4]).unwrap();
+        assert!(matches!(
+            apply_batch(&fresh, &[early], Durability::None),
+            Err(ProjectError::Poison { seq: 4, .. })
+        ));
+    }
 
     #[test]
     fn only_creations_of_credentials_tests_and_tokens_are_indexed_by_command() {
