@@ -110,11 +110,11 @@ async fn consume(
     if !crate::wait_for_views(registry, name, &mut shutdown).await? {
         return Ok(());
     }
-    let mut consumer = crate::Consumer::open(&registry, config).await;
+    let mut consumer = crate::Consumer::open(registry, config).await;
     loop {
         let delivery = tokio::select! {
             _ = &mut shutdown => return Ok(()),
-            next = consumer.next(&registry, Duration::from_secs(1)) => next,
+            next = consumer.next(registry, Duration::from_secs(1)) => next,
         };
         let Some(delivery) = delivery else { continue };
         if name == CATALOG_CONSUMER {
