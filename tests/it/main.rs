@@ -9,6 +9,7 @@ mod cli;
 mod connection_tests;
 mod crash;
 mod dependents;
+mod evolution;
 mod openapi;
 mod readme;
 mod recovery;

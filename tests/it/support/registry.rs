@@ -88,6 +88,31 @@ impl TestApp {
         app
     }
 
+    /// Starts on the state already in `data` (a copied log, say), creating nothing; the
+    /// helpers that need a token have none.
+    pub(crate) async fn open(backend: Backend, data: tempfile::TempDir) -> Self {
+        super::logs::capture();
+        let nats = match backend {
+            Backend::Embedded => None,
+            Backend::JetStream => Some(NatsServer::start()),
+        };
+        let fake = super::fake_provider::FakeProvider::start().await;
+        let mut app = Self {
+            tweak: |_| {},
+            fake,
+            data,
+            nats,
+            base: String::new(),
+            token: String::new(),
+            http: reqwest::Client::new(),
+            responses: Arc::default(),
+            clock: Arc::new(ManualClock::starting_now()),
+            running: None,
+        };
+        app.boot().await;
+        app
+    }
+
     pub(crate) fn config(&self) -> Config {
         let mut config = self.base_config();
         (self.tweak)(&mut config);
