@@ -22,6 +22,8 @@ pub(super) fn envelope(kind: &str, id: &str, version: u64, event: &Event) -> Vec
         command_id: format!("c{version}-{id}"),
         prev_hash: [0; 32],
         payload: event.encode(),
+        payload_version: domain::event::PAYLOAD_VERSION,
+        client_addr: String::new(),
     }
     .encode()
 }
