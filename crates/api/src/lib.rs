@@ -7,6 +7,7 @@
 //! are plain data that `app` builds from the views. Vocabularies (providers, roles, patterns)
 //! come from `domain`, so the document and the rules name one list.
 
+mod audit;
 mod connection_tests;
 mod credentials;
 mod models;
@@ -20,6 +21,10 @@ mod workflows;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use audit::{
+    AuditActor, AuditAggregate, AuditChange, AuditEntry, AuditHead, AuditPage, AuditQuery,
+    HistoryQuery,
+};
 pub use connection_tests::{ConnectionTest, DraftTest, ModelTest, TestResult, WaitQuery};
 pub use credentials::{
     Credential, CredentialInput, CredentialMatch, CredentialSummary, MatchCredential,

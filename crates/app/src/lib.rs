@@ -11,6 +11,7 @@
 //! position it appended, and returns only once the local views reflect it. No rule lives
 //! here that `domain` could decide: `app` looks facts up and hands them to `decide`.
 
+pub mod audit;
 pub mod config;
 pub mod connection_tests;
 pub mod credentials;

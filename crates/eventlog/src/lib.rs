@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate never interprets a payload. It knows subjects,
 //! sequences, message ids and envelopes; what an event means belongs to `domain`.
 
+pub mod chain;
 mod envelope;
 mod private;
 mod subject;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+pub use chain::Head;
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use envelope::{Actor, ActorKind, DecodeError, Envelope, SCHEMA_VERSION};
 pub use jetstream::{JetStreamLog, StreamSettings, connect_nats, nats_servers, redacted_url};

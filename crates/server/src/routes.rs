@@ -3,6 +3,7 @@
 //! the answer: the value as JSON with the log `position` it reflects, also in the
 //! `X-Modelreg-Position` header.
 
+mod audit;
 mod connection_tests;
 mod credentials;
 mod models;
@@ -62,6 +63,10 @@ fn documented() -> OpenApiRouter<Arc<Registry>> {
         .routes(routes!(credentials::get_credential))
         .routes(routes!(credentials::issue_token, credentials::list_tokens))
         .routes(routes!(credentials::revoke_token))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::audit_head))
+        .routes(routes!(audit::model_history))
+        .routes(routes!(audit::credential_history))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::render_metrics))

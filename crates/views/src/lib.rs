@@ -4,13 +4,15 @@
 //! rebuilt from it. Rows and the checkpoint are written in one write transaction, so a crash
 //! never applies an event twice or skips one.
 
+mod audit;
 mod projector;
 mod rows;
 mod store;
 
+pub use audit::{AuditFilter, AuditPage};
 pub use projector::{ProjectError, TOKEN_ISSUED, rebuild, run_projector};
 pub use rows::{
-    ConnectionTestRow, CredentialRow, Deactivation, ModelRow, Notice, OrgRow, StreamPos, TokenRow,
-    WorkflowRow,
+    AuditRow, Change, ConnectionTestRow, CredentialRow, Deactivation, ModelRow, Notice, OrgRow,
+    StreamPos, TokenRow, WorkflowRow,
 };
 pub use store::{ViewError, Views};

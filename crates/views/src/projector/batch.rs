@@ -9,8 +9,8 @@ use super::ProjectError;
 use super::reader::Decoded;
 use super::rules::apply_one;
 use crate::store::{
-    CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS, FINGERPRINTS, META, MODELS, ORGS, REFS,
-    TOKENS, Views, WORKFLOWS, decode, encode, storage,
+    AUDIT, AUDIT_BY, CHAIN, CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS, FINGERPRINTS,
+    HEAD, META, MODELS, ORGS, REFS, TOKENS, Views, WORKFLOWS, decode, encode, storage,
 };
 
 /// Applies chunks of decoded messages, in order, in one write transaction; returns the
@@ -40,13 +40,21 @@ pub(super) fn apply_batch(
     {
         // Every table is opened once per batch, not once per event.
         let mut tables = Tables::open(&txn)?;
+        // The running digest over the whole log, folded in stream order (`eventlog::chain`).
+        let mut head: (u64, [u8; 32]) =
+            read(&tables.chain, HEAD)?.unwrap_or((0, eventlog::chain::GENESIS));
         for message in chunks.iter().flatten() {
             // A message at or below the checkpoint is already in (a redelivered tail).
             if message.seq <= checkpoint {
                 continue;
             }
             apply_one(&mut tables, message)?;
+            head = (
+                message.seq,
+                eventlog::chain::next_digest(&head.1, message.seq, &message.hash),
+            );
         }
+        write(&mut tables.chain, HEAD, &head)?;
         tables.flush()?;
     }
     {
@@ -150,6 +158,9 @@ pub(super) struct Tables<'t> {
     pub(super) workflows: Overlay<'t>,
     pub(super) refs: Overlay<'t>,
     pub(super) tests: Overlay<'t>,
+    pub(super) audit: Overlay<'t>,
+    pub(super) audit_by: Overlay<'t>,
+    pub(super) chain: Overlay<'t>,
 }
 
 impl<'t> Tables<'t> {
@@ -164,6 +175,9 @@ impl<'t> Tables<'t> {
             workflows: Overlay::new(txn.open_table(WORKFLOWS).map_err(storage)?),
             refs: Overlay::new(txn.open_table(REFS).map_err(storage)?),
             tests: Overlay::new(txn.open_table(CONNECTION_TESTS).map_err(storage)?),
+            audit: Overlay::new(txn.open_table(AUDIT).map_err(storage)?),
+            audit_by: Overlay::new(txn.open_table(AUDIT_BY).map_err(storage)?),
+            chain: Overlay::new(txn.open_table(CHAIN).map_err(storage)?),
         })
     }
 
@@ -178,6 +192,9 @@ impl<'t> Tables<'t> {
             &mut self.workflows,
             &mut self.refs,
             &mut self.tests,
+            &mut self.audit,
+            &mut self.audit_by,
+            &mut self.chain,
         ] {
             table.flush()?;
         }

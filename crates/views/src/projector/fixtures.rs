@@ -4,7 +4,7 @@ use domain::event::Event;
 use domain::model;
 use eventlog::{Actor, ActorKind, Envelope, SCHEMA_VERSION, Stored};
 
-pub(super) fn envelope(kind: &str, id: &str, version: u64, event: &Event) -> Vec<u8> {
+pub(crate) fn envelope(kind: &str, id: &str, version: u64, event: &Event) -> Vec<u8> {
     Envelope {
         schema_version: SCHEMA_VERSION,
         event_id: [version as u8; 16],
@@ -29,7 +29,7 @@ pub(super) fn envelope(kind: &str, id: &str, version: u64, event: &Event) -> Vec
 }
 
 /// An org, a model added and then deactivated, as stored messages.
-pub(super) fn messages() -> Vec<Stored> {
+pub(crate) fn messages() -> Vec<Stored> {
     let samples = domain::event::samples();
     let find = |name: &str| {
         samples

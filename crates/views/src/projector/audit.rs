@@ -1,0 +1,340 @@
+//! The audit trail's rules: each event as people read it ("model edited", "connection test
+//! failed: auth_invalid"), with the non-secret fields it changed, before and after.
+//!
+//! Architecture invariant: [`describe`] matches every event variant with no `_` arm, so an
+//! event added later does not compile until it says what it means to people. No secret
+//! reaches an entry: a credential shows its preview and fingerprint, a connection test which
+//! credential it used, never sealed bytes.
+
+use domain::event::Event;
+use domain::model::{self, Model};
+use domain::provider::Endpoint;
+use domain::values::Capabilities;
+use domain::workflow::Workflow;
+use domain::{connection_test, credential, org};
+use eventlog::Envelope;
+
+use super::ProjectError;
+use super::batch::{Tables, read, write};
+use super::reader::Decoded;
+use crate::rows::{AuditRow, Change, ConnectionTestRow, ModelRow, TokenRow, WorkflowRow};
+use crate::store::{audit_by_key, audit_key, key};
+
+/// Writes the audit entry of one event. Runs before the event's rules, so the rows it reads
+/// are the state before the event.
+pub(super) fn record(t: &mut Tables<'_>, message: &Decoded) -> Result<(), ProjectError> {
+    let Decoded {
+        envelope, event, ..
+    } = message;
+    let org_id = envelope.org.as_str();
+    let described = describe(t, envelope, event)?;
+    let row = AuditRow {
+        seq: message.seq,
+        recorded_at_ms: envelope.recorded_at_ms,
+        kind: envelope.kind.clone(),
+        aggregate_id: envelope.aggregate_id.clone(),
+        action: event.name().to_owned(),
+        summary: described.summary,
+        actor: envelope.actor.clone(),
+        request_id: envelope.request_id.clone(),
+        command_id: envelope.command_id.clone(),
+        client_addr: envelope.client_addr.clone(),
+        changes: described.changes,
+        related: described.related,
+    };
+    for (kind, id) in std::iter::once((&row.kind, &row.aggregate_id))
+        .chain(row.related.iter().map(|(k, i)| (k, i)))
+    {
+        t.audit_by
+            .insert(audit_by_key(org_id, kind, id, message.seq), Vec::new());
+    }
+    write(&mut t.audit, audit_key(org_id, message.seq), &row)
+}
+
+/// An event in words, what it changed, and what else it concerns.
+struct Described {
+    summary: String,
+    changes: Vec<Change>,
+    related: Vec<(String, String)>,
+}
+
+impl Described {
+    fn new(summary: impl Into<String>) -> Self {
+        Self {
+            summary: summary.into(),
+            changes: Vec::new(),
+            related: Vec::new(),
+        }
+    }
+
+    fn changes(mut self, before: &[Field], after: &[Field]) -> Self {
+        self.changes.extend(diff(before, after));
+        self
+    }
+
+    fn change(mut self, field: &str, before: Option<String>, after: Option<String>) -> Self {
+        if before != after {
+            self.changes.push(Change {
+                field: field.to_owned(),
+                before,
+                after,
+            });
+        }
+        self
+    }
+
+    fn related(mut self, kind: &str, id: &str) -> Self {
+        let pair = (kind.to_owned(), id.to_owned());
+        if !self.related.contains(&pair) {
+            self.related.push(pair);
+        }
+        self
+    }
+}
+
+fn describe(t: &Tables<'_>, envelope: &Envelope, event: &Event) -> Result<Described, ProjectError> {
+    let org_id = envelope.org.as_str();
+    let row_key = key(org_id, &envelope.aggregate_id);
+    Ok(match event {
+        Event::Org(org::Event::Created { name }) => {
+            Described::new("org created").change("name", None, Some(name.clone()))
+        }
+        Event::Org(org::Event::TokenIssued {
+            token_id,
+            label,
+            role,
+            hash: _,
+        }) => Described::new(format!("token issued: {label} ({})", role.as_str()))
+            .change("token", None, Some(token_id.as_str().to_owned()))
+            .change("label", None, Some(label.clone()))
+            .change("role", None, Some(role.as_str().to_owned()))
+            .related("token", token_id.as_str()),
+        Event::Org(org::Event::TokenRevoked { token_id }) => {
+            let token: Option<TokenRow> = read(&t.tokens, token_id.as_str())?;
+            let label = token.map_or_else(|| token_id.as_str().to_owned(), |t| t.label);
+            Described::new(format!("token revoked: {label}"))
+                .change("token", Some(token_id.as_str().to_owned()), None)
+                .change("state", Some("active".into()), Some("revoked".into()))
+                .related("token", token_id.as_str())
+        }
+        Event::Credential(event @ credential::Event::Created(_)) => {
+            let after = credential::evolve(None, event);
+            Described::new("credential created")
+                .changes(&credential_fields(None), &credential_fields(after.as_ref()))
+        }
+        Event::Model(event) => describe_model(t, &row_key, event)?,
+        Event::Workflow(event) => {
+            let before: Option<WorkflowRow> = read(&t.workflows, &row_key)?;
+            let before = before.map(|row| row.workflow);
+            let after = domain::workflow::evolve(before.clone(), event);
+            let summary = match (event, &before) {
+                (domain::workflow::Event::Saved(_), None) => "workflow created",
+                (domain::workflow::Event::Saved(_), Some(_)) => "workflow saved",
+                (domain::workflow::Event::Deleted, _) => "workflow deleted",
+            };
+            Described::new(summary).changes(
+                &workflow_fields(before.as_ref()),
+                &workflow_fields(after.as_ref()),
+            )
+        }
+        Event::ConnectionTest(connection_test::Event::Requested { draft, model }) => {
+            let described = Described::new("connection test requested")
+                .change("provider", None, Some(draft.provider.as_str().to_owned()))
+                .change(
+                    "provider_model_id",
+                    None,
+                    Some(draft.provider_model_id.as_str().to_owned()),
+                )
+                .change("endpoint", None, draft.endpoint.as_ref().map(endpoint))
+                .change("credential", None, Some(test_credential(&draft.credential)));
+            match model {
+                Some(slug) => described
+                    .change("model", None, Some(slug.as_str().to_owned()))
+                    .related(domain::event::kind::MODEL, slug.as_str()),
+                None => described,
+            }
+        }
+        Event::ConnectionTest(connection_test::Event::Completed(result)) => {
+            let before: Option<ConnectionTestRow> = read(&t.tests, &row_key)?;
+            let summary = if result.passed() {
+                "connection test passed".to_owned()
+            } else {
+                format!("connection test failed: {}", result.class)
+            };
+            let described = Described::new(summary)
+                .change("outcome", None, Some(result.class.clone()))
+                .change(
+                    "upstream_status",
+                    None,
+                    result.upstream_status.map(|s| s.to_string()),
+                )
+                .change("latency_ms", None, Some(result.latency_ms.to_string()));
+            match before.and_then(|row| row.test.model) {
+                Some(slug) => described.related(domain::event::kind::MODEL, slug.as_str()),
+                None => described,
+            }
+        }
+    })
+}
+
+fn describe_model(
+    t: &Tables<'_>,
+    row_key: &str,
+    event: &model::Event,
+) -> Result<Described, ProjectError> {
+    let before: Option<ModelRow> = read(&t.models, row_key)?;
+    let before = before.map(|row| row.model);
+    let after = model::evolve(before.clone(), event);
+    let mut described = match event {
+        model::Event::Added(_) => Described::new("model added"),
+        model::Event::Edited(_) => Described::new("model edited"),
+        model::Event::Deactivated => Described::new("model deactivated"),
+        model::Event::DependentsWarned {
+            deactivation_seq: _,
+            workflow_ids,
+        } => {
+            let described = match workflow_ids.len() {
+                0 => Described::new("dependents checked: no active workflow uses the model"),
+                1 => Described::new("dependents warned: 1 active workflow"),
+                n => Described::new(format!("dependents warned: {n} active workflows")),
+            };
+            described.change(
+                "warned_workflows",
+                None,
+                (!workflow_ids.is_empty()).then(|| workflow_ids.join(", ")),
+            )
+        }
+        model::Event::Reactivated => Described::new("model reactivated"),
+    };
+    described = described.changes(
+        &model_fields(before.as_ref()),
+        &model_fields(after.as_ref()),
+    );
+    // A credential taken up or let go shows in that credential's history too.
+    let credential_of = |m: Option<&Model>| m.and_then(|m| m.credential_id.clone());
+    let (was, is) = (
+        credential_of(before.as_ref()),
+        credential_of(after.as_ref()),
+    );
+    if was != is {
+        for id in [was, is].into_iter().flatten() {
+            described = described.related(domain::event::kind::CREDENTIAL, id.as_str());
+        }
+    }
+    Ok(described)
+}
+
+/// A field's name and its value as people read it (`None`: not set).
+type Field = (&'static str, Option<String>);
+
+/// The fields that differ between two states, in the order they are listed.
+fn diff(before: &[Field], after: &[Field]) -> Vec<Change> {
+    before
+        .iter()
+        .zip(after)
+        .filter(|((_, b), (_, a))| b != a)
+        .map(|((field, b), (_, a))| Change {
+            field: (*field).to_owned(),
+            before: b.clone(),
+            after: a.clone(),
+        })
+        .collect()
+}
+
+fn model_fields(model: Option<&Model>) -> Vec<Field> {
+    let value = |f: fn(&Model) -> Option<String>| model.and_then(f);
+    vec![
+        (
+            "display_name",
+            value(|m| Some(m.display_name.as_str().to_owned())),
+        ),
+        ("provider", value(|m| Some(m.provider.as_str().to_owned()))),
+        (
+            "provider_model_id",
+            value(|m| Some(m.provider_model_id.as_str().to_owned())),
+        ),
+        (
+            "credential",
+            value(|m| m.credential_id.as_ref().map(|c| c.as_str().to_owned())),
+        ),
+        ("endpoint", value(|m| m.endpoint.as_ref().map(endpoint))),
+        (
+            "max_tokens",
+            value(|m| Some(m.max_tokens.get().to_string())),
+        ),
+        (
+            "capabilities",
+            value(|m| Some(capabilities(&m.capabilities))),
+        ),
+        (
+            "input_cost_per_token",
+            value(|m| m.costs.input_per_token.map(|c| c.to_string())),
+        ),
+        (
+            "output_cost_per_token",
+            value(|m| m.costs.output_per_token.map(|c| c.to_string())),
+        ),
+        ("status", value(|m| Some(m.status.as_str().to_owned()))),
+    ]
+}
+
+/// A credential's metadata: its preview and fingerprint stand for the secret.
+fn credential_fields(credential: Option<&credential::Credential>) -> Vec<Field> {
+    let value = |f: fn(&credential::Credential) -> String| credential.map(f);
+    vec![
+        ("provider", value(|c| c.provider.as_str().to_owned())),
+        ("kind", value(|c| c.kind.as_str().to_owned())),
+        ("version", value(|c| c.version.to_string())),
+        ("preview", value(|c| c.preview.clone())),
+        ("fingerprint", value(|c| hex::encode(c.fingerprint))),
+    ]
+}
+
+fn workflow_fields(workflow: Option<&Workflow>) -> Vec<Field> {
+    let value = |f: fn(&Workflow) -> String| workflow.map(f);
+    vec![
+        ("name", value(|w| w.name.clone())),
+        ("active", value(|w| w.active.to_string())),
+        ("models", value(|w| w.models().join(", "))),
+    ]
+}
+
+fn endpoint(endpoint: &Endpoint) -> String {
+    match endpoint {
+        Endpoint::Url(url) => url.as_str().to_owned(),
+        Endpoint::Region(region) => region.as_str().to_owned(),
+    }
+}
+
+fn capabilities(capabilities: &Capabilities) -> String {
+    let mut named = Vec::new();
+    for (on, name) in [
+        (capabilities.json_mode, "json_mode"),
+        (capabilities.vision, "vision"),
+        (capabilities.tool_use, "tool_use"),
+    ] {
+        if on {
+            named.push(name.to_owned());
+        }
+    }
+    if let Some(reasoning) = capabilities.reasoning {
+        named.push(format!("reasoning ({})", reasoning.as_str()));
+    }
+    if named.is_empty() {
+        return "none".to_owned();
+    }
+    named.join(", ")
+}
+
+/// Which credential a test used, never its secret.
+fn test_credential(credential: &connection_test::TestCredential) -> String {
+    match credential {
+        connection_test::TestCredential::None => "none".to_owned(),
+        connection_test::TestCredential::Saved { id, version } => {
+            format!("{} (version {version})", id.as_str())
+        }
+        connection_test::TestCredential::Inline { kind, sealed: _ } => {
+            format!("entered for this test ({})", kind.as_str())
+        }
+    }
+}
