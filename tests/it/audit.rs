@@ -37,7 +37,7 @@ async fn run(backend: Backend) {
     let start = app.registry().views().position();
     let mut expected: Vec<Expected> = Vec::new();
     let who = |i: usize| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             (&alice, "alice (release bot)")
         } else {
             (&bob, "bob")
@@ -589,4 +589,75 @@ async fn wait_for_warning(app: &TestApp, slug: &str) {
             .changed(std::time::Duration::from_millis(200))
             .await;
     }
+}
+
+/// `modelreg audit` prints the trail as a table, or JSON lines with `--json`; `modelreg
+/// models history` a model's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_prints_the_trail_and_a_history() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let added = app.add_model(app.local_draft("Alpha")).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    ok(&app
+        .edit_model("alpha", json!({"max_tokens": 1234}), None)
+        .await);
+    let env = [
+        ("MODELREG_SERVER", app.base.clone()),
+        ("MODELREG_TOKEN", app.token.clone()),
+        ("MODELREG_TOKEN_FILE", String::new()),
+    ];
+    let run = move |args: Vec<&'static str>| {
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || {
+            let output = std::process::Command::new(crate::crash::modelreg_binary())
+                .args(&args)
+                .envs(env)
+                .output()
+                .expect("run modelreg");
+            assert!(
+                output.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        })
+    };
+    let lines = run(vec!["audit", "--json", "--all", "--limit", "2"])
+        .await
+        .expect("run");
+    let entries: Vec<Value> = lines
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "model.edited",
+            "model.added",
+            "connection_test.completed",
+            "connection_test.requested",
+            "org.token_issued",
+            "org.created"
+        ],
+        "every page, newest first"
+    );
+    let table = run(vec!["audit", "--action", "model.edited"])
+        .await
+        .expect("run");
+    assert!(
+        table.starts_with("POSITION")
+            && table.contains("max_tokens: 4096 -> 1234")
+            && table.contains("bootstrap admin"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 2, "{table}");
+    let history = run(vec!["models", "history", "alpha"]).await.expect("run");
+    assert!(
+        history.contains("model edited") && history.contains("model added"),
+        "{history}"
+    );
 }

@@ -199,7 +199,7 @@ async fn the_old_release_log_rebuilds_to_its_views() {
 }
 
 /// Every message of `log`, in order.
-async fn read_log(log: &dyn eventlog::EventLog) -> Vec<eventlog::Stored> {
+pub(crate) async fn read_log(log: &dyn eventlog::EventLog) -> Vec<eventlog::Stored> {
     use futures::StreamExt;
     let last = log.last_seq().await.expect("last");
     let mut tail = log.tail(1).await.expect("tail");

@@ -16,5 +16,6 @@ mod readme;
 mod recovery;
 mod retries;
 mod scenario;
+mod tamper;
 mod tidy;
 mod tokens;

@@ -12,6 +12,7 @@
 //! per noun: `models`, `credentials`, `workflows`, `tokens`.
 
 mod args;
+pub(crate) mod audit;
 mod connection_test;
 pub(crate) mod credentials;
 pub(crate) mod export;
@@ -23,5 +24,6 @@ pub(crate) mod tokens;
 pub(crate) mod workflows;
 
 pub(crate) use args::{
-    CredentialsCommand, ExportCommand, ModelsCommand, Remote, TokensCommand, WorkflowsCommand,
+    AuditArgs, CredentialsCommand, ExportCommand, ModelsCommand, Remote, TokensCommand,
+    WorkflowsCommand,
 };

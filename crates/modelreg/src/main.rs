@@ -90,6 +90,31 @@ enum Command {
         #[command(subcommand)]
         command: client::TokensCommand,
     },
+    /// The org's audit trail through a running registry (admins): newest first, as a table
+    /// or JSON lines with --json. `audit verify` checks the log itself.
+    #[command(args_conflicts_with_subcommands = true)]
+    Audit {
+        #[command(subcommand)]
+        command: Option<AuditCommand>,
+        #[command(flatten)]
+        list: client::AuditArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the whole log (an operator command, reading it like `rebuild`): check every
+    /// aggregate's chain of hashes and the running digest, and report the first edited,
+    /// removed or reordered event with its position. Exits 1 on a break.
+    Verify {
+        #[command(flatten)]
+        state: StateArgs,
+        /// A head recorded earlier (GET /v1/audit/head, or an earlier verify), as
+        /// POSITION:DIGEST: the log must still reach it with the same digest, which also
+        /// detects a log cut short.
+        #[arg(long)]
+        expect: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -164,6 +189,14 @@ fn main() -> std::process::ExitCode {
             Command::Workflows { command } => client::workflows::run(remote, command).await,
             Command::Tokens { command } => client::tokens::run(remote, command).await,
             Command::Export { command } => client::export::run(remote, command).await,
+            Command::Audit {
+                command: Some(AuditCommand::Verify { state, expect }),
+                ..
+            } => server_cmds::verify(state, expect.as_deref()).await,
+            Command::Audit {
+                command: None,
+                list,
+            } => client::audit::run(remote, list).await,
         }
     });
     match result {

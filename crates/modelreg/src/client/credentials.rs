@@ -22,6 +22,10 @@ pub(crate) async fn run(remote: Remote, command: CredentialsCommand) -> anyhow::
                 credential_summary(&credential.value)
             })
         }
+        CredentialsCommand::History { id, pages } => {
+            let path = format!("/v1/credentials/{}/history", segment(&id));
+            super::audit::history(&client, &path, &pages).await
+        }
         CredentialsCommand::Match {
             provider,
             access_key_id,

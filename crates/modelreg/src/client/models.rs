@@ -33,6 +33,10 @@ pub(crate) async fn run(remote: Remote, command: ModelsCommand) -> anyhow::Resul
         }
         ModelsCommand::Show { model } => client.get(&model_path(&model)).answer().await?,
         ModelsCommand::Check(check) => return check_model(&client, check).await,
+        ModelsCommand::History { slug, pages } => {
+            let path = format!("{}/history", model_path(&slug));
+            return super::audit::history(&client, &path, &pages).await;
+        }
         ModelsCommand::Workflows { slug } => {
             let path = format!("{}/workflows", model_path(&slug));
             let answer: Answer<Positioned<ModelReferences>> = client.get(&path).answer().await?;
