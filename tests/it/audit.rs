@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use app::Clock as _;
+
 use crate::canary;
 use crate::support::{Backend, Reply, TestApp};
 
@@ -99,6 +101,7 @@ async fn run(backend: Backend) {
         action: "model.added",
         changes: vec![("credential", None, None)],
     });
+    let mut snapshots = vec![snapshot(&app).await];
     // 3: a rename.
     let (token, label) = who(2);
     ok(&app
@@ -166,6 +169,7 @@ async fn run(backend: Backend) {
         action: "model.reactivated",
         changes: vec![("status", Some("deactivated".into()), Some("active".into()))],
     });
+    snapshots.push(snapshot(&app).await);
     // 7: a test of the saved model, whose outcome shows in its history.
     let (token, label) = who(6);
     let tested = app
@@ -247,6 +251,42 @@ async fn run(backend: Backend) {
         });
         max_tokens = next;
     }
+
+    snapshots.push(snapshot(&app).await);
+
+    // Time travel: as of each point, by position and by time, the answers then.
+    for (position, at, answers) in &snapshots {
+        assert_eq!(
+            &as_of(&app, &position.to_string(), true).await,
+            answers,
+            "as of {position}"
+        );
+        let mut without = answers.clone();
+        for answer in &mut without {
+            answer.as_object_mut().map(|o| o.remove("position"));
+        }
+        assert_eq!(as_of(&app, at, false).await, without, "as of {at}");
+    }
+    let ahead = app.call(Method::GET, "/v1/models?as_of=999999", None).await;
+    assert_eq!(
+        ahead.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        ahead.body
+    );
+    let before_alpha = app
+        .call(
+            Method::GET,
+            &format!("/v1/models/alpha?as_of={start}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        before_alpha.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        before_alpha.body
+    );
 
     // The whole trail since the tokens were issued, newest first.
     let trail = app.call(Method::GET, "/v1/audit?limit=500", None).await;
@@ -528,6 +568,54 @@ async fn run(backend: Backend) {
     canary::assert_absent(&app, &secret);
 }
 
+/// What the API answers now, to compare with an `as_of` answer later: the models, one
+/// model and the credentials, and the moment (the registry's clock moves a minute after).
+async fn snapshot(app: &TestApp) -> (u64, String, [Value; 3]) {
+    let models = app.call(Method::GET, "/v1/models", None).await;
+    let alpha = app.call(Method::GET, "/v1/models/alpha", None).await;
+    let credentials = app.call(Method::GET, "/v1/credentials", None).await;
+    let position = models.position.expect("position");
+    assert_eq!(
+        (alpha.position, credentials.position),
+        (Some(position), Some(position)),
+        "the log is at rest"
+    );
+    let now = app.clock.now_ms();
+    app.clock.advance(std::time::Duration::from_secs(60));
+    let at =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now) * 1_000_000).expect("time");
+    (
+        position,
+        rfc3339(at),
+        [models.body, alpha.body, credentials.body],
+    )
+}
+
+/// The answers as of `point`, with or without their position.
+async fn as_of(app: &TestApp, point: &str, keep_position: bool) -> [Value; 3] {
+    let mut answers = [
+        app.call(Method::GET, &format!("/v1/models?as_of={point}"), None)
+            .await
+            .body,
+        app.call(
+            Method::GET,
+            &format!("/v1/models/alpha?as_of={point}"),
+            None,
+        )
+        .await
+        .body,
+        app.call(Method::GET, &format!("/v1/credentials?as_of={point}"), None)
+            .await
+            .body,
+    ];
+    if !keep_position {
+        for answer in &mut answers {
+            answer.as_object_mut().map(|o| o.remove("position"));
+        }
+    }
+    answers
+}
+
 /// Adds a model as `token`: a Test Connection of the draft first, then the add with it.
 async fn add_as(app: &TestApp, token: &str, body: Value) -> Reply {
     let add: api::AddModel = serde_json::from_value(body.clone()).expect("an add");
@@ -606,8 +694,9 @@ async fn the_cli_prints_the_trail_and_a_history() {
         ("MODELREG_TOKEN", app.token.clone()),
         ("MODELREG_TOKEN_FILE", String::new()),
     ];
-    let run = move |args: Vec<&'static str>| {
+    let run = move |args: &[&str]| {
         let env = env.clone();
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         tokio::task::spawn_blocking(move || {
             let output = std::process::Command::new(crate::crash::modelreg_binary())
                 .args(&args)
@@ -622,7 +711,7 @@ async fn the_cli_prints_the_trail_and_a_history() {
             String::from_utf8_lossy(&output.stdout).into_owned()
         })
     };
-    let lines = run(vec!["audit", "--json", "--all", "--limit", "2"])
+    let lines = run(&["audit", "--json", "--all", "--limit", "2"])
         .await
         .expect("run");
     let entries: Vec<Value> = lines
@@ -645,7 +734,7 @@ async fn the_cli_prints_the_trail_and_a_history() {
         ],
         "every page, newest first"
     );
-    let table = run(vec!["audit", "--action", "model.edited"])
+    let table = run(&["audit", "--action", "model.edited"])
         .await
         .expect("run");
     assert!(
@@ -655,7 +744,7 @@ async fn the_cli_prints_the_trail_and_a_history() {
         "{table}"
     );
     assert_eq!(table.lines().count(), 2, "{table}");
-    let history = run(vec!["models", "history", "alpha"]).await.expect("run");
+    let history = run(&["models", "history", "alpha"]).await.expect("run");
     assert!(
         history.contains("model edited") && history.contains("model added"),
         "{history}"

@@ -127,3 +127,14 @@ pub struct AuditHead {
     /// `POSITION:DIGEST`, as `verify --expect` takes it.
     pub expect: String,
 }
+
+/// `?as_of=`: the answer as it was at a log position, or at a moment (the org's last event
+/// recorded at or before it), from a replay of the log up to there.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AsOfQuery {
+    /// A log position (e.g. `42`) or an RFC 3339 time (e.g. `2026-01-31T12:00:00Z`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+}

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use audit::{
-    AuditActor, AuditAggregate, AuditChange, AuditEntry, AuditHead, AuditPage, AuditQuery,
-    HistoryQuery,
+    AsOfQuery, AuditActor, AuditAggregate, AuditChange, AuditEntry, AuditHead, AuditPage,
+    AuditQuery, HistoryQuery,
 };
 pub use connection_tests::{ConnectionTest, DraftTest, ModelTest, TestResult, WaitQuery};
 pub use credentials::{

@@ -11,6 +11,7 @@
 //! position it appended, and returns only once the local views reflect it. No rule lives
 //! here that `domain` could decide: `app` looks facts up and hands them to `decide`.
 
+pub mod as_of;
 pub mod audit;
 pub mod config;
 pub mod connection_tests;
@@ -62,6 +63,8 @@ pub struct Registry {
     resolve_cache: resolve::ResolveCache,
     /// Jobs done by the workers running in this process, for `/metrics`.
     jobs: JobCounters,
+    /// Replays of the log for answers as of an earlier point.
+    replays: as_of::Replays,
 }
 
 /// What a [`Registry`] is made of; [`start`] builds one from the configuration.
@@ -88,6 +91,7 @@ impl Registry {
             tokens: orgs::TokenCache::default(),
             resolve_cache: resolve::ResolveCache::default(),
             jobs: JobCounters::default(),
+            replays: as_of::Replays::default(),
         }
     }
 

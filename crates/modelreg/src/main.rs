@@ -55,10 +55,18 @@ enum Command {
         command: AdminCommand,
     },
     /// Replay the whole log into fresh views, swap them in, and print their checksum.
-    /// Stop the server first: the views file is open in it.
+    /// Stop the server first: the views file is open in it. With --out, build the views
+    /// into that file instead (up to --until) and leave the live ones alone.
     Rebuild {
         #[command(flatten)]
         state: StateArgs,
+        /// Replay only up to a log position (e.g. 42) or an RFC 3339 time (the last event
+        /// recorded at or before it); needs --out.
+        #[arg(long, requires = "out")]
+        until: Option<String>,
+        /// Write the views to this file instead of swapping the live ones.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Run a worker process (NATS mode; on the embedded log `serve` runs workers itself).
     Worker {
@@ -177,7 +185,10 @@ fn main() -> std::process::ExitCode {
             Command::Admin {
                 command: AdminCommand::CreateOrg { name, state },
             } => server_cmds::create_org(state, &name).await,
-            Command::Rebuild { state } => server_cmds::rebuild(state).await,
+            Command::Rebuild { state, until, out } => match out {
+                Some(out) => server_cmds::rebuild_into(state, until.as_deref(), &out).await,
+                None => server_cmds::rebuild(state).await,
+            },
             Command::Worker {
                 kind: WorkerKind::Dependents { state, ops },
             } => server_cmds::dependents_worker(state, ops.metrics_listen).await,

@@ -357,6 +357,43 @@ pub(crate) async fn rebuild(state: StateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `modelreg rebuild --out FILE [--until POINT]`: the views as of a point, in a file of
+/// their own; the live views are not touched (a running server may keep serving).
+pub(crate) async fn rebuild_into(
+    state: StateArgs,
+    until: Option<&str>,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let config = load_config(&state, None)?;
+    init_logging(&config);
+    let log = open_log(&config).await?;
+    let until = match until {
+        None => log.last_seq().await?,
+        Some(text) => match text.parse::<u64>() {
+            Ok(position) => position,
+            Err(_) => {
+                let time = time::OffsetDateTime::parse(
+                    text,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "--until takes a log position or an RFC 3339 time, e.g. 2026-01-31T12:00:00Z"
+                    )
+                })?;
+                let ms = i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+                eventlog::position_at(log.as_ref(), ms).await?
+            }
+        },
+    };
+    let checksum = views::rebuild_until(log, out, until, |_, _| {}).await?;
+    say(&format!(
+        "rebuilt {} as of position {until}; checksum {checksum}",
+        out.display()
+    ));
+    Ok(())
+}
+
 /// `modelreg audit verify`: walks the log, checks the chains and the running digest, and
 /// reports the first break; an error (exit 1) when there is one.
 pub(crate) async fn verify(state: StateArgs, expect: Option<&str>) -> anyhow::Result<()> {

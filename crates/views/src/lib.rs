@@ -10,7 +10,7 @@ mod rows;
 mod store;
 
 pub use audit::{AuditFilter, AuditPage};
-pub use projector::{ProjectError, TOKEN_ISSUED, rebuild, run_projector};
+pub use projector::{ProjectError, TOKEN_ISSUED, rebuild, rebuild_until, replay, run_projector};
 pub use rows::{
     AuditRow, Change, ConnectionTestRow, CredentialRow, Deactivation, ModelRow, Notice, OrgRow,
     StreamPos, TokenRow, WorkflowRow,

@@ -42,7 +42,7 @@ use self::batch::apply_batch;
 use self::reader::Reader;
 use crate::store::{ViewError, Views, storage};
 
-pub use self::rebuild::rebuild;
+pub use self::rebuild::{rebuild, rebuild_until, replay};
 pub use self::rules::TOKEN_ISSUED;
 
 /// Largest batch folded into one write transaction.

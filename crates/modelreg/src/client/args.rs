@@ -37,12 +37,18 @@ pub(crate) enum ModelsCommand {
         /// Also list deactivated custom models.
         #[arg(long)]
         all: bool,
+        /// As they were at a log position or an RFC 3339 time.
+        #[arg(long)]
+        as_of: Option<String>,
     },
     /// Show every field of a custom model (by slug) or a platform model (by id, such as
     /// google/gemini-3.1-pro-preview).
     Show {
         /// A custom model's slug or a platform model's id.
         model: String,
+        /// As it was at a log position or an RFC 3339 time (a custom model).
+        #[arg(long)]
+        as_of: Option<String>,
     },
     /// Add a custom model: runs Test Connection first (adding is gated on it), then adds.
     /// The secret is read from stdin (--secret-stdin) or a hidden prompt, after the other
@@ -115,7 +121,11 @@ pub(crate) struct CheckArgs {
 #[derive(Subcommand)]
 pub(crate) enum CredentialsCommand {
     /// List saved credentials (id, provider, kind, preview, used-by).
-    List,
+    List {
+        /// As they were at a log position or an RFC 3339 time.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
     /// Show one saved credential's metadata (never its secret).
     Show {
         /// The credential's id (cred_…).

@@ -11,8 +11,12 @@ use super::output::{credential_summary, credential_table, show};
 pub(crate) async fn run(remote: Remote, command: CredentialsCommand) -> anyhow::Result<()> {
     let client = Client::new(&remote)?;
     match command {
-        CredentialsCommand::List => {
-            let answer: Answer<Items<Credential>> = client.get("/v1/credentials").answer().await?;
+        CredentialsCommand::List { as_of } => {
+            let answer: Answer<Items<Credential>> = client
+                .get("/v1/credentials")
+                .query(&api::AsOfQuery { as_of })
+                .answer()
+                .await?;
             show(client.json, &answer, |list| credential_table(&list.items))
         }
         CredentialsCommand::Show { id } => {
