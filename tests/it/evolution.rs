@@ -113,7 +113,7 @@ async fn the_old_release_log_rebuilds_to_its_views() {
         &std::fs::read_to_string(fixture_dir().join("views.json")).expect("views.json"),
     )
     .expect("json");
-    let mut app = TestApp::open(Backend::Embedded, data).await;
+    let mut app = TestApp::open(None, data).await;
     let last = app.registry().log().last_seq().await.expect("last");
     app.registry().settle(last).await.expect("settle");
     assert_eq!(snapshot(app.registry()), expected);

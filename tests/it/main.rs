@@ -4,6 +4,7 @@
 mod support;
 
 mod audit;
+mod backup;
 mod bad_input;
 mod canary;
 mod cli;

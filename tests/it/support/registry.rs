@@ -88,14 +88,10 @@ impl TestApp {
         app
     }
 
-    /// Starts on the state already in `data` (a copied log, say), creating nothing; the
-    /// helpers that need a token have none.
-    pub(crate) async fn open(backend: Backend, data: tempfile::TempDir) -> Self {
+    /// Starts on the state already in `data` (a copied log, say) and, given one, on the
+    /// stream of `nats`, creating nothing; the helpers that need a token have none.
+    pub(crate) async fn open(nats: Option<NatsServer>, data: tempfile::TempDir) -> Self {
         super::logs::capture();
-        let nats = match backend {
-            Backend::Embedded => None,
-            Backend::JetStream => Some(NatsServer::start()),
-        };
         let fake = super::fake_provider::FakeProvider::start().await;
         let mut app = Self {
             tweak: |_| {},
