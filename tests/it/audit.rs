@@ -565,6 +565,13 @@ async fn run(backend: Backend) {
         StatusCode::FORBIDDEN
     );
 
+    // The replays behind as_of live in the data dir, where the canary scans them too.
+    let replays = std::fs::read_dir(app.data.path().join("as-of")).expect("replays");
+    assert_eq!(
+        replays.count(),
+        1,
+        "one directory of this process's replays"
+    );
     canary::assert_absent(&app, &secret);
 }
 

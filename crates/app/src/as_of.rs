@@ -15,12 +15,15 @@ const KEPT: usize = 4;
 /// The replays of one process, newest last.
 #[derive(Default)]
 pub(crate) struct Replays {
+    /// Where replays go (`<data dir>/as-of`); the system's temp dir when unset.
+    pub(crate) base: Option<std::path::PathBuf>,
     inner: tokio::sync::Mutex<Kept>,
 }
 
 #[derive(Default)]
 struct Kept {
-    /// Created on the first replay (0700, removed with the process's registry).
+    /// This process's directory under the base, created on the first replay (0700) and
+    /// removed with the registry.
     dir: Option<tempfile::TempDir>,
     views: Vec<(u64, Arc<Views>)>,
 }
@@ -112,13 +115,20 @@ impl Replays {
             return Ok(Arc::clone(views));
         }
         if kept.dir.is_none() {
-            let dir = tempfile::Builder::new()
-                .prefix("modelreg-as-of-")
-                .tempdir()
-                .map_err(|e| AppError::Unavailable {
-                    what: "cannot create a directory for a replay".into(),
-                    source: Some(Box::new(e)),
-                })?;
+            let unavailable = |e: std::io::Error| AppError::Unavailable {
+                what: "cannot create a directory for a replay".into(),
+                source: Some(Box::new(e)),
+            };
+            let mut builder = tempfile::Builder::new();
+            builder.prefix("replays-");
+            let dir = match &self.base {
+                Some(base) => {
+                    eventlog::owner_only_dir(base).map_err(unavailable)?;
+                    builder.tempdir_in(base)
+                }
+                None => builder.tempdir(),
+            }
+            .map_err(unavailable)?;
             kept.dir = Some(dir);
         }
         let path = match &kept.dir {

@@ -95,6 +95,12 @@ impl Registry {
         }
     }
 
+    /// Keeps replays for `as_of` answers under `dir` (else in the system's temp dir).
+    pub fn with_replays_in(mut self, dir: std::path::PathBuf) -> Self {
+        self.replays.base = Some(dir);
+        self
+    }
+
     /// The event log, for workers' durable consumers and for operators' views of it.
     pub fn log(&self) -> &Arc<dyn EventLog> {
         &self.log

@@ -88,21 +88,25 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
         }
     };
     let views = Arc::new(Views::open(&views_path(&config.data_dir))?);
-    let registry = Arc::new(Registry::new(Parts {
-        log: Arc::clone(&log),
-        views: Arc::clone(&views),
-        vault: match config.data_key_cache_ttl_ms {
-            0 => Vault::new(master, keyring),
-            ttl => Vault::new(master, keyring).with_cache(Duration::from_millis(ttl), 10_000),
-        },
-        clock,
-        read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
-        receipt_ttl_ms: i64::try_from(config.connection_test_receipt_ttl_ms).unwrap_or(i64::MAX),
-        platform_key: config
-            .platform_openrouter_key
-            .clone()
-            .map(secrets::Secret::new),
-    }));
+    let registry = Arc::new(
+        Registry::new(Parts {
+            log: Arc::clone(&log),
+            views: Arc::clone(&views),
+            vault: match config.data_key_cache_ttl_ms {
+                0 => Vault::new(master, keyring),
+                ttl => Vault::new(master, keyring).with_cache(Duration::from_millis(ttl), 10_000),
+            },
+            clock,
+            read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
+            receipt_ttl_ms: i64::try_from(config.connection_test_receipt_ttl_ms)
+                .unwrap_or(i64::MAX),
+            platform_key: config
+                .platform_openrouter_key
+                .clone()
+                .map(secrets::Secret::new),
+        })
+        .with_replays_in(config.data_dir.join("as-of")),
+    );
     let stop = watch::Sender::new(false);
     let mut stopped = stop.subscribe();
     let projector = tokio::spawn(async move {

@@ -109,7 +109,11 @@ fn read_pages(views: &views::Views, models: u64) -> anyhow::Result<(Measurement,
             .audit("bench", &filter, None, PAGE, 20_000)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         page_latencies.push(at.elapsed());
-        anyhow::ensure!(page.entries.len() == 1, "model m-{} has one entry", n * step);
+        anyhow::ensure!(
+            page.entries.len() == 1,
+            "model m-{} has one entry",
+            n * step
+        );
     }
     let pages = Measurement {
         ops: reads,
