@@ -1,4 +1,4 @@
-//! Section 6: the audit trail over a log of `--events` events on the embedded log: the first
+//! Section 7: the audit trail over a log of `--events` events on the embedded log: the first
 //! page of one aggregate's history against a point read of the views in the same run
 //! (target: p99 under 10 ms), and an as-of replay against a plain rebuild (target: at least
 //! 80% of its rate).
@@ -25,15 +25,15 @@ pub(crate) async fn audit_section(cli: &Cli) -> anyhow::Result<Section> {
     let dir = tempfile::Builder::new()
         .prefix("modelreg-bench-audit-")
         .tempdir()?;
-    eprintln!("6/6 audit: filling an embedded log with {total} events");
+    eprintln!("7/7 audit: filling an embedded log with {total} events");
     let log: Arc<dyn EventLog> = Arc::new(
         EmbeddedLog::open(&dir.path().join("log.redb")).map_err(|e| anyhow::anyhow!("{e}"))?,
     );
     let fill = rebuild::populate(&log, cli.events, "audit", None).await?;
-    eprintln!("6/6 audit: plain rebuild");
+    eprintln!("7/7 audit: plain rebuild");
     let path = dir.path().join("views.redb");
     let (rebuilt, _) = rebuild::registry_rebuild(&log, &path, total, "audit", None).await?;
-    eprintln!("6/6 audit: as-of replay up to the middle of the log");
+    eprintln!("7/7 audit: as-of replay up to the middle of the log");
     let middle = total / 2;
     let clock = CpuClock::start(None);
     let started = Instant::now();
@@ -48,12 +48,12 @@ pub(crate) async fn audit_section(cli: &Cli) -> anyhow::Result<Section> {
     };
     drop(log);
 
-    eprintln!("6/6 audit: first history pages and point reads");
+    eprintln!("7/7 audit: first history pages and point reads");
     let views = views::Views::open(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (pages, points) = read_pages(&views, cli.events)?;
 
     let mut section = Section::new(format!(
-        "6. Audit trail over {} events (embedded log; one event per aggregate)",
+        "7. Audit trail over {} events (embedded log; one event per aggregate)",
         report::thousands(total as f64)
     ));
     section.row("fill: EmbeddedLog::append (setup)", &fill, None);
