@@ -9,8 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
-    /// Entries of aggregates of this kind: `org`, `token`, `credential`, `model`,
-    /// `workflow`, `connection_test`.
+    /// Entries of aggregates of this kind: `org` (tokens are the org's), `credential`,
+    /// `model`, `workflow`, `connection_test`; with `id`, also `token`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// With `kind`: one aggregate's history, by its id (a model's slug, a credential's id,

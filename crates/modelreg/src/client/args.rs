@@ -344,8 +344,8 @@ pub(crate) struct ModelFields {
 /// `modelreg audit`: which entries of the org's trail to print.
 #[derive(Args, Clone, Default)]
 pub(crate) struct AuditArgs {
-    /// Entries of aggregates of this kind: org, token, credential, model, workflow,
-    /// connection_test.
+    /// Entries of aggregates of this kind: org (tokens are the org's), credential, model,
+    /// workflow, connection_test; with --id, also token.
     #[arg(long)]
     pub(crate) kind: Option<String>,
     /// With --kind: one aggregate's history by its id (a model's slug, a credential's id).
