@@ -338,3 +338,55 @@ fn test_credential(credential: &connection_test::TestCredential) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Views;
+
+    /// Every event of the catalog has words, and what a credential shows of its secret is the
+    /// preview and fingerprint, never sealed bytes.
+    #[test]
+    fn every_event_is_described_without_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::open(&dir.path().join("views.redb")).unwrap();
+        let txn = views.db.begin_write().unwrap();
+        let tables = Tables::open(&txn).unwrap();
+        for (name, event) in domain::event::samples() {
+            let (kind, id) = match &event {
+                Event::Org(_) => ("org", "acme"),
+                Event::Credential(_) => ("credential", "cred_1"),
+                Event::Model(_) => ("model", "team-gpt"),
+                Event::Workflow(_) => ("workflow", "wf-1"),
+                Event::ConnectionTest(_) => ("connection_test", "ct-1"),
+            };
+            let envelope =
+                Envelope::decode(&crate::projector::fixtures::envelope(kind, id, 1, &event))
+                    .unwrap();
+            let described = describe(&tables, &envelope, &event).unwrap();
+            assert!(!described.summary.is_empty(), "{name}");
+            let text = format!("{:?}", described.changes);
+            assert!(!text.contains("020202"), "{name}: sealed bytes in {text}");
+            assert!(!text.contains("[2, 2"), "{name}: sealed bytes in {text}");
+            if name == "credential.created" {
+                assert!(
+                    text.contains("••••MPLE") && text.contains(&hex::encode([3u8; 32])),
+                    "{text}"
+                );
+            }
+            if name == "connection_test.completed" {
+                assert_eq!(described.summary, "connection test failed: rate_limited");
+            }
+            if name == "model.added" {
+                assert_eq!(
+                    described.related,
+                    [("credential".to_owned(), "cred_1".to_owned())]
+                );
+                assert!(
+                    described.changes.iter().all(|c| c.before.is_none()),
+                    "{text}"
+                );
+            }
+        }
+    }
+}

@@ -164,7 +164,7 @@ pub(super) struct Tables<'t> {
 }
 
 impl<'t> Tables<'t> {
-    fn open(txn: &'t WriteTransaction) -> Result<Self, ProjectError> {
+    pub(super) fn open(txn: &'t WriteTransaction) -> Result<Self, ProjectError> {
         Ok(Self {
             orgs: Overlay::new(txn.open_table(ORGS).map_err(storage)?),
             tokens: Overlay::new(txn.open_table(TOKENS).map_err(storage)?),
