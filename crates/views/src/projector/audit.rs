@@ -122,7 +122,7 @@ fn describe(t: &Tables<'_>, envelope: &Envelope, event: &Event) -> Result<Descri
             Described::new("credential created")
                 .changes(&credential_fields(None), &credential_fields(after.as_ref()))
         }
-        Event::Model(event) => describe_model(t, &row_key, event)?,
+        Event::Model(event) => describe_model(t, &row_key, envelope.aggregate_version, event)?,
         Event::Workflow(event) => {
             let before: Option<WorkflowRow> = read(&t.workflows, &row_key)?;
             let before = before.map(|row| row.workflow);
@@ -180,9 +180,15 @@ fn describe(t: &Tables<'_>, envelope: &Envelope, event: &Event) -> Result<Descri
 fn describe_model(
     t: &Tables<'_>,
     row_key: &str,
+    version: u64,
     event: &model::Event,
 ) -> Result<Described, ProjectError> {
-    let before: Option<ModelRow> = read(&t.models, row_key)?;
+    // A model is added as the first event of its subject: nothing before it to read (the
+    // most numerous event of a rebuild skips a lookup).
+    let before: Option<ModelRow> = match event {
+        model::Event::Added(_) if version == 1 => None,
+        _ => read(&t.models, row_key)?,
+    };
     let before = before.map(|row| row.model);
     let after = model::evolve(before.clone(), event);
     let mut described = match event {
