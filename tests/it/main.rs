@@ -3,6 +3,8 @@
 
 mod support;
 
+mod audit;
+mod backup;
 mod bad_input;
 mod canary;
 mod catalog;
@@ -12,10 +14,12 @@ mod connection_tests;
 mod crash;
 mod credentials;
 mod dependents;
+mod evolution;
 mod openapi;
 mod readme;
 mod recovery;
 mod retries;
 mod scenario;
+mod tamper;
 mod tidy;
 mod tokens;

@@ -7,6 +7,7 @@
 //! are plain data that `app` builds from the views. Vocabularies (providers, roles, patterns)
 //! come from `domain`, so the document and the rules name one list.
 
+mod audit;
 mod catalog;
 mod connection_tests;
 mod credentials;
@@ -21,6 +22,10 @@ mod workflows;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use audit::{
+    AsOfQuery, AuditActor, AuditAggregate, AuditChange, AuditEntry, AuditHead, AuditPage,
+    AuditQuery, HistoryQuery,
+};
 pub use catalog::{
     Catalog, CatalogChange, CatalogDiff, CatalogModel, ChooseDefault, DefaultModel, Fact,
     FactChange, HideModels, PlatformChoices, PlatformModel, ProposedModel,

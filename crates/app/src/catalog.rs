@@ -511,11 +511,10 @@ pub(crate) struct OrgView {
 
 /// The org's own default and hidden models, from its row.
 fn org_choices(
-    registry: &Registry,
+    views: &views::Views,
     org: &OrgId,
 ) -> Result<(Option<String>, Vec<String>), AppError> {
-    Ok(registry
-        .views
+    Ok(views
         .org(org.as_str())?
         .map(|row| (row.default_model, row.hidden_models))
         .unwrap_or_default())
@@ -535,8 +534,26 @@ fn default_model(choice: &catalog::DefaultChoice) -> api::DefaultModel {
 }
 
 pub(crate) fn org_view(registry: &Registry, ctx: &Ctx) -> Result<OrgView, AppError> {
-    let (org_default, hidden) = org_choices(registry, &ctx.org)?;
-    let Some(row) = current(registry)? else {
+    org_view_of(registry, &registry.views, current(registry)?, ctx)
+}
+
+/// [`org_view`] from `views` (a replay of the log as of an earlier point, say).
+pub(crate) fn org_view_in(
+    registry: &Registry,
+    views: &views::Views,
+    ctx: &Ctx,
+) -> Result<OrgView, AppError> {
+    org_view_of(registry, views, views.catalog()?.map(Arc::new), ctx)
+}
+
+fn org_view_of(
+    registry: &Registry,
+    views: &views::Views,
+    row: Option<Arc<CatalogRow>>,
+    ctx: &Ctx,
+) -> Result<OrgView, AppError> {
+    let (org_default, hidden) = org_choices(views, &ctx.org)?;
+    let Some(row) = row else {
         return Ok(OrgView {
             models: Vec::new(),
             default: api::DefaultModel {
@@ -555,8 +572,7 @@ pub(crate) fn org_view(registry: &Registry, ctx: &Ctx) -> Result<OrgView, AppErr
             continue;
         }
         let used_by_workflows = match entry.expiration() {
-            Some(_) => registry
-                .views
+            Some(_) => views
                 .referencing(ctx.org.as_str(), &entry.id)?
                 .into_iter()
                 .filter(|w| w.workflow.active)
@@ -611,7 +627,7 @@ pub(crate) fn usable(
         return Ok(None);
     };
     let today = today(registry);
-    let (_, hidden) = org_choices(registry, org)?;
+    let (_, hidden) = org_choices(&registry.views, org)?;
     match catalog::usable_by(entry, &hidden, &today) {
         Ok(()) => {}
         Err(catalog::Unusable::Retired(reason)) => {
@@ -713,7 +729,7 @@ fn choices_at(
     ctx: &Ctx,
     position: u64,
 ) -> Result<Answer<api::PlatformChoices>, AppError> {
-    let (org_default, hidden) = org_choices(registry, &ctx.org)?;
+    let (org_default, hidden) = org_choices(&registry.views, &ctx.org)?;
     let view = org_view(registry, ctx)?;
     Ok(Answer {
         value: api::PlatformChoices {

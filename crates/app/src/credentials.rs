@@ -26,9 +26,18 @@ use crate::{Answer, AppError, Ctx, Registry, present};
 
 /// The org's saved credentials (deleted ones left out), metadata only.
 pub fn list(registry: &Registry, ctx: &Ctx) -> Result<Answer<Vec<api::Credential>>, AppError> {
-    let position = registry.views.position();
-    let rows = registry.views.credentials(ctx.org.as_str())?;
-    let users = users_by_credential(registry, ctx)?;
+    list_in(registry, &registry.views, ctx, registry.views.position())
+}
+
+/// [`list`] from `views` (the live ones, or a replay as of `position`).
+pub(crate) fn list_in(
+    registry: &Registry,
+    views: &views::Views,
+    ctx: &Ctx,
+    position: u64,
+) -> Result<Answer<Vec<api::Credential>>, AppError> {
+    let rows = views.credentials(ctx.org.as_str())?;
+    let users = users_by_credential(views, ctx)?;
     let value = rows
         .iter()
         .filter(|row| !row.credential.deleted)
@@ -54,7 +63,7 @@ pub fn get(registry: &Registry, ctx: &Ctx, id: &str) -> Result<Answer<api::Crede
 
 pub(crate) fn view(registry: &Registry, ctx: &Ctx, id: &str) -> Result<api::Credential, AppError> {
     let row = found(registry, ctx, id)?;
-    let models = users_by_credential(registry, ctx)?
+    let models = users_by_credential(&registry.views, ctx)?
         .remove(row.credential.id.as_str())
         .unwrap_or_default();
     Ok(present::credential(
@@ -82,11 +91,11 @@ pub(crate) fn found(registry: &Registry, ctx: &Ctx, id: &str) -> Result<Credenti
 
 /// The slugs of the models that reference each credential, active or not.
 fn users_by_credential(
-    registry: &Registry,
+    views: &views::Views,
     ctx: &Ctx,
 ) -> Result<std::collections::HashMap<String, Vec<String>>, AppError> {
     let mut users: std::collections::HashMap<String, Vec<String>> = Default::default();
-    for row in registry.views.models(ctx.org.as_str())? {
+    for row in views.models(ctx.org.as_str())? {
         if let Some(id) = &row.model.credential_id {
             users
                 .entry(id.as_str().to_owned())

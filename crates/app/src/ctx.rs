@@ -35,6 +35,8 @@ pub struct Ctx {
     pub(crate) request_id: String,
     /// Retries with one command id are one command; empty for reads, which append nothing.
     pub(crate) command_id: String,
+    /// The client's address as the server saw it (the TCP peer); empty off HTTP.
+    pub(crate) client_addr: String,
 }
 
 impl Ctx {
@@ -46,6 +48,7 @@ impl Ctx {
             actor: principal.actor,
             request_id: String::new(),
             command_id: String::new(),
+            client_addr: String::new(),
         }
     }
 
@@ -68,6 +71,7 @@ impl Ctx {
                 .map_or_else(new_id, str::to_owned),
             command_id: idempotency_key
                 .map_or_else(new_id, |key| keyed_command_id(method, path, key)),
+            client_addr: String::new(),
         }
     }
 
@@ -83,6 +87,7 @@ impl Ctx {
             },
             request_id: new_id(),
             command_id: new_id(),
+            client_addr: String::new(),
         }
     }
 
@@ -101,6 +106,7 @@ impl Ctx {
             },
             request_id: new_id(),
             command_id: command_id.unwrap_or_else(new_id),
+            client_addr: String::new(),
         }
     }
 
@@ -116,6 +122,7 @@ impl Ctx {
             },
             request_id: new_id(),
             command_id,
+            client_addr: String::new(),
         }
     }
 
@@ -138,6 +145,15 @@ impl Ctx {
             request_id: new_id(),
             command_id: idempotency_key
                 .map_or_else(new_id, |key| keyed_command_id(method, path, key)),
+            client_addr: String::new(),
+        }
+    }
+
+    /// The same context, recorded as coming from `address` (the TCP peer the server saw).
+    pub fn from_address(self, address: impl std::fmt::Display) -> Self {
+        Self {
+            client_addr: address.to_string(),
+            ..self
         }
     }
 

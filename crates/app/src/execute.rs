@@ -173,6 +173,8 @@ pub(crate) async fn append<A: Aggregate>(
         command_id: ctx.command_id.clone(),
         prev_hash: stream.at.map_or([0; 32], |s| s.last_hash),
         payload: event.encode(),
+        payload_version: domain::event::PAYLOAD_VERSION,
+        client_addr: ctx.client_addr.clone(),
     };
     let msg_id = format!("{}:{}:{kind}", ctx.org, ctx.command_id);
     let expected = stream.at.map_or(0, |s| s.last_seq);

@@ -11,6 +11,8 @@
 //! position it appended, and returns only once the local views reflect it. No rule lives
 //! here that `domain` could decide: `app` looks facts up and hands them to `decide`.
 
+pub mod as_of;
+pub mod audit;
 pub mod catalog;
 pub mod config;
 pub mod connection_tests;
@@ -72,6 +74,8 @@ pub struct Registry {
     consumers: ConsumerHealth,
     /// What an operator should change, found at start (an R1 log on a cluster, say).
     warnings: std::sync::Mutex<Vec<String>>,
+    /// Replays of the log for answers as of an earlier point.
+    replays: as_of::Replays,
 }
 
 /// What a [`Registry`] is made of; [`start`] builds one from the configuration.
@@ -102,7 +106,14 @@ impl Registry {
             jobs: JobCounters::default(),
             consumers: ConsumerHealth::default(),
             warnings: std::sync::Mutex::default(),
+            replays: as_of::Replays::default(),
         }
+    }
+
+    /// Keeps replays for `as_of` answers under `dir` (else in the system's temp dir).
+    pub fn with_replays_in(mut self, dir: std::path::PathBuf) -> Self {
+        self.replays.base = Some(dir);
+        self
     }
 
     /// The event log, for workers' durable consumers and for operators' views of it.

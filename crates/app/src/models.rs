@@ -364,11 +364,20 @@ pub fn get(registry: &Registry, ctx: &Ctx, slug: &str) -> Result<Answer<api::Mod
 
 /// Platform and custom models, each group in a stable order.
 pub fn list(registry: &Registry, ctx: &Ctx) -> Result<Answer<api::ModelList>, AppError> {
-    let position = registry.views.position();
-    let platform = crate::catalog::org_view(registry, ctx)?;
+    list_in(registry, &registry.views, ctx, registry.views.position())
+}
+
+/// [`list`] from `views` (the live ones, or a replay as of `position`).
+pub(crate) fn list_in(
+    registry: &Registry,
+    views: &views::Views,
+    ctx: &Ctx,
+    position: u64,
+) -> Result<Answer<api::ModelList>, AppError> {
+    let platform = crate::catalog::org_view_in(registry, views, ctx)?;
     let mut custom = Vec::new();
-    for row in registry.views.models(ctx.org.as_str())? {
-        let credential = credential_of(registry, ctx, &row)?;
+    for row in views.models(ctx.org.as_str())? {
+        let credential = credential_in(views, ctx, &row)?;
         let summary = credential
             .as_ref()
             .map(|c| credentials::summary(registry, c));
@@ -399,6 +408,10 @@ fn answer(
 
 /// A model's row, or 404 naming it.
 pub(crate) fn row(registry: &Registry, ctx: &Ctx, slug: &str) -> Result<ModelRow, AppError> {
+    row_in(&registry.views, ctx, slug)
+}
+
+fn row_in(views: &views::Views, ctx: &Ctx, slug: &str) -> Result<ModelRow, AppError> {
     let not_found = || AppError::NotFound {
         code: "model.not_found",
         message: "no model with this slug in this org".into(),
@@ -406,26 +419,33 @@ pub(crate) fn row(registry: &Registry, ctx: &Ctx, slug: &str) -> Result<ModelRow
     if Slug::parse(slug).is_err() {
         return Err(not_found());
     }
-    registry
-        .views
-        .model(ctx.org.as_str(), slug)?
-        .ok_or_else(not_found)
+    views.model(ctx.org.as_str(), slug)?.ok_or_else(not_found)
 }
 
-fn credential_of(
-    registry: &Registry,
+fn credential_in(
+    views: &views::Views,
     ctx: &Ctx,
     row: &ModelRow,
 ) -> Result<Option<views::CredentialRow>, AppError> {
     match &row.model.credential_id {
-        Some(id) => Ok(registry.views.credential(ctx.org.as_str(), id.as_str())?),
+        Some(id) => Ok(views.credential(ctx.org.as_str(), id.as_str())?),
         None => Ok(None),
     }
 }
 
 pub(crate) fn view(registry: &Registry, ctx: &Ctx, slug: &str) -> Result<api::Model, AppError> {
-    let row = row(registry, ctx, slug)?;
-    let credential = credential_of(registry, ctx, &row)?;
+    view_in(registry, &registry.views, ctx, slug)
+}
+
+/// One custom model as `views` hold it (the live ones, or a replay).
+pub(crate) fn view_in(
+    registry: &Registry,
+    views: &views::Views,
+    ctx: &Ctx,
+    slug: &str,
+) -> Result<api::Model, AppError> {
+    let row = row_in(views, ctx, slug)?;
+    let credential = credential_in(views, ctx, &row)?;
     let summary = credential
         .as_ref()
         .map(|c| credentials::summary(registry, c));

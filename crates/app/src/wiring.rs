@@ -103,21 +103,25 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
             "the fingerprint key in the keyring cannot be unwrapped with the configured master key: the master key is wrong (or was rotated away); saved secrets will not be recognised, and credentials will say needs_reconfiguration"
         );
     }
-    let registry = Arc::new(Registry::new(Parts {
-        log: Arc::clone(&log),
-        views: Arc::clone(&views),
-        vault: match config.data_key_cache_ttl_ms {
-            0 => vault,
-            ttl => vault.with_cache(Duration::from_millis(ttl), 10_000),
-        },
-        clock,
-        read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
-        receipt_ttl_ms: i64::try_from(config.connection_test_receipt_ttl_ms).unwrap_or(i64::MAX),
-        platform_key: config
-            .platform_openrouter_key
-            .clone()
-            .map(secrets::Secret::new),
-    }));
+    let registry = Arc::new(
+        Registry::new(Parts {
+            log: Arc::clone(&log),
+            views: Arc::clone(&views),
+            vault: match config.data_key_cache_ttl_ms {
+                0 => vault,
+                ttl => vault.with_cache(Duration::from_millis(ttl), 10_000),
+            },
+            clock,
+            read_your_writes_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
+            receipt_ttl_ms: i64::try_from(config.connection_test_receipt_ttl_ms)
+                .unwrap_or(i64::MAX),
+            platform_key: config
+                .platform_openrouter_key
+                .clone()
+                .map(secrets::Secret::new),
+        })
+        .with_replays_in(config.data_dir.join("as-of")),
+    );
     for warning in warnings {
         registry.warn_operators(warning);
     }

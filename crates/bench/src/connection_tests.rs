@@ -204,7 +204,7 @@ async fn watch_results(
         if envelope.kind != domain::event::kind::CONNECTION_TEST {
             continue;
         }
-        let event = Event::decode(envelope.schema_version, &envelope.payload)
+        let event = Event::decode(envelope.payload_version, &envelope.payload)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if let Event::ConnectionTest(connection_test::Event::Completed(result)) = event {
             completions.push(Completion {

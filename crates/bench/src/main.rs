@@ -14,6 +14,9 @@
 //! 5. Resolve throughput and p99 latency at 64 keep-alive connections, against a raw axum
 //!    handler answering the same bytes from a `HashMap` (targets: >= 0.90 x its throughput,
 //!    p99 <= 1.3 x its p99).
+//! 7. The audit trail over the same number of events on the embedded log: the first page of
+//!    one aggregate's history against a point read (target: p99 under 10 ms), and an as-of
+//!    replay against a plain rebuild (target: at least 80% of its rate).
 //!
 //! It is a report tool: the table goes to stdout, progress to stderr.
 
@@ -37,7 +40,7 @@ use clap::Parser;
 
 use crate::report::Report;
 use crate::sections::{
-    commands_section, connection_tests_section, embedded_rebuild_section,
+    audit_section, commands_section, connection_tests_section, embedded_rebuild_section,
     jetstream_rebuild_section, resolve_section,
 };
 
@@ -73,8 +76,8 @@ struct Cli {
     #[arg(long)]
     pub(crate) no_embedded: bool,
     /// Sections to run, e.g. `--sections 4,5` (1 commands, 2 and 3 rebuilds, 4 connection
-    /// tests, 5 resolve).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]
+    /// tests, 5 resolve, 7 audit trail and as-of replay; 6 is the console's).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,7")]
     pub(crate) sections: Vec<u8>,
     /// Draft connection tests submitted in section 4.
     #[arg(long, default_value_t = 1_000)]
@@ -149,6 +152,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if runs(5) {
         report.push(resolve_section(&cli, &nats).await?);
+    }
+    if runs(7) && !cli.no_embedded {
+        report.push(audit_section(&cli).await?);
     }
     report.footer(format!(
         "wall time of the whole run: {:.1} s",

@@ -240,6 +240,8 @@ fn envelope(
         command_id: command_id.clone(),
         prev_hash: [0; 32],
         payload: event.encode(),
+        payload_version: domain::event::PAYLOAD_VERSION,
+        client_addr: String::new(),
     };
     let msg_id = format!("{ORG}:{command_id}:{kind}");
     Ok((subject, msg_id, envelope.encode()))

@@ -1,11 +1,13 @@
 //! The report's sections, one module each; what they share: which backends a section runs
 //! on, and how a target reads.
 
+mod audit;
 mod commands;
 mod connection_tests;
 mod rebuild;
 mod resolve;
 
+pub(crate) use audit::audit_section;
 pub(crate) use commands::commands_section;
 pub(crate) use connection_tests::connection_tests_section;
 pub(crate) use rebuild::{embedded_rebuild_section, jetstream_rebuild_section};

@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate never interprets a payload. It knows subjects,
 //! sequences, message ids and envelopes; what an event means belongs to `domain`.
 
+pub mod chain;
 mod envelope;
 mod private;
 mod subject;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+pub use chain::Head;
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use envelope::{Actor, ActorKind, DecodeError, Envelope, SCHEMA_VERSION};
 pub use jetstream::{JetStreamLog, StreamSettings, connect_nats, nats_servers, redacted_url};
@@ -222,4 +224,30 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Open (or create) a durable consumer with explicit acks.
     async fn durable(&self, config: DurableConfig) -> Result<Box<dyn Durable>, LogError>;
+}
+
+/// The last position whose envelope was recorded at or before `time_ms` (ms since the Unix
+/// epoch; 0: none), read from the whole log. Clocks of replicas differ a little, so this is
+/// "the last event stamped at or before", not "everything before the first one after".
+pub async fn position_at(log: &dyn EventLog, time_ms: i64) -> Result<u64, LogError> {
+    use futures::StreamExt;
+    let last = log.last_seq().await?;
+    if last == 0 {
+        return Ok(0);
+    }
+    let mut found = 0;
+    let mut tail = log.tail(1).await?;
+    while let Some(stored) = tail.next().await {
+        let stored = stored?;
+        let envelope = Envelope::decode(&stored.data).map_err(|e| {
+            LogError::storage(format!("the message at position {}: {e}", stored.seq))
+        })?;
+        if envelope.recorded_at_ms <= time_ms {
+            found = stored.seq;
+        }
+        if stored.seq >= last {
+            break;
+        }
+    }
+    Ok(found)
 }

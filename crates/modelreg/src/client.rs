@@ -12,6 +12,7 @@
 //! per noun: `models`, `credentials`, `workflows`, `tokens`.
 
 mod args;
+pub(crate) mod audit;
 pub(crate) mod catalog;
 mod connection_test;
 pub(crate) mod credentials;
@@ -25,6 +26,6 @@ pub(crate) mod tokens;
 pub(crate) mod workflows;
 
 pub(crate) use args::{
-    CredentialsCommand, ExportCommand, ModelsCommand, OrgCommand, Remote, TokensCommand,
+    AuditArgs, CredentialsCommand, ExportCommand, ModelsCommand, OrgCommand, Remote, TokensCommand,
     WorkflowsCommand,
 };

@@ -56,10 +56,18 @@ enum Command {
         command: AdminCommand,
     },
     /// Replay the whole log into fresh views, swap them in, and print their checksum.
-    /// Stop the server first: the views file is open in it.
+    /// Stop the server first: the views file is open in it. With --out, build the views
+    /// into that file instead (up to --until) and leave the live ones alone.
     Rebuild {
         #[command(flatten)]
         state: StateArgs,
+        /// Replay only up to a log position (e.g. 42) or an RFC 3339 time (the last event
+        /// recorded at or before it); needs --out.
+        #[arg(long, requires = "out")]
+        until: Option<String>,
+        /// Write the views to this file instead of swapping the live ones.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Run a worker process (NATS mode; on the embedded log `serve` runs workers itself).
     Worker {
@@ -101,6 +109,31 @@ enum Command {
     Catalog {
         #[command(subcommand)]
         command: catalog_cmds::CatalogCommand,
+    },
+    /// The org's audit trail through a running registry (admins): newest first, as a table
+    /// or JSON lines with --json. `audit verify` checks the log itself.
+    #[command(args_conflicts_with_subcommands = true)]
+    Audit {
+        #[command(subcommand)]
+        command: Option<AuditCommand>,
+        #[command(flatten)]
+        list: client::AuditArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the whole log (an operator command, reading it like `rebuild`): check every
+    /// aggregate's chain of hashes and the running digest, and report the first edited,
+    /// removed or reordered event with its position. Exits 1 on a break.
+    Verify {
+        #[command(flatten)]
+        state: StateArgs,
+        /// A head recorded earlier (GET /v1/audit/head, or an earlier verify), as
+        /// POSITION:DIGEST: the log must still reach it with the same digest, which also
+        /// detects a log cut short.
+        #[arg(long)]
+        expect: Option<String>,
     },
 }
 
@@ -175,7 +208,10 @@ fn main() -> std::process::ExitCode {
             Command::Admin {
                 command: AdminCommand::RotateMasterKey { state },
             } => server_cmds::rotate_master_key(state).await,
-            Command::Rebuild { state } => server_cmds::rebuild(state).await,
+            Command::Rebuild { state, until, out } => match out {
+                Some(out) => server_cmds::rebuild_into(state, until.as_deref(), &out).await,
+                None => server_cmds::rebuild(state).await,
+            },
             Command::Worker {
                 kind: WorkerKind::Dependents { state, ops },
             } => server_cmds::dependents_worker(state, ops.metrics_listen).await,
@@ -189,6 +225,14 @@ fn main() -> std::process::ExitCode {
             Command::Export { command } => client::export::run(remote, command).await,
             Command::Org { command } => client::org::run(remote, command).await,
             Command::Catalog { command } => catalog_cmds::run(remote, command).await,
+            Command::Audit {
+                command: Some(AuditCommand::Verify { state, expect }),
+                ..
+            } => server_cmds::verify(state, expect.as_deref()).await,
+            Command::Audit {
+                command: None,
+                list,
+            } => client::audit::run(remote, list).await,
         }
     });
     match result {

@@ -421,6 +421,105 @@ pub(crate) async fn rebuild(state: StateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `modelreg rebuild --out FILE [--until POINT]`: the views as of a point, in a file of
+/// their own; the live views are not touched (a running server may keep serving).
+pub(crate) async fn rebuild_into(
+    state: StateArgs,
+    until: Option<&str>,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let config = load_config(&state, None)?;
+    init_logging(&config);
+    let log = open_log(&config).await?;
+    let until = match until {
+        None => log.last_seq().await?,
+        Some(text) => match text.parse::<u64>() {
+            Ok(position) => position,
+            Err(_) => {
+                let time = time::OffsetDateTime::parse(
+                    text,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "--until takes a log position or an RFC 3339 time, e.g. 2026-01-31T12:00:00Z"
+                    )
+                })?;
+                let ms = i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+                eventlog::position_at(log.as_ref(), ms).await?
+            }
+        },
+    };
+    let checksum = views::rebuild_until(log, out, until, |_, _| {}).await?;
+    say(&format!(
+        "rebuilt {} as of position {until}; checksum {checksum}",
+        out.display()
+    ));
+    Ok(())
+}
+
+/// `modelreg audit verify`: walks the log, checks the chains and the running digest, and
+/// reports the first break; an error (exit 1) when there is one.
+pub(crate) async fn verify(state: StateArgs, expect: Option<&str>) -> anyhow::Result<()> {
+    let config = load_config(&state, None)?;
+    init_logging(&config);
+    let expect = expect
+        .map(|text| text.parse::<eventlog::Head>())
+        .transpose()
+        .map_err(|why| anyhow::anyhow!("--expect: {why}"))?;
+    let log = open_log(&config).await?;
+    let verified = eventlog::chain::verify(log.as_ref(), expect).await?;
+    match verified.first_break {
+        None => {
+            say(&format!(
+                "verified: {} events of {} aggregates, every chain intact",
+                verified.messages, verified.aggregates
+            ));
+            if let Some(expect) = expect {
+                say(&format!(
+                    "the digest at position {} is the one expected",
+                    expect.position
+                ));
+            }
+            say(&format!("head: {}", verified.head));
+            Ok(())
+        }
+        Some(found) => {
+            say(&format!(
+                "BROKEN at position {} ({}): {}",
+                found.position,
+                found.kind.as_str(),
+                found.detail
+            ));
+            say(&format!(
+                "intact up to position {}: {}",
+                verified.head.position, verified.head
+            ));
+            bail!("the log does not verify")
+        }
+    }
+}
+
+/// The log the configuration names, for an operator command; an embedded log must exist
+/// (opening creates a missing one, and a mistyped data dir would look empty).
+async fn open_log(config: &Config) -> anyhow::Result<Arc<dyn eventlog::EventLog>> {
+    if let Some(url) = &config.nats_url {
+        return Ok(Arc::new(
+            eventlog::JetStreamLog::connect(url, &config.stream).await?,
+        ));
+    }
+    let embedded_log = config.data_dir.join("log.redb");
+    if !embedded_log.exists() {
+        bail!(
+            "no embedded log at {}: is --data-dir (MODELREG_DATA_DIR) the registry's data directory? (for NATS, pass --nats URL)",
+            embedded_log.display()
+        );
+    }
+    Ok(Arc::new(
+        eventlog::EmbeddedLog::open(&embedded_log).map_err(stop_the_server_first)?,
+    ))
+}
+
 /// `text` as one shell word: as it is when it holds only safe characters, else single-quoted.
 fn shell_word(text: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c);

@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 
 use app::{Ctx, Registry};
 
+use crate::listen::ClientAddr;
 use crate::problem::Problem;
 
 /// An authenticated caller, ready to run commands.
@@ -54,13 +55,17 @@ impl FromRequestParts<Arc<Registry>> for Caller {
             app::idempotency_key(header_text(parts, "idempotency-key")).map_err(|invalid| {
                 Problem::new(StatusCode::BAD_REQUEST, invalid.code, invalid.message)
             })?;
-        Ok(Caller(Ctx::command(
+        let ctx = Ctx::command(
             principal,
             parts.method.as_str(),
             parts.uri.path(),
             key.as_ref(),
             header_text(parts, "x-request-id"),
-        )))
+        );
+        Ok(Caller(match parts.extensions.get::<ClientAddr>() {
+            Some(ClientAddr(peer)) => ctx.from_address(peer),
+            None => ctx,
+        }))
     }
 }
 

@@ -13,6 +13,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 
+/// The TCP peer of a request's connection, as the server saw it: recorded in the envelope
+/// of every command the request runs (a proxy in front is what it sees, then).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClientAddr(pub std::net::SocketAddr);
+
 /// How long a connection may take to send a request's headers, from its first byte or, on
 /// a kept-alive connection, while it idles before the next request; past it the connection
 /// is closed.
@@ -43,9 +48,9 @@ pub(crate) async fn serve(
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors, say: wait a little instead of spinning.
                     tracing::warn!(%error, "cannot accept a connection");
@@ -56,7 +61,13 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ClientAddr(peer));
+                request
+            },
+        ));
         let connection = graceful.watch(http.serve_connection(
             TokioIo::new(rejections::ProblemAnswers::new(stream)),
             service,

@@ -3,6 +3,7 @@
 //! the answer: the value as JSON with the log `position` it reflects, also in the
 //! `X-Modelreg-Position` header.
 
+mod audit;
 mod catalog;
 mod connection_tests;
 mod credentials;
@@ -77,6 +78,10 @@ fn documented() -> OpenApiRouter<Arc<Registry>> {
         .routes(routes!(catalog::get_choices))
         .routes(routes!(catalog::choose_default))
         .routes(routes!(catalog::hide_models))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::audit_head))
+        .routes(routes!(audit::model_history))
+        .routes(routes!(audit::credential_history))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::render_metrics))

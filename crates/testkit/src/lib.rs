@@ -160,7 +160,21 @@ impl NatsServer {
         self.start_again();
     }
 
-    fn start_program(program: &Path) -> Self {
+    /// Stops the server gracefully (SIGTERM: it flushes its store), for a copy of its store
+    /// to be taken; [`restart`](Self::restart) would start it again.
+    pub fn stop(&mut self) {
+        self.stop_gracefully();
+    }
+
+    /// Starts a server on a port the OS picks whose store is a copy of `store` (the store of
+    /// a stopped server: a file-level backup), and returns once it accepts connections.
+    pub fn start_from_store(store: &Path) -> Self {
+        let dir = Self::fresh_dir();
+        copy_dir(store, &dir.path().join("store"));
+        Self::start_in(&default_program(), dir)
+    }
+
+    fn fresh_dir() -> tempfile::TempDir {
         let dir = tempfile::Builder::new()
             .prefix("testkit-nats-")
             .tempdir()
@@ -170,6 +184,14 @@ impl NatsServer {
                 panic!("cannot create {sub} in {}: {error}", dir.path().display())
             });
         }
+        dir
+    }
+
+    fn start_program(program: &Path) -> Self {
+        Self::start_in(program, Self::fresh_dir())
+    }
+
+    fn start_in(program: &Path, dir: tempfile::TempDir) -> Self {
         let child = spawn(program, dir.path(), None);
         let mut server = Self {
             child,
@@ -293,6 +315,25 @@ fn started(program: &Path, spawned: std::io::Result<Child>) -> Child {
              on PATH, or run `just deps`"
         ),
         Err(error) => panic!("cannot start {shown}: {error}"),
+    }
+}
+
+/// Copies the directory tree at `from` into `to` (created).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to)
+        .unwrap_or_else(|error| panic!("cannot create {}: {error}", to.display()));
+    let entries = std::fs::read_dir(from)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", from.display()));
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|error| panic!("cannot read {}: {error}", from.display()));
+        let path = entry.path();
+        let target = to.join(entry.file_name());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target)
+                .unwrap_or_else(|error| panic!("cannot copy {}: {error}", path.display()));
+        }
     }
 }
 

@@ -4,15 +4,18 @@
 //! rebuilt from it. Rows and the checkpoint are written in one write transaction, so a crash
 //! never applies an event twice or skips one.
 
+mod audit;
 mod projector;
 mod rows;
 mod store;
 
+pub use audit::{AuditFilter, AuditPage};
 pub use projector::{
-    FollowSettings, ProjectError, TOKEN_ISSUED, rebuild, run_projector, run_projector_with,
+    FollowSettings, ProjectError, TOKEN_ISSUED, rebuild, rebuild_until, replay, run_projector,
+    run_projector_with,
 };
 pub use rows::{
-    CatalogChange, CatalogRow, ConnectionTestRow, CredentialRow, Deactivation, LastTest, ModelRow,
-    Notice, OrgRow, Retirement, StreamPos, TokenRow, VersionRow, WorkflowRow,
+    AuditRow, CatalogChange, CatalogRow, Change, ConnectionTestRow, CredentialRow, Deactivation,
+    LastTest, ModelRow, Notice, OrgRow, Retirement, StreamPos, TokenRow, VersionRow, WorkflowRow,
 };
 pub use store::{ViewError, Views};

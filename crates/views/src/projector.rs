@@ -7,6 +7,7 @@
 //! replays the whole log into a fresh file. This file is the live loop that follows the log
 //! and resumes after losing it.
 
+mod audit;
 mod batch;
 mod reader;
 mod rebuild;
@@ -14,6 +15,22 @@ mod rules;
 
 #[cfg(test)]
 mod fixtures;
+
+/// Fixtures and a batch writer for the tests of other modules of this crate.
+#[cfg(test)]
+pub(crate) mod test_support {
+    pub(crate) use super::fixtures::messages;
+
+    /// Applies `messages` in one batch.
+    pub(crate) fn apply(
+        views: &crate::Views,
+        messages: &[eventlog::Stored],
+        durability: redb::Durability,
+    ) {
+        let decoded = super::reader::decode_all(messages).expect("decodable");
+        super::batch::apply_batch(views, &[decoded], durability).expect("applied");
+    }
+}
 
 use std::sync::Arc;
 
@@ -25,7 +42,7 @@ use self::batch::apply_batch;
 use self::reader::Reader;
 use crate::store::{ViewError, Views, storage};
 
-pub use self::rebuild::rebuild;
+pub use self::rebuild::{rebuild, rebuild_until, replay};
 pub use self::rules::TOKEN_ISSUED;
 
 /// Largest batch folded into one write transaction.

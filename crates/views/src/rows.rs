@@ -192,3 +192,36 @@ pub struct CatalogChange {
     pub event: String,
     pub summary: String,
 }
+
+/// One entry of the audit trail: an event as people read it. Written by the projector from
+/// the event and the rows before it, so a rebuild writes the same bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    /// The event's log position; also the entry's place in the trail (and its cursor).
+    pub seq: u64,
+    pub recorded_at_ms: i64,
+    pub kind: String,
+    pub aggregate_id: String,
+    /// The event's name, e.g. `model.edited`.
+    pub action: String,
+    /// The action in words, e.g. "connection test failed: auth_invalid".
+    pub summary: String,
+    pub actor: eventlog::Actor,
+    pub request_id: String,
+    pub command_id: String,
+    /// Empty when the command did not come over HTTP or was recorded before envelope v2.
+    pub client_addr: String,
+    /// The non-secret fields that changed, in a fixed order.
+    pub changes: Vec<Change>,
+    /// Other aggregates whose history shows the entry, as `(kind, id)`: the model a
+    /// connection test tested, the credentials a model took up or let go.
+    pub related: Vec<(String, String)>,
+}
+
+/// A field's value before and after an event; `None` where it had none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}

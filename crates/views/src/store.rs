@@ -32,6 +32,13 @@ pub(crate) const REFS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ref
 /// [`CATALOG_KEY`] → the platform catalog's row.
 pub(crate) const CATALOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("catalog");
 pub(crate) const CATALOG_KEY: &str = "platform";
+/// `<org>/<position, 20 digits>` → the audit entry of the event at that position.
+pub(crate) const AUDIT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("audit");
+/// `<org>/<kind>/<id>/<position, 20 digits>` → nothing: the entries of one aggregate
+/// (its own events and those related to it), newest last.
+pub(crate) const AUDIT_BY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("audit_by");
+/// `head` → the last position folded and the running digest there (`eventlog::chain`).
+pub(crate) const CHAIN: TableDefinition<&[u8], &[u8]> = TableDefinition::new("chain");
 
 pub(crate) const CHECKPOINT: &str = "checkpoint";
 /// The layout of tables and rows the file was written with, under this key in META.
@@ -43,13 +50,14 @@ const LAYOUT: &str = "layout";
 /// carry the command of their last change. 4: token rows say who issued and who revoked
 /// them; org rows list active admin and revoked tokens. 5: credential rows carry their
 /// name, expiry, versions and last test. 6: the platform catalog's table; org rows carry the
-/// org's default and hidden platform models.
-const LAYOUT_VERSION: u64 = 6;
+/// org's default and hidden platform models. 7: the audit trail (`audit`, `audit_by`) and
+/// the running digest (`chain`).
+const LAYOUT_VERSION: u64 = 7;
 
 /// The page cache of the serving views: the hot rows of every org stay in memory.
 const SERVING_CACHE_BYTES: usize = 1 << 30;
 
-const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 10] = [
+const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 13] = [
     ORGS,
     TOKENS,
     MODELS,
@@ -60,6 +68,9 @@ const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 10] = [
     REFS,
     CONNECTION_TESTS,
     CATALOG,
+    AUDIT,
+    AUDIT_BY,
+    CHAIN,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +114,19 @@ pub(crate) fn key(org: &str, id: &str) -> String {
 pub(crate) fn ref_key(org: &str, model: &str, workflow: &str) -> String {
     format!("{org}/{model}\0{workflow}")
 }
+
+/// The audit entry's key: positions zero-padded to 20 digits sort as numbers.
+pub(crate) fn audit_key(org: &str, seq: u64) -> String {
+    format!("{org}/{seq:020}")
+}
+
+/// An aggregate's index key for the entry at `seq`.
+pub(crate) fn audit_by_key(org: &str, kind: &str, id: &str, seq: u64) -> String {
+    format!("{org}/{kind}/{id}/{seq:020}")
+}
+
+/// The key of the running digest in `chain`.
+pub(crate) const HEAD: &str = "head";
 
 pub(crate) fn encode<T: Serialize>(row: &T) -> Vec<u8> {
     postcard::to_stdvec(row).unwrap_or_default()

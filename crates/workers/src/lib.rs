@@ -117,7 +117,7 @@ pub(crate) async fn decode_or_drop(
     let decoded = Envelope::decode(&delivery.stored.data)
         .map_err(|e| e.to_string())
         .and_then(|envelope| {
-            Event::decode(envelope.schema_version, &envelope.payload)
+            Event::decode(envelope.payload_version, &envelope.payload)
                 .map(|event| (envelope, event))
                 .map_err(|e| e.to_string())
         });

@@ -77,6 +77,14 @@ impl TestApp {
         app
     }
 
+    /// Starts on the state already in `data` (a copied log, say) and, given one, on the
+    /// stream of `nats`, creating nothing; the helpers that need a token have none.
+    pub(crate) async fn open(nats: Option<NatsServer>, data: tempfile::TempDir) -> Self {
+        let mut app = Self::unstarted_in(nats, None, |_| {}, data).await;
+        app.boot().await;
+        app
+    }
+
     /// A replica on the cluster at `servers` (a comma-separated list) whose stream and
     /// keyring have `replicas` replicas; with `token`, it joins the org that token belongs
     /// to, else it creates `acme` and keeps its admin token. Each replica has its own data
@@ -115,8 +123,17 @@ impl TestApp {
         cluster: Option<(String, usize)>,
         tweak: fn(&mut Config),
     ) -> Self {
-        super::logs::capture();
         let data = tempfile::tempdir().expect("temp dir");
+        Self::unstarted_in(nats, cluster, tweak, data).await
+    }
+
+    async fn unstarted_in(
+        nats: Option<NatsServer>,
+        cluster: Option<(String, usize)>,
+        tweak: fn(&mut Config),
+        data: tempfile::TempDir,
+    ) -> Self {
+        super::logs::capture();
         let fake = super::fake_provider::FakeProvider::start().await;
         Self {
             tweak,

@@ -37,12 +37,18 @@ pub(crate) enum ModelsCommand {
         /// Also list deactivated custom models.
         #[arg(long)]
         all: bool,
+        /// As they were at a log position or an RFC 3339 time.
+        #[arg(long)]
+        as_of: Option<String>,
     },
     /// Show every field of a custom model (by slug) or a platform model (by id, such as
     /// google/gemini-3.1-pro-preview).
     Show {
         /// A custom model's slug or a platform model's id.
         model: String,
+        /// As it was at a log position or an RFC 3339 time (a custom model).
+        #[arg(long)]
+        as_of: Option<String>,
     },
     /// Add a custom model: runs Test Connection first (adding is gated on it), then adds.
     /// The secret is read from stdin (--secret-stdin) or a hidden prompt, after the other
@@ -78,6 +84,14 @@ pub(crate) enum ModelsCommand {
         /// The model's slug.
         slug: String,
     },
+    /// A custom model's history, newest first: its changes, connection tests and
+    /// dependents warnings, who did them and when.
+    History {
+        /// The model's slug.
+        slug: String,
+        #[command(flatten)]
+        pages: PageArgs,
+    },
 }
 
 #[derive(Args)]
@@ -107,7 +121,11 @@ pub(crate) struct CheckArgs {
 #[derive(Subcommand)]
 pub(crate) enum CredentialsCommand {
     /// List saved credentials (id, provider, kind, preview, used-by).
-    List,
+    List {
+        /// As they were at a log position or an RFC 3339 time.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
     /// Show one saved credential's metadata (never its secret): state, expiry, the models
     /// using it, its last test and every version.
     Show {
@@ -164,6 +182,14 @@ pub(crate) enum CredentialsCommand {
         /// The version to shred (see `credentials show`).
         #[arg(long)]
         version: u64,
+    },
+    /// A saved credential's history, newest first: its events and the models that took it
+    /// up or let it go (previews and fingerprints, never a secret).
+    History {
+        /// The credential's id (cred_…).
+        id: String,
+        #[command(flatten)]
+        pages: PageArgs,
     },
     /// Whether a secret is already saved (the dialog's "Reuse saved credentials"): reads the
     /// secret from stdin or a hidden prompt and prints the saved credential's id, if any.
@@ -400,4 +426,44 @@ pub(crate) struct ModelFields {
     /// Use a saved credential (its id, cred_…) instead of entering a secret.
     #[arg(long)]
     pub(crate) credential_id: Option<String>,
+}
+
+/// `modelreg audit`: which entries of the org's trail to print.
+#[derive(Args, Clone, Default)]
+pub(crate) struct AuditArgs {
+    /// Entries of aggregates of this kind: org (tokens are the org's), credential, model,
+    /// workflow, connection_test; with --id, also token.
+    #[arg(long)]
+    pub(crate) kind: Option<String>,
+    /// With --kind: one aggregate's history by its id (a model's slug, a credential's id).
+    #[arg(long, requires = "kind")]
+    pub(crate) id: Option<String>,
+    /// The actor: a token id, system, a worker's name, or a token's label.
+    #[arg(long)]
+    pub(crate) actor: Option<String>,
+    /// An action (model.edited), or every action of a kind (model.).
+    #[arg(long)]
+    pub(crate) action: Option<String>,
+    /// Recorded at or after this RFC 3339 time.
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Recorded at or before this RFC 3339 time.
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+    #[command(flatten)]
+    pub(crate) pages: PageArgs,
+}
+
+/// How much of a trail or history to print.
+#[derive(Args, Clone, Default)]
+pub(crate) struct PageArgs {
+    /// Entries per page (1 to 500; default 50).
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
+    /// Follow the pages to the start of the trail (for an export with --json).
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Start from this cursor (the next_cursor a previous page printed).
+    #[arg(long)]
+    pub(crate) cursor: Option<String>,
 }

@@ -15,8 +15,12 @@ use super::output::{credential_summary, credential_table, show};
 pub(crate) async fn run(remote: Remote, command: CredentialsCommand) -> anyhow::Result<()> {
     let client = Client::new(&remote)?;
     match command {
-        CredentialsCommand::List => {
-            let answer: Answer<Items<Credential>> = client.get("/v1/credentials").answer().await?;
+        CredentialsCommand::List { as_of } => {
+            let answer: Answer<Items<Credential>> = client
+                .get("/v1/credentials")
+                .query(&api::AsOfQuery { as_of })
+                .answer()
+                .await?;
             show(client.json, &answer, |list| credential_table(&list.items))
         }
         CredentialsCommand::Show { id } => {
@@ -99,6 +103,10 @@ pub(crate) async fn run(remote: Remote, command: CredentialsCommand) -> anyhow::
             show(client.json, &answer, |credential| {
                 credential_summary(&credential.value)
             })
+        }
+        CredentialsCommand::History { id, pages } => {
+            let path = format!("/v1/credentials/{}/history", segment(&id));
+            super::audit::history(&client, &path, &pages).await
         }
         CredentialsCommand::Match {
             provider,

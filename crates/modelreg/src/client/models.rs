@@ -24,15 +24,29 @@ use crate::{note, say};
 pub(crate) async fn run(remote: Remote, command: ModelsCommand) -> anyhow::Result<()> {
     let client = Client::new(&remote)?;
     let model: Answer<Positioned<Model>> = match command {
-        ModelsCommand::List { all } => {
-            let answer: Answer<Positioned<ModelList>> = client.get("/v1/models").answer().await?;
+        ModelsCommand::List { all, as_of } => {
+            let answer: Answer<Positioned<ModelList>> = client
+                .get("/v1/models")
+                .query(&api::AsOfQuery { as_of })
+                .answer()
+                .await?;
             return show(client.json, &answer, |list| model_list(&list.value, all));
         }
-        ModelsCommand::Show { model } if model.contains('/') => {
+        ModelsCommand::Show { model, .. } if model.contains('/') => {
             return show_platform(&client, &model).await;
         }
-        ModelsCommand::Show { model } => client.get(&model_path(&model)).answer().await?,
+        ModelsCommand::Show { model, as_of } => {
+            client
+                .get(&model_path(&model))
+                .query(&api::AsOfQuery { as_of })
+                .answer()
+                .await?
+        }
         ModelsCommand::Check(check) => return check_model(&client, check).await,
+        ModelsCommand::History { slug, pages } => {
+            let path = format!("{}/history", model_path(&slug));
+            return super::audit::history(&client, &path, &pages).await;
+        }
         ModelsCommand::Workflows { slug } => {
             let path = format!("{}/workflows", model_path(&slug));
             let answer: Answer<Positioned<ModelReferences>> = client.get(&path).answer().await?;

@@ -2,8 +2,8 @@
 //! for people, made from the answers' typed values.
 
 use api::{
-    CheckAnswer, Credential, Model, ModelList, ModelReferences, PlatformModel, TestResult, Token,
-    Workflow,
+    AuditEntry, CheckAnswer, Credential, Model, ModelList, ModelReferences, PlatformModel,
+    TestResult, Token, Workflow,
 };
 use comfy_table::{Table, presets};
 
@@ -475,6 +475,44 @@ fn duration_text(ms: u64) -> String {
         return format!("{ms} ms");
     }
     format!("{:.1} s", ms as f64 / 1_000.0)
+}
+
+/// Audit entries, one a line: where, when, who, what, and what changed.
+pub(crate) fn audit_table(entries: &[AuditEntry]) -> Vec<String> {
+    let rows = entries.iter().map(|entry| {
+        let changes: Vec<String> = entry
+            .changes
+            .iter()
+            .map(|change| {
+                let value = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+                format!(
+                    "{}: {} -> {}",
+                    change.field,
+                    value(&change.before),
+                    value(&change.after)
+                )
+            })
+            .collect();
+        vec![
+            entry.at_position.to_string(),
+            entry.at.clone(),
+            format!("{} ({})", entry.actor.label, entry.actor.id),
+            entry.summary.clone(),
+            format!("{} {}", entry.aggregate.kind, entry.aggregate.id),
+            changes.join("; "),
+        ]
+    });
+    table(
+        &[
+            "POSITION",
+            "TIME",
+            "ACTOR",
+            "ACTION",
+            "AGGREGATE",
+            "CHANGES",
+        ],
+        rows,
+    )
 }
 
 #[cfg(test)]

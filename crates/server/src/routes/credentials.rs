@@ -4,28 +4,39 @@
 use std::sync::Arc;
 
 use api::schema;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use app::Registry;
 
-use super::{Result, answer, no_store};
+use super::{Result, answer, no_store, query_problem};
 use crate::auth::Caller;
 use crate::extract::{Body, Param, Params2};
 
-/// Saved credentials, metadata only (never a secret).
+/// Saved credentials, metadata only (never a secret); with `as_of`, as they were then.
 #[utoipa::path(get, path = "/v1/credentials", tag = "credentials",
+    params(api::AsOfQuery),
     responses(
         (status = 200, description = "Credentials.", body = api::Items<api::Credential>),
+        (status = 400, response = crate::docs::BadRequest),
         (status = 401, response = crate::docs::Unauthorized),
+        (status = 422, response = crate::docs::Unprocessable),
         (status = 500, response = crate::docs::Internal),
         (status = 503, response = crate::docs::Unavailable),
     ))]
 pub(crate) async fn list_credentials(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
+    query: std::result::Result<Query<api::AsOfQuery>, QueryRejection>,
 ) -> Result<Response> {
+    if let Some(as_of) = query.map_err(query_problem)?.0.as_of {
+        return Ok(answer(
+            StatusCode::OK,
+            app::as_of::credentials(&registry, &ctx, &as_of).await?,
+        ));
+    }
     Ok(answer(
         StatusCode::OK,
         app::credentials::list(&registry, &ctx)?,

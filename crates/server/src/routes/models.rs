@@ -15,18 +15,28 @@ use super::{Result, answer, if_match, query_problem};
 use crate::auth::Caller;
 use crate::extract::{Body, Param};
 
-/// List models, grouped platform and custom.
+/// List models, grouped platform and custom; with `as_of`, as they were then.
 #[utoipa::path(get, path = "/v1/models", tag = "models",
+    params(api::AsOfQuery),
     responses(
         (status = 200, description = "The org's models.", body = api::Positioned<api::ModelList>),
+        (status = 400, response = crate::docs::BadRequest),
         (status = 401, response = crate::docs::Unauthorized),
+        (status = 422, response = crate::docs::Unprocessable),
         (status = 500, response = crate::docs::Internal),
         (status = 503, response = crate::docs::Unavailable),
     ))]
 pub(crate) async fn list_models(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
+    query: std::result::Result<Query<api::AsOfQuery>, QueryRejection>,
 ) -> Result<Response> {
+    if let Some(as_of) = query.map_err(query_problem)?.0.as_of {
+        return Ok(answer(
+            StatusCode::OK,
+            app::as_of::models(&registry, &ctx, &as_of).await?,
+        ));
+    }
     Ok(answer(StatusCode::OK, app::models::list(&registry, &ctx)?))
 }
 
@@ -76,14 +86,15 @@ pub(crate) async fn add_model(
     ))
 }
 
-/// One custom model.
+/// One custom model; with `as_of`, as it was then (404 if it did not exist yet).
 #[utoipa::path(get, path = "/v1/models/{slug}", tag = "models",
-    params(("slug" = schema::Slug, Path)),
+    params(("slug" = schema::Slug, Path), api::AsOfQuery),
     responses(
         (status = 200, description = "The model.", body = api::Positioned<api::Model>),
         (status = 400, response = crate::docs::BadRequest),
         (status = 401, response = crate::docs::Unauthorized),
         (status = 404, response = crate::docs::NotFound),
+        (status = 422, response = crate::docs::Unprocessable),
         (status = 500, response = crate::docs::Internal),
         (status = 503, response = crate::docs::Unavailable),
     ))]
@@ -91,7 +102,14 @@ pub(crate) async fn get_model(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
     Param(slug): Param,
+    query: std::result::Result<Query<api::AsOfQuery>, QueryRejection>,
 ) -> Result<Response> {
+    if let Some(as_of) = query.map_err(query_problem)?.0.as_of {
+        return Ok(answer(
+            StatusCode::OK,
+            app::as_of::model(&registry, &ctx, &slug, &as_of).await?,
+        ));
+    }
     Ok(answer(
         StatusCode::OK,
         app::models::get(&registry, &ctx, &slug)?,

@@ -9,8 +9,9 @@ use super::ProjectError;
 use super::reader::Decoded;
 use super::rules::apply_one;
 use crate::store::{
-    CATALOG, CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS, FINGERPRINTS, META, MODELS, ORGS,
-    REFS, TOKENS, Views, WORKFLOWS, decode, encode, storage,
+    AUDIT, AUDIT_BY, CATALOG, CHAIN, CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS,
+    FINGERPRINTS, HEAD, META, MODELS, ORGS, REFS, TOKENS, Views, WORKFLOWS, decode, encode,
+    storage,
 };
 
 /// Applies chunks of decoded messages, in order, in one write transaction; returns the
@@ -40,13 +41,21 @@ pub(super) fn apply_batch(
     {
         // Every table is opened once per batch, not once per event.
         let mut tables = Tables::open(&txn)?;
+        // The running digest over the whole log, folded in stream order (`eventlog::chain`).
+        let mut head: (u64, [u8; 32]) =
+            read(&tables.chain, HEAD)?.unwrap_or((0, eventlog::chain::GENESIS));
         for message in chunks.iter().flatten() {
             // A message at or below the checkpoint is already in (a redelivered tail).
             if message.seq <= checkpoint {
                 continue;
             }
             apply_one(&mut tables, message)?;
+            head = (
+                message.seq,
+                eventlog::chain::next_digest(&head.1, message.seq, &message.hash),
+            );
         }
+        write(&mut tables.chain, HEAD, &head)?;
         tables.flush()?;
     }
     {
@@ -151,10 +160,13 @@ pub(super) struct Tables<'t> {
     pub(super) refs: Overlay<'t>,
     pub(super) tests: Overlay<'t>,
     pub(super) catalog: Overlay<'t>,
+    pub(super) audit: Overlay<'t>,
+    pub(super) audit_by: Overlay<'t>,
+    pub(super) chain: Overlay<'t>,
 }
 
 impl<'t> Tables<'t> {
-    fn open(txn: &'t WriteTransaction) -> Result<Self, ProjectError> {
+    pub(super) fn open(txn: &'t WriteTransaction) -> Result<Self, ProjectError> {
         Ok(Self {
             orgs: Overlay::new(txn.open_table(ORGS).map_err(storage)?),
             tokens: Overlay::new(txn.open_table(TOKENS).map_err(storage)?),
@@ -166,6 +178,9 @@ impl<'t> Tables<'t> {
             refs: Overlay::new(txn.open_table(REFS).map_err(storage)?),
             tests: Overlay::new(txn.open_table(CONNECTION_TESTS).map_err(storage)?),
             catalog: Overlay::new(txn.open_table(CATALOG).map_err(storage)?),
+            audit: Overlay::new(txn.open_table(AUDIT).map_err(storage)?),
+            audit_by: Overlay::new(txn.open_table(AUDIT_BY).map_err(storage)?),
+            chain: Overlay::new(txn.open_table(CHAIN).map_err(storage)?),
         })
     }
 
@@ -181,6 +196,9 @@ impl<'t> Tables<'t> {
             &mut self.refs,
             &mut self.tests,
             &mut self.catalog,
+            &mut self.audit,
+            &mut self.audit_by,
+            &mut self.chain,
         ] {
             table.flush()?;
         }

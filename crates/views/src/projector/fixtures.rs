@@ -4,7 +4,7 @@ use domain::event::Event;
 use domain::model;
 use eventlog::{Actor, ActorKind, Envelope, SCHEMA_VERSION, Stored};
 
-pub(super) fn envelope(kind: &str, id: &str, version: u64, event: &Event) -> Vec<u8> {
+pub(crate) fn envelope(kind: &str, id: &str, version: u64, event: &Event) -> Vec<u8> {
     Envelope {
         schema_version: SCHEMA_VERSION,
         event_id: [version as u8; 16],
@@ -22,12 +22,14 @@ pub(super) fn envelope(kind: &str, id: &str, version: u64, event: &Event) -> Vec
         command_id: format!("c{version}-{id}"),
         prev_hash: [0; 32],
         payload: event.encode(),
+        payload_version: domain::event::PAYLOAD_VERSION,
+        client_addr: String::new(),
     }
     .encode()
 }
 
 /// An org, a model added and then deactivated, as stored messages.
-pub(super) fn messages() -> Vec<Stored> {
+pub(crate) fn messages() -> Vec<Stored> {
     let samples = domain::event::samples();
     let find = |name: &str| {
         samples

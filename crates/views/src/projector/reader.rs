@@ -124,7 +124,7 @@ fn decode_one(message: &Stored) -> Result<Decoded, ProjectError> {
         why,
     };
     let mut envelope = Envelope::decode(&message.data).map_err(|e| poison(e.to_string()))?;
-    let event = Event::decode(envelope.schema_version, &envelope.payload)
+    let event = Event::decode(envelope.payload_version, &envelope.payload)
         .map_err(|e| poison(e.to_string()))?;
     // The payload lives on as `event`.
     envelope.payload = Vec::new();

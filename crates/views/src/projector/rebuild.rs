@@ -24,14 +24,47 @@ pub async fn rebuild(
     path: &Path,
     progress: impl Fn(u64, u64),
 ) -> Result<String, ProjectError> {
+    let views = replay_into(log, path, None, progress).await?;
+    Ok(views.checksum()?)
+}
+
+/// Replays the log up to and including position `until` into a fresh views file at `path`
+/// and returns its checksum: the views as they were at that position.
+pub async fn rebuild_until(
+    log: Arc<dyn EventLog>,
+    path: &Path,
+    until: u64,
+    progress: impl Fn(u64, u64),
+) -> Result<String, ProjectError> {
+    let views = replay_into(log, path, Some(until), progress).await?;
+    Ok(views.checksum()?)
+}
+
+/// The views as they were at position `until`, replayed into a fresh file at `path` and
+/// open for reading (time travel; the live views are not touched).
+pub async fn replay(
+    log: Arc<dyn EventLog>,
+    path: &Path,
+    until: u64,
+) -> Result<Arc<Views>, ProjectError> {
+    replay_into(log, path, Some(until), |_, _| {}).await
+}
+
+async fn replay_into(
+    log: Arc<dyn EventLog>,
+    path: &Path,
+    until: Option<u64>,
+    progress: impl Fn(u64, u64),
+) -> Result<Arc<Views>, ProjectError> {
     if path.exists() {
         std::fs::remove_file(path).map_err(storage)?;
     }
     let views = Arc::new(Views::open_with_cache(path, REBUILD_CACHE_BYTES)?);
-    let target = log
+    let last = log
         .last_seq()
         .await
         .map_err(|e| ProjectError::Log(e.to_string()))?;
+    let target = until.map_or(last, |until| until.min(last));
     progress(0, target);
     if target > 0 {
         let stream = log
@@ -66,5 +99,8 @@ pub async fn rebuild(
     }
     let txn = views.db.begin_write().map_err(storage)?;
     txn.commit().map_err(storage)?;
-    Ok(views.checksum()?)
+    if let Some(last) = views.checkpoint().ok().filter(|c| *c > 0) {
+        views.applied.send_replace(last);
+    }
+    Ok(views)
 }

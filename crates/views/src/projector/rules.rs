@@ -35,6 +35,8 @@ pub(super) fn apply_one(t: &mut Tables<'_>, message: &Decoded) -> Result<(), Pro
         command_id: &envelope.command_id,
     };
     let org_id = envelope.org.as_str();
+    // First, while the rows still say how things were before the event.
+    super::audit::record(t, message)?;
     // Which command created a credential, a connection test or a token, whose ids are drawn
     // afresh by each attempt: a retry finds the original here. (A model's slug is found
     // through its row, and other events create nothing.)
