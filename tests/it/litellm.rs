@@ -2,7 +2,9 @@
 //! `tests/litellm/requirements.txt`, installed by `just deps` into `target/litellm-venv`) is
 //! called with exactly the keyword arguments `GET /v1/resolve/{model}?format=litellm` answers,
 //! against a fake provider that records what reaches it: the credential, the path and the
-//! token limit must be the ones the registry holds, in each provider's own shape.
+//! token limit must be the ones the registry holds, in each provider's own shape. The same
+//! four calls go through LiteLLM's Router on the exported proxy config (`GET
+//! /v1/exports/litellm-config`), its secrets read from the environment.
 //!
 //! Custom OpenAI, Anthropic and Bedrock models have no base URL of their own (they resolve
 //! to the providers' public endpoints), so the script points those at the fake the way
@@ -224,66 +226,132 @@ async fn litellm_sends_what_the_registry_resolves() {
         }
         cases.push(json!({"name": slug, "kwargs": kwargs, "redirect": redirect}));
     }
+    // The exported proxy config, loaded into LiteLLM's Router with the secrets in the
+    // environment under the names its `os.environ/` references give.
+    let exported = app
+        .call_with(
+            Method::GET,
+            "/v1/exports/litellm-config",
+            None,
+            &service,
+            &[],
+        )
+        .await;
+    assert_eq!(exported.status, StatusCode::OK, "{}", exported.body);
+    let model_list: Vec<Value> = exported.body["model_list"]
+        .as_array()
+        .expect("model_list")
+        .iter()
+        .filter(|d| {
+            ["openai", "claude", "bedrock", "local"]
+                .contains(&d["model_name"].as_str().unwrap_or(""))
+        })
+        .cloned()
+        .collect();
+    assert_eq!(model_list.len(), 4, "{}", exported.body);
+    let env = json!({
+        "MODEL_OPENAI_API_KEY": openai_key,
+        "MODEL_CLAUDE_API_KEY": anthropic_key,
+        "MODEL_BEDROCK_AWS_ACCESS_KEY_ID": access_key_id,
+        "MODEL_BEDROCK_AWS_SECRET_ACCESS_KEY": secret_access_key,
+    });
+    let proxy_cases: Vec<Value> = cases
+        .iter()
+        .map(|case| {
+            json!({"name": format!("proxy-{}", case["name"].as_str().unwrap_or("")),
+                "model_name": case["name"], "redirect": case["redirect"]})
+        })
+        .collect();
     app.forget_responses();
     seen.lock().expect("log").clear();
 
-    let answers = call_litellm(json!({ "cases": cases })).await;
+    let answers = call_litellm(json!({
+        "cases": cases,
+        "proxy": {"model_list": model_list, "env": env, "cases": proxy_cases},
+    }))
+    .await;
     for slug in ["openai", "claude", "bedrock", "local"] {
-        let answer = &answers[slug];
-        assert_eq!(answer["ok"], true, "{slug}: {answer}");
-        assert_eq!(answer["content"], "pong", "{slug}: {answer}");
+        for name in [slug.to_owned(), format!("proxy-{slug}")] {
+            let answer = &answers[&name];
+            assert_eq!(answer["ok"], true, "{name}: {answer}");
+            assert_eq!(answer["content"], "pong", "{name}: {answer}");
+        }
     }
     // The per-call prices are honoured: 3 prompt tokens at 1e-6 and 1 completion at 2e-6.
-    let cost = answers["openai"]["response_cost"].as_f64().expect("cost");
-    assert!((cost - 0.000005).abs() < 1e-12, "{cost}");
+    for name in ["openai", "proxy-openai"] {
+        let cost = answers[name]["response_cost"].as_f64().expect("cost");
+        assert!((cost - 0.000005).abs() < 1e-12, "{name}: {cost}");
+    }
 
     let seen = seen.lock().expect("log").clone();
-    assert_eq!(seen.len(), 4, "one request per call: {seen:?}");
-    let by_path = |suffix: &str| {
-        seen.iter()
-            .find(|s| s.path.ends_with(suffix))
-            .unwrap_or_else(|| panic!("no request to …{suffix}: {seen:?}"))
+    assert_eq!(seen.len(), 8, "one request per call: {seen:?}");
+    let (direct, proxy) = seen.split_at(4);
+    let expected = Expected {
+        openai_key,
+        anthropic_key,
+        access_key_id,
     };
+    expected.check(direct, "completion()");
+    expected.check(proxy, "Router on the exported config");
+}
 
-    let openai = seen
-        .iter()
-        .find(|s| s.body["model"] == "gpt-4o")
-        .expect("the OpenAI call");
-    assert_eq!(openai.path, "/v1/chat/completions");
-    assert_eq!(
-        header(openai, "authorization"),
-        format!("Bearer {openai_key}")
-    );
-    assert_eq!(openai.body["max_tokens"], 4096);
+/// What the fake must see of the four calls, in LiteLLM's order.
+struct Expected<'a> {
+    openai_key: &'a str,
+    anthropic_key: &'a str,
+    access_key_id: &'a str,
+}
 
-    let claude = by_path("/messages");
-    assert_eq!(claude.path, "/v1/messages", "never a doubled /v1");
-    assert_eq!(header(claude, "x-api-key"), anthropic_key);
-    assert_eq!(claude.body["model"], "claude-sonnet-4-5-20250929");
-    assert_eq!(claude.body["max_tokens"], 8192);
+impl Expected<'_> {
+    fn check(&self, seen: &[Seen], how: &str) {
+        let by_model = |model: &str| {
+            seen.iter()
+                .find(|s| s.body["model"] == model)
+                .unwrap_or_else(|| panic!("{how}: no call of {model}: {seen:?}"))
+        };
+        let by_path = |suffix: &str| {
+            seen.iter()
+                .find(|s| s.path.ends_with(suffix))
+                .unwrap_or_else(|| panic!("{how}: no request to …{suffix}: {seen:?}"))
+        };
 
-    let bedrock = by_path("/converse");
-    assert_eq!(
-        bedrock.path,
-        "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
-    );
-    let auth = header(bedrock, "authorization");
-    assert!(
-        auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={access_key_id}/"))
-            && auth.contains("/us-east-1/bedrock/aws4_request"),
-        "SigV4 with the registry's key id and region: {auth}"
-    );
-    assert_eq!(bedrock.body["inferenceConfig"]["maxTokens"], 2048);
+        let openai = by_model("gpt-4o");
+        assert_eq!(openai.path, "/v1/chat/completions", "{how}");
+        assert_eq!(
+            header(openai, "authorization"),
+            format!("Bearer {}", self.openai_key),
+            "{how}"
+        );
+        assert_eq!(openai.body["max_tokens"], 4096, "{how}");
 
-    let local = seen
-        .iter()
-        .find(|s| s.body["model"] == "llama3")
-        .expect("the OpenAI-compatible call");
-    assert_eq!(local.path, "/v1/chat/completions");
-    assert_eq!(
-        header(local, "authorization"),
-        "Bearer no-key",
-        "a placeholder, never the host's OPENAI_API_KEY"
-    );
-    assert_eq!(local.body["max_tokens"], 1000);
+        let claude = by_path("/messages");
+        assert_eq!(claude.path, "/v1/messages", "{how}: never a doubled /v1");
+        assert_eq!(header(claude, "x-api-key"), self.anthropic_key, "{how}");
+        assert_eq!(claude.body["model"], "claude-sonnet-4-5-20250929", "{how}");
+        assert_eq!(claude.body["max_tokens"], 8192, "{how}");
+
+        let bedrock = by_path("/converse");
+        assert_eq!(
+            bedrock.path, "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse",
+            "{how}"
+        );
+        let auth = header(bedrock, "authorization");
+        assert!(
+            auth.starts_with(&format!(
+                "AWS4-HMAC-SHA256 Credential={}/",
+                self.access_key_id
+            )) && auth.contains("/us-east-1/bedrock/aws4_request"),
+            "{how}: SigV4 with the registry's key id and region: {auth}"
+        );
+        assert_eq!(bedrock.body["inferenceConfig"]["maxTokens"], 2048, "{how}");
+
+        let local = by_model("llama3");
+        assert_eq!(local.path, "/v1/chat/completions", "{how}");
+        assert_eq!(
+            header(local, "authorization"),
+            "Bearer no-key",
+            "{how}: a placeholder, never the host's OPENAI_API_KEY"
+        );
+        assert_eq!(local.body["max_tokens"], 1000, "{how}");
+    }
 }

@@ -308,14 +308,24 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let subscriber = tracing_subscriber::registry().with(Capture(Arc::clone(&seen)));
         tracing::subscriber::with_default(subscriber, || inspection.log(round, model));
-        let all = seen.lock().expect("log").clone();
-        all
+        seen.lock().expect("log").clone()
     }
+
+    /// A recorded response, its shape, finish reason, tool calls, whether it was truncated,
+    /// and the cut calls.
+    type Row = (
+        &'static str,
+        Shape,
+        &'static str,
+        &'static [&'static str],
+        bool,
+        &'static [&'static str],
+    );
 
     #[test]
     fn recorded_responses_of_each_provider() {
         // (recorded response, its shape, finish reason, tool calls, truncated, affected)
-        let table: [(&str, Shape, &str, &[&str], bool, &[&str]); 8] = [
+        let table: [Row; 8] = [
             (
                 "openai_tool_calls_length.json",
                 Shape::OpenAi,
