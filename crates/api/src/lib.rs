@@ -43,7 +43,7 @@ pub use models::{
 pub use problem::{FieldProblem, Problem};
 pub use resolve::{
     LiteLlm, LiteLlmConfig, LiteLlmDeployment, LiteLlmKwargs, LiteLlmModelInfo, LiteLlmReasoning,
-    ResolveAnswer, ResolveQuery, Resolved, ResolvedCredential,
+    PositionQuery, ResolveAnswer, ResolveQuery, Resolved, ResolvedCredential, ViewsPosition,
 };
 pub use secret::SecretField;
 pub use tokens::{IssueToken, IssuedToken, Token};

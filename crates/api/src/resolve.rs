@@ -143,3 +143,21 @@ pub struct LiteLlmModelInfo {
     pub id: String,
     pub mode: String,
 }
+
+/// `GET /v1/position?after=N&wait=S`.
+#[derive(Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PositionQuery {
+    /// A position the caller already knows: the answer waits until the views pass it.
+    pub after: Option<u64>,
+    /// Seconds to wait for the views to pass `after` (at most 30).
+    #[param(minimum = 0, maximum = 30)]
+    pub wait: Option<u64>,
+}
+
+/// The views position this server's answers reflect (in `position`), and whether it passed
+/// the `after` asked about: how a runtime's resolve cache learns that the registry moved.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ViewsPosition {
+    pub moved: bool,
+}

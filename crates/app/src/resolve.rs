@@ -225,6 +225,33 @@ pub fn litellm_config(
     })
 }
 
+/// The views position this server's answers reflect; with `after`, held up to `wait` (at
+/// most 30 s) until the views pass it. Any token: the position says nothing of an org. A
+/// runtime long-polls it to learn that its cached resolve answers may be stale.
+pub async fn position(
+    registry: &Registry,
+    after: Option<u64>,
+    wait: Option<std::time::Duration>,
+) -> Result<Answer<api::ViewsPosition>, AppError> {
+    const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + wait.unwrap_or_default().min(MAX_WAIT);
+    loop {
+        let position = registry.views.position();
+        let moved = after.is_none_or(|after| position > after);
+        let now = tokio::time::Instant::now();
+        if moved || now >= deadline {
+            return Ok(Answer {
+                value: api::ViewsPosition { moved },
+                position,
+            });
+        }
+        // In slices: a change between the read above and the subscription inside `changed`
+        // is seen within one slice, not at the deadline.
+        let slice = std::time::Duration::from_millis(100);
+        registry.views.changed((deadline - now).min(slice)).await;
+    }
+}
+
 /// The variable a LiteLLM config reads a model's secret from: `MODEL_<SLUG>_<FIELD>`, e.g.
 /// `MODEL_TEAM_GPT_API_KEY` (not `MODELREG_*`, which modelreg's own settings own).
 pub fn litellm_env_var(slug: &str, field: &str) -> String {

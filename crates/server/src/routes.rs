@@ -50,6 +50,7 @@ fn documented() -> OpenApiRouter<Arc<Registry>> {
         .routes(routes!(models::check_model))
         .routes(routes!(resolve::resolve))
         .routes(routes!(resolve::litellm_config))
+        .routes(routes!(resolve::position))
         .routes(routes!(connection_tests::request_draft_test))
         .routes(routes!(connection_tests::get_connection_test))
         .routes(routes!(connection_tests::request_model_test))

@@ -47,7 +47,10 @@ pub(super) fn params(meta: &Meta, credential: Option<ResolvedCredential>) -> Lit
     let (prefix, api_base) = match meta.provider {
         "openai" => ("openai", meta.base_url.clone()),
         "anthropic" => ("anthropic", meta.base_url.as_deref().map(anthropic_root)),
-        "gemini" => ("gemini", meta.base_url.clone()),
+        "gemini" => (
+            "gemini",
+            meta.base_url.as_deref().map(|b| gemini_base(b, id)),
+        ),
         "openrouter" => ("openrouter", meta.base_url.clone()),
         "fireworks" => ("fireworks_ai", meta.base_url.clone()),
         "together" => ("together_ai", meta.base_url.clone()),
@@ -121,11 +124,16 @@ fn reasoning_of(meta: &Meta, shape: &str, kwargs: &mut LiteLlmKwargs) -> LiteLlm
     let budget = meta
         .max_tokens
         .map_or(1024, |max| (max / 4).clamp(1024, 16_384));
+    let effort = ("reasoning_effort", json!("medium"));
     let (kwarg, example) = match (meta.provider, shape) {
         // OpenRouter's documented `reasoning` object goes upstream as it is.
         ("openrouter", "effort") => ("reasoning", json!({"effort": "medium"})),
         ("openrouter", _) => ("reasoning", json!({"max_tokens": budget})),
-        (_, "effort") => ("reasoning_effort", json!("medium")),
+        // LiteLLM refuses `thinking` for OpenAI, and drops a Gemini 3 budget silently (sending
+        // only `includeThoughts`): both are asked through an effort, whatever the shape.
+        ("openai", _) => effort,
+        ("gemini", _) if meta.provider_model_id.starts_with("gemini-3") => effort,
+        (_, "effort") => effort,
         _ => (
             "thinking",
             json!({"type": "enabled", "budget_tokens": budget}),
@@ -148,7 +156,29 @@ fn anthropic_root(base: &str) -> String {
     base.strip_suffix("/v1").unwrap_or(base).to_owned()
 }
 
-/// A decimal USD price as the float LiteLLM takes.
+/// A Gemini base as LiteLLM takes it: with the API version, which LiteLLM inserts only into
+/// its default URL (`v1alpha` for Gemini 3, `v1beta` before).
+fn gemini_base(base: &str, id: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if ["/v1", "/v1beta", "/v1alpha"]
+        .iter()
+        .any(|version| base.ends_with(version))
+    {
+        return base.to_owned();
+    }
+    let version = if id.starts_with("gemini-3") {
+        "v1alpha"
+    } else {
+        "v1beta"
+    };
+    format!("{base}/{version}")
+}
+
+/// A decimal USD price as the float LiteLLM takes. Python reads a JSON number as a float
+/// anyway; the parse is correctly rounded and the float is written in its shortest
+/// round-trip form, so a price of up to 15 significant digits reaches LiteLLM as exactly the
+/// decimal the registry holds (`0.000003` is written `3e-6`), and a longer one as the float
+/// nearest to it.
 fn price(decimal: &str) -> Option<f64> {
     decimal.parse().ok()
 }
@@ -345,5 +375,122 @@ mod tests {
                 .is_none()
         );
         assert!(as_json(&params(&meta("openai", "gpt-4o"), key()))["reasoning"].is_null());
+    }
+
+    #[test]
+    fn platform_models_take_the_openrouter_form_with_the_platform_key() {
+        let mut platform = meta("openrouter", "google/gemini-3.1-pro-preview");
+        platform.kind = "platform";
+        platform.base_url = Some(super::super::OPENROUTER_BASE_URL.into());
+        let out = as_json(&params(&platform, key()));
+        assert_eq!(
+            out["kwargs"],
+            json!({
+                "model": "openrouter/google/gemini-3.1-pro-preview",
+                "api_key": "sk-test-0123456789",
+                "api_base": "https://openrouter.ai/api/v1",
+                "max_tokens": 32_000,
+                "input_cost_per_token": 0.000003,
+            })
+        );
+    }
+
+    #[test]
+    fn a_gemini_base_carries_its_api_version() {
+        for (id, base, expected) in [
+            ("gemini-2.5-flash", "https://gw/", "https://gw/v1beta"),
+            ("gemini-3.1-pro-preview", "https://gw", "https://gw/v1alpha"),
+            (
+                "gemini-3.1-pro-preview",
+                "https://gw/v1beta",
+                "https://gw/v1beta",
+            ),
+        ] {
+            let mut gemini = meta("gemini", id);
+            gemini.base_url = Some(base.into());
+            let out = as_json(&params(&gemini, key()));
+            assert_eq!(out["kwargs"]["api_base"], expected, "{id} at {base}");
+        }
+    }
+
+    #[test]
+    fn reasoning_is_asked_the_way_litellm_honours_it() {
+        let kwarg = |provider: &'static str, id: &str, shape: &str| {
+            let mut m = meta(provider, id);
+            m.capabilities = Some(api::Capabilities {
+                reasoning: Some(shape.into()),
+                ..m.capabilities.clone().expect("caps")
+            });
+            as_json(&params(&m, key()))["reasoning"]["kwarg"].clone()
+        };
+        // (provider, id, the model's shape, the kwarg that works in LiteLLM 1.110)
+        for (provider, id, shape, expected) in [
+            ("openai", "o3", "max_tokens", "reasoning_effort"),
+            ("openai", "gpt-5", "effort", "reasoning_effort"),
+            (
+                "gemini",
+                "gemini-3.1-pro-preview",
+                "max_tokens",
+                "reasoning_effort",
+            ),
+            ("gemini", "gemini-2.5-flash", "max_tokens", "thinking"),
+            ("anthropic", "claude-sonnet-4-6", "max_tokens", "thinking"),
+            ("anthropic", "claude-opus-4-7", "effort", "reasoning_effort"),
+            (
+                "bedrock",
+                "us.anthropic.claude-sonnet-4-20250514-v1:0",
+                "max_tokens",
+                "thinking",
+            ),
+            ("openrouter", "x/y", "max_tokens", "reasoning"),
+        ] {
+            assert_eq!(
+                kwarg(provider, id, shape),
+                expected,
+                "{provider} {id} {shape}"
+            );
+        }
+    }
+
+    #[test]
+    fn prices_reach_python_as_the_registrys_decimals() {
+        for decimal in [
+            "0.000003",
+            "0.0000009",
+            "0.00000125",
+            "0.000015",
+            "0",
+            "1.5",
+        ] {
+            let mut m = meta("openai", "gpt-4o");
+            m.input_cost_per_token = Some(decimal.into());
+            m.output_cost_per_token = Some(decimal.into());
+            let text = serde_json::to_string(&params(&m, key()).kwargs).expect("json");
+            let written: serde_json::Value = serde_json::from_str(&text).expect("json");
+            let number = written["input_cost_per_token"].to_string();
+            // The written number is the decimal itself, perhaps in exponent form.
+            assert_eq!(
+                normal(&number),
+                normal(decimal),
+                "{decimal} written {number}"
+            );
+        }
+    }
+
+    /// A decimal number's significant digits and power of ten: `3e-6` and `0.000003` are
+    /// both `("3", -6)`.
+    fn normal(text: &str) -> (String, i32) {
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((text, "0"));
+        let mut exponent: i32 = exponent.parse().expect("exponent");
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        exponent -= i32::try_from(frac.len()).expect("short");
+        let digits = format!("{int}{frac}");
+        let digits = digits.trim_start_matches('0');
+        let trimmed = digits.trim_end_matches('0');
+        if trimmed.is_empty() {
+            return ("0".into(), 0);
+        }
+        exponent += i32::try_from(digits.len() - trimmed.len()).expect("short");
+        (trimmed.to_owned(), exponent)
     }
 }

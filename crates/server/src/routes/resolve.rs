@@ -88,3 +88,29 @@ pub(crate) async fn litellm_config(
         app::resolve::litellm_config(&registry, &ctx)?,
     ))
 }
+
+/// The views position this server's answers reflect (any token). With `after`, the answer
+/// is held up to `wait` seconds (at most 30) until the views pass that position, so a
+/// runtime that caches resolve answers long-polls it and drops them the moment the
+/// registry moves (a deactivation, a rotation), instead of asking on every call.
+#[utoipa::path(get, path = "/v1/position", tag = "resolve",
+    params(api::PositionQuery),
+    responses(
+        (status = 200, description = "The position, and whether it passed `after`.", body = api::Positioned<api::ViewsPosition>),
+        (status = 400, response = crate::docs::BadRequest),
+        (status = 401, response = crate::docs::Unauthorized),
+        (status = 500, response = crate::docs::Internal),
+        (status = 503, response = crate::docs::Unavailable),
+    ))]
+pub(crate) async fn position(
+    State(registry): State<Arc<Registry>>,
+    Caller(_ctx): Caller,
+    query: std::result::Result<Query<api::PositionQuery>, QueryRejection>,
+) -> Result<Response> {
+    let query = query.map_err(query_problem)?;
+    let wait = query.wait.map(std::time::Duration::from_secs);
+    Ok(answer(
+        StatusCode::OK,
+        app::resolve::position(&registry, query.after, wait).await?,
+    ))
+}
