@@ -238,9 +238,19 @@ async fn wait_until_ready(app: &TestApp, what: &str) -> Instant {
 /// acknowledged write, and their views agree to the byte.
 async fn check_exactly_once(fixture: &Fixture, replicas: &[&TestApp], acked: &[String]) {
     let version = &fixture.version;
-    let log = eventlog::JetStreamLog::connect(&fixture.cluster.urls(), STREAM)
-        .await
-        .expect("the log");
+    // A node restarted just before may still be rejoining: the stream's info can time out
+    // for a moment, as it does for any client, so the check's own connection retries.
+    let deadline = Instant::now() + DEADLINE;
+    let log = loop {
+        match eventlog::JetStreamLog::connect(&fixture.cluster.urls(), STREAM).await {
+            Ok(log) => break log,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("cluster [{version}] the check's connection waits: {e}");
+                tokio::time::sleep(POLL).await;
+            }
+            Err(e) => panic!("[{version}] the log: {e:?}"),
+        }
+    };
     let last = eventlog::EventLog::last_seq(&log).await.expect("last seq");
     let mut tail = eventlog::EventLog::tail(&log, 1).await.expect("tail");
     let mut per_workflow: BTreeMap<String, usize> = BTreeMap::new();
