@@ -141,3 +141,87 @@ async fn a_second_replica_honours_a_revocation_at_its_position() {
     );
     replica.stop().await;
 }
+
+/// A token issued with an expiry is listed with it, accepted before it and refused from it on
+/// with `token.expired` (the registry's clock is moved, not waited for); an expiry already
+/// past is refused at issue.
+async fn expiring_tokens_are_refused_once_expired(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let now = time::OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(app::Clock::now_ms(app.clock.as_ref())) * 1_000_000,
+    )
+    .expect("now");
+    let rfc3339 = |at: time::OffsetDateTime| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .expect("format")
+    };
+    let past = app
+        .call(
+            Method::POST,
+            "/v1/tokens",
+            Some(serde_json::json!({"label": "late", "role": "member",
+                "expires_at": rfc3339(now - time::Duration::minutes(1))})),
+        )
+        .await;
+    assert_eq!(
+        past.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        past.body
+    );
+    assert_eq!(past.body["code"], "expires_at.past", "{}", past.body);
+
+    let issued = app
+        .call(
+            Method::POST,
+            "/v1/tokens",
+            Some(serde_json::json!({"label": "nightly", "role": "member",
+                "expires_at": rfc3339(now + time::Duration::hours(1))})),
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+    assert!(issued.body["expires_at"].is_string(), "{}", issued.body);
+    let token = issued.body["token"].as_str().expect("token").to_owned();
+    let state_of = |listed: &serde_json::Value| {
+        let items = listed["items"].as_array().expect("items");
+        let row = items
+            .iter()
+            .find(|t| t["label"] == "nightly")
+            .expect("listed");
+        (row["state"].clone(), row["expires_at"].clone())
+    };
+
+    let before = app
+        .call_with(Method::GET, "/v1/models", None, &token, &[])
+        .await;
+    assert_eq!(before.status, StatusCode::OK, "{}", before.body);
+    let listed = app.call(Method::GET, "/v1/tokens", None).await;
+    let (state, expires_at) = state_of(&listed.body);
+    assert_eq!(state, "active");
+    assert_eq!(expires_at, issued.body["expires_at"]);
+
+    app.clock.advance(std::time::Duration::from_secs(3601));
+    let after = app
+        .call_with(Method::GET, "/v1/models", None, &token, &[])
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{}", after.body);
+    assert_eq!(after.body["code"], "token.expired", "{}", after.body);
+    assert!(
+        !after.body.to_string().contains(parts_of(&token).1),
+        "never a secret"
+    );
+    let listed = app.call(Method::GET, "/v1/tokens", None).await;
+    assert_eq!(state_of(&listed.body).0, "expired");
+    // The admin token, issued without an expiry, still works.
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiring_tokens_are_refused_on_the_embedded_log() {
+    expiring_tokens_are_refused_once_expired(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiring_tokens_are_refused_on_jetstream() {
+    expiring_tokens_are_refused_once_expired(Backend::JetStream).await;
+}

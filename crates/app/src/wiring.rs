@@ -259,6 +259,7 @@ pub async fn bootstrap_default_org(
                 &ctx,
                 "bootstrap admin",
                 domain::org::Role::Admin,
+                None,
                 prepared,
             )
             .await?;

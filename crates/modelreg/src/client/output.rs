@@ -322,9 +322,10 @@ pub(crate) fn token_table(tokens: &[Token]) -> Vec<String> {
             token.role.clone(),
             token.state.clone(),
             format!("{} by {}", token.issued_at, token.issued_by),
+            token.expires_at.clone().unwrap_or_else(|| "-".into()),
         ]
     });
-    table(&["ID", "LABEL", "ROLE", "STATE", "ISSUED"], rows)
+    table(&["ID", "LABEL", "ROLE", "STATE", "ISSUED", "EXPIRES"], rows)
 }
 
 /// One saved credential's metadata, its versions and the models that use it.
