@@ -225,3 +225,78 @@ async fn expiring_tokens_are_refused_on_the_embedded_log() {
 async fn expiring_tokens_are_refused_on_jetstream() {
     expiring_tokens_are_refused_once_expired(Backend::JetStream).await;
 }
+
+/// A token's use shows as `last_used_at` once the uses are flushed (every minute in a
+/// server; here forced). On JetStream the uses are in a KV bucket the replicas share: a
+/// second replica shows the first one's after flushing too.
+async fn last_use_is_listed(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let member = app.issue_token("dashboard", "member").await;
+    let last_used = |listed: &serde_json::Value| {
+        listed["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|t| t["label"] == "dashboard")
+            .expect("listed")["last_used_at"]
+            .clone()
+    };
+    let listed = app.call(Method::GET, "/v1/tokens", None).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(
+        last_used(&listed.body),
+        serde_json::Value::Null,
+        "never used"
+    );
+
+    let read = app
+        .call_with(Method::GET, "/v1/models", None, &member, &[])
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    app.registry().flush_token_use().await.expect("flush");
+    let listed = app.call(Method::GET, "/v1/tokens", None).await;
+    let at = last_used(&listed.body);
+    let at = at.as_str().expect("last_used_at once used");
+    let at = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339");
+    let now_ms = app::Clock::now_ms(app.clock.as_ref());
+    let at_ms = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).expect("ms");
+    assert!(
+        at_ms <= now_ms && now_ms - at_ms < 60_000 && at_ms % 60_000 == 0,
+        "to the minute: {at_ms} vs {now_ms}"
+    );
+
+    if backend == Backend::JetStream {
+        let other_dir = tempfile::tempdir().expect("dir");
+        let mut config = app.config();
+        config.data_dir = other_dir.path().to_path_buf();
+        let replica = app::start(&config).await.expect("second replica");
+        replica.registry.flush_token_use().await.expect("flush");
+        let ctx = app::Ctx::system(domain::values::OrgId::parse("acme").expect("org"), "test");
+        let seen = app::orgs::list_tokens(&replica.registry, &ctx).expect("tokens");
+        let row = seen
+            .value
+            .iter()
+            .find(|t| t.label == "dashboard")
+            .expect("listed on the replica");
+        assert_eq!(
+            row.last_used_at.as_deref(),
+            listed.body["items"]
+                .as_array()
+                .and_then(|items| items.iter().find(|t| t["label"] == "dashboard"))
+                .and_then(|t| t["last_used_at"].as_str()),
+            "the replicas share the uses"
+        );
+        replica.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_use_is_listed_on_the_embedded_log() {
+    last_use_is_listed(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_use_is_listed_on_jetstream() {
+    last_use_is_listed(Backend::JetStream).await;
+}

@@ -61,4 +61,9 @@ pub struct Token {
     #[serde(default)]
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
+    /// When it was last used, to the minute, as this registry knows it (its own uses, and
+    /// the other replicas' as of their last flush, at most a minute old); never: `null`.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub last_used_at: Option<String>,
 }

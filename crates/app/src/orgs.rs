@@ -263,7 +263,7 @@ pub fn list_tokens(registry: &Registry, ctx: &Ctx) -> Result<Answer<Vec<api::Tok
     Ok(Answer {
         value: tokens
             .iter()
-            .map(|token| present_token(token, registry.now_ms()))
+            .map(|token| present_token(registry, token))
             .collect(),
         position,
     })
@@ -298,7 +298,7 @@ pub async fn revoke_token(
         .filter(|token| token.org == ctx.org.as_str())
         .ok_or_else(not_found)?;
     Ok(Answer {
-        value: present_token(&token, registry.now_ms()),
+        value: present_token(registry, &token),
         position: done.position(),
     })
 }
@@ -308,7 +308,8 @@ fn expired(row: &views::TokenRow, now_ms: i64) -> bool {
     row.expires_at_ms.is_some_and(|at| at <= now_ms)
 }
 
-fn present_token(row: &views::TokenRow, now_ms: i64) -> api::Token {
+fn present_token(registry: &Registry, row: &views::TokenRow) -> api::Token {
+    let now_ms = registry.now_ms();
     api::Token {
         token_id: row.token_id.as_str().to_owned(),
         label: row.label.clone(),
@@ -329,6 +330,10 @@ fn present_token(row: &views::TokenRow, now_ms: i64) -> api::Token {
             .map(|(at, _)| crate::present::rfc3339(*at)),
         revoked_by: row.revoked.as_ref().map(|(_, by)| by.clone()),
         expires_at: row.expires_at_ms.map(crate::present::rfc3339),
+        last_used_at: registry
+            .token_use
+            .last_used(row.token_id.as_str())
+            .map(crate::present::rfc3339),
     }
 }
 
@@ -380,6 +385,9 @@ pub fn authenticate(registry: &Registry, bearer: &str) -> Result<Principal, AppE
         });
     }
     let org = OrgId::parse(&row.org)?;
+    registry
+        .token_use
+        .touch(row.token_id.as_str(), registry.now_ms());
     Ok(Principal {
         org,
         role: row.role,
