@@ -230,7 +230,7 @@ async fn expiring_tokens_are_refused_on_jetstream() {
 /// server; here forced). On JetStream the uses are in a KV bucket the replicas share: a
 /// second replica shows the first one's after flushing too.
 async fn last_use_is_listed(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let mut app = TestApp::start(backend).await;
     let member = app.issue_token("dashboard", "member").await;
     let last_used = |listed: &serde_json::Value| {
         listed["items"]
@@ -289,6 +289,26 @@ async fn last_use_is_listed(backend: Backend) {
         );
         replica.stop().await;
     }
+
+    // A later use, not flushed by hand, is flushed when the registry stops.
+    app.clock.advance(std::time::Duration::from_secs(120));
+    let read = app
+        .call_with(Method::GET, "/v1/models", None, &member, &[])
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    app.restart().await;
+    let listed = app.call(Method::GET, "/v1/tokens", None).await;
+    let later = last_used(&listed.body);
+    let later = time::OffsetDateTime::parse(
+        later.as_str().expect("still listed"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339");
+    assert_eq!(
+        later - at,
+        time::Duration::minutes(2),
+        "the use before the stop"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

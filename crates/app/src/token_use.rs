@@ -104,7 +104,9 @@ impl TokenUse {
             }
         };
         let this = Self::new(Store::Kv(Box::new(store)));
-        this.flush().await?;
+        if let Err(error) = this.flush().await {
+            tracing::warn!(%error, "cannot read when tokens were last used; retrying in a minute");
+        }
         Ok(this)
     }
 
@@ -223,10 +225,11 @@ fn parse_ms(value: Option<&[u8]>) -> Option<i64> {
 
 fn read_file(path: &std::path::Path) -> Result<HashMap<String, i64>, AppError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| AppError::Unavailable {
-            what: format!("{} is not a token-use file", path.display()),
-            source: Some(Box::new(e)),
-        }),
+        // A convenience, rewritten each minute: a damaged file is started afresh.
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+            tracing::warn!(%error, path = %path.display(), "a damaged token-use file is started afresh");
+            HashMap::new()
+        })),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashMap::new()),
         Err(e) => Err(AppError::Unavailable {
             what: format!("cannot read {}", path.display()),
@@ -268,7 +271,14 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "owner only");
-        let again = TokenUse::open_file(path).unwrap();
+        let again = TokenUse::open_file(path.clone()).unwrap();
         assert_eq!(again.last_used("a"), Some(120_000));
+        std::fs::write(&path, b"{not json").unwrap();
+        let afresh = TokenUse::open_file(path).unwrap();
+        assert_eq!(
+            afresh.last_used("a"),
+            None,
+            "a damaged file is started afresh"
+        );
     }
 }

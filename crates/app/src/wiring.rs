@@ -87,12 +87,18 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
                 warnings.extend(warn_of_single_replicas(&client, config));
                 let log = JetStreamLog::from_client(client.clone(), settings).await?;
                 warnings.extend(log.warnings().iter().cloned());
+                // When tokens were last used is a convenience: without its bucket the
+                // registry serves, and keeps them in memory.
                 let token_use = TokenUse::open_kv(
-                    client.clone(),
-                    &format!("{}_token_use", config.keyring_bucket),
-                    config.keyring_replicas.max(1),
-                )
-                .await?;
+                client.clone(),
+                &format!("{}_token_use", config.keyring_bucket),
+                config.keyring_replicas.max(1),
+            )
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "no token-use bucket; last uses are kept in memory only");
+                TokenUse::default()
+            });
                 let keyring = NatsKeyring::connect_with_replicas(
                     client,
                     &config.keyring_bucket,
