@@ -987,8 +987,35 @@ fn every_route_has_a_command_and_global_flags_go_anywhere() {
         "{}",
         text(&denied)
     );
+    let expiring = ok(
+        &[
+            "tokens",
+            "issue",
+            "--label",
+            "nightly",
+            "--role",
+            "service",
+            "--expires-in",
+            "30d",
+        ],
+        None,
+    );
+    assert!(
+        text(&expiring).contains("refused from"),
+        "{}",
+        text(&expiring)
+    );
     let tokens = ok(&["tokens", "list"], None);
     let listing = String::from_utf8_lossy(&tokens.stdout).to_string();
+    let in_30_days = (time::OffsetDateTime::now_utc() + time::Duration::days(30)).date();
+    let nightly = listing
+        .lines()
+        .find(|line| line.contains("nightly"))
+        .unwrap_or_else(|| panic!("nightly listed: {listing}"));
+    assert!(
+        nightly.contains(&in_30_days.to_string()),
+        "expiry listed: {listing}"
+    );
     let reader_id = listing
         .lines()
         .find(|line| line.contains("ci reader"))

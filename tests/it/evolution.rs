@@ -170,6 +170,7 @@ async fn the_old_release_log_rebuilds_to_its_views() {
         api::IssueToken {
             label: "after the upgrade".into(),
             role: "admin".into(),
+            expires_at: None,
         },
     )
     .await

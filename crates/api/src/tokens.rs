@@ -16,6 +16,10 @@ pub struct IssueToken {
     /// and resolves credentials.
     #[schema(value_type = schema::Role)]
     pub role: String,
+    /// When the token stops being accepted (RFC 3339), if it does; it must lie in the future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
 }
 
 /// An issued token. `token` is shown to the request that issued it, once; a retry of that
@@ -29,6 +33,10 @@ pub struct IssuedToken {
     pub role: String,
     #[schema(value_type = Option<String>, format = Password)]
     pub token: Option<SecretField>,
+    /// When it stops being accepted, if it does.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
 }
 
 /// An issued token as `GET /v1/tokens` lists it: never its secret.
@@ -39,8 +47,8 @@ pub struct Token {
     pub label: String,
     #[schema(value_type = schema::Role)]
     pub role: String,
-    /// `active` or `revoked`.
-    #[schema(value_type = String, pattern = "^(active|revoked)$")]
+    /// `active`, `revoked`, or `expired` (past `expires_at`: refused with `token.expired`).
+    #[schema(value_type = String, pattern = "^(active|revoked|expired)$")]
     pub state: String,
     #[schema(format = DateTime)]
     pub issued_at: String,
@@ -49,4 +57,13 @@ pub struct Token {
     #[schema(format = DateTime)]
     pub revoked_at: Option<String>,
     pub revoked_by: Option<String>,
+    /// When it stops being accepted, if it does.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+    /// When it was last used, to the minute, as this registry knows it (its own uses, and
+    /// the other replicas' as of their last flush, at most a minute old); never: `null`.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub last_used_at: Option<String>,
 }

@@ -14,6 +14,9 @@ pub enum AppError {
     Invalid(Vec<Invalid>),
     #[error("authentication required: {0}")]
     Unauthorized(String),
+    /// The token was valid until `at`; an admin issues a new one.
+    #[error("the token expired at {at}")]
+    TokenExpired { at: String },
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("{message}")]
@@ -135,6 +138,11 @@ impl AppError {
                 problem
             }
             Self::Unauthorized(detail) => Problem::new(401, "auth.invalid_token", detail),
+            Self::TokenExpired { at } => Problem::new(
+                401,
+                "token.expired",
+                format!("the token expired at {at}; ask an org admin for a new one"),
+            ),
             Self::Forbidden(detail) => Problem::new(403, "auth.forbidden", detail),
             Self::NotFound { code, message } => Problem::new(404, code, message),
             Self::Conflict {

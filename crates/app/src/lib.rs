@@ -29,6 +29,7 @@ mod execute;
 mod json_mistake;
 mod parse;
 mod present;
+mod token_use;
 mod wiring;
 
 use std::sync::Arc;
@@ -76,6 +77,8 @@ pub struct Registry {
     warnings: std::sync::Mutex<Vec<String>>,
     /// Replays of the log for answers as of an earlier point.
     replays: as_of::Replays,
+    /// When each token was last used (outside the log and the views).
+    token_use: token_use::TokenUse,
 }
 
 /// What a [`Registry`] is made of; [`start`] builds one from the configuration.
@@ -107,7 +110,20 @@ impl Registry {
             consumers: ConsumerHealth::default(),
             warnings: std::sync::Mutex::default(),
             replays: as_of::Replays::default(),
+            token_use: token_use::TokenUse::default(),
         }
+    }
+
+    /// Keeps when tokens were last used in `token_use` (else in memory only).
+    pub(crate) fn with_token_use(mut self, token_use: token_use::TokenUse) -> Self {
+        self.token_use = token_use;
+        self
+    }
+
+    /// Writes the token uses noted since the last flush to their store and reads the other
+    /// replicas' back (done every minute and on stop; tests call it instead of waiting).
+    pub async fn flush_token_use(&self) -> Result<(), AppError> {
+        self.token_use.flush().await
     }
 
     /// Keeps replays for `as_of` answers under `dir` (else in the system's temp dir).

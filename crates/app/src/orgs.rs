@@ -143,6 +143,7 @@ pub async fn create_with(
         &ctx.next_command(),
         "bootstrap admin",
         Role::Admin,
+        None,
         admin,
     )
     .await?;
@@ -166,16 +167,31 @@ pub async fn issue_token(
 ) -> Result<Answer<api::IssuedToken>, AppError> {
     ctx.require_admin()?;
     let role = Role::parse(&request.role)?;
-    issue_prepared(registry, ctx, &request.label, role, PreparedToken::draw()).await
+    let expires_at_ms = request
+        .expires_at
+        .as_deref()
+        .map(|raw| crate::parse::timestamp("expires_at", raw))
+        .transpose()?;
+    issue_prepared(
+        registry,
+        ctx,
+        &request.label,
+        role,
+        expires_at_ms,
+        PreparedToken::draw(),
+    )
+    .await
 }
 
-/// Issues `prepared` for the caller's org. Admins only. A retry of an issue that landed
+/// Issues `prepared` for the caller's org, refused from `expires_at_ms` on if given. Admins
+/// only. A retry of an issue that landed
 /// describes the token it issued, without its secret (shown once, to the first attempt).
 pub async fn issue_prepared(
     registry: &Registry,
     ctx: &Ctx,
     label: &str,
     role: Role,
+    expires_at_ms: Option<i64>,
     prepared: PreparedToken,
 ) -> Result<Answer<api::IssuedToken>, AppError> {
     ctx.require_admin()?;
@@ -190,6 +206,8 @@ pub async fn issue_prepared(
         label: label.to_owned(),
         role,
         hash,
+        expires_at_ms,
+        now_ms: registry.now_ms(),
     };
     let stream = Stream::new(ctx.org.as_str(), Some(&row.stream));
     let done = execute::execute::<Org>(registry, ctx, stream, Some(&state), command)
@@ -209,6 +227,7 @@ pub async fn issue_prepared(
                 label: original.label,
                 role: original.role.as_str().to_owned(),
                 token: None,
+                expires_at: original.expires_at_ms.map(crate::present::rfc3339),
             },
             position,
         });
@@ -219,6 +238,7 @@ pub async fn issue_prepared(
             label: label.trim().to_owned(),
             role: role.as_str().to_owned(),
             token: Some(api::SecretField(token)),
+            expires_at: expires_at_ms.map(crate::present::rfc3339),
         },
         position,
     })
@@ -241,7 +261,10 @@ pub fn list_tokens(registry: &Registry, ctx: &Ctx) -> Result<Answer<Vec<api::Tok
     let position = registry.views.position();
     let tokens = registry.views.tokens(ctx.org.as_str())?;
     Ok(Answer {
-        value: tokens.iter().map(present_token).collect(),
+        value: tokens
+            .iter()
+            .map(|token| present_token(registry, token))
+            .collect(),
         position,
     })
 }
@@ -275,18 +298,26 @@ pub async fn revoke_token(
         .filter(|token| token.org == ctx.org.as_str())
         .ok_or_else(not_found)?;
     Ok(Answer {
-        value: present_token(&token),
+        value: present_token(registry, &token),
         position: done.position(),
     })
 }
 
-fn present_token(row: &views::TokenRow) -> api::Token {
+/// Whether the token `row` is past its expiry at `now_ms`.
+fn expired(row: &views::TokenRow, now_ms: i64) -> bool {
+    row.expires_at_ms.is_some_and(|at| at <= now_ms)
+}
+
+fn present_token(registry: &Registry, row: &views::TokenRow) -> api::Token {
+    let now_ms = registry.now_ms();
     api::Token {
         token_id: row.token_id.as_str().to_owned(),
         label: row.label.clone(),
         role: row.role.as_str().to_owned(),
         state: if row.revoked.is_some() {
             "revoked"
+        } else if expired(row, now_ms) {
+            "expired"
         } else {
             "active"
         }
@@ -298,6 +329,11 @@ fn present_token(row: &views::TokenRow) -> api::Token {
             .as_ref()
             .map(|(at, _)| crate::present::rfc3339(*at)),
         revoked_by: row.revoked.as_ref().map(|(_, by)| by.clone()),
+        expires_at: row.expires_at_ms.map(crate::present::rfc3339),
+        last_used_at: registry
+            .token_use
+            .last_used(row.token_id.as_str())
+            .map(crate::present::rfc3339),
     }
 }
 
@@ -339,7 +375,19 @@ pub fn authenticate(registry: &Registry, bearer: &str) -> Result<Principal, AppE
     if !same {
         return Err(invalid());
     }
+    // Only once the secret matched: an expiry is not told to whoever merely knows the id.
+    if expired(&row, registry.now_ms()) {
+        return Err(AppError::TokenExpired {
+            at: row
+                .expires_at_ms
+                .map(crate::present::rfc3339)
+                .unwrap_or_default(),
+        });
+    }
     let org = OrgId::parse(&row.org)?;
+    registry
+        .token_use
+        .touch(row.token_id.as_str(), registry.now_ms());
     Ok(Principal {
         org,
         role: row.role,

@@ -14,6 +14,7 @@ use views::Views;
 
 use crate::config::Config;
 use crate::orgs::{self, PreparedToken};
+use crate::token_use::TokenUse;
 use crate::{AppError, Clock, Ctx, Parts, Registry, SystemClock};
 
 /// A started registry: the shared state and its background tasks.
@@ -26,6 +27,8 @@ pub struct Running {
     projector: JoinHandle<()>,
     /// Finds data keys this process cannot unwrap (`needs_reconfiguration`).
     key_watch: JoinHandle<()>,
+    /// Flushes when tokens were last used, every minute and once more on stop.
+    token_use_flush: JoinHandle<()>,
 }
 
 /// How often every credential's data key is tried again.
@@ -44,6 +47,7 @@ impl Running {
     pub async fn stop(self) {
         self.stop.send_replace(true);
         let _ = self.key_watch.await;
+        let _ = self.token_use_flush.await;
         let _ = self.projector.await;
     }
 }
@@ -72,30 +76,44 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
     };
     let previous = previous_master_key(config)?;
     let mut warnings = Vec::new();
-    let (log, keyring): (Arc<dyn EventLog>, Arc<dyn Keyring>) = match &config.nats_url {
-        Some(url) => {
-            let client = eventlog::connect_nats(url).await?;
-            let settings = StreamSettings {
-                replicas: config.stream_replicas.max(1),
-                ..StreamSettings::new(&config.stream)
-            };
-            warnings.extend(warn_of_single_replicas(&client, config));
-            let log = JetStreamLog::from_client(client.clone(), settings).await?;
-            warnings.extend(log.warnings().iter().cloned());
-            let keyring = NatsKeyring::connect_with_replicas(
-                client,
-                &config.keyring_bucket,
+    let (log, keyring, token_use): (Arc<dyn EventLog>, Arc<dyn Keyring>, TokenUse) =
+        match &config.nats_url {
+            Some(url) => {
+                let client = eventlog::connect_nats(url).await?;
+                let settings = StreamSettings {
+                    replicas: config.stream_replicas.max(1),
+                    ..StreamSettings::new(&config.stream)
+                };
+                warnings.extend(warn_of_single_replicas(&client, config));
+                let log = JetStreamLog::from_client(client.clone(), settings).await?;
+                warnings.extend(log.warnings().iter().cloned());
+                // When tokens were last used is a convenience: without its bucket the
+                // registry serves, and keeps them in memory.
+                let token_use = TokenUse::open_kv(
+                client.clone(),
+                &format!("{}_token_use", config.keyring_bucket),
                 config.keyring_replicas.max(1),
             )
-            .await?;
-            (Arc::new(log), Arc::new(keyring))
-        }
-        None => {
-            let log = EmbeddedLog::open(&config.data_dir.join("log.redb"))?;
-            let keyring = RedbKeyring::open(config.data_dir.join("keyring.redb"))?;
-            (Arc::new(log), Arc::new(keyring))
-        }
-    };
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "no token-use bucket; last uses are kept in memory only");
+                TokenUse::default()
+            });
+                let keyring = NatsKeyring::connect_with_replicas(
+                    client,
+                    &config.keyring_bucket,
+                    config.keyring_replicas.max(1),
+                )
+                .await?;
+                (Arc::new(log), Arc::new(keyring), token_use)
+            }
+            None => {
+                let log = EmbeddedLog::open(&config.data_dir.join("log.redb"))?;
+                let keyring = RedbKeyring::open(config.data_dir.join("keyring.redb"))?;
+                let token_use = TokenUse::open_file(config.data_dir.join("token_use.json"))?;
+                (Arc::new(log), Arc::new(keyring), token_use)
+            }
+        };
     let views = Arc::new(Views::open(&views_path(&config.data_dir))?);
     let vault = Vault::load(master, previous.into_iter().collect(), keyring).await?;
     if !vault.fingerprint_key_readable().await? {
@@ -120,7 +138,8 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
                 .clone()
                 .map(secrets::Secret::new),
         })
-        .with_replays_in(config.data_dir.join("as-of")),
+        .with_replays_in(config.data_dir.join("as-of"))
+        .with_token_use(token_use),
     );
     for warning in warnings {
         registry.warn_operators(warning);
@@ -150,6 +169,24 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
             let _ = stopped.wait_for(|s| *s).await;
         },
     ));
+    let mut stopped = stop.subscribe();
+    let flushing = Arc::clone(&registry);
+    let token_use_flush = tokio::spawn(async move {
+        let mut every = tokio::time::interval(crate::token_use::FLUSH_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = stopped.wait_for(|s| *s) => break,
+            }
+            if let Err(error) = flushing.flush_token_use().await {
+                tracing::warn!(%error, "cannot record when tokens were last used; retrying in a minute");
+            }
+        }
+        if let Err(error) = flushing.flush_token_use().await {
+            tracing::warn!(%error, "cannot record when tokens were last used at stop");
+        }
+    });
     Ok(Running {
         registry,
         created_master_key,
@@ -157,6 +194,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
         stop,
         projector,
         key_watch,
+        token_use_flush,
     })
 }
 
@@ -259,6 +297,7 @@ pub async fn bootstrap_default_org(
                 &ctx,
                 "bootstrap admin",
                 domain::org::Role::Admin,
+                None,
                 prepared,
             )
             .await?;

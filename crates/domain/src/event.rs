@@ -59,6 +59,7 @@ impl Event {
             Self::Org(org::Event::PlatformDependentsWarned { .. }) => {
                 "org.platform_dependents_warned"
             }
+            Self::Org(org::Event::TokenIssuedExpiring { .. }) => "org.token_issued_expiring",
             Self::Credential(credential::Event::Created(_)) => "credential.created",
             Self::Credential(credential::Event::Registered(_)) => "credential.registered",
             Self::Credential(credential::Event::Renamed { .. }) => "credential.renamed",
@@ -218,6 +219,16 @@ pub fn samples() -> Vec<(&'static str, Event)> {
                 name: CredentialName::parse("Prod OpenAI").unwrap_or_else(|_| unreachable!()),
                 expires_at_ms: Some(1_800_000_000_000),
             })),
+        ),
+        (
+            "org.token_issued_expiring",
+            Event::Org(org::Event::TokenIssuedExpiring {
+                token_id: TokenId::parse("tok_2").unwrap_or_else(|_| unreachable!()),
+                label: "nightly ci".into(),
+                role: org::Role::Service,
+                hash: [6; 32],
+                expires_at_ms: 1_800_000_000_000,
+            }),
         ),
         (
             "credential.renamed",

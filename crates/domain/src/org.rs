@@ -74,6 +74,10 @@ pub enum Command {
         label: String,
         role: Role,
         hash: [u8; 32],
+        /// When the token stops being accepted, if ever (a fact of the request).
+        expires_at_ms: Option<i64>,
+        /// The time of the request, to refuse an expiry already past.
+        now_ms: i64,
     },
     RevokeToken {
         token_id: TokenId,
@@ -128,6 +132,14 @@ pub enum Event {
         retirement_seq: u64,
         workflow_ids: Vec<String>,
     },
+    /// A token issued as [`Event::TokenIssued`] that is refused from `expires_at_ms` on.
+    TokenIssuedExpiring {
+        token_id: TokenId,
+        label: String,
+        role: Role,
+        hash: [u8; 32],
+        expires_at_ms: i64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -172,6 +184,8 @@ pub fn decide(state: Option<&Org>, command: Command) -> Result<Vec<Event>, Rejec
                 label,
                 role,
                 hash,
+                expires_at_ms,
+                now_ms,
             },
         ) => {
             if org.tokens.contains(&token_id) {
@@ -188,11 +202,27 @@ pub fn decide(state: Option<&Org>, command: Command) -> Result<Vec<Event>, Rejec
                     "a token label is 1 to 100 characters with no control characters",
                 )));
             }
-            Ok(vec![Event::TokenIssued {
-                token_id,
-                label,
-                role,
-                hash,
+            Ok(vec![match expires_at_ms {
+                None => Event::TokenIssued {
+                    token_id,
+                    label,
+                    role,
+                    hash,
+                },
+                Some(at) if at <= now_ms => {
+                    return Err(Rejection::Invalid(Invalid::new(
+                        "expires_at",
+                        "expires_at.past",
+                        "the expiry must lie in the future",
+                    )));
+                }
+                Some(expires_at_ms) => Event::TokenIssuedExpiring {
+                    token_id,
+                    label,
+                    role,
+                    hash,
+                    expires_at_ms,
+                },
             }])
         }
         (None, Command::RevokeToken { .. }) => Err(Rejection::NotFound),
@@ -269,7 +299,11 @@ pub fn evolve(state: Option<Org>, event: &Event) -> Option<Org> {
             default_model: None,
             hidden_models: Vec::new(),
         }),
-        (Some(mut org), Event::TokenIssued { token_id, role, .. }) => {
+        (
+            Some(mut org),
+            Event::TokenIssued { token_id, role, .. }
+            | Event::TokenIssuedExpiring { token_id, role, .. },
+        ) => {
             org.tokens.push(token_id.clone());
             if *role == Role::Admin {
                 org.active_admins.push(token_id.clone());
@@ -306,6 +340,8 @@ mod tests {
             label: "ci".into(),
             role: Role::Member,
             hash: [1; 32],
+            expires_at_ms: None,
+            now_ms: 1_000,
         }
     }
 
@@ -343,6 +379,8 @@ mod tests {
             label: "ci".into(),
             role,
             hash: [1; 32],
+            expires_at_ms: None,
+            now_ms: 1_000,
         }
     }
 
@@ -435,6 +473,39 @@ mod tests {
             decide(org.as_ref(), hide(&["a/b", "c/d"]))
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_token_may_expire_later_never_earlier() {
+        let org = given(vec![issue_as("a1", Role::Admin)]);
+        let expiring = |at: i64| Command::IssueToken {
+            token_id: TokenId::parse("e1").unwrap(),
+            label: "ci".into(),
+            role: Role::Service,
+            hash: [2; 32],
+            expires_at_ms: Some(at),
+            now_ms: 1_000,
+        };
+        assert!(matches!(
+            decide(org.as_ref(), expiring(1_000)),
+            Err(Rejection::Invalid(i)) if i.code == "expires_at.past"
+        ));
+        let issued = decide(org.as_ref(), expiring(5_000)).unwrap();
+        assert_eq!(
+            issued,
+            vec![Event::TokenIssuedExpiring {
+                token_id: TokenId::parse("e1").unwrap(),
+                label: "ci".into(),
+                role: Role::Service,
+                hash: [2; 32],
+                expires_at_ms: 5_000,
+            }]
+        );
+        let org = issued.iter().fold(org, evolve);
+        assert_eq!(
+            decide(org.as_ref(), expiring(5_000)).unwrap_err(),
+            Rejection::TokenExists
         );
     }
 

@@ -48,6 +48,8 @@ pub struct TokenRow {
     pub issued_by: String,
     /// When and by whom it was revoked; a revoked token is refused.
     pub revoked: Option<(i64, String)>,
+    /// From when on it is refused, if it expires.
+    pub expires_at_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

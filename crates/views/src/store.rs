@@ -51,8 +51,8 @@ const LAYOUT: &str = "layout";
 /// them; org rows list active admin and revoked tokens. 5: credential rows carry their
 /// name, expiry, versions and last test. 6: the platform catalog's table; org rows carry the
 /// org's default and hidden platform models. 7: the audit trail (`audit`, `audit_by`) and
-/// the running digest (`chain`).
-const LAYOUT_VERSION: u64 = 7;
+/// the running digest (`chain`). 8: token rows carry their expiry.
+const LAYOUT_VERSION: u64 = 8;
 
 /// The page cache of the serving views: the hot rows of every org stay in memory.
 const SERVING_CACHE_BYTES: usize = 1 << 30;

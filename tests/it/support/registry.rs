@@ -453,6 +453,7 @@ impl TestApp {
         let request = api::IssueToken {
             label: label.into(),
             role: role.into(),
+            expires_at: None,
         };
         let reply = self
             .call(Method::POST, "/v1/tokens", Some(json_of(request)))

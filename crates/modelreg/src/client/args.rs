@@ -309,8 +309,15 @@ pub(crate) enum TokensCommand {
         /// workflows and resolves credentials.
         #[arg(long)]
         role: String,
+        /// Refuse the token from this long after now on: a number and a unit, m, h or d
+        /// (e.g. 30d).
+        #[arg(long, conflicts_with = "expires_at")]
+        expires_in: Option<String>,
+        /// Refuse the token from this time on (RFC 3339, e.g. 2026-12-31T23:59:00Z).
+        #[arg(long)]
+        expires_at: Option<String>,
     },
-    /// List the org's tokens (label, role, issued by and when, state); never a secret.
+    /// List the org's tokens (label, role, issued by and when, expiry, state); never a secret.
     List,
     /// Revoke a token: refused from the next request on. The org's last admin token stays.
     Revoke {

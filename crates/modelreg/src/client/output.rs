@@ -322,9 +322,22 @@ pub(crate) fn token_table(tokens: &[Token]) -> Vec<String> {
             token.role.clone(),
             token.state.clone(),
             format!("{} by {}", token.issued_at, token.issued_by),
+            token.expires_at.clone().unwrap_or_else(|| "-".into()),
+            token.last_used_at.clone().unwrap_or_else(|| "-".into()),
         ]
     });
-    table(&["ID", "LABEL", "ROLE", "STATE", "ISSUED"], rows)
+    table(
+        &[
+            "ID",
+            "LABEL",
+            "ROLE",
+            "STATE",
+            "ISSUED",
+            "EXPIRES",
+            "LAST USED",
+        ],
+        rows,
+    )
 }
 
 /// One saved credential's metadata, its versions and the models that use it.

@@ -11,10 +11,23 @@ use crate::{note, say};
 pub(crate) async fn run(remote: Remote, command: TokensCommand) -> anyhow::Result<()> {
     let client = Client::new(&remote)?;
     match command {
-        TokensCommand::Issue { label, role } => {
+        TokensCommand::Issue {
+            label,
+            role,
+            expires_in,
+            expires_at,
+        } => {
+            let expires_at = match expires_in {
+                Some(span) => Some(in_from_now(&span)?),
+                None => expires_at,
+            };
             let answer: Answer<Positioned<IssuedToken>> = client
                 .post("/v1/tokens")
-                .body(&IssueToken { label, role })
+                .body(&IssueToken {
+                    label,
+                    role,
+                    expires_at,
+                })
                 .answer()
                 .await?;
             if client.json {
@@ -26,8 +39,13 @@ pub(crate) async fn run(remote: Remote, command: TokensCommand) -> anyhow::Resul
                 .token
                 .as_ref()
                 .context("the registry answered without the token (a retried request)")?;
+            let expiry = issued
+                .expires_at
+                .as_ref()
+                .map(|at| format!(", refused from {at} on"))
+                .unwrap_or_default();
             note(&format!(
-                "issued {} token {} ({}); it is shown once, store it now:",
+                "issued {} token {} ({}){expiry}; it is shown once, store it now:",
                 issued.role, issued.token_id, issued.label
             ));
             say(token.0.expose_secret());
@@ -47,6 +65,48 @@ pub(crate) async fn run(remote: Remote, command: TokensCommand) -> anyhow::Resul
                     token.token_id, token.label, token.state
                 )]
             })
+        }
+    }
+}
+
+/// The time `span` (`30d`, `12h`, `90m`) from now, in RFC 3339.
+fn in_from_now(span: &str) -> anyhow::Result<String> {
+    let bad = || anyhow::anyhow!("--expires-in takes a number and a unit, m, h or d (e.g. 30d)");
+    let span = span.trim();
+    let (number, unit) = span.split_at(span.len().saturating_sub(1));
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let duration = match unit {
+        "m" => time::Duration::minutes(number),
+        "h" => time::Duration::hours(number),
+        "d" => time::Duration::days(number),
+        _ => return Err(bad()),
+    };
+    if number <= 0 {
+        return Err(bad());
+    }
+    let at = time::OffsetDateTime::now_utc()
+        .checked_add(duration)
+        .ok_or_else(bad)?
+        .replace_nanosecond(0)
+        .map_err(|_| bad())?;
+    at.format(&time::format_description::well_known::Rfc3339)
+        .context("formatting the expiry")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_takes_a_number_and_a_unit() {
+        let in_a_day = in_from_now("1d").unwrap();
+        let parsed =
+            time::OffsetDateTime::parse(&in_a_day, &time::format_description::well_known::Rfc3339)
+                .unwrap();
+        let ahead = parsed - time::OffsetDateTime::now_utc();
+        assert!(ahead > time::Duration::hours(23) && ahead <= time::Duration::days(1));
+        for bad in ["30", "d", "-1d", "0h", "3w", ""] {
+            assert!(in_from_now(bad).is_err(), "{bad}");
         }
     }
 }

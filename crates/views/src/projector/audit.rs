@@ -109,6 +109,21 @@ fn describe(t: &Tables<'_>, envelope: &Envelope, event: &Event) -> Result<Descri
             .change("label", None, Some(label.clone()))
             .change("role", None, Some(role.as_str().to_owned()))
             .related("token", token_id.as_str()),
+        Event::Org(org::Event::TokenIssuedExpiring {
+            token_id,
+            label,
+            role,
+            hash: _,
+            expires_at_ms,
+        }) => Described::new(format!(
+            "token issued: {label} ({}), refused once it expires",
+            role.as_str()
+        ))
+        .change("token", None, Some(token_id.as_str().to_owned()))
+        .change("label", None, Some(label.clone()))
+        .change("role", None, Some(role.as_str().to_owned()))
+        .change("expires_at_ms", None, Some(expires_at_ms.to_string()))
+        .related("token", token_id.as_str()),
         Event::Org(org::Event::TokenRevoked { token_id }) => {
             let token: Option<TokenRow> = read(&t.tokens, token_id.as_str())?;
             let label = token.map_or_else(|| token_id.as_str().to_owned(), |t| t.label);

@@ -47,7 +47,10 @@ pub(super) fn apply_one(t: &mut Tables<'_>, message: &Decoded) -> Result<(), Pro
             let command_key = format!("{org_id}/{}/{}", envelope.command_id, envelope.kind);
             write(&mut t.commands, command_key, &envelope.aggregate_id)?;
         }
-        Event::Org(org::Event::TokenIssued { token_id, .. }) => {
+        Event::Org(
+            org::Event::TokenIssued { token_id, .. }
+            | org::Event::TokenIssuedExpiring { token_id, .. },
+        ) => {
             let command_key = format!("{org_id}/{}/{TOKEN_ISSUED}", envelope.command_id);
             write(&mut t.commands, command_key, &token_id.as_str())?;
         }
@@ -109,7 +112,18 @@ fn apply_org(
             label,
             role,
             hash,
+        }
+        | org::Event::TokenIssuedExpiring {
+            token_id,
+            label,
+            role,
+            hash,
+            ..
         } => {
+            let expires_at_ms = match event {
+                org::Event::TokenIssuedExpiring { expires_at_ms, .. } => Some(*expires_at_ms),
+                _ => None,
+            };
             let Some(mut row) = state else {
                 return Err(ProjectError::Poison {
                     seq: at.seq,
@@ -131,6 +145,7 @@ fn apply_org(
                 issued_at_ms: at.recorded_at_ms,
                 issued_by: at.actor.to_owned(),
                 revoked: None,
+                expires_at_ms,
             };
             write(&mut t.tokens, token_id.as_str(), &token)
         }
