@@ -11,6 +11,7 @@ mod catalog;
 mod cli;
 mod cluster;
 mod connection_tests;
+mod console;
 mod crash;
 mod credentials;
 mod dependents;
