@@ -860,6 +860,19 @@ async fn the_add_dialog_saves_only_after_a_passing_test_of_the_draft() {
     assert_eq!(model.body["capabilities"]["json_mode"], true);
     assert_eq!(model.body["max_tokens"], 4096);
 
+    // The same secret again: the dialog offers the saved credential.
+    let mut second = draft("llama3");
+    second[2].1 = "Dialog Model Two".to_owned();
+    let second: Vec<(&str, &str)> = second.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let offered = browser
+        .post_with("/models/new/test", &second, &[("hx-request", "true")])
+        .await;
+    assert!(
+        offered.body.contains("Reuse saved credentials"),
+        "{}",
+        offered.body
+    );
+
     // A failing test shows its class and hint, and Save stays disabled.
     let mut failing = draft("llama3");
     failing[4].1 = format!(

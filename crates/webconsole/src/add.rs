@@ -397,8 +397,32 @@ pub(crate) async fn test(
         Err(refused) => return *refused,
     };
     let fragment = headers.contains_key("hx-request");
-    let shown = match run_test(&registry, &ctx, draft.test()).await {
-        Ok(test) => outcome(&test),
+    let tested = run_test(&registry, &ctx, draft.test()).await;
+    // "Reuse saved credentials": the entered secret is saved already (app compares keyed
+    // fingerprints); the add then uses the saved credential instead of a second copy.
+    let reuse = match (&tested, draft.credential(), filled(&draft.provider)) {
+        (Ok(_), Some(credential), Some(provider)) => app::credentials::matching(
+            &registry,
+            &ctx,
+            api::MatchCredential {
+                provider,
+                credential,
+            },
+        )
+        .ok()
+        .and_then(|answer| answer.value.reuse_available),
+        _ => None,
+    };
+    let shown = match tested {
+        Ok(test) => html! {
+            (outcome(&test))
+            @if let Some(saved) = reuse {
+                p.reuse role="status" {
+                    strong { "Reuse saved credentials: " }
+                    "this secret is saved already (" code { (saved.preview) } ", " (saved.id) "); Save uses the saved credential instead of a second copy."
+                }
+            }
+        },
         Err(error) => html! { (problem_box(&error.to_problem())) (save_button_oob(false)) },
     };
     if fragment {

@@ -38,6 +38,7 @@ fn head(title: &str) -> Markup {
             meta name="htmx-config" content=(HTMX_CONFIG);
             title { (title) " · modelreg" }
             link rel="stylesheet" href="/assets/console.css";
+            link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
             script src="/assets/htmx.min.js" defer {}
             script src="/assets/console.js" defer {}
         }

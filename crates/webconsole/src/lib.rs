@@ -86,6 +86,8 @@ pub fn routes(console: Arc<Console>) -> Router<Arc<Registry>> {
         .route("/assets/htmx.min.js", get(htmx))
         .route("/assets/console.js", get(script))
         .route("/assets/console.css", get(style))
+        .route("/assets/icon.svg", get(icon))
+        .route("/favicon.ico", get(icon))
         .layer(middleware::from_fn(secure_headers))
         .layer(axum::Extension(console))
 }
@@ -141,6 +143,10 @@ async fn script() -> Response {
         "text/javascript; charset=utf-8",
         include_bytes!("../assets/console.js"),
     )
+}
+
+async fn icon() -> Response {
+    asset("image/svg+xml", include_bytes!("../assets/icon.svg"))
 }
 
 async fn style() -> Response {
