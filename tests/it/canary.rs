@@ -131,6 +131,7 @@ async fn every_version_of_a_credential_stays_sealed() {
         "/models".to_owned(),
         format!("/models/{model}"),
         format!("/models/{model}/deactivate"),
+        format!("/models/{model}/edit"),
         "/models/new?provider=openai_compatible".to_owned(),
         "/credentials".to_owned(),
         "/workflows".to_owned(),

@@ -342,6 +342,7 @@ async fn every_page_carries_a_strict_policy_and_no_inline_script_or_style() {
         "/models".to_owned(),
         format!("/models/{slug}"),
         format!("/models/{slug}/deactivate"),
+        format!("/models/{slug}/edit"),
         "/models/new?provider=bedrock".to_owned(),
         "/credentials".to_owned(),
         "/workflows".to_owned(),
@@ -1008,4 +1009,85 @@ async fn serve_prints_a_sign_in_link_that_works_once() {
     assert!(body.contains("google/gemini-3.1-pro-preview"));
     assert_eq!(exchange().await.status(), StatusCode::UNAUTHORIZED);
     drop(child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edit_page_keeps_a_blank_credential_and_reports_a_conflict() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let secret = format!("sk-edit-{}", uuid::Uuid::new_v4().simple());
+    let mut draft = app.local_draft("Editable");
+    draft.credential = Some(api::CredentialInput {
+        api_key: Some(api::SecretField::new(secret.clone())),
+        ..api::CredentialInput::default()
+    });
+    let added = app.add_model(draft).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let before = added.body["model"].clone();
+    let slug = before["slug"].as_str().expect("slug").to_owned();
+    let browser = admin(&app).await;
+
+    let form = browser.get(&format!("/models/{slug}/edit")).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert_eq!(form.hidden("version"), before["version"].to_string());
+    assert!(form.body.contains("value=\"Editable\""));
+    assert!(
+        form.body
+            .contains("Leave blank to keep the stored credential")
+    );
+    let csrf = form.hidden("csrf");
+    let version = form.hidden("version");
+    let endpoint = app.fake.v1();
+    let edit = |name: &'static str, version: String| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("version", version),
+            ("display_name", name.to_owned()),
+            ("provider_model_id", "llama3".to_owned()),
+            ("endpoint_url", endpoint.clone()),
+            ("credential_kind", "api_key".to_owned()),
+            ("api_key", String::new()),
+            ("max_tokens", "8000".to_owned()),
+            ("tool_use", "on".to_owned()),
+            ("input_cost_per_token", "0.000001".to_owned()),
+        ]
+    };
+    let fields = edit("Renamed", version.clone());
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = browser.post(&format!("/models/{slug}/edit"), &pairs).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let after = app.get_model(&slug).await.body;
+    assert_eq!(after["display_name"], "Renamed");
+    assert_eq!(after["max_tokens"], 8000);
+    assert_eq!(after["capabilities"]["tool_use"], true);
+    assert_eq!(after["input_cost_per_token"], "0.000001");
+    assert_eq!(
+        after["credential"], before["credential"],
+        "a blank credential keeps the stored one"
+    );
+
+    // Another edit made against the version before: a conflict, with the current values.
+    let stale = edit("Stale", version);
+    let stale: Vec<(&str, &str)> = stale.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let conflict = browser.post(&format!("/models/{slug}/edit"), &stale).await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT, "{}", conflict.body);
+    assert!(conflict.body.contains("model.version_mismatch"));
+    assert!(conflict.body.contains("Current values (version"));
+    assert!(conflict.body.contains("Renamed"));
+    assert_eq!(app.get_model(&slug).await.body["display_name"], "Renamed");
+
+    // Test Connection from the detail page, with the stored credential.
+    let detail = browser.get(&format!("/models/{slug}")).await;
+    assert!(detail.body.contains("Edit") && detail.body.contains("Test Connection"));
+    let tested = browser
+        .post_with(
+            &format!("/models/{slug}/test"),
+            &[("csrf", &csrf)],
+            &[("hx-request", "true")],
+        )
+        .await;
+    assert_eq!(tested.status, StatusCode::OK, "{}", tested.body);
+    assert!(tested.body.contains("Connection works"), "{}", tested.body);
+    for page in [&form, &saved, &conflict, &detail, &tested] {
+        assert!(!page.body.contains(&secret));
+    }
 }

@@ -1,6 +1,7 @@
 // The console's own script: progressive enhancement only, every page works without it.
 // - A form marked data-autosubmit submits when a select changes (the provider picker).
 // - The Add Custom Model form shows only the chosen credential alternative.
+// - "Use these prices" copies a passing test's suggested prices into the cost fields.
 // - Save carries a Test Connection receipt that binds provider model ID, endpoint, region and
 //   credential: changing one of them drops the receipt and disables Save again, saying why.
 //   The server checks the receipt anyway (app refuses a mismatch); this only says it early.
@@ -45,6 +46,17 @@
       });
     });
   }
+
+  // Delegated: the button arrives with a swapped-in test outcome.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-fill-input]");
+    if (!button) return;
+    var input = document.getElementById("input_cost_per_token");
+    var output = document.getElementById("output_cost_per_token");
+    if (input) input.value = button.getAttribute("data-fill-input");
+    if (output) output.value = button.getAttribute("data-fill-output");
+    button.textContent = "Prices filled in";
+  });
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
 })();

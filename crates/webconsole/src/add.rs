@@ -28,30 +28,32 @@ pub(crate) struct ProviderQuery {
 /// What the dialog posts. Secrets are read straight into zeroizing fields and never echoed.
 #[derive(Default, Deserialize)]
 pub(crate) struct Draft {
-    csrf: Option<String>,
-    provider: Option<String>,
-    display_name: Option<String>,
-    provider_model_id: Option<String>,
-    endpoint_url: Option<String>,
-    region: Option<String>,
-    credential_kind: Option<String>,
-    credential_id: Option<String>,
-    api_key: Option<api::SecretField>,
-    access_key_id: Option<String>,
-    secret_access_key: Option<api::SecretField>,
-    session_token: Option<api::SecretField>,
-    bedrock_api_key: Option<api::SecretField>,
-    max_tokens: Option<String>,
-    json_mode: Option<String>,
-    vision: Option<String>,
-    tool_use: Option<String>,
-    reasoning: Option<String>,
-    input_cost_per_token: Option<String>,
-    output_cost_per_token: Option<String>,
-    connection_test_id: Option<String>,
+    pub(crate) csrf: Option<String>,
+    pub(crate) provider: Option<String>,
+    pub(crate) display_name: Option<String>,
+    pub(crate) provider_model_id: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) credential_kind: Option<String>,
+    pub(crate) credential_id: Option<String>,
+    pub(crate) api_key: Option<api::SecretField>,
+    pub(crate) access_key_id: Option<String>,
+    pub(crate) secret_access_key: Option<api::SecretField>,
+    pub(crate) session_token: Option<api::SecretField>,
+    pub(crate) bedrock_api_key: Option<api::SecretField>,
+    pub(crate) max_tokens: Option<String>,
+    pub(crate) json_mode: Option<String>,
+    pub(crate) vision: Option<String>,
+    pub(crate) tool_use: Option<String>,
+    pub(crate) reasoning: Option<String>,
+    pub(crate) input_cost_per_token: Option<String>,
+    pub(crate) output_cost_per_token: Option<String>,
+    pub(crate) connection_test_id: Option<String>,
+    /// The model's version an edit was loaded at (If-Match).
+    pub(crate) version: Option<String>,
 }
 
-fn filled(value: &Option<String>) -> Option<String> {
+pub(crate) fn filled(value: &Option<String>) -> Option<String> {
     value
         .as_deref()
         .map(str::trim)
@@ -69,7 +71,7 @@ fn filled_secret(value: &Option<api::SecretField>) -> Option<api::SecretField> {
 impl Draft {
     /// The credential as entered, for the chosen alternative only; `None` when a saved one
     /// is picked or nothing was entered.
-    fn credential(&self) -> Option<api::CredentialInput> {
+    pub(crate) fn credential(&self) -> Option<api::CredentialInput> {
         if filled(&self.credential_id).is_some() {
             return None;
         }
@@ -107,7 +109,7 @@ impl Draft {
         }
     }
 
-    fn add(&self) -> api::AddModel {
+    pub(crate) fn add(&self) -> api::AddModel {
         let on = |v: &Option<String>| v.as_deref().map(|v| v == "on" || v == "true");
         // Numbers and decimals go to `app` as the text entered; its parse says what is wrong.
         let number = |v: &Option<String>| {
@@ -188,7 +190,8 @@ fn render(
     )
 }
 
-fn text_input(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn text_input(
     name: &str,
     label: &str,
     value: Option<&str>,
@@ -337,23 +340,23 @@ fn save_button(enabled: bool) -> Markup {
     }
 }
 
-/// What a test found, with the receipt when it passed (inside the form, so Save sends it).
-fn outcome(test: &api::ConnectionTest) -> Markup {
+/// What a test found: its class, one-line fix and the provider's redacted message; on
+/// success the known prices, with a button that copies them into the form.
+pub(crate) fn result(test: &api::ConnectionTest) -> Markup {
     match &test.result {
         None => html! {
             p.problem role="alert" { "The test is still running; test again in a moment." }
-            (save_button_oob(false))
         },
         Some(result) if result.passed => html! {
             div.passed {
                 p { strong { "Connection works" } " (" (result.class) ", " (result.latency_ms) " ms)." }
                 @if let (Some(input), Some(output)) = (&result.suggested_input_cost_per_token, &result.suggested_output_cost_per_token) {
-                    p { "Known prices: input " (input) ", output " (output) " USD per token." }
+                    p {
+                        "Known prices: input " (input) ", output " (output) " USD per token. "
+                        button type="button" data-fill-input=(input) data-fill-output=(output) { "Use these prices" }
+                    }
                 }
-                input type="hidden" name="connection_test_id" value=(test.id) data-receipt;
-                p.help id="save-why" { "Changing the provider model ID, endpoint or credential disables Save until you test again." }
             }
-            (save_button_oob(true))
         },
         Some(result) => html! {
             div.problem role="alert" {
@@ -362,10 +365,23 @@ fn outcome(test: &api::ConnectionTest) -> Markup {
                 @if let Some(message) = &result.upstream_message {
                     p { "The provider said: " (message) }
                 }
-                p.help id="save-why" { "Save stays disabled until a test of this draft passes." }
             }
-            (save_button_oob(false))
         },
+    }
+}
+
+/// [`result`], with the receipt inside the form when it passed and Save enabled or not.
+fn outcome(test: &api::ConnectionTest) -> Markup {
+    let passed = test.result.as_ref().is_some_and(|r| r.passed);
+    html! {
+        (result(test))
+        @if passed {
+            input type="hidden" name="connection_test_id" value=(test.id) data-receipt;
+            p.help id="save-why" { "Changing the provider model ID, endpoint or credential disables Save until you test again." }
+        } @else {
+            p.help id="save-why" { "Save stays disabled until a test of this draft passes." }
+        }
+        (save_button_oob(passed))
     }
 }
 

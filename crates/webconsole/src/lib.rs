@@ -10,6 +10,7 @@
 //! problem (`code` and detail) rendered as a page.
 
 mod add;
+mod edit;
 mod layout;
 mod lists;
 mod models;
@@ -81,6 +82,8 @@ pub fn routes(console: Arc<Console>) -> Router<Arc<Registry>> {
             get(models::confirm_deactivation).post(models::deactivate),
         )
         .route("/models/{slug}/reactivate", post(models::reactivate))
+        .route("/models/{slug}/edit", get(edit::form).post(edit::save))
+        .route("/models/{slug}/test", post(edit::test))
         .route("/credentials", get(lists::credentials))
         .route("/workflows", get(lists::workflows))
         .route("/assets/htmx.min.js", get(htmx))

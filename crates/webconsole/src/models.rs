@@ -292,6 +292,13 @@ pub(crate) async fn detail(
         @if signed.is_admin() {
             div.actions {
                 @if model.status == "active" {
+                    a.button href=(format!("/models/{}/edit", model.slug)) { "Edit" }
+                    form method="post" action=(format!("/models/{}/test", model.slug)) {
+                        input type="hidden" name="csrf" value=(signed.csrf);
+                        button type="submit" hx-post=(format!("/models/{}/test", model.slug))
+                            hx-target="#model-test" hx-indicator="#testing" { "Test Connection" }
+                        " " span id="testing" .indicator role="status" { "Testing…" }
+                    }
                     a.button.danger href=(format!("/models/{}/deactivate", model.slug)) { "Delete (deactivate)…" }
                 } @else {
                     form method="post" action=(format!("/models/{}/reactivate", model.slug)) {
@@ -300,6 +307,7 @@ pub(crate) async fn detail(
                     }
                 }
             }
+            div id="model-test" aria-live="polite" {}
         }
     };
     html_response(
