@@ -191,6 +191,21 @@ impl Run<'_> {
         }
     }
 
+    /// Waits until the browser is at `path`.
+    async fn wait_path(&self, path: &str) -> Step {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let now = self.path().await?;
+            if now == path {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("at {now}, not {path}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn path(&self) -> Result<String, String> {
         let url = self.client.current_url().await.map_err(|e| e.to_string())?;
         Ok(url.path().to_owned())
@@ -271,8 +286,8 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
         .sign_in_link(&secrets::Secret::new(app.token.clone()));
     run.go("sign-in", &link).await?;
     run.click("form.card button.primary").await?;
+    run.wait_path("/models").await?;
     run.wait_text("Platform").await?;
-    run.check(run.path().await? == "/models", "signed in, on Models")?;
     run.no_console_errors().await?;
 
     // The 10 platform models, Gemini 3.1 Pro marked default.
@@ -309,6 +324,10 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
     run.fill("#endpoint_url", &app.fake.v1()).await?;
     run.fill("#max_tokens", "8192").await?;
     run.check(run.save_disabled().await?, "Save starts disabled")?;
+    run.step = "live-check";
+    run.wait_text("Slug: browser-model").await?;
+    run.click("input[name='tool_use']").await?;
+    run.wait_text("max_tokens.low_for_tool_use").await?;
     run.step = "test-connection";
     run.click("button[hx-post='/models/new/test']").await?;
     run.wait_text("Connection works").await?;
@@ -325,11 +344,8 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
     run.wait_text("Connection works").await?;
     run.step = "save";
     run.click("#save").await?;
-    run.wait_text("Provider model ID").await?;
-    run.check(
-        run.path().await? == "/models/browser-model",
-        "on the new model's page",
-    )?;
+    run.wait_path("/models/browser-model").await?;
+    run.wait_text("Version").await?;
     run.no_console_errors().await?;
 
     // Bedrock's alternatives: one shown at a time, switched by the choice.

@@ -861,6 +861,46 @@ async fn the_add_dialog_saves_only_after_a_passing_test_of_the_draft() {
     assert_eq!(model.body["capabilities"]["json_mode"], true);
     assert_eq!(model.body["max_tokens"], 4096);
 
+    // As the draft changes: the slug it gets and the server's advice, from the dry run.
+    let checked = browser
+        .post_with(
+            "/models/new/check",
+            &[
+                ("csrf", csrf.as_str()),
+                ("provider", "openai_compatible"),
+                ("display_name", "Team <GPT>"),
+                ("provider_model_id", "llama3"),
+                ("endpoint_url", endpoint.as_str()),
+                ("max_tokens", "8000"),
+                ("tool_use", "on"),
+            ],
+            &[("hx-request", "true")],
+        )
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
+    assert!(
+        checked.body.contains("<code>team-gpt</code>"),
+        "{}",
+        checked.body
+    );
+    assert!(
+        checked.body.contains("max_tokens.low_for_tool_use"),
+        "{}",
+        checked.body
+    );
+    let incomplete = browser
+        .post_with(
+            "/models/new/check",
+            &[("csrf", csrf.as_str()), ("provider", "openai_compatible")],
+            &[("hx-request", "true")],
+        )
+        .await;
+    assert!(
+        incomplete.body.contains("display_name"),
+        "{}",
+        incomplete.body
+    );
+
     // The same secret again: the dialog offers the saved credential.
     let mut second = draft("llama3");
     second[2].1 = "Dialog Model Two".to_owned();

@@ -247,7 +247,10 @@ fn dialog(
             input type="hidden" name="csrf" value=(signed.csrf);
             input type="hidden" name="provider" value=(provider.name);
             h2 { (provider.label) }
-            (text_input("display_name", "Display name", draft.display_name.as_deref(), "Team GPT", "The slug is derived from it once and never changes.", "text", true))
+            div hx-post="/models/new/check" hx-trigger=(CHECK_TRIGGER) hx-target="#draft-check" hx-params=(CHECK_PARAMS) {
+                (text_input("display_name", "Display name", draft.display_name.as_deref(), "Team GPT", "The slug is derived from it once and never changes.", "text", true))
+            }
+            div id="draft-check" aria-live="polite" {}
             (text_input("provider_model_id", "Provider model ID", draft.provider_model_id.as_deref(), &provider.model_id.example,
                 &format!("{}, e.g. {}", provider.model_id.form, provider.model_id.example), "text", true))
             @if let Some(endpoint) = &provider.endpoint {
@@ -297,8 +300,10 @@ fn dialog(
                     }
                 }
             }
+            div hx-post="/models/new/check" hx-trigger=(CHECK_TRIGGER) hx-target="#draft-check" hx-params=(CHECK_PARAMS) {
             (text_input("max_tokens", "Max tokens", draft.max_tokens.as_deref(), "32000", "The most output tokens a call may ask for; with tool use, 16,000 or more.", "number", true))
-            fieldset {
+            }
+            fieldset hx-post="/models/new/check" hx-trigger="change" hx-target="#draft-check" hx-params=(CHECK_PARAMS) {
                 legend { "Capabilities" }
                 label.inline { input type="checkbox" name="json_mode"; " JSON mode" }
                 label.inline { input type="checkbox" name="vision"; " Vision" }
@@ -329,6 +334,11 @@ fn dialog(
         }
     }
 }
+
+/// When the dialog asks the server for the slug and advice: typing settles, or a value changes.
+const CHECK_TRIGGER: &str = "keyup delay:500ms, change";
+/// The dry run needs no secret: none is sent with it.
+const CHECK_PARAMS: &str = "not api_key,secret_access_key,session_token,bedrock_api_key";
 
 fn save_button(enabled: bool) -> Markup {
     html! {
@@ -394,6 +404,42 @@ fn save_button_oob(enabled: bool) -> Markup {
             button.primary id="save" type="submit" disabled hx-swap-oob="true" { "Save" }
         }
     }
+}
+
+/// The draft checked without its secret (`POST /v1/models?dry_run=true`'s function): the
+/// slug it would get and the server's advice (max tokens for tool use, reasoning ceilings).
+pub(crate) async fn check(
+    State(registry): State<Arc<Registry>>,
+    signed: SignedIn,
+    form: Result<Form<Draft>, FormRejection>,
+) -> Response {
+    let Form(draft) = match form {
+        Ok(form) => form,
+        Err(rejection) => return crate::layout::unreadable_form(Some(&signed), rejection),
+    };
+    let ctx = match signed.command("/v1/models", draft.csrf.as_deref()) {
+        Ok(ctx) => ctx,
+        Err(refused) => return *refused,
+    };
+    let shown = match app::models::check_draft(&registry, &ctx, draft.add()) {
+        Ok(answer) => html! {
+            p.help { "Slug: " code { (answer.value.slug) } }
+            @for warning in &answer.value.warnings {
+                p.warning { code { (warning.code) } " " (warning.message) }
+            }
+        },
+        // While the draft is incomplete, say what is missing, quietly.
+        Err(error) => {
+            let problem = error.to_problem();
+            html! {
+                ul.help {
+                    @for field in &problem.errors { li { code { (field.field) } ": " (field.detail) } }
+                    @if problem.errors.is_empty() { li { (problem.detail) } }
+                }
+            }
+        }
+    };
+    crate::layout::html_response(StatusCode::OK, shown)
 }
 
 /// Runs Test Connection on the draft and shows its outcome: a fragment for htmx, else the

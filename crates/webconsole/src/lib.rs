@@ -76,6 +76,7 @@ pub fn routes(console: Arc<Console>) -> Router<Arc<Registry>> {
         .route("/models", get(models::list).post(add::save))
         .route("/models/new", get(add::form))
         .route("/models/new/test", post(add::test))
+        .route("/models/new/check", post(add::check))
         .route("/models/{slug}", get(models::detail))
         .route(
             "/models/{slug}/deactivate",
