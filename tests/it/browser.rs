@@ -180,7 +180,8 @@ impl Run<'_> {
     async fn wait_text(&self, needle: &str) -> Step {
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
-            let text = self.text().await?;
+            // Mid-navigation the body can be gone or stale: that is "not yet".
+            let text = self.text().await.unwrap_or_default();
             if text.contains(needle) {
                 return Ok(());
             }
@@ -195,7 +196,7 @@ impl Run<'_> {
     async fn wait_path(&self, path: &str) -> Step {
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
-            let now = self.path().await?;
+            let now = self.path().await.unwrap_or_default();
             if now == path {
                 return Ok(());
             }

@@ -247,7 +247,7 @@ fn dialog(
             input type="hidden" name="csrf" value=(signed.csrf);
             input type="hidden" name="provider" value=(provider.name);
             h2 { (provider.label) }
-            div hx-post="/models/new/check" hx-trigger=(CHECK_TRIGGER) hx-target="#draft-check" hx-params=(CHECK_PARAMS) {
+            div hx-post="/models/new/check" hx-trigger=(CHECK_TRIGGER) hx-target="#draft-check" hx-params=(CHECK_PARAMS) hx-sync="closest form:queue last" {
                 (text_input("display_name", "Display name", draft.display_name.as_deref(), "Team GPT", "The slug is derived from it once and never changes.", "text", true))
             }
             div id="draft-check" aria-live="polite" {}
@@ -300,10 +300,10 @@ fn dialog(
                     }
                 }
             }
-            div hx-post="/models/new/check" hx-trigger=(CHECK_TRIGGER) hx-target="#draft-check" hx-params=(CHECK_PARAMS) {
+            div hx-post="/models/new/check" hx-trigger=(CHECK_TRIGGER) hx-target="#draft-check" hx-params=(CHECK_PARAMS) hx-sync="closest form:queue last" {
             (text_input("max_tokens", "Max tokens", draft.max_tokens.as_deref(), "32000", "The most output tokens a call may ask for; with tool use, 16,000 or more.", "number", true))
             }
-            fieldset hx-post="/models/new/check" hx-trigger="change" hx-target="#draft-check" hx-params=(CHECK_PARAMS) {
+            fieldset hx-post="/models/new/check" hx-trigger="change" hx-target="#draft-check" hx-params=(CHECK_PARAMS) hx-sync="closest form:queue last" {
                 legend { "Capabilities" }
                 label.inline { input type="checkbox" name="json_mode"; " JSON mode" }
                 label.inline { input type="checkbox" name="vision"; " Vision" }
@@ -337,7 +337,8 @@ fn dialog(
 
 /// When the dialog asks the server for the slug and advice: typing settles, or a value changes.
 const CHECK_TRIGGER: &str = "keyup delay:500ms, change";
-/// The dry run needs no secret: none is sent with it.
+/// The dry run needs no secret: none is sent with it. The checks share one queue on the form
+/// (`hx-sync`): one at a time, the latest waiting, so a late answer never overwrites a newer.
 const CHECK_PARAMS: &str = "not api_key,secret_access_key,session_token,bedrock_api_key";
 
 fn save_button(enabled: bool) -> Markup {
