@@ -32,20 +32,14 @@ pub fn page(
             .filter(|model| filter.platform(model))
             .collect(),
     };
-    // Custom models are presented without their credential first (cheap), filtered, and
-    // only the page's get their credential summary.
+    // Custom models are filtered on their rows; only the page's are presented (with their
+    // advice and credential summary), so 10,000 models cost a scan, not 10,000 answers.
     let rows = match filter.kind {
         Some(Kind::Platform) => Vec::new(),
         _ => registry.views.models(ctx.org.as_str())?,
     };
-    let custom_matches: Vec<(views::ModelRow, api::Model)> = rows
-        .into_iter()
-        .map(|row| {
-            let model = present::model(&row, None);
-            (row, model)
-        })
-        .filter(|(_, model)| filter.custom(model))
-        .collect();
+    let custom_matches: Vec<views::ModelRow> =
+        rows.into_iter().filter(|row| filter.custom(row)).collect();
     let matching = (platform_matches.len() + custom_matches.len()) as u64;
 
     // Where the page starts in the platform-then-custom sequence.
@@ -57,7 +51,7 @@ pub fn page(
             .map_or(platform_matches.len(), |at| at + 1),
         Some(Cursor::Custom(slug)) => {
             platform_matches.len()
-                + custom_matches.partition_point(|(_, model)| model.slug.as_str() <= slug.as_str())
+                + custom_matches.partition_point(|row| row.model.slug.as_str() <= slug.as_str())
         }
     };
     let total = platform_matches.len() + custom_matches.len();
@@ -70,16 +64,17 @@ pub fn page(
             page_platform.push(model);
         }
     }
-    for (at, (row, mut model)) in custom_matches.into_iter().enumerate() {
+    for (at, row) in custom_matches.iter().enumerate() {
         let at = split + at;
         if at >= start && at < end {
-            if let Some(id) = &row.model.credential_id
-                && let Some(credential) =
-                    registry.views.credential(ctx.org.as_str(), id.as_str())?
-            {
-                model.credential = Some(credentials::summary(registry, &credential));
-            }
-            page_custom.push(model);
+            let credential = match &row.model.credential_id {
+                Some(id) => registry
+                    .views
+                    .credential(ctx.org.as_str(), id.as_str())?
+                    .map(|credential| credentials::summary(registry, &credential)),
+                None => None,
+            };
+            page_custom.push(present::model(row, credential));
         }
     }
     let next_cursor = (end < total).then(|| match page_custom.last() {
@@ -210,6 +205,9 @@ impl Filter {
     }
 
     fn words_in(&self, texts: &[&str]) -> bool {
+        if self.words.is_empty() {
+            return true;
+        }
         self.words.iter().all(|word| {
             texts
                 .iter()
@@ -231,18 +229,30 @@ impl Filter {
             && self.words_in(&[&model.display_name, &model.id])
     }
 
-    fn custom(&self, model: &api::Model) -> bool {
+    fn custom(&self, row: &views::ModelRow) -> bool {
+        let model = &row.model;
+        let capabilities = &model.capabilities;
         let capable = match self.capability {
             None => true,
-            Some(Capability::JsonMode) => model.capabilities.json_mode,
-            Some(Capability::Vision) => model.capabilities.vision,
-            Some(Capability::ToolUse) => model.capabilities.tool_use,
-            Some(Capability::Reasoning) => model.capabilities.reasoning.is_some(),
+            Some(Capability::JsonMode) => capabilities.json_mode,
+            Some(Capability::Vision) => capabilities.vision,
+            Some(Capability::ToolUse) => capabilities.tool_use,
+            Some(Capability::Reasoning) => capabilities.reasoning.is_some(),
         };
         capable
-            && self.provider.as_ref().is_none_or(|p| *p == model.provider)
-            && self.status.as_ref().is_none_or(|s| *s == model.status)
-            && self.words_in(&[&model.display_name, &model.slug, &model.provider_model_id])
+            && self
+                .provider
+                .as_ref()
+                .is_none_or(|p| p == model.provider.as_str())
+            && self
+                .status
+                .as_ref()
+                .is_none_or(|s| s == model.status.as_str())
+            && self.words_in(&[
+                model.display_name.as_str(),
+                model.slug.as_str(),
+                model.provider_model_id.as_str(),
+            ])
     }
 }
 
