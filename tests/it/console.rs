@@ -346,6 +346,7 @@ async fn every_page_carries_a_strict_policy_and_no_inline_script_or_style() {
         "/models/new?provider=bedrock".to_owned(),
         "/credentials".to_owned(),
         "/workflows".to_owned(),
+        "/picker".to_owned(),
     ] {
         let page = browser.get(&path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
@@ -1130,4 +1131,55 @@ async fn the_edit_page_keeps_a_blank_credential_and_reports_a_conflict() {
     for page in [&form, &saved, &conflict, &detail, &tested] {
         assert!(!page.body.contains(&secret));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_picker_preview_follows_each_models_controls() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let mut capable = app.local_draft("Capable");
+    capable.max_tokens = Some(32000.into());
+    capable.capabilities = Some(api::CapabilitiesInput {
+        tool_use: Some(true),
+        reasoning: Some(Some("max_tokens".into())),
+        ..api::CapabilitiesInput::default()
+    });
+    let added = app.add_model(capable).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let plain = add_local(&app, "Plain", false).await;
+    let browser = admin(&app).await;
+
+    let default = browser.get("/picker").await;
+    assert_eq!(default.status, StatusCode::OK, "{}", default.body);
+    assert!(default.body.contains("<optgroup label=\"Platform\">"));
+    assert!(default.body.contains("<optgroup label=\"Custom\">"));
+    assert!(
+        default
+            .body
+            .contains("<option value=\"google/gemini-3.1-pro-preview\" selected>"),
+        "the default is picked first: {}",
+        default.body
+    );
+
+    let page = browser.get("/picker?model=capable").await;
+    assert!(page.body.contains("Step controls for Capable"));
+    assert!(
+        page.body
+            .contains("<input type=\"checkbox\" id=\"tools\" name=\"tools\">"),
+        "tool calling enabled: {}",
+        page.body
+    );
+    assert!(page.body.contains("id=\"reasoning_budget\""));
+    assert!(!page.body.contains("id=\"reasoning_effort\""));
+    assert!(
+        page.body
+            .contains("id=\"json_output\" name=\"json_output\" disabled")
+    );
+
+    let page = browser.get(&format!("/picker?model={plain}")).await;
+    assert!(page.body.contains("id=\"tools\" name=\"tools\" disabled"));
+    assert!(
+        page.body
+            .contains("Disabled: the model does not have Tool use.")
+    );
+    assert!(page.body.contains("id=\"no-reasoning\""));
 }

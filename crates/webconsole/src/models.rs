@@ -61,6 +61,7 @@ pub(crate) async fn list(
     let content = html! {
         div.toolbar {
             (filters(&wanted))
+            a.button href="/picker" { "Model picker preview" }
             @if signed.is_admin() {
                 a.button.primary href="/models/new" { "Add Custom Model" }
             }
