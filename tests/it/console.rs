@@ -1183,3 +1183,38 @@ async fn the_model_picker_preview_follows_each_models_controls() {
     );
     assert!(page.body.contains("id=\"no-reasoning\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_detail_page_shows_history_and_what_workflows_miss() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let slug = add_local(&app, "Blind", false).await;
+    let reply = app
+        .call(
+            Method::PUT,
+            "/v1/workflows/wf-eyes",
+            Some(json!({"name": "Photo captions", "active": true,
+                "steps": [{"model": slug, "features": {"vision_input": true}}]})),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+    let edited = app
+        .edit_model(&slug, json!({"display_name": "Blind Renamed"}), None)
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let browser = admin(&app).await;
+    let detail = browser.get(&format!("/models/{slug}")).await;
+    assert!(
+        detail.body.contains("Features workflows use that it lacks"),
+        "{}",
+        detail.body
+    );
+    assert!(detail.body.contains("Photo captions"));
+    assert!(detail.body.contains("<h2>History</h2>"));
+    let entries = detail.body.matches("position ").count();
+    assert!(entries >= 2, "the add and the edit: {}", detail.body);
+    assert!(
+        detail.body.contains("<code>display_name</code>"),
+        "{}",
+        detail.body
+    );
+}

@@ -231,6 +231,32 @@ pub(crate) async fn detail(
         Ok(answer) => answer.value,
         Err(error) => return app_error(&signed, &error),
     };
+    // What each referencing workflow uses that the model lacks (the workflows' own view).
+    let mismatches: Vec<(String, Vec<api::Refusal>)> = app::workflows::list(&registry, &ctx, false)
+        .map(|answer| answer.value)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|workflow| {
+            let warnings: Vec<api::Refusal> = workflow
+                .references
+                .into_iter()
+                .filter(|reference| reference.model == slug)
+                .flat_map(|reference| reference.warnings)
+                .collect();
+            (!warnings.is_empty()).then_some((workflow.name, warnings))
+        })
+        .collect();
+    let history = app::audit::model_history(
+        &registry,
+        &ctx,
+        &slug,
+        api::HistoryQuery {
+            limit: Some(20),
+            ..api::HistoryQuery::default()
+        },
+    )
+    .map(|answer| answer.value.items)
+    .unwrap_or_default();
     // The credential's fingerprint is on the credential itself (metadata, never the secret).
     let fingerprint = model
         .credential
@@ -288,6 +314,42 @@ pub(crate) async fn detail(
             ul {
                 @for workflow in &references.active { li { (workflow.name) " " span.badge { "active" } } }
                 @for workflow in &references.inactive { li { (workflow.name) " " span.badge { "inactive" } } }
+            }
+        }
+        @if !mismatches.is_empty() {
+            h2 { "Features workflows use that it lacks" }
+            ul {
+                @for (workflow, warnings) in &mismatches {
+                    @for warning in warnings {
+                        li { strong { (workflow) } ": " (warning.feature) ", " (warning.reason) }
+                    }
+                }
+            }
+        }
+        h2 { "History" }
+        @if history.is_empty() {
+            p { "No entries." }
+        } @else {
+            table {
+                caption.visually-hidden { "History, newest first" }
+                thead { tr { th { "When" } th { "Who" } th { "What" } th { "Changes" } } }
+                tbody {
+                    @for entry in &history {
+                        tr {
+                            td { (entry.at) br; span.small { "position " (entry.at_position) } }
+                            td { (entry.actor.label) br; span.small { (entry.actor.kind) } }
+                            td { (entry.summary) }
+                            td {
+                                @for change in &entry.changes {
+                                    code { (change.field) } ": "
+                                    (change.before.clone().unwrap_or_else(|| "none".into())) " → "
+                                    (change.after.clone().unwrap_or_else(|| "none".into()))
+                                    br;
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         @if signed.is_admin() {
