@@ -347,6 +347,7 @@ async fn every_page_carries_a_strict_policy_and_no_inline_script_or_style() {
         "/credentials".to_owned(),
         "/workflows".to_owned(),
         "/picker".to_owned(),
+        "/platform/google/gemini-3.1-pro-preview".to_owned(),
     ] {
         let page = browser.get(&path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
@@ -512,7 +513,7 @@ async fn the_models_page_lists_the_platform_models_with_the_default_marked() {
         .expect("gemini");
     assert_eq!(gemini["default"], true);
     let marked = format!(
-        "{} <span class=\"badge default\">default</span>",
+        "{}</a> <span class=\"badge default\">default</span>",
         gemini["display_name"].as_str().expect("name")
     );
     assert!(page.body.contains(&marked), "{}", page.body);
@@ -526,6 +527,14 @@ async fn the_models_page_lists_the_platform_models_with_the_default_marked() {
     if unknown_cost {
         assert!(page.body.contains("unknown"));
     }
+    // A platform model's page: its facts with their sources, and the unknown ones.
+    let gemini_page = browser.get("/platform/google/gemini-3.1-pro-preview").await;
+    assert_eq!(gemini_page.status, StatusCode::OK, "{}", gemini_page.body);
+    assert!(gemini_page.body.contains("platform default"));
+    assert!(gemini_page.body.contains("<h2>Facts</h2>"));
+    let missing = browser.get("/platform/nobody/nothing").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
+
     // The custom model was added without costs: unknown.
     let custom = browser.get("/models?kind=custom").await;
     assert!(

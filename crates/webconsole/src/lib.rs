@@ -86,6 +86,7 @@ pub fn routes(console: Arc<Console>) -> Router<Arc<Registry>> {
         .route("/models/{slug}/reactivate", post(models::reactivate))
         .route("/models/{slug}/edit", get(edit::form).post(edit::save))
         .route("/models/{slug}/test", post(edit::test))
+        .route("/platform/{*id}", get(models::platform))
         .route("/picker", get(picker::preview))
         .route("/credentials", get(lists::credentials))
         .route("/workflows", get(lists::workflows))

@@ -76,7 +76,7 @@ pub(crate) async fn list(
                     @for model in &listed.platform {
                         tr {
                             td {
-                                (model.display_name)
+                                a href=(format!("/platform/{}", model.id)) { (model.display_name) }
                                 @if model.default { " " span.badge.default { "default" } }
                                 br; code.small { (model.id) }
                             }
@@ -469,4 +469,71 @@ pub(crate) async fn reactivate(
         Ok(_) => Redirect::to(&format!("/models/{slug}")).into_response(),
         Err(error) => app_error(&signed, &error),
     }
+}
+
+/// A platform model's page: every fact with its source and date, what is unknown, and the
+/// org's workflows that reference it.
+pub(crate) async fn platform(
+    State(registry): State<Arc<Registry>>,
+    signed: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let ctx = signed.read();
+    let model = match app::catalog::get_model(&registry, &ctx, &id) {
+        Ok(answer) => answer.value,
+        Err(error) => return app_error(&signed, &error),
+    };
+    let references = app::workflows::references(&registry, &ctx, &id)
+        .map(|answer| answer.value)
+        .ok();
+    let content = html! {
+        dl.fields {
+            dt { "Id" } dd { code { (model.id) } }
+            dt { "Status" } dd { span.status { (model.status) } @if model.default { " " span.badge.default { "platform default" } } }
+            @if let Some(reason) = &model.retired_reason { dt { "Retired" } dd { (reason) } }
+            @if let Some(date) = &model.expires_on { dt { "Expires on" } dd { (date) } }
+        }
+        h2 { "Facts" }
+        @if model.facts.is_empty() {
+            p { "None known." }
+        } @else {
+            table {
+                caption.visually-hidden { "Facts with their sources" }
+                thead { tr { th { "Fact" } th { "Value" } th { "Source" } th { "As of" } } }
+                tbody {
+                    @for fact in &model.facts {
+                        tr {
+                            td { code { (fact.fact) } }
+                            td { (fact.value) }
+                            td { (fact.source) @if let Some(reason) = &fact.override_reason { br; span.small { "override: " (reason) } } }
+                            td { (fact.as_of) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !model.unknown.is_empty() {
+            p { "Unknown (no source gave them): "
+                @for (n, name) in model.unknown.iter().enumerate() {
+                    @if n > 0 { ", " }
+                    span.unknown { (name) }
+                }
+            }
+        }
+        @if let Some(references) = references {
+            h2 { "Workflows referencing it" }
+            @if references.active.is_empty() && references.inactive.is_empty() {
+                p { "None." }
+            } @else {
+                ul {
+                    @for workflow in &references.active { li { (workflow.name) " " span.badge { "active" } } }
+                    @for workflow in &references.inactive { li { (workflow.name) " " span.badge { "inactive" } } }
+                }
+            }
+        }
+    };
+    html_response(
+        StatusCode::OK,
+        page(&signed, Section::Models, &model.display_name, content),
+    )
 }
