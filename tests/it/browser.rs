@@ -134,16 +134,26 @@ impl Run<'_> {
         body.text().await.map_err(|e| e.to_string())
     }
 
+    /// Clicks the element; one replaced by a swap between finding and clicking is found again.
     async fn click(&self, css: &str) -> Step {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .map_err(|e| format!("{css}: {e}"))?
-            .click()
-            .await
-            .map_err(|e| format!("click {css}: {e}"))
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let clicked = self
+                .client
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css(css))
+                .await
+                .map_err(|e| format!("{css}: {e}"))?
+                .click()
+                .await;
+            match clicked {
+                Ok(()) => return Ok(()),
+                Err(error) if attempts < 3 && error.to_string().contains("stale") => {}
+                Err(error) => return Err(format!("click {css}: {error}")),
+            }
+        }
     }
 
     async fn fill(&self, css: &str, value: &str) -> Step {
@@ -340,6 +350,10 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
         "Save disabled after the model id changed",
     )?;
     run.wait_text("run Test Connection again").await?;
+    run.check(
+        !run.text().await?.contains("Connection works"),
+        "the passing outcome is gone with its receipt",
+    )?;
     run.fill("#provider_model_id", "llama3").await?;
     run.click("button[hx-post='/models/new/test']").await?;
     run.wait_text("Connection works").await?;
@@ -375,7 +389,13 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
     run.check(status["status"] == "active", "active again")?;
 
     // The other pages, with no console error.
-    for (step, path) in [("credentials", "/credentials"), ("workflows", "/workflows")] {
+    for (step, path) in [
+        ("credentials", "/credentials"),
+        ("workflows", "/workflows"),
+        ("picker", "/picker?model=browser-model"),
+        ("platform", "/platform/google/gemini-3.1-pro-preview"),
+        ("edit", "/models/browser-model/edit"),
+    ] {
         run.go(step, path).await?;
         run.no_console_errors().await?;
     }

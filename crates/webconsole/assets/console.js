@@ -23,6 +23,8 @@
     var receipt = form.querySelector("input[data-receipt]");
     if (!receipt) return;
     receipt.remove();
+    // The passing outcome no longer speaks for this draft.
+    form.querySelectorAll("#test-outcome .passed").forEach(function (passed) { passed.remove(); });
     var save = document.getElementById("save");
     if (save) save.disabled = true;
     var why = document.getElementById("save-why");
