@@ -327,9 +327,15 @@ async fn a_bad_token_or_a_forged_sign_in_opens_no_session() {
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
     assert!(forged.cookie(webconsole::SESSION_COOKIE).is_none());
-    // Pages need a session.
+    // Pages need a session; htmx is told to load the sign-in page whole.
     let models = browser.get("/models").await;
     assert_eq!(models.status, StatusCode::SEE_OTHER);
+    assert_eq!(models.location(), "/sign-in");
+    let partial = browser
+        .post_with("/models/new/check", &[], &[("hx-request", "true")])
+        .await;
+    assert_eq!(partial.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(partial.headers["hx-redirect"], "/sign-in");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

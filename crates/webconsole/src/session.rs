@@ -260,7 +260,18 @@ impl FromRequestParts<Arc<Registry>> for SignedIn {
             .get::<Arc<crate::Console>>()
             .map(|console| Arc::clone(&console.sessions))
             .ok_or_else(|| Redirect::to("/sign-in").into_response())?;
-        let sign_in = || Redirect::to("/sign-in").into_response();
+        // htmx follows a redirect inside the page; it is told to load the sign-in page whole.
+        let partial = parts.headers.contains_key("hx-request");
+        let sign_in = move || {
+            if partial {
+                return (
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    [("hx-redirect", "/sign-in")],
+                )
+                    .into_response();
+            }
+            Redirect::to("/sign-in").into_response()
+        };
         let id = cookie_value(&parts.headers, SESSION_COOKIE)
             .filter(|id| !id.is_empty())
             .ok_or_else(sign_in)?
@@ -278,5 +289,68 @@ impl FromRequestParts<Arc<Registry>> for SignedIn {
                 Err(sign_in())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_signs_in_once() {
+        let sessions = Sessions::new(Duration::from_secs(60), false);
+        let code = sessions.issue_code(Secret::new("mr_token".into()));
+        let token = sessions.redeem_code(&code).expect("the first use");
+        assert_eq!(token.expose_secret(), "mr_token");
+        assert!(sessions.redeem_code(&code).is_none(), "the second use");
+        assert!(sessions.redeem_code("not-a-code").is_none());
+    }
+
+    #[test]
+    fn a_session_ends_when_idle_too_long_or_closed() {
+        let lasting = Sessions::new(Duration::from_secs(60), false);
+        let id = lasting.open(Secret::new("mr_token".into()));
+        let (token, csrf) = lasting.touch(&id).expect("alive");
+        assert_eq!(token.expose_secret(), "mr_token");
+        assert_eq!(csrf.len(), 64);
+        lasting.close(&id);
+        assert!(lasting.touch(&id).is_none(), "closed");
+
+        // An idle limit of zero: expired at the next request.
+        let idle = Sessions::new(Duration::ZERO, false);
+        let id = idle.open(Secret::new("mr_token".into()));
+        assert!(idle.touch(&id).is_none(), "idle too long");
+    }
+
+    #[test]
+    fn cookies_are_http_only_strict_and_secure_under_tls() {
+        let plain = Sessions::new(Duration::from_secs(60), false);
+        let headers = HeaderMap::new();
+        let cookie = plain.session_cookie("abc", &headers);
+        assert_eq!(
+            cookie.to_str().expect("text"),
+            "mr_session=abc; Path=/; HttpOnly; SameSite=Strict"
+        );
+        let tls = Sessions::new(Duration::from_secs(60), true);
+        assert!(
+            tls.session_cookie("abc", &headers)
+                .to_str()
+                .expect("text")
+                .ends_with("; Secure")
+        );
+        let cleared = plain.clear_session_cookie(&headers);
+        assert!(cleared.to_str().expect("text").contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn cookie_values_are_read_by_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; mr_session=xyz; b=2"),
+        );
+        assert_eq!(cookie_value(&headers, SESSION_COOKIE), Some("xyz"));
+        assert_eq!(cookie_value(&headers, "missing"), None);
+        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
     }
 }
