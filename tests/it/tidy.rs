@@ -21,7 +21,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "app",
         &["api", "domain", "eventlog", "secrets", "vault", "views"],
     ),
-    ("server", &["api", "app", "domain"]),
+    ("webconsole", &["api", "app", "secrets"]),
+    ("server", &["api", "app", "domain", "webconsole"]),
     (
         "workers",
         &["api", "app", "domain", "eventlog", "providers", "secrets"],
@@ -29,7 +30,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "modelreg",
         &[
-            "api", "app", "domain", "eventlog", "secrets", "server", "views", "workers",
+            "api",
+            "app",
+            "domain",
+            "eventlog",
+            "secrets",
+            "server",
+            "views",
+            "webconsole",
+            "workers",
         ],
     ),
     (
@@ -75,8 +84,8 @@ const IO_CRATES: &[(&str, &[&str], &str)] = &[
     ),
     (
         "axum",
-        &["server"],
-        "the HTTP API (tools and tests may use it for fakes)",
+        &["server", "webconsole"],
+        "the HTTP API and the console's pages (tools and tests may use it for fakes)",
     ),
     (
         "hyper",

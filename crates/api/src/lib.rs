@@ -13,6 +13,7 @@ mod connection_tests;
 mod credentials;
 mod models;
 mod problem;
+mod providers;
 mod resolve;
 pub mod schema;
 mod secret;
@@ -38,9 +39,13 @@ pub use credentials::{
 };
 pub use models::{
     AddModel, AddedModel, Capabilities, CapabilitiesInput, CheckedDraft, ConfirmQuery, Controls,
-    DryRunQuery, EditModel, KnownCapabilities, Model, ModelList, NULL_REFUSED, Warning,
+    DryRunQuery, EditModel, KnownCapabilities, Model, ModelList, ModelsQuery, NULL_REFUSED,
+    Warning,
 };
 pub use problem::{FieldProblem, Problem};
+pub use providers::{
+    CredentialAlternative, ModelIdForm, ProviderField, ProviderInfo, ProviderList,
+};
 pub use resolve::{
     LiteLlm, LiteLlmConfig, LiteLlmDeployment, LiteLlmKwargs, LiteLlmModelInfo, LiteLlmReasoning,
     PositionQuery, ResolveAnswer, ResolveQuery, Resolved, ResolvedCredential, ViewsPosition,

@@ -303,6 +303,63 @@ pub struct ModelList {
     /// Platform models the org hides.
     #[serde(default)]
     pub hidden_platform: Vec<String>,
+    /// With `limit`: the cursor of the next page, `null` on the last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// With `limit`, `q` or a filter: how many models match, on every page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matching: Option<u64>,
+}
+
+/// `GET /v1/models`: a page of the org's models, searched and filtered on the server. With
+/// none of these, every model in one answer (as before paging existed). Pages run through the
+/// platform models first, then the custom ones in slug order.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsQuery {
+    /// A log position (e.g. `42`) or an RFC 3339 time: the models as they were then (no
+    /// paging or filters with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+    /// The most models on a page (1 to 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the page before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Words every match contains (case-insensitive), in its display name, slug or id, or
+    /// provider model id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// Only models of this provider (`openai`, `bedrock`, … or a platform model's vendor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Only models known to have this capability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<String>, pattern = "^(json_mode|vision|tool_use|reasoning)$")]
+    pub capability: Option<String>,
+    /// Only models in this status (`active`, `deactivated`, `retired`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Only `platform` or only `custom` models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<String>, pattern = "^(platform|custom)$")]
+    pub kind: Option<String>,
+}
+
+impl ModelsQuery {
+    /// Whether the query asks for a page or a subset rather than every model.
+    pub fn pages_or_filters(&self) -> bool {
+        self.limit.is_some()
+            || self.cursor.is_some()
+            || self.q.is_some()
+            || self.provider.is_some()
+            || self.capability.is_some()
+            || self.status.is_some()
+            || self.kind.is_some()
+    }
 }
 
 /// `POST /v1/models?dry_run=true`.

@@ -19,6 +19,7 @@ pub mod connection_tests;
 pub mod credentials;
 pub mod models;
 pub mod orgs;
+pub mod providers;
 pub mod resolve;
 pub mod workflows;
 
@@ -42,6 +43,8 @@ use views::Views;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ctx::{Ctx, Principal, idempotency_key, keyed_command_id, new_id};
+/// A token's role, for the edges that show it (the console).
+pub use domain::org::Role;
 pub use error::{AppError, BoxError};
 pub use json_mistake::JsonMistake;
 pub use wiring::{

@@ -4,10 +4,12 @@
 
 mod capabilities;
 mod lifecycle;
+mod listing;
 
 pub use capabilities::check;
 pub(crate) use lifecycle::gone;
 pub use lifecycle::{deactivate, reactivate, record_warning};
+pub use listing::{MAX_LIMIT, page};
 
 use domain::Invalid;
 use domain::connection_test::ReceiptProblem;
@@ -389,6 +391,8 @@ pub(crate) fn list_in(
             custom,
             default_model: Some(platform.default),
             hidden_platform: platform.hidden,
+            next_cursor: None,
+            matching: None,
         },
         position,
     })

@@ -333,6 +333,11 @@ impl Api {
         self.base.trim_start_matches("http://")
     }
 
+    /// The bench org's admin token.
+    pub(crate) fn token(&self) -> &str {
+        self.token.as_str()
+    }
+
     /// `POST /v1/tokens` with the admin token; the new token, shown once.
     pub(crate) async fn issue_token(&self, label: &str, role: &str) -> anyhow::Result<String> {
         let response = self

@@ -4,12 +4,14 @@
 mod audit;
 mod commands;
 mod connection_tests;
+mod console;
 mod rebuild;
 mod resolve;
 
 pub(crate) use audit::audit_section;
 pub(crate) use commands::commands_section;
 pub(crate) use connection_tests::connection_tests_section;
+pub(crate) use console::console_section;
 pub(crate) use rebuild::{embedded_rebuild_section, jetstream_rebuild_section};
 pub(crate) use resolve::resolve_section;
 

@@ -1,6 +1,10 @@
 //! Providers, the shape of each one's credential, its endpoint needs, and the form of its
 //! model ids.
 
+mod form;
+
+pub use form::{Field, FieldKind, ModelIdForm};
+
 use std::fmt;
 
 use secrets::Secret;
@@ -375,9 +379,7 @@ impl ProviderModelId {
                     && is_id_token(parts[1])
                     && is_id_token(parts[3]);
                 if !ok {
-                    return Err(bad(
-                        "Fireworks model ids look like accounts/<account>/models/<name>, e.g. accounts/fireworks/models/deepseek-v3",
-                    ));
+                    return Err(bad(&form_hint(provider)));
                 }
             }
             Provider::Openrouter => {
@@ -385,9 +387,7 @@ impl ProviderModelId {
                     is_id_token(vendor) && !model.is_empty() && !model.contains('/')
                 });
                 if !ok {
-                    return Err(bad(
-                        "OpenRouter model ids look like <vendor>/<model>, e.g. anthropic/claude-sonnet-4.6",
-                    ));
+                    return Err(bad(&form_hint(provider)));
                 }
             }
             Provider::Bedrock if !is_bedrock_id(raw) => {
@@ -403,6 +403,15 @@ impl ProviderModelId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A refusal's hint: the documented form of `provider`'s model ids, from [`form`].
+fn form_hint(provider: Provider) -> String {
+    let ModelIdForm { form, example } = provider.model_id_form();
+    format!(
+        "{} model ids look like {form}, e.g. {example}",
+        provider.label()
+    )
 }
 
 fn is_id_token(token: &str) -> bool {

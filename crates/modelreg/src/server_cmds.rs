@@ -59,6 +59,9 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
             path.display()
         ));
     }
+    // The web console on the same listener; its sessions live in this process.
+    let console = Arc::new(webconsole::Console::default());
+    let mut sign_in_link = None;
     if config.bootstrap_default_org
         && let Some((path, token)) =
             app::bootstrap_default_org(&running.registry, &config.data_dir).await?
@@ -66,6 +69,7 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
         say("created org \"default\"; its admin token (shown once, also kept in a 0600 file):");
         say(&format!("  {}", token.expose_secret()));
         say(&format!("  saved in {}", path.display()));
+        sign_in_link = Some(console.sign_in_link(&token));
     }
     if config.platform_openrouter_key.is_none() {
         // Custom models work without it, so the server stays ready; platform models do not.
@@ -92,6 +96,17 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
     }
     say(&format!("clients: {client_env}"));
     say("  then: modelreg models list");
+    if let Some(link) = sign_in_link {
+        say(&format!(
+            "console: open http://{}{link} to sign in as the admin (the link works once)",
+            reachable(address)
+        ));
+    } else {
+        say(&format!(
+            "console: http://{}/ (sign in with an API token)",
+            reachable(address)
+        ));
+    }
     // On the embedded log the workers run here; with NATS they are their own processes.
     // They stop after HTTP has drained and before the projector, so a job in flight can
     // still wait for the views and ack (stopping them with the projector left such jobs to
@@ -171,7 +186,8 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
     let timeouts = server::Timeouts {
         header_read: std::time::Duration::from_millis(config.http_header_read_timeout_ms.max(1)),
     };
-    let served = server::serve_with(listener, registry, timeouts, shutdown_signal()).await;
+    let served =
+        server::serve_console(listener, registry, console, timeouts, shutdown_signal()).await;
     workers_stop.send_replace(true);
     for worker in workers {
         let _ = worker.await;

@@ -1,5 +1,5 @@
 //! The HTTP API: axum routes under `/v1`, bearer-token auth, RFC 9457 problem+json errors,
-//! health, readiness and Prometheus metrics.
+//! health, readiness and Prometheus metrics; the web console (`webconsole`) on the same router.
 //!
 //! Architecture invariant: no business rule lives here. Handlers extract, call `app`, and
 //! shape the answer; which status an error gets is decided once, in `app` (`to_problem`).
@@ -53,6 +53,19 @@ pub async fn serve_with(
     timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(registry, Arc::new(Metrics::default()));
+    let console = Arc::new(webconsole::Console::default());
+    serve_console(listener, registry, console, timeouts, shutdown).await
+}
+
+/// [`serve_with`] with the given console, whose sign-in codes the caller issues (the
+/// bootstrap admin's link that `modelreg serve` prints).
+pub async fn serve_console(
+    listener: tokio::net::TcpListener,
+    registry: Arc<app::Registry>,
+    console: Arc<webconsole::Console>,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(registry, Arc::new(Metrics::default()), console);
     listen::serve(listener, app, timeouts, shutdown).await
 }

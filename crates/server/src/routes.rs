@@ -9,6 +9,7 @@ mod connection_tests;
 mod credentials;
 mod models;
 mod ops;
+mod providers;
 mod resolve;
 mod workflows;
 
@@ -48,6 +49,7 @@ fn documented() -> OpenApiRouter<Arc<Registry>> {
         .routes(routes!(models::reactivate_model))
         .routes(routes!(models::model_references))
         .routes(routes!(models::check_model))
+        .routes(routes!(providers::list_providers))
         .routes(routes!(resolve::resolve))
         .routes(routes!(resolve::litellm_config))
         .routes(routes!(resolve::position))
@@ -101,9 +103,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     document
 }
 
-pub fn router(registry: Arc<Registry>, metrics: Arc<Metrics>) -> Router {
+/// The JSON API and, beside it on the same router, the web console (`webconsole::routes`).
+pub fn router(
+    registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
+    console: Arc<webconsole::Console>,
+) -> Router {
     let (api, _) = documented().split_for_parts();
-    api.fallback(not_found)
+    api.merge(webconsole::routes(console))
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(request_log())
         .layer(middleware::from_fn(measure))

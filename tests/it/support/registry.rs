@@ -39,6 +39,8 @@ pub(crate) struct TestApp {
     pub responses: Arc<Mutex<Vec<String>>>,
     /// The registry's clock: it stands still until a test moves it.
     pub clock: Arc<ManualClock>,
+    /// The web console served beside the API (its sessions and sign-in codes).
+    pub console: Arc<webconsole::Console>,
     running: Option<Running>,
 }
 
@@ -146,6 +148,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             responses: Arc::default(),
             clock: Arc::new(ManualClock::starting_now()),
+            console: Arc::new(webconsole::Console::default()),
             running: None,
         }
     }
@@ -210,6 +213,7 @@ impl TestApp {
         self.base = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop_server, stopped) = oneshot::channel::<()>();
         let registry = Arc::clone(&running.registry);
+        let console = Arc::clone(&self.console);
         let timeouts = server::Timeouts {
             header_read: std::time::Duration::from_millis(
                 self.config().http_header_read_timeout_ms,
@@ -219,7 +223,7 @@ impl TestApp {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            server::serve_with(listener, registry, timeouts, shutdown)
+            server::serve_console(listener, registry, console, timeouts, shutdown)
                 .await
                 .expect("serve");
         });

@@ -16,8 +16,12 @@ use crate::auth::Caller;
 use crate::extract::{Body, Param};
 
 /// List models, grouped platform and custom; with `as_of`, as they were then.
+///
+/// With `limit`, `cursor`, `q` or a filter (`provider`, `capability`, `status`, `kind`), a
+/// page of the matching models (platform first, then custom in slug order), its
+/// `next_cursor` and the count `matching`; with none, every model.
 #[utoipa::path(get, path = "/v1/models", tag = "models",
-    params(api::AsOfQuery),
+    params(api::ModelsQuery),
     responses(
         (status = 200, description = "The org's models.", body = api::Positioned<api::ModelList>),
         (status = 400, response = crate::docs::BadRequest),
@@ -29,15 +33,19 @@ use crate::extract::{Body, Param};
 pub(crate) async fn list_models(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    query: std::result::Result<Query<api::AsOfQuery>, QueryRejection>,
+    query: std::result::Result<Query<api::ModelsQuery>, QueryRejection>,
 ) -> Result<Response> {
-    if let Some(as_of) = query.map_err(query_problem)?.0.as_of {
+    let query = query.map_err(query_problem)?.0;
+    if let Some(as_of) = query.as_of.as_deref().filter(|_| !query.pages_or_filters()) {
         return Ok(answer(
             StatusCode::OK,
-            app::as_of::models(&registry, &ctx, &as_of).await?,
+            app::as_of::models(&registry, &ctx, as_of).await?,
         ));
     }
-    Ok(answer(StatusCode::OK, app::models::list(&registry, &ctx)?))
+    Ok(answer(
+        StatusCode::OK,
+        app::models::page(&registry, &ctx, &query)?,
+    ))
 }
 
 /// Add a custom model.

@@ -1,0 +1,286 @@
+//! A page of the org's models: searched, filtered and paged on the server, so a client (the
+//! console above all) never holds 10,000 models to show fifty. Platform models come first in
+//! catalog order, then custom ones in slug order; a cursor names the last model shown.
+
+use domain::Invalid;
+
+use crate::{Answer, AppError, Ctx, Registry, credentials, present};
+
+/// The most models one page holds.
+pub const MAX_LIMIT: u32 = 500;
+
+/// The models `query` asks for: with no page or filter, all of them (as [`super::list`]).
+pub fn page(
+    registry: &Registry,
+    ctx: &Ctx,
+    query: &api::ModelsQuery,
+) -> Result<Answer<api::ModelList>, AppError> {
+    if !query.pages_or_filters() {
+        return super::list(registry, ctx);
+    }
+    let filter = Filter::parse(query)?;
+    let position = registry.views.position();
+    let platform = crate::catalog::org_view_in(registry, &registry.views, ctx)?;
+    let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
+    let limit = query.limit.unwrap_or(MAX_LIMIT) as usize;
+
+    let platform_matches: Vec<api::PlatformModel> = match filter.kind {
+        Some(Kind::Custom) => Vec::new(),
+        _ => platform
+            .models
+            .into_iter()
+            .filter(|model| filter.platform(model))
+            .collect(),
+    };
+    // Custom models are filtered on their rows; only the page's are presented (with their
+    // advice and credential summary), so 10,000 models cost a scan, not 10,000 answers.
+    let rows = match filter.kind {
+        Some(Kind::Platform) => Vec::new(),
+        _ => registry.views.models(ctx.org.as_str())?,
+    };
+    let custom_matches: Vec<views::ModelRow> =
+        rows.into_iter().filter(|row| filter.custom(row)).collect();
+    let matching = (platform_matches.len() + custom_matches.len()) as u64;
+
+    // Where the page starts in the platform-then-custom sequence.
+    let start = match &cursor {
+        None => 0,
+        Some(Cursor::Platform(id)) => platform_matches
+            .iter()
+            .position(|model| &model.id == id)
+            .map_or(platform_matches.len(), |at| at + 1),
+        Some(Cursor::Custom(slug)) => {
+            platform_matches.len()
+                + custom_matches.partition_point(|row| row.model.slug.as_str() <= slug.as_str())
+        }
+    };
+    let total = platform_matches.len() + custom_matches.len();
+    let end = (start + limit).min(total);
+    let mut page_platform = Vec::new();
+    let mut page_custom = Vec::new();
+    let split = platform_matches.len();
+    for (at, model) in platform_matches.into_iter().enumerate() {
+        if at >= start && at < end {
+            page_platform.push(model);
+        }
+    }
+    for (at, row) in custom_matches.iter().enumerate() {
+        let at = split + at;
+        if at >= start && at < end {
+            let credential = match &row.model.credential_id {
+                Some(id) => registry
+                    .views
+                    .credential(ctx.org.as_str(), id.as_str())?
+                    .map(|credential| credentials::summary(registry, &credential)),
+                None => None,
+            };
+            page_custom.push(present::model(row, credential));
+        }
+    }
+    let next_cursor = (end < total).then(|| match page_custom.last() {
+        Some(model) => Cursor::Custom(model.slug.clone()).to_string(),
+        None => match page_platform.last() {
+            Some(model) => Cursor::Platform(model.id.clone()).to_string(),
+            None => String::new(),
+        },
+    });
+    Ok(Answer {
+        value: api::ModelList {
+            platform: page_platform,
+            custom: page_custom,
+            default_model: Some(platform.default),
+            hidden_platform: platform.hidden,
+            next_cursor: next_cursor.filter(|cursor| !cursor.is_empty()),
+            matching: Some(matching),
+        },
+        position,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Platform,
+    Custom,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Capability {
+    JsonMode,
+    Vision,
+    ToolUse,
+    Reasoning,
+}
+
+/// A query's search and filters, parsed once.
+struct Filter {
+    words: Vec<String>,
+    provider: Option<String>,
+    capability: Option<Capability>,
+    status: Option<String>,
+    kind: Option<Kind>,
+}
+
+impl Filter {
+    fn parse(query: &api::ModelsQuery) -> Result<Self, AppError> {
+        let mut problems = Vec::new();
+        if query.as_of.is_some() {
+            problems.push(Invalid::new(
+                "as_of",
+                "as_of.with_page",
+                "as_of answers every model at once; leave out limit, cursor, q and the filters",
+            ));
+        }
+        if let Some(limit) = query.limit
+            && !(1..=MAX_LIMIT).contains(&limit)
+        {
+            problems.push(Invalid::new(
+                "limit",
+                "limit.out_of_range",
+                format!("limit takes 1 to {MAX_LIMIT}"),
+            ));
+        }
+        let capability = match query.capability.as_deref() {
+            None | Some("") => None,
+            Some("json_mode") => Some(Capability::JsonMode),
+            Some("vision") => Some(Capability::Vision),
+            Some("tool_use") => Some(Capability::ToolUse),
+            Some("reasoning") => Some(Capability::Reasoning),
+            Some(_) => {
+                problems.push(Invalid::new(
+                    "capability",
+                    "capability.unknown",
+                    "capability takes json_mode, vision, tool_use or reasoning",
+                ));
+                None
+            }
+        };
+        let status = match query.status.as_deref() {
+            None | Some("") => None,
+            Some(status @ ("active" | "deactivated" | "retired")) => Some(status.to_owned()),
+            Some(_) => {
+                problems.push(Invalid::new(
+                    "status",
+                    "status.unknown",
+                    "status takes active, deactivated or retired",
+                ));
+                None
+            }
+        };
+        let kind = match query.kind.as_deref() {
+            None | Some("") => None,
+            Some("platform") => Some(Kind::Platform),
+            Some("custom") => Some(Kind::Custom),
+            Some(_) => {
+                problems.push(Invalid::new(
+                    "kind",
+                    "kind.unknown",
+                    "kind takes platform or custom",
+                ));
+                None
+            }
+        };
+        if query.q.as_ref().is_some_and(|q| q.len() > 200) {
+            problems.push(Invalid::new(
+                "q",
+                "q.too_long",
+                "search with at most 200 characters",
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(AppError::Invalid(problems));
+        }
+        Ok(Self {
+            words: query
+                .q
+                .as_deref()
+                .unwrap_or("")
+                .split_whitespace()
+                .map(str::to_lowercase)
+                .collect(),
+            provider: query.provider.clone().filter(|p| !p.is_empty()),
+            capability,
+            status,
+            kind,
+        })
+    }
+
+    fn words_in(&self, texts: &[&str]) -> bool {
+        if self.words.is_empty() {
+            return true;
+        }
+        self.words.iter().all(|word| {
+            texts
+                .iter()
+                .any(|text| text.to_lowercase().contains(word.as_str()))
+        })
+    }
+
+    fn platform(&self, model: &api::PlatformModel) -> bool {
+        let capable = match self.capability {
+            None => true,
+            Some(Capability::JsonMode) => model.capabilities.json_mode == Some(true),
+            Some(Capability::Vision) => model.capabilities.vision == Some(true),
+            Some(Capability::ToolUse) => model.capabilities.tool_use == Some(true),
+            Some(Capability::Reasoning) => model.capabilities.reasoning.is_some(),
+        };
+        capable
+            && self.provider.as_ref().is_none_or(|p| *p == model.provider)
+            && self.status.as_ref().is_none_or(|s| *s == model.status)
+            && self.words_in(&[&model.display_name, &model.id])
+    }
+
+    fn custom(&self, row: &views::ModelRow) -> bool {
+        let model = &row.model;
+        let capabilities = &model.capabilities;
+        let capable = match self.capability {
+            None => true,
+            Some(Capability::JsonMode) => capabilities.json_mode,
+            Some(Capability::Vision) => capabilities.vision,
+            Some(Capability::ToolUse) => capabilities.tool_use,
+            Some(Capability::Reasoning) => capabilities.reasoning.is_some(),
+        };
+        capable
+            && self
+                .provider
+                .as_ref()
+                .is_none_or(|p| p == model.provider.as_str())
+            && self
+                .status
+                .as_ref()
+                .is_none_or(|s| s == model.status.as_str())
+            && self.words_in(&[
+                model.display_name.as_str(),
+                model.slug.as_str(),
+                model.provider_model_id.as_str(),
+            ])
+    }
+}
+
+/// Where a page ends: `p:<platform id>` or `c:<slug>`.
+enum Cursor {
+    Platform(String),
+    Custom(String),
+}
+
+impl Cursor {
+    fn parse(raw: &str) -> Result<Self, AppError> {
+        match raw.split_once(':') {
+            Some(("p", id)) if !id.is_empty() => Ok(Self::Platform(id.to_owned())),
+            Some(("c", slug)) if !slug.is_empty() => Ok(Self::Custom(slug.to_owned())),
+            _ => Err(AppError::invalid(Invalid::new(
+                "cursor",
+                "cursor.invalid",
+                "pass the next_cursor of the page before, unchanged",
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Platform(id) => write!(f, "p:{id}"),
+            Self::Custom(slug) => write!(f, "c:{slug}"),
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! The console in a real browser: Debian's Chromium, headless, driven through chromedriver
+//! (WebDriver, fantoccini) against a registry on port 0. Sign in with the one-time link, see
+//! the platform models with the default marked, add a custom model through the dialog with
+//! Save disabled until Test Connection passed (and disabled again when the model ID
+//! changes), pick Bedrock's alternatives, deactivate a model two active workflows reference
+//! and see the count, reactivate; no error in the browser's console on any page. A failed
+//! step leaves a screenshot under `target/browser-screenshots/`.
+//!
+//! Chromium and chromedriver are installed by `just deps`; without them the test fails and
+//! says so (it never skips).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Backend, TestApp, free_port};
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromedriver() -> String {
+    for candidate in ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"] {
+        if std::path::Path::new(candidate).exists() {
+            return candidate.to_owned();
+        }
+    }
+    panic!(
+        "chromedriver is missing: run `just deps` (it installs Debian's chromium and chromium-driver)"
+    );
+}
+
+async fn start_driver() -> (Driver, String) {
+    let port = free_port();
+    let child = Command::new(chromedriver())
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver(child);
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(reply) = reqwest::get(format!("{url}/status")).await
+            && reply.status().is_success()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (driver, url)
+}
+
+async fn browser(webdriver: &str) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-dev-shm-usage",
+                "--window-size=1280,900",
+            ]
+        }),
+    );
+    capabilities.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(webdriver)
+        .await
+        .expect("a Chromium session")
+}
+
+/// chromedriver's log of the browser's console since the last read.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
+    }
+}
+
+/// The steps, each named; a failure is reported with the step and a screenshot.
+struct Run<'a> {
+    client: &'a Client,
+    base: String,
+    step: &'static str,
+}
+
+type Step = Result<(), String>;
+
+impl Run<'_> {
+    async fn go(&mut self, step: &'static str, path: &str) -> Step {
+        self.step = step;
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn text(&self) -> Result<String, String> {
+        let body = self
+            .client
+            .find(Locator::Css("body"))
+            .await
+            .map_err(|e| e.to_string())?;
+        body.text().await.map_err(|e| e.to_string())
+    }
+
+    /// Clicks the element; one replaced by a swap between finding and clicking is found again.
+    async fn click(&self, css: &str) -> Step {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let clicked = self
+                .client
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css(css))
+                .await
+                .map_err(|e| format!("{css}: {e}"))?
+                .click()
+                .await;
+            match clicked {
+                Ok(()) => return Ok(()),
+                Err(error) if attempts < 3 && error.to_string().contains("stale") => {}
+                Err(error) => return Err(format!("click {css}: {error}")),
+            }
+        }
+    }
+
+    async fn fill(&self, css: &str, value: &str) -> Step {
+        let input = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .map_err(|e| format!("{css}: {e}"))?;
+        input.clear().await.map_err(|e| e.to_string())?;
+        input.send_keys(value).await.map_err(|e| e.to_string())
+    }
+
+    async fn shown(&self, css: &str) -> Result<bool, String> {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .map_err(|e| format!("{css}: {e}"))?
+            .is_displayed()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn save_disabled(&self) -> Result<bool, String> {
+        let save = self
+            .client
+            .find(Locator::Id("save"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let enabled = save.is_enabled().await.map_err(|e| e.to_string())?;
+        Ok(!enabled)
+    }
+
+    /// Waits until the page's text contains `needle`.
+    async fn wait_text(&self, needle: &str) -> Step {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            // Mid-navigation the body can be gone or stale: that is "not yet".
+            let text = self.text().await.unwrap_or_default();
+            if text.contains(needle) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no {needle:?} on the page: {text}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the browser is at `path`.
+    async fn wait_path(&self, path: &str) -> Step {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let now = self.path().await.unwrap_or_default();
+            if now == path {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("at {now}, not {path}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn path(&self) -> Result<String, String> {
+        let url = self.client.current_url().await.map_err(|e| e.to_string())?;
+        Ok(url.path().to_owned())
+    }
+
+    /// The browser console's entries at level SEVERE since the last call.
+    async fn console_errors(&self) -> Result<Vec<String>, String> {
+        let log = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(log
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["level"] == "SEVERE")
+                    .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn no_console_errors(&self) -> Step {
+        let errors = self.console_errors().await?;
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(format!("browser console errors: {errors:?}"))
+    }
+
+    fn check(&self, ok: bool, what: &str) -> Step {
+        if ok { Ok(()) } else { Err(what.to_owned()) }
+    }
+}
+
+async fn put_workflow(app: &TestApp, id: &str, name: &str, model: &str) {
+    let body = json!({"name": name, "active": true, "steps": [{"model": model, "features": {}}]});
+    let reply = app
+        .call(Method::PUT, &format!("/v1/workflows/{id}"), Some(body))
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_works_in_chromium() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let (_driver, webdriver) = start_driver().await;
+    let client = browser(&webdriver).await;
+    let mut run = Run {
+        client: &client,
+        base: app.base.clone(),
+        step: "start",
+    };
+    let outcome = steps(&app, &mut run).await;
+    if let Err(problem) = &outcome {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-screenshots");
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(png) = client.screenshot().await {
+            let _ = std::fs::write(dir.join(format!("{}.png", run.step)), png);
+        }
+        let _ = client.clone().close().await;
+        panic!(
+            "step {:?} failed: {problem} (screenshot in {})",
+            run.step,
+            dir.display()
+        );
+    }
+    let _ = client.close().await;
+}
+
+async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
+    // Sign in with the one-time link.
+    let link = app
+        .console
+        .sign_in_link(&secrets::Secret::new(app.token.clone()));
+    run.go("sign-in", &link).await?;
+    run.click("form.card button.primary").await?;
+    run.wait_path("/models").await?;
+    run.wait_text("Platform").await?;
+    run.no_console_errors().await?;
+
+    // The 10 platform models, Gemini 3.1 Pro marked default.
+    run.step = "models";
+    let rows = run
+        .client
+        .find_all(Locator::Css("table:first-of-type tbody tr"))
+        .await
+        .map_err(|e| e.to_string())?;
+    run.check(
+        rows.len() == 10,
+        &format!("10 platform rows, not {}", rows.len()),
+    )?;
+    let default = run
+        .client
+        .find(Locator::XPath(
+            "//tr[.//span[contains(@class,'default')]]//code",
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    run.check(
+        default == "google/gemini-3.1-pro-preview",
+        &format!("the default is {default}"),
+    )?;
+
+    // The dialog: Save disabled until the test passes, and again after the id changes.
+    run.go("dialog", "/models/new?provider=openai_compatible")
+        .await?;
+    run.fill("#display_name", "Browser Model").await?;
+    run.fill("#provider_model_id", "llama3").await?;
+    run.fill("#endpoint_url", &app.fake.v1()).await?;
+    run.fill("#max_tokens", "8192").await?;
+    run.check(run.save_disabled().await?, "Save starts disabled")?;
+    run.step = "live-check";
+    run.wait_text("Slug: browser-model").await?;
+    run.click("input[name='tool_use']").await?;
+    run.wait_text("max_tokens.low_for_tool_use").await?;
+    run.step = "test-connection";
+    run.click("button[hx-post='/models/new/test']").await?;
+    run.wait_text("Connection works").await?;
+    run.check(!run.save_disabled().await?, "Save enabled after the test")?;
+    run.step = "change-after-test";
+    run.fill("#provider_model_id", "llama3-changed").await?;
+    run.check(
+        run.save_disabled().await?,
+        "Save disabled after the model id changed",
+    )?;
+    run.wait_text("run Test Connection again").await?;
+    run.check(
+        !run.text().await?.contains("Connection works"),
+        "the passing outcome is gone with its receipt",
+    )?;
+    run.fill("#provider_model_id", "llama3").await?;
+    run.click("button[hx-post='/models/new/test']").await?;
+    run.wait_text("Connection works").await?;
+    run.step = "save";
+    run.click("#save").await?;
+    run.wait_path("/models/browser-model").await?;
+    run.wait_text("Version").await?;
+    run.no_console_errors().await?;
+
+    // Bedrock's alternatives: one shown at a time, switched by the choice.
+    run.go("bedrock", "/models/new?provider=bedrock").await?;
+    run.check(run.shown("#access_key_id").await?, "IAM key pair shown")?;
+    run.check(!run.shown("#bedrock_api_key").await?, "API key hidden")?;
+    run.click("input[value='bedrock_api_key']").await?;
+    run.check(run.shown("#bedrock_api_key").await?, "API key shown")?;
+    run.check(!run.shown("#access_key_id").await?, "key pair hidden")?;
+
+    // Delete with the count of active workflows, then reactivate.
+    put_workflow(app, "wf-a", "Newsletter", "browser-model").await;
+    put_workflow(app, "wf-b", "Digest", "browser-model").await;
+    run.go("delete", "/models/browser-model").await?;
+    run.click("a.button.danger").await?;
+    run.wait_text("2 active workflow(s) still reference this model")
+        .await?;
+    run.click("button.danger").await?;
+    run.wait_text("Reactivate").await?;
+    let status: Value = app.get_model("browser-model").await.body;
+    run.check(status["status"] == "deactivated", "deactivated")?;
+    run.step = "reactivate";
+    run.click("form button.primary").await?;
+    run.wait_text("Delete (deactivate)").await?;
+    let status: Value = app.get_model("browser-model").await.body;
+    run.check(status["status"] == "active", "active again")?;
+
+    // The other pages, with no console error.
+    for (step, path) in [
+        ("credentials", "/credentials"),
+        ("workflows", "/workflows"),
+        ("picker", "/picker?model=browser-model"),
+        ("platform", "/platform/google/gemini-3.1-pro-preview"),
+        ("edit", "/models/browser-model/edit"),
+    ] {
+        run.go(step, path).await?;
+        run.no_console_errors().await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,1235 @@
+//! The web console at the HTML level (no browser): sign-in with the one-time link and with a
+//! pasted token, the session cookie's attributes, the Content-Security-Policy, escaping,
+//! CSRF, members kept to reading, the Models page (platform and custom, the default marked,
+//! paging and filters on the server), the detail page with its deactivation count, the Add
+//! Custom Model dialog gated on a passing test, and the Credentials and Workflows pages.
+
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{Backend, TestApp};
+
+/// A browser-like client of the console: no redirects followed, the session cookie kept by
+/// hand, every page recorded for the secret canary.
+pub(crate) struct Browser<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    session: Option<String>,
+}
+
+/// One page as the browser got it.
+pub(crate) struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// The value of the hidden input `name` (the first one).
+    pub(crate) fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').expect("closing quote") + start;
+        self.body[start..end].to_owned()
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+    }
+
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl<'a> Browser<'a> {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            session: None,
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, cookies: &[String]) -> Page {
+        let mut jar: Vec<String> = cookies.to_vec();
+        if let Some(session) = &self.session {
+            jar.push(format!("{}={session}", webconsole::SESSION_COOKIE));
+        }
+        let request = if jar.is_empty() {
+            request
+        } else {
+            request.header("cookie", jar.join("; "))
+        };
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.expect("body");
+        if let Ok(mut all) = self.app.responses.lock() {
+            all.push(body.clone());
+            for value in headers.iter().filter_map(|(_, v)| v.to_str().ok()) {
+                all.push(value.to_owned());
+            }
+        }
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> Page {
+        self.send(self.http.get(format!("{}{path}", self.app.base)), &[])
+            .await
+    }
+
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_with(path, form, &[]).await
+    }
+
+    async fn post_with(&self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.app.base))
+            .form(form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request, &[]).await
+    }
+
+    /// Opens the sign-in page at `link` and posts its form: the exchange's answer.
+    async fn follow_sign_in_link(&self, link: &str) -> Page {
+        let page = self.get(link).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let cookie = page
+            .cookie(webconsole::SIGN_IN_COOKIE)
+            .expect("sign-in cookie");
+        let pair = cookie.split(';').next().expect("pair").to_owned();
+        let csrf = page.hidden("csrf");
+        let code = page.hidden("code");
+        self.send(
+            self.http
+                .post(format!("{}/sign-in", self.app.base))
+                .form(&[("csrf", csrf.as_str()), ("code", code.as_str())]),
+            &[pair],
+        )
+        .await
+    }
+
+    /// Signs in by pasting `token`; panics unless a session opened.
+    pub(crate) async fn sign_in_with(&mut self, token: &str) {
+        let page = self.get("/sign-in").await;
+        let cookie = page
+            .cookie(webconsole::SIGN_IN_COOKIE)
+            .expect("sign-in cookie");
+        let pair = cookie.split(';').next().expect("pair").to_owned();
+        let csrf = page.hidden("csrf");
+        let done = self
+            .send(
+                self.http
+                    .post(format!("{}/sign-in", self.app.base))
+                    .form(&[("csrf", csrf.as_str()), ("token", token)]),
+                &[pair],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        self.keep_session(&done);
+    }
+
+    fn keep_session(&mut self, page: &Page) {
+        let cookie = page
+            .cookie(webconsole::SESSION_COOKIE)
+            .expect("a session cookie");
+        let value = cookie
+            .split(';')
+            .next()
+            .and_then(|pair| pair.split_once('='))
+            .map(|(_, v)| v.to_owned())
+            .expect("value");
+        self.session = Some(value);
+    }
+
+    /// The CSRF token of the session, read from a page's sign-out form.
+    pub(crate) async fn csrf(&self) -> String {
+        self.get("/models").await.hidden("csrf")
+    }
+}
+
+/// Signs in as the app's admin.
+pub(crate) async fn admin(app: &TestApp) -> Browser<'_> {
+    let mut browser = Browser::new(app);
+    browser.sign_in_with(&app.token).await;
+    browser
+}
+
+fn link_for(app: &TestApp) -> String {
+    app.console
+        .sign_in_link(&secrets::Secret::new(app.token.clone()))
+}
+
+async fn add_local(app: &TestApp, name: &str, tool_use: bool) -> String {
+    let mut draft = app.local_draft(name);
+    draft.max_tokens = Some(32000.into());
+    draft.capabilities = Some(api::CapabilitiesInput {
+        tool_use: Some(tool_use),
+        ..api::CapabilitiesInput::default()
+    });
+    let added = app.add_model(draft).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    added.body["model"]["slug"]
+        .as_str()
+        .expect("slug")
+        .to_owned()
+}
+
+async fn put_workflow(app: &TestApp, id: &str, name: &str, active: bool, model: &str) {
+    let reply = app
+        .call(
+            Method::PUT,
+            &format!("/v1/workflows/{id}"),
+            Some(json!({"name": name, "active": active, "steps": [{"model": model, "features": {}}]})),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_link_works_once_and_opens_a_strict_session() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let link = link_for(&app);
+    assert!(link.starts_with("/sign-in?code="), "{link}");
+    let mut browser = Browser::new(&app);
+    let signed = browser.follow_sign_in_link(&link).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    assert_eq!(signed.location(), "/models");
+    let cookie = signed
+        .cookie(webconsole::SESSION_COOKIE)
+        .expect("session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    browser.keep_session(&signed);
+    let models = browser.get("/models").await;
+    assert_eq!(models.status, StatusCode::OK, "{}", models.body);
+    assert!(models.body.contains("Sign out"));
+
+    // The same link again: refused, and it opens no session.
+    let again = Browser::new(&app).follow_sign_in_link(&link).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED, "{}", again.body);
+    assert!(again.body.contains("console.sign_in_code_used"));
+    assert!(again.cookie(webconsole::SESSION_COOKIE).is_none());
+
+    // Behind a TLS-terminating proxy the cookie is Secure.
+    let secure_link = link_for(&app);
+    let proxied = Browser::new(&app);
+    let page = proxied
+        .send(
+            proxied
+                .http
+                .get(format!("{}{secure_link}", app.base))
+                .header("x-forwarded-proto", "https"),
+            &[],
+        )
+        .await;
+    let pair = page
+        .cookie(webconsole::SIGN_IN_COOKIE)
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
+    let (csrf, code) = (page.hidden("csrf"), page.hidden("code"));
+    let done = proxied
+        .send(
+            proxied
+                .http
+                .post(format!("{}/sign-in", app.base))
+                .header("x-forwarded-proto", "https")
+                .form(&[("csrf", csrf.as_str()), ("code", code.as_str())]),
+            &[pair],
+        )
+        .await;
+    let cookie = done.cookie(webconsole::SESSION_COOKIE).expect("cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    // Signing out ends the session on the server, not only in the browser.
+    let csrf = browser.csrf().await;
+    let out = browser.post("/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(
+        out.cookie(webconsole::SESSION_COOKIE)
+            .is_some_and(|c| c.contains("Max-Age=0"))
+    );
+    let after = browser.get("/models").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(after.location(), "/sign-in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_token_or_a_forged_sign_in_opens_no_session() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let browser = Browser::new(&app);
+    let page = browser.get("/sign-in").await;
+    let pair = page
+        .cookie(webconsole::SIGN_IN_COOKIE)
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
+    let csrf = page.hidden("csrf");
+    let wrong = browser
+        .send(
+            browser.http.post(format!("{}/sign-in", app.base)).form(&[
+                ("csrf", csrf.as_str()),
+                ("token", "mr_0123456789abcdef_nope"),
+            ]),
+            &[pair],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
+    assert!(
+        wrong.body.contains("auth."),
+        "the API's code: {}",
+        wrong.body
+    );
+    assert!(wrong.cookie(webconsole::SESSION_COOKIE).is_none());
+    // Without the sign-in form's cookie (a cross-site post): refused before the token is read.
+    let forged = browser
+        .post(
+            "/sign-in",
+            &[("csrf", csrf.as_str()), ("token", app.token.as_str())],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+    assert!(forged.cookie(webconsole::SESSION_COOKIE).is_none());
+    // Pages need a session; htmx is told to load the sign-in page whole.
+    let models = browser.get("/models").await;
+    assert_eq!(models.status, StatusCode::SEE_OTHER);
+    assert_eq!(models.location(), "/sign-in");
+    let partial = browser
+        .post_with("/models/new/check", &[], &[("hx-request", "true")])
+        .await;
+    assert_eq!(partial.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(partial.headers["hx-redirect"], "/sign-in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_carries_a_strict_policy_and_no_inline_script_or_style() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let slug = add_local(&app, "Policy", false).await;
+    let browser = admin(&app).await;
+    for path in [
+        "/sign-in".to_owned(),
+        "/models".to_owned(),
+        format!("/models/{slug}"),
+        format!("/models/{slug}/deactivate"),
+        format!("/models/{slug}/edit"),
+        "/models/new?provider=bedrock".to_owned(),
+        "/credentials".to_owned(),
+        "/workflows".to_owned(),
+        "/picker".to_owned(),
+        "/platform/google/gemini-3.1-pro-preview".to_owned(),
+    ] {
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        let policy = page
+            .headers
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert_eq!(policy, webconsole::CONTENT_SECURITY_POLICY, "{path}");
+        assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"));
+        assert_eq!(page.headers["x-frame-options"], "DENY");
+        assert_eq!(page.headers["cache-control"], "no-store");
+        assert!(!page.body.contains("<style"), "{path}");
+        assert!(!page.body.contains(" style="), "{path}");
+        assert!(
+            !has_inline_handler(&page.body),
+            "{path}: an inline event handler"
+        );
+        for (at, _) in page.body.match_indices("<script") {
+            assert!(
+                page.body[at..].starts_with("<script src=\"/assets/"),
+                "{path}: inline script"
+            );
+        }
+    }
+    for (asset, kind) in [
+        ("/assets/htmx.min.js", "text/javascript"),
+        ("/assets/console.js", "text/javascript"),
+        ("/assets/console.css", "text/css"),
+    ] {
+        let page = browser.get(asset).await;
+        assert_eq!(page.status, StatusCode::OK, "{asset}");
+        assert!(
+            page.headers["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .starts_with(kind)
+        );
+        assert!(page.body.len() > 500, "{asset} is the real file");
+    }
+}
+
+/// Whether `html` has an attribute like ` onclick="`.
+fn has_inline_handler(html: &str) -> bool {
+    html.match_indices(" on").any(|(at, _)| {
+        let rest = &html[at + 3..];
+        let name_len = rest.bytes().take_while(u8::is_ascii_lowercase).count();
+        name_len > 0 && rest[name_len..].starts_with("=")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_in_a_display_name_renders_as_text() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let name = "<script>alert(1)</script> <b>Team</b>";
+    let added = app.add_model(app.local_draft(name)).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let slug = added.body["model"]["slug"]
+        .as_str()
+        .expect("slug")
+        .to_owned();
+    let browser = admin(&app).await;
+    for path in ["/models".to_owned(), format!("/models/{slug}")] {
+        let page = browser.get(&path).await;
+        assert!(
+            page.body
+                .contains("&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;Team&lt;/b&gt;"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(!page.body.contains("<script>alert"), "{path}");
+        assert!(!page.body.contains("<b>Team"), "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_without_its_csrf_token_is_refused() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let slug = add_local(&app, "Guarded", false).await;
+    let browser = admin(&app).await;
+    let path = format!("/models/{slug}/deactivate");
+    for form in [
+        vec![("confirm", "true")],
+        vec![("confirm", "true"), ("csrf", "0000")],
+    ] {
+        let refused = browser.post(&path, &form).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+        assert!(refused.body.contains("console.csrf"));
+    }
+    assert_eq!(app.get_model(&slug).await.body["status"], "active");
+    // With it, the same form works.
+    let csrf = browser.csrf().await;
+    let done = browser
+        .post(&path, &[("confirm", "true"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(app.get_model(&slug).await.body["status"], "deactivated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_reads_and_is_refused_admin_actions_by_app() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let slug = add_local(&app, "Shared", false).await;
+    let member = app.issue_token("reader", "member").await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in_with(&member).await;
+    let models = browser.get("/models").await;
+    assert_eq!(models.status, StatusCode::OK);
+    assert!(models.body.contains("member"));
+    assert!(
+        !models.body.contains("Add Custom Model"),
+        "no admin control"
+    );
+    let detail = browser.get(&format!("/models/{slug}")).await;
+    assert!(!detail.body.contains("deactivate"), "{}", detail.body);
+    // By URL and form anyway: `app` refuses with the API's problem.
+    let csrf = browser.csrf().await;
+    let refused = browser
+        .post(
+            &format!("/models/{slug}/deactivate"),
+            &[("confirm", "true"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(
+        refused.body.contains("needs an admin token"),
+        "{}",
+        refused.body
+    );
+    let save = browser
+        .post(
+            "/models",
+            &[
+                ("csrf", &csrf),
+                ("provider", "openai_compatible"),
+                ("display_name", "Sneaky"),
+            ],
+        )
+        .await;
+    assert_eq!(save.status, StatusCode::FORBIDDEN, "{}", save.body);
+    assert_eq!(app.get_model(&slug).await.body["status"], "active");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_models_page_lists_the_platform_models_with_the_default_marked() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let slug = add_local(&app, "Team Llama", true).await;
+    let platform = app
+        .call(Method::GET, "/v1/models?kind=platform&limit=50", None)
+        .await;
+    let models = platform.body["platform"].as_array().expect("platform");
+    assert_eq!(models.len(), 10, "{}", platform.body);
+    let browser = admin(&app).await;
+    let page = browser.get("/models").await;
+    assert!(page.body.contains("<h2>Platform</h2>") && page.body.contains("<h2>Custom</h2>"));
+    for model in models {
+        let id = model["id"].as_str().expect("id");
+        assert!(page.body.contains(id), "{id} listed");
+    }
+    let gemini = models
+        .iter()
+        .find(|m| m["id"] == "google/gemini-3.1-pro-preview")
+        .expect("gemini");
+    assert_eq!(gemini["default"], true);
+    let marked = format!(
+        "{}</a> <span class=\"badge default\">default</span>",
+        gemini["display_name"].as_str().expect("name")
+    );
+    assert!(page.body.contains(&marked), "{}", page.body);
+    assert_eq!(page.body.matches("badge default").count(), 1);
+    assert!(page.body.contains(&format!("/models/{slug}")));
+    assert!(page.body.contains("reasoning") || page.body.contains("tools"));
+    // A cost the catalog does not know reads "unknown", never 0.
+    let unknown_cost = models
+        .iter()
+        .any(|m| m["input_cost_per_token"].is_null() || m["max_tokens"].is_null());
+    if unknown_cost {
+        assert!(page.body.contains("unknown"));
+    }
+    // A platform model's page: its facts with their sources, and the unknown ones.
+    let gemini_page = browser.get("/platform/google/gemini-3.1-pro-preview").await;
+    assert_eq!(gemini_page.status, StatusCode::OK, "{}", gemini_page.body);
+    assert!(gemini_page.body.contains("platform default"));
+    assert!(gemini_page.body.contains("<h2>Facts</h2>"));
+    let missing = browser.get("/platform/nobody/nothing").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
+
+    // The custom model was added without costs: unknown.
+    let custom = browser.get("/models?kind=custom").await;
+    assert!(
+        custom
+            .body
+            .contains("<span class=\"unknown\">unknown</span>")
+    );
+    assert!(!custom.body.contains("<td>0</td>"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_are_paged_searched_and_filtered_on_the_server() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let alpha = add_local(&app, "Alpha", false).await;
+    let bravo = add_local(&app, "Bravo", true).await;
+    let charlie = add_local(&app, "Charlie", false).await;
+
+    let first = app
+        .call(Method::GET, "/v1/models?kind=custom&limit=2", None)
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let slugs = |reply: &Value| -> Vec<String> {
+        reply["custom"]
+            .as_array()
+            .expect("custom")
+            .iter()
+            .map(|m| m["slug"].as_str().expect("slug").to_owned())
+            .collect()
+    };
+    assert_eq!(slugs(&first.body), [alpha.as_str(), bravo.as_str()]);
+    assert_eq!(first.body["matching"], 3);
+    let cursor = first.body["next_cursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
+    let second = app
+        .call(
+            Method::GET,
+            &format!("/v1/models?kind=custom&limit=2&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(slugs(&second.body), [charlie.as_str()]);
+    assert!(second.body.get("next_cursor").is_none(), "{}", second.body);
+
+    // Across the groups: platform first, then custom.
+    let all = app.call(Method::GET, "/v1/models?limit=11", None).await;
+    assert_eq!(all.body["platform"].as_array().expect("p").len(), 10);
+    assert_eq!(slugs(&all.body), [alpha.as_str()]);
+    assert_eq!(all.body["matching"], 13);
+
+    let searched = app.call(Method::GET, "/v1/models?q=BRAV", None).await;
+    assert_eq!(slugs(&searched.body), [bravo.as_str()]);
+    assert_eq!(searched.body["platform"].as_array().expect("p").len(), 0);
+    let tools = app
+        .call(
+            Method::GET,
+            "/v1/models?kind=custom&capability=tool_use",
+            None,
+        )
+        .await;
+    assert_eq!(slugs(&tools.body), [bravo.as_str()]);
+    let by_provider = app
+        .call(Method::GET, "/v1/models?provider=openai_compatible", None)
+        .await;
+    assert_eq!(slugs(&by_provider.body).len(), 3);
+    assert_eq!(by_provider.body["platform"].as_array().expect("p").len(), 0);
+    let refused = app
+        .call(Method::GET, "/v1/models?capability=telepathy&limit=0", None)
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    let fields: Vec<&str> = refused.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["limit", "capability"], "{}", refused.body);
+    // Without paging parameters, every model as before.
+    let everything = app.list_models().await;
+    assert_eq!(slugs(&everything.body).len(), 3);
+    assert!(everything.body.get("next_cursor").is_none());
+
+    // The page runs the same query: search, filter, and a cursor.
+    app.deactivate_model(&charlie).await;
+    let browser = admin(&app).await;
+    let page = browser.get("/models?q=bravo").await;
+    assert!(page.body.contains(&format!("/models/{bravo}")));
+    assert!(!page.body.contains(&format!("/models/{alpha}")));
+    assert!(page.body.contains("1 matching models"), "{}", page.body);
+    let page = browser.get("/models?status=deactivated").await;
+    assert!(page.body.contains(&format!("/models/{charlie}")));
+    assert!(!page.body.contains(&format!("/models/{bravo}")));
+    let page = browser
+        .get(&format!("/models?kind=custom&cursor=c%3A{alpha}"))
+        .await;
+    assert!(!page.body.contains(&format!("/models/{alpha}\"")));
+    assert!(page.body.contains(&format!("/models/{bravo}")));
+    let bad = browser.get("/models?capability=telepathy").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("capability.unknown"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_detail_page_shows_the_model_and_the_deactivation_count() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let slug = add_local(&app, "Team Writer", true).await;
+    put_workflow(&app, "wf-one", "Newsletter", true, &slug).await;
+    put_workflow(&app, "wf-two", "Digest", true, &slug).await;
+    put_workflow(&app, "wf-old", "Archive", false, &slug).await;
+    let browser = admin(&app).await;
+
+    let detail = browser.get(&format!("/models/{slug}")).await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
+    for expected in [
+        "Team Writer",
+        "openai_compatible",
+        "llama3",
+        "32000",
+        "Newsletter",
+        "Digest",
+        "Archive",
+        "Tool use",
+    ] {
+        assert!(
+            detail.body.contains(expected),
+            "{expected}: {}",
+            detail.body
+        );
+    }
+
+    let confirm = browser.get(&format!("/models/{slug}/deactivate")).await;
+    assert!(
+        confirm
+            .body
+            .contains("<strong>2</strong> active workflow(s) still reference this model"),
+        "{}",
+        confirm.body
+    );
+    assert!(
+        confirm
+            .body
+            .contains("fail to generate responses until they are repointed")
+    );
+
+    // Without the confirmation, app refuses with its problem code and count.
+    let csrf = browser.csrf().await;
+    let refused = browser
+        .post(&format!("/models/{slug}/deactivate"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body.contains("model.has_dependents"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("2 active workflow(s)"));
+
+    let done = browser
+        .post(
+            &format!("/models/{slug}/deactivate"),
+            &[("csrf", &csrf), ("confirm", "true")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let deactivated = browser.get(&format!("/models/{slug}")).await;
+    assert!(deactivated.body.contains("deactivated"));
+    assert!(deactivated.body.contains("Deactivated"), "when and by whom");
+    assert!(deactivated.body.contains("Reactivate"));
+    let workflows = browser.get("/workflows").await;
+    assert!(
+        workflows.body.contains("2 broken workflow(s) of 3"),
+        "{}",
+        workflows.body
+    );
+
+    let again = browser
+        .post(&format!("/models/{slug}/reactivate"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    assert_eq!(app.get_model(&slug).await.body["status"], "active");
+    let twice = browser
+        .post(&format!("/models/{slug}/reactivate"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    assert!(twice.body.contains("model.active"), "{}", twice.body);
+
+    let missing = browser.get("/models/no-such-model").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("model.not_found"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_describe_their_forms() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let reply = app.call(Method::GET, "/v1/providers", None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let providers = reply.body["providers"].as_array().expect("providers");
+    assert_eq!(providers.len(), 9);
+    let find = |name: &str| {
+        providers
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"))
+            .clone()
+    };
+    let bedrock = find("bedrock");
+    let kinds: Vec<&str> = bedrock["credential_alternatives"]
+        .as_array()
+        .expect("alternatives")
+        .iter()
+        .filter_map(|a| a["label"].as_str())
+        .collect();
+    assert_eq!(kinds, ["IAM key pair", "Bedrock API key"]);
+    let pair = &bedrock["credential_alternatives"][0]["fields"];
+    assert_eq!(pair[0]["name"], "access_key_id");
+    assert_eq!(pair[1]["kind"], "secret");
+    assert_eq!(pair[2]["required"], false, "the session token is optional");
+    assert_eq!(bedrock["endpoint"]["kind"], "region");
+    let hf = find("huggingface");
+    assert_eq!(hf["endpoint"]["kind"], "url");
+    assert_eq!(hf["endpoint"]["required"], true);
+    assert_eq!(find("openai_compatible")["credential_required"], false);
+    assert!(find("openai")["endpoint"].is_null());
+    assert_eq!(
+        find("fireworks")["model_id"]["form"],
+        "accounts/<account>/models/<name>"
+    );
+    // The refusal of a bad id quotes the same form.
+    let draft = json!({"provider": "fireworks", "provider_model_id": "deepseek",
+        "credential": {"api_key": "fw-key"}});
+    let refused = app
+        .call(Method::POST, "/v1/connection-tests", Some(draft))
+        .await;
+    assert!(
+        refused
+            .body
+            .to_string()
+            .contains("accounts/<account>/models/<name>"),
+        "{}",
+        refused.body
+    );
+
+    let browser = admin(&app).await;
+    let dialog = browser.get("/models/new?provider=bedrock").await;
+    for expected in [
+        "IAM key pair",
+        "Bedrock API key",
+        "AWS region",
+        "Session token",
+    ] {
+        assert!(dialog.body.contains(expected), "{expected}");
+    }
+    let dialog = browser.get("/models/new?provider=huggingface").await;
+    assert!(dialog.body.contains("Inference Endpoint URL"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_add_dialog_saves_only_after_a_passing_test_of_the_draft() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let browser = admin(&app).await;
+    let dialog = browser.get("/models/new?provider=openai_compatible").await;
+    assert_eq!(dialog.status, StatusCode::OK, "{}", dialog.body);
+    assert!(dialog.body.contains("Base URL"));
+    assert!(
+        dialog
+            .body
+            .contains("<button class=\"primary\" id=\"save\" type=\"submit\" disabled"),
+        "Save starts disabled"
+    );
+    let csrf = dialog.hidden("csrf");
+    let endpoint = app.fake.v1();
+    let secret = format!("sk-dialog-{}", uuid::Uuid::new_v4().simple());
+    let draft = |model_id: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("provider", "openai_compatible".to_owned()),
+            ("display_name", "Dialog Model".to_owned()),
+            ("provider_model_id", model_id.to_owned()),
+            ("endpoint_url", endpoint.clone()),
+            ("credential_kind", "api_key".to_owned()),
+            ("api_key", secret.clone()),
+            ("max_tokens", "4096".to_owned()),
+            ("json_mode", "on".to_owned()),
+        ]
+    };
+
+    // Save without a test: app's gate refuses, and the dialog says why.
+    let fields = draft("llama3");
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let ungated = browser.post("/models", &pairs).await;
+    assert_eq!(
+        ungated.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        ungated.body
+    );
+    assert!(ungated.body.contains("connection_test.required"));
+
+    // Test Connection (as htmx sends it): the receipt and an enabled Save.
+    let tested = browser
+        .post_with("/models/new/test", &pairs, &[("hx-request", "true")])
+        .await;
+    assert_eq!(tested.status, StatusCode::OK, "{}", tested.body);
+    assert!(tested.body.contains("Connection works"), "{}", tested.body);
+    assert!(!tested.body.contains("<html"), "a fragment");
+    assert!(
+        tested
+            .body
+            .contains("id=\"save\" type=\"submit\" hx-swap-oob=\"true\">Save")
+    );
+    let receipt = tested.hidden("connection_test_id");
+
+    // A receipt for another draft (the model id changed): refused by app.
+    let mut other = draft("llama3-other");
+    other.push(("connection_test_id", receipt.clone()));
+    let other: Vec<(&str, &str)> = other.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mismatch = browser.post("/models", &other).await;
+    assert_eq!(mismatch.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(mismatch.body.contains("connection_test.mismatch"));
+
+    let mut saved = draft("llama3");
+    saved.push(("connection_test_id", receipt));
+    let saved: Vec<(&str, &str)> = saved.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = browser.post("/models", &saved).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location(), "/models/dialog-model");
+    let model = app.get_model("dialog-model").await;
+    assert_eq!(model.body["capabilities"]["json_mode"], true);
+    assert_eq!(model.body["max_tokens"], 4096);
+
+    // As the draft changes: the slug it gets and the server's advice, from the dry run.
+    let checked = browser
+        .post_with(
+            "/models/new/check",
+            &[
+                ("csrf", csrf.as_str()),
+                ("provider", "openai_compatible"),
+                ("display_name", "Team <GPT>"),
+                ("provider_model_id", "llama3"),
+                ("endpoint_url", endpoint.as_str()),
+                ("max_tokens", "8000"),
+                ("tool_use", "on"),
+            ],
+            &[("hx-request", "true")],
+        )
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
+    assert!(
+        checked.body.contains("<code>team-gpt</code>"),
+        "{}",
+        checked.body
+    );
+    assert!(
+        checked.body.contains("max_tokens.low_for_tool_use"),
+        "{}",
+        checked.body
+    );
+    let incomplete = browser
+        .post_with(
+            "/models/new/check",
+            &[("csrf", csrf.as_str()), ("provider", "openai_compatible")],
+            &[("hx-request", "true")],
+        )
+        .await;
+    assert!(
+        incomplete.body.contains("display_name"),
+        "{}",
+        incomplete.body
+    );
+
+    // The same secret again: the dialog offers the saved credential.
+    let mut second = draft("llama3");
+    second[2].1 = "Dialog Model Two".to_owned();
+    let second: Vec<(&str, &str)> = second.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let offered = browser
+        .post_with("/models/new/test", &second, &[("hx-request", "true")])
+        .await;
+    assert!(
+        offered.body.contains("Reuse saved credentials"),
+        "{}",
+        offered.body
+    );
+
+    // A failing test shows its class and hint, and Save stays disabled.
+    let mut failing = draft("llama3");
+    failing[4].1 = format!(
+        "{}/nowhere",
+        app.fake.base.replace("127.0.0.1", "localhost")
+    );
+    let failing: Vec<(&str, &str)> = failing.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let failed = browser
+        .post_with("/models/new/test", &failing, &[("hx-request", "true")])
+        .await;
+    assert_eq!(failed.status, StatusCode::OK);
+    assert!(
+        failed.body.contains("Test failed") || failed.body.contains("class=\"problem\""),
+        "{}",
+        failed.body
+    );
+    assert!(failed.body.contains("disabled hx-swap-oob"));
+
+    // The secret is in no page, and the credential is listed by its preview.
+    let credentials = browser.get("/credentials").await;
+    assert!(credentials.body.contains("openai_compatible"));
+    assert!(credentials.body.contains("dialog-model"));
+    for page in [&dialog, &ungated, &tested, &done, &credentials] {
+        assert!(!page.body.contains(&secret));
+    }
+    crate::canary::assert_absent(&app, &secret);
+}
+
+/// `modelreg serve`, on its first start, prints a sign-in link beside the bootstrap token;
+/// the link opens a session once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prints_a_sign_in_link_that_works_once() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    let home = tempfile::tempdir().expect("home");
+    let port = crate::support::free_port();
+    let mut serve = Command::new(crate::crash::modelreg_binary());
+    serve
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("MODELREG_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MODELREG_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = KillOnDrop(serve.spawn().expect("serve"));
+    let stdout = child.0.stdout.take().expect("stdout");
+    let printed = tokio::task::spawn_blocking(move || {
+        let mut printed = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("line");
+            let done = line.starts_with("console: ");
+            printed.push(line);
+            if done {
+                break;
+            }
+        }
+        printed
+    });
+    let printed = tokio::time::timeout(std::time::Duration::from_secs(60), printed)
+        .await
+        .expect("serve printed its lines in time")
+        .expect("reader");
+    let console_line = printed.last().expect("lines");
+    let base = format!("http://127.0.0.1:{port}");
+    let link = console_line
+        .split_whitespace()
+        .find(|word| word.starts_with(&format!("{base}/sign-in?code=")))
+        .unwrap_or_else(|| panic!("no sign-in link: {printed:?}"));
+    let token_line = printed
+        .iter()
+        .position(|l| l.contains("created org \"default\""))
+        .expect("the bootstrap token is printed");
+    assert!(token_line < printed.len() - 1);
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let exchange = || async {
+        let page = http.get(link).send().await.expect("get");
+        assert_eq!(page.status(), StatusCode::OK);
+        let cookie = page
+            .headers()
+            .get(SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("cookie")
+            .to_owned();
+        let body = page.text().await.expect("body");
+        let page = Page {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body,
+        };
+        let (csrf, code) = (page.hidden("csrf"), page.hidden("code"));
+        http.post(format!("{base}/sign-in"))
+            .header("cookie", cookie)
+            .form(&[("csrf", csrf.as_str()), ("code", code.as_str())])
+            .send()
+            .await
+            .expect("post")
+    };
+    let first = exchange().await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let session = first
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(webconsole::SESSION_COOKIE))
+        .and_then(|v| v.split(';').next())
+        .expect("session")
+        .to_owned();
+    let models = http
+        .get(format!("{base}/models"))
+        .header("cookie", session)
+        .send()
+        .await
+        .expect("models");
+    assert_eq!(models.status(), StatusCode::OK);
+    let body = models.text().await.expect("body");
+    assert!(body.contains("google/gemini-3.1-pro-preview"));
+    assert_eq!(exchange().await.status(), StatusCode::UNAUTHORIZED);
+    drop(child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edit_page_keeps_a_blank_credential_and_reports_a_conflict() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let secret = format!("sk-edit-{}", uuid::Uuid::new_v4().simple());
+    let mut draft = app.local_draft("Editable");
+    draft.credential = Some(api::CredentialInput {
+        api_key: Some(api::SecretField::new(secret.clone())),
+        ..api::CredentialInput::default()
+    });
+    let added = app.add_model(draft).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let before = added.body["model"].clone();
+    let slug = before["slug"].as_str().expect("slug").to_owned();
+    let browser = admin(&app).await;
+
+    let form = browser.get(&format!("/models/{slug}/edit")).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert_eq!(form.hidden("version"), before["version"].to_string());
+    assert!(form.body.contains("value=\"Editable\""));
+    assert!(
+        form.body
+            .contains("Leave blank to keep the stored credential")
+    );
+    let csrf = form.hidden("csrf");
+    let version = form.hidden("version");
+    let endpoint = app.fake.v1();
+    let edit = |name: &'static str, version: String| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("version", version),
+            ("display_name", name.to_owned()),
+            ("provider_model_id", "llama3".to_owned()),
+            ("endpoint_url", endpoint.clone()),
+            ("credential_kind", "api_key".to_owned()),
+            ("api_key", String::new()),
+            ("max_tokens", "8000".to_owned()),
+            ("tool_use", "on".to_owned()),
+            ("input_cost_per_token", "0.000001".to_owned()),
+        ]
+    };
+    let fields = edit("Renamed", version.clone());
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = browser.post(&format!("/models/{slug}/edit"), &pairs).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let after = app.get_model(&slug).await.body;
+    assert_eq!(after["display_name"], "Renamed");
+    assert_eq!(after["max_tokens"], 8000);
+    assert_eq!(after["capabilities"]["tool_use"], true);
+    assert_eq!(after["input_cost_per_token"], "0.000001");
+    assert_eq!(
+        after["credential"], before["credential"],
+        "a blank credential keeps the stored one"
+    );
+
+    // Another edit made against the version before: a conflict, with the current values.
+    let stale = edit("Stale", version);
+    let stale: Vec<(&str, &str)> = stale.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let conflict = browser.post(&format!("/models/{slug}/edit"), &stale).await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT, "{}", conflict.body);
+    assert!(conflict.body.contains("model.version_mismatch"));
+    assert!(conflict.body.contains("Current values (version"));
+    assert!(conflict.body.contains("Renamed"));
+    assert_eq!(app.get_model(&slug).await.body["display_name"], "Renamed");
+
+    // Test Connection from the detail page, with the stored credential.
+    let detail = browser.get(&format!("/models/{slug}")).await;
+    assert!(detail.body.contains("Edit") && detail.body.contains("Test Connection"));
+    let tested = browser
+        .post_with(
+            &format!("/models/{slug}/test"),
+            &[("csrf", &csrf)],
+            &[("hx-request", "true")],
+        )
+        .await;
+    assert_eq!(tested.status, StatusCode::OK, "{}", tested.body);
+    assert!(tested.body.contains("Connection works"), "{}", tested.body);
+    for page in [&form, &saved, &conflict, &detail, &tested] {
+        assert!(!page.body.contains(&secret));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_picker_preview_follows_each_models_controls() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let mut capable = app.local_draft("Capable");
+    capable.max_tokens = Some(32000.into());
+    capable.capabilities = Some(api::CapabilitiesInput {
+        tool_use: Some(true),
+        reasoning: Some(Some("max_tokens".into())),
+        ..api::CapabilitiesInput::default()
+    });
+    let added = app.add_model(capable).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let plain = add_local(&app, "Plain", false).await;
+    let browser = admin(&app).await;
+
+    let default = browser.get("/picker").await;
+    assert_eq!(default.status, StatusCode::OK, "{}", default.body);
+    assert!(default.body.contains("<optgroup label=\"Platform\">"));
+    assert!(default.body.contains("<optgroup label=\"Custom\">"));
+    assert!(
+        default
+            .body
+            .contains("<option value=\"google/gemini-3.1-pro-preview\" selected>"),
+        "the default is picked first: {}",
+        default.body
+    );
+
+    let page = browser.get("/picker?model=capable").await;
+    assert!(page.body.contains("Step controls for Capable"));
+    assert!(
+        page.body
+            .contains("<input type=\"checkbox\" id=\"tools\" name=\"tools\">"),
+        "tool calling enabled: {}",
+        page.body
+    );
+    assert!(page.body.contains("id=\"reasoning_budget\""));
+    assert!(!page.body.contains("id=\"reasoning_effort\""));
+    assert!(
+        page.body
+            .contains("id=\"json_output\" name=\"json_output\" disabled")
+    );
+
+    let page = browser.get(&format!("/picker?model={plain}")).await;
+    assert!(page.body.contains("id=\"tools\" name=\"tools\" disabled"));
+    assert!(
+        page.body
+            .contains("Disabled: the model does not have Tool use.")
+    );
+    assert!(page.body.contains("id=\"no-reasoning\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_detail_page_shows_history_and_what_workflows_miss() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let slug = add_local(&app, "Blind", false).await;
+    let reply = app
+        .call(
+            Method::PUT,
+            "/v1/workflows/wf-eyes",
+            Some(json!({"name": "Photo captions", "active": true,
+                "steps": [{"model": slug, "features": {"vision_input": true}}]})),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+    let edited = app
+        .edit_model(&slug, json!({"display_name": "Blind Renamed"}), None)
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let browser = admin(&app).await;
+    let detail = browser.get(&format!("/models/{slug}")).await;
+    assert!(
+        detail.body.contains("Features workflows use that it lacks"),
+        "{}",
+        detail.body
+    );
+    assert!(detail.body.contains("Photo captions"));
+    assert!(detail.body.contains("<h2>History</h2>"));
+    let entries = detail.body.matches("position ").count();
+    assert!(entries >= 2, "the add and the edit: {}", detail.body);
+    assert!(
+        detail.body.contains("<code>display_name</code>"),
+        "{}",
+        detail.body
+    );
+}
