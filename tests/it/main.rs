@@ -25,3 +25,4 @@ mod scenario;
 mod tamper;
 mod tidy;
 mod tokens;
+mod usage;

@@ -17,6 +17,7 @@ mod resolve;
 pub mod schema;
 mod secret;
 mod tokens;
+mod usage;
 mod workflows;
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,9 @@ pub use resolve::{
 };
 pub use secret::SecretField;
 pub use tokens::{IssueToken, IssuedToken, Token};
+pub use usage::{
+    UsageBatch, UsageGroup, UsageReceipt, UsageRecord, UsageSummary, UsageSummaryQuery,
+};
 pub use workflows::{
     BrokenQuery, CheckAnswer, CheckModel, Features, ModelReferences, Notice, PutWorkflow,
     Reference, Refusal, ReportReply, Step, Workflow, WorkflowSummary,

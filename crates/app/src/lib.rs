@@ -20,6 +20,7 @@ pub mod credentials;
 pub mod models;
 pub mod orgs;
 pub mod resolve;
+pub mod usage;
 pub mod workflows;
 
 mod clock;

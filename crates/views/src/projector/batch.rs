@@ -10,7 +10,7 @@ use super::reader::Decoded;
 use super::rules::apply_one;
 use crate::store::{
     AUDIT, AUDIT_BY, CATALOG, CHAIN, CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS,
-    FINGERPRINTS, HEAD, META, MODELS, ORGS, REFS, TOKENS, Views, WORKFLOWS, decode, encode,
+    FINGERPRINTS, HEAD, META, MODELS, ORGS, REFS, TOKENS, USAGE, Views, WORKFLOWS, decode, encode,
     storage,
 };
 
@@ -163,6 +163,7 @@ pub(super) struct Tables<'t> {
     pub(super) audit: Overlay<'t>,
     pub(super) audit_by: Overlay<'t>,
     pub(super) chain: Overlay<'t>,
+    pub(super) usage: Overlay<'t>,
 }
 
 impl<'t> Tables<'t> {
@@ -181,6 +182,7 @@ impl<'t> Tables<'t> {
             audit: Overlay::new(txn.open_table(AUDIT).map_err(storage)?),
             audit_by: Overlay::new(txn.open_table(AUDIT_BY).map_err(storage)?),
             chain: Overlay::new(txn.open_table(CHAIN).map_err(storage)?),
+            usage: Overlay::new(txn.open_table(USAGE).map_err(storage)?),
         })
     }
 
@@ -199,6 +201,7 @@ impl<'t> Tables<'t> {
             &mut self.audit,
             &mut self.audit_by,
             &mut self.chain,
+            &mut self.usage,
         ] {
             table.flush()?;
         }

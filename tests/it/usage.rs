@@ -1,0 +1,263 @@
+//! Usage and spend over HTTP, on both backends: usage from two workflows across a price edit
+//! is priced at the old and the new price (exact decimal strings); a model without prices
+//! is counted in tokens and flagged unpriced, never $0; a record sent twice (the same batch
+//! again, or one record in two batches) counts once; a record for an unknown model refuses
+//! its whole batch with a clear code; a prompt sent by mistake is refused and stored nowhere;
+//! and no secret reaches any file, log or answer.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::canary;
+use crate::support::{Backend, Reply, TestApp};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_and_spend_on_the_embedded_log() {
+    run(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_and_spend_on_jetstream() {
+    run(Backend::JetStream).await;
+}
+
+const DAY_ONE: &str = "2026-11-01T10:00:00Z";
+const DAY_TWO: &str = "2026-11-02T09:30:00Z";
+
+fn record(id: &str, model: &str, workflow: &str, tokens: (i64, i64), at: &str) -> Value {
+    json!({
+        "id": id,
+        "model": model,
+        "workflow": workflow,
+        "input_tokens": tokens.0,
+        "output_tokens": tokens.1,
+        "finish_reason": "stop",
+        "called_at": at,
+    })
+}
+
+async fn report(app: &TestApp, token: &str, records: Vec<Value>) -> Reply {
+    app.call_with(
+        Method::POST,
+        "/v1/usage",
+        Some(json!({ "records": records })),
+        token,
+        &[],
+    )
+    .await
+}
+
+async fn summary(app: &TestApp, query: &str) -> Value {
+    let reply = app
+        .call(Method::GET, &format!("/v1/usage/summary?{query}"), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body
+}
+
+/// The group of `summary` with `key`.
+fn group<'a>(summary: &'a Value, key: &str) -> &'a Value {
+    summary["groups"]
+        .as_array()
+        .and_then(|groups| groups.iter().find(|g| g["key"] == key))
+        .unwrap_or_else(|| panic!("no group {key} in {summary}"))
+}
+
+fn receipt(reply: &Reply) -> (u64, u64) {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    (
+        reply.body["recorded"].as_u64().expect("recorded"),
+        reply.body["duplicates"].as_u64().expect("duplicates"),
+    )
+}
+
+async fn run(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let pipeline = app.issue_token("pipeline", "service").await;
+    let viewer = app.issue_token("viewer", "member").await;
+    let secret = format!("sk-canary-{}", uuid::Uuid::new_v4().simple());
+    let prompt = format!("prompt-canary-{}", uuid::Uuid::new_v4().simple());
+
+    // Given a priced model (with a credential) and a model without prices
+    let priced = app
+        .add_model(json!({"display_name": "Priced GPT", "provider": "openai",
+            "provider_model_id": "gpt-5", "credential": {"api_key": secret},
+            "max_tokens": 8000, "input_cost_per_token": "0.000003",
+            "output_cost_per_token": "0.000015"}))
+        .await;
+    assert_eq!(priced.status, StatusCode::CREATED, "{}", priced.body);
+    assert_eq!(priced.body["model"]["slug"], "priced-gpt");
+    let local = app.add_model(app.local_draft("Local Llama")).await;
+    assert_eq!(local.status, StatusCode::CREATED, "{}", local.body);
+    assert_eq!(local.body["model"]["slug"], "local-llama");
+
+    // When two workflows report usage at the old price
+    let first = vec![
+        record("r-1", "priced-gpt", "wf-a", (1000, 200), DAY_ONE),
+        record("r-2", "priced-gpt", "wf-b", (2000, 0), DAY_ONE),
+        json!({"id": "r-3", "model": "local-llama", "workflow": "wf-a", "input_tokens": 500,
+            "output_tokens": 50, "finish_reason": "length",
+            "truncated_tool_calls": ["write_file"], "round": 4, "called_at": DAY_ONE}),
+        record(
+            "r-4",
+            "google/gemini-3.1-pro-preview",
+            "wf-b",
+            (10, 10),
+            DAY_ONE,
+        ),
+    ];
+    assert_eq!(
+        receipt(&report(&app, &pipeline, first.clone()).await),
+        (4, 0)
+    );
+    // Then the same batch again counts once
+    assert_eq!(receipt(&report(&app, &pipeline, first).await), (0, 4));
+
+    // When the price is edited, and a batch carries a new record and an old one (r-1)
+    let edited = app
+        .edit_model(
+            "priced-gpt",
+            json!({"input_cost_per_token": "0.000004", "output_cost_per_token": "0.00002"}),
+            None,
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let second = vec![
+        record("r-5", "priced-gpt", "wf-b", (1000, 300), DAY_TWO),
+        record("r-1", "priced-gpt", "wf-a", (1000, 200), DAY_ONE),
+        record("r-5", "priced-gpt", "wf-b", (1000, 300), DAY_TWO),
+    ];
+    assert_eq!(receipt(&report(&app, &pipeline, second).await), (1, 2));
+
+    // Then spend per model: r-1 (0.003 + 0.003) and r-2 (0.006) at the old price, r-5
+    // (0.004 + 0.006) at the new one; the unpriced models count tokens, spend null
+    let by_model = summary(&app, "group_by=model").await;
+    let gpt = group(&by_model, "priced-gpt");
+    assert_eq!(gpt["spend"], "0.022", "{by_model}");
+    assert_eq!(gpt["calls"], 3);
+    assert_eq!(
+        (&gpt["input_tokens"], &gpt["output_tokens"]),
+        (&json!(4000), &json!(500))
+    );
+    assert_eq!(gpt["unpriced"], false);
+    let llama = group(&by_model, "local-llama");
+    assert_eq!(llama["spend"], Value::Null, "never $0: {by_model}");
+    assert_eq!(llama["unpriced"], true);
+    assert_eq!(llama["unpriced_calls"], 1);
+    assert_eq!(
+        (&llama["input_tokens"], &llama["output_tokens"]),
+        (&json!(500), &json!(50))
+    );
+    assert_eq!(llama["truncated_calls"], 1);
+    let platform = group(&by_model, "google/gemini-3.1-pro-preview");
+    assert_eq!(
+        platform["spend"],
+        Value::Null,
+        "the shipped catalog has no prices"
+    );
+    assert_eq!(platform["unpriced"], true);
+    assert_eq!(by_model["total"]["calls"], 5);
+    assert_eq!(by_model["total"]["spend"], "0.022");
+    assert_eq!(by_model["total"]["unpriced_calls"], 2);
+
+    // And per workflow
+    let by_workflow = summary(&app, "group_by=workflow").await;
+    let a = group(&by_workflow, "wf-a");
+    assert_eq!(
+        (&a["spend"], &a["unpriced"]),
+        (&json!("0.006"), &json!(true))
+    );
+    let b = group(&by_workflow, "wf-b");
+    assert_eq!((&b["spend"], &b["calls"]), (&json!("0.016"), &json!(3)));
+
+    // And per day, and in a time range (members read it too)
+    let by_day = summary(&app, "group_by=day").await;
+    assert_eq!(group(&by_day, "2026-11-01")["spend"], "0.012");
+    assert_eq!(group(&by_day, "2026-11-02")["spend"], "0.01");
+    let day_two = app
+        .call_with(
+            Method::GET,
+            "/v1/usage/summary?group_by=day&from=2026-11-02T00:00:00Z&to=2026-11-03T00:00:00Z",
+            None,
+            &viewer,
+            &[],
+        )
+        .await;
+    assert_eq!(day_two.status, StatusCode::OK, "{}", day_two.body);
+    assert_eq!(day_two.body["groups"].as_array().map(Vec::len), Some(1));
+    assert_eq!(day_two.body["total"]["spend"], "0.01");
+
+    // A record for an unknown model refuses its whole batch, naming the record
+    let refused = report(
+        &app,
+        &pipeline,
+        vec![
+            record("r-6", "priced-gpt", "wf-a", (1, 1), DAY_TWO),
+            record("r-7", "no-such-model", "wf-a", (1, 1), DAY_TWO),
+        ],
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        refused.body["code"], "usage.unknown_model",
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.body["errors"][0]["field"], "model");
+    assert!(
+        refused.body["errors"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("record 1:")),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        summary(&app, "").await["total"]["calls"],
+        5,
+        "nothing recorded"
+    );
+
+    // Bad values are named by field, never quoted; text is refused, never stored
+    let bad = report(
+        &app,
+        &pipeline,
+        vec![
+            json!({"id": "r 8", "model": "priced-gpt", "workflow": "wf-a",
+            "input_tokens": -5, "output_tokens": 1, "called_at": "yesterday"}),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    let fields: Vec<&str> = bad.body["errors"]
+        .as_array()
+        .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(fields, ["id", "called_at", "input_tokens"], "{}", bad.body);
+    let text = report(
+        &app,
+        &pipeline,
+        vec![
+            json!({"id": "r-9", "model": "priced-gpt", "workflow": "wf-a",
+            "input_tokens": 1, "output_tokens": 1, "called_at": DAY_TWO, "prompt": prompt}),
+        ],
+    )
+    .await;
+    assert!(text.status.is_client_error(), "{}", text.body);
+    // Reporting needs a service or admin token
+    let member = report(
+        &app,
+        &viewer,
+        vec![record("r-10", "priced-gpt", "wf-a", (1, 1), DAY_TWO)],
+    )
+    .await;
+    assert_eq!(member.status, StatusCode::FORBIDDEN, "{}", member.body);
+    assert_eq!(summary(&app, "").await["total"]["calls"], 5);
+
+    canary::assert_absent(&app, &secret);
+    canary::assert_absent(&app, &prompt);
+}
