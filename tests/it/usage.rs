@@ -261,3 +261,86 @@ async fn run(backend: Backend) {
     canary::assert_absent(&app, &secret);
     canary::assert_absent(&app, &prompt);
 }
+
+/// The loop closed: a response the runtime crate finds truncated is reported through
+/// `Client::report`, and the model's answer counts its truncated calls in the last 24 hours
+/// and 7 days (by the time of the call); a report sent again counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncation_the_runtime_reports_shows_on_the_model() {
+    use app::Clock as _;
+    use modelreg_runtime::{Call, Client, Shape, inspect};
+
+    const HOUR_MS: i64 = 60 * 60 * 1000;
+    let app = TestApp::start(Backend::Embedded).await;
+    let service = app.issue_token("pipeline", "service").await;
+    let added = app.add_model(app.local_draft("Local Llama")).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let client = Client::new(&app.base, service).expect("client");
+
+    // A response whose second tool call was cut mid-argument, and one that ended well
+    let cut = inspect(
+        Shape::OpenAi,
+        &json!({"choices": [{"finish_reason": "length", "message": {"tool_calls": [
+            {"id": "c1", "type": "function",
+             "function": {"name": "read_file", "arguments": "{\"path\": \"a.rs\"}"}},
+            {"id": "c2", "type": "function",
+             "function": {"name": "write_file", "arguments": "{\"path\": \"b.rs\", \"con"}}
+        ]}}]}),
+    );
+    let fine = inspect(
+        Shape::OpenAi,
+        &json!({"choices": [{"finish_reason": "stop", "message": {"content": "done"}}]}),
+    );
+    let now = app.clock.now_ms();
+    let at = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .expect("time")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format")
+    };
+    let calls = [
+        ("t-1", at(now - HOUR_MS), &cut),
+        ("t-2", at(now - 3 * 24 * HOUR_MS), &cut),
+        ("t-3", at(now - 10 * 24 * HOUR_MS), &cut),
+        ("t-4", at(now - HOUR_MS), &fine),
+    ];
+    let records: Vec<api::UsageRecord> = calls
+        .iter()
+        .map(|(id, called_at, inspection)| {
+            inspection.usage(&Call {
+                id,
+                model: "local-llama",
+                workflow: "wf-agent",
+                input_tokens: 12_000,
+                output_tokens: 4096,
+                round: Some(7),
+                called_at,
+            })
+        })
+        .collect();
+    assert_eq!(records[0].truncated_tool_calls, ["write_file"]);
+    assert_eq!(records[0].finish_reason.as_deref(), Some("length"));
+    assert!(records[3].truncated_tool_calls.is_empty());
+
+    let receipt = client.report(records.clone()).await.expect("report");
+    assert_eq!((receipt.recorded, receipt.duplicates), (4, 0));
+    let again = client.report(records).await.expect("report again");
+    assert_eq!((again.recorded, again.duplicates), (0, 4));
+
+    let model = app.get_model("local-llama").await;
+    assert_eq!(model.status, StatusCode::OK, "{}", model.body);
+    assert_eq!(
+        model.body["truncations"],
+        json!({"last_24h": 1, "last_7d": 2}),
+        "{}",
+        model.body
+    );
+    // A week later, nothing is recent
+    app.clock
+        .advance(std::time::Duration::from_secs(8 * 24 * 3600));
+    let later = app.get_model("local-llama").await;
+    assert_eq!(
+        later.body["truncations"],
+        json!({"last_24h": 0, "last_7d": 0})
+    );
+}

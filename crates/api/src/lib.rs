@@ -39,7 +39,8 @@ pub use credentials::{
 };
 pub use models::{
     AddModel, AddedModel, Capabilities, CapabilitiesInput, CheckedDraft, ConfirmQuery, Controls,
-    DryRunQuery, EditModel, KnownCapabilities, Model, ModelList, NULL_REFUSED, Warning,
+    DryRunQuery, EditModel, KnownCapabilities, Model, ModelList, NULL_REFUSED, Truncations,
+    Warning,
 };
 pub use problem::{FieldProblem, Problem};
 pub use resolve::{

@@ -271,3 +271,22 @@ fn group(key: String, tally: &Tally) -> api::UsageGroup {
         truncated_calls: tally.truncated_records,
     }
 }
+
+/// A model's truncated calls in the last 24 hours and 7 days (by the time of the call),
+/// from `views` (the live ones, or a replay).
+pub(crate) fn truncations(
+    registry: &Registry,
+    views: &views::Views,
+    ctx: &Ctx,
+    model: &str,
+) -> Result<api::Truncations, AppError> {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    let now = registry.now_ms();
+    // A call reported with a time a little ahead of this clock still counts as recent.
+    let until = now.saturating_add(DAY_MS);
+    let org = ctx.org.as_str();
+    Ok(api::Truncations {
+        last_24h: views.truncations(org, model, now - DAY_MS, until)?,
+        last_7d: views.truncations(org, model, now - 7 * DAY_MS, until)?,
+    })
+}

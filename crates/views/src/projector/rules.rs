@@ -16,7 +16,7 @@ use crate::rows::{
     CatalogChange, CatalogRow, ConnectionTestRow, CredentialRow, Deactivation, LastTest, ModelRow,
     Notice, OrgRow, Retirement, StreamPos, TokenRow, UsageRow, VersionRow, WorkflowRow,
 };
-use crate::store::{CATALOG_KEY, key, ref_key, usage_key};
+use crate::store::{CATALOG_KEY, key, ref_key, truncation_key, usage_key};
 
 /// The `kind` under which the `commands` view keeps the token a command issued (tokens live
 /// in the org's stream, so the aggregate kind would name the org).
@@ -235,6 +235,12 @@ fn apply_usage(
         let model: Option<ModelRow> = read(&t.models, &key(org_id, &record.model))?;
         model.map(|row| row.model.costs).unwrap_or_default()
     };
+    if record.truncated() {
+        t.truncations.insert(
+            truncation_key(org_id, &record.model, record.called_at_ms, record_id),
+            Vec::new(),
+        );
+    }
     let row = UsageRow {
         id: record_id.to_owned(),
         record: record.clone(),
