@@ -3,7 +3,8 @@
 //! is counted in tokens and flagged unpriced, never $0; a record sent twice (the same batch
 //! again, or one record in two batches) counts once; a record for an unknown model refuses
 //! its whole batch with a clear code; a prompt sent by mistake is refused and stored nowhere;
-//! and no secret reaches any file, log or answer.
+//! a rebuild prices every record as it was priced live; and no secret reaches any file, log
+//! or answer.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -257,6 +258,20 @@ async fn run(backend: Backend) {
     .await;
     assert_eq!(member.status, StatusCode::FORBIDDEN, "{}", member.body);
     assert_eq!(summary(&app, "").await["total"]["calls"], 5);
+
+    // A rebuild prices every record as it was priced live: the views are the log's
+    let last = app.registry().log().last_seq().await.expect("last seq");
+    app.registry().settle(last).await.expect("settle");
+    let live = app.registry().views().checksum().expect("checksum");
+    let rebuilt_path = app.data.path().join("rebuild.redb");
+    let rebuilt = views::rebuild(
+        std::sync::Arc::clone(app.registry().log()),
+        &rebuilt_path,
+        |_, _| {},
+    )
+    .await
+    .expect("rebuild");
+    assert_eq!(rebuilt, live, "a rebuild equals the live views");
 
     canary::assert_absent(&app, &secret);
     canary::assert_absent(&app, &prompt);
