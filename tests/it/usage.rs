@@ -249,6 +249,18 @@ async fn run(backend: Backend) {
     )
     .await;
     assert!(text.status.is_client_error(), "{}", text.body);
+    // A batch holds at most 250 records
+    let too_many = (0..251)
+        .map(|n| record(&format!("b-{n}"), "priced-gpt", "wf-a", (1, 1), DAY_TWO))
+        .collect();
+    let refused = report(&app, &pipeline, too_many).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.body["code"], "usage.batch_too_large");
     // Reporting needs a service or admin token
     let member = report(
         &app,

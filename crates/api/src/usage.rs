@@ -11,7 +11,7 @@ use crate::schema;
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageBatch {
-    #[schema(max_items = 1000)]
+    #[schema(max_items = 250)]
     pub records: Vec<UsageRecord>,
 }
 

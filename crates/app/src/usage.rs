@@ -13,8 +13,9 @@ use crate::execute::{self, Decision, Refused, Stream};
 use crate::parse;
 use crate::{Answer, AppError, Ctx, Registry};
 
-/// Most records one batch may carry.
-pub const MAX_BATCH: usize = 1000;
+/// Most records one batch may carry (250 typical records are about 60 KiB, within the
+/// server's 64 KiB body limit).
+pub const MAX_BATCH: usize = 250;
 
 /// Appends in flight at once for one batch: the log's group commit (embedded) and pipelined
 /// publishes (JetStream) take them together.
