@@ -371,3 +371,78 @@ async fn a_truncation_the_runtime_reports_shows_on_the_model() {
         json!({"last_24h": 0, "last_7d": 0})
     );
 }
+
+/// A record whose first report left the log's duplicate window long ago (here: recorded
+/// under another message id, as the log cannot be aged in a test) still counts once: its
+/// subject is created once, so the append expecting it empty meets a conflict, and the
+/// batch counts it as a duplicate, on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_sent_again_after_the_duplicate_window_counts_once() {
+    for backend in [Backend::Embedded, Backend::JetStream] {
+        let app = TestApp::start(backend).await;
+        let added = app.add_model(app.local_draft("Local Llama")).await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+        let old = domain::usage::Record {
+            model: "local-llama".into(),
+            workflow: domain::values::WorkflowId::parse("wf-a").expect("workflow"),
+            input_tokens: 100,
+            output_tokens: 10,
+            finish_reason: Some("stop".into()),
+            truncated_tool_calls: Vec::new(),
+            round: None,
+            called_at_ms: 1_793_527_200_000,
+        };
+        let envelope = eventlog::Envelope {
+            schema_version: eventlog::SCHEMA_VERSION,
+            event_id: *uuid::Uuid::now_v7().as_bytes(),
+            org: "acme".into(),
+            kind: "usage".into(),
+            aggregate_id: "r-old".into(),
+            aggregate_version: 1,
+            recorded_at_ms: 1_793_527_200_000,
+            actor: eventlog::Actor {
+                kind: eventlog::ActorKind::System,
+                id: "test".into(),
+                label: "an earlier report".into(),
+            },
+            request_id: "req-old".into(),
+            command_id: "an-earlier-command".into(),
+            prev_hash: [0; 32],
+            payload: domain::Event::Usage(domain::usage::Event::Recorded(old)).encode(),
+            payload_version: domain::event::PAYLOAD_VERSION,
+            client_addr: String::new(),
+        };
+        let subject = eventlog::Subject::new("acme", "usage", "r-old").expect("subject");
+        let log = app.registry().log();
+        let first = log
+            .append(
+                &subject,
+                0,
+                "acme:an-earlier-command:usage",
+                envelope.encode(),
+            )
+            .await
+            .expect("append");
+        app.registry().settle(first.seq).await.expect("settle");
+
+        let again = report(
+            &app,
+            &app.token,
+            vec![
+                record(
+                    "r-old",
+                    "local-llama",
+                    "wf-a",
+                    (100, 10),
+                    "2026-11-01T10:00:00Z",
+                ),
+                record("r-new", "local-llama", "wf-a", (1, 1), DAY_TWO),
+            ],
+        )
+        .await;
+        assert_eq!(receipt(&again), (1, 1), "{backend:?}");
+        let total = summary(&app, "").await;
+        assert_eq!(total["total"]["calls"], 2, "{backend:?}: {total}");
+        assert_eq!(total["total"]["input_tokens"], 101, "{backend:?}: {total}");
+    }
+}
