@@ -188,6 +188,36 @@ async fn run(backend: Backend) {
     assert_eq!(day_two.body["groups"].as_array().map(Vec::len), Some(1));
     assert_eq!(day_two.body["total"]["spend"], "0.01");
 
+    // And on the CLI, as a table
+    let output = tokio::process::Command::new(crate::crash::modelreg_binary())
+        .args(["usage", "summary", "--group-by", "workflow"])
+        .env("MODELREG_SERVER", &app.base)
+        .env("MODELREG_TOKEN", &viewer)
+        .env_remove("MODELREG_TOKEN_FILE")
+        .output()
+        .await
+        .expect("run modelreg");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("WORKFLOW"), "{table}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("wf-a") && l.contains("0.006 + 1 unpriced")),
+        "{table}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("wf-b") && l.contains("0.016 + 1 unpriced")),
+        "{table}"
+    );
+
     // A record for an unknown model refuses its whole batch, naming the record
     let refused = report(
         &app,
