@@ -635,6 +635,7 @@ impl StubRegistry {
                     deactivated_by: None,
                     controls: api::Controls::default(),
                     warnings: Vec::new(),
+                    truncations: None,
                 },
                 position: 1,
             })

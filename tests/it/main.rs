@@ -27,3 +27,4 @@ mod scenario;
 mod tamper;
 mod tidy;
 mod tokens;
+mod usage;

@@ -18,6 +18,7 @@ mod resolve;
 pub mod schema;
 mod secret;
 mod tokens;
+mod usage;
 mod workflows;
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,7 @@ pub use credentials::{
 pub use models::{
     AddModel, AddedModel, Capabilities, CapabilitiesInput, CheckedDraft, ConfirmQuery, Controls,
     DryRunQuery, EditModel, KnownCapabilities, Model, ModelList, ModelsQuery, NULL_REFUSED,
+    Truncations,
     Warning,
 };
 pub use problem::{FieldProblem, Problem};
@@ -52,6 +54,9 @@ pub use resolve::{
 };
 pub use secret::SecretField;
 pub use tokens::{IssueToken, IssuedToken, Token};
+pub use usage::{
+    UsageBatch, UsageGroup, UsageReceipt, UsageRecord, UsageSummary, UsageSummaryQuery,
+};
 pub use workflows::{
     BrokenQuery, CheckAnswer, CheckModel, Features, ModelReferences, Notice, PutWorkflow,
     Reference, Refusal, ReportReply, Step, Workflow, WorkflowSummary,

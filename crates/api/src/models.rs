@@ -279,6 +279,18 @@ pub struct Model {
     pub deactivated_by: Option<String>,
     pub controls: Controls,
     pub warnings: Vec<Warning>,
+    /// Calls of the model cut by their output limit, as runtimes reported them
+    /// (`POST /v1/usage`); in the answer of `GET /v1/models/{slug}` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncations: Option<Truncations>,
+}
+
+/// How many reported calls of a model were truncated (finish reason `length`/`max_tokens`,
+/// or a tool call cut mid-argument), by the time of the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Truncations {
+    pub last_24h: u64,
+    pub last_7d: u64,
 }
 
 /// A capability flag the catalog may not know: `null` is "unknown", never "no".

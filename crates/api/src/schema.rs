@@ -148,3 +148,19 @@ marker!(
         "Retries with one key (on the same method and path) are one command, and answer as its first attempt did.",
     )
 );
+
+marker!(
+    /// A usage record's id.
+    UsageRecordId => token(
+        domain::usage::RecordId::PATTERN,
+        64,
+        "A usage record's id, chosen by the reporter: a record sent again with the same id is counted once.",
+    )
+);
+
+marker!(
+    /// An amount of money in USD, exact.
+    Usd => ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("An exact decimal amount in USD, e.g. \"0.0129\" (never a float)."))
+);

@@ -175,6 +175,15 @@ impl Ctx {
         }
     }
 
+    /// The same caller with the command id `command_id`: a command whose id derives from
+    /// what it records (a usage record's id), not from the request carrying it.
+    pub(crate) fn with_command(&self, command_id: String) -> Self {
+        Self {
+            command_id,
+            ..self.clone()
+        }
+    }
+
     /// The same caller with another command id: a second command of one request.
     pub(crate) fn next_command(&self) -> Self {
         Self {

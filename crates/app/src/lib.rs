@@ -21,6 +21,7 @@ pub mod models;
 pub mod orgs;
 pub mod providers;
 pub mod resolve;
+pub mod usage;
 pub mod workflows;
 
 mod clock;

@@ -453,7 +453,9 @@ pub(crate) fn view_in(
     let summary = credential
         .as_ref()
         .map(|c| credentials::summary(registry, c));
-    Ok(present::model(&row, summary))
+    let mut model = present::model(&row, summary);
+    model.truncations = Some(crate::usage::truncations(registry, views, ctx, slug)?);
+    Ok(model)
 }
 
 /// A refused append of a model event: a lost race is 409 with the version that won, read

@@ -79,6 +79,7 @@ pub(crate) fn model(row: &ModelRow, credential: Option<api::CredentialSummary>) 
         deactivated_by: row.deactivation.as_ref().map(|d| d.by.clone()),
         controls: controls(&model.capabilities),
         warnings: advice(warnings),
+        truncations: None,
     }
 }
 

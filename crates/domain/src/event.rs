@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{catalog, connection_test, credential, model, org, workflow};
+use crate::{catalog, connection_test, credential, model, org, usage, workflow};
 
 /// The payload version this build writes. A new incompatible payload layout gets a new
 /// number and a decoder for the old one.
@@ -20,6 +20,8 @@ pub enum Event {
     ConnectionTest(connection_test::Event),
     /// The platform catalog, under the platform's namespace (`reg._platform.catalog.platform`).
     Catalog(catalog::Event),
+    /// A usage record, under `reg.<org>.usage.<record id>`.
+    Usage(usage::Event),
 }
 
 /// The aggregate kinds, as they appear in subjects `reg.<org>.<kind>.<id>`.
@@ -30,6 +32,7 @@ pub mod kind {
     pub const WORKFLOW: &str = "workflow";
     pub const CONNECTION_TEST: &str = "connection_test";
     pub const CATALOG: &str = "catalog";
+    pub const USAGE: &str = "usage";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +48,7 @@ impl Event {
             Self::Workflow(_) => kind::WORKFLOW,
             Self::ConnectionTest(_) => kind::CONNECTION_TEST,
             Self::Catalog(_) => kind::CATALOG,
+            Self::Usage(_) => kind::USAGE,
         }
     }
 
@@ -85,6 +89,7 @@ impl Event {
             Self::Catalog(catalog::Event::Retired { .. }) => "catalog.retired",
             Self::Catalog(catalog::Event::DefaultChanged { .. }) => "catalog.default_changed",
             Self::Catalog(catalog::Event::OverrideSet { .. }) => "catalog.override_set",
+            Self::Usage(usage::Event::Recorded(_)) => "usage.recorded",
         }
     }
 
@@ -414,6 +419,19 @@ pub fn samples() -> Vec<(&'static str, Event)> {
                 reason: "measured".into(),
                 as_of: day("2026-02-02"),
             }),
+        ),
+        (
+            "usage.recorded",
+            Event::Usage(usage::Event::Recorded(usage::Record {
+                model: "team-gpt".into(),
+                workflow: WorkflowId::parse("wf-1").unwrap_or_else(|_| unreachable!()),
+                input_tokens: 1200,
+                output_tokens: 32_000,
+                finish_reason: Some("length".into()),
+                truncated_tool_calls: vec!["write_file".into()],
+                round: Some(3),
+                called_at_ms: 1_800_000_000_000,
+            })),
         ),
     ]
 }

@@ -15,6 +15,7 @@ pub mod known;
 pub mod model;
 pub mod org;
 pub mod provider;
+pub mod usage;
 pub mod values;
 pub mod workflow;
 

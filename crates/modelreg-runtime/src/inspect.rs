@@ -129,7 +129,44 @@ impl StreamAggregator {
     }
 }
 
+/// An LLM call as a usage record needs it, besides what the response says.
+#[derive(Clone, Debug)]
+pub struct Call<'a> {
+    /// The record's id, unique per call (a retry of the report sends it again).
+    pub id: &'a str,
+    /// The model's slug or platform id.
+    pub model: &'a str,
+    pub workflow: &'a str,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub round: Option<u32>,
+    /// When the call was made, RFC 3339.
+    pub called_at: &'a str,
+}
+
 impl Inspection {
+    /// The usage record of `call` with what this response says: its finish reason and, on a
+    /// truncation, the names of the cut tool calls (never their arguments). Sent with
+    /// [`crate::Client::report`], a truncation reaches the model's answer in the registry.
+    pub fn usage(&self, call: &Call<'_>) -> api::UsageRecord {
+        let tokens = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        api::UsageRecord {
+            id: call.id.to_owned(),
+            model: call.model.to_owned(),
+            workflow: call.workflow.to_owned(),
+            input_tokens: tokens(call.input_tokens),
+            output_tokens: tokens(call.output_tokens),
+            finish_reason: self.finish_reason.clone(),
+            truncated_tool_calls: self
+                .truncation
+                .as_ref()
+                .map(|t| t.affected_tool_calls.clone())
+                .unwrap_or_default(),
+            round: call.round.map(i64::from),
+            called_at: call.called_at.to_owned(),
+        }
+    }
+
     /// Writes the seed's line when the response was truncated, through `tracing` at warn:
     /// exactly `TOOL-LOOP round N: model=<slug> hit max_tokens (finish_reason=length)`, with
     /// the affected tool calls' names in `tool_calls` (comma-separated) and the provider's

@@ -10,4 +10,4 @@ pub mod inspect;
 
 pub use check::{Checked, check};
 pub use client::{Client, ClientError};
-pub use inspect::{Inspection, Shape, StreamAggregator, ToolCall, Truncation, inspect};
+pub use inspect::{Call, Inspection, Shape, StreamAggregator, ToolCall, Truncation, inspect};

@@ -23,9 +23,10 @@ pub(crate) mod models;
 pub(crate) mod org;
 mod output;
 pub(crate) mod tokens;
+pub(crate) mod usage;
 pub(crate) mod workflows;
 
 pub(crate) use args::{
     AuditArgs, CredentialsCommand, ExportCommand, ModelsCommand, OrgCommand, Remote, TokensCommand,
-    WorkflowsCommand,
+    UsageCommand, WorkflowsCommand,
 };

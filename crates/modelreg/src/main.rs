@@ -89,6 +89,11 @@ enum Command {
         #[command(subcommand)]
         command: client::WorkflowsCommand,
     },
+    /// Usage and spend of the org's LLM calls, through a running registry.
+    Usage {
+        #[command(subcommand)]
+        command: client::UsageCommand,
+    },
     /// Exports for other tools, through a running registry.
     Export {
         #[command(subcommand)]
@@ -222,6 +227,7 @@ fn main() -> std::process::ExitCode {
             Command::Credentials { command } => client::credentials::run(remote, command).await,
             Command::Workflows { command } => client::workflows::run(remote, command).await,
             Command::Tokens { command } => client::tokens::run(remote, command).await,
+            Command::Usage { command } => client::usage::run(remote, command).await,
             Command::Export { command } => client::export::run(remote, command).await,
             Command::Org { command } => client::org::run(remote, command).await,
             Command::Catalog { command } => catalog_cmds::run(remote, command).await,

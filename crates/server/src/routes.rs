@@ -11,6 +11,7 @@ mod models;
 mod ops;
 mod providers;
 mod resolve;
+mod usage;
 mod workflows;
 
 use std::sync::Arc;
@@ -85,6 +86,8 @@ fn documented() -> OpenApiRouter<Arc<Registry>> {
         .routes(routes!(audit::audit_head))
         .routes(routes!(audit::model_history))
         .routes(routes!(audit::credential_history))
+        .routes(routes!(usage::report_usage))
+        .routes(routes!(usage::usage_summary))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::render_metrics))
@@ -140,6 +143,8 @@ async fn refuse_announced_oversize(request: Request, next: Next) -> Response {
 /// Health, readiness and metrics alone, for a worker process (no API, no request metrics).
 pub fn ops_router(registry: Arc<Registry>) -> Router {
     let (ops, _) = OpenApiRouter::<Arc<Registry>>::new()
+        .routes(routes!(usage::report_usage))
+        .routes(routes!(usage::usage_summary))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::render_metrics))

@@ -16,6 +16,7 @@ pub use projector::{
 };
 pub use rows::{
     AuditRow, CatalogChange, CatalogRow, Change, ConnectionTestRow, CredentialRow, Deactivation,
-    LastTest, ModelRow, Notice, OrgRow, Retirement, StreamPos, TokenRow, VersionRow, WorkflowRow,
+    LastTest, ModelRow, Notice, OrgRow, Retirement, StreamPos, TokenRow, UsageRow, VersionRow,
+    WorkflowRow,
 };
 pub use store::{ViewError, Views};

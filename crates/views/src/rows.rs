@@ -8,6 +8,8 @@ use domain::connection_test::ConnectionTest;
 use domain::credential::Credential;
 use domain::model::Model;
 use domain::org::Role;
+use domain::usage::Record;
+use domain::values::Costs;
 use domain::values::TokenId;
 use domain::workflow::Workflow;
 use secrets::Sealed;
@@ -226,4 +228,16 @@ pub struct Change {
     pub field: String,
     pub before: Option<String>,
     pub after: Option<String>,
+}
+
+/// One usage record with the prices per token its model had at the record's log position:
+/// a later price edit does not change what past usage cost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRow {
+    pub id: String,
+    pub record: Record,
+    /// The model's costs when the record was recorded; a side without a price is unpriced.
+    pub costs: Costs,
+    /// The record's log position.
+    pub seq: u64,
 }

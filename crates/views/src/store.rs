@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::rows::{
-    CatalogRow, ConnectionTestRow, CredentialRow, ModelRow, OrgRow, TokenRow, WorkflowRow,
+    CatalogRow, ConnectionTestRow, CredentialRow, ModelRow, OrgRow, TokenRow, UsageRow, WorkflowRow,
 };
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -37,6 +37,12 @@ pub(crate) const AUDIT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("au
 /// `<org>/<kind>/<id>/<position, 20 digits>` → nothing: the entries of one aggregate
 /// (its own events and those related to it), newest last.
 pub(crate) const AUDIT_BY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("audit_by");
+/// `<org>/<time of the call in ms, 20 digits>/<record id>` → the usage record priced as it
+/// was recorded: one org's usage in a time range is one key range.
+pub(crate) const USAGE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("usage");
+/// `<org>/<model>\0<time of the call in ms, 20 digits>/<record id>` → nothing: the
+/// truncated calls of a model, one key range per model and time range.
+pub(crate) const TRUNCATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("truncations");
 /// `head` → the last position folded and the running digest there (`eventlog::chain`).
 pub(crate) const CHAIN: TableDefinition<&[u8], &[u8]> = TableDefinition::new("chain");
 
@@ -51,13 +57,14 @@ const LAYOUT: &str = "layout";
 /// them; org rows list active admin and revoked tokens. 5: credential rows carry their
 /// name, expiry, versions and last test. 6: the platform catalog's table; org rows carry the
 /// org's default and hidden platform models. 7: the audit trail (`audit`, `audit_by`) and
-/// the running digest (`chain`). 8: token rows carry their expiry.
-const LAYOUT_VERSION: u64 = 8;
+/// the running digest (`chain`). 8: token rows carry their expiry. 9: usage records
+/// (`usage`, `truncations`).
+const LAYOUT_VERSION: u64 = 9;
 
 /// The page cache of the serving views: the hot rows of every org stay in memory.
 const SERVING_CACHE_BYTES: usize = 1 << 30;
 
-const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 13] = [
+const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 15] = [
     ORGS,
     TOKENS,
     MODELS,
@@ -71,6 +78,8 @@ const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 13] = [
     AUDIT,
     AUDIT_BY,
     CHAIN,
+    USAGE,
+    TRUNCATIONS,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +132,16 @@ pub(crate) fn audit_key(org: &str, seq: u64) -> String {
 /// An aggregate's index key for the entry at `seq`.
 pub(crate) fn audit_by_key(org: &str, kind: &str, id: &str, seq: u64) -> String {
     format!("{org}/{kind}/{id}/{seq:020}")
+}
+
+/// A usage record's key: times zero-padded to 20 digits sort as numbers.
+pub(crate) fn usage_key(org: &str, called_at_ms: i64, id: &str) -> String {
+    format!("{org}/{called_at_ms:020}/{id}")
+}
+
+/// A truncated call's key in `truncations`.
+pub(crate) fn truncation_key(org: &str, model: &str, called_at_ms: i64, id: &str) -> String {
+    format!("{org}/{model}\0{called_at_ms:020}/{id}")
 }
 
 /// The key of the running digest in `chain`.
@@ -499,6 +518,46 @@ impl Views {
             }
         }
         Ok(rows)
+    }
+
+    /// An org's usage records called in `from_ms..to_ms`, in order of the time of the call.
+    pub fn usage(&self, org: &str, from_ms: i64, to_ms: i64) -> Result<Vec<UsageRow>, ViewError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(USAGE).map_err(storage)?;
+        let start = format!("{org}/{:020}", from_ms.max(0));
+        let end = format!("{org}/{:020}", to_ms.max(0));
+        let mut rows = Vec::new();
+        for entry in table
+            .range(start.as_bytes()..end.as_bytes())
+            .map_err(storage)?
+        {
+            let (_, value) = entry.map_err(storage)?;
+            rows.push(decode(value.value())?);
+        }
+        Ok(rows)
+    }
+
+    /// How many calls of `model` made in `from_ms..to_ms` were truncated.
+    pub fn truncations(
+        &self,
+        org: &str,
+        model: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<u64, ViewError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(TRUNCATIONS).map_err(storage)?;
+        let start = format!("{org}/{model}\0{:020}", from_ms.max(0));
+        let end = format!("{org}/{model}\0{:020}", to_ms.max(0));
+        let mut count = 0;
+        for entry in table
+            .range(start.as_bytes()..end.as_bytes())
+            .map_err(storage)?
+        {
+            entry.map_err(storage)?;
+            count += 1;
+        }
+        Ok(count)
     }
 
     /// The id of the aggregate of `kind` that command `command_id` wrote to, if it did.

@@ -246,6 +246,23 @@ pub(crate) enum WorkflowsCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub(crate) enum UsageCommand {
+    /// Tokens and spend of the org's LLM calls, each priced as its model was priced when the
+    /// call was recorded; calls of models without prices are counted and marked unpriced.
+    Summary {
+        /// Calls made at or after this RFC 3339 time.
+        #[arg(long)]
+        from: Option<String>,
+        /// Calls made before this RFC 3339 time.
+        #[arg(long)]
+        to: Option<String>,
+        /// Group by model (default), workflow or day.
+        #[arg(long, value_parser = ["model", "workflow", "day"])]
+        group_by: Option<String>,
+    },
+}
+
 #[derive(Args)]
 pub(crate) struct PutWorkflowArgs {
     /// The workflow's id (letters, digits, `-`, `_`).

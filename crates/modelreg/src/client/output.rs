@@ -58,6 +58,15 @@ pub(crate) fn model_summary(model: &Model) -> Vec<String> {
     rows.push(("status", model.status.clone()));
     rows.push(("credential", credential));
     rows.push(("version", model.version.to_string()));
+    if let Some(truncations) = &model.truncations {
+        rows.push((
+            "truncations",
+            format!(
+                "{} in the last 24 h, {} in 7 days",
+                truncations.last_24h, truncations.last_7d
+            ),
+        ));
+    }
     let mut lines = labelled(rows);
     for warning in &model.warnings {
         lines.push(format!("warning: {}", warning.message));
@@ -627,6 +636,10 @@ mod tests {
                 reasoning_budget: true,
             },
             warnings: Vec::new(),
+            truncations: Some(api::Truncations {
+                last_24h: 2,
+                last_7d: 5,
+            }),
         }
     }
 
@@ -669,6 +682,7 @@ mod tests {
             "output cost: unknown",
             "credential:  sk-ant-…wxyz (cred_1)",
             "status:      active",
+            "truncations: 2 in the last 24 h, 5 in 7 days",
         ] {
             assert!(
                 lines.iter().any(|line| line == expected),

@@ -11,7 +11,7 @@ use domain::model::{self, Model};
 use domain::provider::Endpoint;
 use domain::values::Capabilities;
 use domain::workflow::Workflow;
-use domain::{connection_test, credential, org};
+use domain::{connection_test, credential, org, usage};
 use eventlog::Envelope;
 
 use super::ProjectError;
@@ -26,6 +26,11 @@ pub(super) fn record(t: &mut Tables<'_>, message: &Decoded) -> Result<(), Projec
     let Decoded {
         envelope, event, ..
     } = message;
+    // Usage records are not audit entries: they change nothing anyone configured, and one
+    // per LLM call would bury the changes. The log keeps them; the usage view answers.
+    if matches!(event, Event::Usage(_)) {
+        return Ok(());
+    }
     let org_id = envelope.org.as_str();
     let described = describe(t, envelope, event)?;
     let row = AuditRow {
@@ -187,6 +192,12 @@ fn describe(t: &Tables<'_>, envelope: &Envelope, event: &Event) -> Result<Descri
             )
         }
         Event::Catalog(event) => describe_catalog(event),
+        // Words for the event all the same (`record` leaves usage out of the trail).
+        Event::Usage(usage::Event::Recorded(record)) => Described::new(format!(
+            "usage recorded: {} in, {} out tokens",
+            record.input_tokens, record.output_tokens
+        ))
+        .related("model", &record.model),
         Event::Model(event) => describe_model(t, &row_key, envelope.aggregate_version, event)?,
         Event::Workflow(event) => {
             let before: Option<WorkflowRow> = read(&t.workflows, &row_key)?;
@@ -513,6 +524,7 @@ mod tests {
                 Event::Workflow(_) => ("workflow", "wf-1"),
                 Event::ConnectionTest(_) => ("connection_test", "ct-1"),
                 Event::Catalog(_) => ("catalog", "platform"),
+                Event::Usage(_) => ("usage", "r-1"),
             };
             let envelope =
                 Envelope::decode(&crate::projector::fixtures::envelope(kind, id, 1, &event))

@@ -10,8 +10,8 @@ use super::reader::Decoded;
 use super::rules::apply_one;
 use crate::store::{
     AUDIT, AUDIT_BY, CATALOG, CHAIN, CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS,
-    FINGERPRINTS, HEAD, META, MODELS, ORGS, REFS, TOKENS, Views, WORKFLOWS, decode, encode,
-    storage,
+    FINGERPRINTS, HEAD, META, MODELS, ORGS, REFS, TOKENS, TRUNCATIONS, USAGE, Views, WORKFLOWS,
+    decode, encode, storage,
 };
 
 /// Applies chunks of decoded messages, in order, in one write transaction; returns the
@@ -163,6 +163,8 @@ pub(super) struct Tables<'t> {
     pub(super) audit: Overlay<'t>,
     pub(super) audit_by: Overlay<'t>,
     pub(super) chain: Overlay<'t>,
+    pub(super) usage: Overlay<'t>,
+    pub(super) truncations: Overlay<'t>,
 }
 
 impl<'t> Tables<'t> {
@@ -181,6 +183,8 @@ impl<'t> Tables<'t> {
             audit: Overlay::new(txn.open_table(AUDIT).map_err(storage)?),
             audit_by: Overlay::new(txn.open_table(AUDIT_BY).map_err(storage)?),
             chain: Overlay::new(txn.open_table(CHAIN).map_err(storage)?),
+            usage: Overlay::new(txn.open_table(USAGE).map_err(storage)?),
+            truncations: Overlay::new(txn.open_table(TRUNCATIONS).map_err(storage)?),
         })
     }
 
@@ -199,6 +203,8 @@ impl<'t> Tables<'t> {
             &mut self.audit,
             &mut self.audit_by,
             &mut self.chain,
+            &mut self.usage,
+            &mut self.truncations,
         ] {
             table.flush()?;
         }

@@ -5,7 +5,8 @@
 
 use domain::event::Event;
 use domain::model::{self, Status};
-use domain::{catalog, connection_test, credential, org, workflow};
+use domain::values::Costs;
+use domain::{catalog, connection_test, credential, org, usage, workflow};
 use eventlog::Envelope;
 
 use super::ProjectError;
@@ -13,9 +14,9 @@ use super::batch::{Tables, read, write};
 use super::reader::Decoded;
 use crate::rows::{
     CatalogChange, CatalogRow, ConnectionTestRow, CredentialRow, Deactivation, LastTest, ModelRow,
-    Notice, OrgRow, Retirement, StreamPos, TokenRow, VersionRow, WorkflowRow,
+    Notice, OrgRow, Retirement, StreamPos, TokenRow, UsageRow, VersionRow, WorkflowRow,
 };
-use crate::store::{CATALOG_KEY, key, ref_key};
+use crate::store::{CATALOG_KEY, key, ref_key, truncation_key, usage_key};
 
 /// The `kind` under which the `commands` view keeps the token a command issued (tokens live
 /// in the org's stream, so the aggregate kind would name the org).
@@ -63,6 +64,7 @@ pub(super) fn apply_one(t: &mut Tables<'_>, message: &Decoded) -> Result<(), Pro
         Event::Workflow(event) => apply_workflow(t, org_id, &envelope.aggregate_id, event, &at),
         Event::ConnectionTest(event) => apply_connection_test(t, envelope, event, &at),
         Event::Catalog(event) => apply_catalog(t, event, &at),
+        Event::Usage(event) => apply_usage(t, org_id, &envelope.aggregate_id, event, &at),
     }
 }
 
@@ -221,6 +223,50 @@ fn warn_of_retirement(
         }
     }
     write(&mut t.catalog, CATALOG_KEY, &catalog)
+}
+
+/// Keeps a usage record with the prices its model has now, at the record's position: the
+/// custom model's costs, or the platform catalog's. A model without a row prices nothing
+/// (the record stays unpriced), which is no reason to stop the projector.
+fn apply_usage(
+    t: &mut Tables<'_>,
+    org_id: &str,
+    record_id: &str,
+    event: &usage::Event,
+    at: &Meta<'_>,
+) -> Result<(), ProjectError> {
+    let usage::Event::Recorded(record) = event;
+    let costs = if record.model.contains('/') {
+        let catalog: Option<CatalogRow> = read(&t.catalog, CATALOG_KEY)?;
+        catalog
+            .and_then(|row| {
+                row.catalog.find(&record.model).map(|entry| Costs {
+                    input_per_token: entry.cost(catalog::FactName::InputCost),
+                    output_per_token: entry.cost(catalog::FactName::OutputCost),
+                })
+            })
+            .unwrap_or_default()
+    } else {
+        let model: Option<ModelRow> = read(&t.models, &key(org_id, &record.model))?;
+        model.map(|row| row.model.costs).unwrap_or_default()
+    };
+    if record.truncated() {
+        t.truncations.insert(
+            truncation_key(org_id, &record.model, record.called_at_ms, record_id),
+            Vec::new(),
+        );
+    }
+    let row = UsageRow {
+        id: record_id.to_owned(),
+        record: record.clone(),
+        costs,
+        seq: at.seq,
+    };
+    write(
+        &mut t.usage,
+        usage_key(org_id, record.called_at_ms, record_id),
+        &row,
+    )
 }
 
 fn apply_catalog(

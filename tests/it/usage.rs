@@ -1,0 +1,478 @@
+//! Usage and spend over HTTP, on both backends: usage from two workflows across a price edit
+//! is priced at the old and the new price (exact decimal strings); a model without prices
+//! is counted in tokens and flagged unpriced, never $0; a record sent twice (the same batch
+//! again, or one record in two batches) counts once; a record for an unknown model refuses
+//! its whole batch with a clear code; a prompt sent by mistake is refused and stored nowhere;
+//! a rebuild prices every record as it was priced live; and no secret reaches any file, log
+//! or answer.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::canary;
+use crate::support::{Backend, Reply, TestApp};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_and_spend_on_the_embedded_log() {
+    run(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_and_spend_on_jetstream() {
+    run(Backend::JetStream).await;
+}
+
+const DAY_ONE: &str = "2026-11-01T10:00:00Z";
+const DAY_TWO: &str = "2026-11-02T09:30:00Z";
+
+fn record(id: &str, model: &str, workflow: &str, tokens: (i64, i64), at: &str) -> Value {
+    json!({
+        "id": id,
+        "model": model,
+        "workflow": workflow,
+        "input_tokens": tokens.0,
+        "output_tokens": tokens.1,
+        "finish_reason": "stop",
+        "called_at": at,
+    })
+}
+
+async fn report(app: &TestApp, token: &str, records: Vec<Value>) -> Reply {
+    app.call_with(
+        Method::POST,
+        "/v1/usage",
+        Some(json!({ "records": records })),
+        token,
+        &[],
+    )
+    .await
+}
+
+async fn summary(app: &TestApp, query: &str) -> Value {
+    let reply = app
+        .call(Method::GET, &format!("/v1/usage/summary?{query}"), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body
+}
+
+/// The group of `summary` with `key`.
+fn group<'a>(summary: &'a Value, key: &str) -> &'a Value {
+    summary["groups"]
+        .as_array()
+        .and_then(|groups| groups.iter().find(|g| g["key"] == key))
+        .unwrap_or_else(|| panic!("no group {key} in {summary}"))
+}
+
+fn receipt(reply: &Reply) -> (u64, u64) {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    (
+        reply.body["recorded"].as_u64().expect("recorded"),
+        reply.body["duplicates"].as_u64().expect("duplicates"),
+    )
+}
+
+async fn run(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let pipeline = app.issue_token("pipeline", "service").await;
+    let viewer = app.issue_token("viewer", "member").await;
+    let secret = format!("sk-canary-{}", uuid::Uuid::new_v4().simple());
+    let prompt = format!("prompt-canary-{}", uuid::Uuid::new_v4().simple());
+
+    // Given a priced model (with a credential) and a model without prices
+    let priced = app
+        .add_model(json!({"display_name": "Priced GPT", "provider": "openai",
+            "provider_model_id": "gpt-5", "credential": {"api_key": secret},
+            "max_tokens": 8000, "input_cost_per_token": "0.000003",
+            "output_cost_per_token": "0.000015"}))
+        .await;
+    assert_eq!(priced.status, StatusCode::CREATED, "{}", priced.body);
+    assert_eq!(priced.body["model"]["slug"], "priced-gpt");
+    let local = app.add_model(app.local_draft("Local Llama")).await;
+    assert_eq!(local.status, StatusCode::CREATED, "{}", local.body);
+    assert_eq!(local.body["model"]["slug"], "local-llama");
+
+    // When two workflows report usage at the old price
+    let first = vec![
+        record("r-1", "priced-gpt", "wf-a", (1000, 200), DAY_ONE),
+        record("r-2", "priced-gpt", "wf-b", (2000, 0), DAY_ONE),
+        json!({"id": "r-3", "model": "local-llama", "workflow": "wf-a", "input_tokens": 500,
+            "output_tokens": 50, "finish_reason": "length",
+            "truncated_tool_calls": ["write_file"], "round": 4, "called_at": DAY_ONE}),
+        record(
+            "r-4",
+            "google/gemini-3.1-pro-preview",
+            "wf-b",
+            (10, 10),
+            DAY_ONE,
+        ),
+    ];
+    assert_eq!(
+        receipt(&report(&app, &pipeline, first.clone()).await),
+        (4, 0)
+    );
+    // Then the same batch again counts once
+    assert_eq!(receipt(&report(&app, &pipeline, first).await), (0, 4));
+
+    // When the price is edited, and a batch carries a new record and an old one (r-1)
+    let edited = app
+        .edit_model(
+            "priced-gpt",
+            json!({"input_cost_per_token": "0.000004", "output_cost_per_token": "0.00002"}),
+            None,
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let second = vec![
+        record("r-5", "priced-gpt", "wf-b", (1000, 300), DAY_TWO),
+        record("r-1", "priced-gpt", "wf-a", (1000, 200), DAY_ONE),
+        record("r-5", "priced-gpt", "wf-b", (1000, 300), DAY_TWO),
+    ];
+    assert_eq!(receipt(&report(&app, &pipeline, second).await), (1, 2));
+
+    // Then spend per model: r-1 (0.003 + 0.003) and r-2 (0.006) at the old price, r-5
+    // (0.004 + 0.006) at the new one; the unpriced models count tokens, spend null
+    let by_model = summary(&app, "group_by=model").await;
+    let gpt = group(&by_model, "priced-gpt");
+    assert_eq!(gpt["spend"], "0.022", "{by_model}");
+    assert_eq!(gpt["calls"], 3);
+    assert_eq!(
+        (&gpt["input_tokens"], &gpt["output_tokens"]),
+        (&json!(4000), &json!(500))
+    );
+    assert_eq!(gpt["unpriced"], false);
+    let llama = group(&by_model, "local-llama");
+    assert_eq!(llama["spend"], Value::Null, "never $0: {by_model}");
+    assert_eq!(llama["unpriced"], true);
+    assert_eq!(llama["unpriced_calls"], 1);
+    assert_eq!(
+        (&llama["input_tokens"], &llama["output_tokens"]),
+        (&json!(500), &json!(50))
+    );
+    assert_eq!(llama["truncated_calls"], 1);
+    let platform = group(&by_model, "google/gemini-3.1-pro-preview");
+    assert_eq!(
+        platform["spend"],
+        Value::Null,
+        "the shipped catalog has no prices"
+    );
+    assert_eq!(platform["unpriced"], true);
+    assert_eq!(by_model["total"]["calls"], 5);
+    assert_eq!(by_model["total"]["spend"], "0.022");
+    assert_eq!(by_model["total"]["unpriced_calls"], 2);
+
+    // And per workflow
+    let by_workflow = summary(&app, "group_by=workflow").await;
+    let a = group(&by_workflow, "wf-a");
+    assert_eq!(
+        (&a["spend"], &a["unpriced"]),
+        (&json!("0.006"), &json!(true))
+    );
+    let b = group(&by_workflow, "wf-b");
+    assert_eq!((&b["spend"], &b["calls"]), (&json!("0.016"), &json!(3)));
+
+    // And per day, and in a time range (members read it too)
+    let by_day = summary(&app, "group_by=day").await;
+    assert_eq!(group(&by_day, "2026-11-01")["spend"], "0.012");
+    assert_eq!(group(&by_day, "2026-11-02")["spend"], "0.01");
+    let day_two = app
+        .call_with(
+            Method::GET,
+            "/v1/usage/summary?group_by=day&from=2026-11-02T00:00:00Z&to=2026-11-03T00:00:00Z",
+            None,
+            &viewer,
+            &[],
+        )
+        .await;
+    assert_eq!(day_two.status, StatusCode::OK, "{}", day_two.body);
+    assert_eq!(day_two.body["groups"].as_array().map(Vec::len), Some(1));
+    assert_eq!(day_two.body["total"]["spend"], "0.01");
+
+    // And on the CLI, as a table
+    let output = tokio::process::Command::new(crate::crash::modelreg_binary())
+        .args(["usage", "summary", "--group-by", "workflow"])
+        .env("MODELREG_SERVER", &app.base)
+        .env("MODELREG_TOKEN", &viewer)
+        .env_remove("MODELREG_TOKEN_FILE")
+        .output()
+        .await
+        .expect("run modelreg");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("WORKFLOW"), "{table}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("wf-a") && l.contains("0.006 + 1 unpriced")),
+        "{table}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("wf-b") && l.contains("0.016 + 1 unpriced")),
+        "{table}"
+    );
+
+    // A record for an unknown model refuses its whole batch, naming the record
+    let refused = report(
+        &app,
+        &pipeline,
+        vec![
+            record("r-6", "priced-gpt", "wf-a", (1, 1), DAY_TWO),
+            record("r-7", "no-such-model", "wf-a", (1, 1), DAY_TWO),
+        ],
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        refused.body["code"], "usage.unknown_model",
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.body["errors"][0]["field"], "model");
+    assert!(
+        refused.body["errors"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("record 1:")),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        summary(&app, "").await["total"]["calls"],
+        5,
+        "nothing recorded"
+    );
+
+    // Bad values are named by field, never quoted; text is refused, never stored
+    let bad = report(
+        &app,
+        &pipeline,
+        vec![
+            json!({"id": "r 8", "model": "priced-gpt", "workflow": "wf-a",
+            "input_tokens": -5, "output_tokens": 1, "called_at": "yesterday"}),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    let fields: Vec<&str> = bad.body["errors"]
+        .as_array()
+        .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(fields, ["id", "called_at", "input_tokens"], "{}", bad.body);
+    let text = report(
+        &app,
+        &pipeline,
+        vec![
+            json!({"id": "r-9", "model": "priced-gpt", "workflow": "wf-a",
+            "input_tokens": 1, "output_tokens": 1, "called_at": DAY_TWO, "prompt": prompt}),
+        ],
+    )
+    .await;
+    assert!(text.status.is_client_error(), "{}", text.body);
+    // A batch holds at most 250 records
+    let too_many = (0..251)
+        .map(|n| record(&format!("b-{n}"), "priced-gpt", "wf-a", (1, 1), DAY_TWO))
+        .collect();
+    let refused = report(&app, &pipeline, too_many).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.body["code"], "usage.batch_too_large");
+    // Reporting needs a service or admin token
+    let member = report(
+        &app,
+        &viewer,
+        vec![record("r-10", "priced-gpt", "wf-a", (1, 1), DAY_TWO)],
+    )
+    .await;
+    assert_eq!(member.status, StatusCode::FORBIDDEN, "{}", member.body);
+    assert_eq!(summary(&app, "").await["total"]["calls"], 5);
+
+    // A rebuild prices every record as it was priced live: the views are the log's
+    let last = app.registry().log().last_seq().await.expect("last seq");
+    app.registry().settle(last).await.expect("settle");
+    let live = app.registry().views().checksum().expect("checksum");
+    let rebuilt_path = app.data.path().join("rebuild.redb");
+    let rebuilt = views::rebuild(
+        std::sync::Arc::clone(app.registry().log()),
+        &rebuilt_path,
+        |_, _| {},
+    )
+    .await
+    .expect("rebuild");
+    assert_eq!(rebuilt, live, "a rebuild equals the live views");
+
+    canary::assert_absent(&app, &secret);
+    canary::assert_absent(&app, &prompt);
+}
+
+/// The loop closed: a response the runtime crate finds truncated is reported through
+/// `Client::report`, and the model's answer counts its truncated calls in the last 24 hours
+/// and 7 days (by the time of the call); a report sent again counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncation_the_runtime_reports_shows_on_the_model() {
+    use app::Clock as _;
+    use modelreg_runtime::{Call, Client, Shape, inspect};
+
+    const HOUR_MS: i64 = 60 * 60 * 1000;
+    let app = TestApp::start(Backend::Embedded).await;
+    let service = app.issue_token("pipeline", "service").await;
+    let added = app.add_model(app.local_draft("Local Llama")).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let client = Client::new(&app.base, service).expect("client");
+
+    // A response whose second tool call was cut mid-argument, and one that ended well
+    let cut = inspect(
+        Shape::OpenAi,
+        &json!({"choices": [{"finish_reason": "length", "message": {"tool_calls": [
+            {"id": "c1", "type": "function",
+             "function": {"name": "read_file", "arguments": "{\"path\": \"a.rs\"}"}},
+            {"id": "c2", "type": "function",
+             "function": {"name": "write_file", "arguments": "{\"path\": \"b.rs\", \"con"}}
+        ]}}]}),
+    );
+    let fine = inspect(
+        Shape::OpenAi,
+        &json!({"choices": [{"finish_reason": "stop", "message": {"content": "done"}}]}),
+    );
+    let now = app.clock.now_ms();
+    let at = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .expect("time")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format")
+    };
+    let calls = [
+        ("t-1", at(now - HOUR_MS), &cut),
+        ("t-2", at(now - 3 * 24 * HOUR_MS), &cut),
+        ("t-3", at(now - 10 * 24 * HOUR_MS), &cut),
+        ("t-4", at(now - HOUR_MS), &fine),
+    ];
+    let records: Vec<api::UsageRecord> = calls
+        .iter()
+        .map(|(id, called_at, inspection)| {
+            inspection.usage(&Call {
+                id,
+                model: "local-llama",
+                workflow: "wf-agent",
+                input_tokens: 12_000,
+                output_tokens: 4096,
+                round: Some(7),
+                called_at,
+            })
+        })
+        .collect();
+    assert_eq!(records[0].truncated_tool_calls, ["write_file"]);
+    assert_eq!(records[0].finish_reason.as_deref(), Some("length"));
+    assert!(records[3].truncated_tool_calls.is_empty());
+
+    let receipt = client.report(records.clone()).await.expect("report");
+    assert_eq!((receipt.recorded, receipt.duplicates), (4, 0));
+    let again = client.report(records).await.expect("report again");
+    assert_eq!((again.recorded, again.duplicates), (0, 4));
+
+    let model = app.get_model("local-llama").await;
+    assert_eq!(model.status, StatusCode::OK, "{}", model.body);
+    assert_eq!(
+        model.body["truncations"],
+        json!({"last_24h": 1, "last_7d": 2}),
+        "{}",
+        model.body
+    );
+    // A week later, nothing is recent
+    app.clock
+        .advance(std::time::Duration::from_secs(8 * 24 * 3600));
+    let later = app.get_model("local-llama").await;
+    assert_eq!(
+        later.body["truncations"],
+        json!({"last_24h": 0, "last_7d": 0})
+    );
+}
+
+/// A record whose first report left the log's duplicate window long ago (here: recorded
+/// under another message id, as the log cannot be aged in a test) still counts once: its
+/// subject is created once, so the append expecting it empty meets a conflict, and the
+/// batch counts it as a duplicate, on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_sent_again_after_the_duplicate_window_counts_once() {
+    for backend in [Backend::Embedded, Backend::JetStream] {
+        let app = TestApp::start(backend).await;
+        let added = app.add_model(app.local_draft("Local Llama")).await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+        let old = domain::usage::Record {
+            model: "local-llama".into(),
+            workflow: domain::values::WorkflowId::parse("wf-a").expect("workflow"),
+            input_tokens: 100,
+            output_tokens: 10,
+            finish_reason: Some("stop".into()),
+            truncated_tool_calls: Vec::new(),
+            round: None,
+            called_at_ms: 1_793_527_200_000,
+        };
+        let envelope = eventlog::Envelope {
+            schema_version: eventlog::SCHEMA_VERSION,
+            event_id: *uuid::Uuid::now_v7().as_bytes(),
+            org: "acme".into(),
+            kind: "usage".into(),
+            aggregate_id: "r-old".into(),
+            aggregate_version: 1,
+            recorded_at_ms: 1_793_527_200_000,
+            actor: eventlog::Actor {
+                kind: eventlog::ActorKind::System,
+                id: "test".into(),
+                label: "an earlier report".into(),
+            },
+            request_id: "req-old".into(),
+            command_id: "an-earlier-command".into(),
+            prev_hash: [0; 32],
+            payload: domain::Event::Usage(domain::usage::Event::Recorded(old)).encode(),
+            payload_version: domain::event::PAYLOAD_VERSION,
+            client_addr: String::new(),
+        };
+        let subject = eventlog::Subject::new("acme", "usage", "r-old").expect("subject");
+        let log = app.registry().log();
+        let first = log
+            .append(
+                &subject,
+                0,
+                "acme:an-earlier-command:usage",
+                envelope.encode(),
+            )
+            .await
+            .expect("append");
+        app.registry().settle(first.seq).await.expect("settle");
+
+        let again = report(
+            &app,
+            &app.token,
+            vec![
+                record(
+                    "r-old",
+                    "local-llama",
+                    "wf-a",
+                    (100, 10),
+                    "2026-11-01T10:00:00Z",
+                ),
+                record("r-new", "local-llama", "wf-a", (1, 1), DAY_TWO),
+            ],
+        )
+        .await;
+        assert_eq!(receipt(&again), (1, 1), "{backend:?}");
+        let total = summary(&app, "").await;
+        assert_eq!(total["total"]["calls"], 2, "{backend:?}: {total}");
+        assert_eq!(total["total"]["input_tokens"], 101, "{backend:?}: {total}");
+    }
+}
