@@ -154,7 +154,7 @@ async fn run(backend: Backend) {
         action: "model.deactivated",
         changes: vec![("status", Some("active".into()), Some("deactivated".into()))],
     });
-    wait_for_warning(&app, "beta").await;
+    app.wait_for_warning("beta").await;
     expected.push(Expected {
         actor: "dependents worker",
         action: "model.dependents_warned",
@@ -669,27 +669,6 @@ fn token_id(token: &str) -> String {
 fn rfc3339(at: time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .expect("format")
-}
-
-/// Waits until the dependents worker recorded its warning for `slug`.
-async fn wait_for_warning(app: &TestApp, slug: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let row = app
-            .registry()
-            .views()
-            .model("acme", slug)
-            .expect("views")
-            .expect("model");
-        if row.deactivation.is_some_and(|d| d.warned.is_some()) {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "no warning recorded");
-        app.registry()
-            .views()
-            .changed(std::time::Duration::from_millis(200))
-            .await;
-    }
 }
 
 /// `modelreg audit` prints the trail as a table, or JSON lines with `--json`; `modelreg

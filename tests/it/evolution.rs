@@ -54,7 +54,7 @@ async fn make_the_fixture_log() {
         .call(Method::DELETE, "/v1/models/team-llama?confirm=true", None)
         .await;
     assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
-    wait_for_warning(&app, "team-llama").await;
+    app.wait_for_warning("team-llama").await;
     let back = app
         .call(Method::POST, "/v1/models/team-llama/activation", None)
         .await;
@@ -187,7 +187,7 @@ async fn the_old_release_log_rebuilds_to_its_views() {
     assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
     let gone = app.deactivate_model("team-gpt").await;
     assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
-    wait_for_warning(&app, "team-gpt").await;
+    app.wait_for_warning("team-gpt").await;
     let last = app.registry().log().last_seq().await.expect("last");
     app.registry().settle(last).await.expect("settle");
     let newest = read_log(app.registry().log().as_ref()).await;
@@ -250,27 +250,6 @@ pub(crate) async fn read_log(log: &dyn eventlog::EventLog) -> Vec<eventlog::Stor
         stored.push(tail.next().await.expect("a message").expect("read"));
     }
     stored
-}
-
-/// Waits until the dependents worker recorded its warning for `slug`.
-async fn wait_for_warning(app: &TestApp, slug: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let row = app
-            .registry()
-            .views()
-            .model("acme", slug)
-            .expect("views")
-            .expect("model");
-        if row.deactivation.is_some_and(|d| d.warned.is_some()) {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "no warning recorded");
-        app.registry()
-            .views()
-            .changed(std::time::Duration::from_millis(200))
-            .await;
-    }
 }
 
 /// The views' rows and the answers of the org `acme`, as JSON.

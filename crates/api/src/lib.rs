@@ -41,8 +41,7 @@ pub use credentials::{
 pub use models::{
     AddModel, AddedModel, Capabilities, CapabilitiesInput, CheckedDraft, ConfirmQuery, Controls,
     DryRunQuery, EditModel, KnownCapabilities, Model, ModelList, ModelsQuery, NULL_REFUSED,
-    Truncations,
-    Warning,
+    Truncations, Warning,
 };
 pub use problem::{FieldProblem, Problem};
 pub use providers::{

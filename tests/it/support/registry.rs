@@ -420,6 +420,27 @@ impl TestApp {
         }
     }
 
+    /// Waits until the dependents worker recorded its warning for `slug` (of `acme`).
+    pub(crate) async fn wait_for_warning(&self, slug: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let row = self
+                .registry()
+                .views()
+                .model("acme", slug)
+                .expect("views")
+                .expect("model");
+            if row.deactivation.is_some_and(|d| d.warned.is_some()) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "no warning recorded");
+            self.registry()
+                .views()
+                .changed(std::time::Duration::from_millis(200))
+                .await;
+        }
+    }
+
     pub(crate) async fn get_model(&self, slug: &str) -> Reply {
         self.call(Method::GET, &format!("/v1/models/{slug}"), None)
             .await
