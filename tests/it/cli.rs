@@ -884,6 +884,25 @@ fn every_route_has_a_command_and_global_flags_go_anywhere() {
     let platform = ok(&["models", "show", "google/gemini-3.1-pro-preview"], None);
     assert_eq!(summary_field(&platform, "default").as_deref(), Some("yes"));
 
+    // What adding a model of each provider asks for, as the console's dialog has it.
+    let providers = ok(&["providers"], None);
+    let listed = text(&providers);
+    assert!(listed.starts_with("PROVIDER"), "{listed}");
+    let bedrock = listed
+        .lines()
+        .find(|l| l.starts_with("bedrock"))
+        .unwrap_or_else(|| panic!("no bedrock row: {listed}"));
+    assert!(
+        bedrock.contains("access_key_id") && bedrock.contains(" | "),
+        "the IAM key pair and the Bedrock API key as alternatives: {bedrock}"
+    );
+    let providers = stdout_json(&ok(&["--json", "providers"], None));
+    assert_eq!(
+        providers["providers"].as_array().map(Vec::len),
+        Some(9),
+        "{providers}"
+    );
+
     let tested = ok(&["models", "test", "team-gpt"], None);
     assert!(
         text(&tested).contains("Test Connection passed"),

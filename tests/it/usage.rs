@@ -301,6 +301,47 @@ async fn run(backend: Backend) {
     assert_eq!(member.status, StatusCode::FORBIDDEN, "{}", member.body);
     assert_eq!(summary(&app, "").await["total"]["calls"], 5);
 
+    // The CLI records a file (here standard input, one record a line) in batches of 250,
+    // and a record the registry has already counts once
+    let lines: String = (0..251)
+        .map(|n| record(&format!("cli-{n}"), "priced-gpt", "wf-c", (1, 1), DAY_TWO))
+        .chain(std::iter::once(record(
+            "r-1",
+            "priced-gpt",
+            "wf-a",
+            (1, 1),
+            DAY_TWO,
+        )))
+        .map(|r| r.to_string() + "\n")
+        .collect();
+    let mut cli = tokio::process::Command::new(crate::crash::modelreg_binary())
+        .args(["usage", "record", "--file", "-"])
+        .env("MODELREG_SERVER", &app.base)
+        .env("MODELREG_TOKEN", &pipeline)
+        .env_remove("MODELREG_TOKEN_FILE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run modelreg");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = cli.stdin.take().expect("stdin");
+        stdin.write_all(lines.as_bytes()).await.expect("write");
+    }
+    let output = cli.wait_with_output().await.expect("modelreg");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("recorded 251 usage records; 1 the registry had already"),
+        "{said}"
+    );
+    assert_eq!(summary(&app, "").await["total"]["calls"], 256);
+
     // A rebuild prices every record as it was priced live: the views are the log's
     let last = app.registry().log().last_seq().await.expect("last seq");
     app.registry().settle(last).await.expect("settle");

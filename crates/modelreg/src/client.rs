@@ -22,6 +22,7 @@ mod input;
 pub(crate) mod models;
 pub(crate) mod org;
 mod output;
+pub(crate) mod providers;
 pub(crate) mod tokens;
 pub(crate) mod usage;
 pub(crate) mod workflows;

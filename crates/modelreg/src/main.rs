@@ -99,6 +99,9 @@ enum Command {
         #[command(subcommand)]
         command: client::ExportCommand,
     },
+    /// The providers a custom model can use: each one's credential fields (and alternatives),
+    /// endpoint and model id form, through a running registry.
+    Providers,
     /// API tokens of the org, through a running registry.
     Tokens {
         #[command(subcommand)]
@@ -227,6 +230,7 @@ fn main() -> std::process::ExitCode {
             Command::Credentials { command } => client::credentials::run(remote, command).await,
             Command::Workflows { command } => client::workflows::run(remote, command).await,
             Command::Tokens { command } => client::tokens::run(remote, command).await,
+            Command::Providers => client::providers::run(remote).await,
             Command::Usage { command } => client::usage::run(remote, command).await,
             Command::Export { command } => client::export::run(remote, command).await,
             Command::Org { command } => client::org::run(remote, command).await,

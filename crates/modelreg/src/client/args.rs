@@ -261,6 +261,15 @@ pub(crate) enum UsageCommand {
         #[arg(long, value_parser = ["model", "workflow", "day"])]
         group_by: Option<String>,
     },
+    /// Record usage from a file (a backfill, or a runtime without the runtime crate): a JSON
+    /// array of records or one record per line, each as `POST /v1/usage` takes it (id,
+    /// model, workflow, input_tokens, output_tokens, called_at, ...), sent in batches of 250.
+    /// A record the registry has already is counted once.
+    Record {
+        /// The file to read, or `-` for standard input.
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Args)]
