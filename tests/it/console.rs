@@ -2,7 +2,8 @@
 //! pasted token, the session cookie's attributes, the Content-Security-Policy, escaping,
 //! CSRF, members kept to reading, the Models page (platform and custom, the default marked,
 //! paging and filters on the server), the detail page with its deactivation count, the Add
-//! Custom Model dialog gated on a passing test, and the Credentials and Workflows pages.
+//! Custom Model dialog gated on a passing test, the Credentials and Workflows pages, and the
+//! admins' Tokens (shown once, revoked after a confirmation) and Audit pages.
 
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
