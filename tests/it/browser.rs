@@ -395,9 +395,49 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
         ("picker", "/picker?model=browser-model"),
         ("platform", "/platform/google/gemini-3.1-pro-preview"),
         ("edit", "/models/browser-model/edit"),
+        ("audit", "/audit?kind=model"),
     ] {
         run.go(step, path).await?;
         run.no_console_errors().await?;
     }
+    run.check(
+        run.text().await?.contains("model.added"),
+        "the audit trail shows the add",
+    )?;
+
+    // Issue a token: shown once, with the copy hint.
+    run.go("tokens", "/tokens").await?;
+    run.fill("#label", "Browser CI").await?;
+    run.click("form.card button.primary").await?;
+    run.wait_text("shown this once").await?;
+    run.check(run.shown("#issued-token").await?, "the token is shown")?;
+    run.no_console_errors().await?;
+
+    // A narrow window: the sidebar wraps above the page and stays usable, nothing overflows.
+    run.step = "narrow";
+    run.client
+        .set_window_size(480, 900)
+        .await
+        .map_err(|e| e.to_string())?;
+    run.go("narrow", "/models").await?;
+    let overflow = run
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    run.check(
+        overflow.as_i64() == Some(0),
+        &format!("the page overflows the narrow window by {overflow}px"),
+    )?;
+    run.check(
+        run.shown("nav.sidebar a[href='/tokens']").await?,
+        "the sidebar's Tokens entry is visible",
+    )?;
+    run.click("nav.sidebar a[href='/audit']").await?;
+    run.wait_path("/audit").await?;
+    run.no_console_errors().await?;
     Ok(())
 }

@@ -135,6 +135,8 @@ async fn every_version_of_a_credential_stays_sealed() {
         "/models/new?provider=openai_compatible".to_owned(),
         "/credentials".to_owned(),
         "/workflows".to_owned(),
+        "/tokens".to_owned(),
+        "/audit".to_owned(),
     ] {
         let page = browser.get(&path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);

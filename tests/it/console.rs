@@ -2,7 +2,8 @@
 //! pasted token, the session cookie's attributes, the Content-Security-Policy, escaping,
 //! CSRF, members kept to reading, the Models page (platform and custom, the default marked,
 //! paging and filters on the server), the detail page with its deactivation count, the Add
-//! Custom Model dialog gated on a passing test, and the Credentials and Workflows pages.
+//! Custom Model dialog gated on a passing test, the Credentials and Workflows pages, and the
+//! admins' Tokens (shown once, revoked after a confirmation) and Audit pages.
 
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
@@ -354,6 +355,8 @@ async fn every_page_carries_a_strict_policy_and_no_inline_script_or_style() {
         "/workflows".to_owned(),
         "/picker".to_owned(),
         "/platform/google/gemini-3.1-pro-preview".to_owned(),
+        "/tokens".to_owned(),
+        "/audit".to_owned(),
     ] {
         let page = browser.get(&path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
@@ -1232,4 +1235,221 @@ async fn the_detail_page_shows_history_and_what_workflows_miss() {
         "{}",
         detail.body
     );
+}
+
+/// The token an issue answer shows, from its read-only field.
+fn shown_token(page: &Page) -> String {
+    let marker = "id=\"issued-token\" type=\"text\" readonly value=\"";
+    let start = page
+        .body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no issued token in {}", page.body))
+        + marker.len();
+    let end = page.body[start..].find('"').expect("closing quote") + start;
+    page.body[start..end].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_shown_once_works_for_the_api_and_is_refused_once_revoked() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let browser = admin(&app).await;
+    let tokens = browser.get("/tokens").await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+    assert!(
+        tokens
+            .body
+            .contains("href=\"/tokens\" aria-current=\"page\"")
+    );
+    assert!(tokens.body.contains("href=\"/audit\""), "the sidebar");
+    // Without the CSRF token nothing is issued.
+    let forged = browser
+        .post("/tokens", &[("label", "forged"), ("role", "admin")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+    assert!(forged.body.contains("console.csrf"));
+    let csrf = browser.csrf().await;
+    let label = "<b>CI</b> runner";
+    let issued = browser
+        .post(
+            "/tokens",
+            &[
+                ("csrf", &csrf),
+                ("label", label),
+                ("role", "member"),
+                ("expires_at", "2099-12-31T18:00"),
+            ],
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+    assert_eq!(issued.headers["cache-control"], "no-store");
+    assert!(issued.body.contains("shown this once"), "the copy hint");
+    let token = shown_token(&issued);
+    assert!(token.len() > 20, "{token}");
+    // It works for the API, with the role and expiry the form gave.
+    let models = app
+        .call_with(Method::GET, "/v1/models", None, &token, &[])
+        .await;
+    assert_eq!(models.status, StatusCode::OK, "{}", models.body);
+    let listed = app.call(Method::GET, "/v1/tokens", None).await;
+    let row = listed.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|t| t["label"] == label)
+        .expect("the issued token")
+        .clone();
+    assert_eq!(row["role"], "member");
+    assert_eq!(row["expires_at"], "2099-12-31T18:00:00Z");
+    let id = row["token_id"].as_str().expect("id").to_owned();
+    // Never shown again; its label is text.
+    let again = browser.get("/tokens").await;
+    assert!(!again.body.contains(&token), "shown once");
+    assert!(
+        again.body.contains("&lt;b&gt;CI&lt;/b&gt; runner"),
+        "{}",
+        again.body
+    );
+    assert!(!again.body.contains("<b>CI"));
+    assert!(again.body.contains(&format!("/tokens/{id}/revoke")));
+
+    // The member it names reads the console but not the tokens, by link, URL or form.
+    let mut member = Browser::new(&app);
+    member.sign_in_with(&token).await;
+    let models_page = member.get("/models").await;
+    assert!(
+        !models_page.body.contains("href=\"/tokens\""),
+        "no Tokens entry"
+    );
+    assert!(
+        !models_page.body.contains("href=\"/audit\""),
+        "no Audit entry"
+    );
+    let refused = member.get("/tokens").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(
+        refused.body.contains("needs an admin token"),
+        "{}",
+        refused.body
+    );
+    let member_csrf = member.csrf().await;
+    let issue = member
+        .post(
+            "/tokens",
+            &[("csrf", &member_csrf), ("label", "mine"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(issue.status, StatusCode::FORBIDDEN, "{}", issue.body);
+    assert!(!issue.body.contains("issued-token"));
+    let revoke = member
+        .post(&format!("/tokens/{id}/revoke"), &[("csrf", &member_csrf)])
+        .await;
+    assert_eq!(revoke.status, StatusCode::FORBIDDEN, "{}", revoke.body);
+    let before = app.call(Method::GET, "/v1/tokens", None).await;
+    assert_eq!(before.body["items"].as_array().expect("items").len(), 2);
+
+    // Revoke: a confirmation, then the API refuses the token and its session ends.
+    let confirm = browser.get(&format!("/tokens/{id}/revoke")).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    assert!(confirm.body.contains("role=\"alertdialog\""));
+    assert!(confirm.body.contains("&lt;b&gt;CI&lt;/b&gt; runner"));
+    let unconfirmed = browser.post(&format!("/tokens/{id}/revoke"), &[]).await;
+    assert_eq!(unconfirmed.status, StatusCode::FORBIDDEN, "no CSRF token");
+    let done = browser
+        .post(&format!("/tokens/{id}/revoke"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location(), "/tokens");
+    let after = app
+        .call_with(Method::GET, "/v1/models", None, &token, &[])
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{}", after.body);
+    let ended = member.get("/models").await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER);
+    assert_eq!(ended.location(), "/sign-in");
+    let listed = browser.get("/tokens").await;
+    assert!(listed.body.contains("revoked"), "{}", listed.body);
+    // A bad expiry is the API's refusal, on the page with its form.
+    let late = browser
+        .post(
+            "/tokens",
+            &[
+                ("csrf", &csrf),
+                ("label", "late"),
+                ("role", "member"),
+                ("expires_at", "2001-01-01T00:00"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        late.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        late.body
+    );
+    assert!(late.body.contains("class=\"problem\""), "{}", late.body);
+    assert!(late.body.contains("Issue token"));
+    assert!(!late.body.contains("issued-token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_page_filters_pages_and_links_models() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let older = add_local(&app, "Older", false).await;
+    let newer = add_local(&app, "Newer", true).await;
+    let browser = admin(&app).await;
+    let trail = browser.get("/audit").await;
+    assert_eq!(trail.status, StatusCode::OK, "{}", trail.body);
+    assert!(trail.body.contains("href=\"/audit\" aria-current=\"page\""));
+    for slug in [&older, &newer] {
+        assert!(
+            trail.body.contains(&format!("href=\"/models/{slug}\"")),
+            "{slug}: {}",
+            trail.body
+        );
+    }
+    assert!(trail.body.contains("<code>display_name</code>"), "changes");
+    assert!(trail.body.contains("Newer"));
+    // Newest first.
+    let at = |slug: &str| trail.body.find(&format!("/models/{slug}")).expect("entry");
+    assert!(at(&newer) < at(&older), "newest first");
+
+    // A filter, one entry a page: the newer model's add, then the older one's.
+    let first = browser.get("/audit?action=model.added&limit=1").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(
+        first.body.contains("value=\"model.added\""),
+        "the form keeps it"
+    );
+    assert!(first.body.contains(&format!("/models/{newer}")));
+    assert!(!first.body.contains(&format!("/models/{older}")));
+    let marker = "rel=\"next\"";
+    let link_end = first.body.find(marker).expect("a next page");
+    let href_start = first.body[..link_end].rfind("href=\"").expect("href") + 6;
+    let href = first.body[href_start..link_end]
+        .trim_end()
+        .trim_end_matches('"')
+        .replace("&amp;", "&");
+    assert!(href.contains("cursor="), "{href}");
+    let second = browser.get(&href).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert!(
+        second.body.contains(&format!("/models/{older}")),
+        "{}",
+        second.body
+    );
+    assert!(!second.body.contains(&format!("/models/{newer}")));
+
+    // A filter the API refuses keeps the form, with the API's problem.
+    let bad = browser.get("/audit?since=yesterday").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("class=\"problem\""));
+    assert!(bad.body.contains("value=\"yesterday\""));
+
+    // Members are refused by app.
+    let member_token = app.issue_token("reader", "member").await;
+    let mut member = Browser::new(&app);
+    member.sign_in_with(&member_token).await;
+    let refused = member.get("/audit").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(refused.body.contains("needs an admin token"));
 }

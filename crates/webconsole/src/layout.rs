@@ -22,6 +22,8 @@ pub(crate) enum Section {
     Models,
     Credentials,
     Workflows,
+    Tokens,
+    Audit,
     None,
 }
 
@@ -71,6 +73,12 @@ pub(crate) fn page(signed: &SignedIn, section: Section, title: &str, content: Ma
                             (entry(Section::Models, "/models", "Models"))
                             (entry(Section::Credentials, "/credentials", "Credentials"))
                             (entry(Section::Workflows, "/workflows", "Workflows"))
+                            // What `app` lets admins only: a member reaching them by URL
+                            // gets the API's refusal.
+                            @if signed.is_admin() {
+                                (entry(Section::Audit, "/audit", "Audit"))
+                                (entry(Section::Tokens, "/tokens", "Tokens"))
+                            }
                         }
                         div.who {
                             p { "Org " strong { (signed.principal.org().as_str()) } }

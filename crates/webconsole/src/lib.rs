@@ -10,12 +10,14 @@
 //! problem (`code` and detail) rendered as a page.
 
 mod add;
+mod audit;
 mod edit;
 mod layout;
 mod lists;
 mod models;
 mod picker;
 mod session;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +92,12 @@ pub fn routes(console: Arc<Console>) -> Router<Arc<Registry>> {
         .route("/picker", get(picker::preview))
         .route("/credentials", get(lists::credentials))
         .route("/workflows", get(lists::workflows))
+        .route("/tokens", get(tokens::list).post(tokens::issue))
+        .route(
+            "/tokens/{id}/revoke",
+            get(tokens::confirm_revocation).post(tokens::revoke),
+        )
+        .route("/audit", get(audit::trail))
         .route("/assets/htmx.min.js", get(htmx))
         .route("/assets/console.js", get(script))
         .route("/assets/console.css", get(style))
