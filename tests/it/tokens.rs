@@ -182,6 +182,15 @@ async fn expiring_tokens_are_refused_once_expired(backend: Backend) {
     assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
     assert!(issued.body["expires_at"].is_string(), "{}", issued.body);
     let token = issued.body["token"].as_str().expect("token").to_owned();
+    let on_call = app
+        .call(
+            Method::POST,
+            "/v1/tokens",
+            Some(serde_json::json!({"label": "on-call", "role": "admin",
+                "expires_at": rfc3339(now + time::Duration::hours(1))})),
+        )
+        .await;
+    assert_eq!(on_call.status, StatusCode::CREATED, "{}", on_call.body);
     let state_of = |listed: &serde_json::Value| {
         let items = listed["items"].as_array().expect("items");
         let row = items
@@ -214,6 +223,27 @@ async fn expiring_tokens_are_refused_once_expired(backend: Backend) {
     assert_eq!(state_of(&listed.body).0, "expired");
     // The admin token, issued without an expiry, still works.
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+
+    // An expired admin token is no admin: the one that works is the last, never revoked,
+    // and the expired one may go.
+    let mine = listed.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|t| t["role"] == "admin" && t["state"] == "active")
+        .and_then(|t| t["token_id"].as_str())
+        .expect("the working admin token")
+        .to_owned();
+    let last = app
+        .call(Method::DELETE, &format!("/v1/tokens/{mine}"), None)
+        .await;
+    assert_eq!(last.status, StatusCode::CONFLICT, "{}", last.body);
+    assert_eq!(last.body["code"], "token.last_admin", "{}", last.body);
+    let expired_admin = on_call.body["token_id"].as_str().expect("token id");
+    let gone = app
+        .call(Method::DELETE, &format!("/v1/tokens/{expired_admin}"), None)
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -286,8 +286,17 @@ pub async fn revoke_token(
         .ok_or_else(|| rejection(Refused::Rejected(org::Rejection::NotFound)))?;
     let state = org_state(&row);
     let stream = Stream::new(ctx.org.as_str(), Some(&row.stream));
+    let now_ms = registry.now_ms();
+    let expired_admins = registry
+        .views
+        .tokens(ctx.org.as_str())?
+        .into_iter()
+        .filter(|token| token.role == Role::Admin && expired(token, now_ms))
+        .map(|token| token.token_id)
+        .collect();
     let command = org::Command::RevokeToken {
         token_id: id.clone(),
+        expired_admins,
     };
     let done = execute::execute::<Org>(registry, ctx, stream, Some(&state), command)
         .await

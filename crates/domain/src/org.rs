@@ -81,6 +81,9 @@ pub enum Command {
     },
     RevokeToken {
         token_id: TokenId,
+        /// The org's admin tokens past their expiry (a fact: looked up with the clock). They
+        /// no longer count as admins, so the last admin token that works is never revoked.
+        expired_admins: Vec<TokenId>,
     },
     /// Choose the org's default platform model (`None`: the platform's default again).
     ChooseDefault {
@@ -226,14 +229,24 @@ pub fn decide(state: Option<&Org>, command: Command) -> Result<Vec<Event>, Rejec
             }])
         }
         (None, Command::RevokeToken { .. }) => Err(Rejection::NotFound),
-        (Some(org), Command::RevokeToken { token_id }) => {
+        (
+            Some(org),
+            Command::RevokeToken {
+                token_id,
+                expired_admins,
+            },
+        ) => {
             if !org.tokens.contains(&token_id) {
                 return Err(Rejection::TokenNotFound);
             }
             if org.revoked.contains(&token_id) {
                 return Ok(Vec::new());
             }
-            if org.active_admins == [token_id.clone()] {
+            let another_admin_works = org
+                .active_admins
+                .iter()
+                .any(|id| *id != token_id && !expired_admins.contains(id));
+            if org.active_admins.contains(&token_id) && !another_admin_works {
                 return Err(Rejection::LastAdminToken);
             }
             Ok(vec![Event::TokenRevoked { token_id }])
@@ -387,6 +400,7 @@ mod tests {
     fn revoke(id: &str) -> Command {
         Command::RevokeToken {
             token_id: TokenId::parse(id).unwrap(),
+            expired_admins: Vec::new(),
         }
     }
 
@@ -433,6 +447,16 @@ mod tests {
         assert_eq!(decide(org.as_ref(), revoke("m1")).unwrap(), Vec::new());
         assert_eq!(decide(org.as_ref(), revoke("a1")).unwrap().len(), 1);
         assert_eq!(decide(None, revoke("a1")).unwrap_err(), Rejection::NotFound);
+        // An expired admin token is no admin: the other one is the last that works.
+        let expired_a1 = |id: &str| Command::RevokeToken {
+            token_id: TokenId::parse(id).unwrap(),
+            expired_admins: vec![TokenId::parse("a1").unwrap()],
+        };
+        assert_eq!(
+            decide(org.as_ref(), expired_a1("a2")).unwrap_err(),
+            Rejection::LastAdminToken
+        );
+        assert_eq!(decide(org.as_ref(), expired_a1("a1")).unwrap().len(), 1);
     }
 
     #[test]
