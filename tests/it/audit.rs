@@ -741,4 +741,13 @@ async fn the_cli_prints_the_trail_and_a_history() {
         history.contains("model edited") && history.contains("model added"),
         "{history}"
     );
+    // The head to record for `audit verify --expect`, as GET /v1/audit/head answers it.
+    let head = run(&["audit", "head"]).await.expect("run");
+    let answer = app.call(Method::GET, "/v1/audit/head", None).await;
+    assert_eq!(
+        head.trim(),
+        answer.body["expect"].as_str().expect("expect"),
+        "{}",
+        answer.body
+    );
 }

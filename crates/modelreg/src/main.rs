@@ -131,6 +131,10 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
+    /// Print the running digest over the log at the server's position (admins), as
+    /// POSITION:DIGEST: record it somewhere safe; `audit verify --expect` proves later that
+    /// the log up to there is unchanged and was not cut short.
+    Head,
     /// Walk the whole log (an operator command, reading it like `rebuild`): check every
     /// aggregate's chain of hashes and the running digest, and report the first edited,
     /// removed or reordered event with its position. Exits 1 on a break.
@@ -239,6 +243,10 @@ fn main() -> std::process::ExitCode {
                 command: Some(AuditCommand::Verify { state, expect }),
                 ..
             } => server_cmds::verify(state, expect.as_deref()).await,
+            Command::Audit {
+                command: Some(AuditCommand::Head),
+                ..
+            } => client::audit::head(remote).await,
             Command::Audit {
                 command: None,
                 list,

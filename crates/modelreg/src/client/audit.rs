@@ -1,11 +1,11 @@
 //! `modelreg audit` and the histories of a model or a credential: the trail as a table, or
 //! with `--json` one entry per line (JSON lines, for a SIEM), newest first.
 
-use api::{AuditEntry, AuditPage, AuditQuery, HistoryQuery, Positioned};
+use api::{AuditEntry, AuditHead, AuditPage, AuditQuery, HistoryQuery, Positioned};
 
 use super::args::{AuditArgs, PageArgs, Remote};
 use super::http::{Answer, Client};
-use super::output::audit_table;
+use super::output::{audit_table, show};
 use crate::{note, say};
 
 /// The org's trail (admins).
@@ -29,6 +29,13 @@ pub(crate) async fn run(remote: Remote, args: AuditArgs) -> anyhow::Result<()> {
         }
     })
     .await
+}
+
+/// The running digest to record (admins): `POSITION:DIGEST`, or the answer with `--json`.
+pub(crate) async fn head(remote: Remote) -> anyhow::Result<()> {
+    let client = Client::new(&remote)?;
+    let answer: Answer<Positioned<AuditHead>> = client.get("/v1/audit/head").answer().await?;
+    show(client.json, &answer, |head| vec![head.value.expect.clone()])
 }
 
 /// A model's or a credential's history at `path`.
