@@ -370,28 +370,37 @@ async fn a_killed_worker_leaves_the_test_to_be_redelivered_and_recorded_once() {
         "the redelivered job called the provider again"
     );
     // The worker process serves its own metrics: the job the restarted worker ran is there.
-    let metrics = http
-        .get(format!(
-            "http://127.0.0.1:{}/metrics",
-            server.worker_metrics
-        ))
-        .send()
-        .await
-        .expect("worker metrics")
-        .text()
-        .await
-        .expect("text");
-    // (The worker also counts the test's result event, which it skips, as a job.)
-    let ok_jobs: u64 = metrics
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix(
-                "modelreg_worker_jobs_total{worker=\"connection-tests\",outcome=\"ok\"} ",
-            )
-        })
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert!(ok_jobs >= 1, "{metrics}");
+    // It counts the job after its result is appended (and acked), so the count can trail
+    // the answer above by a moment: poll.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = http
+            .get(format!(
+                "http://127.0.0.1:{}/metrics",
+                server.worker_metrics
+            ))
+            .send()
+            .await
+            .expect("worker metrics")
+            .text()
+            .await
+            .expect("text");
+        // (The worker also counts the test's result event, which it skips, as a job.)
+        let ok_jobs: u64 = metrics
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(
+                    "modelreg_worker_jobs_total{worker=\"connection-tests\",outcome=\"ok\"} ",
+                )
+            })
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if ok_jobs >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let ready = http
         .get(format!("http://127.0.0.1:{}/readyz", server.worker_metrics))
         .send()
