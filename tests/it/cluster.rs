@@ -568,7 +568,6 @@ async fn workers_outlive_the_node_of_their_consumer() {
 /// The NATS configs in `ops/` are valid for the current server, and set an fsync policy
 /// Debian's 2.9.10 does not know (which is why production needs the current one).
 #[test]
-#[ignore = "needs the current nats-server: just test-cluster"]
 fn the_ops_configs_suit_the_current_server() {
     let ops = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops");
     let configs = [
