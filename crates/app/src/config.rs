@@ -638,7 +638,7 @@ fn nats_servers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
         Some(OneOrMany::One(text)) => text,
         Some(OneOrMany::Many(urls)) => urls.join(","),
     };
-    eventlog::nats_servers(&list).map_err(serde::de::Error::custom)?;
+    eventlog::check_server_list(&list).map_err(serde::de::Error::custom)?;
     Ok(Some(list))
 }
 

@@ -33,6 +33,17 @@ impl Rounds {
         )
     }
 
+    /// Measured time per operation over the baseline's, per round (the inverse of
+    /// [`Rounds::throughput`]), for costs judged "at most".
+    pub(crate) fn time_per_op(&self) -> Ratios {
+        Ratios(
+            self.pairs
+                .iter()
+                .map(|(baseline, measured)| baseline.per_second() / measured.per_second().max(1e-9))
+                .collect(),
+        )
+    }
+
     /// Measured p99 latency over the baseline's, per round (rounds without latencies are
     /// left out).
     pub(crate) fn p99(&self) -> Ratios {
@@ -114,6 +125,8 @@ mod tests {
             "target: commands >= 0.35 x: median of 3 rounds 0.40 x (0.50, 0.20, 0.40) -> PASS"
         );
         assert!(throughput.at_least("commands", 0.45).ends_with("MISS"));
+        // Time per operation: 2.0, 5.0 and 2.5 times the baseline's.
+        assert!((rounds.time_per_op().median() - 2.5).abs() < 1e-9);
         let p99 = rounds.p99();
         assert!((p99.median() - 1.3).abs() < 1e-9);
         assert!(p99.at_most("p99", 1.3).ends_with("PASS"));

@@ -20,6 +20,10 @@
 //!
 //! 6. The console's Models page, its first page with 10,000 custom models in the org,
 //!    against `GET /v1/models` of the same page (target: p99 <= 1.5 x its p99).
+//! 8. Usage ingestion: records per second over `POST /v1/usage` in batches, against raw
+//!    appends of the same events to the same kind of log (target: >= 0.5 x raw).
+//! 9. The runtime crate's cached resolve, in ns per call while the registry takes writes,
+//!    against a read-locked map lookup of the same answers (target: <= 2 x its time).
 //!
 //! It is a report tool: the table goes to stdout, progress to stderr.
 
@@ -44,7 +48,8 @@ use clap::Parser;
 use crate::report::Report;
 use crate::sections::{
     audit_section, commands_section, connection_tests_section, console_section,
-    embedded_rebuild_section, jetstream_rebuild_section, resolve_section,
+    embedded_rebuild_section, jetstream_rebuild_section, resolve_section, runtime_section,
+    usage_section,
 };
 
 /// The registry's stream, as `app::config::Config::default()` names it.
@@ -79,8 +84,9 @@ struct Cli {
     #[arg(long)]
     pub(crate) no_embedded: bool,
     /// Sections to run, e.g. `--sections 4,5` (1 commands, 2 and 3 rebuilds, 4 connection
-    /// tests, 5 resolve, 7 audit trail and as-of replay, 6 the console's Models page).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,7,6")]
+    /// tests, 5 resolve, 7 audit trail and as-of replay, 6 the console's Models page, 8 usage
+    /// ingestion, 9 the runtime crate's cached resolve).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,7,6,8,9")]
     pub(crate) sections: Vec<u8>,
     /// Draft connection tests submitted in section 4.
     #[arg(long, default_value_t = 1_000)]
@@ -101,6 +107,12 @@ struct Cli {
     /// Custom models in the org for section 6 (the console's Models page).
     #[arg(long, default_value_t = 10_000)]
     pub(crate) console_models: u64,
+    /// Usage records sent over HTTP in section 8, across its rounds (as many raw appends).
+    #[arg(long, default_value_t = 60_000)]
+    pub(crate) usage_records: u64,
+    /// Cached resolves per round in section 9 (as many map lookups).
+    #[arg(long, default_value_t = 20_000_000)]
+    pub(crate) runtime_resolves: u64,
 }
 
 /// mimalloc instead of the system allocator: glibc's arena locks showed up as the largest
@@ -164,6 +176,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if runs(6) && !cli.no_embedded {
         report.push(console_section(&cli).await?);
+    }
+    if runs(8) {
+        report.push(usage_section(&cli, &nats).await?);
+    }
+    if runs(9) && !cli.no_embedded {
+        report.push(runtime_section(&cli).await?);
     }
     report.footer(format!(
         "wall time of the whole run: {:.1} s",

@@ -220,7 +220,7 @@ fn now_ms() -> i64 {
 
 /// An envelope built the way `app`'s `Registry::append` builds one, with its subject and
 /// message id.
-fn envelope(
+pub(crate) fn envelope(
     kind: &str,
     aggregate_id: &str,
     event: &Event,

@@ -7,6 +7,8 @@ mod connection_tests;
 mod console;
 mod rebuild;
 mod resolve;
+mod runtime;
+mod usage;
 
 pub(crate) use audit::audit_section;
 pub(crate) use commands::commands_section;
@@ -14,6 +16,8 @@ pub(crate) use connection_tests::connection_tests_section;
 pub(crate) use console::console_section;
 pub(crate) use rebuild::{embedded_rebuild_section, jetstream_rebuild_section};
 pub(crate) use resolve::resolve_section;
+pub(crate) use runtime::runtime_section;
+pub(crate) use usage::usage_section;
 
 use crate::Cli;
 use crate::nats::NatsServer;

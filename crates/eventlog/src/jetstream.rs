@@ -94,8 +94,10 @@ impl JetStreamLog {
                     error,
                 )
             })?;
-        let warnings: Vec<String> =
-            check_existing(&stream.cached_info().config, &settings).map_err(LogError::storage)?;
+        let warnings: Vec<String> = check_existing(&stream.cached_info().config, &settings)
+            .map_err(|refused| {
+                LogError::storage_by("the existing stream cannot hold the log", refused)
+            })?;
         for warning in &warnings {
             tracing::warn!(stream = %settings.name, "{warning}");
         }
@@ -117,13 +119,25 @@ impl JetStreamLog {
     }
 }
 
+/// An existing stream whose settings would lose events: what each setting does wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "stream {name} would lose events: {}; the event log is the registry's only record, so remove \
+     these limits (nats stream edit {name}) or point MODELREG_STREAM at another stream",
+    refusals.join("; ")
+)]
+pub struct StreamRefused {
+    pub name: String,
+    pub refusals: Vec<String>,
+}
+
 /// Checks a stream that may have been made by someone else: the log is the registry's only
 /// record, so settings that delete events, or that do not capture its subjects, refuse to
 /// start; settings that only weaken a guarantee are returned as warnings.
 pub fn check_existing(
     config: &stream::Config,
     wanted: &StreamSettings,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, StreamRefused> {
     let name = &config.name;
     let mut refusals = Vec::new();
     if !config.subjects.iter().any(|s| s == STREAM_SUBJECTS) {
@@ -154,11 +168,10 @@ pub fn check_existing(
         }
     }
     if !refusals.is_empty() {
-        return Err(format!(
-            "stream {name} would lose events: {}; the event log is the registry's only record, \
-             so remove these limits (nats stream edit {name}) or point MODELREG_STREAM at another stream",
-            refusals.join("; ")
-        ));
+        return Err(StreamRefused {
+            name: name.clone(),
+            refusals,
+        });
     }
     let mut warnings = Vec::new();
     if config.duplicate_window < wanted.duplicate_window {
@@ -569,27 +582,43 @@ pub fn redacted_url(url: &str) -> String {
     redact(url)
 }
 
-/// The servers of a comma-separated list of NATS URLs (`nats://a:4222,nats://b:4222`; a
-/// bare `host:port` means `nats://`). The error names the position of a wrong entry, never
-/// its text (a URL may carry a password).
-pub fn nats_servers(list: &str) -> Result<Vec<async_nats::ServerAddr>, String> {
+/// A wrong list of NATS server URLs. It names the position of a wrong entry, never its text
+/// (a URL may carry a password).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ServerListError {
+    #[error("expected a NATS server URL, or several separated by commas")]
+    Empty,
+    #[error("entry {position} of the server list is empty")]
+    EmptyEntry { position: usize },
+    #[error(
+        "entry {position} of the server list is not a NATS URL (nats://host:4222, tls://…, ws://…)"
+    )]
+    NotAUrl { position: usize },
+}
+
+/// Checks a comma-separated list of NATS URLs (`nats://a:4222,nats://b:4222`; a bare
+/// `host:port` means `nats://`): how many servers it names.
+pub fn check_server_list(list: &str) -> Result<usize, ServerListError> {
+    nats_servers(list).map(|servers| servers.len())
+}
+
+/// The servers of a list [`check_server_list`] accepts.
+fn nats_servers(list: &str) -> Result<Vec<async_nats::ServerAddr>, ServerListError> {
     let entries: Vec<&str> = list.split(',').map(str::trim).collect();
     if entries.iter().all(|e| e.is_empty()) {
-        return Err("expected a NATS server URL, or several separated by commas".into());
+        return Err(ServerListError::Empty);
     }
     entries
         .iter()
         .enumerate()
         .map(|(n, entry)| {
+            let position = n + 1;
             if entry.is_empty() {
-                return Err(format!("entry {} of the server list is empty", n + 1));
+                return Err(ServerListError::EmptyEntry { position });
             }
-            entry.parse::<async_nats::ServerAddr>().map_err(|_| {
-                format!(
-                    "entry {} of the server list is not a NATS URL (nats://host:4222, tls://…, ws://…)",
-                    n + 1
-                )
-            })
+            entry
+                .parse::<async_nats::ServerAddr>()
+                .map_err(|_| ServerListError::NotAUrl { position })
         })
         .collect()
 }
@@ -598,7 +627,8 @@ pub fn nats_servers(list: &str) -> Result<Vec<async_nats::ServerAddr>, String> {
 /// between them later. All down is "unavailable" (retrying may help); a wrong list is a
 /// configuration error, refused before (see [`nats_servers`]).
 pub async fn connect_nats(list: &str) -> Result<async_nats::Client, LogError> {
-    let servers = nats_servers(list).map_err(LogError::storage)?;
+    let servers = nats_servers(list)
+        .map_err(|error| LogError::storage_by("the NATS server list is wrong", error))?;
     async_nats::connect(servers).await.map_err(|error| {
         LogError::unavailable_by(
             format!(
@@ -664,7 +694,7 @@ mod tests {
         for (named, change) in losing {
             let mut config = registry_stream();
             change(&mut config);
-            let refusal = check_existing(&config, &wanted).unwrap_err();
+            let refusal = check_existing(&config, &wanted).unwrap_err().to_string();
             assert!(refusal.contains(named), "{refusal}");
             assert!(refusal.contains("nats stream edit REGISTRY"), "{refusal}");
         }
@@ -698,7 +728,16 @@ mod tests {
             panic!("connected to a server that is down");
         };
         assert!(matches!(error, LogError::Unavailable { .. }), "{error}");
-        assert!(nats_servers("nats://a:4222,,").is_err());
+        assert_eq!(
+            check_server_list("nats://a:4222,,"),
+            Err(ServerListError::EmptyEntry { position: 2 })
+        );
+        assert_eq!(
+            check_server_list("nats://a:4222, nats://:x"),
+            Err(ServerListError::NotAUrl { position: 2 })
+        );
+        assert_eq!(check_server_list(" , "), Err(ServerListError::Empty));
+        assert_eq!(check_server_list("a:4222,nats://b:4222"), Ok(2));
     }
 
     #[test]

@@ -24,7 +24,10 @@ use futures::stream::BoxStream;
 pub use chain::Head;
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use envelope::{Actor, ActorKind, DecodeError, Envelope, SCHEMA_VERSION};
-pub use jetstream::{JetStreamLog, StreamSettings, connect_nats, nats_servers, redacted_url};
+pub use jetstream::{
+    JetStreamLog, ServerListError, StreamRefused, StreamSettings, check_server_list, connect_nats,
+    redacted_url,
+};
 pub use private::{owner_only_dir, owner_only_file, write_owner_only};
 pub use subject::{Subject, SubjectError, matches as subject_matches};
 
