@@ -19,6 +19,7 @@ mod dependents;
 mod evolution;
 mod litellm;
 mod openapi;
+mod paging;
 mod readme;
 mod recovery;
 mod retries;

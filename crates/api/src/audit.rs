@@ -128,6 +128,25 @@ pub struct AuditHead {
     pub expect: String,
 }
 
+/// `GET /v1/credentials`: the list as of a moment, or the current one paged with `limit`
+/// and `cursor` (in id order; not with `as_of`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsQuery {
+    /// A log position (e.g. `42`) or an RFC 3339 time (e.g. `2026-01-31T12:00:00Z`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+    /// How many credentials one page holds (1 to 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the page before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(max_length = 128)]
+    pub cursor: Option<String>,
+}
+
 /// `?as_of=`: the answer as it was at a log position, or at a moment (the org's last event
 /// recorded at or before it), from a replay of the log up to there.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]

@@ -22,11 +22,11 @@ mod usage;
 mod workflows;
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 pub use audit::{
     AsOfQuery, AuditActor, AuditAggregate, AuditChange, AuditEntry, AuditHead, AuditPage,
-    AuditQuery, HistoryQuery,
+    AuditQuery, CredentialsQuery, HistoryQuery,
 };
 pub use catalog::{
     Catalog, CatalogChange, CatalogDiff, CatalogModel, ChooseDefault, DefaultModel, Fact,
@@ -76,6 +76,33 @@ pub struct Positioned<T> {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Items<T> {
     pub items: Vec<T>,
+    /// With `limit`: the cursor of the next page (send it as `cursor`), absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
     /// The event-log position the answer reflects.
     pub position: u64,
+}
+
+/// A page of a list, before the server adds its `position` (it answers [`Items`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Cursor paging of a list: `limit` items after `cursor`. With neither, the whole list in
+/// one answer (as before paging existed).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// How many items one page holds (1 to 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the page before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(max_length = 128)]
+    pub cursor: Option<String>,
 }

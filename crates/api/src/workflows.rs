@@ -42,13 +42,21 @@ pub struct Features {
     pub reasoning: bool,
 }
 
-/// `GET /v1/workflows?broken=true`.
+/// `GET /v1/workflows?broken=true`, paged with `limit` and `cursor` (in id order).
 #[derive(Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BrokenQuery {
     /// Only active workflows that reference a deactivated or unknown model.
     #[serde(default)]
     pub broken: bool,
+    /// How many workflows one page holds (1 to 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the page before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(max_length = 128)]
+    pub cursor: Option<String>,
 }
 
 /// One refused feature and why, in words a pipeline author can act on.

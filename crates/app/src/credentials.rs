@@ -29,6 +29,60 @@ pub fn list(registry: &Registry, ctx: &Ctx) -> Result<Answer<Vec<api::Credential
     list_in(registry, &registry.views, ctx, registry.views.position())
 }
 
+/// A page of [`list`]: `limit` credentials after `cursor`, in id order (the whole list with
+/// neither). `as_of` answers a whole list (`as_of::credentials`), never a page.
+pub fn page(
+    registry: &Registry,
+    ctx: &Ctx,
+    query: &api::CredentialsQuery,
+) -> Result<Answer<api::Paged<api::Credential>>, AppError> {
+    if query.as_of.is_some() {
+        return Err(AppError::invalid(Invalid::new(
+            "as_of",
+            "as_of.with_page",
+            "as_of answers every credential at once; leave out limit and cursor",
+        )));
+    }
+    let Some(page) = crate::paging::Page::parse(query.limit, query.cursor.as_deref())? else {
+        return list(registry, ctx).map(|answer| Answer {
+            value: crate::paging::whole(answer.value),
+            position: answer.position,
+        });
+    };
+    let position = registry.views.position();
+    let views = &registry.views;
+    let org = ctx.org.as_str();
+    let users = users_by_credential(views, ctx)?;
+    let mut found = Vec::new();
+    let mut after = page.after.clone();
+    while found.len() <= page.limit {
+        let rows = views.credentials_after(org, after.as_deref(), page.limit + 1)?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.credential.id.as_str().to_owned());
+        let exhausted = rows.len() <= page.limit;
+        for row in rows.iter().filter(|row| !row.credential.deleted) {
+            let models = users
+                .get(row.credential.id.as_str())
+                .cloned()
+                .unwrap_or_default();
+            found.push(present::credential(
+                row,
+                state(registry, row),
+                registry.now_ms(),
+                models,
+            ));
+        }
+        if exhausted {
+            break;
+        }
+    }
+    found.truncate(page.limit + 1);
+    Ok(Answer {
+        value: page.cut(found, |credential| credential.id.as_str()),
+        position,
+    })
+}
+
 /// [`list`] from `views` (the live ones, or a replay as of `position`).
 pub(crate) fn list_in(
     registry: &Registry,

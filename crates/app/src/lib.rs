@@ -29,6 +29,7 @@ mod ctx;
 mod error;
 mod execute;
 mod json_mistake;
+mod paging;
 mod parse;
 mod present;
 mod token_use;

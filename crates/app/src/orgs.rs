@@ -269,6 +269,24 @@ pub fn list_tokens(registry: &Registry, ctx: &Ctx) -> Result<Answer<Vec<api::Tok
     })
 }
 
+/// A page of [`list_tokens`]: `limit` tokens after `cursor`, in the order they were issued
+/// (the whole list with neither).
+pub fn tokens_page(
+    registry: &Registry,
+    ctx: &Ctx,
+    query: &api::PageQuery,
+) -> Result<Answer<api::Paged<api::Token>>, AppError> {
+    let page = crate::paging::Page::parse(query.limit, query.cursor.as_deref())?;
+    let answer = list_tokens(registry, ctx)?;
+    Ok(Answer {
+        value: match page {
+            Some(page) => page.of(answer.value, |token| token.token_id.as_str()),
+            None => crate::paging::whole(answer.value),
+        },
+        position: answer.position,
+    })
+}
+
 /// Revokes a token of the caller's org: refused from the next request on, on every replica
 /// once its views include the revocation (the token cache honours it). Admins only; the
 /// org's last active admin token cannot be revoked. Revoking a revoked token changes nothing.

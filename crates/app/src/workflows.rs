@@ -136,6 +136,49 @@ pub fn list(
     })
 }
 
+/// A page of [`list`]: `limit` workflows after `cursor`, in id order (the whole list with
+/// neither). With `broken`, the page holds only broken workflows, read on from the cursor
+/// until it is full.
+pub fn page(
+    registry: &Registry,
+    ctx: &Ctx,
+    query: &api::BrokenQuery,
+) -> Result<Answer<api::Paged<api::Workflow>>, AppError> {
+    let Some(page) = crate::paging::Page::parse(query.limit, query.cursor.as_deref())? else {
+        return list(registry, ctx, query.broken).map(|answer| Answer {
+            value: crate::paging::whole(answer.value),
+            position: answer.position,
+        });
+    };
+    let position = registry.views.position();
+    let org = ctx.org.as_str();
+    let mut found = Vec::new();
+    let mut after = page.after.clone();
+    // One more than the page, to know whether another follows.
+    while found.len() <= page.limit {
+        let rows = registry
+            .views
+            .workflows_after(org, after.as_deref(), page.limit + 1)?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.id.clone());
+        let exhausted = rows.len() <= page.limit;
+        for row in &rows {
+            let view = view(registry, ctx, row)?;
+            if !query.broken || view.broken {
+                found.push(view);
+            }
+        }
+        if exhausted {
+            break;
+        }
+    }
+    found.truncate(page.limit + 1);
+    Ok(Answer {
+        value: page.cut(found, |workflow| workflow.id.as_str()),
+        position,
+    })
+}
+
 /// Who references a model, custom (by slug) or platform (by id).
 pub fn references(
     registry: &Registry,

@@ -346,6 +346,35 @@ impl Views {
         Ok(rows)
     }
 
+    /// Up to `limit` rows of `org` whose id sorts after `after` (from the first with none),
+    /// in id order: one page read as a range, whatever the org holds.
+    fn scan_org_after<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&[u8], &[u8]>,
+        org: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<T>, ViewError> {
+        use std::ops::Bound;
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(table).map_err(storage)?;
+        let start = match after {
+            Some(id) => Bound::Excluded(key(org, id)),
+            None => Bound::Included(format!("{org}/")),
+        };
+        let end = format!("{org}0");
+        let range: (Bound<&[u8]>, Bound<&[u8]>) = (
+            start.as_ref().map(String::as_bytes),
+            Bound::Excluded(end.as_bytes()),
+        );
+        let mut rows = Vec::with_capacity(limit.min(1024));
+        for entry in table.range::<&[u8]>(range).map_err(storage)?.take(limit) {
+            let (_, value) = entry.map_err(storage)?;
+            rows.push(decode(value.value())?);
+        }
+        Ok(rows)
+    }
+
     pub fn org(&self, org: &str) -> Result<Option<OrgRow>, ViewError> {
         self.get(ORGS, org)
     }
@@ -438,6 +467,16 @@ impl Views {
         self.scan_org(CREDENTIALS, org)
     }
 
+    /// Up to `limit` credentials of `org` after the id `after`, in id order.
+    pub fn credentials_after(
+        &self,
+        org: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<CredentialRow>, ViewError> {
+        self.scan_org_after(CREDENTIALS, org, after, limit)
+    }
+
     /// Every credential of every org (the key health check walks them).
     pub fn all_credentials(&self) -> Result<Vec<CredentialRow>, ViewError> {
         let txn = self.db.begin_read().map_err(storage)?;
@@ -487,6 +526,16 @@ impl Views {
     /// An org's workflows in id order.
     pub fn workflows(&self, org: &str) -> Result<Vec<WorkflowRow>, ViewError> {
         self.scan_org(WORKFLOWS, org)
+    }
+
+    /// Up to `limit` workflows of `org` after the id `after`, in id order.
+    pub fn workflows_after(
+        &self,
+        org: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<WorkflowRow>, ViewError> {
+        self.scan_org_after(WORKFLOWS, org, after, limit)
     }
 
     /// Workflows (active or not) with a step on `model`, in id order.

@@ -17,7 +17,7 @@ use crate::extract::{Body, Param, Params2};
 
 /// Saved credentials, metadata only (never a secret); with `as_of`, as they were then.
 #[utoipa::path(get, path = "/v1/credentials", tag = "credentials",
-    params(api::AsOfQuery),
+    params(api::CredentialsQuery),
     responses(
         (status = 200, description = "Credentials.", body = api::Items<api::Credential>),
         (status = 400, response = crate::docs::BadRequest),
@@ -29,17 +29,21 @@ use crate::extract::{Body, Param, Params2};
 pub(crate) async fn list_credentials(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
-    query: std::result::Result<Query<api::AsOfQuery>, QueryRejection>,
+    query: std::result::Result<Query<api::CredentialsQuery>, QueryRejection>,
 ) -> Result<Response> {
-    if let Some(as_of) = query.map_err(query_problem)?.0.as_of {
+    let Query(query) = query.map_err(query_problem)?;
+    if let Some(as_of) = &query.as_of
+        && query.limit.is_none()
+        && query.cursor.is_none()
+    {
         return Ok(answer(
             StatusCode::OK,
-            app::as_of::credentials(&registry, &ctx, &as_of).await?,
+            app::as_of::credentials(&registry, &ctx, as_of).await?,
         ));
     }
     Ok(answer(
         StatusCode::OK,
-        app::credentials::list(&registry, &ctx)?,
+        app::credentials::page(&registry, &ctx, &query)?,
     ))
 }
 
@@ -289,22 +293,28 @@ pub(crate) async fn issue_token(
 }
 
 /// The org's API tokens (admins only): label, role, who issued it and when, and whether it
-/// was revoked. Never a secret.
+/// was revoked. Never a secret. With `limit` (and the `cursor` of the page before) one page
+/// at a time.
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens",
+    params(api::PageQuery),
     responses(
         (status = 200, description = "Tokens, in the order they were issued.", body = api::Items<api::Token>),
+        (status = 400, response = crate::docs::BadRequest),
         (status = 401, response = crate::docs::Unauthorized),
         (status = 403, response = crate::docs::Forbidden),
+        (status = 422, response = crate::docs::Unprocessable),
         (status = 500, response = crate::docs::Internal),
         (status = 503, response = crate::docs::Unavailable),
     ))]
 pub(crate) async fn list_tokens(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
+    query: std::result::Result<Query<api::PageQuery>, QueryRejection>,
 ) -> Result<Response> {
+    let Query(query) = query.map_err(query_problem)?;
     Ok(answer(
         StatusCode::OK,
-        app::orgs::list_tokens(&registry, &ctx)?,
+        app::orgs::tokens_page(&registry, &ctx, &query)?,
     ))
 }
 

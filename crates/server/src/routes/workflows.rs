@@ -14,14 +14,16 @@ use super::{Result, answer, query_problem};
 use crate::auth::Caller;
 use crate::extract::{Body, Param};
 
-/// The org's workflows with their references; `?broken=true` lists active workflows that
-/// reference a deactivated or unknown model.
+/// The org's workflows with their references, in id order; `?broken=true` lists active
+/// workflows that reference a deactivated or unknown model. With `limit` (and the `cursor`
+/// of the page before) one page at a time.
 #[utoipa::path(get, path = "/v1/workflows", tag = "workflows",
     params(api::BrokenQuery),
     responses(
         (status = 200, description = "Workflows.", body = api::Items<api::Workflow>),
         (status = 400, response = crate::docs::BadRequest),
         (status = 401, response = crate::docs::Unauthorized),
+        (status = 422, response = crate::docs::Unprocessable),
         (status = 500, response = crate::docs::Internal),
         (status = 503, response = crate::docs::Unavailable),
     ))]
@@ -30,10 +32,10 @@ pub(crate) async fn list_workflows(
     Caller(ctx): Caller,
     query: std::result::Result<Query<api::BrokenQuery>, QueryRejection>,
 ) -> Result<Response> {
-    let broken = query.map_err(query_problem)?.broken;
+    let Query(query) = query.map_err(query_problem)?;
     Ok(answer(
         StatusCode::OK,
-        app::workflows::list(&registry, &ctx, broken)?,
+        app::workflows::page(&registry, &ctx, &query)?,
     ))
 }
 
