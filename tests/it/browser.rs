@@ -648,6 +648,22 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
     )?;
     run.no_console_errors().await?;
 
+    // The revocation's confirmation keeps focus too; Escape cancels it, revoking nothing.
+    run.step = "revoke-dialog";
+    run.click("a.button.danger").await?;
+    run.wait_script(
+        "return location.pathname.endsWith('/revoke') && document.querySelector('dialog[data-modal]') !== null;",
+        "at a revocation's confirmation",
+    )
+    .await?;
+    run.keeps_focus("dialog[data-modal]").await?;
+    run.press(&Key::Escape).await?;
+    run.wait_path("/tokens").await?;
+    run.check(
+        !run.text().await?.contains("revoked"),
+        "Escape revoked nothing",
+    )?;
+
     // A narrow window: the sidebar wraps above the page and stays usable, nothing overflows.
     run.step = "narrow";
     run.client

@@ -1614,7 +1614,11 @@ async fn a_token_is_shown_once_works_for_the_api_and_is_refused_once_revoked() {
     // Revoke: a confirmation, then the API refuses the token and its session ends.
     let confirm = browser.get(&format!("/tokens/{id}/revoke")).await;
     assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
-    assert!(confirm.body.contains("role=\"alertdialog\""));
+    assert!(
+        confirm
+            .body
+            .contains("<dialog class=\"modal\" role=\"alertdialog\"")
+    );
     assert!(confirm.body.contains("&lt;b&gt;CI&lt;/b&gt; runner"));
     let unconfirmed = browser.post(&format!("/tokens/{id}/revoke"), &[]).await;
     assert_eq!(unconfirmed.status, StatusCode::FORBIDDEN, "no CSRF token");

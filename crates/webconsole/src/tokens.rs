@@ -190,14 +190,16 @@ pub(crate) async fn confirm_revocation(
         );
     };
     let content = html! {
-        div.card role="alertdialog" aria-labelledby="confirm-title" {
+        // A modal once the script opens it (focus kept inside, Escape cancels), like the
+        // model's delete confirmation.
+        dialog.modal role="alertdialog" aria-labelledby="confirm-title" data-modal data-cancel-href="/tokens" open {
             h2 id="confirm-title" { "Revoke " (token.label) "?" }
             p { "Requests with this " (token.role) " token are refused from the next one on, and its console sessions end. This cannot be undone: issue a new token instead." }
             form method="post" action=(format!("/tokens/{}/revoke", token.token_id)) {
                 input type="hidden" name="csrf" value=(signed.csrf);
                 button.danger type="submit" { "Revoke" }
                 " "
-                a href="/tokens" { "Cancel" }
+                a href="/tokens" autofocus { "Cancel" }
             }
         }
     };
