@@ -4,7 +4,9 @@
 //! (OpenAI-compatible, Anthropic, Bedrock with an IAM key pair) through the modal dialog with
 //! Save disabled until Test Connection passed (and disabled again when the model ID
 //! changes), the max tokens advice and the reasoning shape following the switches, keyboard
-//! focus kept inside the dialogs, deactivate a model two active workflows reference and see
+//! focus kept inside the dialogs, a suggested price accepted, the Bedrock model edited with
+//! its alternatives offered and blank secrets keeping the stored key pair, deactivate a
+//! model two active workflows reference and see
 //! the count, reactivate, copy an issued token; no error in the browser's console on any
 //! page. A failed step leaves a screenshot under `target/browser-screenshots/`.
 //!
@@ -563,7 +565,53 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
     run.fill("#api_key", "sk-ant-browser-0123456789").await?;
     run.fill("#max_tokens", "64000").await?;
     run.step = "anthropic-save";
-    run.test_and_save("browser-claude").await?;
+    run.check(run.save_disabled().await?, "Save starts disabled")?;
+    run.click("button[hx-post='/models/new/test']").await?;
+    run.wait_text("Connection works").await?;
+    // A known model: the test suggests its prices, accepted with one click.
+    run.step = "suggested-prices";
+    run.click("button[data-fill-input]").await?;
+    run.wait_text("Prices filled in").await?;
+    let filled = run
+        .script("return document.getElementById('input_cost_per_token').value;")
+        .await?;
+    run.check(
+        filled.as_str().is_some_and(|v| !v.is_empty()),
+        "the input price filled in",
+    )?;
+    run.check(
+        !run.save_disabled().await?,
+        "Save still enabled: prices are not bound",
+    )?;
+    run.click("#save").await?;
+    run.wait_path("/models/browser-claude").await?;
+    run.wait_text("Version").await?;
+    let claude: Value = app.get_model("browser-claude").await.body;
+    run.check(
+        claude["input_cost_per_token"] == filled,
+        &format!("the accepted price saved: {claude}"),
+    )?;
+    run.no_console_errors().await?;
+
+    // Edit the Bedrock model: both alternatives offered, the chosen one shown; blank
+    // secrets keep the stored key pair.
+    run.go("bedrock-edit", "/models/browser-nova/edit").await?;
+    run.check(run.shown("#access_key_id").await?, "IAM key pair shown")?;
+    run.check(!run.shown("#bedrock_api_key").await?, "API key hidden")?;
+    run.click("input[value='bedrock_api_key']").await?;
+    run.check(run.shown("#bedrock_api_key").await?, "API key shown")?;
+    run.check(!run.shown("#access_key_id").await?, "key pair hidden")?;
+    let stored: Value = app.get_model("browser-nova").await.body;
+    run.fill("#display_name", "Browser Nova Renamed").await?;
+    run.click("button.primary[type='submit']").await?;
+    run.wait_path("/models/browser-nova").await?;
+    run.wait_text("Browser Nova Renamed").await?;
+    let edited: Value = app.get_model("browser-nova").await.body;
+    run.check(
+        edited["credential"] == stored["credential"],
+        &format!("the stored credential kept: {edited}"),
+    )?;
+    run.no_console_errors().await?;
     for slug in ["browser-model", "browser-nova", "browser-claude"] {
         let model: Value = app.get_model(slug).await.body;
         run.check(
