@@ -6,9 +6,9 @@
 //! changes), the max tokens advice and the reasoning shape following the switches, keyboard
 //! focus kept inside the dialogs, a suggested price accepted, the Bedrock model edited with
 //! its alternatives offered and blank secrets keeping the stored key pair, deactivate a
-//! model two active workflows reference and see
-//! the count, reactivate, copy an issued token; no error in the browser's console on any
-//! page. A failed step leaves a screenshot under `target/browser-screenshots/`.
+//! model two active workflows reference and see the count, reactivate, copy an issued token;
+//! no error in the browser's console on any page. A failed step leaves a screenshot under
+//! `target/browser-screenshots/`.
 //!
 //! Chromium and chromedriver are installed by `just deps`; without them the test fails and
 //! says so (it never skips).
