@@ -1,10 +1,14 @@
 //! The console in a real browser: Debian's Chromium, headless, driven through chromedriver
 //! (WebDriver, fantoccini) against a registry on port 0. Sign in with the one-time link, see
-//! the platform models with the default marked, add a custom model through the dialog with
+//! the platform models with the default marked, add custom models for three providers
+//! (OpenAI-compatible, Anthropic, Bedrock with an IAM key pair) through the modal dialog with
 //! Save disabled until Test Connection passed (and disabled again when the model ID
-//! changes), pick Bedrock's alternatives, deactivate a model two active workflows reference
-//! and see the count, reactivate; no error in the browser's console on any page. A failed
-//! step leaves a screenshot under `target/browser-screenshots/`.
+//! changes), the max tokens advice and the reasoning shape following the switches, keyboard
+//! focus kept inside the dialogs, a suggested price accepted, the Bedrock model edited with
+//! its alternatives offered and blank secrets keeping the stored key pair, deactivate a
+//! model two active workflows reference and see the count, reactivate, copy an issued token;
+//! no error in the browser's console on any page. A failed step leaves a screenshot under
+//! `target/browser-screenshots/`.
 //!
 //! Chromium and chromedriver are installed by `just deps`; without them the test fails and
 //! says so (it never skips).
@@ -12,6 +16,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::key::Key;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::Method;
@@ -103,6 +108,34 @@ impl WebDriverCompatibleCommand for BrowserLog {
         (
             axum::http::Method::POST,
             Some(json!({ "type": "browser" }).to_string()),
+        )
+    }
+}
+
+/// A Chrome DevTools command through chromedriver (to grant the clipboard permission a
+/// user would grant).
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(json!({ "cmd": self.cmd, "params": self.params }).to_string()),
         )
     }
 }
@@ -249,9 +282,110 @@ impl Run<'_> {
         Err(format!("browser console errors: {errors:?}"))
     }
 
+    async fn script(&self, script: &str) -> Result<Value, String> {
+        self.client
+            .execute(script, vec![])
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Waits until `script` answers `true`.
+    async fn wait_script(&self, script: &str, what: &str) -> Step {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.script(script).await.ok() == Some(Value::Bool(true)) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("never true: {what}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Presses `keys` on whatever has focus.
+    async fn press(&self, keys: &str) -> Step {
+        self.client
+            .active_element()
+            .await
+            .map_err(|e| e.to_string())?
+            .send_keys(keys)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The open modal dialog `css` keeps focus: it is modal, and Tab from its last control
+    /// and Shift+Tab from its first stay inside, wrapping around.
+    async fn keeps_focus(&self, css: &str) -> Step {
+        let modal = format!("return document.querySelector({css:?}).matches(':modal');");
+        self.check(
+            self.script(&modal).await? == Value::Bool(true),
+            &format!("{css} is modal"),
+        )?;
+        let inside =
+            format!("return document.querySelector({css:?}).contains(document.activeElement);");
+        self.check(
+            self.script(&inside).await? == Value::Bool(true),
+            "focus starts inside",
+        )?;
+        let controls = format!(
+            "return Array.from(document.querySelector({css:?}).querySelectorAll('a[href], button, input:not([type=hidden]), select'))\
+             .filter(e => !e.disabled && e.getClientRects().length > 0);"
+        );
+        let focus_last = format!(
+            "{} let c = f(); c[c.length - 1].focus(); return true;",
+            wrap(&controls)
+        );
+        let is_first = format!(
+            "{} return document.activeElement === f()[0];",
+            wrap(&controls)
+        );
+        let is_last = format!(
+            "{} let c = f(); return document.activeElement === c[c.length - 1];",
+            wrap(&controls)
+        );
+        self.script(&focus_last).await?;
+        self.press(&Key::Tab).await?;
+        self.check(
+            self.script(&is_first).await? == Value::Bool(true),
+            "Tab from the last control goes to the first",
+        )?;
+        self.press(&format!("{}{}", Key::Shift, Key::Tab)).await?;
+        self.check(
+            self.script(&is_last).await? == Value::Bool(true),
+            "Shift+Tab from the first goes to the last",
+        )?;
+        for _ in 0..3 {
+            self.press(&Key::Tab).await?;
+            self.check(
+                self.script(&inside).await? == Value::Bool(true),
+                "Tab stays inside",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Adds a model through the dialog already filled in: Save disabled until Test
+    /// Connection passes, then saved, landing on the model's page.
+    async fn test_and_save(&mut self, slug: &str) -> Step {
+        self.check(self.save_disabled().await?, "Save starts disabled")?;
+        self.click("button[hx-post='/models/new/test']").await?;
+        self.wait_text("Connection works").await?;
+        self.check(!self.save_disabled().await?, "Save enabled after the test")?;
+        self.click("#save").await?;
+        self.wait_path(&format!("/models/{slug}")).await?;
+        self.wait_text("Version").await?;
+        self.no_console_errors().await
+    }
+
     fn check(&self, ok: bool, what: &str) -> Step {
         if ok { Ok(()) } else { Err(what.to_owned()) }
     }
+}
+
+/// A script line defining `f`, a function that runs `controls` (a `return …;`).
+fn wrap(controls: &str) -> String {
+    format!("let f = () => {{ {controls} }};")
 }
 
 async fn put_workflow(app: &TestApp, id: &str, name: &str, model: &str) {
@@ -335,10 +469,51 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
     run.fill("#endpoint_url", &app.fake.v1()).await?;
     run.fill("#max_tokens", "8192").await?;
     run.check(run.save_disabled().await?, "Save starts disabled")?;
+    run.step = "dialog-focus";
+    run.keeps_focus("#add-dialog").await?;
     run.step = "live-check";
     run.wait_text("Slug: browser-model").await?;
     run.click("input[name='tool_use']").await?;
     run.wait_text("max_tokens.low_for_tool_use").await?;
+    run.step = "max-tokens-advice";
+    run.check(
+        run.text().await?.contains("32,000 for multi-file tool use"),
+        "the guidance beside max tokens",
+    )?;
+    run.fill("#max_tokens", "32000").await?;
+    run.wait_script(
+        "let a = document.getElementById('max-tokens-advice'); return a.textContent.trim() === '';",
+        "the tool-use warning gone at 32000",
+    )
+    .await?;
+    run.fill("#max_tokens", "8192").await?;
+    run.wait_script(
+        "return document.getElementById('max-tokens-advice').textContent.includes('max_tokens.low_for_tool_use');",
+        "the tool-use warning back at 8192",
+    )
+    .await?;
+    // Extended reasoning reveals the parameter shape, by keyboard too.
+    run.step = "reasoning-shape";
+    run.check(
+        !run.shown("#reasoning-shape").await?,
+        "shape hidden while reasoning is off",
+    )?;
+    run.script("document.getElementById('extended_reasoning').focus(); return true;")
+        .await?;
+    run.press(" ").await?;
+    run.check(
+        run.shown("#reasoning-shape").await?,
+        "shape shown once reasoning is on",
+    )?;
+    run.press(&Key::Tab).await?;
+    run.check(
+        run.script("return document.activeElement.name === 'reasoning';")
+            .await?
+            == Value::Bool(true),
+        "Tab reaches the shape choice",
+    )?;
+    run.click("#extended_reasoning").await?;
+    run.check(!run.shown("#reasoning-shape").await?, "shape hidden again")?;
     run.step = "test-connection";
     run.click("button[hx-post='/models/new/test']").await?;
     run.wait_text("Connection works").await?;
@@ -370,6 +545,80 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
     run.click("input[value='bedrock_api_key']").await?;
     run.check(run.shown("#bedrock_api_key").await?, "API key shown")?;
     run.check(!run.shown("#access_key_id").await?, "key pair hidden")?;
+    run.click("input[value='aws_access_key']").await?;
+    run.fill("#display_name", "Browser Nova").await?;
+    run.fill("#provider_model_id", "amazon.nova-pro-v1:0")
+        .await?;
+    run.fill("#region", "eu-west-3").await?;
+    run.fill("#access_key_id", "AKIAEXAMPLEBROWSER01").await?;
+    run.fill("#secret_access_key", "browser-aws-secret-0123456789")
+        .await?;
+    run.fill("#max_tokens", "4096").await?;
+    run.step = "bedrock-save";
+    run.test_and_save("browser-nova").await?;
+
+    // A third provider: Anthropic, its base URL the fake's.
+    run.go("anthropic", "/models/new?provider=anthropic")
+        .await?;
+    run.fill("#display_name", "Browser Claude").await?;
+    run.fill("#provider_model_id", "claude-sonnet-4-5").await?;
+    run.fill("#api_key", "sk-ant-browser-0123456789").await?;
+    run.fill("#max_tokens", "64000").await?;
+    run.step = "anthropic-save";
+    run.check(run.save_disabled().await?, "Save starts disabled")?;
+    run.click("button[hx-post='/models/new/test']").await?;
+    run.wait_text("Connection works").await?;
+    // A known model: the test suggests its prices, accepted with one click.
+    run.step = "suggested-prices";
+    run.click("button[data-fill-input]").await?;
+    run.wait_text("Prices filled in").await?;
+    let filled = run
+        .script("return document.getElementById('input_cost_per_token').value;")
+        .await?;
+    run.check(
+        filled.as_str().is_some_and(|v| !v.is_empty()),
+        "the input price filled in",
+    )?;
+    run.check(
+        !run.save_disabled().await?,
+        "Save still enabled: prices are not bound",
+    )?;
+    run.click("#save").await?;
+    run.wait_path("/models/browser-claude").await?;
+    run.wait_text("Version").await?;
+    let claude: Value = app.get_model("browser-claude").await.body;
+    run.check(
+        claude["input_cost_per_token"] == filled,
+        &format!("the accepted price saved: {claude}"),
+    )?;
+    run.no_console_errors().await?;
+
+    // Edit the Bedrock model: both alternatives offered, the chosen one shown; blank
+    // secrets keep the stored key pair.
+    run.go("bedrock-edit", "/models/browser-nova/edit").await?;
+    run.check(run.shown("#access_key_id").await?, "IAM key pair shown")?;
+    run.check(!run.shown("#bedrock_api_key").await?, "API key hidden")?;
+    run.click("input[value='bedrock_api_key']").await?;
+    run.check(run.shown("#bedrock_api_key").await?, "API key shown")?;
+    run.check(!run.shown("#access_key_id").await?, "key pair hidden")?;
+    let stored: Value = app.get_model("browser-nova").await.body;
+    run.fill("#display_name", "Browser Nova Renamed").await?;
+    run.click("button.primary[type='submit']").await?;
+    run.wait_path("/models/browser-nova").await?;
+    run.wait_text("Browser Nova Renamed").await?;
+    let edited: Value = app.get_model("browser-nova").await.body;
+    run.check(
+        edited["credential"] == stored["credential"],
+        &format!("the stored credential kept: {edited}"),
+    )?;
+    run.no_console_errors().await?;
+    for slug in ["browser-model", "browser-nova", "browser-claude"] {
+        let model: Value = app.get_model(slug).await.body;
+        run.check(
+            model["status"] == "active",
+            &format!("{slug} added: {model}"),
+        )?;
+    }
 
     // Delete with the count of active workflows, then reactivate.
     put_workflow(app, "wf-a", "Newsletter", "browser-model").await;
@@ -378,6 +627,14 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
     run.click("a.button.danger").await?;
     run.wait_text("2 active workflow(s) still reference this model")
         .await?;
+    run.step = "delete-focus";
+    run.check(
+        run.script("return document.activeElement.textContent === 'Cancel';")
+            .await?
+            == Value::Bool(true),
+        "the confirmation focuses Cancel, not the destructive button",
+    )?;
+    run.keeps_focus("dialog[data-modal]").await?;
     run.click("button.danger").await?;
     run.wait_text("Reactivate").await?;
     let status: Value = app.get_model("browser-model").await.body;
@@ -411,7 +668,49 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
     run.click("form.card button.primary").await?;
     run.wait_text("shown this once").await?;
     run.check(run.shown("#issued-token").await?, "the token is shown")?;
+    run.step = "copy-token";
+    run.client
+        .issue_cmd(Cdp {
+            cmd: "Browser.grantPermissions",
+            params: json!({
+                "origin": app.base,
+                "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"],
+            }),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    run.click("#copy-token").await?;
+    run.wait_text("Copied to the clipboard.").await?;
+    let copied = run
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             navigator.clipboard.readText().then(t => done(t === document.getElementById('issued-token').value), () => done(false));",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    run.check(
+        copied == Value::Bool(true),
+        "the clipboard holds the issued token",
+    )?;
     run.no_console_errors().await?;
+
+    // The revocation's confirmation keeps focus too; Escape cancels it, revoking nothing.
+    run.step = "revoke-dialog";
+    run.click("a.button.danger").await?;
+    run.wait_script(
+        "return location.pathname.endsWith('/revoke') && document.querySelector('dialog[data-modal]') !== null;",
+        "at a revocation's confirmation",
+    )
+    .await?;
+    run.keeps_focus("dialog[data-modal]").await?;
+    run.press(&Key::Escape).await?;
+    run.wait_path("/tokens").await?;
+    run.check(
+        !run.text().await?.contains("revoked"),
+        "Escape revoked nothing",
+    )?;
 
     // A narrow window: the sidebar wraps above the page and stays usable, nothing overflows.
     run.step = "narrow";

@@ -681,6 +681,19 @@ async fn the_detail_page_shows_the_model_and_the_deactivation_count() {
     }
 
     let confirm = browser.get(&format!("/models/{slug}/deactivate")).await;
+    // A modal the script opens (focus kept inside; Escape goes back to the model).
+    assert!(
+        confirm
+            .body
+            .contains("<dialog class=\"modal\" role=\"alertdialog\""),
+        "{}",
+        confirm.body
+    );
+    assert!(
+        confirm
+            .body
+            .contains(&format!("data-modal data-cancel-href=\"/models/{slug}\""))
+    );
     assert!(
         confirm
             .body
@@ -814,6 +827,13 @@ async fn the_add_dialog_saves_only_after_a_passing_test_of_the_draft() {
     assert_eq!(dialog.status, StatusCode::OK, "{}", dialog.body);
     assert!(dialog.body.contains("Base URL"));
     assert!(
+        dialog.body.contains(
+            "<dialog class=\"modal\" id=\"add-dialog\" data-modal data-cancel-href=\"/models\""
+        ),
+        "a modal the script opens: {}",
+        dialog.body
+    );
+    assert!(
         dialog
             .body
             .contains("<button class=\"primary\" id=\"save\" type=\"submit\" disabled"),
@@ -833,6 +853,8 @@ async fn the_add_dialog_saves_only_after_a_passing_test_of_the_draft() {
             ("api_key", secret.clone()),
             ("max_tokens", "4096".to_owned()),
             ("json_mode", "on".to_owned()),
+            ("extended_reasoning", "on".to_owned()),
+            ("reasoning", "max_tokens".to_owned()),
         ]
     };
 
@@ -879,6 +901,7 @@ async fn the_add_dialog_saves_only_after_a_passing_test_of_the_draft() {
     let model = app.get_model("dialog-model").await;
     assert_eq!(model.body["capabilities"]["json_mode"], true);
     assert_eq!(model.body["max_tokens"], 4096);
+    assert_eq!(model.body["capabilities"]["reasoning"], "max_tokens");
 
     // As the draft changes: the slug it gets and the server's advice, from the dry run.
     let checked = browser
@@ -903,8 +926,8 @@ async fn the_add_dialog_saves_only_after_a_passing_test_of_the_draft() {
         checked.body
     );
     assert!(
-        checked.body.contains("max_tokens.low_for_tool_use"),
-        "{}",
+        !checked.body.contains("max_tokens.low_for_tool_use"),
+        "the advice has its own place beside max tokens: {}",
         checked.body
     );
     let incomplete = browser
@@ -1151,6 +1174,241 @@ async fn the_edit_page_keeps_a_blank_credential_and_reports_a_conflict() {
     }
 }
 
+/// Max tokens carries the guidance and the server's warnings for the draft as it stands
+/// (asked again by htmx as the value or a switch changes), on the Add dialog and the Edit
+/// page; extended reasoning reveals its parameter shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_tokens_shows_guidance_and_the_servers_advice_as_the_draft_changes() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let browser = admin(&app).await;
+    let dialog = browser.get("/models/new?provider=anthropic").await;
+    assert_eq!(dialog.status, StatusCode::OK, "{}", dialog.body);
+    for expected in [
+        "at least 16,000 output tokens, 32,000 for multi-file tool use",
+        "the provider's documented ceiling",
+        "hx-post=\"/models/advice\"",
+        "id=\"max-tokens-advice\"",
+        "aria-describedby=\"max_tokens-help max-tokens-advice\"",
+    ] {
+        assert!(
+            dialog.body.contains(expected),
+            "{expected}: {}",
+            dialog.body
+        );
+    }
+    // The reasoning switch and the shape it reveals (a stylesheet rule, no script).
+    assert!(
+        dialog
+            .body
+            .contains("id=\"extended_reasoning\" type=\"checkbox\"")
+    );
+    assert!(dialog.body.contains("class=\"reasoning-shape\""));
+    let css = browser.get("/assets/console.css").await;
+    assert!(
+        css.body.contains(
+            ":not(:has(#extended_reasoning:checked)) .reasoning-shape { display: none; }"
+        )
+    );
+
+    let csrf = dialog.hidden("csrf");
+    let client = &browser;
+    let advise = |fields: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![("csrf", csrf.as_str()), ("provider", "anthropic")];
+        form.extend(fields);
+        async move {
+            client
+                .post_with("/models/advice", &form, &[("hx-request", "true")])
+                .await
+        }
+    };
+    let low = advise(vec![("max_tokens", "8000"), ("tool_use", "on")]).await;
+    assert_eq!(low.status, StatusCode::OK, "{}", low.body);
+    assert!(!low.body.contains("<html"), "a fragment");
+    assert!(
+        low.body.contains("max_tokens.low_for_tool_use"),
+        "{}",
+        low.body
+    );
+    let enough = advise(vec![("max_tokens", "16000"), ("tool_use", "on")]).await;
+    assert!(
+        !enough.body.contains("max_tokens.low_for_tool_use"),
+        "{}",
+        enough.body
+    );
+    // A reasoning model below its documented ceiling is told the ceiling, only when the
+    // switch is on (a shape chosen while it is off is not reasoning).
+    let reasoning = advise(vec![
+        ("provider_model_id", "claude-sonnet-4-5"),
+        ("max_tokens", "16000"),
+        ("extended_reasoning", "on"),
+        ("reasoning", "effort"),
+    ])
+    .await;
+    assert!(
+        reasoning
+            .body
+            .contains("max_tokens.below_reasoning_ceiling")
+            && reasoning.body.contains("64000"),
+        "{}",
+        reasoning.body
+    );
+    let off = advise(vec![
+        ("provider_model_id", "claude-sonnet-4-5"),
+        ("max_tokens", "16000"),
+        ("reasoning", "effort"),
+    ])
+    .await;
+    assert!(
+        !off.body.contains("below_reasoning_ceiling"),
+        "{}",
+        off.body
+    );
+    let above = advise(vec![
+        ("provider_model_id", "claude-sonnet-4-5"),
+        ("max_tokens", "70000"),
+    ])
+    .await;
+    assert!(
+        above.body.contains("max_tokens.above_documented_ceiling"),
+        "{}",
+        above.body
+    );
+    // Not a number: why, from app's parse; nothing while the field is empty.
+    let bad = advise(vec![("max_tokens", "lots")]).await;
+    assert!(bad.body.contains("max_tokens.invalid"), "{}", bad.body);
+    let empty = advise(vec![]).await;
+    assert!(!empty.body.contains("class=\"warning\""), "{}", empty.body);
+    // Without the CSRF token: refused.
+    let forged = browser
+        .post_with(
+            "/models/advice",
+            &[("max_tokens", "8000")],
+            &[("hx-request", "true")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    // The Edit page: the same field, the model's warnings shown as it loads, and its
+    // reasoning shape chosen.
+    let mut draft = app.local_draft("Tool Writer");
+    draft.max_tokens = Some(8000.into());
+    draft.capabilities = Some(api::CapabilitiesInput {
+        tool_use: Some(true),
+        reasoning: Some(Some("max_tokens".into())),
+        ..api::CapabilitiesInput::default()
+    });
+    let added = app.add_model(draft).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let edit = browser.get("/models/tool-writer/edit").await;
+    assert_eq!(edit.status, StatusCode::OK, "{}", edit.body);
+    assert!(edit.body.contains("32,000 for multi-file tool use"));
+    assert!(
+        edit.body.contains("max_tokens.low_for_tool_use"),
+        "{}",
+        edit.body
+    );
+    assert!(edit.body.contains(
+        "id=\"extended_reasoning\" type=\"checkbox\" name=\"extended_reasoning\" checked"
+    ));
+    assert!(edit.body.contains("value=\"max_tokens\" checked"));
+    assert!(
+        edit.body
+            .contains("name=\"provider\" value=\"openai_compatible\"")
+    );
+}
+
+/// The Edit page of a Bedrock model offers both credential alternatives as a choice; a blank
+/// secret keeps the stored credential, a filled alternative replaces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bedrock_edit_page_offers_both_credential_alternatives() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let secret_key = format!("bedrock-secret-{}", uuid::Uuid::new_v4().simple());
+    let draft = api::AddModel {
+        display_name: Some("Nova".into()),
+        provider: Some("bedrock".into()),
+        provider_model_id: Some("amazon.nova-pro-v1:0".into()),
+        region: Some("eu-west-3".into()),
+        credential: Some(api::CredentialInput {
+            access_key_id: Some("AKIAEXAMPLEKEY000001".into()),
+            secret_access_key: Some(api::SecretField::new(secret_key.clone())),
+            ..api::CredentialInput::default()
+        }),
+        max_tokens: Some(4096.into()),
+        ..api::AddModel::default()
+    };
+    let added = app.add_model(draft).await;
+    assert_eq!(
+        added.status,
+        StatusCode::CREATED,
+        "a Bedrock test against the fake: {}",
+        added.body
+    );
+    let before = added.body["model"].clone();
+    let browser = admin(&app).await;
+    let form = browser.get("/models/nova/edit").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    for expected in [
+        "type=\"radio\" name=\"credential_kind\" value=\"aws_access_key\" checked",
+        "type=\"radio\" name=\"credential_kind\" value=\"bedrock_api_key\"",
+        "id=\"access_key_id\"",
+        "id=\"secret_access_key\"",
+        "id=\"bedrock_api_key\"",
+        "data-alternatives",
+        "Leave blank to keep the stored credential",
+    ] {
+        assert!(form.body.contains(expected), "{expected}: {}", form.body);
+    }
+    let csrf = form.hidden("csrf");
+    let edit = |kind: &'static str, api_key: String, version: String| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("version", version),
+            ("display_name", "Nova".to_owned()),
+            ("provider_model_id", "amazon.nova-pro-v1:0".to_owned()),
+            ("region", "eu-west-3".to_owned()),
+            ("credential_kind", kind.to_owned()),
+            ("access_key_id", String::new()),
+            ("secret_access_key", String::new()),
+            ("bedrock_api_key", api_key),
+            ("max_tokens", "4096".to_owned()),
+        ]
+    };
+    // The other alternative chosen but left blank: the stored key pair stays.
+    let kept = edit("bedrock_api_key", String::new(), form.hidden("version"));
+    let pairs: Vec<(&str, &str)> = kept.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = browser.post("/models/nova/edit", &pairs).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let after = app.get_model("nova").await.body;
+    assert_eq!(
+        after["credential"], before["credential"],
+        "a blank secret keeps the stored one"
+    );
+    // A Bedrock API key entered: it replaces the key pair.
+    let api_key = format!("ABSK{}", uuid::Uuid::new_v4().simple());
+    let replaced = edit(
+        "bedrock_api_key",
+        api_key.clone(),
+        after["version"].to_string(),
+    );
+    let pairs: Vec<(&str, &str)> = replaced.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = browser.post("/models/nova/edit", &pairs).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let replaced = app.get_model("nova").await.body;
+    assert_ne!(replaced["credential"]["id"], before["credential"]["id"]);
+    let preview = replaced["credential"]["preview"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        preview.ends_with(&api_key[api_key.len() - 4..]),
+        "the new key's preview: {preview}"
+    );
+    for page in [&form, &saved] {
+        assert!(!page.body.contains(&secret_key) && !page.body.contains(&api_key));
+    }
+    crate::canary::assert_absent(&app, &secret_key);
+    crate::canary::assert_absent(&app, &api_key);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_model_picker_preview_follows_each_models_controls() {
     let app = TestApp::start(Backend::Embedded).await;
@@ -1283,6 +1541,12 @@ async fn a_token_is_shown_once_works_for_the_api_and_is_refused_once_revoked() {
     assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
     assert_eq!(issued.headers["cache-control"], "no-store");
     assert!(issued.body.contains("shown this once"), "the copy hint");
+    assert!(
+        issued
+            .body
+            .contains("id=\"copy-token\" type=\"button\" data-copy=\"issued-token\""),
+        "the Copy button names the token's field"
+    );
     let token = shown_token(&issued);
     assert!(token.len() > 20, "{token}");
     // It works for the API, with the role and expiry the form gave.
@@ -1350,7 +1614,11 @@ async fn a_token_is_shown_once_works_for_the_api_and_is_refused_once_revoked() {
     // Revoke: a confirmation, then the API refuses the token and its session ends.
     let confirm = browser.get(&format!("/tokens/{id}/revoke")).await;
     assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
-    assert!(confirm.body.contains("role=\"alertdialog\""));
+    assert!(
+        confirm
+            .body
+            .contains("<dialog class=\"modal\" role=\"alertdialog\"")
+    );
     assert!(confirm.body.contains("&lt;b&gt;CI&lt;/b&gt; runner"));
     let unconfirmed = browser.post(&format!("/tokens/{id}/revoke"), &[]).await;
     assert_eq!(unconfirmed.status, StatusCode::FORBIDDEN, "no CSRF token");
@@ -1438,6 +1706,33 @@ async fn the_audit_page_filters_pages_and_links_models() {
         second.body
     );
     assert!(!second.body.contains(&format!("/models/{newer}")));
+
+    // The page size is a choice, kept by the form; 25, 50 (the default) and 100 are offered.
+    assert!(
+        trail
+            .body
+            .contains("<option value=\"50\" selected>50</option>"),
+        "{}",
+        trail.body
+    );
+    assert!(trail.body.contains("<option value=\"100\">100</option>"));
+    assert!(
+        first
+            .body
+            .contains("<option value=\"1\" selected>1</option>")
+    );
+    let hundred = browser.get("/audit?action=model.added&limit=100").await;
+    assert!(
+        hundred
+            .body
+            .contains("<option value=\"100\" selected>100</option>")
+    );
+    assert!(hundred.body.contains(&format!("/models/{older}")));
+    assert!(hundred.body.contains(&format!("/models/{newer}")));
+    assert!(
+        !hundred.body.contains("rel=\"next\""),
+        "two entries fit one page"
+    );
 
     // A filter the API refuses keeps the form, with the API's problem.
     let bad = browser.get("/audit?since=yesterday").await;

@@ -7,7 +7,7 @@ use views::{AuditFilter, AuditRow};
 use crate::{Answer, AppError, Ctx, Registry};
 
 /// Entries per page unless the caller asks otherwise.
-const DEFAULT_LIMIT: u32 = 50;
+pub const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
 /// Entries one request examines at most: a rare filter over a long trail answers a short
 /// page with a cursor instead of holding the request.

@@ -2,10 +2,12 @@
 //! the platform catalog's models beside them; deactivation and the capability check live in
 //! the submodules.
 
+mod advice;
 mod capabilities;
 mod lifecycle;
 mod listing;
 
+pub use advice::{MAX_TOKENS_GUIDANCE, max_tokens_advice};
 pub use capabilities::check;
 pub(crate) use lifecycle::gone;
 pub use lifecycle::{deactivate, reactivate, record_warning};

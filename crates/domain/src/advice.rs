@@ -8,6 +8,12 @@ use crate::values::Capabilities;
 /// cut short.
 pub const TOOL_USE_MIN_MAX_TOKENS: u32 = 16_000;
 
+/// The guidance shown beside a max tokens field, before any value is judged.
+pub const MAX_TOKENS_GUIDANCE: [&str; 2] = [
+    "With tool use: at least 16,000 output tokens, 32,000 for multi-file tool use (smaller limits cut tool calls off).",
+    "With extended reasoning: the provider's documented ceiling for the model, since reasoning tokens count toward the limit.",
+];
+
 /// One piece of advice: a stable code and a sentence saying what to change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Warning {

@@ -45,6 +45,8 @@ pub(crate) struct Draft {
     pub(crate) json_mode: Option<String>,
     pub(crate) vision: Option<String>,
     pub(crate) tool_use: Option<String>,
+    /// The extended reasoning switch; `reasoning` is the parameter shape it reveals.
+    pub(crate) extended_reasoning: Option<String>,
     pub(crate) reasoning: Option<String>,
     pub(crate) input_cost_per_token: Option<String>,
     pub(crate) output_cost_per_token: Option<String>,
@@ -98,6 +100,15 @@ impl Draft {
         (!empty).then_some(input)
     }
 
+    /// The reasoning parameter shape when the switch is on (as chosen, for `app` to judge),
+    /// `None` when it is off.
+    fn reasoning_shape(&self) -> Option<String> {
+        match self.extended_reasoning.as_deref() {
+            Some("on") => Some(filled(&self.reasoning).unwrap_or_default()),
+            _ => None,
+        }
+    }
+
     fn test(&self) -> api::DraftTest {
         api::DraftTest {
             provider: filled(&self.provider).unwrap_or_default(),
@@ -134,7 +145,7 @@ impl Draft {
                 json_mode: Some(on(&self.json_mode).unwrap_or(false)),
                 vision: Some(on(&self.vision).unwrap_or(false)),
                 tool_use: Some(on(&self.tool_use).unwrap_or(false)),
-                reasoning: Some(filled(&self.reasoning)),
+                reasoning: Some(self.reasoning_shape()),
             }),
             input_cost_per_token: decimal(&self.input_cost_per_token),
             output_cost_per_token: decimal(&self.output_cost_per_token),
@@ -219,17 +230,11 @@ fn dialog(
     draft: &Draft,
     outcome: Option<Markup>,
 ) -> Markup {
-    let chosen_kind = draft
-        .credential_kind
-        .clone()
-        .or_else(|| {
-            provider
-                .credential_alternatives
-                .first()
-                .map(|a| a.kind.clone())
-        })
-        .unwrap_or_default();
+    // A real modal once the script opens it (focus kept inside, Escape cancels); served
+    // open, so that without the script it is the page's content.
     html! {
+        dialog.modal id="add-dialog" data-modal data-cancel-href="/models" aria-labelledby="add-dialog-title" open {
+        h2 id="add-dialog-title" { "Add Custom Model" }
         form.filters method="get" action="/models/new" data-autosubmit {
             label for="pick-provider" { "Provider" }
             select id="pick-provider" name="provider" {
@@ -243,7 +248,7 @@ fn dialog(
             }
             button type="submit" { "Choose" }
         }
-        form.card id="add-model" method="post" action="/models" data-receipt-form {
+        form.card id="add-model" method="post" action="/models" data-receipt-form data-alternatives {
             input type="hidden" name="csrf" value=(signed.csrf);
             input type="hidden" name="provider" value=(provider.name);
             h2 { (provider.label) }
@@ -260,32 +265,7 @@ fn dialog(
             }
             fieldset {
                 legend { "Credential" @if !provider.credential_required { " (optional)" } }
-                @if provider.credential_alternatives.len() > 1 {
-                    p.help { "Give exactly one of these:" }
-                    @for alternative in &provider.credential_alternatives {
-                        label.inline {
-                            @if alternative.kind == chosen_kind {
-                                input type="radio" name="credential_kind" value=(alternative.kind) checked;
-                            } @else {
-                                input type="radio" name="credential_kind" value=(alternative.kind);
-                            }
-                            " " (alternative.label)
-                        }
-                    }
-                } @else if let Some(alternative) = provider.credential_alternatives.first() {
-                    input type="hidden" name="credential_kind" value=(alternative.kind);
-                }
-                @for alternative in &provider.credential_alternatives {
-                    fieldset.alternative data-kind=(alternative.kind) {
-                        legend { (alternative.label) }
-                        @for field in &alternative.fields {
-                            @let kind = if field.kind == "secret" { "password" } else { "text" };
-                            // Secrets are never echoed back into the page.
-                            @let value = if field.name == "access_key_id" { draft.access_key_id.as_deref() } else { None };
-                            (text_input(&field.name, &field.label, value, &field.placeholder, &field.help, kind, false))
-                        }
-                    }
-                }
+                (credential_alternatives(provider, draft))
                 @if !saved.is_empty() {
                     div.field {
                         label for="credential_id" { "Or reuse saved credentials" }
@@ -300,23 +280,8 @@ fn dialog(
                     }
                 }
             }
-            div hx-post="/models/new/check" hx-trigger=(CHECK_TRIGGER) hx-target="#draft-check" hx-params=(CHECK_PARAMS) hx-sync="closest form:queue last" {
-            (text_input("max_tokens", "Max tokens", draft.max_tokens.as_deref(), "32000", "The most output tokens a call may ask for; with tool use, 16,000 or more.", "number", true))
-            }
-            fieldset hx-post="/models/new/check" hx-trigger="change" hx-target="#draft-check" hx-params=(CHECK_PARAMS) hx-sync="closest form:queue last" {
-                legend { "Capabilities" }
-                label.inline { input type="checkbox" name="json_mode"; " JSON mode" }
-                label.inline { input type="checkbox" name="vision"; " Vision" }
-                label.inline { input type="checkbox" name="tool_use"; " Tool use" }
-                div.field {
-                    label for="reasoning" { "Extended reasoning" }
-                    select id="reasoning" name="reasoning" {
-                        option value="" { "off" }
-                        option value="effort" { "on: reasoning effort parameter" }
-                        option value="max_tokens" { "on: reasoning max_tokens budget" }
-                    }
-                }
-            }
+            (max_tokens_field(draft))
+            (capabilities_fieldset(draft))
             (text_input("input_cost_per_token", "Input cost per token (USD)", draft.input_cost_per_token.as_deref(), "0.000001", "Leave empty when unknown.", "text", false))
             (text_input("output_cost_per_token", "Output cost per token (USD)", draft.output_cost_per_token.as_deref(), "0.000004", "Leave empty when unknown.", "text", false))
             div.actions {
@@ -326,16 +291,133 @@ fn dialog(
                 }
                 span id="testing" .indicator role="status" { "Testing…" }
                 (save_button(false))
+                a href="/models" { "Cancel" }
             }
             div id="test-outcome" aria-live="polite" {
                 @if let Some(outcome) = outcome { (outcome) }
                 @else { p.help id="save-why" { "Save is enabled once a Test Connection of exactly this draft passes." } }
             }
         }
+        }
     }
 }
 
-/// When the dialog asks the server for the slug and advice: typing settles, or a value changes.
+/// The provider's credential alternatives (Bedrock's "IAM key pair" or "Bedrock API key")
+/// as an explicit choice, each alternative's fields in its own fieldset (the script shows
+/// the chosen one only); one alternative needs no choice. Secrets are never echoed back.
+pub(crate) fn credential_alternatives(provider: &api::ProviderInfo, draft: &Draft) -> Markup {
+    let chosen_kind = draft
+        .credential_kind
+        .clone()
+        .or_else(|| {
+            provider
+                .credential_alternatives
+                .first()
+                .map(|a| a.kind.clone())
+        })
+        .unwrap_or_default();
+    html! {
+        @if provider.credential_alternatives.len() > 1 {
+            p.help { "Give exactly one of these:" }
+            @for alternative in &provider.credential_alternatives {
+                label.inline {
+                    input type="radio" name="credential_kind" value=(alternative.kind) checked[alternative.kind == chosen_kind];
+                    " " (alternative.label)
+                }
+            }
+        } @else if let Some(alternative) = provider.credential_alternatives.first() {
+            input type="hidden" name="credential_kind" value=(alternative.kind);
+        }
+        @for alternative in &provider.credential_alternatives {
+            fieldset.alternative data-kind=(alternative.kind) {
+                legend { (alternative.label) }
+                @for field in &alternative.fields {
+                    @let kind = if field.kind == "secret" { "password" } else { "text" };
+                    @let value = if field.name == "access_key_id" { draft.access_key_id.as_deref() } else { None };
+                    (text_input(&field.name, &field.label, value, &field.placeholder, &field.help, kind, false))
+                }
+            }
+        }
+    }
+}
+
+/// The max tokens field with the guidance beside it and the server's warnings for the draft
+/// as it stands, asked again (`/models/advice`) as the value or a capability switch changes.
+pub(crate) fn max_tokens_field(draft: &Draft) -> Markup {
+    html! {
+        div.field {
+            label for="max_tokens" { "Max tokens " span.required aria-hidden="true" { "*" } }
+            input id="max_tokens" name="max_tokens" type="number" min="1" value=[draft.max_tokens.as_deref()]
+                placeholder="32000" required aria-describedby="max_tokens-help max-tokens-advice" autocomplete="off";
+            ul.help id="max_tokens-help" {
+                li { "The most output tokens a call may ask for." }
+                @for guidance in app::models::MAX_TOKENS_GUIDANCE { li { (guidance) } }
+            }
+            div id="max-tokens-advice" aria-live="polite" hx-post="/models/advice" hx-trigger=(ADVICE_TRIGGER)
+                hx-include="closest form" hx-params=(CHECK_PARAMS) hx-target="this" hx-sync="this:replace" {
+                (advice(draft))
+            }
+        }
+    }
+}
+
+/// The capability switches; extended reasoning reveals its parameter shape (CSS `:has`, so
+/// hidden choices leave the tab order and no script is needed).
+pub(crate) fn capabilities_fieldset(draft: &Draft) -> Markup {
+    let on = |value: &Option<String>| value.as_deref() == Some("on");
+    let shape = filled(&draft.reasoning).unwrap_or_else(|| "effort".to_owned());
+    html! {
+        fieldset.capabilities {
+            legend { "Capabilities" }
+            label.inline { input type="checkbox" name="json_mode" checked[on(&draft.json_mode)]; " JSON mode" }
+            label.inline { input type="checkbox" name="vision" checked[on(&draft.vision)]; " Vision" }
+            label.inline { input type="checkbox" name="tool_use" checked[on(&draft.tool_use)]; " Tool use" }
+            label.inline { input id="extended_reasoning" type="checkbox" name="extended_reasoning" checked[on(&draft.extended_reasoning)]; " Extended reasoning" }
+            fieldset.reasoning-shape id="reasoning-shape" {
+                legend { "Reasoning parameter" }
+                @for (value, label) in [("effort", "reasoning effort (low, medium, high)"), ("max_tokens", "reasoning max_tokens budget")] {
+                    label.inline { input type="radio" name="reasoning" value=(value) checked[shape == value]; " " (label) }
+                }
+            }
+        }
+    }
+}
+
+/// The warnings for the draft's max tokens (nothing while the value is empty), or why the
+/// value is not one.
+fn advice(draft: &Draft) -> Markup {
+    match app::models::max_tokens_advice(draft.add()) {
+        Ok(warnings) => html! {
+            @for warning in &warnings {
+                p.warning { code { (warning.code) } " " (warning.message) }
+            }
+        },
+        Err(error) => {
+            let problem = error.to_problem();
+            html! {
+                @for field in &problem.errors { p.warning { code { (field.code) } " " (field.detail) } }
+                @if problem.errors.is_empty() { p.warning { (problem.detail) } }
+            }
+        }
+    }
+}
+
+/// The advice fragment for the add dialog and the edit page.
+pub(crate) async fn advise(signed: SignedIn, form: Result<Form<Draft>, FormRejection>) -> Response {
+    let Form(draft) = match form {
+        Ok(form) => form,
+        Err(rejection) => return crate::layout::unreadable_form(Some(&signed), rejection),
+    };
+    if let Err(refused) = signed.command("/v1/models", draft.csrf.as_deref()) {
+        return *refused;
+    }
+    crate::layout::html_response(StatusCode::OK, advice(&draft))
+}
+
+/// When the advice is asked again: typing in max tokens settles, or any field changes.
+const ADVICE_TRIGGER: &str = "keyup delay:400ms from:#max_tokens, change from:closest form";
+
+/// When the dialog asks the server for the slug: typing settles, or a value changes.
 const CHECK_TRIGGER: &str = "keyup delay:500ms, change";
 /// The dry run needs no secret: none is sent with it. The checks share one queue on the form
 /// (`hx-sync`): one at a time, the latest waiting, so a late answer never overwrites a newer.
@@ -408,7 +490,7 @@ fn save_button_oob(enabled: bool) -> Markup {
 }
 
 /// The draft checked without its secret (`POST /v1/models?dry_run=true`'s function): the
-/// slug it would get and the server's advice (max tokens for tool use, reasoning ceilings).
+/// slug it would get, or what is missing (the max tokens advice has its own place).
 pub(crate) async fn check(
     State(registry): State<Arc<Registry>>,
     signed: SignedIn,
@@ -425,9 +507,6 @@ pub(crate) async fn check(
     let shown = match app::models::check_draft(&registry, &ctx, draft.add()) {
         Ok(answer) => html! {
             p.help { "Slug: " code { (answer.value.slug) } }
-            @for warning in &answer.value.warnings {
-                p.warning { code { (warning.code) } " " (warning.message) }
-            }
         },
         // While the draft is incomplete, say what is missing, quietly.
         Err(error) => {

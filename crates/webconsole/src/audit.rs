@@ -1,6 +1,7 @@
 //! The Audit page: the org's trail, newest first, from `app::audit::list` (the function
 //! `GET /v1/audit` calls) with its filters and cursor paging; each entry's changes before
-//! and after, and links from a model's entries to the model's page.
+//! and after, and links from a model's entries to the model's page. The page size is a choice
+//! in the filter form (25, 50 or 100); paging stays on the server.
 
 use std::sync::Arc;
 
@@ -135,6 +136,7 @@ fn value_or_none(value: Option<&str>) -> Markup {
 /// The filter form (a GET: it changes nothing).
 fn filters(query: &api::AuditQuery) -> Markup {
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
+    let limit = query.limit.unwrap_or(app::audit::DEFAULT_LIMIT);
     let kinds = [
         "org",
         "credential",
@@ -166,12 +168,25 @@ fn filters(query: &api::AuditQuery) -> Markup {
             input id="since" name="since" type="text" value=(value(&query.since)) placeholder="2026-01-31T12:00:00Z";
             label for="until" { "Until" }
             input id="until" name="until" type="text" value=(value(&query.until)) placeholder="RFC 3339";
-            @if let Some(limit) = query.limit {
-                input type="hidden" name="limit" value=(limit);
+            label for="limit" { "Per page" }
+            select id="limit" name="limit" {
+                @for size in page_sizes(limit) {
+                    option value=(size) selected[size == limit] { (size) }
+                }
             }
             button type="submit" { "Filter" }
         }
     }
+}
+
+/// The page sizes offered, with `current` among them when a link asked for another.
+fn page_sizes(current: u32) -> Vec<u32> {
+    let mut sizes = vec![25, 50, 100];
+    if !sizes.contains(&current) {
+        sizes.push(current);
+        sizes.sort_unstable();
+    }
+    sizes
 }
 
 fn query_string(query: &api::AuditQuery) -> String {

@@ -15,7 +15,9 @@ use maud::{Markup, html};
 
 use app::Registry;
 
-use crate::add::{Draft, filled, text_input};
+use crate::add::{
+    Draft, capabilities_fieldset, credential_alternatives, filled, max_tokens_field, text_input,
+};
 use crate::layout::{Section, app_error, html_response, page, problem_box, unreadable_form};
 use crate::session::SignedIn;
 
@@ -69,11 +71,12 @@ fn render(
         Some((status, shown)) => (status, Some(shown)),
         None => (StatusCode::OK, None),
     };
-    let checked = |value: &Option<String>| value.as_deref() == Some("on");
     let content = html! {
         @if let Some(shown) = shown { (shown) }
-        form.card method="post" action=(format!("/models/{}/edit", model.slug)) {
+        form.card method="post" action=(format!("/models/{}/edit", model.slug)) data-alternatives {
             input type="hidden" name="csrf" value=(signed.csrf);
+            // Read by the max tokens advice (the documented ceiling is the provider model's).
+            input type="hidden" name="provider" value=(model.provider);
             input type="hidden" name="version" value=(draft.version.clone().unwrap_or_default());
             p { "Slug " code { (model.slug) } " (never changes) · provider " (provider.label) }
             (text_input("display_name", "Display name", draft.display_name.as_deref(), "", "", "text", true))
@@ -91,13 +94,7 @@ fn render(
                     @if let Some(credential) = &model.credential { " (" code { (credential.preview) } ")" }
                     "."
                 }
-                @if let Some(alternative) = provider.credential_alternatives.first() {
-                    input type="hidden" name="credential_kind" value=(alternative.kind);
-                    @for field in &alternative.fields {
-                        @let kind = if field.kind == "secret" { "password" } else { "text" };
-                        (text_input(&field.name, &field.label, None, "", &field.help, kind, false))
-                    }
-                }
+                (credential_alternatives(&provider, draft))
                 @if !saved.is_empty() {
                     div.field {
                         label for="credential_id" { "Or another saved credential" }
@@ -112,21 +109,8 @@ fn render(
                     }
                 }
             }
-            (text_input("max_tokens", "Max tokens", draft.max_tokens.as_deref(), "", "", "number", true))
-            fieldset {
-                legend { "Capabilities" }
-                label.inline { input type="checkbox" name="json_mode" checked[checked(&draft.json_mode)]; " JSON mode" }
-                label.inline { input type="checkbox" name="vision" checked[checked(&draft.vision)]; " Vision" }
-                label.inline { input type="checkbox" name="tool_use" checked[checked(&draft.tool_use)]; " Tool use" }
-                div.field {
-                    label for="reasoning" { "Extended reasoning" }
-                    select id="reasoning" name="reasoning" {
-                        @for (value, label) in [("", "off"), ("effort", "on: reasoning effort parameter"), ("max_tokens", "on: reasoning max_tokens budget")] {
-                            option value=(value) selected[draft.reasoning.as_deref().unwrap_or("") == value] { (label) }
-                        }
-                    }
-                }
-            }
+            (max_tokens_field(draft))
+            (capabilities_fieldset(draft))
             (text_input("input_cost_per_token", "Input cost per token (USD)", draft.input_cost_per_token.as_deref(), "", "Empty: unknown.", "text", false))
             (text_input("output_cost_per_token", "Output cost per token (USD)", draft.output_cost_per_token.as_deref(), "", "Empty: unknown.", "text", false))
             div.actions {
@@ -263,6 +247,11 @@ impl Draft {
             json_mode: on(model.capabilities.json_mode),
             vision: on(model.capabilities.vision),
             tool_use: on(model.capabilities.tool_use),
+            extended_reasoning: model
+                .capabilities
+                .reasoning
+                .as_ref()
+                .map(|_| "on".to_owned()),
             reasoning: model.capabilities.reasoning.clone(),
             input_cost_per_token: model.input_cost_per_token.clone(),
             output_cost_per_token: model.output_cost_per_token.clone(),

@@ -80,6 +80,7 @@ pub fn routes(console: Arc<Console>) -> Router<Arc<Registry>> {
         .route("/models/new", get(add::form))
         .route("/models/new/test", post(add::test))
         .route("/models/new/check", post(add::check))
+        .route("/models/advice", post(add::advise))
         .route("/models/{slug}", get(models::detail))
         .route(
             "/models/{slug}/deactivate",

@@ -397,7 +397,8 @@ pub(crate) async fn confirm_deactivation(
     };
     let count = references.active.len();
     let content = html! {
-        div.card role="alertdialog" aria-labelledby="confirm-title" {
+        // A modal once the script opens it (focus kept inside, Escape cancels).
+        dialog.modal role="alertdialog" aria-labelledby="confirm-title" data-modal data-cancel-href=(format!("/models/{}", model.slug)) open {
             h2 id="confirm-title" { "Deactivate " (model.display_name) "?" }
             @if count == 0 {
                 p.count { "No active workflow references this model." }
@@ -411,7 +412,7 @@ pub(crate) async fn confirm_deactivation(
                 input type="hidden" name="confirm" value="true";
                 button.danger type="submit" { "Deactivate" }
                 " "
-                a href=(format!("/models/{}", model.slug)) { "Cancel" }
+                a href=(format!("/models/{}", model.slug)) autofocus { "Cancel" }
             }
         }
     };

@@ -1,6 +1,7 @@
 //! The Tokens page (the org's API tokens, from `app::orgs::list_tokens`, the function
 //! `GET /v1/tokens` calls), issuing a token (shown once, on the answer to the form, never
-//! again), and revoking one after a confirmation.
+//! again, with a Copy button the console's script wires to the clipboard), and revoking one
+//! after a confirmation.
 
 use std::sync::Arc;
 
@@ -147,8 +148,12 @@ pub(crate) async fn issue(
                 @if let Some(at) = &issued.expires_at { ", expires " (at) } "." }
             @if let Some(token) = &issued.token {
                 label for="issued-token" { "The token" }
-                input id="issued-token" type="text" readonly value=(token.0.expose_secret()) size="70";
-                p.help { strong { "Copy it now:" } " it is shown this once and never again. Select it and copy (Ctrl+C or ⌘C)." }
+                div.copy-row {
+                    input id="issued-token" type="text" readonly value=(token.0.expose_secret()) size="70" aria-describedby="issued-token-help";
+                    button id="copy-token" type="button" data-copy="issued-token" { "Copy" }
+                }
+                p.help id="issued-token-help" { strong { "Copy it now:" } " it is shown this once and never again. Use Copy, or select it and copy (Ctrl+C or ⌘C)." }
+                p.small id="copy-token-status" role="status" aria-live="polite" {}
             }
         }
     };
@@ -185,14 +190,16 @@ pub(crate) async fn confirm_revocation(
         );
     };
     let content = html! {
-        div.card role="alertdialog" aria-labelledby="confirm-title" {
+        // A modal once the script opens it (focus kept inside, Escape cancels), like the
+        // model's delete confirmation.
+        dialog.modal role="alertdialog" aria-labelledby="confirm-title" data-modal data-cancel-href="/tokens" open {
             h2 id="confirm-title" { "Revoke " (token.label) "?" }
             p { "Requests with this " (token.role) " token are refused from the next one on, and its console sessions end. This cannot be undone: issue a new token instead." }
             form method="post" action=(format!("/tokens/{}/revoke", token.token_id)) {
                 input type="hidden" name="csrf" value=(signed.csrf);
                 button.danger type="submit" { "Revoke" }
                 " "
-                a href="/tokens" { "Cancel" }
+                a href="/tokens" autofocus { "Cancel" }
             }
         }
     };

@@ -1,5 +1,6 @@
 //! A fake LLM provider on 127.0.0.1 for suites that need a passing (or failing) Test
-//! Connection: OpenAI-style chat completions and Anthropic messages. A key containing
+//! Connection: OpenAI-style chat completions, Anthropic messages and Bedrock Converse (signed
+//! with SigV4 for the signing name `bedrock`, or a Bedrock API key). A key containing
 //! `sk-bad-` is refused with 401 in the provider's error shape (a bare `bad` would also match
 //! a random hex secret now and then); a key containing `sk-limited-` is refused with 403 for
 //! the model `strict` only (one model of several failing a key). It counts the requests it
@@ -24,6 +25,7 @@ impl FakeProvider {
     pub(crate) async fn start() -> Self {
         let requests = Arc::new(AtomicUsize::new(0));
         let (chat_count, messages_count) = (Arc::clone(&requests), Arc::clone(&requests));
+        let converse_count = Arc::clone(&requests);
         let app = Router::new()
             .route(
                 "/v1/chat/completions",
@@ -34,6 +36,10 @@ impl FakeProvider {
             .route(
                 "/v1/messages",
                 post(move |headers: HeaderMap| messages(headers, Arc::clone(&messages_count))),
+            )
+            .route(
+                "/model/{id}/converse",
+                post(move |headers: HeaderMap| converse(headers, Arc::clone(&converse_count))),
             );
         let (base, task) = super::serve_local(app).await;
         Self {
@@ -90,6 +96,36 @@ async fn chat(headers: HeaderMap, body: axum::body::Bytes, count: Arc<AtomicUsiz
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "fake",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "pong"}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    });
+    axum::Json(body).into_response()
+}
+
+/// Bedrock Converse: a SigV4 `Authorization` for the signing name `bedrock` with its
+/// `x-amz-date`, or a Bearer API key; anything else, or a bad key, is Bedrock's 403.
+async fn converse(headers: HeaderMap, count: Arc<AtomicUsize>) -> Response {
+    count.fetch_add(1, Ordering::SeqCst);
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let signed = auth.starts_with("AWS4-HMAC-SHA256 Credential=")
+        && auth.contains("/bedrock/aws4_request")
+        && auth.contains("Signature=")
+        && headers.contains_key("x-amz-date");
+    let bearer = auth.starts_with("Bearer ");
+    if !(signed || bearer) || auth.contains(BAD_KEY) {
+        let body = json!({"message": "The security token included in the request is invalid."});
+        return (
+            StatusCode::FORBIDDEN,
+            [("x-amzn-ErrorType", "UnrecognizedClientException")],
+            axum::Json(body),
+        )
+            .into_response();
+    }
+    let body = json!({
+        "output": {"message": {"role": "assistant", "content": [{"text": "pong"}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}
     });
     axum::Json(body).into_response()
 }

@@ -182,6 +182,7 @@ impl TestApp {
                 base_urls: [
                     ("openai".to_owned(), self.fake.v1()),
                     ("anthropic".to_owned(), self.fake.base.clone()),
+                    ("bedrock".to_owned(), self.fake.base.clone()),
                 ]
                 .into(),
                 timeout_ms: 5_000,
