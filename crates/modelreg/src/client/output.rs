@@ -71,6 +71,12 @@ pub(crate) fn model_summary(model: &Model) -> Vec<String> {
     for warning in &model.warnings {
         lines.push(format!("warning: {}", warning.message));
     }
+    if let Some(recommendation) = &model.recommendation {
+        lines.push(format!(
+            "recommendation: {} (apply: modelreg models edit {} --max-tokens {})",
+            recommendation.message, model.slug, recommendation.edit.max_tokens
+        ));
+    }
     lines
 }
 
@@ -240,17 +246,23 @@ pub(crate) fn model_references(references: &ModelReferences) -> Vec<String> {
         .map(|w| (w, "yes"))
         .chain(references.inactive.iter().map(|w| (w, "no")))
         .map(|(workflow, active)| {
+            let truncated = if workflow.keeps_truncating {
+                format!("{} (keeps truncating)", workflow.truncated_calls_7d)
+            } else {
+                workflow.truncated_calls_7d.to_string()
+            };
             vec![
                 workflow.id.clone(),
                 workflow.name.clone(),
                 active.to_owned(),
+                truncated,
             ]
         })
         .collect::<Vec<_>>();
     if rows.is_empty() {
         return vec!["(no workflow references it)".to_owned()];
     }
-    table(&["WORKFLOW", "NAME", "ACTIVE"], rows)
+    table(&["WORKFLOW", "NAME", "ACTIVE", "TRUNCATED (7 D)"], rows)
 }
 
 /// The capability check's verdict: allowed, or each refusal and its reason.
@@ -639,7 +651,11 @@ mod tests {
             truncations: Some(api::Truncations {
                 last_24h: 2,
                 last_7d: 5,
+                rounds: Vec::new(),
+                tool_calls: Vec::new(),
+                workflows: Vec::new(),
             }),
+            recommendation: None,
         }
     }
 
