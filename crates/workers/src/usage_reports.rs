@@ -82,14 +82,7 @@ async fn handle(
     }
     let batch = match serde_json::from_slice::<api::UsageBatch>(&message.payload) {
         Ok(batch) => batch,
-        // Never serde's own words: they quote the value they found.
-        Err(error) => {
-            let mistake = app::JsonMistake::of(&error);
-            let detail = mistake
-                .detail
-                .map_or_else(|| "not valid JSON".to_owned(), |d| format!("body: {d}"));
-            return Err(problem(400, mistake.code, &detail));
-        }
+        Err(error) => return Err(crate::body_problem(&error)),
     };
     let ctx = Ctx::pipelines(org, "POST", "/v1/usage", None);
     app::usage::record_for_model(registry, &ctx, model, batch)
