@@ -1,7 +1,8 @@
 //! The web console at the HTML level (no browser): sign-in with the one-time link and with a
 //! pasted token, the session cookie's attributes, the Content-Security-Policy, escaping,
 //! CSRF, members kept to reading, the Models page (platform and custom, the default marked,
-//! paging and filters on the server), the detail page with its deactivation count, the Add
+//! paging and filters on the server), the detail page with its deactivation count and its
+//! truncations with the recommendation's one button, the Add
 //! Custom Model dialog gated on a passing test, the Credentials and Workflows pages, and the
 //! admins' Tokens (shown once, revoked after a confirmation) and Audit pages.
 

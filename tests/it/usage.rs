@@ -4,7 +4,8 @@
 //! again, or one record in two batches) counts once; a record for an unknown model refuses
 //! its whole batch with a clear code; a prompt sent by mistake is refused and stored nowhere;
 //! a rebuild prices every record as it was priced live; and no secret reaches any file, log
-//! or answer.
+//! or answer. Also: the truncation loop closed (details, recommendation, dependents), and
+//! usage records over NATS (`usage.<org>.<model>`).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
