@@ -636,6 +636,7 @@ impl StubRegistry {
                     controls: api::Controls::default(),
                     warnings: Vec::new(),
                     truncations: None,
+                    recommendation: None,
                 },
                 position: 1,
             })

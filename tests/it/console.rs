@@ -1,7 +1,8 @@
 //! The web console at the HTML level (no browser): sign-in with the one-time link and with a
 //! pasted token, the session cookie's attributes, the Content-Security-Policy, escaping,
 //! CSRF, members kept to reading, the Models page (platform and custom, the default marked,
-//! paging and filters on the server), the detail page with its deactivation count, the Add
+//! paging and filters on the server), the detail page with its deactivation count and its
+//! truncations with the recommendation's one button, the Add
 //! Custom Model dialog gated on a passing test, the Credentials and Workflows pages, and the
 //! admins' Tokens (shown once, revoked after a confirmation) and Audit pages.
 
@@ -1747,4 +1748,130 @@ async fn the_audit_page_filters_pages_and_links_models() {
     let refused = member.get("/audit").await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
     assert!(refused.body.contains("needs an admin token"));
+}
+
+/// The loop closed in the console: usage with truncations shows on the model's detail page
+/// (counts, rounds, tool calls, workflows, the one that keeps truncating marked) with the
+/// recommendation and one button; the button's form applies the edit at the page's version
+/// (max tokens 32000, the recommendation gone), and the same form at a stale version is a
+/// conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_detail_page_applies_the_truncation_recommendation_with_one_button() {
+    use app::Clock as _;
+    let app = TestApp::start(Backend::Embedded).await;
+    let mut draft = app.local_draft("Looping Agent");
+    draft.max_tokens = Some(8000.into());
+    draft.capabilities = Some(api::CapabilitiesInput {
+        tool_use: Some(true),
+        ..api::CapabilitiesInput::default()
+    });
+    let added = app.add_model(draft).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let slug = added.body["model"]["slug"]
+        .as_str()
+        .expect("slug")
+        .to_owned();
+    put_workflow(&app, "wf-loop", "Loop builder", true, &slug).await;
+    put_workflow(&app, "wf-once", "Once", true, &slug).await;
+    let now = app.clock.now_ms();
+    let at = |ago_ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now - ago_ms) * 1_000_000)
+            .expect("time")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format")
+    };
+    let record = |id: &str, workflow: &str, round: i64, tools: &[&str], ago_ms: i64| {
+        json!({"id": id, "model": slug, "workflow": workflow, "input_tokens": 9000,
+            "output_tokens": 8000, "finish_reason": "length", "truncated_tool_calls": tools,
+            "round": round, "called_at": at(ago_ms)})
+    };
+    const HOUR: i64 = 3_600_000;
+    let records = vec![
+        record("c-1", "wf-loop", 4, &["write_file"], HOUR),
+        record(
+            "c-2",
+            "wf-loop",
+            4,
+            &["write_file", "apply_patch"],
+            2 * HOUR,
+        ),
+        record("c-3", "wf-loop", 6, &[], 30 * HOUR),
+        record("c-4", "wf-once", 1, &["apply_patch"], 50 * HOUR),
+    ];
+    let reported = app
+        .call(Method::POST, "/v1/usage", Some(json!({"records": records})))
+        .await;
+    assert_eq!(reported.status, StatusCode::OK, "{}", reported.body);
+
+    let browser = admin(&app).await;
+    let detail = browser.get(&format!("/models/{slug}")).await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
+    let body = &detail.body;
+    assert!(body.contains("<h2>Truncations</h2>"), "{body}");
+    assert!(
+        body.contains("<strong>2</strong> truncated call(s) in the last 24 hours, <strong>4</strong> in the last 7 days."),
+        "{body}"
+    );
+    assert!(
+        body.contains("round 1 (1), round 4 (2), round 6 (1)"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<code>apply_patch</code> (2), <code>write_file</code> (2)"),
+        "{body}"
+    );
+    // The workflows list marks the one whose calls keep truncating, and only that one
+    assert!(
+        body.contains("Loop builder <span class=\"badge\">active</span> <span class=\"badge danger\">keeps truncating</span>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Once <span class=\"badge\">active</span> <span class=\"small\">1 truncated call(s) in 7 days</span>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("raise max tokens to 32,000 for multi-file tool use"),
+        "{body}"
+    );
+    assert!(body.contains("Set max tokens to 32000"), "{body}");
+    let version = detail.hidden("version");
+    assert_eq!(version, added.body["model"]["version"].to_string());
+    assert_eq!(detail.hidden("max_tokens"), "32000");
+    let csrf = detail.hidden("csrf");
+
+    // One button: the same edit as the Edit page, at the page's version
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("version", version.as_str()),
+        ("max_tokens", "32000"),
+    ];
+    let applied = browser
+        .post(&format!("/models/{slug}/recommendation"), &form)
+        .await;
+    assert_eq!(applied.status, StatusCode::SEE_OTHER, "{}", applied.body);
+    let model = app.get_model(&slug).await.body;
+    assert_eq!(model["max_tokens"], 32000);
+    assert_eq!(
+        model["capabilities"]["tool_use"], true,
+        "nothing else changed"
+    );
+    assert!(model.get("recommendation").is_none(), "{model}");
+    let after = browser.get(&format!("/models/{slug}")).await;
+    assert!(after.body.contains("<h2>Truncations</h2>"));
+    assert!(!after.body.contains("Recommendation:"), "{}", after.body);
+    assert!(!after.body.contains("Set max tokens to"), "{}", after.body);
+
+    // The same form again, at the version it was loaded at: a conflict, nothing applied
+    let stale = browser
+        .post(&format!("/models/{slug}/recommendation"), &form)
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    // And without its CSRF token the form is refused
+    let forged = browser
+        .post(
+            &format!("/models/{slug}/recommendation"),
+            &[("version", version.as_str()), ("max_tokens", "32000")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
 }

@@ -4,7 +4,8 @@
 //! again, or one record in two batches) counts once; a record for an unknown model refuses
 //! its whole batch with a clear code; a prompt sent by mistake is refused and stored nowhere;
 //! a rebuild prices every record as it was priced live; and no secret reaches any file, log
-//! or answer.
+//! or answer. Also: the truncation loop closed (details, recommendation, dependents), and
+//! usage records over NATS (`usage.<org>.<model>`).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -362,7 +363,10 @@ async fn run(backend: Backend) {
 
 /// The loop closed: a response the runtime crate finds truncated is reported through
 /// `Client::report`, and the model's answer counts its truncated calls in the last 24 hours
-/// and 7 days (by the time of the call); a report sent again counts once.
+/// and 7 days (by the time of the call), with their rounds, tool calls and workflows; a
+/// report sent again counts once; the recommendation's edit, sent as the PATCH body, raises
+/// max tokens to 32,000 and the recommendation is gone; the dependents view marks the
+/// workflow that keeps truncating.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncation_the_runtime_reports_shows_on_the_model() {
     use app::Clock as _;
@@ -371,8 +375,24 @@ async fn a_truncation_the_runtime_reports_shows_on_the_model() {
     const HOUR_MS: i64 = 60 * 60 * 1000;
     let app = TestApp::start(Backend::Embedded).await;
     let service = app.issue_token("pipeline", "service").await;
-    let added = app.add_model(app.local_draft("Local Llama")).await;
+    let mut draft = app.local_draft("Local Llama");
+    draft.capabilities = Some(api::CapabilitiesInput {
+        tool_use: Some(true),
+        ..api::CapabilitiesInput::default()
+    });
+    let added = app.add_model(draft).await;
     assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    for (id, name) in [("wf-agent", "Agent"), ("wf-docs", "Docs")] {
+        let put = app
+            .call(
+                Method::PUT,
+                &format!("/v1/workflows/{id}"),
+                Some(json!({"name": name, "active": true,
+                    "steps": [{"model": "local-llama", "features": {"tools": true}}]})),
+            )
+            .await;
+        assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    }
     let client = Client::new(&app.base, service).expect("client");
 
     // A response whose second tool call was cut mid-argument, and one that ended well
@@ -397,21 +417,23 @@ async fn a_truncation_the_runtime_reports_shows_on_the_model() {
             .expect("format")
     };
     let calls = [
-        ("t-1", at(now - HOUR_MS), &cut),
-        ("t-2", at(now - 3 * 24 * HOUR_MS), &cut),
-        ("t-3", at(now - 10 * 24 * HOUR_MS), &cut),
-        ("t-4", at(now - HOUR_MS), &fine),
+        ("t-1", at(now - HOUR_MS), &cut, "wf-agent", 7),
+        ("t-2", at(now - 3 * 24 * HOUR_MS), &cut, "wf-agent", 7),
+        ("t-3", at(now - 10 * 24 * HOUR_MS), &cut, "wf-agent", 7),
+        ("t-4", at(now - HOUR_MS), &fine, "wf-agent", 7),
+        ("t-5", at(now - 2 * HOUR_MS), &cut, "wf-agent", 8),
+        ("t-6", at(now - 5 * 24 * HOUR_MS), &cut, "wf-docs", 2),
     ];
     let records: Vec<api::UsageRecord> = calls
         .iter()
-        .map(|(id, called_at, inspection)| {
+        .map(|(id, called_at, inspection, workflow, round)| {
             inspection.usage(&Call {
                 id,
                 model: "local-llama",
-                workflow: "wf-agent",
+                workflow,
                 input_tokens: 12_000,
                 output_tokens: 4096,
-                round: Some(7),
+                round: Some(*round),
                 called_at,
             })
         })
@@ -421,26 +443,93 @@ async fn a_truncation_the_runtime_reports_shows_on_the_model() {
     assert!(records[3].truncated_tool_calls.is_empty());
 
     let receipt = client.report(records.clone()).await.expect("report");
-    assert_eq!((receipt.recorded, receipt.duplicates), (4, 0));
+    assert_eq!((receipt.recorded, receipt.duplicates), (6, 0));
     let again = client.report(records).await.expect("report again");
-    assert_eq!((again.recorded, again.duplicates), (0, 4));
+    assert_eq!((again.recorded, again.duplicates), (0, 6));
 
+    // The model's answer: counts, and the rounds, tool calls and workflows of the last 7
+    // days (the call of 10 days ago and the one that ended well are not among them)
     let model = app.get_model("local-llama").await;
     assert_eq!(model.status, StatusCode::OK, "{}", model.body);
     assert_eq!(
         model.body["truncations"],
-        json!({"last_24h": 1, "last_7d": 2}),
+        json!({
+            "last_24h": 2,
+            "last_7d": 4,
+            "rounds": [{"round": 2, "calls": 1}, {"round": 7, "calls": 2}, {"round": 8, "calls": 1}],
+            "tool_calls": [{"name": "write_file", "calls": 4}],
+            "workflows": [
+                {"id": "wf-agent", "truncated_calls_7d": 3, "keeps_truncating": true},
+                {"id": "wf-docs", "truncated_calls_7d": 1, "keeps_truncating": false}
+            ]
+        }),
         "{}",
         model.body
     );
+    // No prompt or argument text is kept: the cut argument's words are nowhere
+    assert!(!model.body.to_string().contains("b.rs"), "{}", model.body);
+    // The recommendation from the seed's guidance, with the exact PATCH body
+    assert_eq!(
+        model.body["recommendation"]["code"],
+        "max_tokens.raise_for_truncations"
+    );
+    assert!(
+        model.body["recommendation"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("raise max tokens to 32,000 for multi-file tool use")),
+        "{}",
+        model.body
+    );
+    assert_eq!(
+        model.body["recommendation"]["edit"],
+        json!({"max_tokens": 32000})
+    );
+
+    // The dependents view marks the workflow whose calls keep truncating
+    let dependents = app
+        .call(Method::GET, "/v1/models/local-llama/workflows", None)
+        .await;
+    assert_eq!(dependents.status, StatusCode::OK, "{}", dependents.body);
+    assert_eq!(
+        dependents.body["active"],
+        json!([
+            {"id": "wf-agent", "name": "Agent", "truncated_calls_7d": 3, "keeps_truncating": true},
+            {"id": "wf-docs", "name": "Docs", "truncated_calls_7d": 1, "keeps_truncating": false}
+        ]),
+        "{}",
+        dependents.body
+    );
+
+    // Applied with one edit: the recommendation's edit as the PATCH body, at the version
+    let patched = app
+        .edit_model(
+            "local-llama",
+            model.body["recommendation"]["edit"].clone(),
+            model.body["version"].as_u64(),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let applied = app.get_model("local-llama").await;
+    assert_eq!(applied.body["max_tokens"], 32000);
+    assert!(
+        applied.body.get("recommendation").is_none(),
+        "{}",
+        applied.body
+    );
+    assert_eq!(applied.body["truncations"]["last_7d"], 4, "the past stays");
+
     // A week later, nothing is recent
     app.clock
         .advance(std::time::Duration::from_secs(8 * 24 * 3600));
     let later = app.get_model("local-llama").await;
     assert_eq!(
         later.body["truncations"],
-        json!({"last_24h": 0, "last_7d": 0})
+        json!({"last_24h": 0, "last_7d": 0, "rounds": [], "tool_calls": [], "workflows": []})
     );
+    let dependents = app
+        .call(Method::GET, "/v1/models/local-llama/workflows", None)
+        .await;
+    assert_eq!(dependents.body["active"][0]["keeps_truncating"], false);
 }
 
 /// A record whose first report left the log's duplicate window long ago (here: recorded
@@ -516,4 +605,117 @@ async fn a_record_sent_again_after_the_duplicate_window_counts_once() {
         assert_eq!(total["total"]["calls"], 2, "{backend:?}: {total}");
         assert_eq!(total["total"]["input_tokens"], 101, "{backend:?}: {total}");
     }
+}
+
+/// Usage over NATS (`usage.<org>.<model>`, request/reply, a queue group): a batch sent twice
+/// counts each record once; a platform model's id, dots and all, is the rest of the subject;
+/// a record of another model, a bad or unknown org, a subject without a model and a payload
+/// that is not a batch are each answered with the problem the HTTP API would give.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_over_nats_counts_each_record_once_and_answers_problems() {
+    let app = TestApp::start(Backend::JetStream).await;
+    let added = app.add_model(app.local_draft("Local Llama")).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let nats = app.nats.as_ref().expect("a NATS server");
+    let client = async_nats::connect(nats.url()).await.expect("nats");
+    // The subscriber starts with the app; until it listens, NATS answers "no responders".
+    let request = |subject: &'static str, payload: Value| {
+        let client = client.clone();
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                match client
+                    .request(subject, payload.to_string().into_bytes().into())
+                    .await
+                {
+                    Ok(reply) => {
+                        return serde_json::from_slice::<Value>(&reply.payload).expect("json");
+                    }
+                    Err(_) if std::time::Instant::now() < deadline => {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    Err(error) => panic!("no reply on {subject}: {error}"),
+                }
+            }
+        }
+    };
+    let mut cut = record("n-2", "local-llama", "wf-a", (900, 4096), DAY_ONE);
+    cut["finish_reason"] = json!("length");
+    cut["truncated_tool_calls"] = json!(["write_file"]);
+    let batch = json!({"records": [
+        record("n-1", "local-llama", "wf-a", (100, 10), DAY_ONE),
+        cut,
+    ]});
+    let first = request("usage.acme.local-llama", batch.clone()).await;
+    assert_eq!(first["ok"], true, "{first}");
+    assert_eq!(first["receipt"], json!({"recorded": 2, "duplicates": 0}));
+    assert!(first["position"].as_u64().is_some_and(|p| p > 0), "{first}");
+    let again = request("usage.acme.local-llama", batch).await;
+    assert_eq!(again["ok"], true, "{again}");
+    assert_eq!(again["receipt"], json!({"recorded": 0, "duplicates": 2}));
+    // Over HTTP too, the same record is known
+    let http = report(
+        &app,
+        &app.token,
+        vec![record("n-1", "local-llama", "wf-a", (100, 10), DAY_ONE)],
+    )
+    .await;
+    assert_eq!(http.body["duplicates"], 1, "{}", http.body);
+
+    // A platform model: its id's dots are the subject's last tokens
+    let platform = request(
+        "usage.acme.google/gemini-3.1-pro-preview",
+        json!({"records": [record("n-3", "google/gemini-3.1-pro-preview", "wf-a", (5, 5), DAY_TWO)]}),
+    )
+    .await;
+    assert_eq!(platform["ok"], true, "{platform}");
+    let total = summary(&app, "").await;
+    assert_eq!(total["total"]["calls"], 3, "{total}");
+    assert_eq!(total["total"]["truncated_calls"], 1, "{total}");
+
+    // Problems, as HTTP answers them, and nothing recorded
+    let mismatch = request(
+        "usage.acme.local-llama",
+        json!({"records": [record("n-4", "google/gemini-3.1-pro-preview", "wf-a", (1, 1), DAY_TWO)]}),
+    )
+    .await;
+    assert_eq!(mismatch["ok"], false, "{mismatch}");
+    assert_eq!(mismatch["code"], "usage.model_mismatch", "{mismatch}");
+    assert_eq!(mismatch["status"], 422, "{mismatch}");
+    let unknown_model = request(
+        "usage.acme.no-such-model",
+        json!({"records": [record("n-5", "no-such-model", "wf-a", (1, 1), DAY_TWO)]}),
+    )
+    .await;
+    assert_eq!(
+        unknown_model["code"], "usage.unknown_model",
+        "{unknown_model}"
+    );
+    let bad_org = request(
+        "usage.Acme!.local-llama",
+        json!({"records": [record("n-6", "local-llama", "wf-a", (1, 1), DAY_TWO)]}),
+    )
+    .await;
+    assert_eq!(bad_org["ok"], false, "{bad_org}");
+    assert_eq!(bad_org["code"], "org.invalid", "{bad_org}");
+    assert!(!bad_org.to_string().contains("Acme!"), "never quoted back");
+    let no_org = request(
+        "usage.nobody.local-llama",
+        json!({"records": [record("n-7", "local-llama", "wf-a", (1, 1), DAY_TWO)]}),
+    )
+    .await;
+    assert_eq!(no_org["code"], "org.not_found", "{no_org}");
+    assert_eq!(no_org["status"], 404, "{no_org}");
+    let no_model = request("usage.acme", json!({"records": []})).await;
+    assert_eq!(no_model["code"], "subject.invalid", "{no_model}");
+    let prompt = request(
+        "usage.acme.local-llama",
+        json!({"records": [{"id": "n-8", "model": "local-llama", "workflow": "wf-a",
+            "input_tokens": 1, "output_tokens": 1, "called_at": DAY_TWO,
+            "prompt": "a secret prompt"}]}),
+    )
+    .await;
+    assert_eq!(prompt["ok"], false, "{prompt}");
+    assert!(!prompt.to_string().contains("a secret prompt"), "{prompt}");
+    assert_eq!(summary(&app, "").await["total"]["calls"], 3);
 }

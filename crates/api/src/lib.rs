@@ -41,6 +41,7 @@ pub use credentials::{
 pub use models::{
     AddModel, AddedModel, Capabilities, CapabilitiesInput, CheckedDraft, ConfirmQuery, Controls,
     DryRunQuery, EditModel, KnownCapabilities, Model, ModelList, ModelsQuery, NULL_REFUSED,
+    Recommendation, RecommendedEdit, TruncatedRound, TruncatedToolCall, TruncatingWorkflow,
     Truncations, Warning,
 };
 pub use problem::{FieldProblem, Problem};
@@ -54,11 +55,11 @@ pub use resolve::{
 pub use secret::SecretField;
 pub use tokens::{IssueToken, IssuedToken, Token};
 pub use usage::{
-    UsageBatch, UsageGroup, UsageReceipt, UsageRecord, UsageSummary, UsageSummaryQuery,
+    UsageBatch, UsageGroup, UsageReceipt, UsageRecord, UsageReply, UsageSummary, UsageSummaryQuery,
 };
 pub use workflows::{
-    BrokenQuery, CheckAnswer, CheckModel, Features, ModelReferences, Notice, PutWorkflow,
-    Reference, Refusal, ReportReply, Step, Workflow, WorkflowSummary,
+    BrokenQuery, CheckAnswer, CheckModel, Dependent, Features, ModelReferences, Notice,
+    PutWorkflow, Reference, Refusal, ReportReply, Step, Workflow, WorkflowSummary,
 };
 
 /// An answer: the value's fields and the event-log `position` the answer reflects (also in

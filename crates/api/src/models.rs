@@ -283,14 +283,74 @@ pub struct Model {
     /// (`POST /v1/usage`); in the answer of `GET /v1/models/{slug}` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncations: Option<Truncations>,
+    /// What the truncations call for, with the edit that applies it; in the answer of
+    /// `GET /v1/models/{slug}` only, and only when a change applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendation: Option<Recommendation>,
 }
 
 /// How many reported calls of a model were truncated (finish reason `length`/`max_tokens`,
-/// or a tool call cut mid-argument), by the time of the call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// or a tool call cut mid-argument), by the time of the call, and what the last 7 days'
+/// truncated calls had in common. Names and counts only, never prompt or response text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Truncations {
     pub last_24h: u64,
     pub last_7d: u64,
+    /// Truncated calls of the last 7 days per tool-loop round, by round.
+    #[serde(default)]
+    pub rounds: Vec<TruncatedRound>,
+    /// The tool calls cut in the last 7 days, by name, most frequent first (at most 10).
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    pub tool_calls: Vec<TruncatedToolCall>,
+    /// The workflows whose calls were truncated in the last 7 days, most first (at most 50).
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    pub workflows: Vec<TruncatingWorkflow>,
+}
+
+/// Truncated calls in one tool-loop round.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TruncatedRound {
+    pub round: u32,
+    pub calls: u64,
+}
+
+/// A tool call cut mid-argument, by name, and how often.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TruncatedToolCall {
+    pub name: String,
+    pub calls: u64,
+}
+
+/// A workflow's truncated calls of a model over the last 7 days. It `keeps_truncating`
+/// when at least 3 of them were truncated in those 7 days.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TruncatingWorkflow {
+    #[schema(value_type = schema::WorkflowId)]
+    pub id: String,
+    pub truncated_calls_7d: u64,
+    pub keeps_truncating: bool,
+}
+
+/// A change the registry recommends, with the exact edit that makes it: send `edit` as the
+/// body of `PATCH /v1/models/{slug}` (with `If-Match: <version>`) and it is applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Recommendation {
+    /// Stable: `max_tokens.raise_for_truncations` (to 32000, the seed's guidance for
+    /// multi-file tool use) or `max_tokens.raise_to_documented_ceiling` (the provider
+    /// documents less than 32000 for the model).
+    pub code: String,
+    pub message: String,
+    /// The `PATCH /v1/models/{slug}` body, e.g. `{"max_tokens": 32000}`.
+    pub edit: RecommendedEdit,
+}
+
+/// The edit a recommendation makes, as `PATCH /v1/models/{slug}` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendedEdit {
+    pub max_tokens: u32,
 }
 
 /// A capability flag the catalog may not know: `null` is "unknown", never "no".

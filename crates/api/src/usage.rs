@@ -109,3 +109,17 @@ pub struct UsageGroup {
     /// call).
     pub truncated_calls: u64,
 }
+
+/// The reply to usage records sent over NATS (in NATS mode) as a request on
+/// `usage.<org>.<model>` (a `UsageBatch` of that model's records): `ok` with the receipt and
+/// the log position, or the problem the HTTP API would answer (its fields inline).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct UsageReply {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<UsageReceipt>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<crate::Problem>,
+}

@@ -116,8 +116,24 @@ pub struct WorkflowSummary {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ModelReferences {
     pub model: String,
-    pub active: Vec<WorkflowSummary>,
-    pub inactive: Vec<WorkflowSummary>,
+    pub active: Vec<Dependent>,
+    pub inactive: Vec<Dependent>,
+}
+
+/// A workflow that references a model, and how its calls of that model fared: it
+/// `keeps_truncating` when at least 3 of its calls of the model were truncated (finish
+/// reason `length`/`max_tokens`, or a tool call cut) in the last 7 days, as runtimes
+/// reported them (`POST /v1/usage`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Dependent {
+    #[schema(value_type = schema::WorkflowId)]
+    pub id: String,
+    pub name: String,
+    /// Its calls of the model truncated in the last 7 days (by the time of the call).
+    #[serde(default)]
+    pub truncated_calls_7d: u64,
+    #[serde(default)]
+    pub keeps_truncating: bool,
 }
 
 /// `POST /v1/models/{model}/check`: the features a pipeline step wants.

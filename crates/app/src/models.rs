@@ -456,7 +456,15 @@ pub(crate) fn view_in(
         .as_ref()
         .map(|c| credentials::summary(registry, c));
     let mut model = present::model(&row, summary);
-    model.truncations = Some(crate::usage::truncations(registry, views, ctx, slug)?);
+    let truncations = crate::usage::truncations(registry, views, ctx, slug)?;
+    model.recommendation = domain::advice::recommendation(
+        &row.model.capabilities,
+        row.model.max_tokens.get(),
+        truncations.last_7d,
+        domain::known::lookup(row.model.provider, &row.model.provider_model_id),
+    )
+    .map(present::recommendation);
+    model.truncations = Some(truncations);
     Ok(model)
 }
 

@@ -80,6 +80,17 @@ pub(crate) fn model(row: &ModelRow, credential: Option<api::CredentialSummary>) 
         controls: controls(&model.capabilities),
         warnings: advice(warnings),
         truncations: None,
+        recommendation: None,
+    }
+}
+
+pub(crate) fn recommendation(advice: domain::advice::Recommendation) -> api::Recommendation {
+    api::Recommendation {
+        code: advice.code.to_owned(),
+        message: advice.message,
+        edit: api::RecommendedEdit {
+            max_tokens: advice.max_tokens,
+        },
     }
 }
 

@@ -143,6 +143,37 @@ pub async fn record(
     })
 }
 
+/// Records a batch sent for one model (over NATS, on `usage.<org>.<model>`): as [`record`],
+/// once every record is found to name that model; a record of another model refuses the
+/// batch, naming the record (never its value).
+pub async fn record_for_model(
+    registry: &Registry,
+    ctx: &Ctx,
+    model: &str,
+    batch: api::UsageBatch,
+) -> Result<Answer<api::UsageReceipt>, AppError> {
+    let problems: Vec<Invalid> = batch
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, raw)| raw.model.trim() != model)
+        .map(|(index, _)| {
+            in_record(
+                index,
+                Invalid::new(
+                    "model",
+                    "usage.model_mismatch",
+                    "the record's model is not the subject's; send it on usage.<org>.<its model>",
+                ),
+            )
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(AppError::Invalid(problems));
+    }
+    record(registry, ctx, batch).await
+}
+
 fn parse_record(raw: &api::UsageRecord) -> Result<(RecordId, Record), Vec<Invalid>> {
     let mut problems = Vec::new();
     let id = RecordId::parse(&raw.id).map_err(|p| problems.push(p)).ok();
@@ -273,21 +304,74 @@ fn group(key: String, tally: &Tally) -> api::UsageGroup {
     }
 }
 
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// A model's truncated calls in the last 24 hours and 7 days (by the time of the call),
-/// from `views` (the live ones, or a replay).
+/// and the rounds, tool calls and workflows of the last 7 days' ones, from `views` (the
+/// live ones, or a replay).
 pub(crate) fn truncations(
     registry: &Registry,
     views: &views::Views,
     ctx: &Ctx,
     model: &str,
 ) -> Result<api::Truncations, AppError> {
-    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
     let now = registry.now_ms();
-    // A call reported with a time a little ahead of this clock still counts as recent.
-    let until = now.saturating_add(DAY_MS);
-    let org = ctx.org.as_str();
+    let week = week_of_truncations(registry, views, ctx, model)?;
+    let last_24h = week
+        .iter()
+        .filter(|record| record.called_at_ms >= now - DAY_MS)
+        .count();
+    let summary = usage::TruncationSummary::of(&week);
     Ok(api::Truncations {
-        last_24h: views.truncations(org, model, now - DAY_MS, until)?,
-        last_7d: views.truncations(org, model, now - 7 * DAY_MS, until)?,
+        last_24h: last_24h as u64,
+        last_7d: summary.calls,
+        rounds: summary
+            .rounds
+            .into_iter()
+            .map(|(round, calls)| api::TruncatedRound { round, calls })
+            .collect(),
+        tool_calls: summary
+            .tool_calls
+            .into_iter()
+            .map(|(name, calls)| api::TruncatedToolCall { name, calls })
+            .collect(),
+        workflows: summary
+            .workflows
+            .into_iter()
+            .map(|(id, calls)| api::TruncatingWorkflow {
+                id: id.as_str().to_owned(),
+                truncated_calls_7d: calls,
+                keeps_truncating: usage::keeps_truncating(calls),
+            })
+            .collect(),
     })
+}
+
+/// Each workflow's truncated calls of `model` in the last 7 days (workflows with none are
+/// absent).
+pub(crate) fn truncated_calls_by_workflow(
+    registry: &Registry,
+    ctx: &Ctx,
+    model: &str,
+) -> Result<BTreeMap<String, u64>, AppError> {
+    let mut counts = BTreeMap::new();
+    for record in week_of_truncations(registry, &registry.views, ctx, model)? {
+        *counts
+            .entry(record.workflow.as_str().to_owned())
+            .or_default() += 1;
+    }
+    Ok(counts)
+}
+
+/// The truncated calls of `model` made in the last 7 days. A call reported with a time a
+/// little ahead of this clock still counts as recent.
+fn week_of_truncations(
+    registry: &Registry,
+    views: &views::Views,
+    ctx: &Ctx,
+    model: &str,
+) -> Result<Vec<Record>, AppError> {
+    let now = registry.now_ms();
+    let until = now.saturating_add(DAY_MS);
+    Ok(views.truncated_calls(ctx.org.as_str(), model, now - 7 * DAY_MS, until)?)
 }

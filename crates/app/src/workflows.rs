@@ -191,11 +191,15 @@ pub fn references(
     if !is_platform {
         crate::models::row(registry, ctx, slug)?;
     }
+    let truncated = crate::usage::truncated_calls_by_workflow(registry, ctx, slug)?;
     let (mut active, mut inactive) = (Vec::new(), Vec::new());
     for row in registry.views.referencing(ctx.org.as_str(), slug)? {
-        let summary = api::WorkflowSummary {
+        let truncated_calls_7d = truncated.get(&row.id).copied().unwrap_or(0);
+        let summary = api::Dependent {
             id: row.id.clone(),
             name: row.workflow.name.clone(),
+            truncated_calls_7d,
+            keeps_truncating: domain::usage::keeps_truncating(truncated_calls_7d),
         };
         if row.workflow.active {
             active.push(summary)

@@ -1,5 +1,6 @@
 //! Configuration advice: warnings about a model's settings that are allowed but likely to
-//! hurt (cut-off tool calls, reasoning starved of tokens). Advice never refuses anything.
+//! hurt (cut-off tool calls, reasoning starved of tokens), and the recommendation that
+//! reported truncations call for. Advice never refuses anything.
 
 use crate::known::KnownModel;
 use crate::values::Capabilities;
@@ -13,6 +14,10 @@ pub const MAX_TOKENS_GUIDANCE: [&str; 2] = [
     "With tool use: at least 16,000 output tokens, 32,000 for multi-file tool use (smaller limits cut tool calls off).",
     "With extended reasoning: the provider's documented ceiling for the model, since reasoning tokens count toward the limit.",
 ];
+
+/// What the seed's guidance asks of a model whose tool calls are cut: "raise max tokens to
+/// 32,000 for multi-file tool use".
+pub const MULTI_FILE_TOOL_USE_MAX_TOKENS: u32 = 32_000;
 
 /// One piece of advice: a stable code and a sentence saying what to change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +56,52 @@ pub fn warnings(
         });
     }
     out
+}
+
+/// A change to make, with the edit that makes it: the model's max tokens set to
+/// `max_tokens` (one `PATCH`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recommendation {
+    pub code: &'static str,
+    pub message: String,
+    pub max_tokens: u32,
+}
+
+/// What reported truncations call for. A model with tool use whose calls were truncated
+/// (`truncated_calls_7d`, the last 7 days) and whose max tokens is below 32,000 is told to
+/// raise it to 32,000, or to the provider's documented ceiling where `known` puts that
+/// lower. `None` when no change applies: no tool use, no truncation, or max tokens already
+/// there.
+pub fn recommendation(
+    capabilities: &Capabilities,
+    max_tokens: u32,
+    truncated_calls_7d: u64,
+    known: Option<&KnownModel>,
+) -> Option<Recommendation> {
+    if !capabilities.tool_use
+        || truncated_calls_7d == 0
+        || max_tokens >= MULTI_FILE_TOOL_USE_MAX_TOKENS
+    {
+        return None;
+    }
+    match known.and_then(|k| k.max_output_tokens) {
+        Some(ceiling) if ceiling < MULTI_FILE_TOOL_USE_MAX_TOKENS => {
+            (max_tokens < ceiling).then(|| Recommendation {
+                code: "max_tokens.raise_to_documented_ceiling",
+                message: format!(
+                    "{truncated_calls_7d} call(s) were cut in the last 7 days; raise max tokens to {ceiling}, the most the provider documents for this model (32,000 is advised for multi-file tool use)"
+                ),
+                max_tokens: ceiling,
+            })
+        }
+        _ => Some(Recommendation {
+            code: "max_tokens.raise_for_truncations",
+            message: format!(
+                "{truncated_calls_7d} call(s) were cut in the last 7 days; raise max tokens to 32,000 for multi-file tool use"
+            ),
+            max_tokens: MULTI_FILE_TOOL_USE_MAX_TOKENS,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -107,5 +158,64 @@ mod tests {
         assert!(below[0].message.contains("64000"), "{}", below[0].message);
         // At the ceiling there is nothing to say
         assert!(warnings(&reasoning, 64_000, Some(&known(64_000))).is_empty());
+    }
+
+    #[test]
+    fn truncations_recommend_32000_for_tool_use() {
+        // Given a model with tool use at 16,000 whose calls were cut this week
+        let tools = Capabilities {
+            tool_use: true,
+            ..Capabilities::default()
+        };
+        // When advice is asked, Then it is to raise max tokens to 32,000
+        let advice = recommendation(&tools, 16_000, 3, None).expect("a recommendation");
+        assert_eq!(advice.code, "max_tokens.raise_for_truncations");
+        assert_eq!(advice.max_tokens, MULTI_FILE_TOOL_USE_MAX_TOKENS);
+        assert!(
+            advice
+                .message
+                .contains("raise max tokens to 32,000 for multi-file tool use"),
+            "{}",
+            advice.message
+        );
+        // And a documented ceiling above 32,000 changes nothing
+        assert_eq!(
+            recommendation(&tools, 16_000, 3, Some(&known(128_000))),
+            Some(advice)
+        );
+    }
+
+    #[test]
+    fn a_lower_documented_ceiling_is_recommended_instead() {
+        let tools = Capabilities {
+            tool_use: true,
+            ..Capabilities::default()
+        };
+        // Given a provider that documents at most 8,192 output tokens
+        let advice = recommendation(&tools, 4_096, 1, Some(&known(8_192))).expect("advice");
+        // Then the ceiling is recommended, not 32,000
+        assert_eq!(advice.code, "max_tokens.raise_to_documented_ceiling");
+        assert_eq!(advice.max_tokens, 8_192);
+        assert!(advice.message.contains("8192"), "{}", advice.message);
+        // And at the ceiling there is nothing left to raise
+        assert_eq!(recommendation(&tools, 8_192, 1, Some(&known(8_192))), None);
+    }
+
+    #[test]
+    fn no_recommendation_when_none_applies() {
+        let tools = Capabilities {
+            tool_use: true,
+            ..Capabilities::default()
+        };
+        // No truncation this week
+        assert_eq!(recommendation(&tools, 4_096, 0, None), None);
+        // No tool use
+        assert_eq!(
+            recommendation(&Capabilities::default(), 4_096, 5, None),
+            None
+        );
+        // Already at 32,000 or above
+        assert_eq!(recommendation(&tools, 32_000, 5, None), None);
+        assert_eq!(recommendation(&tools, 64_000, 5, None), None);
     }
 }

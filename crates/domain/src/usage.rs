@@ -192,6 +192,76 @@ impl Record {
     }
 }
 
+/// A workflow "keeps truncating" a model when at least this many of its calls of that model
+/// were truncated in the last 7 days: once is a long answer, three times is a setting.
+pub const KEEPS_TRUNCATING_CALLS: u64 = 3;
+/// Most tool-call names a truncation summary lists (the most frequent).
+pub const MAX_SUMMARY_TOOL_CALLS: usize = 10;
+/// Most workflows a truncation summary lists (those with the most truncated calls).
+pub const MAX_SUMMARY_WORKFLOWS: usize = 50;
+
+/// Whether a workflow with `truncated_calls_7d` truncated calls of a model in the last 7
+/// days keeps truncating it.
+pub fn keeps_truncating(truncated_calls_7d: u64) -> bool {
+    truncated_calls_7d >= KEEPS_TRUNCATING_CALLS
+}
+
+/// What a model's truncated calls had in common: which rounds, which tool calls and which
+/// workflows they were in (names and counts, never text).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TruncationSummary {
+    /// Truncated calls counted.
+    pub calls: u64,
+    /// Truncated calls per tool-loop round, by round (calls without a round are left out).
+    pub rounds: Vec<(u32, u64)>,
+    /// Cut tool calls per name, most frequent first (then by name), at most
+    /// [`MAX_SUMMARY_TOOL_CALLS`].
+    pub tool_calls: Vec<(String, u64)>,
+    /// Truncated calls per workflow, most first (then by id), at most
+    /// [`MAX_SUMMARY_WORKFLOWS`].
+    pub workflows: Vec<(WorkflowId, u64)>,
+}
+
+impl TruncationSummary {
+    /// The summary of `records`; those not [`Record::truncated`] are skipped.
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a Record>) -> Self {
+        use std::collections::BTreeMap;
+        let mut calls = 0;
+        let mut rounds: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut tools: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut workflows: BTreeMap<&WorkflowId, u64> = BTreeMap::new();
+        for record in records.into_iter().filter(|r| r.truncated()) {
+            calls += 1;
+            if let Some(round) = record.round {
+                *rounds.entry(round).or_default() += 1;
+            }
+            for name in &record.truncated_tool_calls {
+                *tools.entry(name).or_default() += 1;
+            }
+            *workflows.entry(&record.workflow).or_default() += 1;
+        }
+        let mut tool_calls: Vec<(String, u64)> = tools
+            .into_iter()
+            .map(|(name, count)| (name.to_owned(), count))
+            .collect();
+        // Stable sort over name order: ties stay by name.
+        tool_calls.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+        tool_calls.truncate(MAX_SUMMARY_TOOL_CALLS);
+        let mut workflows: Vec<(WorkflowId, u64)> = workflows
+            .into_iter()
+            .map(|(id, count)| (id.clone(), count))
+            .collect();
+        workflows.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+        workflows.truncate(MAX_SUMMARY_WORKFLOWS);
+        Self {
+            calls,
+            rounds: rounds.into_iter().collect(),
+            tool_calls,
+            workflows,
+        }
+    }
+}
+
 /// 1..=`max` bytes of `[A-Za-z0-9_-]`, and `.:/` where `punctuation`.
 fn is_name(raw: &str, max: usize, punctuation: bool) -> bool {
     !raw.is_empty()
@@ -421,5 +491,61 @@ mod tests {
             Some("0.003".into()),
             "a side with no tokens needs no price"
         );
+    }
+
+    #[test]
+    fn a_truncation_summary_counts_rounds_tools_and_workflows() {
+        // Given truncated calls in two workflows and one call that was not cut
+        let record = |workflow: &str, round: Option<i64>, tools: &[&str], reason: &str| {
+            let tools: Vec<String> = tools.iter().map(|t| (*t).to_owned()).collect();
+            Record::parse(&Reported {
+                workflow,
+                round,
+                finish_reason: Some(reason),
+                truncated_tool_calls: &tools,
+                ..reported(&[])
+            })
+            .unwrap()
+        };
+        let records = [
+            record("wf-a", Some(3), &["write_file"], "length"),
+            record("wf-a", Some(3), &["write_file", "edit_file"], "tool_calls"),
+            record("wf-b", Some(5), &[], "max_tokens"),
+            record("wf-a", None, &["apply_patch"], "length"),
+            record("wf-b", Some(1), &[], "stop"),
+        ];
+        // When summarised
+        let summary = TruncationSummary::of(&records);
+        // Then the uncut call is left out, rounds are by round, tools most frequent first
+        assert_eq!(summary.calls, 4);
+        assert_eq!(summary.rounds, [(3, 2), (5, 1)]);
+        assert_eq!(
+            summary.tool_calls,
+            [
+                ("write_file".to_owned(), 2),
+                ("apply_patch".to_owned(), 1),
+                ("edit_file".to_owned(), 1)
+            ]
+        );
+        let workflows: Vec<(&str, u64)> = summary
+            .workflows
+            .iter()
+            .map(|(id, n)| (id.as_str(), *n))
+            .collect();
+        assert_eq!(workflows, [("wf-a", 3), ("wf-b", 1)]);
+        // And three truncated calls in 7 days is "keeps truncating", two is not
+        assert!(keeps_truncating(3));
+        assert!(!keeps_truncating(2));
+    }
+
+    #[test]
+    fn a_truncation_summary_is_bounded() {
+        let names: Vec<String> = (0..(MAX_SUMMARY_TOOL_CALLS + 5))
+            .map(|i| format!("tool_{i:02}"))
+            .collect();
+        let record = Record::parse(&reported(&names)).unwrap();
+        let summary = TruncationSummary::of([&record, &record]);
+        assert_eq!(summary.tool_calls.len(), MAX_SUMMARY_TOOL_CALLS);
+        assert_eq!(summary.tool_calls[0], ("tool_00".to_owned(), 2));
     }
 }

@@ -143,13 +143,24 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
             }));
         }
         Some(url) => {
-            // Workflow reports arrive over NATS too; every replica serves them (a queue group).
+            // Workflow reports and usage records arrive over NATS too; every replica serves
+            // them (queue groups).
             let client = eventlog::connect_nats(url).await?;
             let registry = Arc::clone(&running.registry);
             let stopped = workers_stopped();
+            let pipelines_client = client.clone();
             workers.push(tokio::spawn(async move {
-                if let Err(error) = workers::pipelines::run(registry, client, stopped).await {
+                if let Err(error) =
+                    workers::pipelines::run(registry, pipelines_client, stopped).await
+                {
                     tracing::error!(%error, "workflow reports over NATS stopped");
+                }
+            }));
+            let registry = Arc::clone(&running.registry);
+            let stopped = workers_stopped();
+            workers.push(tokio::spawn(async move {
+                if let Err(error) = workers::usage_reports::run(registry, client, stopped).await {
+                    tracing::error!(%error, "usage reports over NATS stopped");
                 }
             }));
         }

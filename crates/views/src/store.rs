@@ -40,8 +40,9 @@ pub(crate) const AUDIT_BY: TableDefinition<&[u8], &[u8]> = TableDefinition::new(
 /// `<org>/<time of the call in ms, 20 digits>/<record id>` → the usage record priced as it
 /// was recorded: one org's usage in a time range is one key range.
 pub(crate) const USAGE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("usage");
-/// `<org>/<model>\0<time of the call in ms, 20 digits>/<record id>` → nothing: the
-/// truncated calls of a model, one key range per model and time range.
+/// `<org>/<model>\0<time of the call in ms, 20 digits>/<record id>` → the usage record (no
+/// text: workflow, round, names of the cut tool calls): the truncated calls of a model, one
+/// key range per model and time range.
 pub(crate) const TRUNCATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("truncations");
 /// `head` → the last position folded and the running digest there (`eventlog::chain`).
 pub(crate) const CHAIN: TableDefinition<&[u8], &[u8]> = TableDefinition::new("chain");
@@ -58,8 +59,9 @@ const LAYOUT: &str = "layout";
 /// name, expiry, versions and last test. 6: the platform catalog's table; org rows carry the
 /// org's default and hidden platform models. 7: the audit trail (`audit`, `audit_by`) and
 /// the running digest (`chain`). 8: token rows carry their expiry. 9: usage records
-/// (`usage`, `truncations`).
-const LAYOUT_VERSION: u64 = 9;
+/// (`usage`, `truncations`). 10: truncation rows hold their record (rounds, tool calls and
+/// workflows affected).
+const LAYOUT_VERSION: u64 = 10;
 
 /// The page cache of the serving views: the hot rows of every org stay in memory.
 const SERVING_CACHE_BYTES: usize = 1 << 30;
@@ -586,27 +588,28 @@ impl Views {
         Ok(rows)
     }
 
-    /// How many calls of `model` made in `from_ms..to_ms` were truncated.
-    pub fn truncations(
+    /// The truncated calls of `model` made in `from_ms..to_ms`, in order of the time of the
+    /// call.
+    pub fn truncated_calls(
         &self,
         org: &str,
         model: &str,
         from_ms: i64,
         to_ms: i64,
-    ) -> Result<u64, ViewError> {
+    ) -> Result<Vec<domain::usage::Record>, ViewError> {
         let txn = self.db.begin_read().map_err(storage)?;
         let table = txn.open_table(TRUNCATIONS).map_err(storage)?;
         let start = format!("{org}/{model}\0{:020}", from_ms.max(0));
         let end = format!("{org}/{model}\0{:020}", to_ms.max(0));
-        let mut count = 0;
+        let mut records = Vec::new();
         for entry in table
             .range(start.as_bytes()..end.as_bytes())
             .map_err(storage)?
         {
-            entry.map_err(storage)?;
-            count += 1;
+            let (_, value) = entry.map_err(storage)?;
+            records.push(decode(value.value())?);
         }
-        Ok(count)
+        Ok(records)
     }
 
     /// The id of the aggregate of `kind` that command `command_id` wrote to, if it did.

@@ -87,6 +87,10 @@ pub fn routes(console: Arc<Console>) -> Router<Arc<Registry>> {
             get(models::confirm_deactivation).post(models::deactivate),
         )
         .route("/models/{slug}/reactivate", post(models::reactivate))
+        .route(
+            "/models/{slug}/recommendation",
+            post(models::apply_recommendation),
+        )
         .route("/models/{slug}/edit", get(edit::form).post(edit::save))
         .route("/models/{slug}/test", post(edit::test))
         .route("/platform/{*id}", get(models::platform))

@@ -1,5 +1,6 @@
 //! The Models page (platform and custom, searched, filtered and paged on the server through
-//! `app::models::page`, the function `GET /v1/models` calls), a model's detail page, and
+//! `app::models::page`, the function `GET /v1/models` calls), a model's detail page (with
+//! its truncations and the recommendation they call for, applied with one button),
 //! deactivation with its confirmation, and reactivation.
 
 use std::sync::Arc;
@@ -307,13 +308,16 @@ pub(crate) async fn detail(
             h2 { "Advice" }
             ul { @for warning in &model.warnings { li { code { (warning.code) } " " (warning.message) } } }
         }
+        @if let Some(truncations) = &model.truncations {
+            (truncation_section(&signed, &model, truncations))
+        }
         h2 { "Workflows referencing it" }
         @if references.active.is_empty() && references.inactive.is_empty() {
             p { "None." }
         } @else {
             ul {
-                @for workflow in &references.active { li { (workflow.name) " " span.badge { "active" } } }
-                @for workflow in &references.inactive { li { (workflow.name) " " span.badge { "inactive" } } }
+                @for workflow in &references.active { li { (dependent(workflow, "active")) } }
+                @for workflow in &references.inactive { li { (dependent(workflow, "inactive")) } }
             }
         }
         @if !mismatches.is_empty() {
@@ -377,6 +381,113 @@ pub(crate) async fn detail(
         StatusCode::OK,
         page(&signed, Section::Models, &model.display_name, content),
     )
+}
+
+/// A referencing workflow, with its truncated calls of the model when it has any.
+fn dependent(workflow: &api::Dependent, state: &str) -> Markup {
+    html! {
+        (workflow.name) " " span.badge { (state) }
+        @if workflow.keeps_truncating {
+            " " span.badge.danger { "keeps truncating" }
+        }
+        @if workflow.truncated_calls_7d > 0 {
+            " " span.small { (workflow.truncated_calls_7d) " truncated call(s) in 7 days" }
+        }
+    }
+}
+
+/// Truncated calls as runtimes reported them, what they had in common, and the
+/// recommendation with the one button that applies it (admins).
+fn truncation_section(
+    signed: &SignedIn,
+    model: &api::Model,
+    truncations: &api::Truncations,
+) -> Markup {
+    html! {
+        h2 { "Truncations" }
+        p.truncations {
+            strong { (truncations.last_24h) } " truncated call(s) in the last 24 hours, "
+            strong { (truncations.last_7d) } " in the last 7 days."
+        }
+        @if !truncations.rounds.is_empty() {
+            p { "Rounds: "
+                @for (i, round) in truncations.rounds.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    "round " (round.round) " (" (round.calls) ")"
+                }
+            }
+        }
+        @if !truncations.tool_calls.is_empty() {
+            p { "Tool calls cut: "
+                @for (i, tool) in truncations.tool_calls.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    code { (tool.name) } " (" (tool.calls) ")"
+                }
+            }
+        }
+        @if !truncations.workflows.is_empty() {
+            p { "Workflows: "
+                @for (i, workflow) in truncations.workflows.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    (workflow.id) " (" (workflow.truncated_calls_7d) ")"
+                    @if workflow.keeps_truncating { " " span.badge.danger { "keeps truncating" } }
+                }
+            }
+        }
+        @if let Some(recommendation) = &model.recommendation {
+            div.card.recommendation {
+                p { strong { "Recommendation: " } (recommendation.message) " " code { (recommendation.code) } }
+                @if signed.is_admin() && model.status == "active" {
+                    form method="post" action=(format!("/models/{}/recommendation", model.slug)) {
+                        input type="hidden" name="csrf" value=(signed.csrf);
+                        input type="hidden" name="version" value=(model.version);
+                        input type="hidden" name="max_tokens" value=(recommendation.edit.max_tokens);
+                        button.primary type="submit" { "Set max tokens to " (recommendation.edit.max_tokens) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The recommendation's form: the edit it makes, at the version the page showed.
+#[derive(Deserialize)]
+pub(crate) struct RecommendationForm {
+    csrf: Option<String>,
+    version: Option<String>,
+    max_tokens: Option<String>,
+}
+
+/// Applies a recommendation: the same edit the Edit page makes (`app::models::edit`, as
+/// `PATCH /v1/models/{slug}`), with only max tokens set and the version the page was
+/// loaded at, so a change made meanwhile is a conflict, not overwritten.
+pub(crate) async fn apply_recommendation(
+    State(registry): State<Arc<Registry>>,
+    signed: SignedIn,
+    Path(slug): Path<String>,
+    form: Result<Form<RecommendationForm>, FormRejection>,
+) -> Response {
+    let Form(form) = match form {
+        Ok(form) => form,
+        Err(rejection) => return layout::unreadable_form(Some(&signed), rejection),
+    };
+    let ctx = match signed.command(&format!("/v1/models/{slug}"), form.csrf.as_deref()) {
+        Ok(ctx) => ctx,
+        Err(refused) => return *refused,
+    };
+    let version = form.version.as_deref().and_then(|v| v.trim().parse().ok());
+    let max_tokens = form.max_tokens.map(|raw| match raw.trim().parse::<u64>() {
+        Ok(n) => serde_json::Value::from(n),
+        Err(_) => serde_json::Value::String(raw),
+    });
+    let edit = api::EditModel {
+        max_tokens,
+        ..api::EditModel::default()
+    };
+    match app::models::edit(&registry, &ctx, &slug, edit, version).await {
+        Ok(_) => Redirect::to(&format!("/models/{slug}")).into_response(),
+        Err(error) => app_error(&signed, &error),
+    }
 }
 
 /// The confirmation before deactivating: how many active workflows still reference the

@@ -10,6 +10,7 @@ pub mod connection_tests;
 pub mod dependents;
 mod notify;
 pub mod pipelines;
+pub mod usage_reports;
 
 pub use notify::{NatsNotifier, Notifier, NotifyError, QuietNotifier};
 
@@ -43,6 +44,16 @@ pub enum WorkerError {
     SubscriptionEnded,
     #[error("the catalog sync could not read OpenRouter's models")]
     Catalog(#[source] providers::openrouter_models::ModelsError),
+}
+
+/// The problem of a NATS request's payload that is not the JSON expected, as HTTP words it:
+/// never serde's own words, which quote the value they found.
+pub(crate) fn body_problem(error: &serde_json::Error) -> api::Problem {
+    let mistake = app::JsonMistake::of(error);
+    let detail = mistake
+        .detail
+        .map_or_else(|| "not valid JSON".to_owned(), |d| format!("body: {d}"));
+    api::Problem::new(400, mistake.code, &detail)
 }
 
 /// An error and its sources, for a log line.

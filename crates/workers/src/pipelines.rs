@@ -101,14 +101,7 @@ async fn handle(registry: &Registry, message: &async_nats::Message) -> Result<u6
             Ok(request) => app::workflows::put(registry, &ctx, id, request)
                 .await
                 .map(|a| a.position),
-            // Never serde's own words: they quote the value they found.
-            Err(error) => {
-                let mistake = app::JsonMistake::of(&error);
-                let detail = mistake
-                    .detail
-                    .map_or_else(|| "not valid JSON".to_owned(), |d| format!("body: {d}"));
-                return Err(problem(400, mistake.code, &detail));
-            }
+            Err(error) => return Err(crate::body_problem(&error)),
         }
     };
     result.map_err(|error| error.to_problem())

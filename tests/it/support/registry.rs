@@ -254,10 +254,18 @@ impl TestApp {
             let client = eventlog::connect_nats(&url).await.expect("nats");
             let registry = Arc::clone(&running.registry);
             let stopped = running.stopped();
+            let pipelines_client = client.clone();
             worker_tasks.push(tokio::spawn(async move {
-                workers::pipelines::run(registry, client, stopped)
+                workers::pipelines::run(registry, pipelines_client, stopped)
                     .await
                     .expect("pipelines subscriber");
+            }));
+            let registry = Arc::clone(&running.registry);
+            let stopped = running.stopped();
+            worker_tasks.push(tokio::spawn(async move {
+                workers::usage_reports::run(registry, client, stopped)
+                    .await
+                    .expect("usage subscriber");
             }));
         }
         self.running = Some(Running {

@@ -71,6 +71,12 @@ pub(crate) fn model_summary(model: &Model) -> Vec<String> {
     for warning in &model.warnings {
         lines.push(format!("warning: {}", warning.message));
     }
+    if let Some(recommendation) = &model.recommendation {
+        lines.push(format!(
+            "recommendation: {} (apply: modelreg models edit {} --max-tokens {})",
+            recommendation.message, model.slug, recommendation.edit.max_tokens
+        ));
+    }
     lines
 }
 
@@ -240,17 +246,23 @@ pub(crate) fn model_references(references: &ModelReferences) -> Vec<String> {
         .map(|w| (w, "yes"))
         .chain(references.inactive.iter().map(|w| (w, "no")))
         .map(|(workflow, active)| {
+            let truncated = if workflow.keeps_truncating {
+                format!("{} (keeps truncating)", workflow.truncated_calls_7d)
+            } else {
+                workflow.truncated_calls_7d.to_string()
+            };
             vec![
                 workflow.id.clone(),
                 workflow.name.clone(),
                 active.to_owned(),
+                truncated,
             ]
         })
         .collect::<Vec<_>>();
     if rows.is_empty() {
         return vec!["(no workflow references it)".to_owned()];
     }
-    table(&["WORKFLOW", "NAME", "ACTIVE"], rows)
+    table(&["WORKFLOW", "NAME", "ACTIVE", "TRUNCATED (7 D)"], rows)
 }
 
 /// The capability check's verdict: allowed, or each refusal and its reason.
@@ -639,7 +651,11 @@ mod tests {
             truncations: Some(api::Truncations {
                 last_24h: 2,
                 last_7d: 5,
+                rounds: Vec::new(),
+                tool_calls: Vec::new(),
+                workflows: Vec::new(),
             }),
+            recommendation: None,
         }
     }
 
@@ -689,6 +705,47 @@ mod tests {
                 "{expected:?} in {lines:#?}"
             );
         }
+        assert!(!lines.iter().any(|line| line.starts_with("recommendation")));
+        // A recommendation is shown with the command that applies it
+        let mut advised = custom("team-claude", "Team Claude", "active");
+        advised.max_tokens = 8000;
+        advised.recommendation = Some(api::Recommendation {
+            code: "max_tokens.raise_for_truncations".into(),
+            message: "raise max tokens to 32,000 for multi-file tool use".into(),
+            edit: api::RecommendedEdit { max_tokens: 32000 },
+        });
+        let lines = model_summary(&advised);
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some(
+                "recommendation: raise max tokens to 32,000 for multi-file tool use (apply: modelreg models edit team-claude --max-tokens 32000)"
+            ),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn references_show_truncated_calls_and_who_keeps_truncating() {
+        let dependent = |id: &str, calls: u64| api::Dependent {
+            id: id.into(),
+            name: format!("Flow {id}"),
+            truncated_calls_7d: calls,
+            keeps_truncating: calls >= 3,
+        };
+        let lines = model_references(&ModelReferences {
+            model: "team-gpt".into(),
+            active: vec![dependent("wf-a", 4)],
+            inactive: vec![dependent("wf-b", 0)],
+        });
+        assert!(lines[0].contains("TRUNCATED (7 D)"), "{lines:#?}");
+        assert!(
+            lines[1].contains("wf-a") && lines[1].ends_with("4 (keeps truncating)"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[2].contains("wf-b") && lines[2].ends_with(" 0"),
+            "{lines:#?}"
+        );
     }
 
     #[test]

@@ -15,7 +15,10 @@ pub(crate) async fn run(remote: Remote, command: WorkflowsCommand) -> anyhow::Re
         WorkflowsCommand::List { broken } => {
             let answer: Answer<Items<Workflow>> = client
                 .get("/v1/workflows")
-                .query(&api::BrokenQuery { broken })
+                .query(&api::BrokenQuery {
+                    broken,
+                    ..api::BrokenQuery::default()
+                })
                 .answer()
                 .await?;
             show(client.json, &answer, |list| workflow_table(&list.items))

@@ -251,10 +251,11 @@ fn apply_usage(
         model.map(|row| row.model.costs).unwrap_or_default()
     };
     if record.truncated() {
-        t.truncations.insert(
+        write(
+            &mut t.truncations,
             truncation_key(org_id, &record.model, record.called_at_ms, record_id),
-            Vec::new(),
-        );
+            record,
+        )?;
     }
     let row = UsageRow {
         id: record_id.to_owned(),
