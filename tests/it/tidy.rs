@@ -44,7 +44,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "bench",
         &[
-            "app", "domain", "eventlog", "secrets", "server", "testkit", "vault", "views",
+            "app",
+            "domain",
+            "eventlog",
+            "modelreg-runtime",
+            "secrets",
+            "server",
+            "testkit",
+            "vault",
+            "views",
             "workers",
         ],
     ),
