@@ -562,9 +562,38 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
         .await?;
     run.fill("#display_name", "Browser Claude").await?;
     run.fill("#provider_model_id", "claude-sonnet-4-5").await?;
-    run.fill("#api_key", "sk-ant-browser-0123456789").await?;
     run.fill("#max_tokens", "64000").await?;
+    // A refused key first: the failure's class and its one-line fix, Save still disabled.
+    run.step = "failed-test";
+    run.fill("#api_key", "sk-bad-browser-0123456789").await?;
+    run.click("button[hx-post='/models/new/test']").await?;
+    run.wait_text("Test failed").await?;
+    let failure = run
+        .script(
+            "let p = document.querySelector('div.problem[role=alert]'); \
+             return p ? [p.querySelector('code').textContent, p.querySelectorAll('p')[1].textContent] : null;",
+        )
+        .await?;
+    run.check(
+        failure[0]
+            .as_str()
+            .is_some_and(|class| class.starts_with("auth")),
+        &format!("the failure's class shown: {failure}"),
+    )?;
+    run.check(
+        failure[1].as_str().is_some_and(|hint| hint.len() > 10),
+        &format!("the failure's hint shown: {failure}"),
+    )?;
+    run.check(
+        run.save_disabled().await?,
+        "Save disabled after a failed test",
+    )?;
+    run.check(
+        !run.text().await?.contains("sk-bad-browser"),
+        "the key is not shown back",
+    )?;
     run.step = "anthropic-save";
+    run.fill("#api_key", "sk-ant-browser-0123456789").await?;
     run.check(run.save_disabled().await?, "Save starts disabled")?;
     run.click("button[hx-post='/models/new/test']").await?;
     run.wait_text("Connection works").await?;
@@ -590,6 +619,25 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
     run.check(
         claude["input_cost_per_token"] == filled,
         &format!("the accepted price saved: {claude}"),
+    )?;
+    run.no_console_errors().await?;
+
+    // The same secret again: the dialog offers the saved credential, and Save uses it.
+    run.go("reuse", "/models/new?provider=anthropic").await?;
+    run.fill("#display_name", "Browser Claude Two").await?;
+    run.fill("#provider_model_id", "claude-sonnet-4-5").await?;
+    run.fill("#api_key", "sk-ant-browser-0123456789").await?;
+    run.fill("#max_tokens", "64000").await?;
+    run.click("button[hx-post='/models/new/test']").await?;
+    run.wait_text("Reuse saved credentials").await?;
+    run.click("#save").await?;
+    run.wait_path("/models/browser-claude-two").await?;
+    run.wait_text("Version").await?;
+    let second: Value = app.get_model("browser-claude-two").await.body;
+    run.check(
+        second["credential"]["id"].is_string()
+            && second["credential"]["id"] == claude["credential"]["id"],
+        &format!("one saved credential for both: {second} / {claude}"),
     )?;
     run.no_console_errors().await?;
 
