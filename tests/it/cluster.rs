@@ -616,11 +616,28 @@ async fn api_server_kill_under_write_load(program: &ServerProgram) {
 
     let (workflows, tokens): (Vec<String>, Vec<String>) =
         acked.iter().cloned().partition(|id| id.starts_with("wf-"));
+    // Every acknowledged issue sent again with its key, now through A': each is stored, so
+    // each answers as a retry (no secret) and issues nothing.
+    for id in &tokens {
+        let answer = Write::Token
+            .request(&a2.http, &a2.base, &b.token, id)
+            .send()
+            .await
+            .expect("a retry through A'");
+        let status = answer.status();
+        let body: serde_json::Value = answer.json().await.unwrap_or_default();
+        assert!(
+            status.is_success() && body["token"].is_null() && body["label"] == id.as_str(),
+            "[{version}] {id} again through A': {status} {}",
+            body["code"]
+        );
+    }
     check_exactly_once(&fixture, &[&b, &a2], &workflows).await;
     check_tokens_once(&version, &[&b, &a2], &tokens).await;
     let more = format!(
         " ({} workflows, {} tokens), none lost or duplicated; {} answers lost in the kill and \
-         retried through B ({} of them tokens, {} of those stored by A before it died), the first ack through B {} after the kill, A' \
+         retried through B ({} of them tokens, {} of those stored by A before it died), every \
+         acknowledged token issue sent again through A' answered as a retry, the first ack through B {} after the kill, A' \
          ready {} after its start",
         workflows.len(),
         tokens.len(),
