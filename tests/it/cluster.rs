@@ -1,7 +1,8 @@
 //! Availability on a 3-node NATS cluster on loopback, on Debian's nats-server (2.9.10) and
 //! the current one (`just deps`): a stream-leader kill under write load, a kill of the node
-//! holding a replica's tail consumer, replicas that start late and catch up, a replica
-//! starting with a listed node down, and workers outliving a node.
+//! holding a replica's tail consumer, a kill (SIGKILL) of an API server process under write
+//! load with its clients failing over to another replica, replicas that start late and catch
+//! up, a replica starting with a listed node down, and workers outliving a node.
 //!
 //! Each scenario checks what an operator's fault test checked: every acknowledged write is
 //! in the log exactly once and on every replica, no message id twice, the replicas' views
@@ -11,7 +12,8 @@
 //! Ignored in `just test` (clusters of two server versions are slow on 2 cores); `just
 //! test-cluster` runs them, and CI runs both recipes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -109,61 +111,173 @@ impl Fixture {
     }
 }
 
-/// Writers under load: each puts new workflows, one command per workflow under its own
-/// idempotency key, retrying a failed attempt with the same key until it is acknowledged.
+/// What a writer of a [`Load`] writes, each under its own idempotency key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Write {
+    /// `PUT /v1/workflows/wf-…`: a repeat of a stored workflow changes nothing, so only the
+    /// message ids show a command applied twice.
+    Workflow,
+    /// `POST /v1/tokens` labelled `tk-…`: each command applied issues another token, so a
+    /// retry applied twice leaves two tokens of one label.
+    Token,
+}
+
+impl Write {
+    /// The first attempt of write `id` to `base`, or a retry under the same key.
+    fn request(
+        self,
+        http: &reqwest::Client,
+        base: &str,
+        token: &str,
+        id: &str,
+    ) -> reqwest::RequestBuilder {
+        let request = match self {
+            Self::Workflow => http
+                .put(format!("{base}/v1/workflows/{id}"))
+                .json(&json!({"name": id, "active": true, "steps": [{"model": "m"}]})),
+            Self::Token => http
+                .post(format!("{base}/v1/tokens"))
+                .json(&json!({"label": id, "role": "member"})),
+        };
+        request
+            .bearer_auth(token)
+            .header("idempotency-key", format!("write-{id}"))
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::Workflow => "wf",
+            Self::Token => "tk",
+        }
+    }
+}
+
+/// Writers under load, each writing new workflows (or tokens) one command at a time, each
+/// under its own idempotency key, retrying a failed attempt with the same key until it is
+/// acknowledged. Given several replicas, the writers act as a load balancer would: they
+/// write through the first, and once it cannot be reached, through the next.
 struct Load {
     acks: Arc<Mutex<Vec<(Instant, String)>>>,
+    /// Writes whose answer was lost: an attempt sent and never answered (the connection
+    /// dropped), retried with the same key elsewhere.
+    lost: Arc<Mutex<BTreeSet<String>>>,
+    /// Token issues acknowledged as the retry of an issue already stored.
+    replayed: Arc<Mutex<BTreeSet<String>>>,
+    /// Attempts sent and not yet answered.
+    in_flight: Arc<AtomicUsize>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Load {
     fn start(base: &str, token: &str, writers: usize) -> Self {
+        Self::balanced(&[base], token, writers, &[Write::Workflow])
+    }
+
+    /// `writers` writers through `bases` in order, writer `n` writing `writes[n % len]`.
+    fn balanced(bases: &[&str], token: &str, writers: usize, writes: &[Write]) -> Self {
         let acks = Arc::new(Mutex::new(Vec::new()));
+        let lost = Arc::new(Mutex::new(BTreeSet::new()));
+        let replayed = Arc::new(Mutex::new(BTreeSet::new()));
+        let in_flight = Arc::new(AtomicUsize::new(0));
         let stop = tokio::sync::watch::Sender::new(false);
+        let bases: Vec<String> = bases.iter().map(|base| (*base).to_owned()).collect();
         let tasks = (0..writers)
             .map(|writer| {
-                let (acks, mut stopped) = (Arc::clone(&acks), stop.subscribe());
-                let (base, token) = (base.to_owned(), token.to_owned());
+                let (acks, lost, mut stopped) =
+                    (Arc::clone(&acks), Arc::clone(&lost), stop.subscribe());
+                let (in_flight, replayed) = (Arc::clone(&in_flight), Arc::clone(&replayed));
+                let (bases, token) = (bases.clone(), token.to_owned());
+                let write = writes[writer % writes.len()];
                 tokio::spawn(async move {
                     let http = reqwest::Client::builder()
                         .timeout(Duration::from_secs(40))
                         .build()
                         .expect("client");
+                    let mut through = 0;
                     for n in 0.. {
-                        let id = format!("wf-{writer}-{n}");
+                        let id = format!("{}-{writer}-{n}", write.prefix());
                         loop {
                             if *stopped.borrow_and_update() {
                                 return;
                             }
-                            let answer = http
-                                .put(format!("{base}/v1/workflows/{id}"))
-                                .bearer_auth(&token)
-                                .header("idempotency-key", format!("put-{id}"))
-                                .json(
-                                    &json!({"name": id, "active": true, "steps": [{"model": "m"}]}),
-                                )
+                            in_flight.fetch_add(1, Ordering::SeqCst);
+                            let answer = write
+                                .request(&http, &bases[through], &token, &id)
                                 .send()
                                 .await;
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
                             match answer {
-                                Ok(answer) if answer.status() == StatusCode::OK => {
+                                Ok(answer) if answer.status().is_success() => {
+                                    // A token is shown to the attempt that issued it only:
+                                    // without it, the answer is a retry's of a stored issue.
+                                    if write == Write::Token {
+                                        let body: serde_json::Value =
+                                            answer.json().await.unwrap_or_default();
+                                        if body["token"].is_null() {
+                                            replayed.lock().expect("replayed").insert(id.clone());
+                                        }
+                                    }
                                     acks.lock()
                                         .expect("acks")
                                         .push((Instant::now(), id.clone()));
                                     break;
                                 }
                                 Ok(answer) if answer.status().is_client_error() => {
-                                    panic!("{id}: refused with {}", answer.status())
+                                    let status = answer.status();
+                                    let body = answer.text().await.unwrap_or_default();
+                                    panic!("{id}: refused with {status}: {body}")
                                 }
-                                // Unavailable or not answered: the same command again.
-                                _ => tokio::time::sleep(POLL).await,
+                                // Unavailable: the same command again.
+                                Ok(_) => tokio::time::sleep(POLL).await,
+                                // Not answered: the replica is gone; the same command
+                                // through the next one (the last one is kept).
+                                Err(error) => {
+                                    if !error.is_connect() {
+                                        lost.lock().expect("lost").insert(id.clone());
+                                    }
+                                    if through + 1 < bases.len() {
+                                        through += 1;
+                                    } else {
+                                        tokio::time::sleep(POLL).await;
+                                    }
+                                }
                             }
                         }
                     }
                 })
             })
             .collect();
-        Self { acks, stop, tasks }
+        Self {
+            acks,
+            lost,
+            replayed,
+            in_flight,
+            stop,
+            tasks,
+        }
+    }
+
+    /// The writes whose answer was lost so far.
+    fn lost(&self) -> BTreeSet<String> {
+        self.lost.lock().expect("lost").clone()
+    }
+
+    /// The token issues acknowledged as retries of an issue already stored.
+    fn replayed(&self) -> BTreeSet<String> {
+        self.replayed.lock().expect("replayed").clone()
+    }
+
+    /// Waits until at least `n` attempts are sent and not answered.
+    async fn wait_for_in_flight(&self, n: usize) {
+        let deadline = Instant::now() + DEADLINE;
+        while self.in_flight.load(Ordering::SeqCst) < n {
+            assert!(
+                Instant::now() < deadline,
+                "never {n} attempts in flight at once"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     fn count(&self) -> usize {
@@ -337,6 +451,203 @@ fn report(version: &str, scenario: &str, acked: usize, gap: Duration, more: &str
 
 fn seconds(duration: Duration) -> String {
     format!("{:.2} s", duration.as_secs_f64())
+}
+
+/// A replica of the registry as its own `modelreg serve` process on the cluster (stream and
+/// keyring R3), so that a kill is a crash: SIGKILL, nothing flushed or closed. Killed on drop.
+struct ApiProcess {
+    child: std::process::Child,
+    base: String,
+    /// Its data dir (views), for the replica that takes over after a crash.
+    data: Option<tempfile::TempDir>,
+    /// Its output, for failure messages.
+    output: tempfile::NamedTempFile,
+}
+
+impl ApiProcess {
+    /// Starts it and waits until it is ready and knows `token` (its views caught up).
+    async fn start(fixture: &Fixture, token: &str) -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        let output = tempfile::NamedTempFile::new().expect("temp file");
+        let port = crate::support::free_port();
+        let child = std::process::Command::new(crate::crash::modelreg_binary())
+            .args(["serve", "--nats", &fixture.cluster.urls()])
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("MODELREG_MASTER_KEY", crate::support::registry::MASTER_KEY)
+            .env("MODELREG_STREAM_REPLICAS", "3")
+            .env("MODELREG_KEYRING_REPLICAS", "3")
+            .env("MODELREG_BOOTSTRAP_DEFAULT_ORG", "0")
+            .env("MODELREG_READ_YOUR_WRITES_TIMEOUT_MS", "30000")
+            .env("MODELREG_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(output.reopen().expect("output"))
+            .spawn()
+            .expect("spawn modelreg serve");
+        let process = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            data: Some(data),
+            output,
+        };
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let known = http
+                .get(format!("{}/v1/workflows", process.base))
+                .bearer_auth(token)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .is_ok_and(|answer| answer.status() == StatusCode::OK);
+            if known {
+                return process;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] modelreg serve is not ready after {DEADLINE:?}; its output:\n{}",
+                fixture.version,
+                std::fs::read_to_string(process.output.path()).unwrap_or_default()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// `kill -9`; answers its data dir.
+    fn kill9(&mut self) -> tempfile::TempDir {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+        self.data.take().expect("killed once")
+    }
+}
+
+impl Drop for ApiProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every acknowledged token label is issued exactly once on every replica, and no label
+/// twice: a retry applied twice would issue a second token.
+async fn check_tokens_once(version: &str, replicas: &[&TestApp], acked: &[String]) {
+    for (n, replica) in replicas.iter().enumerate() {
+        let tokens = replica
+            .registry()
+            .views()
+            .tokens(&org_of(replica).await)
+            .expect("views read");
+        let mut per_label: BTreeMap<&str, usize> = BTreeMap::new();
+        for row in &tokens {
+            *per_label.entry(row.label.as_str()).or_default() += 1;
+        }
+        if let Some((label, count)) = per_label.iter().find(|(_, count)| **count > 1) {
+            panic!("[{version}] replica {n} issued token {label} {count} times");
+        }
+        for label in acked {
+            assert_eq!(
+                per_label.get(label.as_str()),
+                Some(&1),
+                "[{version}] replica {n}: acknowledged token {label} is not issued exactly once"
+            );
+        }
+    }
+}
+
+async fn api_server_kill_under_write_load(program: &ServerProgram) {
+    let fixture = Fixture::start(program).await;
+    let version = fixture.version.clone();
+    // B, the replica the load balancer falls back to, creates the org; A, its own process,
+    // takes the writes until it is killed.
+    let b = replica(&fixture, None).await;
+    let mut a = ApiProcess::start(&fixture, &b.token).await;
+    // One writer issues tokens: an org's tokens are one aggregate, and two issues at once
+    // conflict (409) by design.
+    let load = Load::balanced(
+        &[&a.base, &b.base],
+        &b.token,
+        4,
+        &[
+            Write::Token,
+            Write::Workflow,
+            Write::Workflow,
+            Write::Workflow,
+        ],
+    );
+    load.wait_for_more(100, "before the kill").await;
+
+    // Killed while writes are in flight: their answers are lost, and the writers send them
+    // again with the same key through B.
+    load.wait_for_in_flight(2).await;
+    let killed_at = Instant::now();
+    let data = a.kill9();
+    load.wait_for_more(100, "through B after the kill").await;
+    let through_b = load
+        .first_ack_after(killed_at)
+        .expect("an acknowledgement after the kill")
+        - killed_at;
+
+    // A' starts on A's data dir (the views A left mid-write) and the same cluster.
+    let started = Instant::now();
+    let a2 = TestApp::on_cluster_in(&fixture.cluster.urls(), 3, Some(&b.token), |_| {}, data).await;
+    let ready = wait_until_ready(&a2, "A' after the kill").await - started;
+    assert!(
+        ready <= READY_WITHIN,
+        "[{version}] A' ready {ready:?} after its start; the registry's log:\n{}",
+        registry_log()
+    );
+    load.wait_for_more(50, "after A' started").await;
+    let (lost, replayed) = (load.lost(), load.replayed());
+    let (acked, gap) = load.stop().await;
+    // The lost answers whose write A had stored (as far as a token's answer tells).
+    let stored_by_a = replayed.intersection(&lost).count();
+    assert!(
+        !lost.is_empty(),
+        "[{version}] no answer was lost: the kill met no write in flight"
+    );
+    let acked_set: BTreeSet<&String> = acked.iter().collect();
+    let unacked: Vec<&String> = lost.iter().filter(|id| !acked_set.contains(id)).collect();
+    assert!(
+        unacked.is_empty(),
+        "[{version}] writes whose answer was lost and never acknowledged: {unacked:?}"
+    );
+
+    let (workflows, tokens): (Vec<String>, Vec<String>) =
+        acked.iter().cloned().partition(|id| id.starts_with("wf-"));
+    // Every acknowledged issue sent again with its key, now through A': each is stored, so
+    // each answers as a retry (no secret) and issues nothing.
+    for id in &tokens {
+        let answer = Write::Token
+            .request(&a2.http, &a2.base, &b.token, id)
+            .send()
+            .await
+            .expect("a retry through A'");
+        let status = answer.status();
+        let body: serde_json::Value = answer.json().await.unwrap_or_default();
+        assert!(
+            status.is_success() && body["token"].is_null() && body["label"] == id.as_str(),
+            "[{version}] {id} again through A': {status} {}",
+            body["code"]
+        );
+    }
+    check_exactly_once(&fixture, &[&b, &a2], &workflows).await;
+    check_tokens_once(&version, &[&b, &a2], &tokens).await;
+    let more = format!(
+        " ({} workflows, {} tokens), none lost or duplicated; {} answers lost in the kill and \
+         retried through B ({} of them tokens, {} of those stored by A before it died), every \
+         acknowledged token issue sent again through A' answered as a retry, the first ack through B {} after the kill, A' \
+         ready {} after its start",
+        workflows.len(),
+        tokens.len(),
+        lost.len(),
+        lost.iter().filter(|id| id.starts_with("tk-")).count(),
+        stored_by_a,
+        seconds(through_b),
+        seconds(ready)
+    );
+    report(&version, "API server kill", acked.len(), gap, &more);
 }
 
 async fn stream_leader_kill_under_write_load(program: &ServerProgram) {
@@ -538,6 +849,14 @@ async fn workers_survive_node_loss(program: &ServerProgram) {
 async fn a_stream_leader_kill_under_write_load_loses_and_repeats_nothing() {
     for program in testkit::server_programs() {
         stream_leader_kill_under_write_load(&program).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a 3-node cluster on two server versions: just test-cluster"]
+async fn a_kill_of_the_api_server_under_write_load_loses_and_repeats_nothing() {
+    for program in testkit::server_programs() {
+        api_server_kill_under_write_load(&program).await;
     }
 }
 

@@ -97,7 +97,21 @@ impl TestApp {
         token: Option<&str>,
         tweak: fn(&mut Config),
     ) -> Self {
-        let mut app = Self::unstarted(None, Some((servers.to_owned(), replicas)), tweak).await;
+        let data = tempfile::tempdir().expect("temp dir");
+        Self::on_cluster_in(servers, replicas, token, tweak, data).await
+    }
+
+    /// As [`Self::on_cluster`], on the state already in `data` (the views a replica that
+    /// crashed left behind, say).
+    pub(crate) async fn on_cluster_in(
+        servers: &str,
+        replicas: usize,
+        token: Option<&str>,
+        tweak: fn(&mut Config),
+        data: tempfile::TempDir,
+    ) -> Self {
+        let cluster = Some((servers.to_owned(), replicas));
+        let mut app = Self::unstarted_in(None, cluster, tweak, data).await;
         app.boot().await;
         match token {
             Some(token) => {
