@@ -115,6 +115,51 @@ async fn lists_page_by_cursor() {
         assert_eq!(follow(&app, "/v1/tokens", limit, "token_id").await, tokens);
     }
 
+    // Models page through the platform ones, then the custom ones: a page that ends with
+    // the last platform model still says more follow.
+    let everything = app.call(Method::GET, "/v1/models", None).await;
+    let expected: Vec<String> = ["platform", "custom"]
+        .iter()
+        .flat_map(|group| everything.body[group].as_array().expect("group").clone())
+        .map(|m| {
+            m["id"]
+                .as_str()
+                .or(m["slug"].as_str())
+                .expect("id")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(expected.len(), 11, "{}", everything.body);
+    for (query, want) in [("", expected.clone()), ("&q=live", vec!["live".to_owned()])] {
+        for limit in [1, 5, 10, 11] {
+            let mut seen = Vec::new();
+            let mut cursor = String::new();
+            loop {
+                let url = format!("/v1/models?limit={limit}{query}{cursor}");
+                let page = app.call(Method::GET, &url, None).await;
+                assert_eq!(page.status, StatusCode::OK, "{url}: {}", page.body);
+                assert_eq!(page.body["matching"], want.len(), "{url}: {}", page.body);
+                for group in ["platform", "custom"] {
+                    for m in page.body[group].as_array().expect("group") {
+                        seen.push(
+                            m["id"]
+                                .as_str()
+                                .or(m["slug"].as_str())
+                                .expect("id")
+                                .to_owned(),
+                        );
+                    }
+                }
+                match page.body["next_cursor"].as_str() {
+                    Some(next) => cursor = format!("&cursor={next}"),
+                    None => break,
+                }
+                assert!(seen.len() <= want.len(), "{url}: the cursors never ended");
+            }
+            assert_eq!(seen, want, "limit {limit}{query}");
+        }
+    }
+
     // Refusals name the field and the mistake, never the value sent.
     for (path, code) in [
         ("/v1/workflows?limit=0", "limit.out_of_range"),

@@ -432,6 +432,33 @@ impl Views {
         self.scan_org(MODELS, org)
     }
 
+    /// Up to `limit` models of `org` after the slug `after`, in slug order.
+    pub fn models_after(
+        &self,
+        org: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ModelRow>, ViewError> {
+        self.scan_org_after(MODELS, org, after, limit)
+    }
+
+    /// How many custom models `org` has, counted on the keys (no row is decoded).
+    pub fn count_models(&self, org: &str) -> Result<u64, ViewError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(MODELS).map_err(storage)?;
+        let start = format!("{org}/");
+        let end = format!("{org}0");
+        let mut count = 0;
+        for entry in table
+            .range(start.as_bytes()..end.as_bytes())
+            .map_err(storage)?
+        {
+            entry.map_err(storage)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// A model and the credential it uses, read in one transaction (the resolve path).
     pub fn model_with_credential(
         &self,

@@ -32,52 +32,82 @@ pub fn page(
             .filter(|model| filter.platform(model))
             .collect(),
     };
-    // Custom models are filtered on their rows; only the page's are presented (with their
-    // advice and credential summary), so 10,000 models cost a scan, not 10,000 answers.
-    let rows = match filter.kind {
-        Some(Kind::Platform) => Vec::new(),
-        _ => registry.views.models(ctx.org.as_str())?,
-    };
-    let custom_matches: Vec<views::ModelRow> =
-        rows.into_iter().filter(|row| filter.custom(row)).collect();
-    let matching = (platform_matches.len() + custom_matches.len()) as u64;
-
-    // Where the page starts in the platform-then-custom sequence.
-    let start = match &cursor {
-        None => 0,
-        Some(Cursor::Platform(id)) => platform_matches
-            .iter()
-            .position(|model| &model.id == id)
-            .map_or(platform_matches.len(), |at| at + 1),
-        Some(Cursor::Custom(slug)) => {
-            platform_matches.len()
-                + custom_matches.partition_point(|row| row.model.slug.as_str() <= slug.as_str())
-        }
-    };
-    let total = platform_matches.len() + custom_matches.len();
-    let end = (start + limit).min(total);
-    let mut page_platform = Vec::new();
-    let mut page_custom = Vec::new();
     let split = platform_matches.len();
-    for (at, model) in platform_matches.into_iter().enumerate() {
-        if at >= start && at < end {
-            page_platform.push(model);
-        }
+    // Where the page starts among the platform matches, and after which slug among the
+    // custom ones (`None`: from the first).
+    let (platform_start, custom_after) = match &cursor {
+        None => (0, None),
+        Some(Cursor::Platform(id)) => (
+            platform_matches
+                .iter()
+                .position(|model| &model.id == id)
+                .map_or(split, |at| at + 1),
+            None,
+        ),
+        Some(Cursor::Custom(slug)) => (split, Some(slug.as_str())),
+    };
+    let page_platform: Vec<api::PlatformModel> = platform_matches
+        .into_iter()
+        .skip(platform_start)
+        .take(limit)
+        .collect();
+    let room = limit - page_platform.len();
+    let platform_more = platform_start + page_platform.len() < split;
+    let org = ctx.org.as_str();
+    let (matching, page_rows, more) = if filter.kind == Some(Kind::Platform) {
+        (split as u64, Vec::new(), platform_more)
+    } else if filter.leaves_custom_unfiltered() {
+        // No filter on custom models: the page is a range of the views from the cursor on,
+        // and the match count a count of keys, so a page costs its own rows.
+        let custom = registry.views.count_models(org)?;
+        let mut rows = if room > 0 {
+            registry.views.models_after(org, custom_after, room + 1)?
+        } else {
+            Vec::new()
+        };
+        let more = if room == 0 {
+            platform_more || (custom_after.is_none() && custom > 0)
+        } else {
+            rows.len() > room
+        };
+        rows.truncate(room);
+        (split as u64 + custom, rows, more)
+    } else {
+        // Custom models are filtered on their rows; only the page's are presented (with
+        // their advice and credential summary), so 10,000 models cost a scan, not 10,000
+        // answers.
+        let custom_matches: Vec<views::ModelRow> = registry
+            .views
+            .models(org)?
+            .into_iter()
+            .filter(|row| filter.custom(row))
+            .collect();
+        let from = match custom_after {
+            Some(slug) => custom_matches.partition_point(|row| row.model.slug.as_str() <= slug),
+            None => 0,
+        };
+        let after_page = from + room;
+        let more = if room == 0 {
+            platform_more || !custom_matches.is_empty()
+        } else {
+            after_page < custom_matches.len()
+        };
+        let matching = (split + custom_matches.len()) as u64;
+        let rows = custom_matches.into_iter().skip(from).take(room).collect();
+        (matching, rows, more)
+    };
+    let mut page_custom = Vec::with_capacity(page_rows.len());
+    for row in &page_rows {
+        let credential = match &row.model.credential_id {
+            Some(id) => registry
+                .views
+                .credential(org, id.as_str())?
+                .map(|credential| credentials::summary(registry, &credential)),
+            None => None,
+        };
+        page_custom.push(present::model(row, credential));
     }
-    for (at, row) in custom_matches.iter().enumerate() {
-        let at = split + at;
-        if at >= start && at < end {
-            let credential = match &row.model.credential_id {
-                Some(id) => registry
-                    .views
-                    .credential(ctx.org.as_str(), id.as_str())?
-                    .map(|credential| credentials::summary(registry, &credential)),
-                None => None,
-            };
-            page_custom.push(present::model(row, credential));
-        }
-    }
-    let next_cursor = (end < total).then(|| match page_custom.last() {
+    let next_cursor = more.then(|| match page_custom.last() {
         Some(model) => Cursor::Custom(model.slug.clone()).to_string(),
         None => match page_platform.last() {
             Some(model) => Cursor::Platform(model.id.clone()).to_string(),
@@ -202,6 +232,14 @@ impl Filter {
             status,
             kind,
         })
+    }
+
+    /// Whether every custom model matches (no search, provider, capability or status).
+    fn leaves_custom_unfiltered(&self) -> bool {
+        self.words.is_empty()
+            && self.provider.is_none()
+            && self.capability.is_none()
+            && self.status.is_none()
     }
 
     fn words_in(&self, texts: &[&str]) -> bool {
