@@ -97,7 +97,7 @@ pub(crate) async fn console_section(cli: &Cli) -> anyhow::Result<Section> {
     }
     section.verdict(ratios.at_most("Models page p99 / GET /v1/models p99", TARGET_P99_RATIO));
     section.note(
-        "both pages run app::models::page over every custom model (filters and the match count need them all); the console adds the session lookup and the HTML".to_owned(),
+        "both pages run app::models::page (unfiltered: the page's rows read as a range, the match count a count of keys); the console adds the session lookup and the HTML".to_owned(),
     );
     Ok(section)
 }
