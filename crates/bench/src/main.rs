@@ -121,6 +121,10 @@ struct Cli {
     /// each); it measures 10%, 50% and 100% of them.
     #[arg(long, default_value_t = 1_000)]
     pub(crate) scale_orgs: u64,
+    /// Section 10 restarts the server at each size this long after the last append (the
+    /// embedded log's idempotency window is 120 s) and reads its RSS again; 0 skips it.
+    #[arg(long, default_value_t = 125)]
+    pub(crate) scale_settle_secs: u64,
 }
 
 /// mimalloc instead of the system allocator: glibc's arena locks showed up as the largest

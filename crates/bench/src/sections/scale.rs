@@ -72,11 +72,21 @@ struct Size {
     log_mb: f64,
     views_mb: f64,
     since_fill: Duration,
+    /// The same server restarted (stopped with SIGTERM) once the idempotency window has let
+    /// go of the bulk's ids, if `--scale-settle-secs` allows: RSS when ready and after a
+    /// round of requests, and how long after the last append it started.
+    restart: Option<Restart>,
     healthz: Measurement,
     resolve: Measurement,
     page: Measurement,
     resolve_p99_ratio: f64,
     page_p99_ratio: f64,
+}
+
+struct Restart {
+    since_fill: Duration,
+    rss_ready_mb: f64,
+    rss_mb: f64,
 }
 
 pub(crate) async fn scale_section(cli: &Cli) -> anyhow::Result<Section> {
@@ -98,7 +108,11 @@ pub(crate) async fn scale_section(cli: &Cli) -> anyhow::Result<Section> {
             bail!("org 0 has no tokens");
         };
         let (rebuild, events) = rebuild_views(data.path(), percent).await?;
+        let settle = Duration::from_secs(cli.scale_settle_secs);
         let mut size = serve_and_measure(&binary, data.path(), tokens, percent, filled_at).await?;
+        if !settle.is_zero() {
+            size.restart = Some(restart(&binary, data.path(), tokens, filled_at, settle).await?);
+        }
         size.orgs = orgs;
         size.events = events;
         size.fill = fill;
@@ -335,7 +349,7 @@ async fn serve_and_measure(
     }
     let rss_mb = memory_mb(server.pid(), "VmRSS")?;
     let hwm_mb = memory_mb(server.pid(), "VmHWM")?;
-    server.stop()?;
+    server.terminate().await?;
     Ok(Size {
         percent,
         orgs: 0,
@@ -349,11 +363,55 @@ async fn serve_and_measure(
         log_mb,
         views_mb,
         since_fill,
+        restart: None,
         healthz: merged(healthz_all),
         resolve: merged(resolve_all),
         page: merged(page_all),
         resolve_p99_ratio: resolves.p99().median(),
         page_p99_ratio: pages.p99().median(),
+    })
+}
+
+/// Starts `modelreg serve` on `dir` again `settle` after the last append at `filled_at` (once the idempotency window no
+/// longer holds the bulk's ids, and the workers' consumers have caught up on the first start)
+/// and reads its RSS when ready and after a round of resolves and first pages.
+async fn restart(
+    binary: &Path,
+    dir: &Path,
+    probe: &Probe,
+    filled_at: Instant,
+    settle: Duration,
+) -> anyhow::Result<Restart> {
+    let wait = (filled_at + settle).saturating_duration_since(Instant::now());
+    if !wait.is_zero() {
+        eprintln!("10 scale: restarting in {:.0} s", wait.as_secs_f64());
+        tokio::time::sleep(wait).await;
+    }
+    let since_fill = filled_at.elapsed();
+    let server = Served::start(binary, dir).await?;
+    let rss_ready_mb = memory_mb(server.pid(), "VmRSS")?;
+    let http = reqwest::Client::builder().build()?;
+    let base = server.base.clone();
+    let resolved = AtomicU64::new(0);
+    timed(|| {
+        let n = resolved.fetch_add(1, Ordering::Relaxed) % MODELS_PER_ORG;
+        http.get(format!("{base}/v1/resolve/m-{n}"))
+            .bearer_auth(&probe.service)
+            .send()
+    })
+    .await?;
+    timed(|| {
+        http.get(format!("{base}/v1/models?limit={PAGE}"))
+            .bearer_auth(&probe.admin)
+            .send()
+    })
+    .await?;
+    let rss_mb = memory_mb(server.pid(), "VmRSS")?;
+    server.terminate().await?;
+    Ok(Restart {
+        since_fill,
+        rss_ready_mb,
+        rss_mb,
     })
 }
 
@@ -497,10 +555,21 @@ impl Served {
         self.child.id()
     }
 
-    /// Kills the server and reaps it, so its files are free for the next size.
-    fn stop(mut self) -> anyhow::Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
+    /// Stops the server with SIGTERM, as an operator would (a clean close of its files),
+    /// killing it if it has not exited within 30 s.
+    async fn terminate(mut self) -> anyhow::Result<()> {
+        let pid = self.pid().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status()?;
+        ensure!(sent.success(), "cannot send SIGTERM to modelreg serve");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                self.child.kill()?;
+                self.child.wait()?;
+                bail!("modelreg serve did not stop within 30 s of SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         Ok(())
     }
 }
@@ -592,6 +661,14 @@ fn render(full: u64, sizes: &[Size]) -> Section {
             size.rss_mb,
             size.hwm_mb,
         ));
+        if let Some(restart) = &size.restart {
+            section.note(format!(
+                "{at}: restarted {:.0} s after the last append: RSS {:.1} MB when ready, {:.1} MB after a round of resolves and first pages",
+                restart.since_fill.as_secs_f64(),
+                restart.rss_ready_mb,
+                restart.rss_mb,
+            ));
+        }
     }
     section.note(
         "ratios: p99 over the same server's GET /healthz p99, median of the rounds".to_owned(),
@@ -615,6 +692,12 @@ fn render(full: u64, sizes: &[Size]) -> Section {
         grows(p99(&small.page), p99(&large.page)),
         grows(p99(&small.healthz), p99(&large.healthz)),
     ));
+    if let (Some(small), Some(large)) = (&small.restart, &large.restart) {
+        section.note(format!(
+            "growth of the restarted server's RSS: {:.2} x",
+            grows(small.rss_mb, large.rss_mb)
+        ));
+    }
     section.verdict(format!(
         "target: server RSS at {}% < {RSS_TARGET_MB:.0} MB: {:.1} MB -> {}",
         large.percent,
