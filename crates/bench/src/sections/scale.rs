@@ -86,8 +86,16 @@ struct Size {
 struct Restart {
     since_fill: Duration,
     rss_ready_mb: f64,
+    /// After `IDLE` with no request.
+    rss_idle_mb: f64,
+    /// After a warm-up and a measured run of resolves.
+    rss_resolves_mb: f64,
+    /// After the same of first pages.
     rss_mb: f64,
 }
+
+/// How long the restarted server is left alone before its RSS is read again.
+const IDLE: Duration = Duration::from_secs(3);
 
 pub(crate) async fn scale_section(cli: &Cli) -> anyhow::Result<Section> {
     let binary = modelreg_binary()?;
@@ -390,6 +398,8 @@ async fn restart(
     let since_fill = filled_at.elapsed();
     let server = Served::start(binary, dir).await?;
     let rss_ready_mb = memory_mb(server.pid(), "VmRSS")?;
+    tokio::time::sleep(IDLE).await;
+    let rss_idle_mb = memory_mb(server.pid(), "VmRSS")?;
     let http = reqwest::Client::builder().build()?;
     let base = server.base.clone();
     let resolved = AtomicU64::new(0);
@@ -400,6 +410,7 @@ async fn restart(
             .send()
     })
     .await?;
+    let rss_resolves_mb = memory_mb(server.pid(), "VmRSS")?;
     timed(|| {
         http.get(format!("{base}/v1/models?limit={PAGE}"))
             .bearer_auth(&probe.admin)
@@ -411,6 +422,8 @@ async fn restart(
     Ok(Restart {
         since_fill,
         rss_ready_mb,
+        rss_idle_mb,
+        rss_resolves_mb,
         rss_mb,
     })
 }
@@ -663,9 +676,13 @@ fn render(full: u64, sizes: &[Size]) -> Section {
         ));
         if let Some(restart) = &size.restart {
             section.note(format!(
-                "{at}: restarted {:.0} s after the last append: RSS {:.1} MB when ready, {:.1} MB after a round of resolves and first pages",
+                "{at}: restarted {:.0} s after the last append: RSS {:.1} MB when ready, {:.1} MB {:.0} s later, {:.1} MB after {} resolves, {:.1} MB after as many first pages",
                 restart.since_fill.as_secs_f64(),
                 restart.rss_ready_mb,
+                restart.rss_idle_mb,
+                IDLE.as_secs_f64(),
+                restart.rss_resolves_mb,
+                WARMUP + REQUESTS,
                 restart.rss_mb,
             ));
         }
