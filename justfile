@@ -14,6 +14,7 @@ test: deps lint
 
 # Benchmarks: ratios against raw baselines measured in the same run.
 bench *ARGS: deps
+    cargo build --release -p modelreg
     cargo run --release -p bench -- {{ARGS}}
 
 fmt:

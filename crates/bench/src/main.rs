@@ -24,6 +24,10 @@
 //!    appends of the same events to the same kind of log (target: >= 0.5 x raw).
 //! 9. The runtime crate's cached resolve, in ns per call while the registry takes writes,
 //!    against a read-locked map lookup of the same answers (target: <= 2 x its time).
+//! 10. Scale: 10%, 50% and 100% of 1,000 orgs x 100 custom models and 1,000,000 workflow
+//!     references on the embedded log, `modelreg serve` as its own process: its RSS (target:
+//!     under 300 MB, and bounded as the log grows), resolve and first-page p99 against its
+//!     `/healthz` p99, and the rebuild time, each with its growth from 10% to 100%.
 //!
 //! It is a report tool: the table goes to stdout, progress to stderr.
 
@@ -49,7 +53,7 @@ use crate::report::Report;
 use crate::sections::{
     audit_section, commands_section, connection_tests_section, console_section,
     embedded_rebuild_section, jetstream_rebuild_section, resolve_section, runtime_section,
-    usage_section,
+    scale_section, usage_section,
 };
 
 /// The registry's stream, as `app::config::Config::default()` names it.
@@ -85,8 +89,8 @@ struct Cli {
     pub(crate) no_embedded: bool,
     /// Sections to run, e.g. `--sections 4,5` (1 commands, 2 and 3 rebuilds, 4 connection
     /// tests, 5 resolve, 7 audit trail and as-of replay, 6 the console's Models page, 8 usage
-    /// ingestion, 9 the runtime crate's cached resolve).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,7,6,8,9")]
+    /// ingestion, 9 the runtime crate's cached resolve, 10 scale).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,7,6,8,9,10")]
     pub(crate) sections: Vec<u8>,
     /// Draft connection tests submitted in section 4.
     #[arg(long, default_value_t = 1_000)]
@@ -113,6 +117,14 @@ struct Cli {
     /// Cached resolves per round in section 9 (as many map lookups).
     #[arg(long, default_value_t = 20_000_000)]
     pub(crate) runtime_resolves: u64,
+    /// Orgs at the full size of section 10 (100 custom models and 100 workflows of 10 steps
+    /// each); it measures 10%, 50% and 100% of them.
+    #[arg(long, default_value_t = 1_000)]
+    pub(crate) scale_orgs: u64,
+    /// Section 10 restarts the server at each size this long after the last append (the
+    /// embedded log's idempotency window is 120 s) and reads its RSS again; 0 skips it.
+    #[arg(long, default_value_t = 125)]
+    pub(crate) scale_settle_secs: u64,
 }
 
 /// mimalloc instead of the system allocator: glibc's arena locks showed up as the largest
@@ -182,6 +194,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if runs(9) && !cli.no_embedded {
         report.push(runtime_section(&cli).await?);
+    }
+    if runs(10) && !cli.no_embedded {
+        report.push(scale_section(&cli).await?);
     }
     report.footer(format!(
         "wall time of the whole run: {:.1} s",

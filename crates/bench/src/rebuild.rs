@@ -225,12 +225,22 @@ pub(crate) fn envelope(
     aggregate_id: &str,
     event: &Event,
 ) -> anyhow::Result<(Subject, String, Vec<u8>)> {
-    let subject = Subject::new(ORG, kind, aggregate_id)?;
+    envelope_in(ORG, kind, aggregate_id, event)
+}
+
+/// [`envelope`] for an aggregate of `org`, the first event of its stream.
+pub(crate) fn envelope_in(
+    org: &str,
+    kind: &str,
+    aggregate_id: &str,
+    event: &Event,
+) -> anyhow::Result<(Subject, String, Vec<u8>)> {
+    let subject = Subject::new(org, kind, aggregate_id)?;
     let command_id = uuid::Uuid::now_v7().simple().to_string();
     let envelope = Envelope {
         schema_version: SCHEMA_VERSION,
         event_id: *uuid::Uuid::now_v7().as_bytes(),
-        org: ORG.to_owned(),
+        org: org.to_owned(),
         kind: kind.to_owned(),
         aggregate_id: aggregate_id.to_owned(),
         aggregate_version: 1,
@@ -243,7 +253,7 @@ pub(crate) fn envelope(
         payload_version: domain::event::PAYLOAD_VERSION,
         client_addr: String::new(),
     };
-    let msg_id = format!("{ORG}:{command_id}:{kind}");
+    let msg_id = format!("{org}:{command_id}:{kind}");
     Ok((subject, msg_id, envelope.encode()))
 }
 
@@ -263,6 +273,11 @@ fn org_created() -> anyhow::Result<(Subject, String, Vec<u8>)> {
 
 /// The event `POST /v1/models` with display name `m <n>` records, decided by the domain.
 pub(crate) fn model_added(n: u64) -> anyhow::Result<(Subject, String, Vec<u8>)> {
+    model_added_in(ORG, n)
+}
+
+/// [`model_added`] in `org`.
+pub(crate) fn model_added_in(org: &str, n: u64) -> anyhow::Result<(Subject, String, Vec<u8>)> {
     let display_name = DisplayName::parse(&format!("m {n}"))?;
     let slug = Slug::derive(&display_name);
     ensure!(slug.as_str() == slug_of(n), "unexpected slug {slug:?}");
@@ -301,7 +316,7 @@ pub(crate) fn model_added(n: u64) -> anyhow::Result<(Subject, String, Vec<u8>)> 
         ttl_ms: RECEIPT_TTL_MS,
     };
     let command = model::Command::Add(Box::new(model::Add {
-        org: OrgId::parse(ORG)?,
+        org: OrgId::parse(org)?,
         slug: slug.clone(),
         display_name,
         provider,
@@ -318,5 +333,5 @@ pub(crate) fn model_added(n: u64) -> anyhow::Result<(Subject, String, Vec<u8>)> 
         bail!("adding a model decided nothing");
     };
     let event = Event::Model(event);
-    envelope(event.kind(), slug.as_str(), &event)
+    envelope_in(org, event.kind(), slug.as_str(), &event)
 }

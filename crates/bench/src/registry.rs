@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 /// A fixed master key for the bench's throwaway registry (base64 of 32 bytes). Nothing
 /// sealed under it outlives the run.
-const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub(crate) const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// Which log (and keyring) the registry runs on.
 #[derive(Clone, Debug)]

@@ -8,6 +8,7 @@ mod console;
 mod rebuild;
 mod resolve;
 mod runtime;
+mod scale;
 mod usage;
 
 pub(crate) use audit::audit_section;
@@ -17,6 +18,7 @@ pub(crate) use console::console_section;
 pub(crate) use rebuild::{embedded_rebuild_section, jetstream_rebuild_section};
 pub(crate) use resolve::resolve_section;
 pub(crate) use runtime::runtime_section;
+pub(crate) use scale::scale_section;
 pub(crate) use usage::usage_section;
 
 use crate::Cli;
