@@ -54,12 +54,20 @@ const CONSUMERS: TableDefinition<&str, &[u8]> = TableDefinition::new("consumers"
 pub struct EmbeddedOptions {
     /// How long a message id is remembered for deduplication (JetStream's `duplicate_window`).
     pub duplicate_window: Duration,
+    /// redb's page cache for the log file. Appends and the tails' sequential reads need
+    /// little of it; redb's default (1 GiB) let a process's memory follow the log's size
+    /// as consumers read it.
+    pub cache_bytes: usize,
 }
+
+/// The log's page cache by default.
+pub const LOG_CACHE_BYTES: usize = 64 << 20;
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
         Self {
             duplicate_window: Duration::from_secs(120),
+            cache_bytes: LOG_CACHE_BYTES,
         }
     }
 }
@@ -100,16 +108,19 @@ impl EmbeddedLog {
                 error,
             )
         })?;
-        let db = Database::create(path).map_err(|error| match error {
-            DatabaseError::DatabaseAlreadyOpen => LogError::storage(format!(
-                "the embedded log {} is already open (by this process or another one)",
-                path.display()
-            )),
-            other => LogError::storage(format!(
-                "cannot open the embedded log {}: {other}",
-                path.display()
-            )),
-        })?;
+        let db = Database::builder()
+            .set_cache_size(options.cache_bytes)
+            .create(path)
+            .map_err(|error| match error {
+                DatabaseError::DatabaseAlreadyOpen => LogError::storage(format!(
+                    "the embedded log {} is already open (by this process or another one)",
+                    path.display()
+                )),
+                other => LogError::storage(format!(
+                    "cannot open the embedded log {}: {other}",
+                    path.display()
+                )),
+            })?;
         create_tables(&db).map_err(storage)?;
         let db = Arc::new(db);
         let writer = writer::start(db.clone(), options.duplicate_window)?;

@@ -10,6 +10,9 @@ use redb::{Database, ReadableTable, TableDefinition};
 
 use crate::{Keyring, VaultError};
 
+/// The keyring file's page cache.
+const KEYRING_CACHE_BYTES: usize = 16 << 20;
+
 /// Wrapped data keys by key id.
 const WRAPPED_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("wrapped_keys");
 
@@ -49,7 +52,9 @@ impl RedbKeyring {
             .mode(0o600)
             .open(path)
             .map_err(|error| failed("cannot open", &error))?;
+        // Data keys are small and few; redb's default cache (1 GiB) is far more than they need.
         let database = Database::builder()
+            .set_cache_size(KEYRING_CACHE_BYTES)
             .create_file(file)
             .map_err(|error| failed("cannot open the redb database", &error))?;
         // Create the table up front so reads never meet a missing table.

@@ -349,6 +349,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let options = EmbeddedOptions {
             duplicate_window: Duration::from_millis(50),
+            ..EmbeddedOptions::default()
         };
         let log = EmbeddedLog::open_with(&dir.path().join("log.redb"), options).unwrap();
         let first = log.append(&subject("a"), 0, "same", vec![1]).await.unwrap();
