@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::context as stream_errors;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{
@@ -85,15 +86,12 @@ impl JetStreamLog {
             allow_direct: true,
             ..Default::default()
         };
-        let stream = context
-            .get_or_create_stream(config)
-            .await
-            .map_err(|error| {
-                LogError::unavailable_by(
-                    format!("cannot create or get stream {}", settings.name),
-                    error,
-                )
-            })?;
+        let stream = get_or_create(&context, config).await.map_err(|error| {
+            LogError::unavailable_by(
+                format!("cannot create or get stream {}", settings.name),
+                error,
+            )
+        })?;
         let warnings: Vec<String> = check_existing(&stream.cached_info().config, &settings)
             .map_err(|refused| {
                 LogError::storage_by("the existing stream cannot hold the log", refused)
@@ -116,6 +114,35 @@ impl JetStreamLog {
     /// a shorter duplicate window), as logged at start; `/readyz` repeats them.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+}
+
+/// Gets the stream, or creates it. Replicas starting at once race to create it: the loser's
+/// create fails ("name already in use", or "subjects overlap" with the winner's stream of the
+/// same name) and gets the stream the winner made.
+async fn get_or_create(
+    context: &Context,
+    config: stream::Config,
+) -> Result<stream::Stream, stream_errors::CreateStreamError> {
+    use async_nats::jetstream::ErrorCode;
+    use stream_errors::CreateStreamErrorKind;
+    let mut tries = 0;
+    loop {
+        match context.get_or_create_stream(config.clone()).await {
+            Err(error)
+                if tries < 5
+                    && matches!(
+                        error.kind(),
+                        CreateStreamErrorKind::JetStream(ref js)
+                            if js.error_code() == ErrorCode::STREAM_SUBJECT_OVERLAP
+                                || js.error_code() == ErrorCode::STREAM_NAME_EXIST
+                    ) =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+            }
+            other => return other,
+        }
     }
 }
 

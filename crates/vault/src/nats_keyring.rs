@@ -37,8 +37,7 @@ impl NatsKeyring {
         // `create_key_value` first asks for the account info, whose reply from nats-server
         // 2.9 (no `reserved_memory`) async-nats 0.51 cannot parse. So we create the bucket's
         // backing stream ourselves, with the settings `create_key_value` would use, and
-        // open it as a bucket. `get_or_create_stream` also settles a race with another
-        // process creating it.
+        // open it as a bucket.
         let stream_config = stream::Config {
             name: format!("KV_{bucket}"),
             description: Some(
@@ -55,14 +54,17 @@ impl NatsKeyring {
             discard: DiscardPolicy::New,
             ..Default::default()
         };
-        jetstream
-            .get_or_create_stream(stream_config)
-            .await
-            .map_err(|error| {
-                VaultError::Keyring(format!(
-                    "cannot create the key-value bucket {bucket:?}: {error}"
-                ))
-            })?;
+        if let Err(error) = jetstream.get_or_create_stream(stream_config).await {
+            // Replicas starting at once race to create it: the loser's create is refused
+            // ("name already in use", "subjects overlap") once the winner's stream exists.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if let Ok(store) = jetstream.get_key_value(bucket).await {
+                return Ok(Self { store });
+            }
+            return Err(VaultError::Keyring(format!(
+                "cannot create the key-value bucket {bucket:?}: {error}"
+            )));
+        }
         let store = jetstream.get_key_value(bucket).await.map_err(|error| {
             VaultError::Keyring(format!(
                 "cannot open the key-value bucket {bucket:?}: {error}"
