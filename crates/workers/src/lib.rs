@@ -10,6 +10,7 @@ pub mod connection_tests;
 pub mod dependents;
 mod notify;
 pub mod pipelines;
+mod requests;
 pub mod usage_reports;
 
 pub use notify::{NatsNotifier, Notifier, NotifyError, QuietNotifier};

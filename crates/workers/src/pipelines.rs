@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use app::{AppError, Ctx, Registry};
 use domain::values::OrgId;
-use futures::StreamExt;
 
 use crate::WorkerError;
 
@@ -25,41 +24,32 @@ pub async fn run(
     client: async_nats::Client,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WorkerError> {
-    let mut subscription = client
-        .queue_subscribe(SUBJECT, QUEUE_GROUP.into())
-        .await
-        .map_err(|e| WorkerError::Subscribe {
-            subject: SUBJECT,
-            source: Box::new(e),
-        })?;
-    tokio::pin!(shutdown);
-    loop {
-        let message = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            message = subscription.next() => message,
-        };
-        let Some(message) = message else {
-            return Err(WorkerError::SubscriptionEnded);
-        };
-        let reply = match handle(&registry, &message).await {
-            Ok(position) => api::ReportReply {
-                ok: true,
-                position: Some(position),
-                problem: None,
-            },
-            Err(problem) => api::ReportReply {
-                ok: false,
-                position: None,
-                problem: Some(problem),
-            },
-        };
-        let payload = serde_json::to_vec(&reply).unwrap_or_default();
-        if let Some(subject) = message.reply
-            && let Err(error) = client.publish(subject, payload.into()).await
-        {
-            tracing::warn!(%error, "cannot answer a workflow report");
+    let handle = move |message: async_nats::Message| {
+        let registry = Arc::clone(&registry);
+        async move {
+            match handle(&registry, &message).await {
+                Ok(position) => api::ReportReply {
+                    ok: true,
+                    position: Some(position),
+                    problem: None,
+                },
+                Err(problem) => api::ReportReply {
+                    ok: false,
+                    position: None,
+                    problem: Some(problem),
+                },
+            }
         }
-    }
+    };
+    crate::requests::serve(
+        client,
+        SUBJECT,
+        QUEUE_GROUP,
+        "a workflow report",
+        shutdown,
+        handle,
+    )
+    .await
 }
 
 /// One report: its log position, or the problem (mapped as for HTTP, by `app`).
