@@ -115,6 +115,56 @@ async fn lists_page_by_cursor() {
         assert_eq!(follow(&app, "/v1/tokens", limit, "token_id").await, tokens);
     }
 
+    // A model's dependents page in id order, each page split into active and inactive.
+    let inactive =
+        json!({"name": "Off", "active": false, "steps": [{"model": "live", "features": {}}]});
+    let put = app
+        .call(Method::PUT, "/v1/workflows/wf-3a", Some(inactive))
+        .await;
+    assert!(put.status.is_success(), "{}", put.body);
+    let refs = app
+        .call(Method::GET, "/v1/models/live/workflows", None)
+        .await;
+    let ids_of = |body: &Value| -> (Vec<String>, Vec<String>) {
+        let ids = |group: &str| -> Vec<String> {
+            body[group]
+                .as_array()
+                .expect("group")
+                .iter()
+                .map(|w| w["id"].as_str().expect("id").to_owned())
+                .collect()
+        };
+        (ids("active"), ids("inactive"))
+    };
+    let (all_active, all_inactive) = ids_of(&refs.body);
+    assert_eq!(all_active, ["wf-0", "wf-2", "wf-4", "wf-6"]);
+    assert_eq!(all_inactive, ["wf-3a"]);
+    for limit in [1, 2, 5] {
+        let (mut active, mut inactive, mut cursor) = (Vec::new(), Vec::new(), String::new());
+        loop {
+            let url = format!("/v1/models/live/workflows?limit={limit}{cursor}");
+            let page = app.call(Method::GET, &url, None).await;
+            assert_eq!(page.status, StatusCode::OK, "{url}: {}", page.body);
+            let (a, i) = ids_of(&page.body);
+            assert!(a.len() + i.len() <= limit, "{url}: more than the limit");
+            active.extend(a);
+            inactive.extend(i);
+            match page.body["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => break,
+            }
+            assert!(
+                active.len() + inactive.len() < 10,
+                "{url}: the cursors never ended"
+            );
+        }
+        assert_eq!(
+            (&active, &inactive),
+            (&all_active, &all_inactive),
+            "limit {limit}"
+        );
+    }
+
     // Models page through the platform ones, then the custom ones: a page that ends with
     // the last platform model still says more follow.
     let everything = app.call(Method::GET, "/v1/models", None).await;

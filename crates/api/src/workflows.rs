@@ -118,6 +118,10 @@ pub struct ModelReferences {
     pub model: String,
     pub active: Vec<Dependent>,
     pub inactive: Vec<Dependent>,
+    /// With `limit`: the cursor of the next page (the referencing workflows in id order, each
+    /// page split into active and inactive), absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// A workflow that references a model, and how its calls of that model fared: it

@@ -185,6 +185,18 @@ pub fn references(
     ctx: &Ctx,
     slug: &str,
 ) -> Result<Answer<api::ModelReferences>, AppError> {
+    references_page(registry, ctx, slug, &api::PageQuery::default())
+}
+
+/// A page of [`references`]: `limit` referencing workflows after `cursor`, in id order,
+/// split into active and inactive (all of them with neither).
+pub fn references_page(
+    registry: &Registry,
+    ctx: &Ctx,
+    slug: &str,
+    query: &api::PageQuery,
+) -> Result<Answer<api::ModelReferences>, AppError> {
+    let page = crate::paging::Page::parse(query.limit, query.cursor.as_deref())?;
     let position = registry.views.position();
     let is_platform =
         crate::catalog::current(registry)?.is_some_and(|row| row.catalog.find(slug).is_some());
@@ -192,8 +204,22 @@ pub fn references(
         crate::models::row(registry, ctx, slug)?;
     }
     let truncated = crate::usage::truncated_calls_by_workflow(registry, ctx, slug)?;
+    let org = ctx.org.as_str();
+    let (rows, next_cursor) = match &page {
+        None => (registry.views.referencing(org, slug)?, None),
+        Some(page) => {
+            let rows = registry.views.referencing_after(
+                org,
+                slug,
+                page.after.as_deref(),
+                page.limit + 1,
+            )?;
+            let cut = page.cut(rows, |row| row.id.as_str());
+            (cut.items, cut.next_cursor)
+        }
+    };
     let (mut active, mut inactive) = (Vec::new(), Vec::new());
-    for row in registry.views.referencing(ctx.org.as_str(), slug)? {
+    for row in rows {
         let truncated_calls_7d = truncated.get(&row.id).copied().unwrap_or(0);
         let summary = api::Dependent {
             id: row.id.clone(),
@@ -212,6 +238,7 @@ pub fn references(
             model: slug.to_owned(),
             active,
             inactive,
+            next_cursor,
         },
         position,
     })

@@ -571,16 +571,33 @@ impl Views {
 
     /// Workflows (active or not) with a step on `model`, in id order.
     pub fn referencing(&self, org: &str, model: &str) -> Result<Vec<WorkflowRow>, ViewError> {
+        self.referencing_after(org, model, None, usize::MAX)
+    }
+
+    /// Up to `limit` workflows with a step on `model` whose id sorts after `after`, in id
+    /// order.
+    pub fn referencing_after(
+        &self,
+        org: &str,
+        model: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<WorkflowRow>, ViewError> {
+        use std::ops::Bound;
         let ids = {
             let txn = self.db.begin_read().map_err(storage)?;
             let table = txn.open_table(REFS).map_err(storage)?;
-            let start = ref_key(org, model, "");
+            let start = match after {
+                Some(id) => Bound::Excluded(ref_key(org, model, id)),
+                None => Bound::Included(ref_key(org, model, "")),
+            };
             let end = format!("{org}/{model}\u{1}");
+            let range: (Bound<&[u8]>, Bound<&[u8]>) = (
+                start.as_ref().map(String::as_bytes),
+                Bound::Excluded(end.as_bytes()),
+            );
             let mut ids = Vec::new();
-            for entry in table
-                .range(start.as_bytes()..end.as_bytes())
-                .map_err(storage)?
-            {
+            for entry in table.range::<&[u8]>(range).map_err(storage)?.take(limit) {
                 let (k, _) = entry.map_err(storage)?;
                 if let Some((_, id)) = std::str::from_utf8(k.value())
                     .unwrap_or_default()

@@ -736,6 +736,7 @@ mod tests {
             model: "team-gpt".into(),
             active: vec![dependent("wf-a", 4)],
             inactive: vec![dependent("wf-b", 0)],
+            next_cursor: None,
         });
         assert!(lines[0].contains("TRUNCATED (7 D)"), "{lines:#?}");
         assert!(

@@ -227,14 +227,16 @@ pub(crate) async fn reactivate_model(
 }
 
 /// The reference view of one model, custom or platform (encode the `/` of a platform id as
-/// %2F): active and inactive workflows that reference it.
+/// %2F): active and inactive workflows that reference it; with `limit` (and the `cursor`
+/// of the page before) one page at a time.
 #[utoipa::path(get, path = "/v1/models/{slug}/workflows", tag = "models",
-    params(("slug" = String, Path, description = "A custom slug or a platform id with its `/` encoded as %2F.")),
+    params(("slug" = String, Path, description = "A custom slug or a platform id with its `/` encoded as %2F."), api::PageQuery),
     responses(
         (status = 200, description = "Who references the model.", body = api::Positioned<api::ModelReferences>),
         (status = 400, response = crate::docs::BadRequest),
         (status = 401, response = crate::docs::Unauthorized),
         (status = 404, response = crate::docs::NotFound),
+        (status = 422, response = crate::docs::Unprocessable),
         (status = 500, response = crate::docs::Internal),
         (status = 503, response = crate::docs::Unavailable),
     ))]
@@ -242,10 +244,12 @@ pub(crate) async fn model_references(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
     Param(slug): Param,
+    query: std::result::Result<Query<api::PageQuery>, QueryRejection>,
 ) -> Result<Response> {
+    let Query(query) = query.map_err(query_problem)?;
     Ok(answer(
         StatusCode::OK,
-        app::workflows::references(&registry, &ctx, &slug)?,
+        app::workflows::references_page(&registry, &ctx, &slug, &query)?,
     ))
 }
 
