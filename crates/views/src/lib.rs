@@ -5,6 +5,7 @@
 //! never applies an event twice or skips one.
 
 mod audit;
+mod checksum;
 mod projector;
 mod rows;
 mod store;
