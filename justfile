@@ -26,7 +26,6 @@ lint:
 # The cluster tests: 3-node nats-server clusters on loopback, on Debian's server and the
 # current one (slow, so apart from `just test`; CI runs both).
 test-cluster: deps
-    cargo build -p modelreg
     cargo test -p tests --test it -- --ignored --test-threads 1 cluster::
 
 # Tests and benchmarks start their own nats-server processes: Debian's (installed if

@@ -852,8 +852,8 @@ async fn a_stream_leader_kill_under_write_load_loses_and_repeats_nothing() {
     }
 }
 
+/// Runs in `just test` (about 13 s a server version), not only in `just test-cluster`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a 3-node cluster on two server versions: just test-cluster"]
 async fn a_kill_of_the_api_server_under_write_load_loses_and_repeats_nothing() {
     for program in testkit::server_programs() {
         api_server_kill_under_write_load(&program).await;
