@@ -52,6 +52,7 @@ pub async fn record(
     }
     let catalog = crate::catalog::current(registry)?;
     let mut seen = BTreeSet::new();
+    let mut known: BTreeMap<String, bool> = BTreeMap::new();
     let mut decided = Vec::with_capacity(parsed.len());
     let mut duplicates = 0;
     for (index, (id, record)) in parsed.into_iter().enumerate() {
@@ -59,15 +60,23 @@ pub async fn record(
             duplicates += 1;
             continue;
         }
-        let model_known = if record.model.contains('/') {
-            catalog
-                .as_ref()
-                .is_some_and(|row| row.catalog.find(&record.model).is_some())
-        } else {
-            registry
-                .views
-                .model(ctx.org.as_str(), &record.model)?
-                .is_some()
+        // A batch is mostly one model's calls: each model is looked up once.
+        let model_known = match known.get(&record.model) {
+            Some(&known) => known,
+            None => {
+                let found = if record.model.contains('/') {
+                    catalog
+                        .as_ref()
+                        .is_some_and(|row| row.catalog.find(&record.model).is_some())
+                } else {
+                    registry
+                        .views
+                        .model(ctx.org.as_str(), &record.model)?
+                        .is_some()
+                };
+                known.insert(record.model.clone(), found);
+                found
+            }
         };
         let record_ctx = ctx.with_command(id.command_id());
         let command = usage::Command::Record {
