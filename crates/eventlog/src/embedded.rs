@@ -87,6 +87,8 @@ struct Shared {
     requests: mpsc::UnboundedSender<Request>,
     /// The last committed sequence; the writer publishes it after each commit.
     committed: watch::Receiver<u64>,
+    /// Write transactions the writer committed since open.
+    commits: Arc<std::sync::atomic::AtomicU64>,
     /// Durable consumers opened in this process, so two handles on one name share state.
     consumers: StdMutex<HashMap<String, Arc<Mutex<ConsumerState>>>>,
 }
@@ -129,10 +131,19 @@ impl EmbeddedLog {
                 db,
                 requests: writer.requests,
                 committed: writer.committed,
+                commits: writer.commits,
                 consumers: StdMutex::new(HashMap::new()),
             }),
             writer: Some(writer.thread),
         })
+    }
+
+    /// Write transactions (each one fsync) committed since the log was opened: how well
+    /// appends, deliveries and acks share commits.
+    pub fn commits(&self) -> u64 {
+        self.shared
+            .commits
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

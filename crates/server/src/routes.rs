@@ -249,10 +249,14 @@ fn answer_bytes(status: StatusCode, mut body: Vec<u8>, position: u64) -> Respons
     )
         .into_response();
     if let Ok(value) = HeaderValue::from_str(&position) {
-        response.headers_mut().insert("x-modelreg-position", value);
+        response.headers_mut().insert(POSITION_HEADER, value);
     }
     response
 }
+
+/// Named once: inserting by `&str` parses and checks the name on every answer.
+const POSITION_HEADER: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-modelreg-position");
 
 /// Marks an answer that carries a secret (a resolved credential, a new token) as not to be
 /// kept by any cache.

@@ -35,8 +35,11 @@ pub(super) async fn open(
         state.ack_wait = config.ack_wait;
         state.max_deliver = config.max_deliver;
         // Persist at once, so the consumer exists in the file even before a delivery.
-        save_consumer(shared, &state).await?;
-        state.wake.clone()
+        let saved = queue_save(shared, &state)?;
+        let wake = state.wake.clone();
+        drop(state);
+        committed(saved).await?;
+        wake
     };
     Ok(Box::new(EmbeddedDurable {
         shared: shared.clone(),
@@ -181,9 +184,15 @@ fn load_consumer(db: &Database, name: &str) -> Result<Option<SavedConsumer>, Log
     Ok(Some(saved))
 }
 
-/// Write the consumer's state through the writer, so it shares commits with appends.
-/// Callers hold the state's lock, which keeps snapshots in order.
-async fn save_consumer(shared: &Shared, state: &ConsumerState) -> Result<(), LogError> {
+/// The writer's answer to a queued save: `Ok` once the commit that holds it is on disk.
+type SaveAnswer = oneshot::Receiver<Result<(), LogError>>;
+
+/// Queues a snapshot of the consumer's state for the writer, so it shares commits with
+/// appends and with other saves. Callers queue while they hold the state's lock, which keeps
+/// snapshots in order (each is the whole state, so a later one supersedes an earlier one),
+/// and wait for the answer after letting go of it: deliveries and acks of many jobs then
+/// share one commit instead of taking turns at an fsync each.
+fn queue_save(shared: &Shared, state: &ConsumerState) -> Result<SaveAnswer, LogError> {
     let bytes = postcard::to_stdvec(&state.saved()).map_err(storage)?;
     let (reply, answer) = oneshot::channel();
     let request = Request::SaveConsumer {
@@ -192,6 +201,11 @@ async fn save_consumer(shared: &Shared, state: &ConsumerState) -> Result<(), Log
         reply,
     };
     shared.requests.send(request).map_err(|_| closed())?;
+    Ok(answer)
+}
+
+/// Waits until a queued save is committed.
+async fn committed(answer: SaveAnswer) -> Result<(), LogError> {
     answer.await.map_err(|_| closed())?
 }
 
@@ -297,7 +311,8 @@ impl EmbeddedDurable {
                 }
                 None => continue,
             };
-            save_consumer(&self.shared, state).await?;
+            // Not waited for: see `deliver_saved`.
+            deliver_saved(queue_save(&self.shared, state)?);
             return Ok(Some(self.delivery(stored, attempt)));
         }
 
@@ -319,7 +334,7 @@ impl EmbeddedDurable {
                         due: now + state.ack_wait,
                     },
                 );
-                save_consumer(&self.shared, state).await?;
+                deliver_saved(queue_save(&self.shared, state)?);
                 return Ok(Some(self.delivery(stored, 1)));
             }
             if scanned_all || next > *self.committed.borrow() {
@@ -327,7 +342,7 @@ impl EmbeddedDurable {
             }
         }
         if changed {
-            save_consumer(&self.shared, state).await?;
+            deliver_saved(queue_save(&self.shared, state)?);
         }
         Ok(None)
     }
@@ -361,7 +376,9 @@ impl Acker for EmbeddedAcker {
         if state.pending.remove(&self.seq).is_none() {
             return Ok(());
         }
-        save_consumer(&self.shared, &state).await
+        let saved = queue_save(&self.shared, &state)?;
+        drop(state);
+        committed(saved).await
     }
 
     /// The same as `ack`: a local commit is cheap, and losing an ack would be the only
@@ -388,6 +405,17 @@ impl Acker for EmbeddedAcker {
     }
 }
 
+/// A delivery does not wait for its save to be committed, so a worker can take the next
+/// message at once and many deliveries share one commit (a pull of one message per fsync
+/// capped the embedded connection-test worker well below its concurrency). Nothing is lost
+/// by not waiting: each save is the whole state, so the next committed one (an ack's, which
+/// is waited for) covers it, and after a crash before any commit the message is simply
+/// delivered again from the saved cursor, as at-least-once delivery allows. A failed commit
+/// is logged by the writer and fails the acks that follow.
+fn deliver_saved(answer: SaveAnswer) {
+    drop(answer);
+}
+
 fn read_one(db: &Database, seq: u64) -> Result<Option<Stored>, DbError> {
     let txn = db.begin_read()?;
     let messages = txn.open_table(MESSAGES)?;
@@ -404,7 +432,83 @@ fn read_one(db: &Database, seq: u64) -> Result<Option<Stored>, DbError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::{EmbeddedLog, conformance};
+    use std::time::Duration;
+
+    use crate::{DurableConfig, EmbeddedLog, EventLog, Subject, conformance};
+
+    /// Acks wait for their commit outside the consumer's lock, so the acks of many jobs in
+    /// flight share commits instead of taking one fsync each, in turn (which held the
+    /// embedded connection-test worker well below its concurrency).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deliveries_and_acks_share_commits() {
+        const JOBS: u64 = 200;
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(&dir.path().join("log.redb")).unwrap();
+        for n in 0..JOBS {
+            let subject = Subject::new("acme", "job", &format!("j{n}")).unwrap();
+            log.append(&subject, 0, &format!("m{n}"), vec![1])
+                .await
+                .unwrap();
+        }
+        let mut durable = log
+            .durable(DurableConfig {
+                name: "shared-commits".into(),
+                filter: "reg.acme.job.*".into(),
+                ack_wait: Duration::from_secs(30),
+                max_deliver: 3,
+                batch: 1,
+            })
+            .await
+            .unwrap();
+
+        let mut deliveries = Vec::new();
+        for _ in 0..JOBS {
+            let delivery = durable.next(Duration::from_secs(5)).await.unwrap();
+            deliveries.push(delivery.expect("a job is delivered"));
+        }
+        assert_eq!(
+            deliveries.iter().map(|d| d.stored.seq).collect::<Vec<_>>(),
+            (1..=JOBS).collect::<Vec<_>>(),
+            "each job once, in order"
+        );
+
+        let before = log.commits();
+        let acks: Vec<_> = deliveries
+            .into_iter()
+            .map(|delivery| tokio::spawn(delivery.ack()))
+            .collect();
+        for ack in acks {
+            ack.await.unwrap().unwrap();
+        }
+        let acking = log.commits() - before;
+        assert!(
+            acking < JOBS / 4,
+            "{JOBS} concurrent acks took {acking} commits"
+        );
+
+        // Every ack is in the file: a reopened consumer has nothing left to deliver.
+        drop(durable);
+        drop(log);
+        let log = EmbeddedLog::open(&dir.path().join("log.redb")).unwrap();
+        let mut durable = log
+            .durable(DurableConfig {
+                name: "shared-commits".into(),
+                filter: "reg.acme.job.*".into(),
+                ack_wait: Duration::from_secs(30),
+                max_deliver: 3,
+                batch: 1,
+            })
+            .await
+            .unwrap();
+        assert!(
+            durable
+                .next(Duration::from_millis(200))
+                .await
+                .unwrap()
+                .is_none(),
+            "an acked job came back after a reopen"
+        );
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn durable_state_survives_reopen() {

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub(super) struct Started {
     pub(super) thread: JoinHandle<()>,
     pub(super) requests: mpsc::UnboundedSender<Request>,
     pub(super) committed: watch::Receiver<u64>,
+    /// Write transactions committed so far.
+    pub(super) commits: Arc<AtomicU64>,
 }
 
 /// Starts the writer thread on `db`, whose tables exist.
@@ -35,10 +38,12 @@ pub(super) fn start(db: Arc<Database>, duplicate_window: Duration) -> Result<Sta
     let dedup = Dedup::load(&db, duplicate_window, unix_ms()).map_err(storage)?;
     let (committed_tx, committed_rx) = watch::channel(last_seq);
     let (requests_tx, requests_rx) = mpsc::unbounded_channel();
+    let commits = Arc::new(AtomicU64::new(0));
     let writer = Writer {
         db,
         requests: requests_rx,
         committed: committed_tx,
+        commits: Arc::clone(&commits),
         dedup,
     };
     let thread = std::thread::Builder::new()
@@ -49,6 +54,7 @@ pub(super) fn start(db: Arc<Database>, duplicate_window: Duration) -> Result<Sta
         thread,
         requests: requests_tx,
         committed: committed_rx,
+        commits,
     })
 }
 
@@ -79,6 +85,7 @@ struct Writer {
     db: Arc<Database>,
     requests: mpsc::UnboundedReceiver<Request>,
     committed: watch::Sender<u64>,
+    commits: Arc<AtomicU64>,
     dedup: Dedup,
 }
 
@@ -111,6 +118,7 @@ impl Writer {
         match self.apply(batch, now_ms) {
             Ok((outcomes, last_seq)) => {
                 self.dedup.keep_batch();
+                self.commits.fetch_add(1, Ordering::Relaxed);
                 // Publish the position before answering, so a caller that got its sequence
                 // back always finds it in `last_seq` and `tail`.
                 self.committed.send_if_modified(|committed| {
