@@ -616,8 +616,19 @@ async fn api_server_kill_under_write_load(program: &ServerProgram) {
 
     let (workflows, tokens): (Vec<String>, Vec<String>) =
         acked.iter().cloned().partition(|id| id.starts_with("wf-"));
-    // Every acknowledged issue sent again with its key, now through A': each is stored, so
-    // each answers as a retry (no secret) and issues nothing.
+    // A' follows the writes B took: once its views hold them (the last answers through B
+    // may be a few milliseconds ahead of it, and an issue decided on an org row that misses
+    // one is refused as a conflict)...
+    let last = eventlog::EventLog::last_seq(a2.registry().log().as_ref())
+        .await
+        .expect("last seq");
+    a2.registry()
+        .views()
+        .wait_for(last, DEADLINE)
+        .await
+        .expect("A' reaches the log's end");
+    // ...every acknowledged issue sent again with its key, now through A': each is stored,
+    // so each answers as a retry (no secret) and issues nothing.
     for id in &tokens {
         let answer = Write::Token
             .request(&a2.http, &a2.base, &b.token, id)

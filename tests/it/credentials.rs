@@ -297,6 +297,7 @@ async fn rotation_retests_switches_all_or_none_and_shreds_the_old_version() {
         .await
         .expect("rebuild");
     assert_eq!(rebuilt, live, "a rebuild equals the live views");
+    std::fs::remove_file(views::audit_path(&rebuilt_path)).expect("remove");
     std::fs::remove_file(&rebuilt_path).expect("remove");
 
     // With the registry stopped, the log, keyring and views files and the master key

@@ -9,7 +9,8 @@ use views::Views;
 
 use crate::{Answer, AppError, Ctx, Registry};
 
-/// Replays kept at once (each is a redb file in a private temporary directory).
+/// Replays kept at once (each is a views file and its audit file in a private temporary
+/// directory).
 const KEPT: usize = 4;
 
 /// The replays of one process, newest last.
@@ -141,8 +142,11 @@ impl Replays {
         if kept.views.len() >= KEPT {
             let (old, _) = kept.views.remove(0);
             if let Some(dir) = &kept.dir {
-                // An answer still reading it keeps its open file; the name goes now.
-                let _ = std::fs::remove_file(dir.path().join(format!("{old}.redb")));
+                // An answer still reading them keeps its open files; the names go now, the
+                // audit file's first.
+                let old = dir.path().join(format!("{old}.redb"));
+                let _ = std::fs::remove_file(views::audit_path(&old));
+                let _ = std::fs::remove_file(old);
             }
         }
         kept.views.push((position, Arc::clone(&views)));

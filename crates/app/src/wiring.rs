@@ -245,7 +245,7 @@ pub async fn rotate_master_key(
     Ok(vault.rewrap_all(limit).await?)
 }
 
-/// The views file under a data dir.
+/// The views file under a data dir (its audit file beside it: [`views::audit_path`]).
 pub fn views_path(data_dir: &Path) -> PathBuf {
     data_dir.join("views.redb")
 }

@@ -65,7 +65,8 @@ enum Command {
         /// recorded at or before it); needs --out.
         #[arg(long, requires = "out")]
         until: Option<String>,
-        /// Write the views to this file instead of swapping the live ones.
+        /// Write the views to this file instead of swapping the live ones (their audit trail
+        /// beside it, with the extension `.audit.redb`).
         #[arg(long)]
         out: Option<PathBuf>,
     },

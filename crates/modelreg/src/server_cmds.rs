@@ -441,8 +441,15 @@ pub(crate) async fn rebuild(state: StateArgs) -> anyhow::Result<()> {
     })
     .await?;
     bar.finish();
-    std::fs::rename(&fresh, &live)
-        .with_context(|| format!("cannot move {} into place", fresh.display()))?;
+    // The audit file first: a crash between the two leaves it ahead of the old views, which
+    // they take as it is; one behind them would make the next start replay the whole log.
+    for (from, to) in [
+        (views::audit_path(&fresh), views::audit_path(&live)),
+        (fresh.clone(), live.clone()),
+    ] {
+        std::fs::rename(&from, &to)
+            .with_context(|| format!("cannot move {} into place", from.display()))?;
+    }
     drop(held);
     say(&format!("rebuilt {} ; checksum {checksum}", live.display()));
     Ok(())
@@ -479,8 +486,9 @@ pub(crate) async fn rebuild_into(
     };
     let checksum = views::rebuild_until(log, out, until, |_, _| {}).await?;
     say(&format!(
-        "rebuilt {} as of position {until}; checksum {checksum}",
-        out.display()
+        "rebuilt {} (audit trail in {}) as of position {until}; checksum {checksum}",
+        out.display(),
+        views::audit_path(out).display()
     ));
     Ok(())
 }

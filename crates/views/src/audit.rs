@@ -1,8 +1,13 @@
 //! Reading the audit trail: newest first, filtered, paged by log position; and the running
 //! digest the projector keeps beside it.
+//!
+//! The trail is read from the audit file, which may hold entries past the views' position
+//! (it commits first): they are never shown before the views publish their position.
 
 use crate::rows::AuditRow;
-use crate::store::{AUDIT, AUDIT_BY, CHAIN, HEAD, ViewError, Views, decode, storage};
+use crate::store::{
+    AUDIT, AUDIT_BY, CHAIN, HEAD, ViewError, Views, audit_by_key, audit_key, decode, storage,
+};
 
 /// Which entries to keep. Every part set must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,7 +65,8 @@ impl Views {
     /// first, at most `limit` of those `filter` keeps. At most `budget` entries are
     /// examined, so a rare filter over a long trail answers in bounded time: the page then
     /// comes back short, with `next` where to go on. Positions never change, so paging with
-    /// `next` returns every entry once while new ones land.
+    /// `next` returns every entry once while new ones land. Entries past [`Views::position`]
+    /// are not shown yet.
     pub fn audit(
         &self,
         org: &str,
@@ -69,9 +75,12 @@ impl Views {
         limit: usize,
         budget: usize,
     ) -> Result<AuditPage, ViewError> {
-        let txn = self.db.begin_read().map_err(storage)?;
+        // The position first, then the snapshot: the audit file commits before the views,
+        // so the snapshot holds every entry up to the position.
+        let shown = self.position().saturating_add(1);
+        let txn = self.audit_db.begin_read().map_err(storage)?;
         let audit = txn.open_table(AUDIT).map_err(storage)?;
-        let end = before.map_or(u64::MAX, |b| b);
+        let end = before.map_or(shown, |b| b.min(shown));
         let mut page = AuditPage {
             entries: Vec::new(),
             next: None,
@@ -93,7 +102,7 @@ impl Views {
             Some((kind, id)) => {
                 let by = txn.open_table(AUDIT_BY).map_err(storage)?;
                 let start = format!("{org}/{kind}/{id}/");
-                let stop = format!("{org}/{kind}/{id}/{end:020}");
+                let stop = audit_by_key(org, kind, id, end);
                 for entry in by
                     .range(start.as_bytes()..stop.as_bytes())
                     .map_err(storage)?
@@ -111,7 +120,7 @@ impl Views {
             }
             None => {
                 let start = format!("{org}/");
-                let stop = format!("{org}/{end:020}");
+                let stop = audit_key(org, end);
                 for entry in audit
                     .range(start.as_bytes()..stop.as_bytes())
                     .map_err(storage)?
@@ -140,12 +149,14 @@ impl Views {
         Ok(Some(eventlog::Head { position, digest }))
     }
 
-    /// The last position of `org`'s events recorded at or before `time_ms` (0: none).
+    /// The last position of `org`'s events recorded at or before `time_ms` (0: none), up to
+    /// the views' position.
     pub fn position_at(&self, org: &str, time_ms: i64) -> Result<u64, ViewError> {
-        let txn = self.db.begin_read().map_err(storage)?;
+        let shown = self.position().saturating_add(1);
+        let txn = self.audit_db.begin_read().map_err(storage)?;
         let audit = txn.open_table(AUDIT).map_err(storage)?;
         let start = format!("{org}/");
-        let stop = format!("{org}0");
+        let stop = audit_key(org, shown);
         for entry in audit
             .range(start.as_bytes()..stop.as_bytes())
             .map_err(storage)?
@@ -164,17 +175,14 @@ impl Views {
 type Table = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 fn entry_at(audit: &Table, org: &str, seq: u64) -> Result<Option<AuditRow>, ViewError> {
-    match audit
-        .get(crate::store::audit_key(org, seq).as_bytes())
-        .map_err(storage)?
-    {
+    match audit.get(audit_key(org, seq).as_bytes()).map_err(storage)? {
         Some(value) => decode(value.value()).map(Some),
         None => Ok(None),
     }
 }
 
 /// The position at the end of an audit key (its last 20 digits).
-fn seq_of(key: &[u8]) -> Result<u64, ViewError> {
+pub(crate) fn seq_of(key: &[u8]) -> Result<u64, ViewError> {
     key.len()
         .checked_sub(20)
         .and_then(|at| std::str::from_utf8(&key[at..]).ok())

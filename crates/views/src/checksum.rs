@@ -4,16 +4,30 @@
 use redb::{ReadableTable, ReadableTableMetadata};
 use sha2::{Digest, Sha256};
 
-use crate::store::{META, ROW_TABLES, ViewError, Views, storage, storage_problem};
+use crate::audit::seq_of;
+use crate::store::{
+    CHECKPOINT, META, ROW_TABLES, ViewError, Views, in_audit_file, storage, storage_problem,
+};
+
+type Table = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 impl Views {
     /// SHA-256 over every table's keys and values, in order: equal views give equal sums.
-    /// Tables are read from one snapshot and hashed on threads of their own (a rebuild
-    /// ends with this, and the big tables take seconds each).
+    /// Tables are read from one snapshot of each file and hashed on threads of their own (a
+    /// rebuild ends with this, and the big tables take seconds each). The audit tables count
+    /// only entries up to the views' checkpoint: an audit file ahead of its views (it commits
+    /// first) sums as one that is not.
     pub fn checksum(&self) -> Result<String, ViewError> {
+        // The views' snapshot first: the audit file's, taken after, holds every entry up to
+        // the views' checkpoint.
         let txn = self.db.begin_read().map_err(storage)?;
+        let audit_txn = self.audit_db.begin_read().map_err(storage)?;
         let mut hasher = Sha256::new();
         let meta = txn.open_table(META).map_err(storage)?;
+        let checkpoint = meta
+            .get(CHECKPOINT)
+            .map_err(storage)?
+            .map_or(0, |v| v.value());
         hasher.update(b"meta");
         for entry in meta.iter().map_err(storage)? {
             let (k, v) = entry.map_err(storage)?;
@@ -21,12 +35,19 @@ impl Views {
         }
         let mut tables = Vec::with_capacity(ROW_TABLES.len());
         for definition in ROW_TABLES {
-            tables.push(txn.open_table(definition).map_err(storage)?);
+            tables.push(if in_audit_file(&definition) {
+                (
+                    audit_txn.open_table(definition).map_err(storage)?,
+                    Some(checkpoint),
+                )
+            } else {
+                (txn.open_table(definition).map_err(storage)?, None)
+            });
         }
         let digests = std::thread::scope(|scope| {
             let running: Vec<_> = tables
                 .iter()
-                .map(|table| scope.spawn(move || table_digest(table)))
+                .map(|(table, up_to)| scope.spawn(move || table_digest(table, *up_to)))
                 .collect();
             running
                 .into_iter()
@@ -37,23 +58,35 @@ impl Views {
                 })
                 .collect::<Result<Vec<_>, ViewError>>()
         })?;
-        for ((definition, table), digest) in ROW_TABLES.iter().zip(&tables).zip(digests) {
+        for (definition, (rows, digest)) in ROW_TABLES.iter().zip(digests) {
             hasher.update(redb::TableHandle::name(definition).as_bytes());
-            hasher.update(table.len().map_err(storage)?.to_be_bytes());
+            hasher.update(rows.to_be_bytes());
             hasher.update(digest);
         }
         Ok(hex::encode(hasher.finalize()))
     }
 }
 
-/// SHA-256 over one table's keys and values in key order.
-fn table_digest(table: &redb::ReadOnlyTable<&[u8], &[u8]>) -> Result<[u8; 32], ViewError> {
+/// How many rows and SHA-256 over their keys and values in key order; with `up_to`, only
+/// the rows whose key ends in a position at or below it (the audit tables).
+fn table_digest(table: &Table, up_to: Option<u64>) -> Result<(u64, [u8; 32]), ViewError> {
     let mut hasher = Sha256::new();
+    let Some(up_to) = up_to else {
+        for entry in table.iter().map_err(storage)? {
+            let (k, v) = entry.map_err(storage)?;
+            hash_pair(&mut hasher, k.value(), v.value());
+        }
+        return Ok((table.len().map_err(storage)?, hasher.finalize().into()));
+    };
+    let mut rows = 0u64;
     for entry in table.iter().map_err(storage)? {
         let (k, v) = entry.map_err(storage)?;
-        hash_pair(&mut hasher, k.value(), v.value());
+        if seq_of(k.value())? <= up_to {
+            hash_pair(&mut hasher, k.value(), v.value());
+            rows += 1;
+        }
     }
-    Ok(hasher.finalize().into())
+    Ok((rows, hasher.finalize().into()))
 }
 
 fn hash_pair(hasher: &mut Sha256, key: &[u8], value: &[u8]) {

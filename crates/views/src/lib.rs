@@ -2,15 +2,18 @@
 //!
 //! Architecture invariant: views never append to the log, and hold nothing that cannot be
 //! rebuilt from it. Rows and the checkpoint are written in one write transaction, so a crash
-//! never applies an event twice or skips one.
+//! never applies an event twice or skips one. The audit trail is in a file of its own that
+//! is never behind the views: a batch's audit rows commit first.
 
 mod audit;
 mod checksum;
+mod open;
 mod projector;
 mod rows;
 mod store;
 
 pub use audit::{AuditFilter, AuditPage};
+pub use open::audit_path;
 pub use projector::{
     FollowSettings, ProjectError, TOKEN_ISSUED, rebuild, rebuild_until, replay, run_projector,
     run_projector_with,

@@ -3,11 +3,13 @@
 //!
 //! Along its seams: `reader` reads, decodes and hashes the log ahead of the writer, on a
 //! task of its own; `batch` holds a batch's writes in key order and commits them with the
-//! checkpoint in one write transaction; `rules` says how each event changes rows; `rebuild`
-//! replays the whole log into a fresh file. This file is the live loop that follows the log
-//! and resumes after losing it.
+//! checkpoint in one write transaction per file (`audit_file`'s first, on a thread of its
+//! own in large batches); `rules` says how each event changes rows; `rebuild` replays
+//! the whole log into fresh files. This file is the live loop that follows the log and
+//! resumes after losing it.
 
 mod audit;
+mod audit_file;
 mod batch;
 mod reader;
 mod rebuild;
@@ -21,14 +23,17 @@ mod fixtures;
 pub(crate) mod test_support {
     pub(crate) use super::fixtures::messages;
 
-    /// Applies `messages` in one batch.
+    /// Applies `messages` in one batch and publishes the position, as the projector does.
     pub(crate) fn apply(
         views: &crate::Views,
         messages: &[eventlog::Stored],
         durability: redb::Durability,
     ) {
         let decoded = super::reader::decode_all(messages).expect("decodable");
-        super::batch::apply_batch(views, &[decoded], durability).expect("applied");
+        let last = super::batch::apply_batch(views, &[decoded], durability).expect("applied");
+        if let Some(last) = last {
+            views.applied.send_replace(last);
+        }
     }
 }
 
@@ -40,7 +45,7 @@ use redb::Durability;
 
 use self::batch::apply_batch;
 use self::reader::Reader;
-use crate::store::{ViewError, Views, storage};
+use crate::store::{ViewError, Views};
 
 pub use self::rebuild::{rebuild, rebuild_until, replay};
 pub use self::rules::TOKEN_ISSUED;
@@ -252,17 +257,13 @@ async fn stalled(views: Arc<Views>, log: Arc<dyn EventLog>, stall: std::time::Du
 /// How long projected rows may stay in non-durable commits.
 const DURABLE_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// An empty durable commit: makes every earlier commit durable too.
+/// An empty durable commit on each file: makes every earlier commit durable too.
 async fn make_durable(views: &Arc<Views>) -> Result<(), ProjectError> {
     let views = Arc::clone(views);
-    tokio::task::spawn_blocking(move || {
-        let mut txn = views.db.begin_write().map_err(storage)?;
-        txn.set_durability(Durability::Immediate);
-        txn.commit().map_err(storage)?;
-        Ok::<(), ProjectError>(())
-    })
-    .await
-    .map_err(|e| ProjectError::Task(e.to_string()))?
+    tokio::task::spawn_blocking(move || views.make_durable())
+        .await
+        .map_err(|e| ProjectError::Task(e.to_string()))?
+        .map_err(ProjectError::from)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! The redb file behind the views: tables, point reads, range scans, the checkpoint, and a
-//! checksum over everything.
+//! The redb files behind the views: tables, point reads, range scans and the checkpoint.
+//! The audit trail (`audit`, `audit_by`) lives in a file of its own beside the views file
+//! (see `open.rs`), written from a second thread; every other table is in the views file.
 
-use std::path::Path;
 use std::time::Duration;
 
 use redb::{Database, ReadableTable, TableDefinition};
@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
+use crate::open::checkpoint_of;
 use crate::rows::{
     CatalogRow, ConnectionTestRow, CredentialRow, ModelRow, OrgRow, TokenRow, UsageRow, WorkflowRow,
 };
@@ -31,10 +32,11 @@ pub(crate) const REFS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ref
 /// [`CATALOG_KEY`] → the platform catalog's row.
 pub(crate) const CATALOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("catalog");
 pub(crate) const CATALOG_KEY: &str = "platform";
-/// `<org>/<position, 20 digits>` → the audit entry of the event at that position.
+/// `<org>/<position, 20 digits>` → the audit entry of the event at that position. In the
+/// audit file.
 pub(crate) const AUDIT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("audit");
 /// `<org>/<kind>/<id>/<position, 20 digits>` → nothing: the entries of one aggregate
-/// (its own events and those related to it), newest last.
+/// (its own events and those related to it), newest last. In the audit file.
 pub(crate) const AUDIT_BY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("audit_by");
 /// `<org>/<time of the call in ms, 20 digits>/<record id>` → the usage record priced as it
 /// was recorded: one org's usage in a time range is one key range.
@@ -47,26 +49,9 @@ pub(crate) const TRUNCATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::n
 pub(crate) const CHAIN: TableDefinition<&[u8], &[u8]> = TableDefinition::new("chain");
 
 pub(crate) const CHECKPOINT: &str = "checkpoint";
-/// The layout of tables and rows the file was written with, under this key in META.
-const LAYOUT: &str = "layout";
-/// Raised whenever a row gains a field or a table changes meaning: an older file is then
-/// started afresh and replayed from the log (rows are postcard, which has no optional
-/// trailing fields). 2: model rows carry the command that added them; command rows only
-/// for credentials and connection tests. 3: command rows for issued tokens too; model rows
-/// carry the command of their last change. 4: token rows say who issued and who revoked
-/// them; org rows list active admin and revoked tokens. 5: credential rows carry their
-/// name, expiry, versions and last test. 6: the platform catalog's table; org rows carry the
-/// org's default and hidden platform models. 7: the audit trail (`audit`, `audit_by`) and
-/// the running digest (`chain`). 8: token rows carry their expiry. 9: usage records
-/// (`usage`, `truncations`). 10: truncation rows hold their record (rounds, tool calls and
-/// workflows affected).
-const LAYOUT_VERSION: u64 = 10;
 
-/// The page cache of the serving views: the hot rows stay in memory, and the process's
-/// memory stays bounded whatever the views' size (the scale bench's 300 MB budget at 1,000
-/// orgs × 100 models).
-const SERVING_CACHE_BYTES: usize = 128 << 20;
-
+/// Every table of rows, in the order the checksum takes them; [`AUDIT_TABLES`] are read
+/// from the audit file, the others from the views file.
 pub(crate) const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 15] = [
     ORGS,
     TOKENS,
@@ -84,6 +69,15 @@ pub(crate) const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 15] = [
     USAGE,
     TRUNCATIONS,
 ];
+
+/// The tables of the audit file.
+pub(crate) const AUDIT_TABLES: [TableDefinition<&[u8], &[u8]>; 2] = [AUDIT, AUDIT_BY];
+
+/// Whether `table` lives in the audit file rather than the views file.
+pub(crate) fn in_audit_file(table: &TableDefinition<&[u8], &[u8]>) -> bool {
+    use redb::TableHandle;
+    AUDIT_TABLES.iter().any(|t| t.name() == table.name())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
@@ -129,12 +123,34 @@ pub(crate) fn ref_key(org: &str, model: &str, workflow: &str) -> String {
 
 /// The audit entry's key: positions zero-padded to 20 digits sort as numbers.
 pub(crate) fn audit_key(org: &str, seq: u64) -> String {
-    format!("{org}/{seq:020}")
+    let mut key = String::with_capacity(org.len() + 21);
+    key.push_str(org);
+    key.push('/');
+    push_position(&mut key, seq);
+    key
 }
 
 /// An aggregate's index key for the entry at `seq`.
 pub(crate) fn audit_by_key(org: &str, kind: &str, id: &str, seq: u64) -> String {
-    format!("{org}/{kind}/{id}/{seq:020}")
+    let mut key = String::with_capacity(org.len() + kind.len() + id.len() + 23);
+    for part in [org, kind, id] {
+        key.push_str(part);
+        key.push('/');
+    }
+    push_position(&mut key, seq);
+    key
+}
+
+/// Appends `seq` as 20 digits, as `{seq:020}` would (`u64::MAX` has 20): two of these keys
+/// are built per audit entry, and the formatting machinery's padding cost more than the
+/// digits.
+fn push_position(key: &mut String, mut seq: u64) {
+    let mut digits = [b'0'; 20];
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (seq % 10) as u8;
+        seq /= 10;
+    }
+    key.extend(digits.iter().map(|&d| char::from(d)));
 }
 
 /// A usage record's key: times zero-padded to 20 digits sort as numbers.
@@ -160,7 +176,15 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ViewError> 
 
 /// The views of one process. Reads are direct redb point reads (microseconds); the
 /// projector is the only writer.
+///
+/// Architecture invariant: the audit file is never behind the views file. A batch's audit
+/// rows commit first, with the same durability, and the views commit only once they did;
+/// entries past the views' checkpoint are never shown, and are written again, byte for
+/// byte, when the projector gets there.
 pub struct Views {
+    /// The audit file. Declared before `db` so that it is closed (and redb's closing commit
+    /// made durable) first: the audit file stays ahead.
+    pub(crate) audit_db: Database,
     pub(crate) db: Database,
     pub(crate) applied: watch::Sender<u64>,
     pub(crate) failure: watch::Sender<Option<String>>,
@@ -176,101 +200,14 @@ pub struct Views {
 }
 
 impl Views {
-    /// Opens or creates the views file at `path`.
-    pub fn open(path: &Path) -> Result<Self, ViewError> {
-        Self::open_with_cache(path, SERVING_CACHE_BYTES)
-    }
-
-    /// Opens or creates the views file at `path` with a page cache of `cache_bytes`.
-    pub(crate) fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, ViewError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            eventlog::owner_only_dir(parent).map_err(storage)?;
-        }
-        eventlog::owner_only_file(path).map_err(storage)?;
-        let db = match Self::open_tables(path, cache_bytes)? {
-            Some(db) => db,
-            None => {
-                // Written by a build with another table layout. Views are disposable: start
-                // the file afresh and let the projector replay the log into it.
-                tracing::warn!(path = %path.display(), "views have an older layout; rebuilding them from the log");
-                std::fs::remove_file(path).map_err(storage)?;
-                eventlog::owner_only_file(path).map_err(storage)?;
-                Self::open_tables(path, cache_bytes)?
-                    .ok_or_else(|| storage_problem("a fresh views file has the wrong layout"))?
-            }
-        };
-        let views = Self {
-            db,
-            applied: watch::Sender::new(0),
-            failure: watch::Sender::new(None),
-            interrupted: watch::Sender::new(None),
-            resumes: std::sync::atomic::AtomicU64::new(0),
-            last_revocation: std::sync::atomic::AtomicU64::new(0),
-        };
-        let checkpoint = views.checkpoint()?;
-        views.applied.send_replace(checkpoint);
-        Ok(views)
-    }
-
-    /// Opens the file and its tables; `None` when a table has another key or value type.
-    fn open_tables(path: &Path, cache_bytes: usize) -> Result<Option<Database>, ViewError> {
-        let db = redb::Builder::new()
-            .set_cache_size(cache_bytes)
-            .create(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => storage_problem(format!(
-                    "{} is already open in another process; stop it first",
-                    path.display()
-                )),
-                other => storage(other),
-            })?;
-        let txn = db.begin_write().map_err(storage)?;
-        {
-            let mismatch =
-                |e: &redb::TableError| matches!(e, redb::TableError::TableTypeMismatch { .. });
-            let mut meta = match txn.open_table(META) {
-                Ok(meta) => meta,
-                Err(e) if mismatch(&e) => return Ok(None),
-                Err(e) => return Err(storage(e)),
-            };
-            let layout = meta.get(LAYOUT).map_err(storage)?.map(|v| v.value());
-            let checkpoint = meta.get(CHECKPOINT).map_err(storage)?.map(|v| v.value());
-            match (layout, checkpoint) {
-                (Some(LAYOUT_VERSION), _) => {}
-                // A file that holds nothing yet takes this layout.
-                (None, None | Some(0)) => {
-                    meta.insert(LAYOUT, LAYOUT_VERSION).map_err(storage)?;
-                }
-                _ => return Ok(None),
-            }
-            drop(meta);
-            for table in ROW_TABLES {
-                if let Err(e) = txn.open_table(table) {
-                    return if mismatch(&e) {
-                        Ok(None)
-                    } else {
-                        Err(storage(e))
-                    };
-                }
-            }
-        }
-        txn.commit().map_err(storage)?;
-        Ok(Some(db))
-    }
-
     /// The last log position the views reflect.
     pub fn position(&self) -> u64 {
         *self.applied.borrow()
     }
 
+    /// The last log position the views file holds (0: none).
     pub fn checkpoint(&self) -> Result<u64, ViewError> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let meta = txn.open_table(META).map_err(storage)?;
-        Ok(meta
-            .get(CHECKPOINT)
-            .map_err(storage)?
-            .map(|v| v.value())
-            .unwrap_or(0))
+        checkpoint_of(&self.db)
     }
 
     /// Waits until the views reflect `position`, at most `timeout`.
@@ -673,21 +610,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn views_of_an_older_layout_are_started_afresh() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("views.redb");
-        {
-            let db = redb::Database::create(&path).unwrap();
-            let txn = db.begin_write().unwrap();
-            let old: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("models");
-            txn.open_table(old)
-                .unwrap()
-                .insert("acme/x", [1u8].as_slice())
-                .unwrap();
-            txn.commit().unwrap();
+    fn audit_keys_pad_positions_to_20_digits() {
+        for seq in [0, 7, 1_234_567, u64::MAX] {
+            assert_eq!(audit_key("acme", seq), format!("acme/{seq:020}"));
+            assert_eq!(
+                audit_by_key("acme", "model", "team-gpt", seq),
+                format!("acme/model/team-gpt/{seq:020}")
+            );
         }
-        let views = Views::open(&path).unwrap();
-        assert_eq!(views.checkpoint().unwrap(), 0, "replayed from the start");
-        assert!(views.models("acme").unwrap().is_empty());
     }
 }

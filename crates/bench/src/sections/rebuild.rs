@@ -50,7 +50,8 @@ pub(crate) async fn jetstream_rebuild_section(
         rounds.push(raw, rebuilt);
         checksums.push(checksum);
     }
-    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let size = |file: &std::path::Path| std::fs::metadata(file).map_or(0, |m| m.len());
+    let (size, audit_size) = (size(&path), size(&views::audit_path(&path)));
     // Every registry stream takes the same subjects: this one goes before the next section.
     drop(log);
     registry::delete_stream(&nats.url(), REGISTRY_STREAM).await?;
@@ -88,9 +89,10 @@ pub(crate) async fn jetstream_rebuild_section(
         TARGET_REBUILD_RATIO,
     ));
     section.note(format!(
-        "views checksum {} (the same in every round), file {} MB",
+        "views checksum {} (the same in every round), files {} MB (views) + {} MB (audit)",
         checksums.first().map_or("-", String::as_str),
-        size / 1_000_000
+        size / 1_000_000,
+        audit_size / 1_000_000
     ));
     Ok(section)
 }

@@ -15,13 +15,13 @@ use domain::{connection_test, credential, org, usage};
 use eventlog::Envelope;
 
 use super::ProjectError;
-use super::batch::{Tables, read, write};
+use super::batch::{Tables, read};
 use super::reader::Decoded;
 use crate::rows::{AuditRow, Change, ConnectionTestRow, ModelRow, TokenRow, WorkflowRow};
 use crate::store::{audit_by_key, audit_key, key};
 
-/// Writes the audit entry of one event. Runs before the event's rules, so the rows it reads
-/// are the state before the event.
+/// Gathers the audit entry of one event for the audit file. Runs before the event's rules,
+/// so the rows it reads are the state before the event.
 pub(super) fn record(t: &mut Tables<'_>, message: &Decoded) -> Result<(), ProjectError> {
     let Decoded {
         envelope, event, ..
@@ -50,10 +50,10 @@ pub(super) fn record(t: &mut Tables<'_>, message: &Decoded) -> Result<(), Projec
     for (kind, id) in std::iter::once((&row.kind, &row.aggregate_id))
         .chain(row.related.iter().map(|(k, i)| (k, i)))
     {
-        t.audit_by
-            .insert(audit_by_key(org_id, kind, id, message.seq), Vec::new());
+        t.audit.index(audit_by_key(org_id, kind, id, message.seq));
     }
-    write(&mut t.audit, audit_key(org_id, message.seq), &row)
+    t.audit.entry(audit_key(org_id, message.seq), &row);
+    Ok(())
 }
 
 /// An event in words, what it changed, and what else it concerns.

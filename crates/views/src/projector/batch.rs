@@ -1,21 +1,37 @@
-//! Batch writes: one write transaction per batch, with the batch's row writes held in key
-//! order and the checkpoint written beside them.
+//! Batch writes: one write transaction per batch and file, with the batch's row writes held
+//! in key order and the checkpoint written beside them.
+//!
+//! The audit trail goes to a file of its own. The views thread folds the events and gathers
+//! each one's audit entry instead of writing it; in a large batch it hands them a chunk at a
+//! time to a thread that writes the audit file (`audit_file`) while the views thread folds
+//! the rest and writes the views' rows: the two B-tree workloads run on two cores. The audit
+//! transaction commits first, and the views only once it did: the audit file is never
+//! behind the views.
 
 use std::collections::BTreeMap;
 
 use redb::{Durability, ReadableTable, Table, WriteTransaction};
 
 use super::ProjectError;
+use super::audit_file::{self, AuditWrites, Chunk};
 use super::reader::Decoded;
 use super::rules::apply_one;
 use crate::store::{
-    AUDIT, AUDIT_BY, CATALOG, CHAIN, CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS,
-    FINGERPRINTS, HEAD, META, MODELS, ORGS, REFS, TOKENS, TRUNCATIONS, USAGE, Views, WORKFLOWS,
-    decode, encode, storage,
+    CATALOG, CHAIN, CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS, FINGERPRINTS, HEAD, META,
+    MODELS, ORGS, REFS, TOKENS, TRUNCATIONS, USAGE, Views, WORKFLOWS, decode, encode, storage,
+    storage_problem,
 };
 
-/// Applies chunks of decoded messages, in order, in one write transaction; returns the
-/// last position applied.
+/// Batches of at least this many messages write the audit file on a thread of their own;
+/// smaller ones (a command or two, live) inline: waking a thread costs about what a small
+/// batch's audit transaction does, so running it beside the views' own gains nothing there.
+const AUDIT_THREAD_FROM: usize = 256;
+/// The audit thread is handed the entries of this many events at a time, so it writes while
+/// the views thread folds the rest of the batch.
+const AUDIT_CHUNK: usize = 512;
+
+/// Applies chunks of decoded messages, in order, in one write transaction per file (the
+/// audit file's commits first); returns the last position applied.
 pub(super) fn apply_batch(
     views: &Views,
     chunks: &[Vec<Decoded>],
@@ -38,30 +54,48 @@ pub(super) fn apply_batch(
             .map(|v| v.value())
             .unwrap_or(0)
     };
+    let checkpoint_after = last.max(checkpoint);
     {
         // Every table is opened once per batch, not once per event.
         let mut tables = Tables::open(&txn)?;
-        // The running digest over the whole log, folded in stream order (`eventlog::chain`).
-        let mut head: (u64, [u8; 32]) =
-            read(&tables.chain, HEAD)?.unwrap_or((0, eventlog::chain::GENESIS));
-        for message in chunks.iter().flatten() {
-            // A message at or below the checkpoint is already in (a redelivered tail).
-            if message.seq <= checkpoint {
-                continue;
-            }
-            apply_one(&mut tables, message)?;
-            head = (
-                message.seq,
-                eventlog::chain::next_digest(&head.1, message.seq, &message.hash),
-            );
+        let audit_db = &views.audit_db;
+        let messages: usize = chunks.iter().map(Vec::len).sum();
+        if messages < AUDIT_THREAD_FROM {
+            fold(&mut tables, chunks, checkpoint, None)?;
+            let entries = std::mem::take(&mut tables.audit);
+            let chunks = [Chunk::Entries(entries), Chunk::Commit];
+            audit_file::write(audit_db, durability, checkpoint_after, chunks)?;
+            tables.flush()?;
+        } else {
+            std::thread::scope(|scope| {
+                let (sender, receiver) = std::sync::mpsc::channel();
+                let write =
+                    move || audit_file::write(audit_db, durability, checkpoint_after, receiver);
+                let audited = std::thread::Builder::new()
+                    // Named, so that it shows apart in `top -H` and profiles.
+                    .name("views-audit".into())
+                    .spawn_scoped(scope, write)
+                    .map_err(storage)?;
+                let folded = fold(&mut tables, chunks, checkpoint, Some(&sender));
+                // The audit file commits on `Commit` only, so a batch that failed to fold
+                // leaves it as it was; it commits while the views' rows reach their B-trees.
+                let flushed = folded.map(|()| {
+                    let _ = sender.send(Chunk::Commit);
+                    drop(sender);
+                    tables.flush()
+                });
+                let audited = audited
+                    .join()
+                    .unwrap_or_else(|_| Err(storage_problem("the audit thread panicked").into()));
+                // The views are not to commit without the audit file.
+                let flushed = flushed?;
+                audited.and(flushed)
+            })?;
         }
-        write(&mut tables.chain, HEAD, &head)?;
-        tables.flush()?;
     }
     {
         let mut meta = txn.open_table(META).map_err(storage)?;
-        meta.insert(CHECKPOINT, last.max(checkpoint))
-            .map_err(storage)?;
+        meta.insert(CHECKPOINT, checkpoint_after).map_err(storage)?;
     }
     txn.commit().map_err(storage)?;
     // Before the position is published: a reader that sees the new position also sees that
@@ -77,7 +111,41 @@ pub(super) fn apply_batch(
             .last_revocation
             .fetch_max(last, std::sync::atomic::Ordering::Release);
     }
-    Ok(Some(last.max(checkpoint)))
+    Ok(Some(checkpoint_after))
+}
+
+/// Folds the messages past `checkpoint` into the tables and the running digest; with an
+/// `audit` thread, hands their audit entries over to it as it goes.
+fn fold(
+    tables: &mut Tables<'_>,
+    chunks: &[Vec<Decoded>],
+    checkpoint: u64,
+    audit: Option<&std::sync::mpsc::Sender<Chunk>>,
+) -> Result<(), ProjectError> {
+    // The running digest over the whole log, folded in stream order (`eventlog::chain`).
+    let mut head: (u64, [u8; 32]) =
+        read(&tables.chain, HEAD)?.unwrap_or((0, eventlog::chain::GENESIS));
+    for message in chunks.iter().flatten() {
+        // A message at or below the checkpoint is already in (a redelivered tail).
+        if message.seq <= checkpoint {
+            continue;
+        }
+        apply_one(tables, message)?;
+        head = (
+            message.seq,
+            eventlog::chain::next_digest(&head.1, message.seq, &message.hash),
+        );
+        if let Some(audit) = audit
+            && tables.audit.len() >= AUDIT_CHUNK
+        {
+            // A thread that failed has hung up: its error is the batch's, once joined.
+            let _ = audit.send(Chunk::Entries(std::mem::take(&mut tables.audit)));
+        }
+    }
+    if let Some(audit) = audit {
+        let _ = audit.send(Chunk::Entries(std::mem::take(&mut tables.audit)));
+    }
+    write(&mut tables.chain, HEAD, &head)
 }
 
 type RowTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
@@ -160,8 +228,8 @@ pub(super) struct Tables<'t> {
     pub(super) refs: Overlay<'t>,
     pub(super) tests: Overlay<'t>,
     pub(super) catalog: Overlay<'t>,
-    pub(super) audit: Overlay<'t>,
-    pub(super) audit_by: Overlay<'t>,
+    /// The audit entries, for the audit file.
+    pub(super) audit: AuditWrites,
     pub(super) chain: Overlay<'t>,
     pub(super) usage: Overlay<'t>,
     pub(super) truncations: Overlay<'t>,
@@ -180,8 +248,7 @@ impl<'t> Tables<'t> {
             refs: Overlay::new(txn.open_table(REFS).map_err(storage)?),
             tests: Overlay::new(txn.open_table(CONNECTION_TESTS).map_err(storage)?),
             catalog: Overlay::new(txn.open_table(CATALOG).map_err(storage)?),
-            audit: Overlay::new(txn.open_table(AUDIT).map_err(storage)?),
-            audit_by: Overlay::new(txn.open_table(AUDIT_BY).map_err(storage)?),
+            audit: AuditWrites::default(),
             chain: Overlay::new(txn.open_table(CHAIN).map_err(storage)?),
             usage: Overlay::new(txn.open_table(USAGE).map_err(storage)?),
             truncations: Overlay::new(txn.open_table(TRUNCATIONS).map_err(storage)?),
@@ -200,8 +267,6 @@ impl<'t> Tables<'t> {
             &mut self.refs,
             &mut self.tests,
             &mut self.catalog,
-            &mut self.audit,
-            &mut self.audit_by,
             &mut self.chain,
             &mut self.usage,
             &mut self.truncations,
@@ -265,6 +330,50 @@ mod tests {
         assert_eq!(row.model.status, model::Status::Deactivated);
         assert_eq!(row.deactivation.unwrap().seq, 3);
         assert_eq!(views.checkpoint().unwrap(), 3);
+    }
+
+    /// One batch handed to the audit writer in chunks writes what many small ones write.
+    #[test]
+    fn a_batch_in_chunks_writes_what_small_batches_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let batch = crate::projector::fixtures::many_models(2 * AUDIT_CHUNK as u64 + 7);
+        let big = Views::open(&dir.path().join("big.redb")).unwrap();
+        apply_batch(&big, &[decode_all(&batch).unwrap()], Durability::None).unwrap();
+        let small = Views::open(&dir.path().join("small.redb")).unwrap();
+        for messages in batch.chunks(100) {
+            apply_batch(&small, &[decode_all(messages).unwrap()], Durability::None).unwrap();
+        }
+        let last = batch.len() as u64;
+        for views in [&big, &small] {
+            assert_eq!(views.checkpoint().unwrap(), last);
+            assert_eq!(crate::open::checkpoint_of(&views.audit_db).unwrap(), last);
+        }
+        assert_eq!(big.checksum().unwrap(), small.checksum().unwrap());
+    }
+
+    /// A batch that fails to fold, after chunks of it reached the audit writer, leaves the
+    /// audit file as it was, as it does the views.
+    #[test]
+    fn a_failed_batch_commits_nothing_to_the_audit_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::open(&dir.path().join("views.redb")).unwrap();
+        let mut batch = decode_all(&crate::projector::fixtures::many_models(
+            2 * AUDIT_CHUNK as u64,
+        ))
+        .unwrap();
+        // A deactivation of a model never added, past the first chunks handed over.
+        let mut poison = decode_all(&messages()).unwrap().remove(2);
+        poison.seq = batch.len() as u64 + 1;
+        batch.push(poison);
+        let error = apply_batch(&views, &[batch], Durability::Immediate).unwrap_err();
+        assert!(matches!(error, ProjectError::Poison { .. }), "{error}");
+        assert_eq!(views.checkpoint().unwrap(), 0);
+        assert_eq!(crate::open::checkpoint_of(&views.audit_db).unwrap(), 0);
+        let txn = views.audit_db.begin_read().unwrap();
+        for table in crate::store::AUDIT_TABLES {
+            let table = txn.open_table(table).unwrap();
+            assert_eq!(table.iter().unwrap().count(), 0, "nothing written");
+        }
     }
 
     #[test]

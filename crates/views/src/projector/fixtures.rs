@@ -61,3 +61,23 @@ pub(crate) fn messages() -> Vec<Stored> {
         },
     ]
 }
+
+/// An org and `models` models added, as stored messages: a batch big enough for the audit
+/// thread.
+pub(crate) fn many_models(models: u64) -> Vec<Stored> {
+    let added = domain::event::samples()
+        .into_iter()
+        .find(|(n, _)| *n == "model.added")
+        .map(|(_, e)| e)
+        .unwrap();
+    let mut all = vec![messages().remove(0)];
+    for n in 0..models {
+        let id = format!("m-{n}");
+        all.push(Stored {
+            seq: n + 2,
+            subject: format!("reg.acme.model.{id}"),
+            data: envelope("model", &id, 1, &added),
+        });
+    }
+    all
+}

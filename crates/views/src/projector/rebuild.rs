@@ -13,11 +13,13 @@ use crate::store::{Views, storage};
 
 /// A rebuild's batches: at least this many messages when the reader is ahead.
 const REBUILD_BATCH: usize = 16_384;
-/// The page cache of a rebuild: it writes each page once or twice and reads few back, and
-/// a small cache recycles its buffers rather than asking the kernel for fresh zeroed memory.
+/// The page cache of a rebuild, for each of its two files: it writes each page once or
+/// twice and reads few back, and a small cache recycles its buffers rather than asking the
+/// kernel for fresh zeroed memory.
 const REBUILD_CACHE_BYTES: usize = 64 << 20;
 
-/// Replays the whole log into a fresh views file at `path` and returns its checksum.
+/// Replays the whole log into a fresh views file at `path` (and its audit file,
+/// [`crate::audit_path`]) and returns its checksum.
 /// `progress(done, total)` is called as batches land.
 pub async fn rebuild(
     log: Arc<dyn EventLog>,
@@ -56,10 +58,17 @@ async fn replay_into(
     until: Option<u64>,
     progress: impl Fn(u64, u64),
 ) -> Result<Arc<Views>, ProjectError> {
-    if path.exists() {
-        std::fs::remove_file(path).map_err(storage)?;
+    // The audit file first: one left ahead of its views is fine, one behind is not.
+    for file in [crate::audit_path(path).as_path(), path] {
+        if file.exists() {
+            std::fs::remove_file(file).map_err(storage)?;
+        }
     }
-    let views = Arc::new(Views::open_with_cache(path, REBUILD_CACHE_BYTES)?);
+    let views = Arc::new(Views::open_with_cache(
+        path,
+        REBUILD_CACHE_BYTES,
+        REBUILD_CACHE_BYTES,
+    )?);
     let last = log
         .last_seq()
         .await
@@ -97,8 +106,7 @@ async fn replay_into(
             }
         }
     }
-    let txn = views.db.begin_write().map_err(storage)?;
-    txn.commit().map_err(storage)?;
+    views.make_durable()?;
     if let Some(last) = views.checkpoint().ok().filter(|c| *c > 0) {
         views.applied.send_replace(last);
     }
