@@ -195,24 +195,36 @@ pub async fn issue_prepared(
     prepared: PreparedToken,
 ) -> Result<Answer<api::IssuedToken>, AppError> {
     ctx.require_admin()?;
-    let row = registry
-        .views
-        .org(ctx.org.as_str())?
-        .ok_or_else(|| rejection(Refused::Rejected(org::Rejection::NotFound)))?;
-    let state = org_state(&row);
     let PreparedToken { id, token, hash } = prepared;
-    let command = org::Command::IssueToken {
-        token_id: id.clone(),
-        label: label.to_owned(),
-        role,
-        hash,
-        expires_at_ms,
-        now_ms: registry.now_ms(),
+    // A conflict means these views had not caught up with the org's stream: another replica
+    // wrote to it, or this command's first attempt (a retry after losing the answer) wrote
+    // after an event these views lack. Decided once more on views that hold the log's end,
+    // a retry is then recognised as one, and a real race decided on the new state.
+    let mut caught_up = false;
+    let done = loop {
+        let row = registry
+            .views
+            .org(ctx.org.as_str())?
+            .ok_or_else(|| rejection(Refused::Rejected(org::Rejection::NotFound)))?;
+        let state = org_state(&row);
+        let command = org::Command::IssueToken {
+            token_id: id.clone(),
+            label: label.to_owned(),
+            role,
+            hash,
+            expires_at_ms,
+            now_ms: registry.now_ms(),
+        };
+        let stream = Stream::new(ctx.org.as_str(), Some(&row.stream));
+        match execute::execute::<Org>(registry, ctx, stream, Some(&state), command).await {
+            Err(Refused::Conflict) if !caught_up => {
+                caught_up = true;
+                let last = registry.log.last_seq().await?;
+                registry.settle(last).await?;
+            }
+            done => break done.map_err(rejection)?,
+        }
     };
-    let stream = Stream::new(ctx.org.as_str(), Some(&row.stream));
-    let done = execute::execute::<Org>(registry, ctx, stream, Some(&state), command)
-        .await
-        .map_err(rejection)?;
     let position = done.position();
     if let Done::Retried { .. } = done {
         let original = registry

@@ -436,6 +436,16 @@ mod tests {
 
     use crate::{DurableConfig, EmbeddedLog, EventLog, Subject, conformance};
 
+    fn jobs_consumer() -> DurableConfig {
+        DurableConfig {
+            name: "shared-commits".into(),
+            filter: "reg.acme.job.*".into(),
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 3,
+            batch: 1,
+        }
+    }
+
     /// Acks wait for their commit outside the consumer's lock, so the acks of many jobs in
     /// flight share commits instead of taking one fsync each, in turn (which held the
     /// embedded connection-test worker well below its concurrency).
@@ -450,16 +460,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let mut durable = log
-            .durable(DurableConfig {
-                name: "shared-commits".into(),
-                filter: "reg.acme.job.*".into(),
-                ack_wait: Duration::from_secs(30),
-                max_deliver: 3,
-                batch: 1,
-            })
-            .await
-            .unwrap();
+        let mut durable = log.durable(jobs_consumer()).await.unwrap();
 
         let mut deliveries = Vec::new();
         for _ in 0..JOBS {
@@ -490,16 +491,7 @@ mod tests {
         drop(durable);
         drop(log);
         let log = EmbeddedLog::open(&dir.path().join("log.redb")).unwrap();
-        let mut durable = log
-            .durable(DurableConfig {
-                name: "shared-commits".into(),
-                filter: "reg.acme.job.*".into(),
-                ack_wait: Duration::from_secs(30),
-                max_deliver: 3,
-                batch: 1,
-            })
-            .await
-            .unwrap();
+        let mut durable = log.durable(jobs_consumer()).await.unwrap();
         assert!(
             durable
                 .next(Duration::from_millis(200))
