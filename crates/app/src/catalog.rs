@@ -9,7 +9,7 @@
 use std::sync::{Arc, RwLock};
 
 use domain::catalog::{self, Catalog, Day, Entry, FactName, FactValue, Upstream};
-use domain::org::{self, Org, PlatformModelFact};
+use domain::org::{self, PlatformModelFact};
 use domain::values::OrgId;
 use views::CatalogRow;
 

@@ -196,35 +196,18 @@ pub async fn issue_prepared(
 ) -> Result<Answer<api::IssuedToken>, AppError> {
     ctx.require_admin()?;
     let PreparedToken { id, token, hash } = prepared;
-    // A conflict means these views had not caught up with the org's stream: another replica
-    // wrote to it, or this command's first attempt (a retry after losing the answer) wrote
-    // after an event these views lack. Decided once more on views that hold the log's end,
-    // a retry is then recognised as one, and a real race decided on the new state.
-    let mut caught_up = false;
-    let done = loop {
-        let row = registry
-            .views
-            .org(ctx.org.as_str())?
-            .ok_or_else(|| rejection(Refused::Rejected(org::Rejection::NotFound)))?;
-        let state = org_state(&row);
-        let command = org::Command::IssueToken {
+    let done = execute_on_org(registry, ctx, |_| {
+        Ok(org::Command::IssueToken {
             token_id: id.clone(),
             label: label.to_owned(),
             role,
             hash,
             expires_at_ms,
             now_ms: registry.now_ms(),
-        };
-        let stream = Stream::new(ctx.org.as_str(), Some(&row.stream));
-        match execute::execute::<Org>(registry, ctx, stream, Some(&state), command).await {
-            Err(Refused::Conflict) if !caught_up => {
-                caught_up = true;
-                let last = registry.log.last_seq().await?;
-                registry.settle(last).await?;
-            }
-            done => break done.map_err(rejection)?,
-        }
-    };
+        })
+    })
+    .await
+    .map_err(rejection)?;
     let position = done.position();
     if let Done::Retried { .. } = done {
         let original = registry
@@ -254,6 +237,41 @@ pub async fn issue_prepared(
         },
         position,
     })
+}
+
+/// Decides the command `make` builds on the org as the views hold it, and appends it.
+///
+/// A conflict means these views had not caught up with the org's stream: another replica
+/// wrote to it, or a retried command's first attempt landed after an event these views
+/// lack. The command is then decided once more on views that hold the log's end, where a
+/// retry is recognised as one and a real race is decided on the new state.
+pub(crate) async fn execute_on_org(
+    registry: &Registry,
+    ctx: &Ctx,
+    make: impl Fn(&views::OrgRow) -> Result<org::Command, AppError>,
+) -> Result<Done, Refused<org::Rejection>> {
+    let mut caught_up = false;
+    loop {
+        let row = registry
+            .views
+            .org(ctx.org.as_str())
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::NotFound {
+                code: "org.not_found",
+                message: "no such org".into(),
+            })?;
+        let command = make(&row)?;
+        let stream = Stream::new(ctx.org.as_str(), Some(&row.stream));
+        let state = org_state(&row);
+        match execute::execute::<Org>(registry, ctx, stream, Some(&state), command).await {
+            Err(Refused::Conflict) if !caught_up => {
+                caught_up = true;
+                let last = registry.log.last_seq().await.map_err(AppError::from)?;
+                registry.settle(last).await?;
+            }
+            done => return done,
+        }
+    }
 }
 
 pub(crate) fn org_state(row: &views::OrgRow) -> Org {
@@ -310,27 +328,22 @@ pub async fn revoke_token(
     ctx.require_admin()?;
     let not_found = || rejection(Refused::Rejected(org::Rejection::TokenNotFound));
     let id = TokenId::parse(token_id).map_err(|_| not_found())?;
-    let row = registry
-        .views
-        .org(ctx.org.as_str())?
-        .ok_or_else(|| rejection(Refused::Rejected(org::Rejection::NotFound)))?;
-    let state = org_state(&row);
-    let stream = Stream::new(ctx.org.as_str(), Some(&row.stream));
-    let now_ms = registry.now_ms();
-    let expired_admins = registry
-        .views
-        .tokens(ctx.org.as_str())?
-        .into_iter()
-        .filter(|token| token.role == Role::Admin && expired(token, now_ms))
-        .map(|token| token.token_id)
-        .collect();
-    let command = org::Command::RevokeToken {
-        token_id: id.clone(),
-        expired_admins,
-    };
-    let done = execute::execute::<Org>(registry, ctx, stream, Some(&state), command)
-        .await
-        .map_err(rejection)?;
+    let done = execute_on_org(registry, ctx, |_| {
+        let now_ms = registry.now_ms();
+        let expired_admins = registry
+            .views
+            .tokens(ctx.org.as_str())?
+            .into_iter()
+            .filter(|token| token.role == Role::Admin && expired(token, now_ms))
+            .map(|token| token.token_id)
+            .collect();
+        Ok(org::Command::RevokeToken {
+            token_id: id.clone(),
+            expired_admins,
+        })
+    })
+    .await
+    .map_err(rejection)?;
     let token = registry
         .views
         .token(id.as_str())?

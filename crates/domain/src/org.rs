@@ -65,6 +65,8 @@ pub enum PlatformModelFact {
     NotListed,
 }
 
+/// Cloned when a command is decided again after a conflict (`app::orgs::execute_on_org`).
+#[derive(Clone)]
 pub enum Command {
     Create {
         name: String,

@@ -198,16 +198,7 @@ pub(super) async fn org_command(
     ctx: &Ctx,
     command: org::Command,
 ) -> Result<u64, AppError> {
-    let row = registry
-        .views
-        .org(ctx.org.as_str())?
-        .ok_or_else(|| AppError::NotFound {
-            code: "org.not_found",
-            message: "no such org".into(),
-        })?;
-    let state = crate::orgs::org_state(&row);
-    let stream = Stream::new(ctx.org.as_str(), Some(&row.stream));
-    execute::execute::<Org>(registry, ctx, stream, Some(&state), command)
+    crate::orgs::execute_on_org(registry, ctx, |_| Ok(command.clone()))
         .await
         .map(Done::position)
         .map_err(org_rejection)
