@@ -20,6 +20,10 @@ use crate::{Acker, Delivery, Durable, DurableConfig, LogError, Stored, subject};
 
 /// Messages a durable consumer examines per read transaction while looking for a match.
 const SCAN_BATCH: usize = 4096;
+/// How far a consumer may move past messages outside its filter before its cursor is saved
+/// for that alone: a restart then scans at most this many again, and a consumer that skips
+/// every new event (most of them, live) does not add a save to each one's commit.
+const SAVE_SKIPPED_EVERY: u64 = 1024;
 
 /// Opens the durable consumer `config` names, with `config`'s settings.
 pub(super) async fn open(
@@ -35,7 +39,7 @@ pub(super) async fn open(
         state.ack_wait = config.ack_wait;
         state.max_deliver = config.max_deliver;
         // Persist at once, so the consumer exists in the file even before a delivery.
-        let saved = queue_save(shared, &state)?;
+        let saved = queue_save(shared, &mut state)?;
         let wake = state.wake.clone();
         drop(state);
         committed(saved).await?;
@@ -92,6 +96,8 @@ pub(super) struct ConsumerState {
     max_deliver: u64,
     /// The next sequence not yet examined.
     cursor: u64,
+    /// The cursor of the last snapshot queued for the file.
+    saved_cursor: u64,
     pending: BTreeMap<u64, Pending>,
     /// Wakes a waiting `next` when a nak makes a message due sooner than it planned for.
     wake: Arc<Notify>,
@@ -111,6 +117,7 @@ impl ConsumerState {
             ack_wait: config.ack_wait,
             max_deliver: config.max_deliver,
             cursor: 1,
+            saved_cursor: 1,
             pending: BTreeMap::new(),
             wake: Arc::new(Notify::new()),
         }
@@ -135,6 +142,7 @@ impl ConsumerState {
             .collect();
         Self {
             cursor: saved.cursor,
+            saved_cursor: saved.cursor,
             pending,
             ..Self::new(config)
         }
@@ -192,8 +200,9 @@ type SaveAnswer = oneshot::Receiver<Result<(), LogError>>;
 /// snapshots in order (each is the whole state, so a later one supersedes an earlier one),
 /// and wait for the answer after letting go of it: deliveries and acks of many jobs then
 /// share one commit instead of taking turns at an fsync each.
-fn queue_save(shared: &Shared, state: &ConsumerState) -> Result<SaveAnswer, LogError> {
+fn queue_save(shared: &Shared, state: &mut ConsumerState) -> Result<SaveAnswer, LogError> {
     let bytes = postcard::to_stdvec(&state.saved()).map_err(storage)?;
+    state.saved_cursor = state.cursor;
     let (reply, answer) = oneshot::channel();
     let request = Request::SaveConsumer {
         name: state.name.clone(),
@@ -317,7 +326,6 @@ impl EmbeddedDurable {
         }
 
         // Then new messages from the cursor on.
-        let scanned_from = state.cursor;
         loop {
             let db = self.shared.db.clone();
             let (from, filter) = (state.cursor, state.filter.clone());
@@ -342,10 +350,10 @@ impl EmbeddedDurable {
                 break;
             }
         }
-        // A scan past messages outside the filter moves the cursor too: saved, so a restart
-        // does not read the whole log again (through the page cache) to learn it has
-        // nothing to deliver.
-        if changed || state.cursor != scanned_from {
+        // A scan past messages outside the filter moves the cursor too: saved every
+        // `SAVE_SKIPPED_EVERY` messages, so a restart does not read the whole log again
+        // (through the page cache) to learn it has nothing to deliver.
+        if changed || state.cursor - state.saved_cursor >= SAVE_SKIPPED_EVERY {
             deliver_saved(queue_save(&self.shared, state)?);
         }
         Ok(None)
@@ -380,7 +388,7 @@ impl Acker for EmbeddedAcker {
         if state.pending.remove(&self.seq).is_none() {
             return Ok(());
         }
-        let saved = queue_save(&self.shared, &state)?;
+        let saved = queue_save(&self.shared, &mut state)?;
         drop(state);
         committed(saved).await
     }
@@ -445,16 +453,19 @@ mod tests {
     /// the server's memory grow by the log's page cache, with nothing to deliver).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_scan_past_other_messages_is_saved() {
-        const OTHERS: u64 = 100;
+        const OTHERS: u64 = super::SAVE_SKIPPED_EVERY + 100;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.redb");
         {
             let log = EmbeddedLog::open(&path).unwrap();
-            for n in 0..OTHERS {
+            // Concurrent, so that they share commits.
+            let appends = (0..OTHERS).map(|n| {
                 let subject = Subject::new("acme", "model", &format!("m{n}")).unwrap();
-                log.append(&subject, 0, &format!("m{n}"), vec![1])
-                    .await
-                    .unwrap();
+                let log = &log;
+                async move { log.append(&subject, 0, &format!("m{n}"), vec![1]).await }
+            });
+            for appended in futures::future::join_all(appends).await {
+                appended.unwrap();
             }
             let mut durable = log.durable(jobs_consumer()).await.unwrap();
             assert!(
