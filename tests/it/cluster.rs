@@ -365,10 +365,30 @@ async fn check_exactly_once(fixture: &Fixture, replicas: &[&TestApp], acked: &[S
             Err(e) => panic!("[{version}] the log: {e:?}"),
         }
     };
-    let last = eventlog::EventLog::last_seq(&log).await.expect("last seq");
-    let mut tail = eventlog::EventLog::tail(&log, 1).await.expect("tail");
+    // Events written after the load stopped (by a worker, say) move the log on while it is
+    // checked: the check starts again at the new end.
+    for _ in 0..5 {
+        if checked_at_the_end(version, &log, replicas, acked).await {
+            return;
+        }
+    }
+    panic!("[{version}] the log kept moving while it was checked");
+}
+
+/// The check at the log's current end; false if a replica moved past it meanwhile.
+async fn checked_at_the_end(
+    version: &str,
+    log: &eventlog::JetStreamLog,
+    replicas: &[&TestApp],
+    acked: &[String],
+) -> bool {
+    let last = eventlog::EventLog::last_seq(log).await.expect("last seq");
+    let mut tail = eventlog::EventLog::tail(log, 1).await.expect("tail");
     let mut per_workflow: BTreeMap<String, usize> = BTreeMap::new();
     let mut message_ids: BTreeMap<String, u64> = BTreeMap::new();
+    // The running digest of the log as this check reads it (`eventlog::chain`): a replica
+    // whose views hold another one at `last` read another history.
+    let mut digest = eventlog::chain::GENESIS;
     let mut seq = 0;
     while seq < last {
         let stored = tokio::time::timeout(DEADLINE, tail.next())
@@ -377,6 +397,8 @@ async fn check_exactly_once(fixture: &Fixture, replicas: &[&TestApp], acked: &[S
             .expect("the tail goes on")
             .expect("a message");
         seq = stored.seq;
+        digest =
+            eventlog::chain::next_digest(&digest, seq, &eventlog::Envelope::hash_of(&stored.data));
         let envelope = eventlog::Envelope::decode(&stored.data).expect("an envelope");
         let message_id = format!("{}:{}:{}", envelope.org, envelope.command_id, envelope.kind);
         if let Some(first) = message_ids.insert(message_id.clone(), seq) {
@@ -393,7 +415,11 @@ async fn check_exactly_once(fixture: &Fixture, replicas: &[&TestApp], acked: &[S
             "[{version}] acknowledged write {id} is not in the log exactly once"
         );
     }
-    let mut checksums = Vec::new();
+    let read = eventlog::Head {
+        position: last,
+        digest,
+    };
+    let mut sums = Vec::new();
     for (n, replica) in replicas.iter().enumerate() {
         let views = replica.registry().views();
         views
@@ -406,12 +432,41 @@ async fn check_exactly_once(fixture: &Fixture, replicas: &[&TestApp], acked: &[S
                 .expect("views read");
             assert!(row.is_some(), "[{version}] replica {n} misses {id}");
         }
-        checksums.push(views.checksum().expect("checksum"));
+        match agreed_state(version, n, views, read) {
+            Some(sum) => sums.push(sum),
+            None => return false,
+        }
     }
     assert!(
-        checksums.windows(2).all(|pair| pair[0] == pair[1]),
-        "[{version}] replicas disagree: {checksums:?}"
+        sums.windows(2).all(|pair| pair[0] == pair[1]),
+        "[{version}] replicas disagree at position {last} (the log read here: {read}): \
+         {sums:#?}\n{}",
+        registry_log()
     );
+    true
+}
+
+/// A replica's views at the log's `last` position, for comparing replicas: its head (the
+/// running digest, which must be the one `read` from the log) and the checksum; `None` if
+/// the views moved past `last` (an event written since).
+fn agreed_state(
+    version: &str,
+    n: usize,
+    views: &views::Views,
+    read: eventlog::Head,
+) -> Option<(String, String)> {
+    let head = views.head().expect("views head").expect("a head");
+    if head.position == read.position {
+        assert_eq!(
+            head,
+            read,
+            "[{version}] replica {n} folded another history than the log holds\n{}",
+            registry_log()
+        );
+    }
+    let checksum = views.checksum().expect("checksum");
+    let after = views.head().expect("views head").expect("a head");
+    (head == read && after == read).then(|| (head.to_string(), checksum))
 }
 
 /// What the registry (not the NATS client) logged at info level and above, with

@@ -10,14 +10,14 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::context as stream_errors;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::stream::{
-    self, DirectGetErrorKind, LastRawMessageErrorKind, RetentionPolicy, StorageType,
-};
+use async_nats::jetstream::stream::{self, LastRawMessageErrorKind, RetentionPolicy, StorageType};
 use async_nats::jetstream::{self, AckKind, Context};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
+
+mod tail;
 
 use crate::{
     Acker, AppendError, Appended, Delivery, Durable, DurableConfig, EventLog, LogError, Stored,
@@ -284,11 +284,7 @@ impl EventLog for JetStreamLog {
         &self,
         from: u64,
     ) -> Result<BoxStream<'static, Result<Stored, LogError>>, LogError> {
-        let tail = Tail {
-            stream: self.stream.clone(),
-            next: from.max(1),
-            source: Source::Consumer,
-        };
+        let tail = tail::Tail::new(self.stream.clone(), from.max(1));
         let items = futures::stream::unfold(tail, |mut tail| async move {
             let item = tail.step().await;
             Some((item, tail))
@@ -331,121 +327,6 @@ impl EventLog for JetStreamLog {
             ack_wait: config.ack_wait,
         }))
     }
-}
-
-/// The tail of the stream from `next` on: an ordered consumer, the fast path for replaying
-/// the whole log; and while none can be made, direct gets.
-///
-/// A clustered JetStream creates consumers through its meta leader, so when the node that
-/// led the meta group dies (taking, say, the old tail's consumer with it), no consumer can
-/// be made until a new meta leader is elected, which on a loaded machine took over 10 s.
-/// Direct gets are answered by any node holding the stream, leader or not: the tail reads
-/// one message at a time with them meanwhile, and tries a consumer again every few seconds.
-struct Tail {
-    stream: stream::Stream,
-    /// The position of the next message to hand out.
-    next: u64,
-    source: Source,
-}
-
-enum Source {
-    /// A consumer is to be made from `next`.
-    Consumer,
-    Ordered(BoxStream<'static, Result<Stored, LogError>>),
-    Direct {
-        try_consumer_at: tokio::time::Instant,
-    },
-}
-
-/// How often a tail reading with direct gets tries to make a consumer again.
-const TRY_CONSUMER_EVERY: Duration = Duration::from_secs(5);
-/// How long a tail reading with direct gets waits before asking again past the end.
-const DIRECT_POLL: Duration = Duration::from_millis(20);
-/// How long one direct get may take.
-const DIRECT_GET_TIMEOUT: Duration = Duration::from_secs(2);
-
-impl Tail {
-    async fn step(&mut self) -> Result<Stored, LogError> {
-        loop {
-            match &mut self.source {
-                Source::Consumer => match ordered(&self.stream, self.next).await {
-                    Ok(messages) => self.source = Source::Ordered(messages),
-                    Err(error) => {
-                        tracing::warn!(%error, from = self.next, "no consumer for the tail now (a JetStream meta leader being elected?); reading with direct gets meanwhile");
-                        self.source = Source::Direct {
-                            try_consumer_at: tokio::time::Instant::now() + TRY_CONSUMER_EVERY,
-                        };
-                    }
-                },
-                Source::Ordered(messages) => {
-                    let stored = match messages.next().await {
-                        Some(item) => item?,
-                        None => return Err(LogError::unavailable("the tail ended")),
-                    };
-                    self.next = stored.seq + 1;
-                    return Ok(stored);
-                }
-                Source::Direct { try_consumer_at } => {
-                    if tokio::time::Instant::now() >= *try_consumer_at {
-                        self.source = Source::Consumer;
-                        continue;
-                    }
-                    let get = self
-                        .stream
-                        .direct_get_next_for_subject(STREAM_SUBJECTS, Some(self.next));
-                    match tokio::time::timeout(DIRECT_GET_TIMEOUT, get).await {
-                        Ok(Ok(message)) => {
-                            self.next = message.sequence + 1;
-                            return Ok(Stored {
-                                seq: message.sequence,
-                                subject: message.subject.as_str().to_owned(),
-                                data: message.payload.to_vec(),
-                            });
-                        }
-                        Ok(Err(error)) if error.kind() == DirectGetErrorKind::NotFound => {
-                            tokio::time::sleep(DIRECT_POLL).await;
-                        }
-                        Ok(Err(error)) => return Err(unavailable("direct get failed", error)),
-                        Err(elapsed) => return Err(unavailable("direct get timed out", elapsed)),
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// An ordered consumer from `from` on: ephemeral, flow-controlled, no acks, and recreated by
-/// the client on a gap.
-async fn ordered(
-    stream: &stream::Stream,
-    from: u64,
-) -> Result<BoxStream<'static, Result<Stored, LogError>>, LogError> {
-    let create = stream.create_consumer(pull::OrderedConfig {
-        deliver_policy: DeliverPolicy::ByStartSequence {
-            start_sequence: from,
-        },
-        ..Default::default()
-    });
-    let consumer = tokio::time::timeout(CREATE_CONSUMER_TIMEOUT, create)
-        .await
-        .map_err(|elapsed| unavailable("creating the tail consumer timed out", elapsed))?
-        .map_err(|error| unavailable("cannot create the tail consumer", error))?;
-    let messages = consumer
-        .messages()
-        .await
-        .map_err(|error| unavailable("cannot start the tail", error))?;
-    let stored = messages.map(|message| {
-        let message = message.map_err(|error| unavailable("tail failed", error))?;
-        let info = message
-            .info()
-            .map_err(|error| unavailable("tail message without metadata", error))?;
-        Ok(Stored {
-            seq: info.stream_sequence,
-            subject: message.subject.as_str().to_owned(),
-            data: message.payload.to_vec(),
-        })
-    });
-    Ok(stored.boxed())
 }
 
 struct JetStreamDurable {
@@ -786,7 +667,7 @@ mod tests {
 
     /// Opens the log on the server at `url`, retrying with a deadline: JetStream may still be
     /// starting when the port accepts.
-    async fn open_log(url: &str) -> JetStreamLog {
+    pub(super) async fn open_log(url: &str) -> JetStreamLog {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             match JetStreamLog::connect(url, "REGISTRY").await {
@@ -800,47 +681,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// While no consumer can be made, the tail reads with direct gets: in order, from its
-    /// position, then what is appended later.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_tail_without_a_consumer_reads_with_direct_gets() {
-        let server = NatsServer::start();
-        let log = open_log(&server.url()).await;
-        let subject = Subject::new("acme", "model", "m").unwrap();
-        let mut expected = 0;
-        for i in 0..5u8 {
-            expected = log
-                .append(&subject, expected, &format!("m-{i}"), vec![i])
-                .await
-                .unwrap()
-                .seq;
-        }
-        let mut tail = Tail {
-            stream: log.stream.clone(),
-            next: 2,
-            source: Source::Direct {
-                try_consumer_at: tokio::time::Instant::now() + Duration::from_secs(3600),
-            },
-        };
-        let mut seqs = Vec::new();
-        for _ in 0..4 {
-            let stored = tail.step().await.unwrap();
-            assert_eq!(stored.data, vec![u8::try_from(stored.seq - 1).unwrap()]);
-            seqs.push(stored.seq);
-        }
-        assert_eq!(seqs, [2, 3, 4, 5]);
-        let waiting = tokio::spawn(async move { tail.step().await.map(|stored| stored.seq) });
-        log.append(&subject, expected, "m-5", vec![5])
-            .await
-            .unwrap();
-        let next = tokio::time::timeout(Duration::from_secs(10), waiting)
-            .await
-            .expect("the appended message arrives")
-            .unwrap()
-            .unwrap();
-        assert_eq!(next, 6);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
