@@ -532,6 +532,71 @@ async fn a_truncation_the_runtime_reports_shows_on_the_model() {
     assert_eq!(dependents.body["active"][0]["keeps_truncating"], false);
 }
 
+/// A deactivated model is advised nothing: its truncations stay on its page, the
+/// recommendation to raise max tokens goes, and comes back with the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivated_model_gets_no_recommendation() {
+    use app::Clock as _;
+    use modelreg_runtime::{Call, Client, Shape, inspect};
+
+    let app = TestApp::start(Backend::Embedded).await;
+    let service = app.issue_token("pipeline", "service").await;
+    let mut draft = app.local_draft("Local Llama");
+    draft.capabilities = Some(api::CapabilitiesInput {
+        tool_use: Some(true),
+        ..api::CapabilitiesInput::default()
+    });
+    let added = app.add_model(draft).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let cut = inspect(
+        Shape::OpenAi,
+        &json!({"choices": [{"finish_reason": "length", "message": {"tool_calls": [
+            {"id": "c1", "type": "function",
+             "function": {"name": "write_file", "arguments": "{\"path\": \"b.rs\", \"con"}}
+        ]}}]}),
+    );
+    let called_at = time::OffsetDateTime::from_unix_timestamp(app.clock.now_ms() / 1000 - 60)
+        .expect("time")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format");
+    let record = cut.usage(&Call {
+        id: "t-1",
+        model: "local-llama",
+        workflow: "wf-agent",
+        input_tokens: 12_000,
+        output_tokens: 4096,
+        round: Some(1),
+        called_at: &called_at,
+    });
+    let client = Client::new(&app.base, service).expect("client");
+    let receipt = client.report(vec![record]).await.expect("report");
+    assert_eq!(receipt.recorded, 1);
+    let active = app.get_model("local-llama").await;
+    assert_eq!(
+        active.body["recommendation"]["code"], "max_tokens.raise_for_truncations",
+        "{}",
+        active.body
+    );
+
+    let deactivated = app.deactivate_model("local-llama").await;
+    assert_eq!(deactivated.status, StatusCode::OK, "{}", deactivated.body);
+    for body in [&deactivated.body, &app.get_model("local-llama").await.body] {
+        assert_eq!(body["status"], "deactivated", "{body}");
+        assert_eq!(body["truncations"]["last_7d"], 1, "{body}");
+        assert!(body.get("recommendation").is_none(), "{body}");
+    }
+
+    let reactivated = app
+        .call(Method::POST, "/v1/models/local-llama/activation", None)
+        .await;
+    assert_eq!(reactivated.status, StatusCode::OK, "{}", reactivated.body);
+    assert_eq!(
+        reactivated.body["recommendation"]["code"], "max_tokens.raise_for_truncations",
+        "{}",
+        reactivated.body
+    );
+}
+
 /// A record whose first report left the log's duplicate window long ago (here: recorded
 /// under another message id, as the log cannot be aged in a test) still counts once: its
 /// subject is created once, so the append expecting it empty meets a conflict, and the

@@ -457,12 +457,14 @@ pub(crate) fn view_in(
         .map(|c| credentials::summary(registry, c));
     let mut model = present::model(&row, summary);
     let truncations = crate::usage::truncations(registry, views, ctx, slug)?;
+    // A deactivated model is called by no one: nothing to advise until it is back.
     model.recommendation = domain::advice::recommendation(
         &row.model.capabilities,
         row.model.max_tokens.get(),
         truncations.last_7d,
         domain::known::lookup(row.model.provider, &row.model.provider_model_id),
     )
+    .filter(|_| row.model.status == domain::model::Status::Active)
     .map(present::recommendation);
     model.truncations = Some(truncations);
     Ok(model)
