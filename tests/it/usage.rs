@@ -373,15 +373,7 @@ async fn a_truncation_the_runtime_reports_shows_on_the_model() {
     use modelreg_runtime::{Call, Client, Shape, inspect};
 
     const HOUR_MS: i64 = 60 * 60 * 1000;
-    let app = TestApp::start(Backend::Embedded).await;
-    let service = app.issue_token("pipeline", "service").await;
-    let mut draft = app.local_draft("Local Llama");
-    draft.capabilities = Some(api::CapabilitiesInput {
-        tool_use: Some(true),
-        ..api::CapabilitiesInput::default()
-    });
-    let added = app.add_model(draft).await;
-    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let (app, service) = with_a_tool_use_model().await;
     for (id, name) in [("wf-agent", "Agent"), ("wf-docs", "Docs")] {
         let put = app
             .call(
@@ -532,13 +524,8 @@ async fn a_truncation_the_runtime_reports_shows_on_the_model() {
     assert_eq!(dependents.body["active"][0]["keeps_truncating"], false);
 }
 
-/// A deactivated model is advised nothing: its truncations stay on its page, the
-/// recommendation to raise max tokens goes, and comes back with the model.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deactivated_model_gets_no_recommendation() {
-    use app::Clock as _;
-    use modelreg_runtime::{Call, Client, Shape, inspect};
-
+/// The embedded registry with the tool-using model `local-llama`, and a service token.
+async fn with_a_tool_use_model() -> (TestApp, String) {
     let app = TestApp::start(Backend::Embedded).await;
     let service = app.issue_token("pipeline", "service").await;
     let mut draft = app.local_draft("Local Llama");
@@ -548,6 +535,17 @@ async fn a_deactivated_model_gets_no_recommendation() {
     });
     let added = app.add_model(draft).await;
     assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    (app, service)
+}
+
+/// A deactivated model is advised nothing: its truncations stay on its page, the
+/// recommendation to raise max tokens goes, and comes back with the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivated_model_gets_no_recommendation() {
+    use app::Clock as _;
+    use modelreg_runtime::{Call, Client, Shape, inspect};
+
+    let (app, service) = with_a_tool_use_model().await;
     let cut = inspect(
         Shape::OpenAi,
         &json!({"choices": [{"finish_reason": "length", "message": {"tool_calls": [
