@@ -239,7 +239,7 @@ impl JetStreamLog {
         if msg_id.is_empty() {
             return Ok(None);
         }
-        let mut from = expected_last + 1;
+        let mut from = expected_last.saturating_add(1);
         for _ in 0..RETRY_SEARCH {
             let message = match self
                 .stream
