@@ -122,3 +122,55 @@ async fn a_bootstrap_that_crashed_before_appending_uses_its_drawn_token() {
     assert_eq!(shown.expose_secret(), token);
     assert!(app::orgs::authenticate(registry, &token).is_ok());
 }
+
+/// A worker consumer that lost the log and has not resumed: a worker process is not ready
+/// (its consumers are all it does), while an API replica stays ready and names it, since it
+/// serves every request meanwhile (a NATS node's death loses every replica's consumers at
+/// once, and must not take the whole API out of rotation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resuming_worker_consumer_makes_a_worker_process_unready_not_the_api() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let registry = std::sync::Arc::clone(app.running_registry());
+    // A consumer no worker of the test app runs, so none marks it resumed meanwhile.
+    registry.consumers().lost("probe", "the node died");
+    let resuming = "worker consumer probe resuming after losing the log: the node died";
+
+    let readyz = |base: String| {
+        let http = app.http.clone();
+        async move {
+            let response = http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .expect("readyz");
+            let status = response.status();
+            (status, response.text().await.expect("text"))
+        }
+    };
+    let (status, text) = readyz(app.base.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains(&format!("warning: {resuming}")), "{text}");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let worker = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let ops = tokio::spawn(server::serve_ops(
+        listener,
+        std::sync::Arc::clone(&registry),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let (status, text) = readyz(worker.clone()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert_eq!(text, format!("{resuming}\n"));
+
+    registry.consumers().resumed("probe");
+    let (status, text) = readyz(worker).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(!text.contains("probe"), "{text}");
+    let _ = stop.send(());
+    ops.await.expect("ops task").expect("ops server");
+}

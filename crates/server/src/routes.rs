@@ -151,6 +151,7 @@ pub fn ops_router(registry: Arc<Registry>) -> Router {
         .split_for_parts();
     ops.fallback(not_found)
         .layer(Extension(Arc::new(Metrics::default())))
+        .layer(Extension(ops::WorkerProcess))
         .with_state(registry)
 }
 

@@ -22,13 +22,25 @@ pub(crate) async fn healthz() -> &'static str {
 /// How far behind the log's position (in time) the views may be and still count as ready.
 const READY_LAG: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Readiness: ready when the projector runs and the views have caught up with the log.
+/// Marks the router of a worker process (`ops_router`): its readiness includes its
+/// consumers, which are all it does.
+#[derive(Clone, Copy)]
+pub(crate) struct WorkerProcess;
+
+/// Readiness: ready when the projector runs and the views have caught up with the log. A
+/// worker process is also unready while one of its consumers resumes after losing the log;
+/// an API replica serves every request meanwhile, so it stays ready and says which consumer
+/// resumes (every replica's consumers are lost at once when a NATS node dies, and taking
+/// them all out of rotation for that would stop the whole API).
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses(
-        (status = 200, description = "Ready.", body = String, content_type = "text/plain"),
-        (status = 503, description = "Catching up, or the projector stopped.", body = String, content_type = "text/plain"),
+        (status = 200, description = "Ready (with a `warning:` line for each weakened guarantee, or a worker consumer resuming).", body = String, content_type = "text/plain"),
+        (status = 503, description = "Catching up, or the projector stopped; on a worker process, also a consumer resuming.", body = String, content_type = "text/plain"),
     ))]
-pub(crate) async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
+pub(crate) async fn readyz(
+    State(registry): State<Arc<Registry>>,
+    worker: Option<Extension<WorkerProcess>>,
+) -> Response {
     let views = registry.views();
     if let Some(why) = views.failure() {
         return (
@@ -44,12 +56,13 @@ pub(crate) async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
         )
             .into_response();
     }
-    if let Some((consumer, why)) = registry.consumers().interrupted() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("worker consumer {consumer} resuming after losing the log: {why}\n"),
-        )
-            .into_response();
+    let resuming = registry.consumers().interrupted().map(|(consumer, why)| {
+        format!("worker consumer {consumer} resuming after losing the log: {why}")
+    });
+    if let Some(resuming) = &resuming
+        && worker.is_some()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{resuming}\n")).into_response();
     }
     let log = match registry.log().last_seq().await {
         Ok(seq) => seq,
@@ -60,7 +73,7 @@ pub(crate) async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
     match views.wait_for(log, READY_LAG).await {
         Ok(reached) => {
             let mut text = format!("ready at {reached}\n");
-            for warning in registry.operator_warnings() {
+            for warning in registry.operator_warnings().into_iter().chain(resuming) {
                 text.push_str(&format!("warning: {warning}\n"));
             }
             (StatusCode::OK, text).into_response()
