@@ -241,18 +241,8 @@ impl JetStreamLog {
         }
         let mut from = expected_last.saturating_add(1);
         for _ in 0..RETRY_SEARCH {
-            let message = match self
-                .stream
-                .get_first_raw_message_by_subject(subject.as_str(), from)
-                .await
-            {
-                Ok(message) => message,
-                Err(error) if matches!(error.kind(), LastRawMessageErrorKind::NoMessageFound) => {
-                    return Ok(None);
-                }
-                Err(error) => {
-                    return Err(unavailable("reading a subject for a retry failed", error));
-                }
+            let Some(message) = first_at_leader(&self.stream, subject.as_str(), from).await? else {
+                return Ok(None);
             };
             let id = message.headers.get(async_nats::header::NATS_MESSAGE_ID);
             if id.is_some_and(|id| id.as_str() == msg_id) {
@@ -261,6 +251,28 @@ impl JetStreamLog {
             from = message.sequence + 1;
         }
         Ok(None)
+    }
+}
+
+/// How long one get from the stream leader may take.
+const LEADER_GET_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The first message on `subject` (a filter, wildcards allowed) at or after `seq`, as the
+/// stream leader holds it (STREAM.MSG.GET, which only the leader answers); `None` if it
+/// holds none.
+async fn first_at_leader(
+    stream: &stream::Stream,
+    subject: &str,
+    seq: u64,
+) -> Result<Option<async_nats::jetstream::message::StreamMessage>, LogError> {
+    let get = stream.get_first_raw_message_by_subject(subject, seq);
+    match tokio::time::timeout(LEADER_GET_TIMEOUT, get).await {
+        Ok(Ok(message)) => Ok(Some(message)),
+        Ok(Err(error)) if matches!(error.kind(), LastRawMessageErrorKind::NoMessageFound) => {
+            Ok(None)
+        }
+        Ok(Err(error)) => Err(unavailable("get from the stream leader failed", error)),
+        Err(elapsed) => Err(unavailable("get from the stream leader timed out", elapsed)),
     }
 }
 

@@ -20,11 +20,11 @@
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use async_nats::jetstream::stream::{self, DirectGetErrorKind, LastRawMessageErrorKind};
+use async_nats::jetstream::stream::{self, DirectGetErrorKind};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
-use super::{CREATE_CONSUMER_TIMEOUT, STREAM_SUBJECTS, unavailable};
+use super::{CREATE_CONSUMER_TIMEOUT, STREAM_SUBJECTS, first_at_leader, unavailable};
 use crate::{LogError, Stored};
 
 pub(super) struct Tail {
@@ -49,7 +49,7 @@ enum Source {
 const TRY_CONSUMER_EVERY: Duration = Duration::from_secs(5);
 /// How long a tail reading with direct gets waits before asking again past the end.
 const DIRECT_POLL: Duration = Duration::from_millis(20);
-/// How long one direct get, or one get from the stream leader, may take.
+/// How long one direct get may take.
 const GET_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Tail {
@@ -76,7 +76,9 @@ impl Tail {
                 continue;
             }
             if stored.seq > self.next
-                && let Some(found) = first_from_leader(&self.stream, self.next).await?
+                && let Some(found) = first_at_leader(&self.stream, STREAM_SUBJECTS, self.next)
+                    .await?
+                    .map(to_stored)
                 && found.seq < stored.seq
             {
                 tracing::warn!(
@@ -122,13 +124,7 @@ impl Tail {
                         .stream
                         .direct_get_next_for_subject(STREAM_SUBJECTS, Some(self.next));
                     match tokio::time::timeout(GET_TIMEOUT, get).await {
-                        Ok(Ok(message)) => {
-                            return Ok(Stored {
-                                seq: message.sequence,
-                                subject: message.subject.as_str().to_owned(),
-                                data: message.payload.to_vec(),
-                            });
-                        }
+                        Ok(Ok(message)) => return Ok(to_stored(message)),
                         Ok(Err(error)) if error.kind() == DirectGetErrorKind::NotFound => {
                             tokio::time::sleep(DIRECT_POLL).await;
                         }
@@ -141,21 +137,12 @@ impl Tail {
     }
 }
 
-/// The first message at or after `seq` as the stream leader holds it, `None` if it holds
-/// none.
-async fn first_from_leader(stream: &stream::Stream, seq: u64) -> Result<Option<Stored>, LogError> {
-    let get = stream.get_first_raw_message_by_subject(STREAM_SUBJECTS, seq);
-    match tokio::time::timeout(GET_TIMEOUT, get).await {
-        Ok(Ok(message)) => Ok(Some(Stored {
-            seq: message.sequence,
-            subject: message.subject.as_str().to_owned(),
-            data: message.payload.to_vec(),
-        })),
-        Ok(Err(error)) if matches!(error.kind(), LastRawMessageErrorKind::NoMessageFound) => {
-            Ok(None)
-        }
-        Ok(Err(error)) => Err(unavailable("get from the stream leader failed", error)),
-        Err(elapsed) => Err(unavailable("get from the stream leader timed out", elapsed)),
+/// A message a get answered with, as the log hands it out.
+fn to_stored(message: async_nats::jetstream::message::StreamMessage) -> Stored {
+    Stored {
+        seq: message.sequence,
+        subject: message.subject.as_str().to_owned(),
+        data: message.payload.to_vec(),
     }
 }
 
