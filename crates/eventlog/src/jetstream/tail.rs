@@ -7,6 +7,10 @@
 //! be made until a new meta leader is elected, which on a loaded machine took over 10 s.
 //! Direct gets are answered by any node holding the stream, leader or not: the tail reads
 //! one message at a time with them meanwhile, and tries a consumer again every few seconds.
+//! A tail does not wait long for its consumer either: one not made within a quarter of a
+//! second (a healthy cluster makes one in milliseconds) is waited for in the background
+//! while direct gets read, so that a replica that lost its tail with a node follows again
+//! within its stall timeout and a moment, not after a consumer request timed out.
 //!
 //! Neither a consumer nor a direct get is served by the stream leader alone: a node that
 //! was restarted may still be catching up, and Debian's 2.9.10 was seen to serve a history
@@ -21,8 +25,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::stream::{self, DirectGetErrorKind};
-use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 
 use super::{CREATE_CONSUMER_TIMEOUT, STREAM_SUBJECTS, first_at_leader, unavailable};
 use crate::{LogError, Stored};
@@ -39,11 +44,19 @@ pub(super) struct Tail {
 enum Source {
     /// A consumer is to be made from `next`.
     Consumer,
-    Ordered(BoxStream<'static, Result<Stored, LogError>>),
+    Ordered(Messages),
+    /// Direct gets: while the consumer being made (`making`) is not ready, or, when none
+    /// could be made, until `try_consumer_at`.
     Direct {
+        making: Option<Making>,
         try_consumer_at: tokio::time::Instant,
     },
 }
+
+type Messages = BoxStream<'static, Result<Stored, LogError>>;
+/// A consumer being made, from the position the tail had when it was asked for: whatever it
+/// delivers before the tail's position by the time it is ready is passed over.
+type Making = BoxFuture<'static, Result<Messages, LogError>>;
 
 /// How often a tail reading with direct gets tries to make a consumer again.
 const TRY_CONSUMER_EVERY: Duration = Duration::from_secs(5);
@@ -51,6 +64,8 @@ const TRY_CONSUMER_EVERY: Duration = Duration::from_secs(5);
 const DIRECT_POLL: Duration = Duration::from_millis(20);
 /// How long one direct get may take.
 const GET_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a tail waits for its consumer before reading with direct gets until it is made.
+const CONSUMER_GRACE: Duration = Duration::from_millis(250);
 
 impl Tail {
     /// The tail from position `next` on.
@@ -100,23 +115,59 @@ impl Tail {
     async fn receive(&mut self) -> Result<Stored, LogError> {
         loop {
             match &mut self.source {
-                Source::Consumer => match ordered(&self.stream, self.next).await {
-                    Ok(messages) => self.source = Source::Ordered(messages),
-                    Err(error) => {
-                        tracing::warn!(%error, from = self.next, "no consumer for the tail now (a JetStream meta leader being elected?); reading with direct gets meanwhile");
-                        self.source = Source::Direct {
-                            try_consumer_at: tokio::time::Instant::now() + TRY_CONSUMER_EVERY,
-                        };
-                    }
-                },
+                Source::Consumer => {
+                    let mut making: Making = ordered(self.stream.clone(), self.next).boxed();
+                    let retry_at = tokio::time::Instant::now() + TRY_CONSUMER_EVERY;
+                    self.source = match tokio::time::timeout(CONSUMER_GRACE, &mut making).await {
+                        Ok(Ok(messages)) => Source::Ordered(messages),
+                        Ok(Err(error)) => {
+                            no_consumer(&error, self.next);
+                            Source::Direct {
+                                making: None,
+                                try_consumer_at: retry_at,
+                            }
+                        }
+                        Err(_) => {
+                            tracing::info!(
+                                from = self.next,
+                                "the tail's consumer is slow to be made; reading with direct gets until it is"
+                            );
+                            Source::Direct {
+                                making: Some(making),
+                                try_consumer_at: retry_at,
+                            }
+                        }
+                    };
+                }
                 Source::Ordered(messages) => {
                     return match messages.next().await {
                         Some(item) => item,
                         None => Err(LogError::unavailable("the tail ended")),
                     };
                 }
-                Source::Direct { try_consumer_at } => {
-                    if tokio::time::Instant::now() >= *try_consumer_at {
+                Source::Direct {
+                    making,
+                    try_consumer_at,
+                } => {
+                    if let Some(pending) = making {
+                        // Polled between gets: its reply arrives on the client's own task.
+                        match pending.as_mut().now_or_never() {
+                            Some(Ok(messages)) => {
+                                tracing::info!(
+                                    at = self.next,
+                                    "the tail's consumer is made; reading with it"
+                                );
+                                self.source = Source::Ordered(messages);
+                                continue;
+                            }
+                            Some(Err(error)) => {
+                                no_consumer(&error, self.next);
+                                *making = None;
+                                *try_consumer_at = tokio::time::Instant::now() + TRY_CONSUMER_EVERY;
+                            }
+                            None => {}
+                        }
+                    } else if tokio::time::Instant::now() >= *try_consumer_at {
                         self.source = Source::Consumer;
                         continue;
                     }
@@ -137,6 +188,10 @@ impl Tail {
     }
 }
 
+fn no_consumer(error: &LogError, at: u64) {
+    tracing::warn!(%error, at, "no consumer for the tail now (a JetStream meta leader being elected?); reading with direct gets meanwhile");
+}
+
 /// A message a get answered with, as the log hands it out.
 fn to_stored(message: async_nats::jetstream::message::StreamMessage) -> Stored {
     Stored {
@@ -148,10 +203,7 @@ fn to_stored(message: async_nats::jetstream::message::StreamMessage) -> Stored {
 
 /// An ordered consumer from `from` on: ephemeral, flow-controlled, no acks, and recreated by
 /// the client on a gap.
-async fn ordered(
-    stream: &stream::Stream,
-    from: u64,
-) -> Result<BoxStream<'static, Result<Stored, LogError>>, LogError> {
+async fn ordered(stream: stream::Stream, from: u64) -> Result<Messages, LogError> {
     let create = stream.create_consumer(pull::OrderedConfig {
         deliver_policy: DeliverPolicy::ByStartSequence {
             start_sequence: from,
@@ -225,6 +277,7 @@ mod tests {
         let server = NatsServer::start();
         let log = log_of(&server, 5).await;
         let direct = Source::Direct {
+            making: None,
             try_consumer_at: tokio::time::Instant::now() + Duration::from_secs(3600),
         };
         let mut tail = on(&log, 2, direct);
@@ -238,6 +291,50 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(next, 6);
+    }
+
+    /// A consumer slow to be made: direct gets read meanwhile, and once it is made the tail
+    /// reads with it, handing out nothing twice (it starts where the tail was when asked).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tail_reads_with_direct_gets_until_its_consumer_is_made() {
+        let server = NatsServer::start();
+        let log = log_of(&server, 5).await;
+        let (ready, made) = tokio::sync::oneshot::channel::<()>();
+        let stream = log.stream.clone();
+        // A consumer from position 1 whose making ends only when told.
+        let making = async move {
+            let _ = made.await;
+            ordered(stream, 1).await
+        };
+        let direct = Source::Direct {
+            making: Some(making.boxed()),
+            try_consumer_at: tokio::time::Instant::now() + Duration::from_secs(3600),
+        };
+        let mut tail = on(&log, 1, direct);
+        assert_eq!(positions(&mut tail, 3).await, [1, 2, 3]);
+        assert!(matches!(tail.source, Source::Direct { .. }), "not made yet");
+        ready.send(()).unwrap();
+        // It is made within moments; the positions it delivers again are passed over.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut seqs = positions(&mut tail, 2).await;
+        while !matches!(tail.source, Source::Ordered(_)) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never read with the consumer"
+            );
+            let subject = Subject::new("acme", "model", &format!("m{}", seqs.len() + 3)).unwrap();
+            let n = u8::try_from(seqs.len() + 3).unwrap();
+            log.append(&subject, 0, &format!("m-{n}"), vec![n])
+                .await
+                .unwrap();
+            seqs.extend(positions(&mut tail, 1).await);
+        }
+        let subject = Subject::new("acme", "model", "last").unwrap();
+        let n = u8::try_from(seqs.len() + 3).unwrap();
+        log.append(&subject, 0, "m-last", vec![n]).await.unwrap();
+        seqs.extend(positions(&mut tail, 1).await);
+        let expected: Vec<u64> = (4..=u64::from(n) + 1).collect();
+        assert_eq!(seqs, expected, "every position once, in order");
     }
 
     /// A node that serves the tail without some positions (catching up after a restart, or
