@@ -58,6 +58,8 @@ pub struct JetStreamLog {
     stream: stream::Stream,
     /// What [`check_existing`] found weak in the stream, for operators.
     warnings: Vec<String>,
+    /// The client's counters: `connects` moves when it connects anew.
+    client_stats: std::sync::Arc<async_nats::Statistics>,
 }
 
 impl JetStreamLog {
@@ -76,6 +78,7 @@ impl JetStreamLog {
         client: async_nats::Client,
         settings: StreamSettings,
     ) -> Result<Self, LogError> {
+        let client_stats = client.statistics();
         let context = jetstream::new(client);
         let config = stream::Config {
             name: settings.name.clone(),
@@ -107,6 +110,7 @@ impl JetStreamLog {
             context,
             stream,
             warnings,
+            client_stats,
         })
     }
 
@@ -115,7 +119,41 @@ impl JetStreamLog {
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
+
+    /// How many times the client has connected so far.
+    fn connects(&self) -> u64 {
+        self.client_stats
+            .connects
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Awaits `ack`; `None` once the client has connected anew since `connects` was read and
+    /// the ack has not come.
+    async fn ack_unless_reconnected(
+        &self,
+        ack: async_nats::jetstream::context::PublishAckFuture,
+        connects: u64,
+    ) -> Option<Result<async_nats::jetstream::publish::PublishAck, stream_errors::PublishError>>
+    {
+        let mut ack = std::future::IntoFuture::into_future(ack);
+        loop {
+            tokio::select! {
+                biased;
+                acked = &mut ack => return Some(acked),
+                () = tokio::time::sleep(RECONNECT_CHECK) => {
+                    if self.connects() != connects {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
 }
+
+/// How often an append awaiting its ack checks whether the client connected anew.
+const RECONNECT_CHECK: Duration = Duration::from_millis(100);
+/// How many times an append publishes again after its connection was made anew.
+const MAX_REPUBLISH: u32 = 3;
 
 /// Gets the stream, or creates it. Replicas starting at once race to create it: the loser's
 /// create fails ("name already in use", or "subjects overlap" with the winner's stream of the
@@ -296,12 +334,31 @@ impl EventLog for JetStreamLog {
         if !msg_id.is_empty() {
             publish = publish.message_id(msg_id);
         }
-        let ack = self
-            .context
-            .send_publish(subject.as_str().to_owned(), publish)
-            .await
-            .map_err(|error| unavailable("publish failed", error))?;
-        match ack.await {
+        let mut published = 0;
+        let acked = loop {
+            let connects = self.connects();
+            let ack = self
+                .context
+                .send_publish(subject.as_str().to_owned(), publish.clone())
+                .await
+                .map_err(|error| unavailable("publish failed", error))?;
+            published += 1;
+            if published > MAX_REPUBLISH {
+                break ack.await;
+            }
+            match self.ack_unless_reconnected(ack, connects).await {
+                Some(acked) => break acked,
+                // The client connected anew while the ack was awaited (its server went away):
+                // the message or its ack may be lost with the old connection, and the ack
+                // would be waited for until the client's timeout. Published again under the
+                // same id, a stored first attempt answers as a duplicate.
+                None => tracing::warn!(
+                    subject = subject.as_str(),
+                    "the NATS connection was made anew while an append awaited its ack; publishing it again"
+                ),
+            }
+        };
+        match acked {
             Ok(ack) => Ok(Appended {
                 seq: ack.sequence,
                 duplicate: ack.duplicate,
@@ -775,6 +832,107 @@ mod tests {
                 async move { open_log(&url).await }
             })
             .await;
+        }
+    }
+
+    /// A TCP proxy in front of a NATS server that can swallow what the server sends (an ack
+    /// lost with its connection) and cut every connection it carries.
+    struct Proxy {
+        port: u16,
+        swallow: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        cut: tokio::sync::watch::Sender<u64>,
+    }
+
+    impl Proxy {
+        async fn start(to: u16) -> Self {
+            use std::sync::atomic::Ordering;
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let swallow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (cut, cuts) = tokio::sync::watch::channel(0u64);
+            let swallowing = swallow.clone();
+            tokio::spawn(async move {
+                while let Ok((inbound, _)) = listener.accept().await {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await
+                    else {
+                        continue;
+                    };
+                    let (mut client_read, mut client_write) = inbound.into_split();
+                    let (mut server_read, mut server_write) = outbound.into_split();
+                    let (swallow, mut cuts) = (swallowing.clone(), cuts.clone());
+                    cuts.mark_unchanged();
+                    tokio::spawn(async move {
+                        let up = tokio::io::copy(&mut client_read, &mut server_write);
+                        let down = async {
+                            let mut buffer = vec![0u8; 64 * 1024];
+                            loop {
+                                let read = server_read.read(&mut buffer).await?;
+                                if read == 0 {
+                                    return Ok::<_, std::io::Error>(());
+                                }
+                                if !swallow.load(Ordering::SeqCst) {
+                                    client_write.write_all(&buffer[..read]).await?;
+                                }
+                            }
+                        };
+                        // The first to end ends the connection: both halves are dropped.
+                        tokio::select! {
+                            _ = up => {}
+                            _ = down => {}
+                            _ = cuts.changed() => {}
+                        }
+                    });
+                }
+            });
+            Self { port, swallow, cut }
+        }
+
+        fn url(&self) -> String {
+            format!("nats://127.0.0.1:{}", self.port)
+        }
+    }
+
+    /// The connection an append awaits its ack on is cut after the server stored the message
+    /// and the ack was lost: the client connects anew, and the append publishes again under
+    /// the same id and answers as a duplicate at once, rather than failing when the client's
+    /// ack timeout (5 s) runs out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_append_whose_ack_was_lost_with_its_connection_is_published_again() {
+        for program in testkit::server_programs() {
+            let server = NatsServer::start_with(&program.path);
+            let proxy = Proxy::start(server.port()).await;
+            let log = open_log(&proxy.url()).await;
+            let subject = Subject::new("acme", "model", "m").unwrap();
+            proxy
+                .swallow
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            let appending =
+                tokio::spawn(
+                    async move { log.append(&subject, 0, "acme:c1:model", vec![1]).await },
+                );
+            // The server stores the message; its ack goes nowhere.
+            let direct = open_log(&server.url()).await;
+            let deadline = Instant::now() + Duration::from_secs(4);
+            while direct.last_seq().await.unwrap() < 1 {
+                assert!(
+                    Instant::now() < deadline,
+                    "the message never reached the stream"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            proxy
+                .swallow
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            proxy.cut.send_modify(|cuts| *cuts += 1);
+            let appended = appending.await.unwrap().expect("answered, not timed out");
+            assert_eq!(appended.seq, 1, "[{}]", program.version);
+            assert!(
+                appended.duplicate,
+                "[{}] the first attempt was stored",
+                program.version
+            );
+            assert_eq!(direct.last_seq().await.unwrap(), 1, "stored once");
         }
     }
 
