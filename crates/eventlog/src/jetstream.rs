@@ -137,14 +137,11 @@ impl JetStreamLog {
     {
         let mut ack = std::future::IntoFuture::into_future(ack);
         loop {
-            tokio::select! {
-                biased;
-                acked = &mut ack => return Some(acked),
-                () = tokio::time::sleep(RECONNECT_CHECK) => {
-                    if self.connects() != connects {
-                        return None;
-                    }
-                }
+            if let Ok(acked) = tokio::time::timeout(RECONNECT_CHECK, &mut ack).await {
+                return Some(acked);
+            }
+            if self.connects() != connects {
+                return None;
             }
         }
     }
