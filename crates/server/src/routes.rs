@@ -8,6 +8,7 @@ mod catalog;
 mod connection_tests;
 mod credentials;
 mod models;
+mod observe;
 mod ops;
 mod providers;
 mod resolve;
@@ -15,12 +16,11 @@ mod usage;
 mod workflows;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use serde::Serialize;
@@ -117,27 +117,9 @@ pub fn router(
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(request_log())
-        .layer(middleware::from_fn(measure))
-        .layer(Extension(metrics))
-        .layer(middleware::from_fn(refuse_announced_oversize))
+        .layer(observe::ObserveLayer::new(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(registry)
-}
-
-/// A body announced as far over the limit (16 times) is refused before a byte of it is read,
-/// instead of holding the connection while it arrives (or never does). One a little over
-/// the limit is read up to it and refused then: a client still sending a small body reads
-/// the answer instead of a reset connection.
-async fn refuse_announced_oversize(request: Request, next: Next) -> Response {
-    let announced = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > 16 * BODY_LIMIT as u64) {
-        return crate::extract::too_large().into_response();
-    }
-    next.run(request).await
 }
 
 /// Health, readiness and metrics alone, for a worker process (no API, no request metrics).
@@ -153,26 +135,6 @@ pub fn ops_router(registry: Arc<Registry>) -> Router {
         .layer(Extension(Arc::new(Metrics::default())))
         .layer(Extension(ops::WorkerProcess))
         .with_state(registry)
-}
-
-/// Times and counts every request (see `metrics.rs` for the labels).
-async fn measure(
-    Extension(metrics): Extension<Arc<Metrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    // Both cheap: a standard method is a plain value, a matched path an `Arc<str>`.
-    let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
-    metrics.observe_request(
-        &method,
-        route.as_ref(),
-        response.status(),
-        started.elapsed(),
-    );
-    response
 }
 
 /// tower-http's trace layer with our span and line, its other events off.
