@@ -154,14 +154,22 @@ impl Write {
     }
 }
 
+/// An acknowledged write.
+#[derive(Clone)]
+struct Ack {
+    /// When it was acknowledged.
+    at: Instant,
+    id: String,
+    /// When its first attempt was sent.
+    sent: Instant,
+}
+
 /// Writers under load, each writing new workflows (or tokens) one command at a time, each
 /// under its own idempotency key, retrying a failed attempt with the same key until it is
 /// acknowledged. Given several replicas, the writers act as a load balancer would: they
 /// write through the first, and once it cannot be reached, through the next.
 struct Load {
-    /// Each acknowledged write: when it was acknowledged, its id, and when its first attempt
-    /// was sent.
-    acks: Arc<Mutex<Vec<(Instant, String, Instant)>>>,
+    acks: Arc<Mutex<Vec<Ack>>>,
     /// Writes whose answer was lost: an attempt sent and never answered (the connection
     /// dropped), retried with the same key elsewhere.
     lost: Arc<Mutex<BTreeSet<String>>>,
@@ -201,7 +209,7 @@ impl Load {
                     let mut through = 0;
                     for n in 0.. {
                         let id = format!("{}-{writer}-{n}", write.prefix());
-                        let began = Instant::now();
+                        let sent = Instant::now();
                         loop {
                             if *stopped.borrow_and_update() {
                                 return;
@@ -223,11 +231,11 @@ impl Load {
                                             replayed.lock().expect("replayed").insert(id.clone());
                                         }
                                     }
-                                    acks.lock().expect("acks").push((
-                                        Instant::now(),
-                                        id.clone(),
-                                        began,
-                                    ));
+                                    acks.lock().expect("acks").push(Ack {
+                                        at: Instant::now(),
+                                        id: id.clone(),
+                                        sent,
+                                    });
                                     break;
                                 }
                                 Ok(answer) if answer.status().is_client_error() => {
@@ -305,24 +313,12 @@ impl Load {
         }
     }
 
-    /// The first acknowledgement after `after`.
-    fn first_ack_after(&self, after: Instant) -> Option<Instant> {
+    /// When the first acknowledgement of a write `which` picks came. A write sent before a
+    /// fault and acknowledged after it may be of an event stored before the fault: whether
+    /// the replica takes new commands shows in a write sent after it.
+    fn first_ack(&self, which: impl Fn(&Ack) -> bool) -> Option<Instant> {
         let acks = self.acks.lock().expect("acks");
-        acks.iter()
-            .map(|(at, _, _)| *at)
-            .filter(|at| *at > after)
-            .min()
-    }
-
-    /// The first acknowledgement of a write whose first attempt was sent after `after`: the
-    /// replica took a new command end to end (an acknowledgement of a write already in
-    /// flight before `after` may be of an event stored before it).
-    fn first_new_write_acked_after(&self, after: Instant) -> Option<Instant> {
-        let acks = self.acks.lock().expect("acks");
-        acks.iter()
-            .filter(|(_, _, began)| *began > after)
-            .map(|(at, _, _)| *at)
-            .min()
+        acks.iter().filter(|ack| which(ack)).map(|ack| ack.at).min()
     }
 
     /// Stops the writers; the acknowledged ids and the longest gap between two
@@ -333,13 +329,13 @@ impl Load {
             task.await.expect("a writer failed");
         }
         let mut acks = self.acks.lock().expect("acks").clone();
-        acks.sort();
+        acks.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
         let gap = acks
             .windows(2)
-            .map(|pair| pair[1].0 - pair[0].0)
+            .map(|pair| pair[1].at - pair[0].at)
             .max()
             .unwrap_or_default();
-        (acks.into_iter().map(|(_, id, _)| id).collect(), gap)
+        (acks.into_iter().map(|ack| ack.id).collect(), gap)
     }
 }
 
@@ -658,7 +654,7 @@ async fn api_server_kill_under_write_load(program: &ServerProgram) {
     let data = a.kill9();
     load.wait_for_more(100, "through B after the kill").await;
     let through_b = load
-        .first_ack_after(killed_at)
+        .first_ack(|ack| ack.at > killed_at)
         .expect("an acknowledgement after the kill")
         - killed_at;
 
@@ -749,7 +745,7 @@ async fn stream_leader_kill_under_write_load(program: &ServerProgram) {
     let ready_at = wait_until_ready(&first, "after the leader kill").await;
     load.wait_for_more(100, "after the kill").await;
     let ack_at = load
-        .first_new_write_acked_after(led_at)
+        .first_ack(|ack| ack.sent > led_at)
         .expect("a write sent after the new leader, acknowledged");
     let ready = ready_at.max(ack_at) - led_at;
     assert!(
@@ -808,7 +804,7 @@ async fn tail_consumer_node_kill(program: &ServerProgram) {
     let ready_at = wait_until_ready(&first, "after the tail's node was killed").await;
     load.wait_for_more(100, "after the kill").await;
     let ack_at = load
-        .first_new_write_acked_after(killed_at)
+        .first_ack(|ack| ack.sent > killed_at)
         .expect("a write sent after the kill, acknowledged");
     let ready = ready_at.max(ack_at) - led_at;
     assert!(
