@@ -4,6 +4,7 @@
 //! The trail is read from the audit file, which may hold entries past the views' position
 //! (it commits first): they are never shown before the views publish their position.
 
+use crate::block;
 use crate::rows::AuditRow;
 use crate::store::{
     AUDIT, AUDIT_BY, CHAIN, HEAD, ViewError, Views, audit_by_key, audit_key, decode, storage,
@@ -86,52 +87,43 @@ impl Views {
             next: None,
         };
         let mut examined = 0usize;
-        let mut take = |seq: u64, row: AuditRow, page: &mut AuditPage| -> Option<()> {
+        // Decodes the entry only once it is to be examined.
+        let mut take = |seq: u64, bytes: &[u8], page: &mut AuditPage| -> Result<bool, ViewError> {
             if page.entries.len() >= limit || examined >= budget {
                 // One more exists: the page ends before it.
                 page.next = Some(seq + 1);
-                return None;
+                return Ok(false);
             }
             examined += 1;
+            let row: AuditRow = decode(bytes)?;
             if filter.keeps(&row) {
                 page.entries.push(row);
             }
-            Some(())
+            Ok(true)
         };
         match &filter.aggregate {
             Some((kind, id)) => {
                 let by = txn.open_table(AUDIT_BY).map_err(storage)?;
                 let start = format!("{org}/{kind}/{id}/");
                 let stop = audit_by_key(org, kind, id, end);
+                let mut blocks = Blocks::new(&audit, org);
                 for entry in by
                     .range(start.as_bytes()..stop.as_bytes())
                     .map_err(storage)?
                     .rev()
                 {
-                    let (k, _) = entry.map_err(storage)?;
+                    let (k, v) = entry.map_err(storage)?;
                     let seq = seq_of(k.value())?;
-                    let Some(row) = entry_at(&audit, org, seq)? else {
+                    let Some(bytes) = blocks.entry(block_of(v.value())?, seq)? else {
                         continue;
                     };
-                    if take(seq, row, &mut page).is_none() {
+                    if !take(seq, bytes, &mut page)? {
                         break;
                     }
                 }
             }
             None => {
-                let start = format!("{org}/");
-                let stop = audit_key(org, end);
-                for entry in audit
-                    .range(start.as_bytes()..stop.as_bytes())
-                    .map_err(storage)?
-                    .rev()
-                {
-                    let (k, v) = entry.map_err(storage)?;
-                    let row: AuditRow = decode(v.value())?;
-                    if take(seq_of(k.value())?, row, &mut page).is_none() {
-                        break;
-                    }
-                }
+                newest_first(&audit, org, end, |seq, bytes| take(seq, bytes, &mut page))?;
             }
         }
         Ok(page)
@@ -155,30 +147,86 @@ impl Views {
         let shown = self.position().saturating_add(1);
         let txn = self.audit_db.begin_read().map_err(storage)?;
         let audit = txn.open_table(AUDIT).map_err(storage)?;
-        let start = format!("{org}/");
-        let stop = audit_key(org, shown);
-        for entry in audit
-            .range(start.as_bytes()..stop.as_bytes())
-            .map_err(storage)?
-            .rev()
-        {
-            let (k, v) = entry.map_err(storage)?;
-            let row: AuditRow = decode(v.value())?;
+        let mut found = 0;
+        newest_first(&audit, org, shown, |seq, bytes| {
+            let row: AuditRow = decode(bytes)?;
             if row.recorded_at_ms <= time_ms {
-                return seq_of(k.value());
+                found = seq;
+                return Ok(false);
             }
-        }
-        Ok(0)
+            Ok(true)
+        })?;
+        Ok(found)
     }
 }
 
 type Table = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
-fn entry_at(audit: &Table, org: &str, seq: u64) -> Result<Option<AuditRow>, ViewError> {
-    match audit.get(audit_key(org, seq).as_bytes()).map_err(storage)? {
-        Some(value) => decode(value.value()).map(Some),
-        None => Ok(None),
+/// `org`'s entries before position `end`, newest first, handed to `visit` until it says
+/// to stop (`false`).
+fn newest_first(
+    audit: &Table,
+    org: &str,
+    end: u64,
+    mut visit: impl FnMut(u64, &[u8]) -> Result<bool, ViewError>,
+) -> Result<(), ViewError> {
+    // A block's key is its first entry's position: those below `end` hold the entries.
+    let (start, stop) = (format!("{org}/"), audit_key(org, end));
+    for block in audit
+        .range(start.as_bytes()..stop.as_bytes())
+        .map_err(storage)?
+        .rev()
+    {
+        let (_, value) = block.map_err(storage)?;
+        for (seq, bytes) in block::entries(value.value())?.into_iter().rev() {
+            if seq < end && !visit(seq, bytes)? {
+                return Ok(());
+            }
+        }
     }
+    Ok(())
+}
+
+/// One org's entries read by the position of their block, the last block read kept: an
+/// aggregate's entries are often neighbours.
+struct Blocks<'a> {
+    audit: &'a Table,
+    org: &'a str,
+    /// The last block read and its position.
+    last: Option<(u64, redb::AccessGuard<'static, &'static [u8]>)>,
+}
+
+impl<'a> Blocks<'a> {
+    fn new(audit: &'a Table, org: &'a str) -> Self {
+        Self {
+            audit,
+            org,
+            last: None,
+        }
+    }
+
+    /// The encoded entry at `seq` in the block at `first`, if there is one.
+    fn entry(&mut self, first: u64, seq: u64) -> Result<Option<&[u8]>, ViewError> {
+        if self.last.as_ref().is_none_or(|(at, _)| *at != first) {
+            self.last = self
+                .audit
+                .get(audit_key(self.org, first).as_bytes())
+                .map_err(storage)?
+                .map(|block| (first, block));
+        }
+        match &self.last {
+            Some((_, block)) => block::find(block.value(), seq),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The block position an `audit_by` row holds.
+fn block_of(value: &[u8]) -> Result<u64, ViewError> {
+    value
+        .try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| crate::store::storage_problem("an audit index row without a block"))
 }
 
 /// The position at the end of an audit key (its last 20 digits).
@@ -196,6 +244,7 @@ mod tests {
 
     use super::*;
     use crate::projector::test_support::{apply, messages};
+    use crate::store::AUDIT;
 
     #[test]
     fn entries_read_newest_first_filtered_and_paged_by_position() {
@@ -279,5 +328,77 @@ mod tests {
         );
         assert_eq!(views.position_at("acme", 1_700_000_000_001).unwrap(), 2);
         assert_eq!(views.position_at("acme", 0).unwrap(), 0);
+    }
+
+    /// An org's entries go into blocks of 16 (`crate::block`), the same rows whatever the
+    /// batches were, and read back across block edges as if each were a row.
+    #[test]
+    fn blocks_are_cut_the_same_whatever_the_batches_and_read_across_their_edges() {
+        use crate::projector::test_support::many_models;
+        use redb::ReadableTable;
+
+        let dir = tempfile::tempdir().unwrap();
+        let all = many_models(100);
+        let whole = Views::open(&dir.path().join("whole.redb")).unwrap();
+        apply(&whole, &all, Durability::None);
+        let pieces = Views::open(&dir.path().join("pieces.redb")).unwrap();
+        for range in [0..1, 1..16, 16..18, 18..75, 75..all.len()] {
+            apply(&pieces, &all[range], Durability::None);
+        }
+        let rows = |views: &Views, table: redb::TableDefinition<&[u8], &[u8]>| {
+            let txn = views.audit_db.begin_read().unwrap();
+            let audit = txn.open_table(table).unwrap();
+            audit
+                .iter()
+                .unwrap()
+                .map(|row| {
+                    let (k, v) = row.unwrap();
+                    (k.value().to_vec(), v.value().to_vec())
+                })
+                .collect::<Vec<_>>()
+        };
+        let cut = rows(&whole, AUDIT);
+        assert_eq!(cut, rows(&pieces, AUDIT), "the same rows, byte for byte");
+        let index = rows(&pieces, AUDIT_BY);
+        assert_eq!(index, rows(&whole, AUDIT_BY), "and the same index");
+        assert_eq!(index.len(), 201, "each model's key and its credential's");
+        let firsts: Vec<u64> = cut.iter().map(|(k, _)| seq_of(k).unwrap()).collect();
+        assert_eq!(
+            firsts,
+            [1, 17, 33, 49, 65, 81, 97],
+            "101 entries, 16 to a block"
+        );
+        assert_eq!(whole.checksum().unwrap(), pieces.checksum().unwrap());
+
+        // Seven at a time, newest first: every entry once, across the blocks' edges.
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = pieces
+                .audit("acme", &AuditFilter::default(), before, 7, 1000)
+                .unwrap();
+            seen.extend(page.entries.iter().map(|e| e.seq));
+            match page.next {
+                Some(next) => before = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (1..=101).rev().collect::<Vec<u64>>());
+        let from_34 = pieces
+            .audit("acme", &AuditFilter::default(), Some(34), 3, 1000)
+            .unwrap();
+        let positions: Vec<u64> = from_34.entries.iter().map(|e| e.seq).collect();
+        assert_eq!((positions, from_34.next), (vec![33, 32, 31], Some(31)));
+
+        // One aggregate's entry, found in its block by position.
+        for (model, seq) in [("m-0", 2), ("m-14", 16), ("m-15", 17), ("m-99", 101)] {
+            let filter = AuditFilter {
+                aggregate: Some(("model".into(), model.into())),
+                ..AuditFilter::default()
+            };
+            let history = pieces.audit("acme", &filter, None, 10, 1000).unwrap();
+            let positions: Vec<u64> = history.entries.iter().map(|e| e.seq).collect();
+            assert_eq!(positions, [seq], "{model}");
+        }
     }
 }

@@ -1,12 +1,14 @@
 //! The views' checksum: SHA-256 over every table's keys and values, so two replicas (or a
 //! rebuild and the live views) can be compared byte for byte.
 
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, TableHandle};
 use sha2::{Digest, Sha256};
 
 use crate::audit::seq_of;
+use crate::block;
 use crate::store::{
-    CHECKPOINT, META, ROW_TABLES, ViewError, Views, in_audit_file, storage, storage_problem,
+    AUDIT, CHECKPOINT, META, ROW_TABLES, ViewError, Views, audit_key, in_audit_file, storage,
+    storage_problem,
 };
 
 type Table = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
@@ -16,7 +18,7 @@ impl Views {
     /// Tables are read from one snapshot of each file and hashed on threads of their own (a
     /// rebuild ends with this, and the big tables take seconds each). The audit tables count
     /// only entries up to the views' checkpoint: an audit file ahead of its views (it commits
-    /// first) sums as one that is not.
+    /// first) sums as one that is not. The trail's blocks are summed entry by entry.
     pub fn checksum(&self) -> Result<String, ViewError> {
         // The views' snapshot first: the audit file's, taken after, holds every entry up to
         // the views' checkpoint.
@@ -35,19 +37,24 @@ impl Views {
         }
         let mut tables = Vec::with_capacity(ROW_TABLES.len());
         for definition in ROW_TABLES {
-            tables.push(if in_audit_file(&definition) {
+            tables.push(if definition.name() == AUDIT.name() {
                 (
                     audit_txn.open_table(definition).map_err(storage)?,
-                    Some(checkpoint),
+                    Rows::Blocks(checkpoint),
+                )
+            } else if in_audit_file(&definition) {
+                (
+                    audit_txn.open_table(definition).map_err(storage)?,
+                    Rows::UpTo(checkpoint),
                 )
             } else {
-                (txn.open_table(definition).map_err(storage)?, None)
+                (txn.open_table(definition).map_err(storage)?, Rows::All)
             });
         }
         let digests = std::thread::scope(|scope| {
             let running: Vec<_> = tables
                 .iter()
-                .map(|(table, up_to)| scope.spawn(move || table_digest(table, *up_to)))
+                .map(|(table, rows)| scope.spawn(move || table_digest(table, *rows)))
                 .collect();
             running
                 .into_iter()
@@ -67,26 +74,52 @@ impl Views {
     }
 }
 
-/// How many rows and SHA-256 over their keys and values in key order; with `up_to`, only
-/// the rows whose key ends in a position at or below it (the audit tables).
-fn table_digest(table: &Table, up_to: Option<u64>) -> Result<(u64, [u8; 32]), ViewError> {
+/// Which of a table's rows a checksum counts.
+#[derive(Clone, Copy)]
+enum Rows {
+    All,
+    /// Those whose key ends in a position at or below this one (`audit_by`).
+    UpTo(u64),
+    /// The entries of `audit`'s blocks at or below this position, each hashed as the row
+    /// `<org>/<position>` → entry: the sum says what the trail holds, not how it is cut.
+    Blocks(u64),
+}
+
+/// How many rows and SHA-256 over their keys and values in key order.
+fn table_digest(table: &Table, rows: Rows) -> Result<(u64, [u8; 32]), ViewError> {
     let mut hasher = Sha256::new();
-    let Some(up_to) = up_to else {
-        for entry in table.iter().map_err(storage)? {
-            let (k, v) = entry.map_err(storage)?;
-            hash_pair(&mut hasher, k.value(), v.value());
-        }
-        return Ok((table.len().map_err(storage)?, hasher.finalize().into()));
-    };
-    let mut rows = 0u64;
+    let mut counted = 0u64;
     for entry in table.iter().map_err(storage)? {
         let (k, v) = entry.map_err(storage)?;
-        if seq_of(k.value())? <= up_to {
-            hash_pair(&mut hasher, k.value(), v.value());
-            rows += 1;
+        let key = k.value();
+        match rows {
+            Rows::All => {
+                hash_pair(&mut hasher, key, v.value());
+                counted += 1;
+            }
+            Rows::UpTo(up_to) => {
+                if seq_of(key)? <= up_to {
+                    hash_pair(&mut hasher, key, v.value());
+                    counted += 1;
+                }
+            }
+            Rows::Blocks(up_to) => {
+                // `<org>/` and the block's first position, 20 digits.
+                let org = key
+                    .len()
+                    .checked_sub(21)
+                    .and_then(|at| std::str::from_utf8(&key[..at]).ok())
+                    .ok_or_else(|| storage_problem("an audit key without an org"))?;
+                for (seq, bytes) in block::entries(v.value())? {
+                    if seq <= up_to {
+                        hash_pair(&mut hasher, audit_key(org, seq).as_bytes(), bytes);
+                        counted += 1;
+                    }
+                }
+            }
         }
     }
-    Ok((rows, hasher.finalize().into()))
+    Ok((counted, hasher.finalize().into()))
 }
 
 fn hash_pair(hasher: &mut Sha256, key: &[u8], value: &[u8]) {

@@ -6,6 +6,7 @@
 //! is never behind the views: a batch's audit rows commit first.
 
 mod audit;
+mod block;
 mod checksum;
 mod open;
 mod projector;

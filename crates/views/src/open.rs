@@ -32,7 +32,8 @@ const LAYOUT: &str = "layout";
 /// calls and workflows affected). 11: the audit trail moved to the audit file.
 const LAYOUT_VERSION: u64 = 11;
 /// The audit file's layout, raised as [`LAYOUT_VERSION`] is. 1: `audit` and `audit_by`.
-const AUDIT_LAYOUT_VERSION: u64 = 1;
+/// 2: `audit` holds blocks of entries, `audit_by` the position of each entry's block.
+const AUDIT_LAYOUT_VERSION: u64 = 2;
 
 /// The page cache of the serving views: the hot rows stay in memory, and the process's
 /// memory stays bounded whatever the views' size (the scale bench's 300 MB budget at 1,000

@@ -21,7 +21,7 @@ mod fixtures;
 /// Fixtures and a batch writer for the tests of other modules of this crate.
 #[cfg(test)]
 pub(crate) mod test_support {
-    pub(crate) use super::fixtures::messages;
+    pub(crate) use super::fixtures::{many_models, messages};
 
     /// Applies `messages` in one batch and publishes the position, as the projector does.
     pub(crate) fn apply(

@@ -32,11 +32,12 @@ pub(crate) const REFS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ref
 /// [`CATALOG_KEY`] → the platform catalog's row.
 pub(crate) const CATALOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("catalog");
 pub(crate) const CATALOG_KEY: &str = "platform";
-/// `<org>/<position, 20 digits>` → the audit entry of the event at that position. In the
-/// audit file.
+/// `<org>/<position, 20 digits>` → a block of the org's audit entries (`crate::block`),
+/// keyed by its first entry's position. In the audit file.
 pub(crate) const AUDIT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("audit");
-/// `<org>/<kind>/<id>/<position, 20 digits>` → nothing: the entries of one aggregate
-/// (its own events and those related to it), newest last. In the audit file.
+/// `<org>/<kind>/<id>/<position, 20 digits>` → the position of the entry's block (8 bytes,
+/// big-endian): the entries of one aggregate (its own events and those related to it),
+/// newest last. In the audit file.
 pub(crate) const AUDIT_BY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("audit_by");
 /// `<org>/<time of the call in ms, 20 digits>/<record id>` → the usage record priced as it
 /// was recorded: one org's usage in a time range is one key range.

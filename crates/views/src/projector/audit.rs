@@ -18,7 +18,7 @@ use super::ProjectError;
 use super::batch::{Tables, read};
 use super::reader::Decoded;
 use crate::rows::{AuditRow, Change, ConnectionTestRow, ModelRow, TokenRow, WorkflowRow};
-use crate::store::{audit_by_key, audit_key, key};
+use crate::store::key;
 
 /// Gathers the audit entry of one event for the audit file. Runs before the event's rules,
 /// so the rows it reads are the state before the event.
@@ -47,12 +47,7 @@ pub(super) fn record(t: &mut Tables<'_>, message: &Decoded) -> Result<(), Projec
         changes: described.changes,
         related: described.related,
     };
-    for (kind, id) in std::iter::once((&row.kind, &row.aggregate_id))
-        .chain(row.related.iter().map(|(k, i)| (k, i)))
-    {
-        t.audit.index(audit_by_key(org_id, kind, id, message.seq));
-    }
-    t.audit.entry(audit_key(org_id, message.seq), &row);
+    t.audit.entry(org_id, message.seq, row);
     Ok(())
 }
 
