@@ -9,6 +9,8 @@
 //! length (4 bytes, big-endian), the entry (postcard). An org's n-th entry is in its block
 //! n / 16 whatever the batches were, so a rebuilt file holds the very rows the live one does.
 
+use serde::Serialize;
+
 use crate::store::{ViewError, storage_problem};
 
 /// How many entries a block holds once full.
@@ -17,14 +19,15 @@ pub(crate) const BLOCK_ENTRIES: usize = 16;
 /// A frame's header: the position and the entry's length.
 const HEADER: usize = 12;
 
-/// Appends the entry at `seq` to `block`.
-pub(crate) fn push(block: &mut Vec<u8>, seq: u64, entry: &[u8]) -> Result<(), ViewError> {
-    let len = u32::try_from(entry.len())
-        .map_err(|_| storage_problem("an audit entry longer than 4 GiB"))?;
-    block.reserve(HEADER + entry.len());
+/// Appends `row` at `seq` to `block`, encoded in place (no buffer of its own per entry).
+pub(crate) fn push<T: Serialize>(block: &mut Vec<u8>, seq: u64, row: &T) -> Result<(), ViewError> {
+    let start = block.len();
     block.extend_from_slice(&seq.to_be_bytes());
-    block.extend_from_slice(&len.to_be_bytes());
-    block.extend_from_slice(entry);
+    block.extend_from_slice(&[0; 4]);
+    *block = postcard::to_extend(row, std::mem::take(block)).map_err(ViewError::Corrupt)?;
+    let len = u32::try_from(block.len() - start - HEADER)
+        .map_err(|_| storage_problem("an audit entry longer than 4 GiB"))?;
+    block[start + 8..start + HEADER].copy_from_slice(&len.to_be_bytes());
     Ok(())
 }
 
@@ -81,27 +84,32 @@ mod tests {
     #[test]
     fn a_block_gives_back_its_entries_in_order() {
         let mut block = Vec::new();
-        push(&mut block, 7, b"seven").unwrap();
-        push(&mut block, 9, b"").unwrap();
-        push(&mut block, u64::MAX, b"last").unwrap();
-        let read = entries(&block).unwrap();
+        push(&mut block, 7, &"seven").unwrap();
+        push(&mut block, 9, &"").unwrap();
+        push(&mut block, u64::MAX, &"last").unwrap();
+        let encoded = |text: &str| postcard::to_stdvec(text).unwrap();
+        let read: Vec<(u64, Vec<u8>)> = entries(&block)
+            .unwrap()
+            .into_iter()
+            .map(|(seq, entry)| (seq, entry.to_vec()))
+            .collect();
         assert_eq!(
             read,
             [
-                (7, b"seven".as_slice()),
-                (9, b"".as_slice()),
-                (u64::MAX, b"last".as_slice())
+                (7, encoded("seven")),
+                (9, encoded("")),
+                (u64::MAX, encoded("last"))
             ]
         );
         assert!(entries(&[]).unwrap().is_empty());
-        assert_eq!(find(&block, 9).unwrap(), Some(b"".as_slice()));
+        assert_eq!(find(&block, 9).unwrap(), Some(encoded("").as_slice()));
         assert_eq!(find(&block, 8).unwrap(), None);
     }
 
     #[test]
     fn a_torn_block_is_an_error_not_a_panic() {
         let mut block = Vec::new();
-        push(&mut block, 1, b"entry").unwrap();
+        push(&mut block, 1, &"entry").unwrap();
         for cut in 1..block.len() {
             assert!(entries(&block[..cut]).is_err(), "cut at {cut}");
             assert!(find(&block[..cut], 1).is_err(), "cut at {cut}");

@@ -14,7 +14,7 @@ use crate::audit::seq_of;
 use crate::block::{self, BLOCK_ENTRIES};
 use crate::rows::AuditRow;
 use crate::store::{
-    AUDIT, AUDIT_BY, CHECKPOINT, META, audit_by_key, audit_key, encode, storage, storage_problem,
+    AUDIT, AUDIT_BY, CHECKPOINT, META, audit_by_key, audit_key, storage, storage_problem,
 };
 
 /// One event's audit entry.
@@ -110,7 +110,7 @@ impl Open {
             self.entries = 0;
             self.bytes.clear();
         }
-        block::push(&mut self.bytes, entry.seq, &encode(&entry.row))?;
+        block::push(&mut self.bytes, entry.seq, &entry.row)?;
         self.entries += 1;
         self.dirty = true;
         Ok(self.first)
