@@ -114,9 +114,13 @@ impl Views {
                 {
                     let (k, v) = entry.map_err(storage)?;
                     let seq = seq_of(k.value())?;
-                    let Some(bytes) = blocks.entry(block_of(v.value())?, seq)? else {
+                    // A key that sorts in range but names a later position is not shown.
+                    if seq >= end {
                         continue;
-                    };
+                    }
+                    let bytes = blocks.entry(block_of(v.value())?, seq)?.ok_or_else(|| {
+                        crate::store::storage_problem("an audit index row names a missing entry")
+                    })?;
                     if !take(seq, bytes, &mut page)? {
                         break;
                     }
@@ -400,5 +404,21 @@ mod tests {
             let positions: Vec<u64> = history.entries.iter().map(|e| e.seq).collect();
             assert_eq!(positions, [seq], "{model}");
         }
+
+        // An index row naming a block that is not there is a storage error, not a gap.
+        let txn = pieces.audit_db.begin_write().unwrap();
+        {
+            let mut index = txn.open_table(AUDIT_BY).unwrap();
+            let key = audit_by_key("acme", "model", "m-0", 2);
+            index
+                .insert(key.as_bytes(), 999u64.to_be_bytes().as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+        let filter = AuditFilter {
+            aggregate: Some(("model".into(), "m-0".into())),
+            ..AuditFilter::default()
+        };
+        assert!(pieces.audit("acme", &filter, None, 10, 1000).is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! The views' checksum: SHA-256 over every table's keys and values, so two replicas (or a
-//! rebuild and the live views) can be compared byte for byte.
+//! The views' checksum: SHA-256 over every table's keys and values (the audit trail's blocks
+//! entry by entry), so two replicas (or a rebuild and the live views) can be compared byte
+//! for byte.
 
 use redb::{ReadableTable, TableHandle};
 use sha2::{Digest, Sha256};
@@ -81,7 +82,7 @@ enum Rows {
     /// Those whose key ends in a position at or below this one (`audit_by`).
     UpTo(u64),
     /// The entries of `audit`'s blocks at or below this position, each hashed as the row
-    /// `<org>/<position>` → entry: the sum says what the trail holds, not how it is cut.
+    /// `<org>/<position>` → entry: a block's entries past the position are left out.
     Blocks(u64),
 }
 

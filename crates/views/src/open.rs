@@ -273,8 +273,8 @@ mod tests {
     }
 
     /// An audit file ahead of its views (a crash between the two commits of a batch) is
-    /// kept: what lies past the views' position is neither shown nor summed, and written
-    /// again byte for byte when the views get there.
+    /// kept: what lies past the views' position is neither shown nor summed, nor written a
+    /// second time when the views get there.
     #[test]
     fn an_audit_file_ahead_of_its_views_is_kept_and_caught_up() {
         let dir = tempfile::tempdir().unwrap();

@@ -180,8 +180,8 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ViewError> 
 ///
 /// Architecture invariant: the audit file is never behind the views file. A batch's audit
 /// rows commit first, with the same durability, and the views commit only once they did;
-/// entries past the views' checkpoint are never shown, and are written again, byte for
-/// byte, when the projector gets there.
+/// entries past the views' checkpoint are never shown, and are not written again when the
+/// projector gets there (the audit writer passes over positions its file already has).
 pub struct Views {
     /// The audit file. Declared before `db` so that it is closed (and redb's closing commit
     /// made durable) first: the audit file stays ahead.

@@ -32,8 +32,9 @@ pub(super) struct AuditWrites {
 }
 
 impl AuditWrites {
-    /// `org`'s entry at `seq`. Encoded and indexed by the audit thread: with the trail in
-    /// blocks, the views thread has the longer part of a batch's work.
+    /// `org`'s entry at `seq`. Encoded and indexed by the audit file's writer (on a thread
+    /// of its own in a large batch): with the trail in blocks, the views thread has the
+    /// longer part of a batch's work.
     pub(super) fn entry(&mut self, org: &str, seq: u64, row: AuditRow) {
         self.entries.push(Entry {
             org: org.to_owned(),
@@ -62,6 +63,8 @@ struct Open {
     /// The position of its first entry: its key.
     first: u64,
     entries: usize,
+    /// The position of the org's last entry, in the file or this transaction.
+    last: Option<u64>,
     bytes: Vec<u8>,
     /// Holds entries the table does not have yet.
     dirty: bool,
@@ -74,6 +77,7 @@ impl Open {
         let mut open = Self {
             first: 0,
             entries: BLOCK_ENTRIES,
+            last: None,
             bytes: Vec::new(),
             dirty: false,
         };
@@ -83,13 +87,14 @@ impl Open {
             .next_back()
         {
             let (key, value) = last.map_err(storage)?;
-            let entries = block::entries(value.value())?.len();
-            if entries < BLOCK_ENTRIES {
+            let entries = block::entries(value.value())?;
+            open.last = entries.last().map(|(seq, _)| *seq);
+            if entries.len() < BLOCK_ENTRIES {
                 open = Self {
                     first: seq_of(key.value())?,
-                    entries,
+                    entries: entries.len(),
                     bytes: value.value().to_vec(),
-                    dirty: false,
+                    ..open
                 };
             }
         }
@@ -97,13 +102,17 @@ impl Open {
     }
 
     /// Appends the entry at `seq`, first writing the block out if it is full; returns the
-    /// position of the block it went into.
+    /// position of the block it went into, or `None` if the org has an entry at or past
+    /// `seq` already (positions only grow: the entry is in).
     fn push(
         &mut self,
         audit: &mut AuditTable<'_>,
         org: &str,
         entry: &Entry,
-    ) -> Result<u64, ProjectError> {
+    ) -> Result<Option<u64>, ProjectError> {
+        if self.last.is_some_and(|last| entry.seq <= last) {
+            return Ok(None);
+        }
         if self.entries >= BLOCK_ENTRIES {
             self.write(audit, org)?;
             self.first = entry.seq;
@@ -112,8 +121,9 @@ impl Open {
         }
         block::push(&mut self.bytes, entry.seq, &entry.row)?;
         self.entries += 1;
+        self.last = Some(entry.seq);
         self.dirty = true;
-        Ok(self.first)
+        Ok(Some(self.first))
     }
 
     fn write(&mut self, audit: &mut AuditTable<'_>, org: &str) -> Result<(), ProjectError> {
@@ -165,7 +175,9 @@ pub(super) fn write(
                 let block = open
                     .get_mut(&entry.org)
                     .ok_or_else(|| storage_problem("an org's open audit block went missing"))?;
-                let first = block.push(&mut audit, &entry.org, entry)?;
+                let Some(first) = block.push(&mut audit, &entry.org, entry)? else {
+                    continue;
+                };
                 let row = &entry.row;
                 for (kind, id) in std::iter::once((&row.kind, &row.aggregate_id))
                     .chain(row.related.iter().map(|(k, i)| (k, i)))
@@ -189,4 +201,95 @@ pub(super) fn write(
     }
     txn.commit().map_err(storage)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Views;
+    use crate::store::AUDIT_BY;
+
+    fn row(seq: u64) -> AuditRow {
+        AuditRow {
+            seq,
+            recorded_at_ms: 1,
+            kind: "model".into(),
+            aggregate_id: format!("m-{seq}"),
+            action: "model.added".into(),
+            summary: "model added".into(),
+            actor: eventlog::Actor {
+                kind: eventlog::ActorKind::System,
+                id: "test".into(),
+                label: "test".into(),
+            },
+            request_id: "r".into(),
+            command_id: "c".into(),
+            client_addr: String::new(),
+            changes: Vec::new(),
+            related: Vec::new(),
+        }
+    }
+
+    fn writes(orgs_and_positions: &[(&str, u64)]) -> Chunk {
+        let mut writes = AuditWrites::default();
+        for (org, seq) in orgs_and_positions {
+            writes.entry(org, *seq, row(*seq));
+        }
+        Chunk::Entries(writes)
+    }
+
+    /// Orgs interleaved in a batch keep a block each, and a position the file has already
+    /// (a redelivery, or a batch replayed over an audit file ahead of its views) is passed
+    /// over rather than framed twice.
+    #[test]
+    fn each_org_has_its_blocks_and_no_position_is_written_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::open(&dir.path().join("views.redb")).unwrap();
+        let first: Vec<(&str, u64)> = (1..=20)
+            .map(|seq| (if seq % 2 == 0 { "acme" } else { "beta" }, seq))
+            .collect();
+        write(
+            &views.audit_db,
+            Durability::None,
+            20,
+            [writes(&first), Chunk::Commit],
+        )
+        .unwrap();
+        // The last two again with the next ones, checkpoint lowered as if not yet written.
+        let again = [("acme", 20), ("beta", 19), ("acme", 21), ("acme", 22)];
+        let txn = views.audit_db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(CHECKPOINT, 18)
+            .unwrap();
+        txn.commit().unwrap();
+        write(
+            &views.audit_db,
+            Durability::None,
+            22,
+            [writes(&again), Chunk::Commit],
+        )
+        .unwrap();
+
+        let txn = views.audit_db.begin_read().unwrap();
+        let audit = txn.open_table(AUDIT).unwrap();
+        let mut blocks = Vec::new();
+        for row in audit.iter().unwrap() {
+            let (k, v) = row.unwrap();
+            let positions: Vec<u64> = block::entries(v.value())
+                .unwrap()
+                .iter()
+                .map(|(seq, _)| *seq)
+                .collect();
+            blocks.push((String::from_utf8(k.value().to_vec()).unwrap(), positions));
+        }
+        let mut acme: Vec<u64> = (2..=22).step_by(2).chain([21]).collect();
+        acme.sort_unstable();
+        let beta: Vec<u64> = (1..=19).step_by(2).collect();
+        assert_eq!(blocks.len(), 2, "{blocks:?}");
+        assert_eq!(blocks[0], (audit_key("acme", 2), acme));
+        assert_eq!(blocks[1], (audit_key("beta", 1), beta));
+        let index = txn.open_table(AUDIT_BY).unwrap();
+        assert_eq!(index.iter().unwrap().count(), 22, "a key per position");
+    }
 }
