@@ -67,7 +67,7 @@ impl Described {
         }
     }
 
-    fn changes(mut self, before: &[Field], after: &[Field]) -> Self {
+    fn changes(mut self, before: Vec<Field>, after: Vec<Field>) -> Self {
         self.changes.extend(diff(before, after));
         self
     }
@@ -182,8 +182,8 @@ fn describe(t: &Tables<'_>, envelope: &Envelope, event: &Event) -> Result<Descri
                 credential::Event::Deleted => "credential deleted".to_owned(),
             };
             Described::new(summary).changes(
-                &credential_fields(before.as_ref()),
-                &credential_fields(after.as_ref()),
+                credential_fields(before.as_ref()),
+                credential_fields(after.as_ref()),
             )
         }
         Event::Catalog(event) => describe_catalog(event),
@@ -204,8 +204,8 @@ fn describe(t: &Tables<'_>, envelope: &Envelope, event: &Event) -> Result<Descri
                 (domain::workflow::Event::Deleted, _) => "workflow deleted",
             };
             Described::new(summary).changes(
-                &workflow_fields(before.as_ref()),
-                &workflow_fields(after.as_ref()),
+                workflow_fields(before.as_ref()),
+                workflow_fields(after.as_ref()),
             )
         }
         Event::ConnectionTest(connection_test::Event::Requested { draft, model }) => {
@@ -283,10 +283,7 @@ fn describe_model(
         }
         model::Event::Reactivated => Described::new("model reactivated"),
     };
-    described = described.changes(
-        &model_fields(before.as_ref()),
-        &model_fields(after.as_ref()),
-    );
+    described = described.changes(model_fields(before.as_ref()), model_fields(after.as_ref()));
     // A credential taken up or let go shows in that credential's history too.
     let credential_of = |m: Option<&Model>| m.and_then(|m| m.credential_id.clone());
     let (was, is) = (
@@ -304,18 +301,18 @@ fn describe_model(
 /// A field's name and its value as people read it (`None`: not set).
 type Field = (&'static str, Option<String>);
 
-/// The fields that differ between two states, in the order they are listed.
-fn diff(before: &[Field], after: &[Field]) -> Vec<Change> {
+/// The fields that differ between two states, in the order they are listed; the values
+/// are moved into the changes, not copied.
+fn diff(before: Vec<Field>, after: Vec<Field>) -> impl Iterator<Item = Change> {
     before
-        .iter()
+        .into_iter()
         .zip(after)
         .filter(|((_, b), (_, a))| b != a)
-        .map(|((field, b), (_, a))| Change {
-            field: (*field).to_owned(),
-            before: b.clone(),
-            after: a.clone(),
+        .map(|((field, before), (_, after))| Change {
+            field: field.to_owned(),
+            before,
+            after,
         })
-        .collect()
 }
 
 fn model_fields(model: Option<&Model>) -> Vec<Field> {
