@@ -8,6 +8,7 @@ use crate::block;
 use crate::rows::AuditRow;
 use crate::store::{
     AUDIT, AUDIT_BY, CHAIN, HEAD, ViewError, Views, audit_by_key, audit_key, decode, storage,
+    storage_problem,
 };
 
 /// Which entries to keep. Every part set must match.
@@ -119,7 +120,7 @@ impl Views {
                         continue;
                     }
                     let bytes = blocks.entry(block_of(v.value())?, seq)?.ok_or_else(|| {
-                        crate::store::storage_problem("an audit index row names a missing entry")
+                        storage_problem("an audit index row names a missing entry")
                     })?;
                     if !take(seq, bytes, &mut page)? {
                         break;
@@ -230,7 +231,7 @@ fn block_of(value: &[u8]) -> Result<u64, ViewError> {
     value
         .try_into()
         .map(u64::from_be_bytes)
-        .map_err(|_| crate::store::storage_problem("an audit index row without a block"))
+        .map_err(|_| storage_problem("an audit index row without a block"))
 }
 
 /// The position at the end of an audit key (its last 20 digits).
@@ -239,7 +240,7 @@ pub(crate) fn seq_of(key: &[u8]) -> Result<u64, ViewError> {
         .checked_sub(20)
         .and_then(|at| std::str::from_utf8(&key[at..]).ok())
         .and_then(|digits| digits.parse().ok())
-        .ok_or_else(|| crate::store::storage_problem("an audit key without a position"))
+        .ok_or_else(|| storage_problem("an audit key without a position"))
 }
 
 #[cfg(test)]

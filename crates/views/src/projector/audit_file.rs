@@ -6,6 +6,7 @@
 //! entry's block, so a history reads each block with a point read.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
 
 use redb::{Database, Durability, ReadableTable, Table};
 
@@ -60,6 +61,7 @@ type AuditTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 
 /// An org's last block during a transaction.
 struct Open {
+    org: String,
     /// The position of its first entry: its key.
     first: u64,
     entries: usize,
@@ -72,9 +74,10 @@ struct Open {
 
 impl Open {
     /// `org`'s last block as the table has it; a full one (or none) is left to be followed.
-    fn last_of(audit: &AuditTable<'_>, org: &str) -> Result<Self, ProjectError> {
+    fn last_of(audit: &AuditTable<'_>, org: String) -> Result<Self, ProjectError> {
         let (start, stop) = (format!("{org}/"), format!("{org}0"));
         let mut open = Self {
+            org,
             first: 0,
             entries: BLOCK_ENTRIES,
             last: None,
@@ -107,29 +110,32 @@ impl Open {
     fn push(
         &mut self,
         audit: &mut AuditTable<'_>,
-        org: &str,
-        entry: &Entry,
+        seq: u64,
+        row: &AuditRow,
     ) -> Result<Option<u64>, ProjectError> {
-        if self.last.is_some_and(|last| entry.seq <= last) {
+        if self.last.is_some_and(|last| seq <= last) {
             return Ok(None);
         }
         if self.entries >= BLOCK_ENTRIES {
-            self.write(audit, org)?;
-            self.first = entry.seq;
+            self.write(audit)?;
+            self.first = seq;
             self.entries = 0;
             self.bytes.clear();
         }
-        block::push(&mut self.bytes, entry.seq, &entry.row)?;
+        block::push(&mut self.bytes, seq, row)?;
         self.entries += 1;
-        self.last = Some(entry.seq);
+        self.last = Some(seq);
         self.dirty = true;
         Ok(Some(self.first))
     }
 
-    fn write(&mut self, audit: &mut AuditTable<'_>, org: &str) -> Result<(), ProjectError> {
+    fn write(&mut self, audit: &mut AuditTable<'_>) -> Result<(), ProjectError> {
         if self.dirty {
             audit
-                .insert(audit_key(org, self.first).as_bytes(), self.bytes.as_slice())
+                .insert(
+                    audit_key(&self.org, self.first).as_bytes(),
+                    self.bytes.as_slice(),
+                )
                 .map_err(storage)?;
             self.dirty = false;
         }
@@ -167,22 +173,24 @@ pub(super) fn write(
                 None => return Err(storage_problem("the batch was not folded").into()),
             };
             let mut keys = Vec::with_capacity(writes.entries.len());
-            for entry in writes.entries.iter().filter(|e| e.seq > written) {
-                if !open.contains_key(&entry.org) {
-                    let block = Open::last_of(&audit, &entry.org)?;
-                    open.insert(entry.org.clone(), block);
+            for Entry { org, seq, row } in writes.entries {
+                if seq <= written {
+                    continue;
                 }
-                let block = open
-                    .get_mut(&entry.org)
-                    .ok_or_else(|| storage_problem("an org's open audit block went missing"))?;
-                let Some(first) = block.push(&mut audit, &entry.org, entry)? else {
+                let block = match open.entry(org) {
+                    Slot::Occupied(slot) => slot.into_mut(),
+                    Slot::Vacant(slot) => {
+                        let block = Open::last_of(&audit, slot.key().clone())?;
+                        slot.insert(block)
+                    }
+                };
+                let Some(first) = block.push(&mut audit, seq, &row)? else {
                     continue;
                 };
-                let row = &entry.row;
                 for (kind, id) in std::iter::once((&row.kind, &row.aggregate_id))
                     .chain(row.related.iter().map(|(k, i)| (k, i)))
                 {
-                    keys.push((audit_by_key(&entry.org, kind, id, entry.seq), first));
+                    keys.push((audit_by_key(&block.org, kind, id, seq), first));
                 }
             }
             // In key order: sorted inserts are the cheaper B-tree work.
@@ -193,8 +201,8 @@ pub(super) fn write(
                     .map_err(storage)?;
             }
         }
-        for (org, block) in &mut open {
-            block.write(&mut audit, org)?;
+        for block in open.values_mut() {
+            block.write(&mut audit)?;
         }
         meta.insert(CHECKPOINT, checkpoint.max(written))
             .map_err(storage)?;
