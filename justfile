@@ -13,6 +13,9 @@ test: deps lint
     # run below compiles nothing again, and the CLI tests find target/debug/modelreg.
     cargo build --workspace --all-targets
     cargo test --workspace
+    # Again on the current nats-server, the one production needs (ops/README.md): the run
+    # above used Debian's. Every test that starts a server starts this one instead.
+    TESTKIT_NATS_SERVER="$PWD/target/nats-server-venv/bin/nats-server" cargo test --workspace
 
 # Benchmarks: ratios against raw baselines measured in the same run.
 bench *ARGS: deps

