@@ -182,8 +182,11 @@ fn newest_first(
         .map_err(storage)?
         .rev()
     {
-        let (_, value) = block.map_err(storage)?;
-        for (seq, bytes) in block::entries(value.value())?.into_iter().rev() {
+        let (key, value) = block.map_err(storage)?;
+        for (seq, bytes) in block::entries(value.value(), seq_of(key.value())?)?
+            .into_iter()
+            .rev()
+        {
             if seq < end && !visit(seq, bytes)? {
                 return Ok(());
             }
@@ -220,7 +223,7 @@ impl<'a> Blocks<'a> {
                 .map(|block| (first, block));
         }
         match &self.last {
-            Some((_, block)) => block::find(block.value(), seq),
+            Some((_, block)) => block::find(block.value(), first, seq),
             None => Ok(None),
         }
     }

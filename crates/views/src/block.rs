@@ -31,33 +31,80 @@ pub(crate) fn push<T: Serialize>(block: &mut Vec<u8>, seq: u64, row: &T) -> Resu
     Ok(())
 }
 
-/// The entries of `block`, oldest first: each one's position and its encoded entry.
-pub(crate) fn entries(block: &[u8]) -> Result<Vec<(u64, &[u8])>, ViewError> {
-    let mut entries = Vec::with_capacity(BLOCK_ENTRIES);
-    let mut rest = block;
-    while !rest.is_empty() {
-        let (seq, entry, after) = frame(rest)?;
-        entries.push((seq, entry));
-        rest = after;
-    }
-    Ok(entries)
+/// The entries of `block`, whose key is the position `first`, oldest first: each one's
+/// position and its encoded entry.
+pub(crate) fn entries(block: &[u8], first: u64) -> Result<Vec<(u64, &[u8])>, ViewError> {
+    Frames::new(block, first).collect()
 }
 
-/// The encoded entry at `seq` in `block`, if it holds one; its frames are walked, not
-/// collected.
-pub(crate) fn find(block: &[u8], seq: u64) -> Result<Option<&[u8]>, ViewError> {
-    let mut rest = block;
-    while !rest.is_empty() {
-        let (at, entry, after) = frame(rest)?;
+/// The encoded entry at `seq` in `block` (keyed by `first`), if it holds one; its frames
+/// are walked, not collected.
+pub(crate) fn find(block: &[u8], first: u64, seq: u64) -> Result<Option<&[u8]>, ViewError> {
+    for frame in Frames::new(block, first) {
+        let (at, entry) = frame?;
         if at == seq {
             return Ok(Some(entry));
         }
         if at > seq {
             break;
         }
-        rest = after;
     }
     Ok(None)
+}
+
+/// A block's frames, checked as they are read: the first at the block's key, each after
+/// the one before. A block that breaks either (a damaged or altered file) is a storage
+/// error, not entries in the wrong place or order.
+struct Frames<'a> {
+    rest: &'a [u8],
+    first: u64,
+    last: Option<u64>,
+}
+
+impl<'a> Frames<'a> {
+    fn new(block: &'a [u8], first: u64) -> Self {
+        Self {
+            rest: block,
+            first,
+            last: None,
+        }
+    }
+
+    fn read(&mut self) -> Result<(u64, &'a [u8]), ViewError> {
+        let (seq, entry, after) = frame(self.rest)?;
+        match self.last {
+            None if seq != self.first => {
+                return Err(storage_problem(
+                    "an audit block whose first entry is not at its key's position",
+                ));
+            }
+            Some(last) if seq <= last => {
+                return Err(storage_problem(
+                    "an audit block whose positions do not grow",
+                ));
+            }
+            _ => {}
+        }
+        self.last = Some(seq);
+        self.rest = after;
+        Ok((seq, entry))
+    }
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = Result<(u64, &'a [u8]), ViewError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let read = self.read();
+        if read.is_err() {
+            // Nothing after a broken frame can be trusted.
+            self.rest = &[];
+        }
+        Some(read)
+    }
 }
 
 /// The first frame of `frames`: its position, its entry and the frames after it.
@@ -88,7 +135,7 @@ mod tests {
         push(&mut block, 9, &"").unwrap();
         push(&mut block, u64::MAX, &"last").unwrap();
         let encoded = |text: &str| postcard::to_stdvec(text).unwrap();
-        let read: Vec<(u64, Vec<u8>)> = entries(&block)
+        let read: Vec<(u64, Vec<u8>)> = entries(&block, 7)
             .unwrap()
             .into_iter()
             .map(|(seq, entry)| (seq, entry.to_vec()))
@@ -101,9 +148,9 @@ mod tests {
                 (u64::MAX, encoded("last"))
             ]
         );
-        assert!(entries(&[]).unwrap().is_empty());
-        assert_eq!(find(&block, 9).unwrap(), Some(encoded("").as_slice()));
-        assert_eq!(find(&block, 8).unwrap(), None);
+        assert!(entries(&[], 1).unwrap().is_empty());
+        assert_eq!(find(&block, 7, 9).unwrap(), Some(encoded("").as_slice()));
+        assert_eq!(find(&block, 7, 8).unwrap(), None);
     }
 
     #[test]
@@ -111,11 +158,30 @@ mod tests {
         let mut block = Vec::new();
         push(&mut block, 1, &"entry").unwrap();
         for cut in 1..block.len() {
-            assert!(entries(&block[..cut]).is_err(), "cut at {cut}");
-            assert!(find(&block[..cut], 1).is_err(), "cut at {cut}");
+            assert!(entries(&block[..cut], 1).is_err(), "cut at {cut}");
+            assert!(find(&block[..cut], 1, 1).is_err(), "cut at {cut}");
         }
         let mut long = block.clone();
         long[8..12].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(entries(&long).is_err());
+        assert!(entries(&long, 1).is_err());
+    }
+
+    /// A block under another key, or with its frames out of order (a damaged or altered
+    /// file), is refused, never read as entries at the wrong positions.
+    #[test]
+    fn a_block_must_start_at_its_key_and_grow() {
+        let mut block = Vec::new();
+        push(&mut block, 17, &"a").unwrap();
+        push(&mut block, 18, &"b").unwrap();
+        assert_eq!(entries(&block, 17).unwrap().len(), 2);
+        assert!(entries(&block, 1).is_err(), "under another key");
+        assert!(find(&block, 1, 18).is_err(), "under another key");
+        for (second, what) in [(17, "repeated"), (3, "going back")] {
+            let mut bad = Vec::new();
+            push(&mut bad, 17, &"a").unwrap();
+            push(&mut bad, second, &"b").unwrap();
+            assert!(entries(&bad, 17).is_err(), "{what}");
+            assert!(find(&bad, 17, 40).is_err(), "{what}");
+        }
     }
 }

@@ -111,7 +111,7 @@ fn table_digest(table: &Table, rows: Rows) -> Result<(u64, [u8; 32]), ViewError>
                     .checked_sub(21)
                     .and_then(|at| std::str::from_utf8(&key[..at]).ok())
                     .ok_or_else(|| storage_problem("an audit key without an org"))?;
-                for (seq, bytes) in block::entries(v.value())? {
+                for (seq, bytes) in block::entries(v.value(), seq_of(key)?)? {
                     if seq <= up_to {
                         hash_pair(&mut hasher, audit_key(org, seq).as_bytes(), bytes);
                         counted += 1;

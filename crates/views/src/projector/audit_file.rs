@@ -90,11 +90,12 @@ impl Open {
             .next_back()
         {
             let (key, value) = last.map_err(storage)?;
-            let entries = block::entries(value.value())?;
+            let first = seq_of(key.value())?;
+            let entries = block::entries(value.value(), first)?;
             open.last = entries.last().map(|(seq, _)| *seq);
             if entries.len() < BLOCK_ENTRIES {
                 open = Self {
-                    first: seq_of(key.value())?,
+                    first,
                     entries: entries.len(),
                     bytes: value.value().to_vec(),
                     ..open
@@ -284,7 +285,7 @@ mod tests {
         let mut blocks = Vec::new();
         for row in audit.iter().unwrap() {
             let (k, v) = row.unwrap();
-            let positions: Vec<u64> = block::entries(v.value())
+            let positions: Vec<u64> = block::entries(v.value(), seq_of(k.value()).unwrap())
                 .unwrap()
                 .iter()
                 .map(|(seq, _)| *seq)
