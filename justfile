@@ -28,10 +28,10 @@ fmt:
 lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
-# The cluster tests: 3-node nats-server clusters on loopback, on Debian's server and the
-# current one (slow, so apart from `just test`; CI runs both).
-# `--workspace` as in `test`, so it reuses that build instead of resolving features anew.
+# Slow, so apart from `just test`; CI runs it after the suite.
+# The cluster tests: 3-node nats-server clusters on loopback, both server versions.
 test-cluster: deps
+    # `--workspace` as in `test`, so it reuses that build instead of resolving features anew.
     cargo test --workspace -- --ignored --test-threads 1 cluster::
 
 # Tests and benchmarks start their own nats-server processes: Debian's (installed if
@@ -39,6 +39,7 @@ test-cluster: deps
 # pinned, in a virtual environment under target/ (installed once, kept while its version
 # is the pinned one). The console's browser test drives Debian's chromium through its
 # chromedriver (installed if missing).
+# What the tests and benchmarks need: nats-server (two versions), chromium, LiteLLM.
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
