@@ -1,6 +1,7 @@
 //! Orgs, API tokens and authentication. A token is `mr_<token id>_<secret>`; only the
 //! SHA-256 of the secret part is recorded, in the org's `TokenIssued` event.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -406,7 +407,7 @@ pub fn authenticate(registry: &Registry, bearer: &str) -> Result<Principal, AppE
         None => {
             // The position first: a revocation applied after it makes this read stale.
             let position = registry.views.position();
-            let row = registry.views.token(token_id)?.ok_or_else(invalid)?;
+            let row = Arc::new(registry.views.token(token_id)?.ok_or_else(invalid)?);
             registry.tokens.put(&row, position);
             row
         }
@@ -446,7 +447,7 @@ pub fn authenticate(registry: &Registry, bearer: &str) -> Result<Principal, AppE
         actor: Actor {
             kind: ActorKind::Token,
             id: row.token_id.as_str().to_owned(),
-            label: row.label,
+            label: row.label.clone(),
         },
     })
 }
@@ -459,23 +460,27 @@ pub fn exists(registry: &Registry, org: &OrgId) -> Result<bool, AppError> {
 /// Token rows by token id, each with when and at which views position it was read. A row
 /// changes only when its token is revoked: an entry read before the views' last revocation
 /// is read again, so a revocation holds from the views position that applied it on (not
-/// after a TTL). Entries also expire, bounding the memory of tokens no longer used.
+/// after a TTL). Entries also expire, bounding the memory of tokens no longer used. A row is
+/// shared, not copied, with each request that reads it.
 #[derive(Default)]
 pub(crate) struct TokenCache {
-    rows: std::sync::RwLock<std::collections::HashMap<String, (views::TokenRow, Instant, u64)>>,
+    rows: std::sync::RwLock<std::collections::HashMap<String, CachedToken>>,
 }
+
+/// A cached row, when it was read and at which views position.
+type CachedToken = (Arc<views::TokenRow>, Instant, u64);
 
 impl TokenCache {
     const TTL: Duration = Duration::from_secs(30);
     const CAPACITY: usize = 100_000;
 
-    fn get(&self, token_id: &str, last_revocation: u64) -> Option<views::TokenRow> {
+    fn get(&self, token_id: &str, last_revocation: u64) -> Option<Arc<views::TokenRow>> {
         let rows = self.rows.read().ok()?;
         let (row, at, position) = rows.get(token_id)?;
-        (at.elapsed() < Self::TTL && *position >= last_revocation).then(|| row.clone())
+        (at.elapsed() < Self::TTL && *position >= last_revocation).then(|| Arc::clone(row))
     }
 
-    fn put(&self, row: &views::TokenRow, position: u64) {
+    fn put(&self, row: &Arc<views::TokenRow>, position: u64) {
         let Ok(mut rows) = self.rows.write() else {
             return;
         };
@@ -484,7 +489,7 @@ impl TokenCache {
         }
         rows.insert(
             row.token_id.as_str().to_owned(),
-            (row.clone(), Instant::now(), position),
+            (Arc::clone(row), Instant::now(), position),
         );
     }
 }

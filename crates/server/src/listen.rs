@@ -64,7 +64,11 @@ pub(crate) async fn serve(
         let service = TowerToHyperService::new(tower::ServiceExt::map_request(
             app.clone(),
             move |mut request: axum::extract::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ClientAddr(peer));
+                // Commands record it (`auth::Caller`); reads, resolve among them, skip the
+                // insert.
+                if request.method() != hyper::Method::GET {
+                    request.extensions_mut().insert(ClientAddr(peer));
+                }
                 request
             },
         ));

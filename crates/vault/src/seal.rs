@@ -37,10 +37,15 @@ impl SecretContext<'_> {
     pub fn key_id(&self) -> Result<String, VaultError> {
         check_token("org", self.org)?;
         check_token("credential id", self.credential_id)?;
-        Ok(format!(
-            "{}.{}.{}",
-            self.org, self.credential_id, self.version
-        ))
+        // Pushed rather than `format!`ed: every resolve names its data key.
+        let mut version = itoa::Buffer::new();
+        let version = version.format(self.version);
+        let mut id =
+            String::with_capacity(self.org.len() + self.credential_id.len() + version.len() + 2);
+        for part in [self.org, ".", self.credential_id, ".", version] {
+            id.push_str(part);
+        }
+        Ok(id)
     }
 
     /// The additional authenticated data: a version tag, then each field length-prefixed
