@@ -47,8 +47,7 @@ impl FromRequestParts<Arc<Registry>> for Caller {
                 )
             })?;
         let principal = app::orgs::authenticate(registry, bearer.trim()).map_err(Problem::from)?;
-        // Reads append nothing, so they need no ids (and skip making them on the hot path).
-        if parts.method == axum::http::Method::GET {
+        if is_read(&parts.method) {
             return Ok(Caller(Ctx::read(principal)));
         }
         let key =
@@ -67,6 +66,12 @@ impl FromRequestParts<Arc<Registry>> for Caller {
             None => ctx,
         }))
     }
+}
+
+/// Whether a request only reads. Reads append nothing, so they need no ids and no peer
+/// address (and skip making them on the hot path).
+pub(crate) fn is_read(method: &axum::http::Method) -> bool {
+    method == axum::http::Method::GET
 }
 
 /// A header's value as text; one that is not visible ASCII counts as absent, except for the

@@ -64,9 +64,8 @@ pub(crate) async fn serve(
         let service = TowerToHyperService::new(tower::ServiceExt::map_request(
             app.clone(),
             move |mut request: axum::extract::Request<hyper::body::Incoming>| {
-                // Commands record it (`auth::Caller`); reads, resolve among them, skip the
-                // insert.
-                if request.method() != hyper::Method::GET {
+                // Commands record it (`auth::Caller`); reads, resolve among them, do not.
+                if !crate::auth::is_read(request.method()) {
                     request.extensions_mut().insert(ClientAddr(peer));
                 }
                 request
