@@ -200,6 +200,24 @@ async fn adding_is_gated_on_a_passing_test_of_that_draft() {
         "{text}"
     );
     assert!(text.contains("modelreg_projection_lag "), "{text}");
+    // The projector's writes are counted: every event it wrote, in at least one batch, and
+    // no more than the views hold (the counters are read before the position).
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in:\n{text}"))
+    };
+    let events = value("modelreg_projector_events_total");
+    let batches = value("modelreg_projector_batches_total");
+    assert!(
+        events >= 1.0 && events <= value("modelreg_views_position"),
+        "{text}"
+    );
+    assert!(batches >= 1.0 && batches <= events, "{text}");
+    assert!(
+        value("modelreg_projector_busy_seconds_total") > 0.0,
+        "{text}"
+    );
 }
 
 /// `test: true` makes the three calls (test, poll, add) one, and refuses what the gate

@@ -93,6 +93,8 @@ pub(crate) struct HttpResults {
     /// The connection tests run (request + long poll) to get receipts for the inline-credential
     /// drafts, one per key; untimed setup for the measured adds, shown for information.
     pub receipts: Option<Measurement>,
+    /// What the projector wrote during each measured run, in the order of `runs`.
+    pub projector: Vec<views::ProjectorWrites>,
 }
 
 /// The registry in-process on the bench's NATS server, as the end-to-end tests run it
@@ -134,6 +136,7 @@ where
         runs: Vec::new(),
         gated,
         receipts: None,
+        projector: Vec::new(),
     };
     let mut next = 0;
     for (index, (body, load)) in runs.iter().enumerate() {
@@ -205,9 +208,13 @@ where
         };
         closed_loop(load.clients, next, load.warmup, None, add.clone()).await?;
         next += load.warmup;
+        let written = harness.registry.views().projector_writes();
         results
             .runs
             .push(closed_loop(load.clients, next, load.count, Some(nats_pid), add).await?);
+        results
+            .projector
+            .push(harness.registry.views().projector_writes().since(written));
         next += load.count;
     }
 

@@ -1,5 +1,6 @@
 //! Prometheus metrics with prometheus-client: request latency per route, commands by
-//! outcome, and, read at each scrape, log and views positions, projection lag and worker jobs.
+//! outcome, and, read at each scrape, log and views positions, projection lag, what the
+//! projector wrote (batches, events, time spent) and worker jobs.
 //!
 //! Every label comes from a fixed set (a known method or `OTHER`, a route template or
 //! `unmatched`, a status class), never from the raw request, so clients cannot grow the
@@ -221,6 +222,11 @@ pub struct Scrape {
     pub projector_interrupted: u64,
     /// `app::ConsumerHealth::losses()`.
     pub consumer_losses: Vec<(String, u64)>,
+    /// What the projector wrote since start (`views::Views::projector_writes()`): batches,
+    /// events, and the time spent writing them.
+    pub projector_batches: u64,
+    pub projector_events: u64,
+    pub projector_busy: Duration,
 }
 
 impl Collector for Scrape {
@@ -237,6 +243,33 @@ impl Collector for Scrape {
                 ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
             }
         }
+        for (name, help, count) in [
+            (
+                "modelreg_projector_batches",
+                "Batches the projector wrote: one write transaction per views file each.",
+                self.projector_batches,
+            ),
+            (
+                "modelreg_projector_events",
+                "Events the projector wrote into the views.",
+                self.projector_events,
+            ),
+        ] {
+            let counter = ConstCounter::new(count);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let busy = ConstCounter::new(self.projector_busy.as_secs_f64());
+        busy.encode(encoder.encode_descriptor(
+            "modelreg_projector_busy_seconds",
+            "Time the projector spent writing batches; a rate near 1 means commands wait on it.",
+            None,
+            busy.metric_type(),
+        )?)?;
         let resumes = ConstCounter::new(self.projector_resumes);
         resumes.encode(encoder.encode_descriptor(
             "modelreg_projector_resumes",
@@ -311,6 +344,9 @@ mod tests {
             projector_resumes: 2,
             projector_interrupted: 1,
             consumer_losses: vec![("dependents".to_owned(), 3)],
+            projector_batches: 4,
+            projector_events: 90,
+            projector_busy: Duration::from_millis(1500),
         });
         for line in [
             "# HELP modelreg_http_request_duration_seconds HTTP request latency.",
@@ -332,6 +368,11 @@ mod tests {
             "modelreg_projector_resumes_total 2",
             "modelreg_projector_interrupted 1",
             "modelreg_consumer_losses_total{consumer=\"dependents\"} 3",
+            "# TYPE modelreg_projector_batches_total counter",
+            "modelreg_projector_batches_total 4",
+            "modelreg_projector_events_total 90",
+            "# TYPE modelreg_projector_busy_seconds_total counter",
+            "modelreg_projector_busy_seconds_total 1.5",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
         }

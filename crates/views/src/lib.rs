@@ -24,4 +24,4 @@ pub use rows::{
     LastTest, ModelRow, Notice, OrgRow, Retirement, StreamPos, TokenRow, UsageRow, VersionRow,
     WorkflowRow,
 };
-pub use store::{ViewError, Views};
+pub use store::{ProjectorWrites, ViewError, Views};

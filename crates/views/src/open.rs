@@ -95,6 +95,7 @@ impl Views {
             interrupted: watch::Sender::new(None),
             resumes: std::sync::atomic::AtomicU64::new(0),
             last_revocation: std::sync::atomic::AtomicU64::new(0),
+            written: crate::store::WriteCounters::default(),
         };
         let checkpoint = views.checkpoint()?;
         views.applied.send_replace(checkpoint);

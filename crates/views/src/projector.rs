@@ -200,6 +200,8 @@ async fn follow(
             why = &mut stalled => return Err(ProjectError::Log(why)),
         };
         let messages = batch?;
+        let events: usize = messages.iter().map(Vec::len).sum();
+        let writing = std::time::Instant::now();
         let durable = last_durable.elapsed() >= DURABLE_EVERY;
         let durability = if durable {
             Durability::Immediate
@@ -212,6 +214,7 @@ async fn follow(
         })
         .await
         .map_err(|e| ProjectError::Task(e.to_string()))??;
+        views.written.record(events, writing.elapsed());
         if durable {
             last_durable = tokio::time::Instant::now();
         }
@@ -274,6 +277,7 @@ mod tests {
 
     use super::fixtures::messages;
     use super::*;
+    use crate::ProjectorWrites;
 
     #[test]
     fn resume_pauses_double_from_100_ms_to_1_s_and_stay_there() {
@@ -396,7 +400,8 @@ mod tests {
         projector.await.unwrap().unwrap();
     }
 
-    /// A quiet log is no stall: with nothing past the views, the tail is kept.
+    /// A quiet log is no stall: with nothing past the views, the tail is kept. What the
+    /// projector wrote meanwhile is counted.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_quiet_log_keeps_its_tail() {
         let dir = tempfile::tempdir().unwrap();
@@ -423,6 +428,12 @@ mod tests {
             views.changed(Duration::from_millis(100)).await;
         }
         assert_eq!(views.resumes(), 0);
+        // Every event is counted once, in at least one batch, and writing them took time.
+        let written = views.projector_writes();
+        assert_eq!(written.events, 3, "{written:?}");
+        assert!((1..=3).contains(&written.batches), "{written:?}");
+        assert!(written.busy > Duration::ZERO, "{written:?}");
+        assert_eq!(written.since(written), ProjectorWrites::default());
         let _ = stop.send(());
         projector.await.unwrap().unwrap();
     }

@@ -204,6 +204,49 @@ pub struct Views {
     /// The position of the last batch that revoked a token: a token row read at an earlier
     /// position may be stale.
     pub(crate) last_revocation: std::sync::atomic::AtomicU64,
+    /// What the live projector wrote since start.
+    pub(crate) written: WriteCounters,
+}
+
+/// The live projector's writes, counted as they happen and read at a scrape.
+#[derive(Default)]
+pub(crate) struct WriteCounters {
+    batches: std::sync::atomic::AtomicU64,
+    events: std::sync::atomic::AtomicU64,
+    busy_ns: std::sync::atomic::AtomicU64,
+}
+
+impl WriteCounters {
+    /// A batch of `events` written in `took`.
+    pub(crate) fn record(&self, events: usize, took: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.batches.fetch_add(1, Relaxed);
+        self.events
+            .fetch_add(u64::try_from(events).unwrap_or(u64::MAX), Relaxed);
+        self.busy_ns
+            .fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    }
+}
+
+/// What the live projector wrote: batches (one write transaction per file each), the events
+/// in them, and the time spent writing them. `busy` growing nearly as fast as the clock means
+/// the projector is the bottleneck of commands (read your writes waits on it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProjectorWrites {
+    pub batches: u64,
+    pub events: u64,
+    pub busy: Duration,
+}
+
+impl ProjectorWrites {
+    /// What was written between `earlier` and `self`.
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            batches: self.batches.saturating_sub(earlier.batches),
+            events: self.events.saturating_sub(earlier.events),
+            busy: self.busy.saturating_sub(earlier.busy),
+        }
+    }
 }
 
 impl Views {
@@ -258,6 +301,16 @@ impl Views {
     /// How often the projector lost the log and resumed from its checkpoint since start.
     pub fn resumes(&self) -> u64 {
         self.resumes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// What the live projector wrote since start (a rebuild is not counted).
+    pub fn projector_writes(&self) -> ProjectorWrites {
+        use std::sync::atomic::Ordering::Relaxed;
+        ProjectorWrites {
+            batches: self.written.batches.load(Relaxed),
+            events: self.written.events.load(Relaxed),
+            busy: Duration::from_nanos(self.written.busy_ns.load(Relaxed)),
+        }
     }
 
     fn get<T: DeserializeOwned>(

@@ -119,6 +119,9 @@ pub(crate) async fn commands_section(cli: &Cli, nats: &NatsServer) -> anyhow::Re
             Some(credential.per_second() / raw.per_second()),
         );
     }
+    for (round, (run, written)) in http.runs.iter().zip(&http.projector).enumerate() {
+        section.note(projector_note(round + 1, run, *written));
+    }
     section.note(if http.gated {
         "gate on: each add carries a passing Test Connection receipt (worker + fake upstream \
          in-process)"
@@ -131,4 +134,27 @@ pub(crate) async fn commands_section(cli: &Cli, nats: &NatsServer) -> anyhow::Re
         TARGET_COMMANDS_RATIO,
     ));
     Ok(section)
+}
+
+/// Where a run's commands waited for the views: what the projector wrote while it ran (read
+/// your writes answers a command once its batch is written), and how busy that kept it.
+fn projector_note(run: usize, measured: &Measurement, written: views::ProjectorWrites) -> String {
+    let label = if run <= ROUNDS {
+        format!("round {run}")
+    } else {
+        "with a credential".to_owned()
+    };
+    if written.batches == 0 {
+        return format!("{label}: the projector wrote nothing while it ran");
+    }
+    let batches = written.batches as f64;
+    format!(
+        "{label}: the projector wrote {} events in {} batches ({:.1} a batch, {:.2} ms each), \
+         busy {:.0}% of the run",
+        written.events,
+        written.batches,
+        written.events as f64 / batches,
+        written.busy.as_secs_f64() * 1e3 / batches,
+        100.0 * written.busy.as_secs_f64() / measured.elapsed.as_secs_f64().max(1e-9),
+    )
 }

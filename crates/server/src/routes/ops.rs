@@ -89,8 +89,8 @@ pub(crate) async fn readyz(
     }
 }
 
-/// Prometheus text metrics (request latency, commands by outcome, projection lag, worker
-/// jobs).
+/// Prometheus text metrics (request latency, commands by outcome, projection lag, the
+/// projector's writes, worker jobs).
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
     responses((status = 200, description = "Exposition text.", body = String, content_type = "text/plain")))]
 pub(crate) async fn render_metrics(
@@ -98,6 +98,7 @@ pub(crate) async fn render_metrics(
     Extension(metrics): Extension<Arc<Metrics>>,
 ) -> Response {
     let views = registry.views();
+    let written = views.projector_writes();
     let text = metrics.render(crate::metrics::Scrape {
         log_position: registry.log().last_seq().await.unwrap_or(0),
         views_position: views.position(),
@@ -105,6 +106,9 @@ pub(crate) async fn render_metrics(
         projector_resumes: views.resumes(),
         projector_interrupted: u64::from(views.interrupted().is_some()),
         consumer_losses: registry.consumers().losses(),
+        projector_batches: written.batches,
+        projector_events: written.events,
+        projector_busy: written.busy,
     });
     let mut response = text.into_response();
     response.headers_mut().insert(
