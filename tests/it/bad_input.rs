@@ -368,6 +368,22 @@ async fn malformed_oversize_and_foreign_requests() {
         )
         .await;
     assert_eq!(bad_if_match.body["code"], "if_match.invalid");
+    // `If-Match: *` only asks that the model exists: it passes to the model's lookup.
+    let any_version = app
+        .call_with(
+            Method::PATCH,
+            "/v1/models/no-such-model",
+            Some(json!({"max_tokens": 1000})),
+            &app.token,
+            &[("if-match", "*")],
+        )
+        .await;
+    assert_eq!(
+        (any_version.status, any_version.body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("model.not_found")),
+        "{}",
+        any_version.body
+    );
     assert_eq!(
         app.get_model("No Such").await.body["code"],
         "model.not_found"
@@ -846,6 +862,12 @@ async fn no_answer_repeats_a_value_sent_in_a_field_or_a_path() {
         format!("/v1/models/{CANARY}/check"),
         Some(json!({})),
     ));
+    // A key with dots, whose part before its last dot is no field name either.
+    bodies.push((
+        Method::POST,
+        "/v1/models".into(),
+        Some(with(&format!("x.{CANARY}.y"), json!(1))),
+    ));
     bodies.push((
         Method::POST,
         format!("/v1/models/{CANARY}/connection-tests"),
@@ -860,6 +882,48 @@ async fn no_answer_repeats_a_value_sent_in_a_field_or_a_path() {
             reply.body
         );
     }
+    // A canary as a query parameter's name or value, on every route that reads a query:
+    // refused or passed over (a route may take any parameter), never quoted, never a 5xx.
+    for route in [
+        "/v1/models",
+        "/v1/models/no-such-model",
+        "/v1/models/no-such-model/history",
+        "/v1/models/no-such-model/workflows",
+        "/v1/credentials",
+        "/v1/credentials/cred_1/history",
+        "/v1/tokens",
+        "/v1/audit",
+        "/v1/usage/summary",
+        "/v1/workflows",
+        "/v1/position",
+        "/v1/connection-tests/ct_1",
+        "/v1/resolve/no-such-model",
+    ] {
+        for query in [
+            CANARY.to_owned(),
+            format!("{CANARY}=1"),
+            format!("x.{CANARY}.y=1"),
+            format!("limit={CANARY}"),
+        ] {
+            let path = format!("{route}?{query}");
+            let reply = app.call(Method::GET, &path, None).await;
+            assert!(
+                !reply.status.is_server_error(),
+                "{path}: {} {}",
+                reply.status,
+                reply.body
+            );
+        }
+    }
+    let unknown = app
+        .call(Method::GET, &format!("/v1/models?{CANARY}=1"), None)
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("query.invalid")),
+        "{}",
+        unknown.body
+    );
     assert_no_response_quotes(&app, CANARY);
     assert_no_response_quotes(&app, "987654321");
 }

@@ -407,4 +407,23 @@ async fn a_killed_worker_leaves_the_test_to_be_redelivered_and_recorded_once() {
         .await
         .expect("worker readyz");
     assert_eq!(ready.status(), StatusCode::OK);
+    // The worker's port is for operators: health, readiness and metrics, no API.
+    for path in ["/v1/usage/summary", "/v1/models"] {
+        let api = http
+            .get(format!("http://127.0.0.1:{}{path}", server.worker_metrics))
+            .send()
+            .await
+            .expect("worker port");
+        assert_eq!(api.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let usage = http
+        .post(format!(
+            "http://127.0.0.1:{}/v1/usage",
+            server.worker_metrics
+        ))
+        .body("{}")
+        .send()
+        .await
+        .expect("worker port");
+    assert_eq!(usage.status(), StatusCode::NOT_FOUND);
 }

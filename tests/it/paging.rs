@@ -219,6 +219,12 @@ async fn lists_page_by_cursor() {
             "cursor.invalid",
         ),
         ("/v1/credentials?as_of=1&limit=2", "as_of.with_page"),
+        // A platform cursor from another list, or whose model is not in this one.
+        (
+            "/v1/models?kind=custom&limit=2&cursor=p:google/gemini-3.1-pro-preview",
+            "cursor.invalid",
+        ),
+        ("/v1/models?limit=2&cursor=p:no/sk-secret", "cursor.invalid"),
     ] {
         let refused = app.call(Method::GET, path, None).await;
         assert_eq!(

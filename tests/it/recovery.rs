@@ -159,6 +159,7 @@ async fn a_resuming_worker_consumer_makes_a_worker_process_unready_not_the_api()
     let ops = tokio::spawn(server::serve_ops(
         listener,
         std::sync::Arc::clone(&registry),
+        server::Timeouts::default(),
         async move {
             let _ = stopped.await;
         },

@@ -190,7 +190,7 @@ pub(crate) fn connection_test(row: &ConnectionTestRow, ttl_ms: i64) -> api::Conn
         receipt_expires_at: row
             .completed_at_ms
             .filter(|_| passed)
-            .map(|at| rfc3339(at + ttl_ms)),
+            .map(|at| rfc3339(at.saturating_add(ttl_ms))),
         version: row.stream.version,
     }
 }

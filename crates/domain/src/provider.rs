@@ -331,7 +331,7 @@ fn check_secret_text(field: &'static str, secret: &Secret) -> Result<(), Invalid
             format!("{field} is required"),
         ));
     }
-    if text.len() > 8192 || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if text.chars().count() > 8192 || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Invalid::new(
             field,
             "credential.invalid",
@@ -365,7 +365,7 @@ impl ProviderModelId {
                 "give the model id as the provider names it",
             ));
         }
-        if raw.len() > 256 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw.chars().count() > 256 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad(
                 "a provider model id has no spaces and at most 256 characters",
             ));

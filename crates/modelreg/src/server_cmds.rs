@@ -194,11 +194,14 @@ pub(crate) async fn serve(state: StateArgs, listen: Option<String>) -> anyhow::R
         }));
     }
     let registry = Arc::clone(&running.registry);
-    let timeouts = server::Timeouts {
-        header_read: std::time::Duration::from_millis(config.http_header_read_timeout_ms.max(1)),
-    };
-    let served =
-        server::serve_console(listener, registry, console, timeouts, shutdown_signal()).await;
+    let served = server::serve_console(
+        listener,
+        registry,
+        console,
+        timeouts(&config),
+        shutdown_signal(),
+    )
+    .await;
     workers_stop.send_replace(true);
     for worker in workers {
         let _ = worker.await;
@@ -234,11 +237,19 @@ where
     error
 }
 
+/// The connection timeouts `config` sets, for every HTTP listener.
+fn timeouts(config: &app::config::Config) -> server::Timeouts {
+    server::Timeouts {
+        header_read: std::time::Duration::from_millis(config.http_header_read_timeout_ms.max(1)),
+    }
+}
+
 /// A worker's `/healthz`, `/readyz` and `/metrics` at `address`, until the returned sender
 /// is used (or dropped).
 async fn serve_worker_ops(
     registry: &Arc<app::Registry>,
     address: Option<std::net::SocketAddr>,
+    timeouts: server::Timeouts,
 ) -> anyhow::Result<
     Option<(
         tokio::sync::oneshot::Sender<()>,
@@ -261,7 +272,7 @@ async fn serve_worker_ops(
         let shutdown = async move {
             let _ = stopped.await;
         };
-        if let Err(error) = server::serve_ops(listener, registry, shutdown).await {
+        if let Err(error) = server::serve_ops(listener, registry, timeouts, shutdown).await {
             tracing::error!(%error, "the metrics listener stopped");
         }
     });
@@ -294,7 +305,7 @@ pub(crate) async fn connection_test_worker(
     }
     let settings = workers::connection_tests::settings(&config.providers)?;
     let running = app::start(&config).await?;
-    let ops = serve_worker_ops(&running.registry, metrics_listen).await?;
+    let ops = serve_worker_ops(&running.registry, metrics_listen, timeouts(&config)).await?;
     say("connection-test worker running");
     let result =
         workers::connection_tests::run(Arc::clone(&running.registry), settings, shutdown_signal())
@@ -318,7 +329,7 @@ pub(crate) async fn dependents_worker(
     };
     let client = eventlog::connect_nats(&url).await?;
     let running = app::start(&config).await?;
-    let ops = serve_worker_ops(&running.registry, metrics_listen).await?;
+    let ops = serve_worker_ops(&running.registry, metrics_listen, timeouts(&config)).await?;
     say("dependents worker running");
     let result = workers::dependents::run(
         Arc::clone(&running.registry),

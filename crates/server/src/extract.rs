@@ -125,10 +125,11 @@ fn field_path(rejection: &JsonRejection, error: &serde_json::Error) -> Option<St
     let text = rejection.body_text();
     let head = text.strip_suffix(&error.to_string())?.strip_suffix(": ")?;
     let (_, mut path) = head.split_once(": ")?;
-    if error.to_string().starts_with("unknown field") {
+    if let Some(key) = unknown_key(&error.to_string()) {
         // The last segment is the unknown key itself, which the client chose (a secret
-        // pasted as a key would come back): name the object it sits in instead.
-        path = path.rsplit_once('.').map(|(parent, _)| parent)?;
+        // pasted as a key would come back): name the object it sits in instead. The key is
+        // cut off whole, dots and all; a path that does not end with it is not repeated.
+        path = path.strip_suffix(key)?.strip_suffix('.')?;
     }
     // A path names keys, never values; but a map key is a key the client chose, so only
     // short paths of plain characters are repeated.
@@ -137,6 +138,15 @@ fn field_path(rejection: &JsonRejection, error: &serde_json::Error) -> Option<St
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-.[]?".contains(c));
     ours.then(|| path.to_owned())
+}
+
+/// The key serde's "unknown field `<key>`, expected …" names: up to the last backtick before
+/// serde's own words, as a key may hold backticks and commas itself.
+fn unknown_key(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.rsplit_once("`, expected ")
+        .or_else(|| rest.rsplit_once("`, there are no fields"))
+        .map(|(key, _)| key)
 }
 
 /// `application/json` or `application/<anything>+json`, as axum's `Json` accepts.
@@ -240,6 +250,19 @@ mod tests {
             (
                 r#"{"credential": {}}"#,
                 "credential: missing field `api_key`",
+            ),
+            // A key with dots is cut off whole, not at its last dot.
+            (
+                r#"{"credential": {"eyJ.sk-canary-7.sig": 1}}"#,
+                "credential: unknown field, expected `api_key`",
+            ),
+            (
+                r#"{"credential": {"eyJ.sk-canary-8`, expected x": 1}}"#,
+                "credential: unknown field, expected `api_key`",
+            ),
+            (
+                r#"{"abc.sk-canary-9.x": 1}"#,
+                "body: unknown field, expected one of `credential`, `max_tokens`, `steps`, `count`",
             ),
         ];
         for (body, detail) in cases {

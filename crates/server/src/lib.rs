@@ -26,15 +26,15 @@ pub use routes::{openapi, ops_router, router};
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Serves `/healthz`, `/readyz` and `/metrics` alone on `listener` until `shutdown`
-/// resolves: a worker process's window for operators (its job counters live in it).
+/// resolves: a worker process's window for operators (its job counters live in it). The
+/// same accept loop as the API's, so its timeouts and rejections hold here too.
 pub async fn serve_ops(
     listener: tokio::net::TcpListener,
     registry: Arc<app::Registry>,
+    timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, ops_router(registry))
-        .with_graceful_shutdown(shutdown)
-        .await
+    listen::serve(listener, ops_router(registry), timeouts, shutdown).await
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.

@@ -125,8 +125,6 @@ pub fn router(
 /// Health, readiness and metrics alone, for a worker process (no API, no request metrics).
 pub fn ops_router(registry: Arc<Registry>) -> Router {
     let (ops, _) = OpenApiRouter::<Arc<Registry>>::new()
-        .routes(routes!(usage::report_usage))
-        .routes(routes!(usage::usage_summary))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::render_metrics))
@@ -232,17 +230,21 @@ fn no_store(mut response: Response) -> Response {
 }
 
 /// `If-Match: "3"` (or `3`, or `W/"3"`): the model version the edit was made against.
+/// `If-Match: *` asks only that the model exists, as an edit does anyway (RFC 9110 13.1.1).
 fn if_match(headers: &HeaderMap) -> Result<Option<u64>> {
     let Some(value) = headers.get(axum::http::header::IF_MATCH) else {
         return Ok(None);
     };
     let text = value.to_str().unwrap_or("").trim();
+    if text == "*" {
+        return Ok(None);
+    }
     let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
     text.parse().map(Some).map_err(|_| {
         Problem::new(
             StatusCode::BAD_REQUEST,
             "if_match.invalid",
-            "If-Match takes the model's version, e.g. If-Match: \"3\"",
+            "If-Match takes the model's version, e.g. If-Match: \"3\", or *",
         )
     })
 }
@@ -251,8 +253,35 @@ fn query_problem(rejection: QueryRejection) -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,
         "query.invalid",
-        rejection.body_text(),
+        query_mistake(&rejection.body_text()),
     )
+}
+
+/// What is wrong with a query string, in words that never quote it. axum's text reads
+/// "<its fixed words>: <parameter>: <serde's message>"; an unknown parameter's name is the
+/// client's (a key pasted as `?sk-…` is one), so only our own words are kept: the names of
+/// the parameters the route takes, and the name of one whose value is wrong.
+fn query_mistake(text: &str) -> String {
+    let said = text.split_once(": ").map_or("", |(_, said)| said);
+    if let Some((_, unknown)) = said.split_once("unknown field `") {
+        // serde puts our names last, after the unknown one.
+        let takes = unknown
+            .rsplit_once(", expected ")
+            .map(|(_, expected)| format!(", expected {expected}"))
+            .unwrap_or_default();
+        return format!("the query has a parameter this route does not take{takes}");
+    }
+    if let Some(missing) = said.strip_prefix("missing field `") {
+        return format!("missing query parameter `{missing}");
+    }
+    // A wrong value was read for one of the route's own parameters, whose name is ours.
+    let parameter = said.split_once(": ").map(|(parameter, _)| parameter);
+    match parameter
+        .filter(|p| p.len() <= 64 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        Some(parameter) => format!("query parameter `{parameter}` has a value of the wrong kind"),
+        None => "the query string cannot be read".to_owned(),
+    }
 }
 
 async fn not_found() -> Problem {
@@ -274,6 +303,46 @@ async fn method_not_allowed() -> Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The problem a query string gets on the models list, read as axum reads it.
+    fn query_detail(query: &str) -> String {
+        let uri: axum::http::Uri = format!("/v1/models?{query}").parse().expect("a URI");
+        let Err(rejection) = axum::extract::Query::<api::ModelsQuery>::try_from_uri(&uri) else {
+            panic!("{query} was taken");
+        };
+        query_mistake(&rejection.body_text())
+    }
+
+    /// An unknown parameter is the client's word and never comes back (a key pasted as
+    /// `?sk-…`, or with dots, backticks or colons in it); the route's own names do.
+    #[test]
+    fn a_query_mistake_never_quotes_the_query() {
+        for query in [
+            "sk-canary-42",
+            "sk-canary-42=1",
+            "limit=1&sk.canary.42=x",
+            "sk%60canary-42%3A%20x=1",
+        ] {
+            let detail = query_detail(query);
+            assert!(!detail.contains("canary"), "{query}: {detail}");
+            assert!(
+                detail.starts_with(
+                    "the query has a parameter this route does not take, expected one of `as_of`"
+                ),
+                "{query}: {detail}"
+            );
+        }
+        let detail = query_detail("limit=sk-canary-42");
+        assert_eq!(
+            detail,
+            "query parameter `limit` has a value of the wrong kind"
+        );
+        let detail = query_detail("limit=99999999999");
+        assert_eq!(
+            detail,
+            "query parameter `limit` has a value of the wrong kind"
+        );
+    }
 
     fn committed_path() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/openapi.yaml")

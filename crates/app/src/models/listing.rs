@@ -37,13 +37,19 @@ pub fn page(
     // custom ones (`None`: from the first).
     let (platform_start, custom_after) = match &cursor {
         None => (0, None),
-        Some(Cursor::Platform(id)) => (
-            platform_matches
-                .iter()
-                .position(|model| &model.id == id)
-                .map_or(split, |at| at + 1),
-            None,
-        ),
+        Some(Cursor::Platform(id)) => {
+            // Catalog order is no key order: a platform model that is not in this list (a
+            // cursor from another list, or a model hidden since) leaves no place to go on
+            // from, and guessing one would skip or repeat models without a word.
+            let Some(at) = platform_matches.iter().position(|model| &model.id == id) else {
+                return Err(AppError::invalid(Invalid::new(
+                    "cursor",
+                    "cursor.invalid",
+                    "this cursor is not from this list, or its model left the list since; list again without a cursor",
+                )));
+            };
+            (at + 1, None)
+        }
         Some(Cursor::Custom(slug)) => (split, Some(slug.as_str())),
     };
     let page_platform: Vec<api::PlatformModel> = platform_matches
@@ -209,7 +215,7 @@ impl Filter {
                 None
             }
         };
-        if query.q.as_ref().is_some_and(|q| q.len() > 200) {
+        if query.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
             problems.push(Invalid::new(
                 "q",
                 "q.too_long",

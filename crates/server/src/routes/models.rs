@@ -134,7 +134,7 @@ pub(crate) async fn get_model(
     params(
         ("slug" = schema::Slug, Path),
         ("Idempotency-Key" = Option<schema::IdempotencyKey>, Header, description = "Retries with one key are one command."),
-        ("If-Match" = Option<String>, Header, description = "The model's version the edit was made against, e.g. \"3\"."),
+        ("If-Match" = Option<String>, Header, description = "The model's version the edit was made against, e.g. \"3\"; * asks only that the model exists."),
     ),
     request_body = api::EditModel,
     responses(
