@@ -1157,6 +1157,20 @@ async fn the_edit_page_keeps_a_blank_credential_and_reports_a_conflict() {
     assert!(conflict.body.contains("Current values (version"));
     assert!(conflict.body.contains("Renamed"));
     assert_eq!(app.get_model(&slug).await.body["display_name"], "Renamed");
+    // A version that is none is refused, not dropped (which would skip the check).
+    let unversioned = edit("Unversioned", "not-a-version".to_owned());
+    let unversioned: Vec<(&str, &str)> =
+        unversioned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = browser
+        .post(&format!("/models/{slug}/edit"), &unversioned)
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.contains("console.version_invalid"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.get_model(&slug).await.body["display_name"], "Renamed");
 
     // Test Connection from the detail page, with the stored credential.
     let detail = browser.get(&format!("/models/{slug}")).await;
@@ -1740,6 +1754,24 @@ async fn the_audit_page_filters_pages_and_links_models() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
     assert!(bad.body.contains("class=\"problem\""));
     assert!(bad.body.contains("value=\"yesterday\""));
+    // A page size that is no number is refused, not dropped for the whole trail.
+    let bad_limit = browser.get("/audit?action=model.added&limit=abc").await;
+    assert_eq!(
+        bad_limit.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        bad_limit.body
+    );
+    assert!(
+        bad_limit.body.contains("limit.invalid"),
+        "{}",
+        bad_limit.body
+    );
+    assert!(
+        !bad_limit.body.contains("The org's audit trail"),
+        "{}",
+        bad_limit.body
+    );
 
     // Members are refused by app.
     let member_token = app.issue_token("reader", "member").await;

@@ -27,7 +27,8 @@ pub(crate) struct TrailQuery {
     since: Option<String>,
     until: Option<String>,
     cursor: Option<String>,
-    limit: Option<u32>,
+    /// Read here, so that a page size that is no number is refused like the API refuses it.
+    limit: Option<String>,
 }
 
 pub(crate) async fn trail(
@@ -35,8 +36,20 @@ pub(crate) async fn trail(
     signed: SignedIn,
     query: Result<Query<TrailQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(rejection) => return crate::layout::unreadable_query(&signed, rejection),
+    };
     let blank = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+    let limit = match blank(&query.limit).map(|l| l.trim().parse::<u32>()) {
+        None => Ok(None),
+        Some(Ok(limit)) => Ok(Some(limit)),
+        Some(Err(_)) => Err(api::Problem::new(
+            422,
+            "limit.invalid",
+            "limit takes a whole number of entries",
+        )),
+    };
     let wanted = api::AuditQuery {
         kind: blank(&query.kind),
         id: blank(&query.id),
@@ -45,16 +58,20 @@ pub(crate) async fn trail(
         since: blank(&query.since),
         until: blank(&query.until),
         cursor: blank(&query.cursor),
-        limit: query.limit,
+        limit: limit.as_ref().ok().copied().flatten(),
     };
-    let listed = app::audit::list(&registry, &signed.read(), wanted.clone());
+    let listed = match limit {
+        Ok(_) => {
+            app::audit::list(&registry, &signed.read(), wanted.clone()).map_err(|e| e.to_problem())
+        }
+        Err(problem) => Err(problem),
+    };
     let (status, body) = match listed {
         Ok(answer) => (StatusCode::OK, entries(&answer.value, &wanted)),
-        Err(error) => {
-            let problem = error.to_problem();
+        Err(problem) => {
             // A member is refused the page itself; a bad filter keeps the form to fix it.
             if problem.status == 401 || problem.status == 403 {
-                return crate::layout::app_error(&signed, &error);
+                return crate::layout::problem_page(Some(&signed), &problem);
             }
             let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST);
             (status, problem_box(&problem))

@@ -145,7 +145,10 @@ pub(crate) async fn save(
         Ok(ctx) => ctx,
         Err(refused) => return *refused,
     };
-    let version = draft.version.as_deref().and_then(|v| v.parse().ok());
+    let version = match crate::layout::form_version(&signed, draft.version.as_deref()) {
+        Ok(version) => version,
+        Err(refused) => return *refused,
+    };
     match app::models::edit(&registry, &ctx, &slug, draft.edit(), version).await {
         Ok(_) => Redirect::to(&format!("/models/{slug}")).into_response(),
         Err(error) => {

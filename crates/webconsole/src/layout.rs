@@ -160,6 +160,44 @@ pub(crate) fn app_error(signed: &SignedIn, error: &app::AppError) -> Response {
     problem_page(Some(signed), &error.to_problem())
 }
 
+/// A query string the console cannot read (never quoting it): refused, rather than dropped
+/// for an unfiltered page that would look like the answer to it.
+pub(crate) fn unreadable_query(
+    signed: &SignedIn,
+    _rejection: axum::extract::rejection::QueryRejection,
+) -> Response {
+    problem_page(
+        Some(signed),
+        &api::Problem::new(
+            400,
+            "console.query_unreadable",
+            "the query string could not be read",
+        ),
+    )
+}
+
+/// A form's hidden `version` (the model version the form was made from): a value that is
+/// not one is refused, not dropped, as dropping it would skip the check against
+/// concurrent edits.
+pub(crate) fn form_version(
+    signed: &SignedIn,
+    raw: Option<&str>,
+) -> Result<Option<u64>, Box<Response>> {
+    match raw.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(version) => version.parse().map(Some).map_err(|_| {
+            Box::new(problem_page(
+                Some(signed),
+                &api::Problem::new(
+                    400,
+                    "console.version_invalid",
+                    "the form's version is not a model version; open the model again",
+                ),
+            ))
+        }),
+    }
+}
+
 /// A form the console cannot read (never quoting what was sent).
 pub(crate) fn unreadable_form(signed: Option<&SignedIn>, _rejection: FormRejection) -> Response {
     problem_page(

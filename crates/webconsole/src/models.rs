@@ -37,7 +37,10 @@ pub(crate) async fn list(
     signed: SignedIn,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(rejection) => return crate::layout::unreadable_query(&signed, rejection),
+    };
     let blank = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
     let wanted = api::ModelsQuery {
         limit: Some(PAGE),
@@ -475,7 +478,10 @@ pub(crate) async fn apply_recommendation(
         Ok(ctx) => ctx,
         Err(refused) => return *refused,
     };
-    let version = form.version.as_deref().and_then(|v| v.trim().parse().ok());
+    let version = match crate::layout::form_version(&signed, form.version.as_deref()) {
+        Ok(version) => version,
+        Err(refused) => return *refused,
+    };
     let max_tokens = form.max_tokens.map(|raw| match raw.trim().parse::<u64>() {
         Ok(n) => serde_json::Value::from(n),
         Err(_) => serde_json::Value::String(raw),
