@@ -1157,6 +1157,21 @@ fn configuration_errors_exit_78_and_name_the_setting() {
             "{name}: {said}"
         );
     }
+    // A master key or key file that cannot be used is the operator's to fix too.
+    let key_file = data.path().join("open.key");
+    std::fs::write(&key_file, "c2stY2FuYXJ5MDEyMw==\n").expect("key file");
+    for (name, value) in [
+        ("MODELREG_MASTER_KEY", "sk-canary0123"),
+        ("MODELREG_MASTER_KEY_FILE", key_file.to_str().expect("path")),
+    ] {
+        let output = run(&["serve", "--data-dir", data_dir], &[(name, value)], None);
+        let said = text(&output);
+        assert_eq!(output.status.code(), Some(78), "{name}: {said}");
+        assert!(
+            said.contains("configuration error") && !said.contains("canary"),
+            "{name}: {said}"
+        );
+    }
     let free = free_port();
     let unreachable = run(
         &["serve", "--data-dir", data_dir],

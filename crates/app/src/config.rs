@@ -44,7 +44,7 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// The master key a rotation moves away from (base64, secret): it only unwraps. Set it
     /// to the old key, and the old key's place to the new one, for the rotation's duration
-    /// (see `ops/runbook.md`).
+    /// (see the runbook in `ops/README.md`).
     pub previous_master_key: Option<String>,
     pub previous_master_key_file: Option<PathBuf>,
     /// The platform's OpenRouter key (secret), which platform models resolve to.

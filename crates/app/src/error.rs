@@ -107,6 +107,24 @@ impl AppError {
         Self::Invalid(vec![invalid])
     }
 
+    /// Whether the operator must fix the configuration for this to go away: a master key
+    /// that is malformed, or a key file that cannot be read or trusted. Retrying (a restart
+    /// policy) cannot fix it, so `modelreg` exits with the configuration error status.
+    pub fn is_misconfiguration(&self) -> bool {
+        let (Self::Internal { source, .. } | Self::Unavailable { source, .. }) = self else {
+            return false;
+        };
+        source
+            .as_deref()
+            .and_then(|source| source.downcast_ref::<vault::VaultError>())
+            .is_some_and(|error| {
+                matches!(
+                    error,
+                    vault::VaultError::BadMasterKey(_) | vault::VaultError::KeyFile(_)
+                )
+            })
+    }
+
     pub fn internal(what: impl Into<String>) -> Self {
         Self::Internal {
             what: what.into(),
@@ -334,6 +352,10 @@ impl From<vault::VaultError> for AppError {
         match error {
             vault::VaultError::Keyring(_) => Self::Unavailable {
                 what: "the keyring failed".into(),
+                source: Some(Box::new(error)),
+            },
+            vault::VaultError::BadMasterKey(_) | vault::VaultError::KeyFile(_) => Self::Internal {
+                what: "the master key cannot be used".into(),
                 source: Some(Box::new(error)),
             },
             other => Self::Internal {

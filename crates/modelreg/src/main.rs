@@ -188,7 +188,7 @@ enum AdminCommand {
     /// Re-wrap every data key under the configured master key (master_key), unwrapping with
     /// it or the previous one (previous_master_key): a master key rotation, safe to run
     /// again. In NATS mode it runs while the replicas serve; with the embedded log, stop the
-    /// server first. See ops/runbook.md.
+    /// server first. See the runbook in ops/README.md.
     RotateMasterKey {
         #[command(flatten)]
         state: StateArgs,
@@ -256,7 +256,7 @@ fn main() -> std::process::ExitCode {
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) if error.downcast_ref::<app::config::ConfigError>().is_some() => {
+        Err(error) if is_misconfiguration(&error) => {
             eprintln!("configuration error: {error:#}");
             // EX_CONFIG: a restart policy can tell it from a failure that retrying may fix.
             std::process::ExitCode::from(78)
@@ -266,6 +266,19 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// A mistake in the configuration, which retrying cannot fix: a setting that does not load,
+/// a master key or key file that cannot be used, a worker setting that is refused.
+fn is_misconfiguration(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<app::config::ConfigError>().is_some()
+        || error
+            .downcast_ref::<app::AppError>()
+            .is_some_and(app::AppError::is_misconfiguration)
+        || matches!(
+            error.downcast_ref::<workers::WorkerError>(),
+            Some(workers::WorkerError::Settings { .. })
+        )
 }
 
 /// Writes a line to stdout: the binary's output, as opposed to logs on stderr.

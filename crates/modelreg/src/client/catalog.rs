@@ -17,9 +17,10 @@ pub(crate) async fn list(remote: Remote) -> anyhow::Result<()> {
 
 pub(crate) async fn show_one(remote: Remote, id: &str) -> anyhow::Result<()> {
     let client = Client::new(&remote)?;
-    // Platform ids hold a `/`, which the route takes as it is.
+    // Platform ids hold a `/`, which the route takes as it is; each part is one segment.
+    let path: Vec<String> = id.split('/').map(super::http::segment).collect();
     let answer: Answer<Positioned<CatalogModel>> = client
-        .get(&format!("/v1/catalog/models/{id}"))
+        .get(&format!("/v1/catalog/models/{}", path.join("/")))
         .answer()
         .await
         .context("no such platform model; `modelreg catalog list` shows the catalog")?;

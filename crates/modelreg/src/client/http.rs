@@ -91,10 +91,14 @@ impl Client {
         };
         match T::deserialize(&json) {
             Ok(value) => Ok(Answer { value, json }),
+            // Neither the answer nor serde's message (which quotes the value it met) is
+            // repeated: a registry's answer may hold a credential (resolve, a new token).
             Err(error) => Err(anyhow!(
-                "{} answered {status} with JSON that is not the registry's answer ({error}); is --server (MODELREG_SERVER) the registry's URL, and the registry as new as this CLI? The answer began: {}",
+                "{} answered {status} with JSON that is not the registry's answer ({}); is --server (MODELREG_SERVER) the registry's URL, and the registry as new as this CLI?",
                 self.base,
-                prefix(text)
+                app::JsonMistake::of(&error)
+                    .detail
+                    .unwrap_or_else(|| "not the expected shape".to_owned())
             )),
         }
     }
@@ -323,8 +327,13 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// `value` as one path segment, so a slug typed as `x?confirm=true` stays a (not found) slug
-/// instead of becoming a query.
+/// instead of becoming a query. A segment of dots alone (`.`, `..`) would be resolved away
+/// by URL parsing, moving the request to another route, so its dots are sent encoded twice:
+/// the registry reads `%2E` back, a name no slug or id has.
 pub(crate) fn segment(value: &str) -> String {
+    if !value.is_empty() && value.chars().all(|c| c == '.') {
+        return value.replace('.', "%252E");
+    }
     utf8_percent_encode(value, SEGMENT).to_string()
 }
 
@@ -338,6 +347,37 @@ mod tests {
         assert_eq!(segment("x?confirm=true"), "x%3Fconfirm%3Dtrue");
         assert_eq!(segment("a/b c"), "a%2Fb%20c");
         assert_eq!(segment("é"), "%C3%A9");
+        // Dots alone would be resolved away by URL parsing and reach another route.
+        for dots in [".", ".."] {
+            let url = reqwest::Url::parse(&format!(
+                "http://127.0.0.1/v1/models/{}/workflows",
+                segment(dots)
+            ))
+            .expect("a URL");
+            assert!(url.path().starts_with("/v1/models/%252E"), "{url}");
+            assert!(url.path().ends_with("/workflows"), "{url}");
+        }
+        assert_eq!(segment("gpt-4.1"), "gpt-4.1");
+    }
+
+    /// An answer of another shape is an error that repeats neither the answer nor the value
+    /// serde met: a registry's answer may hold a credential.
+    #[test]
+    fn an_answer_of_another_shape_is_not_repeated() {
+        let client = Client {
+            http: reqwest::Client::new(),
+            base: "http://127.0.0.1:8080".into(),
+            token: String::new(),
+            json: false,
+        };
+        let answer = r#"{"moved": "sk-canary-123456", "position": 3}"#;
+        let Err(error) = client.read::<api::Positioned<api::ViewsPosition>>(StatusCode::OK, answer)
+        else {
+            panic!("{answer} was read as a token");
+        };
+        let text = format!("{error:#}");
+        assert!(!text.contains("canary"), "{text}");
+        assert!(text.contains("not the registry's answer"), "{text}");
     }
 
     #[test]

@@ -73,17 +73,23 @@ pub(crate) async fn run(remote: Remote, command: TokensCommand) -> anyhow::Resul
 fn in_from_now(span: &str) -> anyhow::Result<String> {
     let bad = || anyhow::anyhow!("--expires-in takes a number and a unit, m, h or d (e.g. 30d)");
     let span = span.trim();
-    let (number, unit) = span.split_at(span.len().saturating_sub(1));
-    let number: i64 = number.parse().map_err(|_| bad())?;
-    let duration = match unit {
-        "m" => time::Duration::minutes(number),
-        "h" => time::Duration::hours(number),
-        "d" => time::Duration::days(number),
+    // The unit is the last character, whatever its width; the number, what comes before it.
+    let unit = span.chars().last().ok_or_else(bad)?;
+    let number: i64 = span[..span.len() - unit.len_utf8()]
+        .parse()
+        .map_err(|_| bad())?;
+    let seconds_per_unit = match unit {
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
         _ => return Err(bad()),
     };
     if number <= 0 {
         return Err(bad());
     }
+    // Checked: `time::Duration::days` panics past its range.
+    let seconds = number.checked_mul(seconds_per_unit).ok_or_else(bad)?;
+    let duration = time::Duration::seconds(seconds);
     let at = time::OffsetDateTime::now_utc()
         .checked_add(duration)
         .ok_or_else(bad)?
@@ -105,7 +111,21 @@ mod tests {
                 .unwrap();
         let ahead = parsed - time::OffsetDateTime::now_utc();
         assert!(ahead > time::Duration::hours(23) && ahead <= time::Duration::days(1));
-        for bad in ["30", "d", "-1d", "0h", "3w", ""] {
+        for bad in [
+            "30",
+            "d",
+            "-1d",
+            "0h",
+            "3w",
+            "",
+            "3日",
+            "1é",
+            "é",
+            "200000000000000d",
+            "-9223372036854775808d",
+            "9999999999999999999m",
+            "106751991167300d",
+        ] {
             assert!(in_from_now(bad).is_err(), "{bad}");
         }
     }
