@@ -34,12 +34,12 @@ pub async fn put(
         })
         .collect();
     let workflow = Workflow::parse(&request.name, request.active, steps)?;
-    let current = registry.views.workflow(ctx.org.as_str(), id.as_str())?;
+    let current = Current::read(registry, ctx, &id)?;
     let position = command(
         registry,
         ctx,
         &id,
-        current.as_ref(),
+        &current,
         workflow::Command::Put(workflow),
     )
     .await?;
@@ -57,19 +57,13 @@ pub async fn delete(
 ) -> Result<Answer<api::WorkflowSummary>, AppError> {
     ctx.require_reporter()?;
     let id = WorkflowId::parse(id)?;
-    let current = registry.views.workflow(ctx.org.as_str(), id.as_str())?;
-    let name = current
-        .as_ref()
-        .map(|r| r.workflow.name.clone())
-        .unwrap_or_default();
-    let position = command(
-        registry,
-        ctx,
-        &id,
-        current.as_ref(),
-        workflow::Command::Delete,
-    )
-    .await?;
+    let current = Current::read(registry, ctx, &id)?;
+    let name = match &current {
+        Current::Saved(row) => row.workflow.name.clone(),
+        Current::Deleted(gone) => gone.name.clone(),
+        Current::Never => String::new(),
+    };
+    let position = command(registry, ctx, &id, &current, workflow::Command::Delete).await?;
     Ok(Answer {
         value: api::WorkflowSummary {
             id: id.as_str().to_owned(),
@@ -79,23 +73,58 @@ pub async fn delete(
     })
 }
 
+/// A workflow id as the views know it.
+enum Current {
+    Saved(WorkflowRow),
+    /// Deleted: the id is free, and its stream goes on from the delete.
+    Deleted(views::DeletedWorkflowRow),
+    Never,
+}
+
+impl Current {
+    fn read(registry: &Registry, ctx: &Ctx, id: &WorkflowId) -> Result<Self, AppError> {
+        let org = ctx.org.as_str();
+        if let Some(row) = registry.views.workflow(org, id.as_str())? {
+            return Ok(Self::Saved(row));
+        }
+        Ok(match registry.views.deleted_workflow(org, id.as_str())? {
+            Some(gone) => Self::Deleted(gone),
+            None => Self::Never,
+        })
+    }
+}
+
 async fn command(
     registry: &Registry,
     ctx: &Ctx,
     id: &WorkflowId,
-    current: Option<&WorkflowRow>,
+    current: &Current,
     command: workflow::Command,
 ) -> Result<u64, AppError> {
-    let stream = Stream::new(id.as_str(), current.map(|r| &r.stream));
-    match execute::execute::<Workflow>(registry, ctx, stream, current.map(|r| &r.workflow), command)
-        .await
-    {
+    let (stream, state) = match current {
+        Current::Saved(row) => (
+            Stream::new(id.as_str(), Some(&row.stream)),
+            Some(&row.workflow),
+        ),
+        // A delete retried under the same command answers as the first did; anything else
+        // starts the workflow anew where its stream stands.
+        Current::Deleted(gone) => (
+            Stream {
+                id: id.as_str(),
+                at: Some(&gone.stream),
+                last_command: Some(gone.command_id.as_str()),
+            },
+            None,
+        ),
+        Current::Never => (Stream::new(id.as_str(), None), None),
+    };
+    match execute::execute::<Workflow>(registry, ctx, stream, state, command).await {
         Ok(done) => Ok(done.position()),
         Err(Refused::Rejected(workflow::Rejection::NotFound)) => Err(not_found()),
         Err(Refused::Conflict) => Err(AppError::Conflict {
             code: "workflow.conflict",
             message: "the workflow changed at the same time; send it again".into(),
-            current_version: current.map(|r| r.stream.version),
+            current_version: stream.at.map(|at| at.version),
         }),
         Err(Refused::Failed(error)) => Err(error),
     }

@@ -21,7 +21,7 @@ pub use projector::{
 };
 pub use rows::{
     AuditRow, CatalogChange, CatalogRow, Change, ConnectionTestRow, CredentialRow, Deactivation,
-    LastTest, ModelRow, Notice, OrgRow, Retirement, StreamPos, TokenRow, UsageRow, VersionRow,
-    WorkflowRow,
+    DeletedWorkflowRow, LastTest, ModelRow, Notice, OrgRow, Retirement, StreamPos, TokenRow,
+    UsageRow, VersionRow, WorkflowRow,
 };
 pub use store::{ProjectorWrites, ViewError, Views};

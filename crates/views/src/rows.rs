@@ -105,6 +105,16 @@ pub struct WorkflowRow {
     pub notices: Vec<Notice>,
 }
 
+/// What is kept of a deleted workflow: where its stream stands (a workflow reported again
+/// under the id appends after it), its name and the command that deleted it (a retried
+/// delete answers as the first did).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedWorkflowRow {
+    pub stream: StreamPos,
+    pub name: String,
+    pub command_id: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionTestRow {
     pub org: String,

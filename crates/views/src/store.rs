@@ -11,7 +11,8 @@ use tokio::sync::watch;
 
 use crate::open::checkpoint_of;
 use crate::rows::{
-    CatalogRow, ConnectionTestRow, CredentialRow, ModelRow, OrgRow, TokenRow, UsageRow, WorkflowRow,
+    CatalogRow, ConnectionTestRow, CredentialRow, DeletedWorkflowRow, ModelRow, OrgRow, TokenRow,
+    UsageRow, WorkflowRow,
 };
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -24,6 +25,10 @@ pub(crate) const FINGERPRINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::
 /// created, so a retried command answers with the original result.
 pub(crate) const COMMANDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("commands");
 pub(crate) const WORKFLOWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("workflows");
+/// `<org>/<workflow id>` → a deleted workflow's stream, name and deleting command: a workflow
+/// reported again under its id continues its stream, and a retried delete is recognised.
+pub(crate) const DELETED_WORKFLOWS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("deleted_workflows");
 pub(crate) const CONNECTION_TESTS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("connection_tests");
 /// `<org>/<model>\0<workflow id>` → nothing: which workflows reference a model. `\0` cannot
@@ -53,7 +58,7 @@ pub(crate) const CHECKPOINT: &str = "checkpoint";
 
 /// Every table of rows, in the order the checksum takes them; [`AUDIT_TABLES`] are read
 /// from the audit file, the others from the views file.
-pub(crate) const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 15] = [
+pub(crate) const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 16] = [
     ORGS,
     TOKENS,
     MODELS,
@@ -61,6 +66,7 @@ pub(crate) const ROW_TABLES: [TableDefinition<&[u8], &[u8]>; 15] = [
     FINGERPRINTS,
     COMMANDS,
     WORKFLOWS,
+    DELETED_WORKFLOWS,
     REFS,
     CONNECTION_TESTS,
     CATALOG,
@@ -548,6 +554,15 @@ impl Views {
 
     pub fn workflow(&self, org: &str, id: &str) -> Result<Option<WorkflowRow>, ViewError> {
         self.get(WORKFLOWS, &key(org, id))
+    }
+
+    /// The workflow deleted under `id`, if the id is free again after a delete.
+    pub fn deleted_workflow(
+        &self,
+        org: &str,
+        id: &str,
+    ) -> Result<Option<DeletedWorkflowRow>, ViewError> {
+        self.get(DELETED_WORKFLOWS, &key(org, id))
     }
 
     /// An org's workflows in id order.

@@ -93,7 +93,8 @@ pub(crate) async fn put_workflow(
     ))
 }
 
-/// Forget a workflow and its references.
+/// Forget a workflow and its references. The id is free again: a workflow reported under it
+/// later is saved anew.
 #[utoipa::path(delete, path = "/v1/workflows/{id}", tag = "workflows",
     params(
         ("id" = schema::WorkflowId, Path),

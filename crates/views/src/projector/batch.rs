@@ -17,9 +17,9 @@ use super::audit_file::{self, AuditWrites, Chunk};
 use super::reader::Decoded;
 use super::rules::apply_one;
 use crate::store::{
-    CATALOG, CHAIN, CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS, FINGERPRINTS, HEAD, META,
-    MODELS, ORGS, REFS, TOKENS, TRUNCATIONS, USAGE, Views, WORKFLOWS, decode, encode, storage,
-    storage_problem,
+    CATALOG, CHAIN, CHECKPOINT, COMMANDS, CONNECTION_TESTS, CREDENTIALS, DELETED_WORKFLOWS,
+    FINGERPRINTS, HEAD, META, MODELS, ORGS, REFS, TOKENS, TRUNCATIONS, USAGE, Views, WORKFLOWS,
+    decode, encode, storage, storage_problem,
 };
 
 /// Batches of at least this many messages write the audit file on a thread of their own;
@@ -225,6 +225,7 @@ pub(super) struct Tables<'t> {
     pub(super) fingerprints: Overlay<'t>,
     pub(super) commands: Overlay<'t>,
     pub(super) workflows: Overlay<'t>,
+    pub(super) deleted_workflows: Overlay<'t>,
     pub(super) refs: Overlay<'t>,
     pub(super) tests: Overlay<'t>,
     pub(super) catalog: Overlay<'t>,
@@ -245,6 +246,7 @@ impl<'t> Tables<'t> {
             fingerprints: Overlay::new(txn.open_table(FINGERPRINTS).map_err(storage)?),
             commands: Overlay::new(txn.open_table(COMMANDS).map_err(storage)?),
             workflows: Overlay::new(txn.open_table(WORKFLOWS).map_err(storage)?),
+            deleted_workflows: Overlay::new(txn.open_table(DELETED_WORKFLOWS).map_err(storage)?),
             refs: Overlay::new(txn.open_table(REFS).map_err(storage)?),
             tests: Overlay::new(txn.open_table(CONNECTION_TESTS).map_err(storage)?),
             catalog: Overlay::new(txn.open_table(CATALOG).map_err(storage)?),
@@ -264,6 +266,7 @@ impl<'t> Tables<'t> {
             &mut self.fingerprints,
             &mut self.commands,
             &mut self.workflows,
+            &mut self.deleted_workflows,
             &mut self.refs,
             &mut self.tests,
             &mut self.catalog,

@@ -13,8 +13,9 @@ use super::ProjectError;
 use super::batch::{Tables, read, write};
 use super::reader::Decoded;
 use crate::rows::{
-    CatalogChange, CatalogRow, ConnectionTestRow, CredentialRow, Deactivation, LastTest, ModelRow,
-    Notice, OrgRow, Retirement, StreamPos, TokenRow, UsageRow, VersionRow, WorkflowRow,
+    CatalogChange, CatalogRow, ConnectionTestRow, CredentialRow, Deactivation, DeletedWorkflowRow,
+    LastTest, ModelRow, Notice, OrgRow, Retirement, StreamPos, TokenRow, UsageRow, VersionRow,
+    WorkflowRow,
 };
 use crate::store::{CATALOG_KEY, key, ref_key, truncation_key, usage_key};
 
@@ -659,6 +660,8 @@ fn apply_workflow(
     }
     match event {
         workflow::Event::Saved(saved) => {
+            // Reported again after a delete: the id is taken again.
+            t.deleted_workflows.remove(row_key.clone());
             for model in saved.models() {
                 t.refs.insert(ref_key(org_id, model, id), Vec::new());
             }
@@ -683,7 +686,12 @@ fn apply_workflow(
         }
         workflow::Event::Deleted => {
             t.workflows.remove(&row_key);
-            Ok(())
+            let deleted = DeletedWorkflowRow {
+                stream: at.stream(),
+                name: before.map(|row| row.workflow.name).unwrap_or_default(),
+                command_id: at.command_id.to_owned(),
+            };
+            write(&mut t.deleted_workflows, &row_key, &deleted)
         }
     }
 }
