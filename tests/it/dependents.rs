@@ -59,19 +59,7 @@ async fn a_deleted_workflow_id_is_taken_again(backend: Backend) {
             assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
         }
     }
-    // The views rebuilt from the log are the live ones.
-    let last = app.registry().log().last_seq().await.expect("last seq");
-    app.registry().settle(last).await.expect("settle");
-    let live = app.registry().views().checksum().expect("checksum");
-    let rebuilt_path = app.data.path().join("rebuild.redb");
-    let rebuilt = views::rebuild(
-        std::sync::Arc::clone(app.registry().log()),
-        &rebuilt_path,
-        |_, _| {},
-    )
-    .await
-    .expect("rebuild");
-    assert_eq!(rebuilt, live, "a rebuild equals the live views");
+    app.assert_rebuild_equals_live("rebuild.redb").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -344,18 +344,7 @@ async fn run(backend: Backend) {
     assert_eq!(summary(&app, "").await["total"]["calls"], 256);
 
     // A rebuild prices every record as it was priced live: the views are the log's
-    let last = app.registry().log().last_seq().await.expect("last seq");
-    app.registry().settle(last).await.expect("settle");
-    let live = app.registry().views().checksum().expect("checksum");
-    let rebuilt_path = app.data.path().join("rebuild.redb");
-    let rebuilt = views::rebuild(
-        std::sync::Arc::clone(app.registry().log()),
-        &rebuilt_path,
-        |_, _| {},
-    )
-    .await
-    .expect("rebuild");
-    assert_eq!(rebuilt, live, "a rebuild equals the live views");
+    app.assert_rebuild_equals_live("rebuild.redb").await;
 
     canary::assert_absent(&app, &secret);
     canary::assert_absent(&app, &prompt);

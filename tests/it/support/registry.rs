@@ -294,6 +294,23 @@ impl TestApp {
         &self.running.as_ref().expect("running").app.registry
     }
 
+    /// Once the views hold the whole log, rebuilds them from it into a fresh file (`name`
+    /// in the data dir) and asserts the checksums are equal: the views are the log's.
+    pub(crate) async fn assert_rebuild_equals_live(&self, name: &str) {
+        let registry = self.registry();
+        let last = registry.log().last_seq().await.expect("last seq");
+        registry.settle(last).await.expect("settle");
+        let live = registry.views().checksum().expect("checksum");
+        let rebuilt = views::rebuild(
+            std::sync::Arc::clone(registry.log()),
+            &self.data.path().join(name),
+            |_, _| {},
+        )
+        .await
+        .expect("rebuild");
+        assert_eq!(rebuilt, live, "a rebuild equals the live views");
+    }
+
     /// The registry as a shared handle, for a task the test runs beside it.
     pub(crate) fn running_registry(&self) -> &std::sync::Arc<app::Registry> {
         &self.running.as_ref().expect("running").app.registry
