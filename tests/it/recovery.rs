@@ -52,6 +52,47 @@ async fn the_projector_resumes_after_nats_restarts() {
     );
 }
 
+/// A master key file that went missing (lost, or a mistyped path) is not replaced by a new
+/// key while the keyring holds keys the old one wrapped: a new key would open none of them.
+/// The start refuses as a configuration error, makes no key, and starts once the file is
+/// back. A fresh data dir still gets its key made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_master_key_file_is_not_replaced_by_a_new_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().expect("dir");
+    let config = app::config::Config {
+        data_dir: data.path().to_path_buf(),
+        ..app::config::Config::default()
+    };
+    let first = app::start(&config).await.expect("first start");
+    assert!(first.created_master_key, "a fresh data dir gets a key");
+    first.stop().await;
+    let key_path = data.path().join("master.key");
+    let key = std::fs::read(&key_path).expect("key file");
+    std::fs::remove_file(&key_path).expect("remove the key file");
+
+    let Err(refused) = app::start(&config).await else {
+        panic!("started with a new master key over a keyring in use");
+    };
+    let mut said = refused.to_string();
+    let mut source = std::error::Error::source(&refused);
+    while let Some(cause) = source {
+        said = format!("{said}: {cause}");
+        source = cause.source();
+    }
+    assert!(refused.is_misconfiguration(), "{said}");
+    assert!(said.contains("the keyring holds keys"), "{said}");
+    assert!(!key_path.exists(), "no key was made");
+
+    std::fs::write(&key_path, &key).expect("restore the key file");
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let again = app::start(&config)
+        .await
+        .expect("started with the key back");
+    assert!(!again.created_master_key);
+    again.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bootstrap_interrupted_by_a_crash_is_finished_on_the_next_start() {
     let app = TestApp::start(Backend::Embedded).await;

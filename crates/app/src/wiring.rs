@@ -63,16 +63,11 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
         what: format!("cannot create data dir {}", config.data_dir.display()),
         source: Some(Box::new(e)),
     })?;
-    let (master, created_master_key, master_key_path) = match &config.master_key {
-        Some(encoded) => (MasterKey::from_base64(encoded)?, false, None),
-        None => {
-            let path = config.master_key_path();
-            let (key, created) = MasterKey::load_or_create_file(&path)?;
-            if created && config.nats_url.is_some() {
-                tracing::warn!(path = %path.display(), "generated a master key file; every replica must share one key, so set MODELREG_MASTER_KEY or master_key_file");
-            }
-            (key, created, Some(path))
-        }
+    // The key given, or its file's; a missing file is made below, once the keyring says
+    // whether a key was in use already.
+    let given = match &config.master_key {
+        Some(encoded) => Some(MasterKey::from_base64(encoded)?),
+        None => MasterKey::read_file(config.master_key_path())?,
     };
     let previous = previous_master_key(config)?;
     let mut warnings = Vec::new();
@@ -114,6 +109,33 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<
                 (Arc::new(log), Arc::new(keyring), token_use)
             }
         };
+    let (master, created_master_key, master_key_path) = match given {
+        Some(key) => (
+            key,
+            false,
+            config
+                .master_key
+                .is_none()
+                .then(|| config.master_key_path()),
+        ),
+        None => {
+            let path = config.master_key_path();
+            if vault::keyring_in_use(keyring.as_ref()).await? {
+                // A new key would open none of the keyring's keys: every credential would
+                // need entering again. A lost or mistyped key file is the operator's to fix.
+                return Err(vault::VaultError::KeyFile(format!(
+                    "{} does not exist, but the keyring holds keys a master key wrapped; restore the key file, or point master_key_file (MODELREG_MASTER_KEY_FILE) or MODELREG_MASTER_KEY at the key in use",
+                    path.display()
+                ))
+                .into());
+            }
+            let (key, created) = MasterKey::load_or_create_file(&path)?;
+            if created && config.nats_url.is_some() {
+                tracing::warn!(path = %path.display(), "generated a master key file; every replica must share one key, so set MODELREG_MASTER_KEY or master_key_file");
+            }
+            (key, created, Some(path))
+        }
+    };
     let views = Arc::new(Views::open(&views_path(&config.data_dir))?);
     let vault = Vault::load(master, previous.into_iter().collect(), keyring).await?;
     if !vault.fingerprint_key_readable().await? {

@@ -461,6 +461,15 @@ pub(crate) async fn rebuild(state: StateArgs) -> anyhow::Result<()> {
         std::fs::rename(&from, &to)
             .with_context(|| format!("cannot move {} into place", from.display()))?;
     }
+    // The renames are durable before "rebuilt" is said: a power loss must not bring the old
+    // views back after it.
+    let dir = live
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("cannot make the move in {} durable", dir.display()))?;
     drop(held);
     say(&format!("rebuilt {} ; checksum {checksum}", live.display()));
     Ok(())

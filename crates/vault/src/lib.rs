@@ -26,4 +26,4 @@ pub use keyring::{Keyring, MemoryKeyring};
 pub use master_key::MasterKey;
 pub use nats_keyring::NatsKeyring;
 pub use redb_keyring::RedbKeyring;
-pub use seal::{RewrapReport, SecretContext, UnstoredKey, Vault};
+pub use seal::{RewrapReport, SecretContext, UnstoredKey, Vault, keyring_in_use};

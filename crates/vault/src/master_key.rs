@@ -79,6 +79,11 @@ impl MasterKey {
         }
     }
 
+    /// Loads the key from its file; `None` when the file does not exist.
+    pub fn read_file(path: impl AsRef<Path>) -> Result<Option<Self>, VaultError> {
+        read_key_file(path.as_ref())
+    }
+
     /// Loads the key from a file that must exist (a previous key, kept for a rotation).
     pub fn load_file(path: impl AsRef<Path>) -> Result<Self, VaultError> {
         let path = path.as_ref();
@@ -150,7 +155,10 @@ fn read_key_file(path: &Path) -> Result<Option<MasterKey>, VaultError> {
         .map_err(|error| key_file_error(path, &error.to_string()))
 }
 
-/// Writes a new key file with mode 0600, durably; never overwrites an existing file.
+/// Writes a new key file with mode 0600, durably; never overwrites an existing file. The
+/// key is written whole to a file of its own first and then linked under `path`, so a
+/// crash leaves either no key file or a whole one: a half-written one would fail every
+/// later start.
 fn create_key_file(path: &Path, key: &MasterKey) -> io::Result<()> {
     let parent = path
         .parent()
@@ -161,6 +169,21 @@ fn create_key_file(path: &Path, key: &MasterKey) -> io::Result<()> {
             .mode(0o700)
             .create(parent)?;
     }
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(format!(".{}.partial", std::process::id()));
+    let partial = Path::new(&partial);
+    // A partial file of an earlier attempt by a process of the same id never became the key.
+    let _ = std::fs::remove_file(partial);
+    let written = write_whole(partial, key).and_then(|()| std::fs::hard_link(partial, path));
+    // Linked or not, the partial name goes; the key lives on under `path` if it was linked.
+    let _ = std::fs::remove_file(partial);
+    written?;
+    // Make the new directory entry itself durable.
+    File::open(parent.unwrap_or(Path::new(".")))?.sync_all()
+}
+
+/// `key` in a new file at `path` (mode 0600), synced.
+fn write_whole(path: &Path, key: &MasterKey) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -168,20 +191,8 @@ fn create_key_file(path: &Path, key: &MasterKey) -> io::Result<()> {
         .open(path)?;
     let mut encoded = Zeroizing::new(STANDARD.encode(key.bytes()));
     encoded.push('\n');
-    let written = file
-        .write_all(encoded.as_bytes())
-        .and_then(|()| file.sync_all());
-    if let Err(error) = written {
-        // A half-written key file would fail every later start; remove it so a retry can
-        // create it again.
-        let _ = std::fs::remove_file(path);
-        return Err(error);
-    }
-    // Make the new directory entry itself durable.
-    if let Some(parent) = parent {
-        File::open(parent)?.sync_all()?;
-    }
-    Ok(())
+    file.write_all(encoded.as_bytes())?;
+    file.sync_all()
 }
 
 fn key_file_error(path: &Path, problem: &str) -> VaultError {
@@ -248,6 +259,29 @@ mod tests {
             MasterKey::from_base64(&contents).unwrap().bytes(),
             created_key.bytes()
         );
+        // The key was written whole under another name and linked: only the key remains.
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["master.key"]);
+    }
+
+    /// A partial file an earlier attempt left (a crash while writing) is no key file: the
+    /// key is made, whole.
+    #[test]
+    fn a_partial_file_left_by_a_crash_does_not_stop_the_key_being_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let partial = dir
+            .path()
+            .join(format!("master.key.{}.partial", std::process::id()));
+        std::fs::write(&partial, "half").unwrap();
+        let (key, created) = MasterKey::load_or_create_file(&path).unwrap();
+        assert!(created);
+        assert!(!partial.exists());
+        let (again, _) = MasterKey::load_or_create_file(&path).unwrap();
+        assert_eq!(again.bytes(), key.bytes());
     }
 
     #[test]

@@ -441,6 +441,12 @@ enum Rewrapped {
 /// The keyring entry of the fingerprint key (data key ids always hold two dots, so it can
 /// never name one).
 const FINGERPRINT_KEY_ID: &str = "vault.fingerprint-key";
+
+/// Whether a vault was loaded on `keyring` before: it holds keys wrapped by a master key,
+/// which a master key made now would open none of.
+pub async fn keyring_in_use(keyring: &dyn Keyring) -> Result<bool, VaultError> {
+    Ok(keyring.get(FINGERPRINT_KEY_ID).await?.is_some())
+}
 /// The tag of an entry that names the master key that wrapped it: `mk1:` + 8-byte id +
 /// the RFC 3394 wrapping. Entries written before tags are the bare wrapping.
 const TAG: &[u8] = b"mk1:";
