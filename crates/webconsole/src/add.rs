@@ -354,7 +354,7 @@ pub(crate) fn max_tokens_field(draft: &Draft) -> Markup {
                 @for guidance in app::models::MAX_TOKENS_GUIDANCE { li { (guidance) } }
             }
             div id="max-tokens-advice" aria-live="polite" hx-post="/models/advice" hx-trigger=(ADVICE_TRIGGER)
-                hx-include="closest form" hx-params=(CHECK_PARAMS) hx-target="this" hx-sync="this:replace" {
+                hx-include="closest form" hx-params=(CHECK_PARAMS) hx-target="this" hx-sync="this:queue last" {
                 (advice(draft))
             }
         }
@@ -415,6 +415,9 @@ pub(crate) async fn advise(signed: SignedIn, form: Result<Form<Draft>, FormRejec
 }
 
 /// When the advice is asked again: typing in max tokens settles, or any field changes.
+/// Its requests queue (`hx-sync="this:queue last"`) rather than replace one another: a
+/// replaced request is aborted, which htmx reports as an error in the browser's console, and
+/// the latest values are asked for all the same.
 const ADVICE_TRIGGER: &str = "keyup delay:400ms from:#max_tokens, change from:closest form";
 
 /// When the dialog asks the server for the slug: typing settles, or a value changes.
