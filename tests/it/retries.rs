@@ -109,6 +109,51 @@ async fn retried_commands_answer_as_the_first_attempt_and_a_reused_key_is_refuse
         reused.body
     );
 
+    // A credential created under a key: the retry answers it; the key sent with another
+    // secret is refused, and the credential keeps the first secret.
+    let create = |api_key: &str| json!({"name": "Shared", "provider": "openai", "credential": {"api_key": api_key}});
+    let first = call_with_key(
+        &app,
+        Method::POST,
+        "/v1/credentials",
+        Some(create("sk-first-0123456789abcdef")),
+        "cred-once",
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let retried = call_with_key(
+        &app,
+        Method::POST,
+        "/v1/credentials",
+        Some(create("sk-first-0123456789abcdef")),
+        "cred-once",
+    )
+    .await;
+    assert!(retried.status.is_success(), "{}", retried.body);
+    assert_eq!(retried.body["id"], first.body["id"], "{}", retried.body);
+    let other_secret = call_with_key(
+        &app,
+        Method::POST,
+        "/v1/credentials",
+        Some(create("sk-other-0123456789abwxyz")),
+        "cred-once",
+    )
+    .await;
+    assert_eq!(
+        (other_secret.status, other_secret.body["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("idempotency_key.reused")
+        ),
+        "{}",
+        other_secret.body
+    );
+    let id = first.body["id"].as_str().expect("id");
+    let kept = app
+        .call(Method::GET, &format!("/v1/credentials/{id}"), None)
+        .await;
+    assert_eq!(kept.body["preview"], first.body["preview"], "{}", kept.body);
+
     // Deactivation, then its retry: both answer with the deactivated model.
     for attempt in 0..2 {
         let gone = call_with_key(&app, Method::DELETE, "/v1/models/twice", None, "off-1").await;

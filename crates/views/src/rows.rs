@@ -160,6 +160,9 @@ pub struct CredentialRow {
 pub struct VersionRow {
     pub version: u64,
     pub preview: String,
+    /// The secret's fingerprint: a retried create is told from a key reused on another
+    /// secret by its first version's.
+    pub fingerprint: secrets::Fingerprint,
     pub created_at_ms: i64,
     pub created_by: String,
     pub shredded_at_ms: Option<i64>,

@@ -21,15 +21,22 @@ pub async fn create(
 ) -> Result<Answer<api::Credential>, AppError> {
     ctx.require_admin()?;
     let org = ctx.org.as_str();
-    // A retry of a create that landed answers with what it created.
+    let new = parse::new_credential(request).map_err(AppError::Invalid)?;
+    let fingerprint = super::fingerprint(registry, ctx, new.provider, &new.secret);
+    // A retry of a create that landed answers with what it created; the same key sent with
+    // another secret or provider is another request, refused rather than answered with a
+    // credential that holds none of it.
     if let Some(original) = registry
         .views
         .command_target(org, &ctx.command_id, kind::CREDENTIAL)?
     {
+        let row = super::found(registry, ctx, &original)?;
+        let first = row.history.first().map(|version| version.fingerprint);
+        if row.credential.provider != new.provider || first != Some(fingerprint) {
+            return Err(AppError::idempotency_key_reused());
+        }
         return super::get(registry, ctx, &original);
     }
-    let new = parse::new_credential(request).map_err(AppError::Invalid)?;
-    let fingerprint = super::fingerprint(registry, ctx, new.provider, &new.secret);
     let same_secret = registry
         .views
         .credential_by_fingerprint(org, &fingerprint)?

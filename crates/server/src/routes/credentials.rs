@@ -76,7 +76,7 @@ pub(crate) async fn get_credential(
 /// `expires_at` says.
 #[utoipa::path(post, path = "/v1/credentials", tag = "credentials",
     params(
-        ("Idempotency-Key" = Option<schema::IdempotencyKey>, Header, description = "Retries with one key are one command."),
+        ("Idempotency-Key" = Option<schema::IdempotencyKey>, Header, description = "Retries with one key are one command; the key sent again with another secret or provider is refused (422 idempotency_key.reused)."),
     ),
     request_body = api::CreateCredential,
     responses(

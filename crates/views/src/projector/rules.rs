@@ -359,9 +359,10 @@ fn apply_credential(
     at: &Meta<'_>,
 ) -> Result<(), ProjectError> {
     let row_key = key(org_id, id);
-    let version_row = |version: u64, preview: &str| VersionRow {
+    let version_row = |version: u64, preview: &str, fingerprint: secrets::Fingerprint| VersionRow {
         version,
         preview: preview.to_owned(),
+        fingerprint,
         created_at_ms: at.recorded_at_ms,
         created_by: at.actor.to_owned(),
         shredded_at_ms: None,
@@ -396,8 +397,11 @@ fn apply_credential(
             match event {
                 credential::Event::Rotated(rotated) => {
                     row.sealed = rotated.sealed.clone();
-                    row.history
-                        .push(version_row(rotated.version, &rotated.preview));
+                    row.history.push(version_row(
+                        rotated.version,
+                        &rotated.preview,
+                        rotated.fingerprint,
+                    ));
                 }
                 credential::Event::Shredded { version } => {
                     for v in &mut row.history {
@@ -431,7 +435,11 @@ fn apply_credential(
     };
     let row = CredentialRow {
         org: org_id.to_owned(),
-        history: vec![version_row(credential.version, &credential.preview)],
+        history: vec![version_row(
+            credential.version,
+            &credential.preview,
+            credential.fingerprint,
+        )],
         credential,
         sealed: sealed.clone(),
         used_by: 0,
