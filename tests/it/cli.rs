@@ -1157,12 +1157,25 @@ fn configuration_errors_exit_78_and_name_the_setting() {
             "{name}: {said}"
         );
     }
-    // A master key or key file that cannot be used is the operator's to fix too.
-    let key_file = data.path().join("open.key");
-    std::fs::write(&key_file, "c2stY2FuYXJ5MDEyMw==\n").expect("key file");
+    // A master key or key file that cannot be used is the operator's to fix too: a key that
+    // is no key, a key file others may read, a key file that holds no key (never quoted).
+    use std::os::unix::fs::PermissionsExt;
+    let key_file = |name: &str, text: &str, mode: u32| {
+        let path = data.path().join(name);
+        std::fs::write(&path, text).expect("key file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        path.to_str().expect("path").to_owned()
+    };
+    let readable = key_file(
+        "readable.key",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
+        0o644,
+    );
+    let garbage = key_file("garbage.key", "sk-canary0123\n", 0o600);
     for (name, value) in [
         ("MODELREG_MASTER_KEY", "sk-canary0123"),
-        ("MODELREG_MASTER_KEY_FILE", key_file.to_str().expect("path")),
+        ("MODELREG_MASTER_KEY_FILE", readable.as_str()),
+        ("MODELREG_MASTER_KEY_FILE", garbage.as_str()),
     ] {
         let output = run(&["serve", "--data-dir", data_dir], &[(name, value)], None);
         let said = text(&output);

@@ -169,11 +169,11 @@ fn create_key_file(path: &Path, key: &MasterKey) -> io::Result<()> {
             .mode(0o700)
             .create(parent)?;
     }
+    // A name of its own for every attempt: two processes making the key at once (containers
+    // that share a volume may share a process id too) never write one file.
     let mut partial = path.as_os_str().to_owned();
-    partial.push(format!(".{}.partial", std::process::id()));
+    partial.push(format!(".{:016x}.partial", OsRng.next_u64()));
     let partial = Path::new(&partial);
-    // A partial file of an earlier attempt by a process of the same id never became the key.
-    let _ = std::fs::remove_file(partial);
     let written = write_whole(partial, key).and_then(|()| std::fs::hard_link(partial, path));
     // Linked or not, the partial name goes; the key lives on under `path` if it was linked.
     let _ = std::fs::remove_file(partial);
@@ -268,18 +268,16 @@ mod tests {
     }
 
     /// A partial file an earlier attempt left (a crash while writing) is no key file: the
-    /// key is made, whole.
+    /// key is made, whole, under its own name, and the leftover is not taken for it.
     #[test]
     fn a_partial_file_left_by_a_crash_does_not_stop_the_key_being_made() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        let partial = dir
-            .path()
-            .join(format!("master.key.{}.partial", std::process::id()));
+        let partial = dir.path().join("master.key.00000000000000aa.partial");
         std::fs::write(&partial, "half").unwrap();
         let (key, created) = MasterKey::load_or_create_file(&path).unwrap();
         assert!(created);
-        assert!(!partial.exists());
+        assert_eq!(std::fs::read_to_string(&partial).unwrap(), "half");
         let (again, _) = MasterKey::load_or_create_file(&path).unwrap();
         assert_eq!(again.bytes(), key.bytes());
     }

@@ -279,6 +279,28 @@ mod tests {
     use super::*;
     use crate::ProjectorWrites;
 
+    /// What was written between two readings, never less than nothing.
+    #[test]
+    fn projector_writes_since_an_earlier_reading() {
+        let earlier = ProjectorWrites {
+            batches: 2,
+            events: 20,
+            busy: Duration::from_millis(500),
+        };
+        let later = ProjectorWrites {
+            batches: 5,
+            events: 50,
+            busy: Duration::from_millis(2000),
+        };
+        let between = ProjectorWrites {
+            batches: 3,
+            events: 30,
+            busy: Duration::from_millis(1500),
+        };
+        assert_eq!(later.since(earlier), between);
+        assert_eq!(earlier.since(later), ProjectorWrites::default());
+    }
+
     #[test]
     fn resume_pauses_double_from_100_ms_to_1_s_and_stay_there() {
         let pauses: Vec<Duration> = RESUME_PAUSES.build().take(7).collect();
@@ -433,7 +455,6 @@ mod tests {
         assert_eq!(written.events, 3, "{written:?}");
         assert!((1..=3).contains(&written.batches), "{written:?}");
         assert!(written.busy > Duration::ZERO, "{written:?}");
-        assert_eq!(written.since(written), ProjectorWrites::default());
         let _ = stop.send(());
         projector.await.unwrap().unwrap();
     }
