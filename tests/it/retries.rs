@@ -111,34 +111,23 @@ async fn retried_commands_answer_as_the_first_attempt_and_a_reused_key_is_refuse
 
     // A credential created under a key: the retry answers it; the key sent with another
     // secret is refused, and the credential keeps the first secret.
-    let create = |api_key: &str| json!({"name": "Shared", "provider": "openai", "credential": {"api_key": api_key}});
-    let first = call_with_key(
-        &app,
-        Method::POST,
-        "/v1/credentials",
-        Some(create("sk-first-0123456789abcdef")),
-        "cred-once",
-    )
-    .await;
+    let create = |api_key: &str| {
+        let body =
+            json!({"name": "Shared", "provider": "openai", "credential": {"api_key": api_key}});
+        call_with_key(
+            &app,
+            Method::POST,
+            "/v1/credentials",
+            Some(body),
+            "cred-once",
+        )
+    };
+    let first = create("sk-first-0123456789abcdef").await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-    let retried = call_with_key(
-        &app,
-        Method::POST,
-        "/v1/credentials",
-        Some(create("sk-first-0123456789abcdef")),
-        "cred-once",
-    )
-    .await;
+    let retried = create("sk-first-0123456789abcdef").await;
     assert!(retried.status.is_success(), "{}", retried.body);
     assert_eq!(retried.body["id"], first.body["id"], "{}", retried.body);
-    let other_secret = call_with_key(
-        &app,
-        Method::POST,
-        "/v1/credentials",
-        Some(create("sk-other-0123456789abwxyz")),
-        "cred-once",
-    )
-    .await;
+    let other_secret = create("sk-other-0123456789abwxyz").await;
     assert_eq!(
         (other_secret.status, other_secret.body["code"].as_str()),
         (
