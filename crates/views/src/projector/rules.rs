@@ -5,19 +5,25 @@
 
 use domain::event::Event;
 use domain::model::{self, Status};
-use domain::values::Costs;
-use domain::{catalog, connection_test, credential, org, usage, workflow};
+use domain::{connection_test, credential, org};
 use eventlog::Envelope;
 
 use super::ProjectError;
 use super::batch::{Tables, read, write};
 use super::reader::Decoded;
 use crate::rows::{
-    CatalogChange, CatalogRow, ConnectionTestRow, CredentialRow, Deactivation, DeletedWorkflowRow,
-    LastTest, ModelRow, Notice, OrgRow, Retirement, StreamPos, TokenRow, UsageRow, VersionRow,
-    WorkflowRow,
+    ConnectionTestRow, CredentialRow, Deactivation, LastTest, ModelRow, Notice, OrgRow, StreamPos,
+    TokenRow, VersionRow, WorkflowRow,
 };
-use crate::store::{CATALOG_KEY, key, ref_key, truncation_key, usage_key};
+use crate::store::key;
+
+mod catalog_rows;
+mod usage_rows;
+mod workflow_rows;
+
+use catalog_rows::{apply_catalog, warn_of_retirement};
+use usage_rows::apply_usage;
+use workflow_rows::{apply_workflow, clear_notices};
 
 /// The `kind` under which the `commands` view keeps the token a command issued (tokens live
 /// in the org's stream, so the aggregate kind would name the org).
@@ -189,165 +195,6 @@ fn apply_org(
             }
             write(&mut t.orgs, org_id, &row)
         }
-    }
-}
-
-/// Records whom the dependents worker warned of a platform model's retirement in an org, and
-/// gives each of those workflows a notice (once).
-fn warn_of_retirement(
-    t: &mut Tables<'_>,
-    org_id: &str,
-    model: &str,
-    workflow_ids: &[String],
-) -> Result<(), ProjectError> {
-    let Some(mut catalog) = read::<CatalogRow>(&t.catalog, CATALOG_KEY)? else {
-        return Ok(());
-    };
-    let Some(retirement) = catalog.retirements.get_mut(model) else {
-        return Ok(());
-    };
-    retirement
-        .warned
-        .insert(org_id.to_owned(), workflow_ids.to_vec());
-    let notice = Notice {
-        model: model.to_owned(),
-        deactivated_at_ms: retirement.at_ms,
-        deactivated_by: retirement.by.clone(),
-    };
-    for id in workflow_ids {
-        let workflow_key = key(org_id, id);
-        if let Some(mut workflow) = read::<WorkflowRow>(&t.workflows, &workflow_key)?
-            && !workflow.notices.iter().any(|n| n.model == model)
-        {
-            workflow.notices.push(notice.clone());
-            write(&mut t.workflows, &workflow_key, &workflow)?;
-        }
-    }
-    write(&mut t.catalog, CATALOG_KEY, &catalog)
-}
-
-/// Keeps a usage record with the prices its model has now, at the record's position: the
-/// custom model's costs, or the platform catalog's. A model without a row prices nothing
-/// (the record stays unpriced), which is no reason to stop the projector.
-fn apply_usage(
-    t: &mut Tables<'_>,
-    org_id: &str,
-    record_id: &str,
-    event: &usage::Event,
-    at: &Meta<'_>,
-) -> Result<(), ProjectError> {
-    let usage::Event::Recorded(record) = event;
-    let costs = if record.model.contains('/') {
-        let catalog: Option<CatalogRow> = read(&t.catalog, CATALOG_KEY)?;
-        catalog
-            .and_then(|row| {
-                row.catalog.find(&record.model).map(|entry| Costs {
-                    input_per_token: entry.cost(catalog::FactName::InputCost),
-                    output_per_token: entry.cost(catalog::FactName::OutputCost),
-                })
-            })
-            .unwrap_or_default()
-    } else {
-        let model: Option<ModelRow> = read(&t.models, &key(org_id, &record.model))?;
-        model.map(|row| row.model.costs).unwrap_or_default()
-    };
-    if record.truncated() {
-        write(
-            &mut t.truncations,
-            truncation_key(org_id, &record.model, record.called_at_ms, record_id),
-            record,
-        )?;
-    }
-    let row = UsageRow {
-        id: record_id.to_owned(),
-        record: record.clone(),
-        costs,
-        seq: at.seq,
-    };
-    write(
-        &mut t.usage,
-        usage_key(org_id, record.called_at_ms, record_id),
-        &row,
-    )
-}
-
-fn apply_catalog(
-    t: &mut Tables<'_>,
-    event: &catalog::Event,
-    at: &Meta<'_>,
-) -> Result<(), ProjectError> {
-    let before: Option<CatalogRow> = read(&t.catalog, CATALOG_KEY)?;
-    let (state, mut retirements, mut history) = match before {
-        Some(row) => (Some(row.catalog), row.retirements, row.history),
-        None => (None, Default::default(), Vec::new()),
-    };
-    let Some(after) = catalog::evolve(state, event) else {
-        return Err(ProjectError::Poison {
-            seq: at.seq,
-            why: "a catalog change before the catalog was seeded".into(),
-        });
-    };
-    for id in catalog::retired_by(event) {
-        let reason = match after.find(&id).map(|e| &e.status) {
-            Some(catalog::Status::Retired { reason }) => reason.clone(),
-            _ => String::new(),
-        };
-        retirements.entry(id).or_insert_with(|| Retirement {
-            at_ms: at.recorded_at_ms,
-            by: at.actor.to_owned(),
-            seq: at.seq,
-            reason,
-            warned: Default::default(),
-        });
-    }
-    history.push(CatalogChange {
-        seq: at.seq,
-        at_ms: at.recorded_at_ms,
-        by: at.actor.to_owned(),
-        event: Event::Catalog(event.clone()).name().to_owned(),
-        summary: summary(event),
-    });
-    let row = CatalogRow {
-        catalog: after,
-        stream: at.stream(),
-        retirements,
-        history,
-    };
-    write(&mut t.catalog, CATALOG_KEY, &row)
-}
-
-/// One line on a catalog change, for its history.
-fn summary(event: &catalog::Event) -> String {
-    match event {
-        catalog::Event::Seeded { models, default } => {
-            format!(
-                "seeded with {} models from the shipped catalog; default {default}",
-                models.len()
-            )
-        }
-        catalog::Event::Synced(synced) => format!(
-            "sync from {}: {} fact(s) changed, {} model(s) proposed, {} listed by rule, {} disappeared, {} back, {} expired",
-            synced.source,
-            synced.changed.len(),
-            synced.proposed.len(),
-            synced.listed.len(),
-            synced.disappeared.len(),
-            synced.reappeared.len(),
-            synced.expired.len()
-        ),
-        catalog::Event::Listed(listing) => format!("listed {}", listing.id),
-        catalog::Event::Retired { id, reason } => format!("retired {id}: {reason}"),
-        catalog::Event::DefaultChanged { id } => format!("default is now {id}"),
-        catalog::Event::OverrideSet {
-            id,
-            fact,
-            value: Some(value),
-            reason,
-            ..
-        } => format!("{id}: {fact} overridden to {value} ({reason})"),
-        catalog::Event::OverrideSet {
-            id, fact, reason, ..
-        } => format!("{id}: override of {fact} cleared ({reason})"),
     }
 }
 
@@ -559,35 +406,6 @@ fn apply_model(
     write(&mut t.models, row_key, &row)
 }
 
-/// Drops notices about `model` from the workflows that reference it.
-fn clear_notices(t: &mut Tables<'_>, org_id: &str, model: &str) -> Result<(), ProjectError> {
-    let ids = referencing_ids(t, org_id, model)?;
-    for id in ids {
-        let workflow_key = key(org_id, &id);
-        if let Some(mut workflow) = read::<WorkflowRow>(&t.workflows, &workflow_key)? {
-            workflow.notices.retain(|n| n.model != model);
-            write(&mut t.workflows, &workflow_key, &workflow)?;
-        }
-    }
-    Ok(())
-}
-
-fn referencing_ids(
-    t: &mut Tables<'_>,
-    org_id: &str,
-    model: &str,
-) -> Result<Vec<String>, ProjectError> {
-    let start = ref_key(org_id, model, "");
-    let end = format!("{org_id}/{model}\u{1}");
-    let mut ids = Vec::new();
-    for key in t.refs.keys_in(&start, &end)? {
-        if let Some((_, id)) = key.split_once('\0') {
-            ids.push(id.to_owned());
-        }
-    }
-    Ok(ids)
-}
-
 fn apply_connection_test(
     t: &mut Tables<'_>,
     envelope: &Envelope,
@@ -652,60 +470,9 @@ fn apply_connection_test(
     write(&mut t.tests, &row_key, &row)
 }
 
-fn apply_workflow(
-    t: &mut Tables<'_>,
-    org_id: &str,
-    id: &str,
-    event: &workflow::Event,
-    at: &Meta<'_>,
-) -> Result<(), ProjectError> {
-    let row_key = key(org_id, id);
-    let before: Option<WorkflowRow> = read(&t.workflows, &row_key)?;
-    if let Some(before) = &before {
-        for model in before.workflow.models() {
-            t.refs.remove(ref_key(org_id, model, id));
-        }
-    }
-    match event {
-        workflow::Event::Saved(saved) => {
-            // Reported again after a delete: the id is taken again.
-            t.deleted_workflows.remove(row_key.clone());
-            for model in saved.models() {
-                t.refs.insert(ref_key(org_id, model, id), Vec::new());
-            }
-            // A notice stays while the workflow still uses the deactivated model.
-            let models = saved.models();
-            let notices = before
-                .map(|b| b.notices)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|n| models.contains(&n.model.as_str()))
-                .collect();
-            let row = WorkflowRow {
-                org: org_id.to_owned(),
-                id: id.to_owned(),
-                workflow: saved.clone(),
-                updated_at_ms: at.recorded_at_ms,
-                updated_by: at.actor.to_owned(),
-                stream: at.stream(),
-                notices,
-            };
-            write(&mut t.workflows, &row_key, &row)
-        }
-        workflow::Event::Deleted => {
-            t.workflows.remove(&row_key);
-            let deleted = DeletedWorkflowRow {
-                stream: at.stream(),
-                name: before.map(|row| row.workflow.name).unwrap_or_default(),
-                command_id: at.command_id.to_owned(),
-            };
-            write(&mut t.deleted_workflows, &row_key, &deleted)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use domain::{catalog, workflow};
     use eventlog::Stored;
     use redb::Durability;
 
