@@ -74,12 +74,7 @@ async fn a_lost_master_key_file_is_not_replaced_by_a_new_key() {
     let Err(refused) = app::start(&config).await else {
         panic!("started with a new master key over a keyring in use");
     };
-    let mut said = refused.to_string();
-    let mut source = std::error::Error::source(&refused);
-    while let Some(cause) = source {
-        said = format!("{said}: {cause}");
-        source = cause.source();
-    }
+    let said = app::chain(&refused);
     assert!(refused.is_misconfiguration(), "{said}");
     assert!(said.contains("the keyring holds keys"), "{said}");
     assert!(!key_path.exists(), "no key was made");

@@ -306,7 +306,7 @@ impl AppError {
 }
 
 /// An error and its sources, `outer: inner: innermost`, for a log line.
-pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

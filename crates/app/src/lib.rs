@@ -47,7 +47,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use ctx::{Ctx, Principal, idempotency_key, keyed_command_id, new_id};
 /// A token's role, for the edges that show it (the console).
 pub use domain::org::Role;
-pub use error::{AppError, BoxError};
+pub use error::{AppError, BoxError, chain};
 pub use json_mistake::JsonMistake;
 pub use wiring::{
     Running, bootstrap_default_org, rotate_master_key, start, start_with_clock, views_path,

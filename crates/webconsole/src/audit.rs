@@ -41,15 +41,8 @@ pub(crate) async fn trail(
         Err(rejection) => return crate::layout::unreadable_query(&signed, rejection),
     };
     let blank = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
-    let limit = match blank(&query.limit).map(|l| l.trim().parse::<u32>()) {
-        None => Ok(None),
-        Some(Ok(limit)) => Ok(Some(limit)),
-        Some(Err(_)) => Err(api::Problem::new(
-            422,
-            "limit.invalid",
-            "limit takes a whole number of entries",
-        )),
-    };
+    // `Some(None)`: a page size that is no number.
+    let limit = blank(&query.limit).map(|l| l.trim().parse::<u32>().ok());
     let wanted = api::AuditQuery {
         kind: blank(&query.kind),
         id: blank(&query.id),
@@ -58,13 +51,17 @@ pub(crate) async fn trail(
         since: blank(&query.since),
         until: blank(&query.until),
         cursor: blank(&query.cursor),
-        limit: limit.as_ref().ok().copied().flatten(),
+        limit: limit.flatten(),
     };
     let listed = match limit {
-        Ok(_) => {
+        Some(None) => Err(api::Problem::new(
+            422,
+            "limit.invalid",
+            "limit takes a whole number of entries",
+        )),
+        _ => {
             app::audit::list(&registry, &signed.read(), wanted.clone()).map_err(|e| e.to_problem())
         }
-        Err(problem) => Err(problem),
     };
     let (status, body) = match listed {
         Ok(answer) => (StatusCode::OK, entries(&answer.value, &wanted)),
