@@ -13,7 +13,7 @@ use super::batch::{Tables, read, write};
 use super::reader::Decoded;
 use crate::rows::{
     ConnectionTestRow, CredentialRow, Deactivation, LastTest, ModelRow, Notice, OrgRow, StreamPos,
-    TokenRow, VersionRow, WorkflowRow,
+    TokenRow, VersionRow,
 };
 use crate::store::key;
 
@@ -23,7 +23,7 @@ mod workflow_rows;
 
 use catalog_rows::{apply_catalog, warn_of_retirement};
 use usage_rows::apply_usage;
-use workflow_rows::{apply_workflow, clear_notices};
+use workflow_rows::{apply_workflow, clear_notices, give_notice};
 
 /// The `kind` under which the `commands` view keeps the token a command issued (tokens live
 /// in the org's stream, so the aggregate kind would name the org).
@@ -387,15 +387,7 @@ fn apply_model(
                 deactivated_at_ms: deactivation.at_ms,
                 deactivated_by: deactivation.by.clone(),
             };
-            for id in workflow_ids {
-                let workflow_key = key(org_id, id);
-                if let Some(mut workflow) = read::<WorkflowRow>(&t.workflows, &workflow_key)?
-                    && !workflow.notices.iter().any(|n| n.model == slug)
-                {
-                    workflow.notices.push(notice.clone());
-                    write(&mut t.workflows, &workflow_key, &workflow)?;
-                }
-            }
+            give_notice(t, org_id, workflow_ids, &notice)?;
         }
         model::Event::Reactivated => {
             row.deactivation = None;

@@ -4,9 +4,9 @@
 use domain::catalog;
 use domain::event::Event;
 
-use super::{Meta, ProjectError, Tables, read, write};
-use crate::rows::{CatalogChange, CatalogRow, Notice, Retirement, WorkflowRow};
-use crate::store::{CATALOG_KEY, key};
+use super::{Meta, ProjectError, Tables, give_notice, read, write};
+use crate::rows::{CatalogChange, CatalogRow, Notice, Retirement};
+use crate::store::CATALOG_KEY;
 
 pub(super) fn apply_catalog(
     t: &mut Tables<'_>,
@@ -110,14 +110,6 @@ pub(super) fn warn_of_retirement(
         deactivated_at_ms: retirement.at_ms,
         deactivated_by: retirement.by.clone(),
     };
-    for id in workflow_ids {
-        let workflow_key = key(org_id, id);
-        if let Some(mut workflow) = read::<WorkflowRow>(&t.workflows, &workflow_key)?
-            && !workflow.notices.iter().any(|n| n.model == model)
-        {
-            workflow.notices.push(notice.clone());
-            write(&mut t.workflows, &workflow_key, &workflow)?;
-        }
-    }
+    give_notice(t, org_id, workflow_ids, &notice)?;
     write(&mut t.catalog, CATALOG_KEY, &catalog)
 }

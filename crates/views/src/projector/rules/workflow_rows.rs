@@ -4,7 +4,7 @@
 use domain::workflow;
 
 use super::{Meta, ProjectError, Tables, read, write};
-use crate::rows::{DeletedWorkflowRow, WorkflowRow};
+use crate::rows::{DeletedWorkflowRow, Notice, WorkflowRow};
 use crate::store::{key, ref_key};
 
 pub(super) fn apply_workflow(
@@ -57,6 +57,25 @@ pub(super) fn apply_workflow(
             write(&mut t.deleted_workflows, &row_key, &deleted)
         }
     }
+}
+
+/// Gives each of the workflows `ids` the notice of a deactivated or retired model, once.
+pub(super) fn give_notice(
+    t: &mut Tables<'_>,
+    org_id: &str,
+    ids: &[String],
+    notice: &Notice,
+) -> Result<(), ProjectError> {
+    for id in ids {
+        let workflow_key = key(org_id, id);
+        if let Some(mut workflow) = read::<WorkflowRow>(&t.workflows, &workflow_key)?
+            && !workflow.notices.iter().any(|n| n.model == notice.model)
+        {
+            workflow.notices.push(notice.clone());
+            write(&mut t.workflows, &workflow_key, &workflow)?;
+        }
+    }
+    Ok(())
 }
 
 /// Drops notices about `model` from the workflows that reference it.
