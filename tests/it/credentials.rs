@@ -781,6 +781,153 @@ async fn a_rename_during_a_retest_does_not_undo_the_rotation() {
     assert_eq!(rotated.body["tests"].as_array().map(Vec::len), Some(1));
 }
 
+/// Two rotations of one version race (on two replicas, say): the second to store its data
+/// key finds the first one's, which may be about to append. It seals with that key instead
+/// of replacing it, so whichever rotation's event lands, its secret opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_rotations_leave_the_version_that_lands_readable() {
+    let app = TestApp::start(Backend::JetStream).await;
+    let created = app
+        .create_credential("Raced", "openai_compatible", &secret("sk-raced-old"), None)
+        .await;
+    let id = id_of(&created);
+    let model = app.add_model_on("Raced model", "llama3", &id).await;
+    let service = app.issue_token("runtime", "service").await;
+
+    // The first rotation, elsewhere: its version 2 key stored, its event not appended yet.
+    let client = async_nats::connect(app.nats_url().expect("nats"))
+        .await
+        .expect("nats");
+    let keyring = vault::NatsKeyring::connect(client, "MODELREG_KEYRING")
+        .await
+        .expect("keyring");
+    let elsewhere = vault::Vault::new(
+        vault::MasterKey::from_base64(MASTER_KEY).expect("key"),
+        std::sync::Arc::new(keyring),
+    );
+    let version_2 = vault::SecretContext {
+        org: "acme",
+        credential_id: &id,
+        version: 2,
+    };
+    let first = secret("sk-raced-first");
+    let (first_sealed, first_key) = elsewhere
+        .seal_new(&version_2, &secrets::Secret::new(first.clone()))
+        .expect("seal");
+    elsewhere.store(first_key).await.expect("store");
+
+    // The second rotation, here, lands.
+    let second = secret("sk-raced-second");
+    let rotated = app.rotate_credential(&id, &second, false).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert_eq!(rotated.body["credential"]["version"], 2);
+    let resolved = app
+        .call_with(
+            Method::GET,
+            &format!("/v1/resolve/{model}"),
+            None,
+            &service,
+            &[],
+        )
+        .await;
+    assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
+    assert_eq!(resolved.body["credential"]["api_key"], second.as_str());
+
+    // Had the first rotation's event landed instead, its secret would open too.
+    let opened = elsewhere
+        .open(&version_2, &first_sealed)
+        .await
+        .expect("the first rotation's ciphertext opens with the version's key");
+    assert_eq!(opened.expose_secret(), &first);
+}
+
+/// A rotation that landed but stopped before shredding the version it retired (here its
+/// replica's views lag, so it answers before the shred) shreds it when retried with its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_rotation_shreds_what_its_first_attempt_left() {
+    let app = TestApp::start(Backend::JetStream).await;
+    let created = app
+        .create_credential("Lagged", "openai_compatible", &secret("sk-lagged"), None)
+        .await;
+    let id = id_of(&created);
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = app.config();
+    config.data_dir = dir.path().to_path_buf();
+    config.read_your_writes_timeout_ms = 0;
+    let replica = app::start(&config).await.expect("second replica");
+    let registry = std::sync::Arc::clone(&replica.registry);
+    let known = created.position.expect("position");
+    registry
+        .views()
+        .wait_for(known, Duration::from_secs(10))
+        .await
+        .expect("the replica catches up");
+    // From here on the replica's views stand still until its projector runs again.
+    replica.stop().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let served = tokio::spawn(server::serve(
+        listener,
+        std::sync::Arc::clone(&registry),
+        std::future::pending(),
+    ));
+    let http = reqwest::Client::new();
+    let new = secret("sk-lagged-new");
+    let rotate = || {
+        http.post(format!("{base}/v1/credentials/{id}/rotation"))
+            .bearer_auth(&app.token)
+            .header("idempotency-key", "rotate-lagged")
+            .json(&json!({"credential": {"api_key": new}}))
+            .send()
+    };
+    let first = rotate().await.expect("rotate");
+    let status = first.status();
+    let body: Value = first.json().await.expect("json");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "command.landed_views_behind", "{body}");
+    let landed = body["position"].as_u64().expect("position");
+    app.registry().settle(landed).await.expect("settled");
+    let shown = app.get_credential(&id).await;
+    assert_eq!(shown.body["version"], 2, "{}", shown.body);
+    assert_ne!(
+        shown.body["versions"][0]["state"], "shredded",
+        "the first attempt stopped before the shred: {}",
+        shown.body
+    );
+
+    let projector = tokio::spawn(views::run_projector(
+        std::sync::Arc::clone(registry.views()),
+        std::sync::Arc::clone(registry.log()),
+        std::future::pending::<()>(),
+    ));
+    registry
+        .views()
+        .wait_for(landed, Duration::from_secs(10))
+        .await
+        .expect("the replica's views reach the rotation");
+    let retried = rotate().await.expect("retry");
+    let status = retried.status();
+    let body: Value = retried.json().await.expect("json");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["credential"]["version"], 2, "applied once: {body}");
+    assert_eq!(
+        body["credential"]["versions"][0]["state"], "shredded",
+        "{body}"
+    );
+    let at = body["position"].as_u64().expect("position");
+    app.registry().settle(at).await.expect("settled");
+    let shown = app.get_credential(&id).await;
+    assert_eq!(
+        shown.body["versions"][0]["state"], "shredded",
+        "{}",
+        shown.body
+    );
+    served.abort();
+    projector.abort();
+}
+
 /// In NATS mode a second replica resolves the new secret once its views include the
 /// rotation, and never the shredded one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -219,6 +219,51 @@ async fn retried_commands_answer_as_the_first_attempt_and_a_reused_key_is_refuse
         assert_eq!(edited.body["max_tokens"], 2048, "{}", edited.body);
     }
 
+    // A deactivation naming a version the model has left is refused, and the model stays
+    // active; one naming its version deactivates it, and its retry answers the same.
+    let stale = app
+        .call_with(
+            Method::DELETE,
+            "/v1/models/other",
+            None,
+            &app.token,
+            &[("if-match", &format!("\"{version}\""))],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    assert_eq!(
+        stale.body["code"], "model.version_mismatch",
+        "{}",
+        stale.body
+    );
+    assert_eq!(stale.body["current_version"], version + 1, "{}", stale.body);
+    assert_eq!(app.get_model("other").await.body["status"], "active");
+    for attempt in 0..2 {
+        let deactivated = app
+            .call_with(
+                Method::DELETE,
+                "/v1/models/other",
+                None,
+                &app.token,
+                &[
+                    ("idempotency-key", "deactivate-1"),
+                    ("if-match", &format!("\"{}\"", version + 1)),
+                ],
+            )
+            .await;
+        assert_eq!(
+            deactivated.status,
+            StatusCode::OK,
+            "attempt {attempt}: {}",
+            deactivated.body
+        );
+        assert_eq!(
+            deactivated.body["status"], "deactivated",
+            "{}",
+            deactivated.body
+        );
+    }
+
     // A token issue and its retry: the same token id; its secret is shown once.
     let body = json!({"label": "ci", "role": "member"});
     let first = call_with_key(

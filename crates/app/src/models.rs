@@ -283,11 +283,7 @@ pub async fn edit(
         // it): answer as the first time.
         return answer(registry, ctx, slug, registry.views.position());
     }
-    if let Some(expected) = if_match
-        && expected != row.stream.version
-    {
-        return Err(version_conflict(row.stream.version));
-    }
+    expect_version(&row, ctx, if_match)?;
     let provider = row.model.provider;
     let parsed = parse::edit(request, provider, row.model.capabilities, row.model.costs)
         .map_err(AppError::Invalid)?;
@@ -496,6 +492,19 @@ pub(crate) async fn conflict_or(
             }
         }
         other => refusal(other, None),
+    }
+}
+
+/// Refuses a command made against another version of the model than its current one
+/// (`If-Match`), unless it is a retry of the command that made the current one.
+fn expect_version(row: &ModelRow, ctx: &Ctx, if_match: Option<u64>) -> Result<(), AppError> {
+    match if_match {
+        Some(expected)
+            if expected != row.stream.version && row.last_changed_by() != ctx.command_id =>
+        {
+            Err(version_conflict(row.stream.version))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -63,6 +63,7 @@ impl SecretContext<'_> {
 
 /// A wrapped data key made by [`Vault::seal_new`] and not yet in the keyring. It holds the
 /// key wrapped under the master key only, never the key itself.
+#[derive(Clone)]
 pub struct UnstoredKey {
     key_id: String,
     wrapped: Vec<u8>,

@@ -560,7 +560,7 @@ pub(crate) async fn deactivate(
         Err(refused) => return *refused,
     };
     let confirm = form.confirm.as_deref() == Some("true");
-    match app::models::deactivate(&registry, &ctx, &slug, confirm).await {
+    match app::models::deactivate(&registry, &ctx, &slug, confirm, None).await {
         Ok(_) => Redirect::to(&format!("/models/{slug}")).into_response(),
         Err(error) => app_error(&signed, &error),
     }

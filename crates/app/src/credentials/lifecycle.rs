@@ -173,13 +173,15 @@ pub async fn rotate(
     ctx.require_admin()?;
     let row = super::found(registry, ctx, id)?;
     if row.changed_by_command == ctx.command_id {
-        // A retry of this very rotation, which landed: answer as the first time.
+        // A retry of this very rotation, which landed: answer as the first time, once the
+        // versions it retired are shredded (the first attempt may have stopped short of it).
+        let position = shred_retired(registry, ctx, id, registry.views.position()).await?;
         return Ok(Answer {
             value: api::Rotation {
                 credential: super::view(registry, ctx, id)?,
                 tests: Vec::new(),
             },
-            position: registry.views.position(),
+            position,
         });
     }
     let retest_wanted = request.retest;
@@ -198,20 +200,17 @@ pub async fn rotate(
         (None, Vec::new())
     };
     let version = row.credential.version + 1;
+    let credential_id = row.credential.id.as_str().to_owned();
     let context = vault::SecretContext {
         org,
-        credential_id: row.credential.id.as_str(),
+        credential_id: &credential_id,
         version,
     };
-    let (sealed, key) = registry.vault.seal_new(&context, &secret.to_sealable())?;
+    let plaintext = secret.to_sealable();
+    let (mut sealed, key) = registry.vault.seal_new(&context, &plaintext)?;
     let mut key = Some(key);
     let mut row = row;
-    // Another change of the credential while the retest ran (a rename, a shred) is no reason
-    // to test again: the rotation is decided again on the fresh state, as long as that is
-    // still the version it rotates from.
-    let mut attempts = 0;
-    let appended = loop {
-        attempts += 1;
+    let decide = |row: &CredentialRow, sealed: &secrets::Sealed| {
         let command = credential::Command::Rotate(Box::new(credential::Rotate {
             material: material(&secret, sealed.clone(), fingerprint),
             expires_at_ms,
@@ -219,19 +218,29 @@ pub async fn rotate(
             same_secret: same_secret.clone(),
             retest: retest.clone(),
         }));
-        let stream = stream(&row);
-        let event = match execute::decide::<Credential>(ctx, stream, Some(&row.credential), command)
-        {
-            Ok(Decision::Append(event)) => event,
+        match execute::decide::<Credential>(ctx, stream(row), Some(&row.credential), command) {
+            Ok(Decision::Append(event)) => Ok(event),
             Ok(Decision::Retried | Decision::Unchanged) => {
-                return Err(AppError::internal("a rotation decided nothing"));
+                Err(AppError::internal("a rotation decided nothing"))
             }
-            Err(refused) => return Err(refusal(refused)),
-        };
-        if let Some(key) = key.take() {
-            store_new_version(registry, ctx, &row, key).await?;
+            Err(refused) => Err(refusal(refused)),
         }
-        match execute::append::<Credential>(registry, ctx, stream, event).await {
+    };
+    // Another change of the credential while the retest ran (a rename, a shred) is no reason
+    // to test again: the rotation is decided again on the fresh state, as long as that is
+    // still the version it rotates from.
+    let mut attempts = 0;
+    let appended = loop {
+        attempts += 1;
+        let mut event = decide(&row, &sealed)?;
+        if let Some(key) = key.take()
+            && let Some(resealed) =
+                store_new_version(registry, &context, &row, key, &plaintext).await?
+        {
+            sealed = resealed;
+            event = decide(&row, &sealed)?;
+        }
+        match execute::append::<Credential>(registry, ctx, stream(&row), event).await {
             Ok(appended) => break appended,
             Err(Refused::Conflict) if attempts < 3 => {
                 let last = registry.log.last_seq().await?;
@@ -256,46 +265,48 @@ pub async fn rotate(
     })
 }
 
-/// Stores the data key of a rotation's new version. A key there already belongs to an
-/// attempt that stopped between storing it and appending (when the log, read to its end,
-/// still has the credential as this rotation read it): it protects nothing and is replaced.
+/// Stores the data key of a rotation's new version, before its event is appended. When the
+/// version has a key already, answers the secret sealed again under that key, which the
+/// event must carry instead (see inside: replacing it could strand a racing rotation).
 async fn store_new_version(
     registry: &Registry,
-    ctx: &Ctx,
+    context: &vault::SecretContext<'_>,
     row: &CredentialRow,
     key: vault::UnstoredKey,
-) -> Result<(), AppError> {
-    let context = vault::SecretContext {
-        org: ctx.org.as_str(),
-        credential_id: row.credential.id.as_str(),
-        version: row.credential.version + 1,
-    };
-    let conflict = || AppError::Conflict {
-        code: "credential.conflict",
-        message:
-            "the credential was changed by someone else at the same time; reload it and try again"
-                .into(),
-        current_version: None,
-    };
-    match registry.vault.check(&context).await {
-        Err(vault::VaultError::KeyDestroyed) => {}
-        Ok(()) | Err(vault::VaultError::KeyUnwrap) => {
-            let last = registry.log.last_seq().await?;
-            registry.settle(last).await?;
-            let now = super::found(registry, ctx, row.credential.id.as_str())?;
-            if now.stream.last_seq != row.stream.last_seq {
-                return Err(conflict());
-            }
-            tracing::warn!(credential = %row.credential.id, version = context.version, "replacing the data key an interrupted rotation left behind");
-            return Ok(registry.vault.replace(key).await?);
-        }
+    plaintext: &secrets::Secret,
+) -> Result<Option<secrets::Sealed>, AppError> {
+    match registry.vault.store(key.clone()).await {
+        Ok(()) => return Ok(None),
+        Err(vault::VaultError::KeyExists) => {}
         Err(other) => return Err(other.into()),
     }
-    match registry.vault.store(key).await {
-        Ok(()) => Ok(()),
-        Err(vault::VaultError::KeyExists) => Err(conflict()),
-        Err(other) => Err(other.into()),
+    // The version has a key already: stored by a rotation that is about to append (on
+    // another replica, say) or by one interrupted before it could. Either may be the one
+    // whose event lands, so the key stays and this rotation seals with it too.
+    match registry.vault.seal(context, plaintext).await {
+        Ok(sealed) => return Ok(Some(sealed)),
+        Err(vault::VaultError::KeyUnwrap) => {}
+        Err(other) => return Err(other.into()),
     }
+    // A key this master key cannot unwrap protects nothing this rotation could append: it
+    // was left by an attempt under an earlier master key. It is replaced, unless the
+    // credential moved meanwhile.
+    let last = registry.log.last_seq().await?;
+    registry.settle(last).await?;
+    let now = registry
+        .views
+        .credential(context.org, context.credential_id)?
+        .ok_or_else(|| AppError::internal("a rotated credential has no row"))?;
+    if now.stream.last_seq != row.stream.last_seq {
+        return Err(AppError::Conflict {
+            code: "credential.conflict",
+            message: "the credential was changed by someone else at the same time; reload it and try again".into(),
+            current_version: None,
+        });
+    }
+    tracing::warn!(credential = %context.credential_id, version = context.version, "replacing a data key the master key cannot unwrap, left by an interrupted rotation");
+    registry.vault.replace(key).await?;
+    Ok(None)
 }
 
 /// Tests the new secret with every active model that uses the credential, concurrently

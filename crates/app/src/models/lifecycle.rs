@@ -15,9 +15,11 @@ pub async fn deactivate(
     ctx: &Ctx,
     slug: &str,
     confirm: bool,
+    if_match: Option<u64>,
 ) -> Result<Answer<api::Model>, AppError> {
     ctx.require_admin()?;
     super::transition(registry, ctx, slug, |row| {
+        super::expect_version(row, ctx, if_match)?;
         let dependents = if confirm || row.model.status == Status::Deactivated {
             Vec::new()
         } else {

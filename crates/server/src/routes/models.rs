@@ -169,12 +169,15 @@ pub(crate) async fn edit_model(
 /// With active workflows still referencing the model and no `?confirm=true`, answers 409
 /// `model.has_dependents` with `count` and `first_dependent`; those workflows fail to
 /// generate LLM responses until repointed. With no active dependents it deactivates at
-/// once. The dependents worker then records whom it warned and sends each a notice.
+/// once. The dependents worker then records whom it warned and sends each a notice. With
+/// `If-Match: "<version>"` it is refused with 409 `model.version_mismatch` unless the model
+/// is still at that version.
 #[utoipa::path(delete, path = "/v1/models/{slug}", tag = "models",
     params(
         ("slug" = schema::Slug, Path),
         api::ConfirmQuery,
         ("Idempotency-Key" = Option<schema::IdempotencyKey>, Header, description = "Retries with one key are one command."),
+        ("If-Match" = Option<String>, Header, description = "The model's version the deactivation was decided against, e.g. \"3\"; * asks only that the model exists."),
     ),
     responses(
         (status = 200, description = "The deactivated model.", body = api::Positioned<api::Model>),
@@ -190,12 +193,14 @@ pub(crate) async fn deactivate_model(
     State(registry): State<Arc<Registry>>,
     Caller(ctx): Caller,
     Param(slug): Param,
+    headers: HeaderMap,
     query: std::result::Result<Query<api::ConfirmQuery>, QueryRejection>,
 ) -> Result<Response> {
+    let if_match = if_match(&headers)?;
     let confirm = query.map_err(query_problem)?.confirm;
     Ok(answer(
         StatusCode::OK,
-        app::models::deactivate(&registry, &ctx, &slug, confirm).await?,
+        app::models::deactivate(&registry, &ctx, &slug, confirm, if_match).await?,
     ))
 }
 
