@@ -841,91 +841,161 @@ async fn racing_rotations_leave_the_version_that_lands_readable() {
     assert_eq!(opened.expose_secret(), &first);
 }
 
-/// A rotation that landed but stopped before shredding the version it retired (here its
-/// replica's views lag, so it answers before the shred) shreds it when retried with its key.
+/// A rotation that landed and stopped before shredding the version it retired: sent to a
+/// replica whose views stand still (so it answers as soon as the event lands, before the
+/// shred), with no worker running anywhere. Returns the replica, serving, with its views
+/// caught up again, the credential's id, and a sender of the same rotation.
+struct Unshredded {
+    registry: std::sync::Arc<app::Registry>,
+    base: String,
+    id: String,
+    token: String,
+    new: String,
+    tasks: Vec<tokio::task::AbortHandle>,
+    _data: tempfile::TempDir,
+}
+
+impl Unshredded {
+    async fn make(app: &mut TestApp) -> Self {
+        let created = app
+            .create_credential("Lagged", "openai_compatible", &secret("sk-lagged"), None)
+            .await;
+        let id = id_of(&created);
+        let dir = tempfile::tempdir().expect("dir");
+        let mut config = app.config();
+        config.data_dir = dir.path().to_path_buf();
+        config.read_your_writes_timeout_ms = 0;
+        let replica = app::start(&config).await.expect("second replica");
+        let registry = std::sync::Arc::clone(&replica.registry);
+        let known = created.position.expect("position");
+        registry
+            .views()
+            .wait_for(known, Duration::from_secs(10))
+            .await
+            .expect("the replica catches up");
+        // From here on the replica's views stand still, and no worker runs.
+        replica.stop().await;
+        app.stop().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let served = tokio::spawn(server::serve(
+            listener,
+            std::sync::Arc::clone(&registry),
+            std::future::pending(),
+        ));
+        let mut lagged = Self {
+            registry,
+            base,
+            id,
+            token: app.token.clone(),
+            new: secret("sk-lagged-new"),
+            tasks: vec![served.abort_handle()],
+            _data: dir,
+        };
+        let (status, body) = lagged.rotate().await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["code"], "command.landed_views_behind", "{body}");
+        let landed = body["position"].as_u64().expect("position");
+        lagged.tasks.push(
+            tokio::spawn(views::run_projector(
+                std::sync::Arc::clone(lagged.registry.views()),
+                std::sync::Arc::clone(lagged.registry.log()),
+                std::future::pending::<()>(),
+            ))
+            .abort_handle(),
+        );
+        lagged
+            .registry
+            .views()
+            .wait_for(landed, Duration::from_secs(10))
+            .await
+            .expect("the replica's views reach the rotation");
+        let shown = lagged.shown().await;
+        assert_eq!(shown["version"], 2, "{shown}");
+        assert_eq!(shown["versions"][0]["state"], "retired", "{shown}");
+        lagged
+    }
+
+    async fn rotate(&self) -> (StatusCode, Value) {
+        let reply = reqwest::Client::new()
+            .post(format!("{}/v1/credentials/{}/rotation", self.base, self.id))
+            .bearer_auth(&self.token)
+            .header("idempotency-key", "rotate-lagged")
+            .json(&json!({"credential": {"api_key": self.new}}))
+            .send()
+            .await
+            .expect("rotate");
+        (reply.status(), reply.json().await.expect("json"))
+    }
+
+    async fn shown(&self) -> Value {
+        let reply = reqwest::Client::new()
+            .get(format!("{}/v1/credentials/{}", self.base, self.id))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(reply.status(), StatusCode::OK);
+        reply.json().await.expect("json")
+    }
+}
+
+impl Drop for Unshredded {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Retried with its key, such a rotation shreds what its first attempt left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_rotation_shreds_what_its_first_attempt_left() {
-    let app = TestApp::start(Backend::JetStream).await;
-    let created = app
-        .create_credential("Lagged", "openai_compatible", &secret("sk-lagged"), None)
-        .await;
-    let id = id_of(&created);
-    let dir = tempfile::tempdir().expect("dir");
-    let mut config = app.config();
-    config.data_dir = dir.path().to_path_buf();
-    config.read_your_writes_timeout_ms = 0;
-    let replica = app::start(&config).await.expect("second replica");
-    let registry = std::sync::Arc::clone(&replica.registry);
-    let known = created.position.expect("position");
-    registry
-        .views()
-        .wait_for(known, Duration::from_secs(10))
-        .await
-        .expect("the replica catches up");
-    // From here on the replica's views stand still until its projector runs again.
-    replica.stop().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let served = tokio::spawn(server::serve(
-        listener,
-        std::sync::Arc::clone(&registry),
-        std::future::pending(),
-    ));
-    let http = reqwest::Client::new();
-    let new = secret("sk-lagged-new");
-    let rotate = || {
-        http.post(format!("{base}/v1/credentials/{id}/rotation"))
-            .bearer_auth(&app.token)
-            .header("idempotency-key", "rotate-lagged")
-            .json(&json!({"credential": {"api_key": new}}))
-            .send()
-    };
-    let first = rotate().await.expect("rotate");
-    let status = first.status();
-    let body: Value = first.json().await.expect("json");
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(body["code"], "command.landed_views_behind", "{body}");
-    let landed = body["position"].as_u64().expect("position");
-    app.registry().settle(landed).await.expect("settled");
-    let shown = app.get_credential(&id).await;
-    assert_eq!(shown.body["version"], 2, "{}", shown.body);
-    assert_ne!(
-        shown.body["versions"][0]["state"], "shredded",
-        "the first attempt stopped before the shred: {}",
-        shown.body
-    );
-
-    let projector = tokio::spawn(views::run_projector(
-        std::sync::Arc::clone(registry.views()),
-        std::sync::Arc::clone(registry.log()),
-        std::future::pending::<()>(),
-    ));
-    registry
-        .views()
-        .wait_for(landed, Duration::from_secs(10))
-        .await
-        .expect("the replica's views reach the rotation");
-    let retried = rotate().await.expect("retry");
-    let status = retried.status();
-    let body: Value = retried.json().await.expect("json");
+    let mut app = TestApp::start(Backend::JetStream).await;
+    let lagged = Unshredded::make(&mut app).await;
+    let (status, body) = lagged.rotate().await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["credential"]["version"], 2, "applied once: {body}");
     assert_eq!(
         body["credential"]["versions"][0]["state"], "shredded",
         "{body}"
     );
-    let at = body["position"].as_u64().expect("position");
-    app.registry().settle(at).await.expect("settled");
-    let shown = app.get_credential(&id).await;
-    assert_eq!(
-        shown.body["versions"][0]["state"], "shredded",
-        "{}",
-        shown.body
+    assert_eq!(lagged.shown().await["versions"][0]["state"], "shredded");
+}
+
+/// Never retried, it is finished by the dependents worker's `credential-shredder`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_shreds_what_a_rotation_left() {
+    let mut app = TestApp::start(Backend::JetStream).await;
+    let mut lagged = Unshredded::make(&mut app).await;
+    let registry = std::sync::Arc::clone(&lagged.registry);
+    lagged.tasks.push(
+        tokio::spawn(async move {
+            workers::dependents::run(
+                registry,
+                std::sync::Arc::new(workers::QuietNotifier),
+                std::future::pending(),
+            )
+            .await
+            .expect("dependents worker");
+        })
+        .abort_handle(),
     );
-    served.abort();
-    projector.abort();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let shown = lagged.shown().await;
+        if shown["versions"][0]["state"] == "shredded" {
+            assert_eq!(shown["version"], 2, "{shown}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never shredded it: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// In NATS mode a second replica resolves the new secret once its views include the

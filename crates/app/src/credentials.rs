@@ -9,7 +9,7 @@ mod lifecycle;
 
 pub(crate) use health::KeyHealth;
 pub use health::{check_keys, watch_keys};
-pub use lifecycle::{create, delete, rename, rotate, shred};
+pub use lifecycle::{create, delete, finish_retirement, rename, rotate, shred};
 
 use domain::Invalid;
 use domain::credential::{self, Credential, State};

@@ -61,32 +61,38 @@ pub async fn run(
     let concurrency = settings.concurrency.max(1);
     let limit = Arc::new(Semaphore::new(concurrency));
     let shared = Arc::new((client, settings));
-    loop {
+    let stopped = loop {
         let permit = tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut shutdown => break Ok(()),
             permit = Arc::clone(&limit).acquire_owned() => match permit {
                 Ok(permit) => permit,
                 // The semaphore is never closed; were it, no job could run.
-                Err(_) => break,
+                Err(_) => break Ok(()),
             },
         };
+        if let Err(error) = crate::views_running(&registry) {
+            break Err(error);
+        }
         let delivery = tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut shutdown => break Ok(()),
             next = consumer.next(&registry, Duration::from_millis(500)) => next,
         };
         let Some(delivery) = delivery else { continue };
+        if let Err(error) = crate::understood(&delivery) {
+            break Err(error);
+        }
         let (registry, shared) = (Arc::clone(&registry), Arc::clone(&shared));
         tokio::spawn(async move {
             let (client, settings) = (&shared.0, &shared.1);
             job(&registry, client, settings, delivery).await;
             drop(permit);
         });
-    }
+    };
     // Let the tests in flight finish and ack.
     let _ = limit
         .acquire_many(u32::try_from(concurrency).unwrap_or(u32::MAX))
         .await;
-    Ok(())
+    stopped
 }
 
 /// One delivery, from decoding to its ack or nak.
@@ -271,6 +277,8 @@ mod tests {
     /// real one. The projector reads the real log and never sees either.
     struct PoisonFirst {
         inner: Arc<dyn EventLog>,
+        /// The first message's bytes.
+        data: Vec<u8>,
         acked: Arc<AtomicBool>,
         opened: std::sync::atomic::AtomicU64,
     }
@@ -311,7 +319,7 @@ mod tests {
             let poison = Stored {
                 seq: 424_242,
                 subject: "reg.acme.connection_test.poison".into(),
-                data: b"not an envelope".to_vec(),
+                data: self.data.clone(),
             };
             let acker = Recording(Arc::clone(&self.acked));
             Ok(Box::new(PoisonFirstDurable {
@@ -373,6 +381,9 @@ mod tests {
         let worker_registry = Arc::new(Registry::new(app::Parts {
             log: Arc::new(PoisonFirst {
                 inner: Arc::clone(registry.log()),
+                // This build's envelope version (2, a postcard varint), then bytes that do
+                // not decode: poison, not a newer release's message.
+                data: vec![2, 0xff, 0xff, 0xff],
                 acked: Arc::clone(&acked),
                 opened: std::sync::atomic::AtomicU64::new(0),
             }),
@@ -433,6 +444,110 @@ mod tests {
 
         running.stop().await;
         worker.await.expect("worker task").expect("worker");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A registry on a fresh embedded log in a temp dir, with org `acme`.
+    async fn started() -> (app::Running, Ctx, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("modelreg-workers-{}", app::new_id()));
+        let config = app::config::Config {
+            data_dir: dir.clone(),
+            master_key: Some(MASTER_KEY.into()),
+            bootstrap_default_org: false,
+            ..app::config::Config::default()
+        };
+        let running = app::start(&config).await.expect("registry");
+        let org = app::orgs::create(&running.registry, "Acme")
+            .await
+            .expect("org")
+            .org;
+        (running, Ctx::system(org, "test"), dir)
+    }
+
+    /// A message a newer release wrote (an envelope version this build does not know) is
+    /// neither run nor acked: the worker stops there, saying why, and an upgraded one takes
+    /// it. It used to be acked as undecodable, and its job lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_from_a_newer_release_stops_the_worker_unacked() {
+        let (running, _, dir) = started().await;
+        let registry = Arc::clone(&running.registry);
+        let acked = Arc::new(AtomicBool::new(false));
+        let master = vault::MasterKey::from_base64(MASTER_KEY).expect("master key");
+        let worker_registry = Arc::new(Registry::new(app::Parts {
+            log: Arc::new(PoisonFirst {
+                inner: Arc::clone(registry.log()),
+                // Envelope schema version 99 (a postcard varint), then a body.
+                data: vec![99, 1, 2, 3],
+                acked: Arc::clone(&acked),
+                opened: std::sync::atomic::AtomicU64::new(0),
+            }),
+            views: Arc::clone(registry.views()),
+            vault: vault::Vault::new(master, Arc::new(vault::MemoryKeyring::new())),
+            clock: Arc::new(app::SystemClock),
+            read_your_writes_timeout: Duration::from_secs(30),
+            receipt_ttl_ms: 900_000,
+            platform_key: None,
+        }));
+        let settings = settings(&app::config::ProvidersConfig::default()).expect("settings");
+        let stopped = tokio::time::timeout(
+            Duration::from_secs(20),
+            run(worker_registry, settings, std::future::pending::<()>()),
+        )
+        .await
+        .expect("the worker stops");
+        match stopped {
+            Err(WorkerError::NewerRelease { seq, why }) => {
+                assert_eq!(seq, 424_242);
+                assert!(why.contains("99"), "{why}");
+            }
+            other => panic!("expected a stop at the newer message, got {other:?}"),
+        }
+        assert!(!acked.load(Ordering::SeqCst), "the newer message was acked");
+        running.stop().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Once the views stop for good (a poison event in the log), the worker stops too,
+    /// instead of taking jobs that could only fail until their deliveries ran out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_worker_stops_when_its_views_stop() {
+        let (running, _, dir) = started().await;
+        let registry = Arc::clone(&running.registry);
+        let settings = settings(&app::config::ProvidersConfig::default()).expect("settings");
+        let worker = tokio::spawn(run(
+            Arc::clone(&registry),
+            settings,
+            std::future::pending::<()>(),
+        ));
+        // The worker is taking jobs; then the projector meets an event it cannot decode.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while registry.consumers().interrupted().is_some() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the worker never started"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            !worker.is_finished(),
+            "the worker stopped before any poison"
+        );
+        let subject = Subject::new("acme", "model", "poisoned").expect("subject");
+        registry
+            .log()
+            .append(&subject, 0, "poison-1", b"not an envelope".to_vec())
+            .await
+            .expect("append");
+        let stopped = tokio::time::timeout(Duration::from_secs(20), worker)
+            .await
+            .expect("the worker stops")
+            .expect("worker task");
+        assert!(
+            matches!(stopped, Err(WorkerError::ViewsStopped(_))),
+            "{stopped:?}"
+        );
+        assert!(registry.views().failure().is_some());
+        running.stop().await;
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -2,7 +2,9 @@
 //! reference the model, records a `DependentsWarned` event with their ids, and publishes one
 //! notice per workflow on `notices.<org>.workflows.<id>`. On each retirement of a platform
 //! model (by the operator, or by a sync that saw its expiration date come), the same for
-//! every org whose active workflows reference it, recorded in each org's log.
+//! every org whose active workflows reference it, recorded in each org's log. And on each
+//! rotation or deletion of a credential, the shredding it owes: a version it retired that is
+//! still unshredded (the command stopped short of it, by a crash say) is shredded here.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,8 +13,8 @@ use std::time::Duration;
 use app::workflows::Dependents;
 use app::{Ctx, Registry};
 use domain::Event;
-use domain::model;
 use domain::values::OrgId;
+use domain::{credential, model};
 use eventlog::DurableConfig;
 use serde_json::json;
 
@@ -22,6 +24,8 @@ use crate::{Done, Notifier, WorkerError};
 pub const CONSUMER: &str = "dependents";
 /// The durable consumer of the platform catalog's events.
 pub const CATALOG_CONSUMER: &str = "catalog-dependents";
+/// The durable consumer of credential events, for the shredding they owe.
+pub const SHRED_CONSUMER: &str = "credential-shredder";
 
 /// How the worker consumes the log.
 #[derive(Clone, Debug)]
@@ -85,9 +89,17 @@ pub async fn run_with(
         &settings,
         CATALOG_CONSUMER,
         "reg._platform.catalog.*",
+        shutdown.clone(),
+    );
+    let credentials = consume(
+        &registry,
+        notifier.as_ref(),
+        &settings,
+        SHRED_CONSUMER,
+        "reg.*.credential.*",
         shutdown,
     );
-    tokio::try_join!(models, catalog).map(|_| ())
+    tokio::try_join!(models, catalog, credentials).map(|_| ())
 }
 
 /// One durable consumer's loop.
@@ -112,15 +124,17 @@ async fn consume(
     }
     let mut consumer = crate::Consumer::open(registry, config).await;
     loop {
+        crate::views_running(registry)?;
         let delivery = tokio::select! {
             _ = &mut shutdown => return Ok(()),
             next = consumer.next(registry, Duration::from_secs(1)) => next,
         };
         let Some(delivery) = delivery else { continue };
-        if name == CATALOG_CONSUMER {
-            catalog_job(registry, notifier, settings, delivery).await;
-        } else {
-            job(registry, notifier, settings, delivery).await;
+        crate::understood(&delivery)?;
+        match name {
+            CATALOG_CONSUMER => catalog_job(registry, notifier, settings, delivery).await,
+            SHRED_CONSUMER => shred_job(registry, settings, delivery).await,
+            _ => job(registry, notifier, settings, delivery).await,
         }
     }
 }
@@ -152,6 +166,50 @@ async fn catalog_job(
     )
     .await;
     finish(registry, CATALOG_CONSUMER, settings, delivery, outcome).await;
+}
+
+/// One delivery of a credential event: rotations and deletions finish their shredding, the
+/// rest is skipped.
+async fn shred_job(registry: &Registry, settings: &Settings, delivery: eventlog::Delivery) {
+    let Some((delivery, envelope, event)) =
+        crate::decode_or_drop(registry, SHRED_CONSUMER, delivery).await
+    else {
+        return;
+    };
+    if !matches!(
+        event,
+        Event::Credential(credential::Event::Rotated(_) | credential::Event::Deleted)
+    ) {
+        return crate::done(registry, SHRED_CONSUMER, delivery, Done::Skipped).await;
+    }
+    let seq = delivery.stored.seq;
+    let outcome = crate::keep_alive(
+        &delivery,
+        settings.ack_wait / 3,
+        finish_shredding(registry, seq, envelope),
+    )
+    .await;
+    finish(registry, SHRED_CONSUMER, settings, delivery, outcome).await;
+}
+
+/// Shreds what the rotation or deletion at `seq` retired and left unshredded, if anything.
+async fn finish_shredding(
+    registry: &Registry,
+    seq: u64,
+    envelope: eventlog::Envelope,
+) -> Result<(), WorkerError> {
+    let org = OrgId::parse(&envelope.org).map_err(app::AppError::from)?;
+    let id = envelope.aggregate_id;
+    let ctx = Ctx::worker(
+        org.clone(),
+        SHRED_CONSUMER,
+        "credential shredder",
+        format!("shred-owed-{seq}"),
+    );
+    if app::credentials::finish_retirement(registry, &ctx, &id, seq).await? {
+        tracing::info!(org = %org, credential = %id, seq, "retired versions a command left unshredded are shredded");
+    }
+    Ok(())
 }
 
 /// Warns, org by org, the active workflows that use the platform models retired at `seq`:
@@ -186,7 +244,8 @@ async fn handle_retirements(
             }
             for id in &org.workflow_ids {
                 let payload = json!({
-                    "notice_id": format!("{}-{seq}-{id}", org.org),
+                    // One event can retire several models: each has its own notices.
+                    "notice_id": format!("{}-{seq}-{index}-{id}", org.org),
                     "org": org.org.as_str(),
                     "workflow": id,
                     "model": model,
@@ -225,7 +284,7 @@ async fn finish(
     }
     registry.jobs().record(consumer, "failed");
     let error = crate::chain(&error);
-    tracing::error!(%error, seq, attempt = delivery.attempt, consumer, "dependents were not warned: the job failed on its last delivery and is dropped");
+    tracing::error!(%error, seq, attempt = delivery.attempt, consumer, "the job failed on its last delivery and is dropped (dependents not warned, or versions not shredded)");
     if let Err(error) = delivery.ack().await {
         tracing::warn!(%error, seq, "ack of a given-up dependents job failed");
     }

@@ -33,6 +33,10 @@ pub enum WorkerError {
     Notify(#[from] NotifyError),
     #[error("the views will not catch up")]
     ViewsStopped(#[source] BoxError),
+    #[error(
+        "message {seq} was written by a newer release ({why}); this worker stops there, unacked, until it is upgraded"
+    )]
+    NewerRelease { seq: u64, why: String },
     #[error("invalid setting {setting}: {why}")]
     Settings { setting: String, why: String },
     #[error("cannot subscribe to {subject}")]
@@ -118,9 +122,38 @@ pub(crate) enum Done {
     Skipped,
 }
 
-/// Decodes a delivery. A message that cannot be decoded will not decode on any later
-/// delivery either: it is acked at once and counted as a failed job, and the log names its
-/// position (never its bytes).
+/// Whether a worker may take its next job: not once its views stopped for good (on a poison
+/// event), since every job would fail, use up its deliveries and be given up. It stops
+/// instead, as the projector did, so that it is seen and its jobs wait in the log.
+pub(crate) fn views_running(registry: &Registry) -> Result<(), WorkerError> {
+    match registry.views().failure() {
+        Some(why) => Err(WorkerError::ViewsStopped(why.into())),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a delivery a newer release wrote (an envelope or payload version this build does
+/// not know). Acking it unrun would lose its job for good; the worker stops there, leaving
+/// it unacked, as the projector does, and an upgraded worker takes it.
+pub(crate) fn understood(delivery: &Delivery) -> Result<(), WorkerError> {
+    let newer = |why: String| WorkerError::NewerRelease {
+        seq: delivery.stored.seq,
+        why,
+    };
+    match Envelope::decode(&delivery.stored.data) {
+        Err(eventlog::DecodeError::UnknownVersion(version)) => {
+            Err(newer(format!("envelope schema version {version}")))
+        }
+        Ok(envelope) if envelope.payload_version > domain::event::PAYLOAD_VERSION => Err(newer(
+            format!("payload version {}", envelope.payload_version),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Decodes a delivery. A message that cannot be decoded (and is not a newer release's,
+/// which [`understood`] stops at) will not decode on any later delivery either: it is acked
+/// at once and counted as a failed job, and the log names its position (never its bytes).
 pub(crate) async fn decode_or_drop(
     registry: &Registry,
     worker: &str,

@@ -355,6 +355,24 @@ async fn run_retest(
     Ok((retest, tests))
 }
 
+/// The shredding a rotation or deletion at `seq` owes, for the workers: every retired
+/// version of credential `id` still marked unshredded is shredded (its command stopped short
+/// of it: a crash, or views that lagged). Idempotent; true when something was owed.
+pub async fn finish_retirement(
+    registry: &Registry,
+    ctx: &Ctx,
+    id: &str,
+    seq: u64,
+) -> Result<bool, AppError> {
+    registry.settle(seq).await?;
+    let row = super::found(registry, ctx, id)?;
+    if row.credential.retired_versions().is_empty() {
+        return Ok(false);
+    }
+    shred_retired(registry, ctx, id, registry.views.position()).await?;
+    Ok(true)
+}
+
 /// Shreds every retired version of credential `id` (after a rotation or a deletion), each
 /// as its own command derived from this one. Returns the position the views then reflect.
 async fn shred_retired(
