@@ -514,6 +514,19 @@ async fn steps(app: &TestApp, run: &mut Run<'_>) -> Step {
     )?;
     run.click("#extended_reasoning").await?;
     run.check(!run.shown("#reasoning-shape").await?, "shape hidden again")?;
+    // A form whose anti-forgery token went stale (a sign-in in another tab) is refused:
+    // the refusal shows where the outcome would have, rather than nothing happening.
+    run.step = "stale-form";
+    let csrf = "document.querySelector('#add-model input[name=csrf]')";
+    let kept = run.script(&format!("return {csrf}.value;")).await?;
+    run.script(&format!("{csrf}.value = 'stale'; return true;"))
+        .await?;
+    run.click("button[hx-post='/models/new/test']").await?;
+    run.wait_text("anti-forgery token").await?;
+    // The browser logs the refused request; that is the point of this step.
+    run.console_errors().await?;
+    run.script(&format!("{csrf}.value = {kept}; return true;"))
+        .await?;
     run.step = "test-connection";
     run.click("button[hx-post='/models/new/test']").await?;
     run.wait_text("Connection works").await?;

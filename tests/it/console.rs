@@ -457,6 +457,62 @@ async fn a_form_without_its_csrf_token_is_refused() {
     assert_eq!(app.get_model(&slug).await.body["status"], "deactivated");
 }
 
+/// A form that creates something, sent twice as rendered (a double click, a reload of its
+/// answer), is one command: it carries a random submission id as its idempotency key. The
+/// change is recorded with the client's address, as the JSON API's are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_sent_twice_is_one_command_recorded_with_its_address() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let browser = admin(&app).await;
+    let form = browser.get("/tokens").await;
+    let (csrf, submission) = (form.hidden("csrf"), form.hidden("submission"));
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("submission", submission.as_str()),
+        ("label", "sent twice"),
+        ("role", "member"),
+    ];
+    let first = browser.post("/tokens", &fields).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert!(first.body.contains("Copy it now"), "{}", first.body);
+    assert_ne!(
+        first.hidden("submission"),
+        submission,
+        "the page it answers carries a fresh form"
+    );
+    let again = browser.post("/tokens", &fields).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert!(!again.body.contains("Copy it now"), "{}", again.body);
+    assert!(
+        again.body.contains("This form was sent before"),
+        "{}",
+        again.body
+    );
+
+    let tokens = app.call(Method::GET, "/v1/tokens", None).await;
+    let issued = tokens.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|t| t["label"] == "sent twice")
+        .count();
+    assert_eq!(issued, 1, "{}", tokens.body);
+
+    let trail = app.call(Method::GET, "/v1/audit?limit=50", None).await;
+    let entry = trail.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e.to_string().contains("token issued: sent twice"))
+        .unwrap_or_else(|| panic!("no entry: {}", trail.body));
+    assert!(
+        entry["client_address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{entry}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_reads_and_is_refused_admin_actions_by_app() {
     let app = TestApp::start(Backend::Embedded).await;

@@ -260,6 +260,12 @@ pub fn new_id() -> String {
     format!("{prefix}{:012x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
+/// The TCP peer of a request's connection, as the server saw it (a proxy in front is what
+/// it sees, then). The server puts it in a command request's extensions; the JSON API and
+/// the console record it in the envelope of every command the request runs.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
 /// An idempotency key as sent, or the problem with it (the same rule on every transport).
 pub fn idempotency_key(raw: Option<&str>) -> Result<Option<IdempotencyKey>, Invalid> {
     raw.map(IdempotencyKey::parse).transpose()

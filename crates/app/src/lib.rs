@@ -44,7 +44,7 @@ use vault::Vault;
 use views::Views;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use ctx::{Ctx, Principal, idempotency_key, keyed_command_id, new_id};
+pub use ctx::{ClientAddr, Ctx, Principal, idempotency_key, keyed_command_id, new_id};
 /// A token's role, for the edges that show it (the console).
 pub use domain::org::Role;
 pub use error::{AppError, BoxError, chain};

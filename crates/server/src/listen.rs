@@ -13,10 +13,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 
-/// The TCP peer of a request's connection, as the server saw it: recorded in the envelope
-/// of every command the request runs (a proxy in front is what it sees, then).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ClientAddr(pub std::net::SocketAddr);
+pub(crate) use app::ClientAddr;
 
 /// How long a connection may take to send a request's headers, from its first byte or, on
 /// a kept-alive connection, while it idles before the next request; past it the connection
@@ -64,7 +61,8 @@ pub(crate) async fn serve(
         let service = TowerToHyperService::new(tower::ServiceExt::map_request(
             app.clone(),
             move |mut request: axum::extract::Request<hyper::body::Incoming>| {
-                // Commands record it (`auth::Caller`); reads, resolve among them, do not.
+                // Commands record it (`auth::Caller`, the console's forms); reads, resolve
+                // among them, do not.
                 if !crate::auth::is_read(request.method()) {
                     request.extensions_mut().insert(ClientAddr(peer));
                 }

@@ -10,6 +10,9 @@
 //   control comes back to the first, Shift+Tab the other way; Escape goes to its Cancel link.
 // - A button with data-copy="<input id>" copies that input's value to the clipboard (the
 //   token issued once); nothing is logged.
+// - A request htmx made that the server refused (a stale anti-forgery token after signing in
+//   elsewhere, say) or could not send is not swapped in by htmx: its problem is shown where
+//   the answer would have gone, instead of nothing happening.
 "use strict";
 (function () {
   var BOUND = ["provider_model_id", "endpoint_url", "region", "credential_kind", "credential_id",
@@ -128,6 +131,36 @@
     if (input) input.value = button.getAttribute("data-fill-input");
     if (output) output.value = button.getAttribute("data-fill-output");
     button.textContent = "Prices filled in";
+  });
+
+  function showProblem(target, problem) {
+    if (target) target.replaceChildren(problem);
+  }
+
+  function plainProblem(text) {
+    var problem = document.createElement("div");
+    problem.className = "problem";
+    problem.setAttribute("role", "alert");
+    problem.textContent = text;
+    return problem;
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var found = null;
+    if (xhr && xhr.responseText) {
+      // The console's refusal page: its problem box alone (our own escaped markup).
+      var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      found = page.querySelector("div.problem");
+    }
+    showProblem(event.detail.target, found ? document.importNode(found, true) :
+      plainProblem("The server refused the request (" + (xhr ? xhr.status : "?") +
+                   "). Reload the page and try again."));
+  });
+
+  document.addEventListener("htmx:sendError", function (event) {
+    showProblem(event.detail.target,
+      plainProblem("The server could not be reached. Check the connection and try again."));
   });
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });

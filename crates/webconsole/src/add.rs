@@ -29,6 +29,8 @@ pub(crate) struct ProviderQuery {
 #[derive(Default, Deserialize)]
 pub(crate) struct Draft {
     pub(crate) csrf: Option<String>,
+    /// The form's random submission id: Save's idempotency key.
+    pub(crate) submission: Option<String>,
     pub(crate) provider: Option<String>,
     pub(crate) display_name: Option<String>,
     pub(crate) provider_model_id: Option<String>,
@@ -250,6 +252,7 @@ fn dialog(
         }
         form.card id="add-model" method="post" action="/models" data-receipt-form data-alternatives {
             input type="hidden" name="csrf" value=(signed.csrf);
+            (crate::layout::submission_field())
             input type="hidden" name="provider" value=(provider.name);
             h2 { (provider.label) }
             div hx-post="/models/new/check" hx-trigger=(CHECK_TRIGGER) hx-target="#draft-check" hx-params=(CHECK_PARAMS) hx-sync="closest form:queue last" {
@@ -602,7 +605,11 @@ pub(crate) async fn save(
         Ok(form) => form,
         Err(rejection) => return crate::layout::unreadable_form(Some(&signed), rejection),
     };
-    let ctx = match signed.command("/v1/models", draft.csrf.as_deref()) {
+    let ctx = match signed.command_once(
+        "/v1/models",
+        draft.csrf.as_deref(),
+        draft.submission.as_deref(),
+    ) {
         Ok(ctx) => ctx,
         Err(refused) => return *refused,
     };

@@ -144,6 +144,13 @@ pub(crate) fn problem_box(problem: &api::Problem) -> Markup {
     }
 }
 
+/// The hidden `submission` of a form that creates something: random, made afresh each
+/// time the form is rendered, and sent as the command's idempotency key
+/// ([`crate::session::SignedIn::command_once`]).
+pub(crate) fn submission_field() -> Markup {
+    html! { input type="hidden" name="submission" value=(crate::session::random_hex()); }
+}
+
 /// A refusal as a full page, with the problem's status.
 pub(crate) fn problem_page(signed: Option<&SignedIn>, problem: &api::Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -214,6 +214,9 @@ pub(crate) struct SignedIn {
     pub(crate) principal: Principal,
     pub(crate) csrf: String,
     pub(crate) session: String,
+    /// The TCP peer the server saw, for a form that sends a command: recorded with it, as
+    /// the JSON API records its callers'.
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl SignedIn {
@@ -224,6 +227,19 @@ impl SignedIn {
 
     /// The context of a command sent as a form to `path`, after its CSRF token is checked.
     pub(crate) fn command(&self, path: &str, csrf: Option<&str>) -> Result<Ctx, Box<Response>> {
+        self.command_once(path, csrf, None)
+    }
+
+    /// [`Self::command`] for a form that creates something, carrying the random
+    /// `submission` it was rendered with ([`crate::layout::submission_field`]) as its
+    /// idempotency key: the same form sent twice (a double click, a reload of the answer) is
+    /// one command, answered as the first time.
+    pub(crate) fn command_once(
+        &self,
+        path: &str,
+        csrf: Option<&str>,
+        submission: Option<&str>,
+    ) -> Result<Ctx, Box<Response>> {
         if !csrf.is_some_and(|sent| same(sent, &self.csrf)) {
             return Err(Box::new(crate::layout::problem_page(
                 Some(self),
@@ -234,13 +250,21 @@ impl SignedIn {
                 ),
             )));
         }
-        Ok(Ctx::command(
-            self.principal.clone(),
-            "POST",
-            path,
-            None,
-            None,
-        ))
+        let key = app::idempotency_key(submission.filter(|s| !s.is_empty())).map_err(|_| {
+            Box::new(crate::layout::problem_page(
+                Some(self),
+                &api::Problem::new(
+                    400,
+                    "console.submission_invalid",
+                    "the form's hidden submission id is not one this console makes; reload the page and try again",
+                ),
+            ))
+        })?;
+        let ctx = Ctx::command(self.principal.clone(), "POST", path, key.as_ref(), None);
+        Ok(match self.peer {
+            Some(peer) => ctx.from_address(peer),
+            None => ctx,
+        })
     }
 
     pub(crate) fn is_admin(&self) -> bool {
@@ -277,11 +301,16 @@ impl FromRequestParts<Arc<Registry>> for SignedIn {
             .ok_or_else(sign_in)?
             .to_owned();
         let (token, csrf) = sessions.touch(&id).ok_or_else(sign_in)?;
+        let peer = parts
+            .extensions
+            .get::<app::ClientAddr>()
+            .map(|address| address.0);
         match app::orgs::authenticate(registry, token.expose_secret()) {
             Ok(principal) => Ok(Self {
                 principal,
                 csrf,
                 session: id,
+                peer,
             }),
             Err(_) => {
                 // Revoked since: the session ends with its token.

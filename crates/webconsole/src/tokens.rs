@@ -41,6 +41,7 @@ fn tokens_page(
         form.card method="post" action="/tokens" {
             h2 { "Issue a token" }
             input type="hidden" name="csrf" value=(signed.csrf);
+            (crate::layout::submission_field())
             div.field {
                 label for="label" { "Label" }
                 input id="label" name="label" type="text" maxlength="100" required;
@@ -102,6 +103,7 @@ fn never_or(value: Option<&str>, absent: &str) -> Markup {
 #[derive(Deserialize)]
 pub(crate) struct IssueForm {
     csrf: Option<String>,
+    submission: Option<String>,
     label: Option<String>,
     role: Option<String>,
     expires_at: Option<String>,
@@ -118,7 +120,11 @@ pub(crate) async fn issue(
         Ok(form) => form,
         Err(rejection) => return layout::unreadable_form(Some(&signed), rejection),
     };
-    let ctx = match signed.command("/v1/tokens", form.csrf.as_deref()) {
+    let ctx = match signed.command_once(
+        "/v1/tokens",
+        form.csrf.as_deref(),
+        form.submission.as_deref(),
+    ) {
         Ok(ctx) => ctx,
         Err(refused) => return *refused,
     };
@@ -146,6 +152,9 @@ pub(crate) async fn issue(
         div.passed role="status" {
             p { "Issued " strong { (issued.label) } " (" (issued.role) ")"
                 @if let Some(at) = &issued.expires_at { ", expires " (at) } "." }
+            @if issued.token.is_none() {
+                p.help { "This form was sent before: the token was issued then, and its secret shown that once." }
+            }
             @if let Some(token) = &issued.token {
                 label for="issued-token" { "The token" }
                 div.copy-row {
