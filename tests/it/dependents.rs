@@ -560,3 +560,54 @@ async fn counts_are_exact_under_concurrency() {
         );
     }
 }
+
+/// A replica whose views have not caught up with the log does not answer workflow reports
+/// over NATS: it joins the queue group once they have. It used to join at once and answer
+/// from empty views (404 `org.not_found`), which the sender takes as final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_behind_the_log_leaves_nats_reports_to_the_others() {
+    let app = TestApp::start(Backend::JetStream).await;
+    let url = app.nats_url().expect("nats");
+    // Views that never move: a fresh file with no projector.
+    let dir = tempfile::tempdir().expect("dir");
+    let behind = std::sync::Arc::new(app::Registry::new(app::Parts {
+        log: std::sync::Arc::clone(app.registry().log()),
+        views: std::sync::Arc::new(
+            views::Views::open(&dir.path().join("views.redb")).expect("views"),
+        ),
+        vault: vault::Vault::new(
+            vault::MasterKey::from_base64(crate::support::registry::MASTER_KEY).expect("key"),
+            std::sync::Arc::new(vault::MemoryKeyring::new()),
+        ),
+        clock: std::sync::Arc::new(app::SystemClock),
+        read_your_writes_timeout: Duration::from_secs(1),
+        receipt_ttl_ms: 900_000,
+        platform_key: None,
+    }));
+    let client = async_nats::connect(&url).await.expect("nats");
+    let serving = tokio::spawn(workers::pipelines::run(
+        behind,
+        client.clone(),
+        std::future::pending::<()>(),
+    ));
+    // Time for it to subscribe, had it not waited for its views.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for n in 0..20 {
+        let body = workflow(
+            &format!("Report {n}"),
+            true,
+            "google/gemini-3.1-pro-preview",
+        );
+        let reply = client
+            .request(
+                format!("pipelines.acme.workflows.wf-behind-{n}"),
+                body.to_string().into(),
+            )
+            .await
+            .expect("reply");
+        let answer: Value = serde_json::from_slice(&reply.payload).expect("json");
+        assert_eq!(answer["ok"], true, "report {n}: {answer}");
+    }
+    assert!(!serving.is_finished(), "it is still waiting for its views");
+    serving.abort();
+}

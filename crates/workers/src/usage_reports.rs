@@ -24,6 +24,7 @@ pub async fn run(
     client: async_nats::Client,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WorkerError> {
+    let serving = Arc::clone(&registry);
     let handle = move |message: async_nats::Message| {
         let registry = Arc::clone(&registry);
         async move {
@@ -44,6 +45,7 @@ pub async fn run(
         }
     };
     crate::requests::serve(
+        &serving,
         client,
         SUBJECT,
         QUEUE_GROUP,
