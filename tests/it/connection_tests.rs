@@ -585,3 +585,40 @@ async fn a_slow_test_is_not_redelivered_while_it_runs() {
     assert_eq!(own.jobs("failed"), 0);
     own.stop().await;
 }
+
+/// A test request retried under its `Idempotency-Key` answers with the test it made, and
+/// stores no data key for its secret again: a retry used to seal under a fresh test id and
+/// store that key before the log found the request a duplicate, leaving it in the keyring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_test_request_is_the_same_test_and_stores_no_second_key() {
+    let app = TestApp::start(Backend::JetStream).await;
+    let client = async_nats::connect(app.nats_url().expect("nats"))
+        .await
+        .expect("nats");
+    let keyring = vault::NatsKeyring::connect(client, "MODELREG_KEYRING")
+        .await
+        .expect("keyring");
+    let keys = || async { vault::Keyring::keys(&keyring).await.expect("keys").len() };
+    let before = keys().await;
+    let mut ids = Vec::new();
+    for attempt in 0..3 {
+        let reply = app
+            .call_with(
+                Method::POST,
+                "/v1/connection-tests",
+                Some(draft("gpt-4o", "sk-good-0123456789abcdef")),
+                &app.token,
+                &[("idempotency-key", "test-once")],
+            )
+            .await;
+        assert_eq!(
+            reply.status.as_u16() / 100,
+            2,
+            "attempt {attempt}: {}",
+            reply.body
+        );
+        ids.push(reply.body["id"].as_str().expect("id").to_owned());
+    }
+    assert!(ids.iter().all(|id| id == &ids[0]), "one test: {ids:?}");
+    assert_eq!(keys().await, before + 1, "one data key, for the one test");
+}

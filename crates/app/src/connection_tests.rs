@@ -101,6 +101,19 @@ async fn request(
     credential: CredentialRequest,
     model: Option<Slug>,
 ) -> Result<Answer<api::ConnectionTest>, AppError> {
+    // A retry of a request that landed answers with its test, whenever it comes: the log's
+    // deduplication lasts a window only, and a retry would otherwise store a data key for a
+    // test id that never lands.
+    if let Some(original) = registry.views.command_target(
+        ctx.org.as_str(),
+        &ctx.command_id,
+        domain::event::kind::CONNECTION_TEST,
+    )? {
+        return Ok(Answer {
+            value: view(registry, ctx, &original)?,
+            position: registry.views.position(),
+        });
+    }
     let mut saved_credential_provider = None;
     let mut key = None;
     match credential {
