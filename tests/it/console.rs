@@ -872,6 +872,18 @@ async fn providers_describe_their_forms() {
     ] {
         assert!(dialog.body.contains(expected), "{expected}");
     }
+    // A password manager fills no saved token into a secret field.
+    let secret_inputs: Vec<&str> = dialog
+        .body
+        .split("<input")
+        .skip(1)
+        .filter_map(|rest| rest.split('>').next())
+        .filter(|input| input.contains("type=\"password\""))
+        .collect();
+    assert!(!secret_inputs.is_empty(), "{}", dialog.body);
+    for input in secret_inputs {
+        assert!(input.contains("autocomplete=\"new-password\""), "{input}");
+    }
     let dialog = browser.get("/models/new?provider=huggingface").await;
     assert!(dialog.body.contains("Inference Endpoint URL"));
 }
@@ -1748,6 +1760,17 @@ async fn the_audit_page_filters_pages_and_links_models() {
     }
     assert!(trail.body.contains("<code>display_name</code>"), "changes");
     assert!(trail.body.contains("Newer"));
+    // The kinds offered are the kinds entries have.
+    assert!(
+        trail.body.contains("<option value=\"usage\">"),
+        "{}",
+        trail.body
+    );
+    assert!(
+        !trail.body.contains("<option value=\"token\">"),
+        "{}",
+        trail.body
+    );
     // Newest first.
     let at = |slug: &str| trail.body.find(&format!("/models/{slug}")).expect("entry");
     assert!(at(&newer) < at(&older), "newest first");

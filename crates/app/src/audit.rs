@@ -6,6 +6,17 @@ use views::{AuditFilter, AuditRow};
 
 use crate::{Answer, AppError, Ctx, Registry};
 
+/// The kinds of an org's audit entries (`kind` filters on them). A token's changes are
+/// `org` entries, related to the token; the platform catalog's are the operator's, in no org.
+pub const KINDS: &[&str] = &[
+    domain::event::kind::ORG,
+    domain::event::kind::CREDENTIAL,
+    domain::event::kind::MODEL,
+    domain::event::kind::WORKFLOW,
+    domain::event::kind::CONNECTION_TEST,
+    domain::event::kind::USAGE,
+];
+
 /// Entries per page unless the caller asks otherwise.
 pub const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;

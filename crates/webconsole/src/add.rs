@@ -214,11 +214,18 @@ pub(crate) fn text_input(
     required: bool,
 ) -> Markup {
     let help_id = format!("{name}-help");
+    // Password managers ignore `off` on a password field, and would fill in the token saved
+    // at sign-in: `new-password` keeps them from filling a secret in.
+    let autocomplete = if kind == "password" {
+        "new-password"
+    } else {
+        "off"
+    };
     html! {
         div.field {
             label for=(name) { (label) @if required { " " span.required aria-hidden="true" { "*" } } }
             input id=(name) name=(name) type=(kind) value=[value] placeholder=(placeholder)
-                required[required] aria-describedby=(help_id) autocomplete="off";
+                required[required] aria-describedby=(help_id) autocomplete=(autocomplete);
             @if !help.is_empty() { p.help id=(help_id) { (help) } }
         }
     }

@@ -151,14 +151,7 @@ fn value_or_none(value: Option<&str>) -> Markup {
 fn filters(query: &api::AuditQuery) -> Markup {
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
     let limit = query.limit.unwrap_or(app::audit::DEFAULT_LIMIT);
-    let kinds = [
-        "org",
-        "credential",
-        "model",
-        "workflow",
-        "connection_test",
-        "token",
-    ];
+    let kinds = app::audit::KINDS;
     html! {
         form.filters method="get" action="/audit" role="search" {
             label for="kind" { "Kind" }
