@@ -153,13 +153,28 @@ impl Sessions {
     }
 
     /// Secure when the console is served over TLS, or a TLS-terminating proxy says the
-    /// client spoke HTTPS (a client that lies only loses its own cookie over plain HTTP).
+    /// client spoke HTTPS (a client that lies only loses its own cookie over plain HTTP):
+    /// `X-Forwarded-Proto: https` (in a list too, as proxies in a chain append theirs) or
+    /// RFC 7239's `Forwarded: proto=https`.
     fn secure_for(&self, headers: &HeaderMap) -> bool {
+        let values = |name| {
+            headers
+                .get_all(name)
+                .into_iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+        };
+        let https = |v: &str| v.trim_matches('"').eq_ignore_ascii_case("https");
         self.secure
-            || headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+            || values("x-forwarded-proto").any(https)
+            || values("forwarded").any(|element| {
+                element.split(';').any(|pair| {
+                    pair.split_once('=').is_some_and(|(name, value)| {
+                        name.trim().eq_ignore_ascii_case("proto") && https(value.trim())
+                    })
+                })
+            })
     }
 }
 
@@ -369,6 +384,35 @@ mod tests {
         );
         let cleared = plain.clear_session_cookie(&headers);
         assert!(cleared.to_str().expect("text").contains("Max-Age=0"));
+
+        // A TLS-terminating proxy's word, in the forms proxies write it.
+        for (name, value, secure) in [
+            ("x-forwarded-proto", "https", true),
+            ("x-forwarded-proto", "HTTPS", true),
+            ("x-forwarded-proto", "https, http", true),
+            ("x-forwarded-proto", "http", false),
+            (
+                "forwarded",
+                "for=192.0.2.60;proto=https;by=203.0.113.43",
+                true,
+            ),
+            (
+                "forwarded",
+                "for=192.0.2.43, for=198.51.100.17;Proto=\"https\"",
+                true,
+            ),
+            ("forwarded", "for=192.0.2.60;proto=http", false),
+            ("forwarded", "for=\"_proto=https\"", false),
+        ] {
+            let mut proxied = HeaderMap::new();
+            proxied.insert(name, HeaderValue::from_static(value));
+            let cookie = plain.session_cookie("abc", &proxied);
+            assert_eq!(
+                cookie.to_str().expect("text").ends_with("; Secure"),
+                secure,
+                "{name}: {value}"
+            );
+        }
     }
 
     #[test]
