@@ -513,6 +513,73 @@ async fn a_form_sent_twice_is_one_command_recorded_with_its_address() {
     );
 }
 
+/// The deactivation form is decided on what its page showed: shown no dependents, it
+/// confirms none, so one that appears meanwhile is refused with its count; and a model
+/// changed meanwhile is refused as a stale edit is. It used to confirm whatever came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deactivation_form_stands_on_what_its_page_showed() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let slug = add_local(&app, "Quiet", false).await;
+    let browser = admin(&app).await;
+    let path = format!("/models/{slug}/deactivate");
+    let shown = browser.get(&path).await;
+    assert!(
+        shown
+            .body
+            .contains("No active workflow references this model.")
+    );
+    let fields = |page: &Page| {
+        [
+            ("csrf".to_owned(), page.hidden("csrf")),
+            ("confirm".to_owned(), page.hidden("confirm")),
+            ("version".to_owned(), page.hidden("version")),
+        ]
+    };
+    let form = fields(&shown);
+    assert_eq!(form[1].1, "false", "no dependents shown, none confirmed");
+
+    // A workflow starts using it while the page is open.
+    put_workflow(&app, "wf-late", "Late", true, &slug).await;
+    let sent: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refused = browser.post(&path, &sent).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body.contains("model.has_dependents"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.get_model(&slug).await.body["status"], "active");
+
+    // Shown again (one dependent, confirmed), then edited elsewhere before it is sent.
+    let shown = browser.get(&path).await;
+    let form = fields(&shown);
+    assert_eq!(form[1].1, "true");
+    let edited = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/models/{slug}"),
+            Some(json!({"max_tokens": 1000})),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let sent: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let stale = browser.post(&path, &sent).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    assert!(
+        stale.body.contains("model.version_mismatch"),
+        "{}",
+        stale.body
+    );
+    assert_eq!(app.get_model(&slug).await.body["status"], "active");
+
+    let shown = browser.get(&path).await;
+    let form = fields(&shown);
+    let sent: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = browser.post(&path, &sent).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(app.get_model(&slug).await.body["status"], "deactivated");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_reads_and_is_refused_admin_actions_by_app() {
     let app = TestApp::start(Backend::Embedded).await;

@@ -524,9 +524,13 @@ pub(crate) async fn confirm_deactivation(
                 p { "The first is " strong { (references.active[0].name) } ". They will fail to generate responses until they are repointed to another model." }
             }
             p { "The slug " code { (model.slug) } " is never reused. You can reactivate the model later." }
+            // Decided on what this page showed: with no dependents it does not confirm any
+            // (one that appears meanwhile is refused with its count), and a model changed
+            // meanwhile is refused as a stale edit is.
             form method="post" action=(format!("/models/{}/deactivate", model.slug)) {
                 input type="hidden" name="csrf" value=(signed.csrf);
-                input type="hidden" name="confirm" value="true";
+                input type="hidden" name="confirm" value=(count > 0);
+                input type="hidden" name="version" value=(model.version);
                 button.danger type="submit" { "Deactivate" }
                 " "
                 a href=(format!("/models/{}", model.slug)) autofocus { "Cancel" }
@@ -543,6 +547,7 @@ pub(crate) async fn confirm_deactivation(
 pub(crate) struct DeactivateForm {
     csrf: Option<String>,
     confirm: Option<String>,
+    version: Option<String>,
 }
 
 pub(crate) async fn deactivate(
@@ -560,7 +565,11 @@ pub(crate) async fn deactivate(
         Err(refused) => return *refused,
     };
     let confirm = form.confirm.as_deref() == Some("true");
-    match app::models::deactivate(&registry, &ctx, &slug, confirm, None).await {
+    let version = match layout::form_version(&signed, form.version.as_deref()) {
+        Ok(version) => version,
+        Err(refused) => return *refused,
+    };
+    match app::models::deactivate(&registry, &ctx, &slug, confirm, version).await {
         Ok(_) => Redirect::to(&format!("/models/{slug}")).into_response(),
         Err(error) => app_error(&signed, &error),
     }
