@@ -580,6 +580,47 @@ async fn the_deactivation_form_stands_on_what_its_page_showed() {
     assert_eq!(app.get_model(&slug).await.body["status"], "deactivated");
 }
 
+/// The picker preview lists one page of models; a custom model past it, asked for by slug,
+/// is read on its own and shown with its controls, not "Pick a model".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_picker_shows_a_model_past_its_first_page() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let draft = app.local_draft("Picked 0000");
+    let test_id = app.passing_test_of(&draft).await.expect("a passing test");
+    // One receipt covers every add of the same draft; only the names differ.
+    let test_app = &app;
+    let adds = (0..app::models::MAX_LIMIT).map(|n| {
+        let mut body =
+            serde_json::to_value(app.local_draft(&format!("Picked {n:04}"))).expect("json");
+        body["connection_test_id"] = json!(test_id);
+        body["capabilities"] = json!({"tool_use": n + 1 == app::models::MAX_LIMIT});
+        async move { test_app.add_model_ungated(body).await }
+    });
+    for added in futures::future::join_all(adds).await {
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    }
+    let last = format!("picked-{:04}", app::models::MAX_LIMIT - 1);
+    let browser = admin(&app).await;
+    let picker = browser.get(&format!("/picker?model={last}")).await;
+    assert_eq!(picker.status, StatusCode::OK, "{}", picker.body);
+    assert!(!picker.body.contains("Pick a model."), "{}", picker.body);
+    assert!(
+        picker.body.contains(&format!(
+            "Step controls for Picked {:04}",
+            app::models::MAX_LIMIT - 1
+        )),
+        "{}",
+        picker.body
+    );
+    assert!(
+        picker
+            .body
+            .contains(&format!("<option value=\"{last}\" selected>")),
+        "{}",
+        picker.body
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_reads_and_is_refused_admin_actions_by_app() {
     let app = TestApp::start(Backend::Embedded).await;

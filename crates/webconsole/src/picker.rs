@@ -42,7 +42,7 @@ pub(crate) async fn preview(
         .and_then(|Query(q)| q.model)
         .or_else(|| models.default_model.as_ref().map(|d| d.model.clone()))
         .unwrap_or_default();
-    let controls = models
+    let listed = models
         .platform
         .iter()
         .find(|m| m.id == chosen)
@@ -54,6 +54,22 @@ pub(crate) async fn preview(
                 .find(|m| m.slug == chosen)
                 .map(|m| (m.display_name.clone(), m.controls))
         });
+    // The list is one page (at most `MAX_LIMIT` models): a custom model past it is read on
+    // its own, and offered in the dropdown too.
+    let beyond = match &listed {
+        None if !chosen.is_empty() && !chosen.contains('/') => {
+            app::models::get(&registry, &signed.read(), &chosen)
+                .ok()
+                .map(|answer| answer.value)
+                .filter(|model| model.status == "active")
+        }
+        _ => None,
+    };
+    let controls = listed.or_else(|| {
+        beyond
+            .as_ref()
+            .map(|m| (m.display_name.clone(), m.controls))
+    });
     let content = html! {
         p.help { "The model dropdown and step controls as the Pipeline Builder shows them, from each model's " code { "controls" } " in " code { "GET /v1/models" } "." }
         form.filters method="get" action="/picker" data-autosubmit {
@@ -66,10 +82,13 @@ pub(crate) async fn preview(
                         }
                     }
                 }
-                @if !models.custom.is_empty() {
+                @if !models.custom.is_empty() || beyond.is_some() {
                     optgroup label="Custom" {
                         @for model in &models.custom {
                             option value=(model.slug) selected[model.slug == chosen] { (model.display_name) }
+                        }
+                        @if let Some(model) = &beyond {
+                            option value=(model.slug) selected { (model.display_name) }
                         }
                     }
                 }
