@@ -258,8 +258,13 @@ async fn answers(app: &TestApp) -> Vec<Value> {
         "/v1/models/team-gpt-prod-2",
         "/v1/credentials",
     ] {
-        let reply = app.call(reqwest::Method::GET, path, None).await;
+        let mut reply = app.call(reqwest::Method::GET, path, None).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}");
+        // A read answers at the position its views reached, which an event still in flight
+        // moves; the checksums above compare the views themselves.
+        if let Some(fields) = reply.body.as_object_mut() {
+            fields.remove("position");
+        }
         out.push(reply.body);
     }
     out
