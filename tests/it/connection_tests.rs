@@ -621,4 +621,26 @@ async fn a_retried_test_request_is_the_same_test_and_stores_no_second_key() {
     }
     assert!(ids.iter().all(|id| id == &ids[0]), "one test: {ids:?}");
     assert_eq!(keys().await, before + 1, "one data key, for the one test");
+    // The same key with another secret is another request: refused, nothing stored.
+    let other = app
+        .call_with(
+            Method::POST,
+            "/v1/connection-tests",
+            Some(draft("gpt-4o", "sk-other-0123456789abcdef")),
+            &app.token,
+            &[("idempotency-key", "test-once")],
+        )
+        .await;
+    assert_eq!(
+        other.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        other.body
+    );
+    assert_eq!(
+        other.body["code"], "idempotency_key.reused",
+        "{}",
+        other.body
+    );
+    assert_eq!(keys().await, before + 1);
 }

@@ -284,6 +284,26 @@ async fn retried_commands_answer_as_the_first_attempt_and_a_reused_key_is_refuse
         retry.body
     );
     assert!(retry.body["token"].is_null(), "{}", retry.body);
+    // The same key with another label is another request: refused, nothing issued.
+    let other = call_with_key(
+        &app,
+        Method::POST,
+        "/v1/tokens",
+        Some(json!({"label": "not ci", "role": "member"})),
+        "tok-1",
+    )
+    .await;
+    assert_eq!(
+        other.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        other.body
+    );
+    assert_eq!(
+        other.body["code"], "idempotency_key.reused",
+        "{}",
+        other.body
+    );
 }
 
 /// A command whose event landed while the answering replica's views lag (here a second

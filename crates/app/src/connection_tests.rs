@@ -109,6 +109,20 @@ async fn request(
         &ctx.command_id,
         domain::event::kind::CONNECTION_TEST,
     )? {
+        let row = registry
+            .views
+            .connection_test(ctx.org.as_str(), &original)?
+            .ok_or_else(|| AppError::internal(format!("test {original} is not in the views")))?;
+        if !same_request(
+            registry,
+            ctx,
+            &row.test,
+            &draft,
+            &credential,
+            model.as_ref(),
+        ) {
+            return Err(AppError::idempotency_key_reused());
+        }
         return Ok(Answer {
             value: view(registry, ctx, &original)?,
             position: registry.views.position(),
@@ -180,6 +194,41 @@ async fn request(
         value: view(registry, ctx, &id)?,
         position,
     })
+}
+
+/// Whether a retried request asks for the test `first` is: the same draft, model and
+/// credential (a saved one by id, as it may have rotated since; an entered one by its
+/// fingerprint).
+fn same_request(
+    registry: &Registry,
+    ctx: &Ctx,
+    first: &domain::connection_test::ConnectionTest,
+    draft: &Draft,
+    credential: &CredentialRequest,
+    model: Option<&Slug>,
+) -> bool {
+    let was = &first.draft;
+    let same_credential = match (credential, &was.credential) {
+        (CredentialRequest::None, TestCredential::None) => true,
+        (CredentialRequest::Saved(id), TestCredential::Saved { id: first_id, .. }) => {
+            id == first_id
+        }
+        (CredentialRequest::Entered(secret), TestCredential::Inline { .. }) => {
+            was.fingerprint
+                == Some(credentials::fingerprint(
+                    registry,
+                    ctx,
+                    draft.provider,
+                    secret,
+                ))
+        }
+        _ => false,
+    };
+    same_credential
+        && was.provider == draft.provider
+        && was.endpoint == draft.endpoint
+        && was.provider_model_id == draft.provider_model_id
+        && first.model.as_ref() == model
 }
 
 fn refusal(refused: Refused<connection_test::Rejection>) -> AppError {

@@ -196,6 +196,17 @@ pub async fn issue_prepared(
     prepared: PreparedToken,
 ) -> Result<Answer<api::IssuedToken>, AppError> {
     ctx.require_admin()?;
+    // A retry of an issue that landed, whenever it comes (the log's deduplication lasts a
+    // window only): the token it issued, unless this is another request under the same key.
+    if let Some(original) = issued_by(registry, ctx)? {
+        if original.label != label.trim() || original.role != role {
+            return Err(AppError::idempotency_key_reused());
+        }
+        return Ok(Answer {
+            value: issued_again(original),
+            position: registry.views.position(),
+        });
+    }
     let PreparedToken { id, token, hash } = prepared;
     let done = execute_on_org(registry, ctx, |_| {
         Ok(org::Command::IssueToken {
@@ -211,20 +222,9 @@ pub async fn issue_prepared(
     .map_err(rejection)?;
     let position = done.position();
     if let Done::Retried { .. } = done {
-        let original = registry
-            .views
-            .command_target(ctx.org.as_str(), &ctx.command_id, views::TOKEN_ISSUED)?
-            .and_then(|id| registry.views.token(&id).transpose())
-            .transpose()?
-            .ok_or_else(AppError::idempotency_key_reused)?;
+        let original = issued_by(registry, ctx)?.ok_or_else(AppError::idempotency_key_reused)?;
         return Ok(Answer {
-            value: api::IssuedToken {
-                token_id: original.token_id.as_str().to_owned(),
-                label: original.label,
-                role: original.role.as_str().to_owned(),
-                token: None,
-                expires_at: original.expires_at_ms.map(crate::present::rfc3339),
-            },
+            value: issued_again(original),
             position,
         });
     }
@@ -238,6 +238,26 @@ pub async fn issue_prepared(
         },
         position,
     })
+}
+
+/// The token the caller's command issued, if it landed.
+fn issued_by(registry: &Registry, ctx: &Ctx) -> Result<Option<views::TokenRow>, AppError> {
+    Ok(registry
+        .views
+        .command_target(ctx.org.as_str(), &ctx.command_id, views::TOKEN_ISSUED)?
+        .and_then(|id| registry.views.token(&id).transpose())
+        .transpose()?)
+}
+
+/// A token issued before, described again: its secret was shown once, to the first attempt.
+fn issued_again(original: views::TokenRow) -> api::IssuedToken {
+    api::IssuedToken {
+        token_id: original.token_id.as_str().to_owned(),
+        label: original.label,
+        role: original.role.as_str().to_owned(),
+        token: None,
+        expires_at: original.expires_at_ms.map(crate::present::rfc3339),
+    }
 }
 
 /// Decides the command `make` builds on the org as the views hold it, and appends it.

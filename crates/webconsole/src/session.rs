@@ -154,21 +154,20 @@ impl Sessions {
 
     /// Secure when the console is served over TLS, or a TLS-terminating proxy says the
     /// client spoke HTTPS (a client that lies only loses its own cookie over plain HTTP):
-    /// `X-Forwarded-Proto: https` (in a list too, as proxies in a chain append theirs) or
-    /// RFC 7239's `Forwarded: proto=https`.
+    /// `X-Forwarded-Proto: https` or RFC 7239's `Forwarded: proto=https`. Proxies in a chain
+    /// append theirs, so the first value, the client's, decides.
     fn secure_for(&self, headers: &HeaderMap) -> bool {
-        let values = |name| {
+        let first = |name| {
             headers
-                .get_all(name)
-                .into_iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
                 .map(str::trim)
         };
         let https = |v: &str| v.trim_matches('"').eq_ignore_ascii_case("https");
         self.secure
-            || values("x-forwarded-proto").any(https)
-            || values("forwarded").any(|element| {
+            || first("x-forwarded-proto").is_some_and(https)
+            || first("forwarded").is_some_and(|element| {
                 element.split(';').any(|pair| {
                     pair.split_once('=').is_some_and(|(name, value)| {
                         name.trim().eq_ignore_ascii_case("proto") && https(value.trim())
@@ -390,6 +389,7 @@ mod tests {
             ("x-forwarded-proto", "https", true),
             ("x-forwarded-proto", "HTTPS", true),
             ("x-forwarded-proto", "https, http", true),
+            ("x-forwarded-proto", "http, https", false),
             ("x-forwarded-proto", "http", false),
             (
                 "forwarded",
@@ -398,8 +398,13 @@ mod tests {
             ),
             (
                 "forwarded",
-                "for=192.0.2.43, for=198.51.100.17;Proto=\"https\"",
+                "for=192.0.2.43;Proto=\"https\", for=198.51.100.17;proto=http",
                 true,
+            ),
+            (
+                "forwarded",
+                "for=192.0.2.43;proto=http, for=198.51.100.17;proto=https",
+                false,
             ),
             ("forwarded", "for=192.0.2.60;proto=http", false),
             ("forwarded", "for=\"_proto=https\"", false),

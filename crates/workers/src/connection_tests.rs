@@ -471,38 +471,63 @@ mod tests {
     async fn a_message_from_a_newer_release_stops_the_worker_unacked() {
         let (running, _, dir) = started().await;
         let registry = Arc::clone(&running.registry);
-        let acked = Arc::new(AtomicBool::new(false));
-        let master = vault::MasterKey::from_base64(MASTER_KEY).expect("master key");
-        let worker_registry = Arc::new(Registry::new(app::Parts {
-            log: Arc::new(PoisonFirst {
-                inner: Arc::clone(registry.log()),
-                // Envelope schema version 99 (a postcard varint), then a body.
-                data: vec![99, 1, 2, 3],
-                acked: Arc::clone(&acked),
-                opened: std::sync::atomic::AtomicU64::new(0),
-            }),
-            views: Arc::clone(registry.views()),
-            vault: vault::Vault::new(master, Arc::new(vault::MemoryKeyring::new())),
-            clock: Arc::new(app::SystemClock),
-            read_your_writes_timeout: Duration::from_secs(30),
-            receipt_ttl_ms: 900_000,
-            platform_key: None,
-        }));
-        let settings = settings(&app::config::ProvidersConfig::default()).expect("settings");
-        let stopped = tokio::time::timeout(
-            Duration::from_secs(20),
-            run(worker_registry, settings, std::future::pending::<()>()),
-        )
-        .await
-        .expect("the worker stops");
-        match stopped {
-            Err(WorkerError::NewerRelease { seq, why }) => {
-                assert_eq!(seq, 424_242);
-                assert!(why.contains("99"), "{why}");
-            }
-            other => panic!("expected a stop at the newer message, got {other:?}"),
+        // An envelope of this build whose event has no variant here (a newer release's new
+        // event: ops/evolving-events.md), as the registry would append it.
+        let new_variant = eventlog::Envelope {
+            schema_version: eventlog::SCHEMA_VERSION,
+            event_id: [7; 16],
+            org: "acme".into(),
+            kind: "connection_test".into(),
+            aggregate_id: "ct_new".into(),
+            aggregate_version: 1,
+            recorded_at_ms: 0,
+            actor: eventlog::Actor {
+                kind: eventlog::ActorKind::System,
+                id: "test".into(),
+                label: "test".into(),
+            },
+            request_id: String::new(),
+            command_id: "c".into(),
+            prev_hash: [0; 32],
+            payload: vec![250, 1],
+            payload_version: domain::event::PAYLOAD_VERSION,
+            client_addr: String::new(),
         }
-        assert!(!acked.load(Ordering::SeqCst), "the newer message was acked");
+        .encode();
+        // Envelope schema version 99 (a postcard varint), then a body.
+        for (data, named) in [(vec![99, 1, 2, 3], "99"), (new_variant, "no variant")] {
+            let acked = Arc::new(AtomicBool::new(false));
+            let master = vault::MasterKey::from_base64(MASTER_KEY).expect("master key");
+            let worker_registry = Arc::new(Registry::new(app::Parts {
+                log: Arc::new(PoisonFirst {
+                    inner: Arc::clone(registry.log()),
+                    data,
+                    acked: Arc::clone(&acked),
+                    opened: std::sync::atomic::AtomicU64::new(0),
+                }),
+                views: Arc::clone(registry.views()),
+                vault: vault::Vault::new(master, Arc::new(vault::MemoryKeyring::new())),
+                clock: Arc::new(app::SystemClock),
+                read_your_writes_timeout: Duration::from_secs(30),
+                receipt_ttl_ms: 900_000,
+                platform_key: None,
+            }));
+            let settings = settings(&app::config::ProvidersConfig::default()).expect("settings");
+            let stopped = tokio::time::timeout(
+                Duration::from_secs(20),
+                run(worker_registry, settings, std::future::pending::<()>()),
+            )
+            .await
+            .expect("the worker stops");
+            match stopped {
+                Err(WorkerError::NewerRelease { seq, why }) => {
+                    assert_eq!(seq, 424_242);
+                    assert!(why.contains(named), "{why}");
+                }
+                other => panic!("expected a stop at the newer message, got {other:?}"),
+            }
+            assert!(!acked.load(Ordering::SeqCst), "the newer message was acked");
+        }
         running.stop().await;
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -132,28 +132,39 @@ pub(crate) fn views_running(registry: &Registry) -> Result<(), WorkerError> {
     }
 }
 
-/// Refuses a delivery a newer release wrote (an envelope or payload version this build does
-/// not know). Acking it unrun would lose its job for good; the worker stops there, leaving
-/// it unacked, as the projector does, and an upgraded worker takes it.
+/// Refuses a delivery this build cannot read although the registry wrote it: an envelope or
+/// payload version it does not know, or an event it has no variant for (ops/evolving-events.md:
+/// a new variant changes no version). That is a newer release's message: acking it unrun would
+/// lose its job for good, so the worker stops there, leaving it unacked, as the projector does,
+/// and an upgraded worker takes it. Only an envelope that does not decode at all is poison
+/// (`decode_or_drop`).
 pub(crate) fn understood(delivery: &Delivery) -> Result<(), WorkerError> {
     let newer = |why: String| WorkerError::NewerRelease {
         seq: delivery.stored.seq,
         why,
     };
     match Envelope::decode(&delivery.stored.data) {
-        Err(eventlog::DecodeError::UnknownVersion(version)) => {
-            Err(newer(format!("envelope schema version {version}")))
-        }
+        Err(eventlog::DecodeError::UnknownVersion(version)) => Err(newer(format!(
+            "envelope version {version}, unknown to this build (or the message is corrupt)"
+        ))),
+        Err(eventlog::DecodeError::Malformed(_)) => Ok(()),
         Ok(envelope) if envelope.payload_version > domain::event::PAYLOAD_VERSION => Err(newer(
             format!("payload version {}", envelope.payload_version),
         )),
-        _ => Ok(()),
+        Ok(envelope) => match Event::decode(envelope.payload_version, &envelope.payload) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(newer(format!(
+                "a {} event this build has no variant for",
+                envelope.kind
+            ))),
+        },
     }
 }
 
-/// Decodes a delivery. A message that cannot be decoded (and is not a newer release's,
-/// which [`understood`] stops at) will not decode on any later delivery either: it is acked
-/// at once and counted as a failed job, and the log names its position (never its bytes).
+/// Decodes a delivery. A message whose envelope cannot be decoded (anything else a worker
+/// cannot read, [`understood`] stops at) will not decode on any later delivery either: it is
+/// acked at once and counted as a failed job, and the log names its position (never its
+/// bytes).
 pub(crate) async fn decode_or_drop(
     registry: &Registry,
     worker: &str,
@@ -324,7 +335,20 @@ pub(crate) async fn wait_for_views(
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<bool, WorkerError> {
     let views = registry.views();
-    let target = registry.log().last_seq().await?;
+    // The log may be out of reach at start (a cluster electing a leader): wait for it rather
+    // than stop, since a worker inside `serve` is not started again.
+    let target = loop {
+        match registry.log().last_seq().await {
+            Ok(last) => break last,
+            Err(error) => {
+                tracing::warn!(%error, worker, "cannot read the log's end; trying again");
+                tokio::select! {
+                    () = &mut *shutdown => return Ok(false),
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
     let mut last_report = tokio::time::Instant::now();
     loop {
         let reached = views.position();

@@ -4,7 +4,6 @@
 //! retry when no reply comes.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use app::Registry;
 use futures::StreamExt;
@@ -38,35 +37,54 @@ where
     if !crate::wait_for_views(registry, subject, &mut shutdown).await? {
         return Ok(());
     }
-    let subscription = client
+    let mut subscription = client
         .queue_subscribe(subject, queue.into())
         .await
         .map_err(|e| WorkerError::Subscribe {
             subject,
             source: Box::new(e),
         })?;
-    let stopped = AtomicBool::new(false);
-    let until = async {
-        (&mut shutdown).await;
-        stopped.store(true, Ordering::Relaxed);
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    let ended = loop {
+        tokio::select! {
+            () = &mut shutdown => break false,
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+            message = subscription.next(), if in_flight.len() < IN_FLIGHT => match message {
+                Some(message) => in_flight.push(answer(&client, &handle, what, message)),
+                None => break true,
+            },
+        }
     };
-    let (client, handle) = (&client, &handle);
-    subscription
-        .take_until(until)
-        .for_each_concurrent(IN_FLIGHT, |message| async move {
-            let reply_to = message.reply.clone();
-            let answer = handle(message).await;
-            let payload = serde_json::to_vec(&answer).unwrap_or_default();
-            if let Some(reply_to) = reply_to
-                && let Err(error) = client.publish(reply_to, payload.into()).await
-            {
-                tracing::warn!(%error, "cannot answer {what}");
-            }
-        })
-        .await;
-    if stopped.load(Ordering::Relaxed) {
-        Ok(())
-    } else {
+    // Out of the queue group first, so that NATS sends the group's requests to the other
+    // replicas while those in flight here finish and answer.
+    if let Err(error) = subscription.unsubscribe().await {
+        tracing::warn!(%error, subject, "cannot leave the queue group");
+    }
+    while in_flight.next().await.is_some() {}
+    if ended {
         Err(WorkerError::SubscriptionEnded)
+    } else {
+        Ok(())
+    }
+}
+
+/// Handles one request and sends its answer to the reply subject.
+async fn answer<F, Fut, R>(
+    client: &async_nats::Client,
+    handle: &F,
+    what: &'static str,
+    message: async_nats::Message,
+) where
+    F: Fn(async_nats::Message) -> Fut,
+    Fut: Future<Output = R>,
+    R: Serialize,
+{
+    let reply_to = message.reply.clone();
+    let answer = handle(message).await;
+    let payload = serde_json::to_vec(&answer).unwrap_or_default();
+    if let Some(reply_to) = reply_to
+        && let Err(error) = client.publish(reply_to, payload.into()).await
+    {
+        tracing::warn!(%error, "cannot answer {what}");
     }
 }
