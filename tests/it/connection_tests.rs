@@ -592,12 +592,7 @@ async fn a_slow_test_is_not_redelivered_while_it_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_test_request_is_the_same_test_and_stores_no_second_key() {
     let app = TestApp::start(Backend::JetStream).await;
-    let client = async_nats::connect(app.nats_url().expect("nats"))
-        .await
-        .expect("nats");
-    let keyring = vault::NatsKeyring::connect(client, "MODELREG_KEYRING")
-        .await
-        .expect("keyring");
+    let keyring = app.nats_keyring().await;
     let keys = || async { vault::Keyring::keys(&keyring).await.expect("keys").len() };
     let before = keys().await;
     let mut ids = Vec::new();

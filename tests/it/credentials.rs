@@ -496,15 +496,7 @@ async fn a_wrong_master_key_fails_closed_and_visibly() {
     );
     let listed = app.list_models().await;
     assert_eq!(listed.status, StatusCode::OK);
-    let resolved = app
-        .call_with(
-            Method::GET,
-            &format!("/v1/resolve/{model}"),
-            None,
-            &service,
-            &[],
-        )
-        .await;
+    let resolved = app.resolve_with(&model, &service).await;
     assert_eq!(
         (resolved.status, resolved.body["code"].as_str()),
         (
@@ -795,15 +787,9 @@ async fn racing_rotations_leave_the_version_that_lands_readable() {
     let service = app.issue_token("runtime", "service").await;
 
     // The first rotation, elsewhere: its version 2 key stored, its event not appended yet.
-    let client = async_nats::connect(app.nats_url().expect("nats"))
-        .await
-        .expect("nats");
-    let keyring = vault::NatsKeyring::connect(client, "MODELREG_KEYRING")
-        .await
-        .expect("keyring");
     let elsewhere = vault::Vault::new(
         vault::MasterKey::from_base64(MASTER_KEY).expect("key"),
-        std::sync::Arc::new(keyring),
+        std::sync::Arc::new(app.nats_keyring().await),
     );
     let version_2 = vault::SecretContext {
         org: "acme",
@@ -821,15 +807,7 @@ async fn racing_rotations_leave_the_version_that_lands_readable() {
     let rotated = app.rotate_credential(&id, &second, false).await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
     assert_eq!(rotated.body["credential"]["version"], 2);
-    let resolved = app
-        .call_with(
-            Method::GET,
-            &format!("/v1/resolve/{model}"),
-            None,
-            &service,
-            &[],
-        )
-        .await;
+    let resolved = app.resolve_with(&model, &service).await;
     assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
     assert_eq!(resolved.body["credential"]["api_key"], second.as_str());
 
@@ -841,10 +819,25 @@ async fn racing_rotations_leave_the_version_that_lands_readable() {
     assert_eq!(opened.expose_secret(), &first);
 }
 
+/// Serves `registry`'s API on a port of its own: its address and the serving task.
+async fn serve(registry: &std::sync::Arc<app::Registry>) -> (String, tokio::task::AbortHandle) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let served = tokio::spawn(server::serve(
+        listener,
+        std::sync::Arc::clone(registry),
+        std::future::pending(),
+    ));
+    (base, served.abort_handle())
+}
+
 /// A rotation that landed and stopped before shredding the version it retired: sent to a
 /// replica whose views stand still (so it answers as soon as the event lands, before the
-/// shred), with no worker running anywhere. Returns the replica, serving, with its views
-/// caught up again, the credential's id, and a sender of the same rotation.
+/// shred), with no worker running anywhere. Then served by a fresh replica (views caught
+/// up, the usual read-your-writes wait, no worker): its registry and address, the
+/// credential's id, and a sender of the same rotation.
 struct Unshredded {
     registry: std::sync::Arc<app::Registry>,
     base: String,
@@ -852,7 +845,9 @@ struct Unshredded {
     token: String,
     new: String,
     tasks: Vec<tokio::task::AbortHandle>,
-    _data: tempfile::TempDir,
+    _replicas: [tempfile::TempDir; 2],
+    /// The fresh replica, running (dropping it would stop its projector).
+    fresh: Option<app::Running>,
 }
 
 impl Unshredded {
@@ -861,57 +856,53 @@ impl Unshredded {
             .create_credential("Lagged", "openai_compatible", &secret("sk-lagged"), None)
             .await;
         let id = id_of(&created);
-        let dir = tempfile::tempdir().expect("dir");
+        let lagging_dir = tempfile::tempdir().expect("dir");
         let mut config = app.config();
-        config.data_dir = dir.path().to_path_buf();
+        config.data_dir = lagging_dir.path().to_path_buf();
         config.read_your_writes_timeout_ms = 0;
-        let replica = app::start(&config).await.expect("second replica");
-        let registry = std::sync::Arc::clone(&replica.registry);
+        let lagging = app::start(&config).await.expect("second replica");
         let known = created.position.expect("position");
-        registry
+        lagging
+            .registry
             .views()
             .wait_for(known, Duration::from_secs(10))
             .await
             .expect("the replica catches up");
-        // From here on the replica's views stand still, and no worker runs.
-        replica.stop().await;
+        let lagging_registry = std::sync::Arc::clone(&lagging.registry);
+        // From here on its views stand still, and no worker runs.
+        lagging.stop().await;
         app.stop().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let served = tokio::spawn(server::serve(
-            listener,
-            std::sync::Arc::clone(&registry),
-            std::future::pending(),
-        ));
+        let (base, served) = serve(&lagging_registry).await;
+        let fresh_dir = tempfile::tempdir().expect("dir");
         let mut lagged = Self {
-            registry,
+            registry: lagging_registry,
             base,
             id,
             token: app.token.clone(),
             new: secret("sk-lagged-new"),
-            tasks: vec![served.abort_handle()],
-            _data: dir,
+            tasks: vec![served],
+            _replicas: [lagging_dir, fresh_dir],
+            fresh: None,
         };
         let (status, body) = lagged.rotate().await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(body["code"], "command.landed_views_behind", "{body}");
         let landed = body["position"].as_u64().expect("position");
-        lagged.tasks.push(
-            tokio::spawn(views::run_projector(
-                std::sync::Arc::clone(lagged.registry.views()),
-                std::sync::Arc::clone(lagged.registry.log()),
-                std::future::pending::<()>(),
-            ))
-            .abort_handle(),
-        );
-        lagged
+
+        let mut config = app.config();
+        config.data_dir = lagged._replicas[1].path().to_path_buf();
+        let fresh = app::start(&config).await.expect("third replica");
+        fresh
             .registry
             .views()
             .wait_for(landed, Duration::from_secs(10))
             .await
-            .expect("the replica's views reach the rotation");
+            .expect("the fresh replica reaches the rotation");
+        let (base, served) = serve(&fresh.registry).await;
+        lagged.registry = std::sync::Arc::clone(&fresh.registry);
+        lagged.base = base;
+        lagged.tasks.push(served);
+        lagged.fresh = Some(fresh);
         let shown = lagged.shown().await;
         assert_eq!(shown["version"], 2, "{shown}");
         assert_eq!(shown["versions"][0]["state"], "retired", "{shown}");

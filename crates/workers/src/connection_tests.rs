@@ -364,37 +364,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_poison_message_is_acked_and_a_lost_consumer_is_opened_anew() {
-        let dir = std::env::temp_dir().join(format!("modelreg-workers-{}", app::new_id()));
-        let config = app::config::Config {
-            data_dir: dir.clone(),
-            master_key: Some(MASTER_KEY.into()),
-            bootstrap_default_org: false,
-            ..app::config::Config::default()
-        };
-        let running = app::start(&config).await.expect("registry");
+        let (running, ctx, dir) = started().await;
         let registry = Arc::clone(&running.registry);
-        let org = app::orgs::create(&registry, "Acme").await.expect("org").org;
-        let ctx = Ctx::system(org, "test");
-
         let acked = Arc::new(AtomicBool::new(false));
-        let master = vault::MasterKey::from_base64(MASTER_KEY).expect("master key");
-        let worker_registry = Arc::new(Registry::new(app::Parts {
-            log: Arc::new(PoisonFirst {
-                inner: Arc::clone(registry.log()),
-                // This build's envelope version (2, a postcard varint), then bytes that do
-                // not decode: poison, not a newer release's message.
-                data: vec![2, 0xff, 0xff, 0xff],
-                acked: Arc::clone(&acked),
-                opened: std::sync::atomic::AtomicU64::new(0),
-            }),
-            views: Arc::clone(registry.views()),
-            // The test below needs no credential, so no data key.
-            vault: vault::Vault::new(master, Arc::new(vault::MemoryKeyring::new())),
-            clock: Arc::new(app::SystemClock),
-            read_your_writes_timeout: Duration::from_secs(30),
-            receipt_ttl_ms: 900_000,
-            platform_key: None,
-        }));
+        // This build's envelope version (2, a postcard varint), then bytes that do not
+        // decode: poison, not a newer release's message.
+        let worker_registry = first_delivering(&registry, vec![2, 0xff, 0xff, 0xff], &acked);
         let settings = settings(&app::config::ProvidersConfig::default()).expect("settings");
         let worker = tokio::spawn(run(
             Arc::clone(&worker_registry),
@@ -447,6 +422,31 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A registry for the worker over `registry`'s log and views, whose first durable
+    /// consumer hands out one message of `data` (acks noted in `acked`). The tests need no
+    /// credential, so no data key.
+    fn first_delivering(
+        registry: &Registry,
+        data: Vec<u8>,
+        acked: &Arc<AtomicBool>,
+    ) -> Arc<Registry> {
+        let master = vault::MasterKey::from_base64(MASTER_KEY).expect("master key");
+        Arc::new(Registry::new(app::Parts {
+            log: Arc::new(PoisonFirst {
+                inner: Arc::clone(registry.log()),
+                data,
+                acked: Arc::clone(acked),
+                opened: std::sync::atomic::AtomicU64::new(0),
+            }),
+            views: Arc::clone(registry.views()),
+            vault: vault::Vault::new(master, Arc::new(vault::MemoryKeyring::new())),
+            clock: Arc::new(app::SystemClock),
+            read_your_writes_timeout: Duration::from_secs(30),
+            receipt_ttl_ms: 900_000,
+            platform_key: None,
+        }))
+    }
+
     /// A registry on a fresh embedded log in a temp dir, with org `acme`.
     async fn started() -> (app::Running, Ctx, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("modelreg-workers-{}", app::new_id()));
@@ -497,21 +497,7 @@ mod tests {
         // Envelope schema version 99 (a postcard varint), then a body.
         for (data, named) in [(vec![99, 1, 2, 3], "99"), (new_variant, "no variant")] {
             let acked = Arc::new(AtomicBool::new(false));
-            let master = vault::MasterKey::from_base64(MASTER_KEY).expect("master key");
-            let worker_registry = Arc::new(Registry::new(app::Parts {
-                log: Arc::new(PoisonFirst {
-                    inner: Arc::clone(registry.log()),
-                    data,
-                    acked: Arc::clone(&acked),
-                    opened: std::sync::atomic::AtomicU64::new(0),
-                }),
-                views: Arc::clone(registry.views()),
-                vault: vault::Vault::new(master, Arc::new(vault::MemoryKeyring::new())),
-                clock: Arc::new(app::SystemClock),
-                read_your_writes_timeout: Duration::from_secs(30),
-                receipt_ttl_ms: 900_000,
-                platform_key: None,
-            }));
+            let worker_registry = first_delivering(&registry, data, &acked);
             let settings = settings(&app::config::ProvidersConfig::default()).expect("settings");
             let stopped = tokio::time::timeout(
                 Duration::from_secs(20),

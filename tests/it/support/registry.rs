@@ -176,6 +176,28 @@ impl TestApp {
         }
     }
 
+    /// The keyring bucket of a registry on NATS, opened on a client of its own.
+    pub(crate) async fn nats_keyring(&self) -> vault::NatsKeyring {
+        let client = async_nats::connect(self.nats_url().expect("on NATS"))
+            .await
+            .expect("nats");
+        vault::NatsKeyring::connect(client, "MODELREG_KEYRING")
+            .await
+            .expect("keyring")
+    }
+
+    /// `GET /v1/resolve/{model}` with `token` (a service token).
+    pub(crate) async fn resolve_with(&self, model: &str, token: &str) -> Reply {
+        self.call_with(
+            Method::GET,
+            &format!("/v1/resolve/{model}"),
+            None,
+            token,
+            &[],
+        )
+        .await
+    }
+
     pub(crate) fn config(&self) -> Config {
         let mut config = self.base_config();
         (self.tweak)(&mut config);
