@@ -621,6 +621,44 @@ async fn the_picker_shows_a_model_past_its_first_page() {
     );
 }
 
+/// An address the console does not serve, or a form's action opened as a page, answers a
+/// console page with the console's policy; the API's paths still answer problem+json.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_the_console_does_not_serve_answer_console_pages() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let browser = admin(&app).await;
+    for (path, status, code) in [
+        (
+            "/models/new/test",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "console.method_not_allowed",
+        ),
+        ("/no-such-page", StatusCode::NOT_FOUND, "console.not_found"),
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, status, "{path}: {}", page.body);
+        let header = |name: &str| {
+            page.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(header("content-type").starts_with("text/html"), "{path}");
+        assert_eq!(
+            header("content-security-policy"),
+            webconsole::CONTENT_SECURITY_POLICY,
+            "{path}"
+        );
+        assert_eq!(header("cache-control"), "no-store", "{path}");
+        assert!(page.body.contains(code), "{path}: {}", page.body);
+    }
+    let api = app.call(Method::GET, "/v1/nothing", None).await;
+    assert_eq!(api.body["code"], "route.not_found", "{}", api.body);
+    let api = app.call(Method::DELETE, "/v1/providers", None).await;
+    assert_eq!(api.body["code"], "route.method_not_allowed", "{}", api.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_reads_and_is_refused_admin_actions_by_app() {
     let app = TestApp::start(Backend::Embedded).await;

@@ -129,7 +129,7 @@ pub fn ops_router(registry: Arc<Registry>) -> Router {
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::render_metrics))
         .split_for_parts();
-    ops.fallback(not_found)
+    ops.fallback(|| async { route_not_found() })
         .layer(Extension(Arc::new(Metrics::default())))
         .layer(Extension(ops::WorkerProcess))
         .with_state(registry)
@@ -284,7 +284,7 @@ fn query_mistake(text: &str) -> String {
     }
 }
 
-async fn not_found() -> Problem {
+fn route_not_found() -> Problem {
     Problem::new(
         StatusCode::NOT_FOUND,
         "route.not_found",
@@ -292,12 +292,37 @@ async fn not_found() -> Problem {
     )
 }
 
-async fn method_not_allowed() -> Problem {
-    Problem::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "route.method_not_allowed",
-        "this route does not take that method",
-    )
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if is_api_path(uri.path()) {
+        return route_not_found().into_response();
+    }
+    webconsole::refusal_page(&api::Problem::new(
+        404,
+        "console.not_found",
+        "the console has no such page",
+    ))
+}
+
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    if is_api_path(uri.path()) {
+        return Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "route.method_not_allowed",
+            "this route does not take that method",
+        )
+        .into_response();
+    }
+    webconsole::refusal_page(&api::Problem::new(
+        405,
+        "console.method_not_allowed",
+        "this address is a form's action, not a page: open it from the console's links",
+    ))
+}
+
+/// The JSON API's paths (and the probes beside it), which answer problem+json; every other
+/// path is the console's.
+fn is_api_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/") || matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
 #[cfg(test)]

@@ -117,6 +117,19 @@ pub fn routes(console: Arc<Console>) -> Router<Arc<Registry>> {
 async fn secure_headers(request: Request, next: Next) -> Response {
     let is_asset = request.uri().path().starts_with("/assets/");
     let mut response = next.run(request).await;
+    set_secure_headers(&mut response, is_asset);
+    response
+}
+
+/// A page or method the console does not have, as a console page with its headers: the
+/// server's fallback answers the API's paths with problem+json, and every other with this.
+pub fn refusal_page(problem: &api::Problem) -> Response {
+    let mut response = layout::problem_page(None, problem);
+    set_secure_headers(&mut response, false);
+    response
+}
+
+fn set_secure_headers(response: &mut Response, is_asset: bool) {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -134,7 +147,6 @@ async fn secure_headers(request: Request, next: Next) -> Response {
     if !is_asset {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
 }
 
 fn asset(content_type: &'static str, body: &'static [u8]) -> Response {
