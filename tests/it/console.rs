@@ -853,6 +853,12 @@ async fn models_are_paged_searched_and_filtered_on_the_server() {
     let bad = browser.get("/models?capability=telepathy").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("capability.unknown"));
+    // A refused filter keeps the form, to fix it in place.
+    assert!(bad.body.contains("<form class=\"filters\""), "{}", bad.body);
+    assert!(
+        bad.body.contains("aria-current=\"page\">Models"),
+        "the sidebar"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,7 +54,20 @@ pub(crate) async fn list(
     };
     let listed = match app::models::page(&registry, &signed.read(), &wanted) {
         Ok(answer) => answer.value,
-        Err(error) => return app_error(&signed, &error),
+        Err(error) => {
+            // A filter the API refuses keeps the form to fix it, as the audit page does.
+            let problem = error.to_problem();
+            if !matches!(problem.status, 400 | 422) {
+                return app_error(&signed, &error);
+            }
+            let status =
+                StatusCode::from_u16(problem.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let content = html! {
+                div.toolbar { (filters(&wanted)) }
+                (layout::problem_box(&problem))
+            };
+            return html_response(status, page(&signed, Section::Models, "Models", content));
+        }
     };
     let next = listed.next_cursor.as_ref().map(|cursor| {
         let mut next = wanted.clone();
