@@ -78,13 +78,14 @@ pub async fn run(
             next = consumer.next(&registry, Duration::from_millis(500)) => next,
         };
         let Some(delivery) = delivery else { continue };
-        if let Err(error) = crate::understood(&delivery) {
-            break Err(error);
-        }
+        let read = match crate::read(delivery) {
+            Ok(read) => read,
+            Err(error) => break Err(error),
+        };
         let (registry, shared) = (Arc::clone(&registry), Arc::clone(&shared));
         tokio::spawn(async move {
             let (client, settings) = (&shared.0, &shared.1);
-            job(&registry, client, settings, delivery).await;
+            job(&registry, client, settings, read).await;
             drop(permit);
         });
     };
@@ -95,15 +96,14 @@ pub async fn run(
     stopped
 }
 
-/// One delivery, from decoding to its ack or nak.
+/// One delivery, read at the loop, to its ack or nak.
 async fn job(
     registry: &Registry,
     client: &providers::Client,
     settings: &Settings,
-    delivery: eventlog::Delivery,
+    read: crate::Read,
 ) {
-    let Some((delivery, envelope, event)) =
-        crate::decode_or_drop(registry, CONSUMER, delivery).await
+    let Some((delivery, envelope, event)) = crate::job_or_drop(registry, CONSUMER, read).await
     else {
         return;
     };

@@ -130,11 +130,11 @@ async fn consume(
             next = consumer.next(registry, Duration::from_secs(1)) => next,
         };
         let Some(delivery) = delivery else { continue };
-        crate::understood(&delivery)?;
+        let read = crate::read(delivery)?;
         match name {
-            CATALOG_CONSUMER => catalog_job(registry, notifier, settings, delivery).await,
-            SHRED_CONSUMER => shred_job(registry, settings, delivery).await,
-            _ => job(registry, notifier, settings, delivery).await,
+            CATALOG_CONSUMER => catalog_job(registry, notifier, settings, read).await,
+            SHRED_CONSUMER => shred_job(registry, settings, read).await,
+            _ => job(registry, notifier, settings, read).await,
         }
     }
 }
@@ -144,10 +144,9 @@ async fn catalog_job(
     registry: &Registry,
     notifier: &dyn Notifier,
     settings: &Settings,
-    delivery: eventlog::Delivery,
+    read: crate::Read,
 ) {
-    let Some((delivery, _, event)) =
-        crate::decode_or_drop(registry, CATALOG_CONSUMER, delivery).await
+    let Some((delivery, _, event)) = crate::job_or_drop(registry, CATALOG_CONSUMER, read).await
     else {
         return;
     };
@@ -170,9 +169,9 @@ async fn catalog_job(
 
 /// One delivery of a credential event: rotations and deletions finish their shredding, the
 /// rest is skipped.
-async fn shred_job(registry: &Registry, settings: &Settings, delivery: eventlog::Delivery) {
+async fn shred_job(registry: &Registry, settings: &Settings, read: crate::Read) {
     let Some((delivery, envelope, event)) =
-        crate::decode_or_drop(registry, SHRED_CONSUMER, delivery).await
+        crate::job_or_drop(registry, SHRED_CONSUMER, read).await
     else {
         return;
     };
@@ -290,15 +289,9 @@ async fn finish(
     }
 }
 
-/// One delivery, from decoding to its ack or nak.
-async fn job(
-    registry: &Registry,
-    notifier: &dyn Notifier,
-    settings: &Settings,
-    delivery: eventlog::Delivery,
-) {
-    let Some((delivery, envelope, event)) =
-        crate::decode_or_drop(registry, CONSUMER, delivery).await
+/// One delivery, read at the loop, to its ack or nak.
+async fn job(registry: &Registry, notifier: &dyn Notifier, settings: &Settings, read: crate::Read) {
+    let Some((delivery, envelope, event)) = crate::job_or_drop(registry, CONSUMER, read).await
     else {
         return;
     };

@@ -132,63 +132,65 @@ pub(crate) fn views_running(registry: &Registry) -> Result<(), WorkerError> {
     }
 }
 
-/// Refuses a delivery this build cannot read although the registry wrote it: an envelope or
-/// payload version it does not know, or an event it has no variant for (ops/evolving-events.md:
-/// a new variant changes no version). That is a newer release's message: acking it unrun would
-/// lose its job for good, so the worker stops there, leaving it unacked, as the projector does,
-/// and an upgraded worker takes it. Only an envelope that does not decode at all is poison
-/// (`decode_or_drop`).
-pub(crate) fn understood(delivery: &Delivery) -> Result<(), WorkerError> {
+/// A delivery as the loop read it, once: a job with its envelope and event, or poison.
+pub(crate) enum Read {
+    Job(Box<(Delivery, Envelope, Event)>),
+    /// An envelope that does not decode at all: it will not on a later delivery either.
+    Poison(Delivery, String),
+}
+
+/// Reads a delivery at the loop, before any job runs. A message this build cannot read
+/// although the registry wrote it (an envelope or payload version it does not know, or an
+/// event it has no variant for: ops/evolving-events.md, a new variant changes no version) is
+/// a newer release's: acking it unrun would lose its job for good, so the worker stops
+/// there, leaving it unacked, as the projector does, and an upgraded worker takes it.
+pub(crate) fn read(delivery: Delivery) -> Result<Read, WorkerError> {
     let newer = |why: String| WorkerError::NewerRelease {
         seq: delivery.stored.seq,
         why,
     };
-    match Envelope::decode(&delivery.stored.data) {
-        Err(eventlog::DecodeError::UnknownVersion(version)) => Err(newer(format!(
-            "envelope version {version}, unknown to this build (or the message is corrupt)"
+    let envelope = match Envelope::decode(&delivery.stored.data) {
+        Ok(envelope) => envelope,
+        Err(eventlog::DecodeError::UnknownVersion(version)) => {
+            return Err(newer(format!(
+                "envelope version {version}, unknown to this build (or the message is corrupt)"
+            )));
+        }
+        Err(error) => return Ok(Read::Poison(delivery, error.to_string())),
+    };
+    if envelope.payload_version > domain::event::PAYLOAD_VERSION {
+        return Err(newer(format!(
+            "payload version {}",
+            envelope.payload_version
+        )));
+    }
+    match Event::decode(envelope.payload_version, &envelope.payload) {
+        Ok(event) => Ok(Read::Job(Box::new((delivery, envelope, event)))),
+        Err(_) => Err(newer(format!(
+            "a {} event this build has no variant for",
+            envelope.kind
         ))),
-        Err(eventlog::DecodeError::Malformed(_)) => Ok(()),
-        Ok(envelope) if envelope.payload_version > domain::event::PAYLOAD_VERSION => Err(newer(
-            format!("payload version {}", envelope.payload_version),
-        )),
-        Ok(envelope) => match Event::decode(envelope.payload_version, &envelope.payload) {
-            Ok(_) => Ok(()),
-            Err(_) => Err(newer(format!(
-                "a {} event this build has no variant for",
-                envelope.kind
-            ))),
-        },
     }
 }
 
-/// Decodes a delivery. A message whose envelope cannot be decoded (anything else a worker
-/// cannot read, [`understood`] stops at) will not decode on any later delivery either: it is
-/// acked at once and counted as a failed job, and the log names its position (never its
-/// bytes).
-pub(crate) async fn decode_or_drop(
+/// The job of a delivery [`read`] at the loop; poison is acked at once and counted as a
+/// failed job, and the log names its position (never its bytes).
+pub(crate) async fn job_or_drop(
     registry: &Registry,
     worker: &str,
-    delivery: Delivery,
+    read: Read,
 ) -> Option<(Delivery, Envelope, Event)> {
-    let decoded = Envelope::decode(&delivery.stored.data)
-        .map_err(|e| e.to_string())
-        .and_then(|envelope| {
-            Event::decode(envelope.payload_version, &envelope.payload)
-                .map(|event| (envelope, event))
-                .map_err(|e| e.to_string())
-        });
-    match decoded {
-        Ok((envelope, event)) => Some((delivery, envelope, event)),
-        Err(error) => {
-            let seq = delivery.stored.seq;
-            registry.jobs().record(worker, "failed");
-            tracing::error!(%error, seq, worker, "a message cannot be decoded; acked without running it");
-            if let Err(error) = delivery.ack().await {
-                tracing::warn!(%error, seq, worker, "ack of an undecodable message failed; it will come back");
-            }
-            None
-        }
+    let (delivery, error) = match read {
+        Read::Job(job) => return Some(*job),
+        Read::Poison(delivery, error) => (delivery, error),
+    };
+    let seq = delivery.stored.seq;
+    registry.jobs().record(worker, "failed");
+    tracing::error!(%error, seq, worker, "a message cannot be decoded; acked without running it");
+    if let Err(error) = delivery.ack().await {
+        tracing::warn!(%error, seq, worker, "ack of an undecodable message failed; it will come back");
     }
+    None
 }
 
 /// Ends a job that did its work (or had none to do): counts it and acks it.
