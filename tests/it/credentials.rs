@@ -819,20 +819,6 @@ async fn racing_rotations_leave_the_version_that_lands_readable() {
     assert_eq!(opened.expose_secret(), &first);
 }
 
-/// Serves `registry`'s API on a port of its own: its address and the serving task.
-async fn serve(registry: &std::sync::Arc<app::Registry>) -> (String, tokio::task::AbortHandle) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let served = tokio::spawn(server::serve(
-        listener,
-        std::sync::Arc::clone(registry),
-        std::future::pending(),
-    ));
-    (base, served.abort_handle())
-}
-
 /// A rotation that landed and stopped before shredding the version it retired: sent to a
 /// replica whose views stand still (so it answers as soon as the event lands, before the
 /// shred), with no worker running anywhere. Then served by a fresh replica (views caught
@@ -872,7 +858,7 @@ impl Unshredded {
         // From here on its views stand still, and no worker runs.
         lagging.stop().await;
         app.stop().await;
-        let (base, served) = serve(&lagging_registry).await;
+        let (base, served) = crate::support::serve_api(&lagging_registry).await;
         let fresh_dir = tempfile::tempdir().expect("dir");
         let mut lagged = Self {
             registry: lagging_registry,
@@ -880,7 +866,7 @@ impl Unshredded {
             id,
             token: app.token.clone(),
             new: secret("sk-lagged-new"),
-            tasks: vec![served],
+            tasks: vec![served.abort_handle()],
             _replicas: [lagging_dir, fresh_dir],
             fresh: None,
         };
@@ -898,10 +884,10 @@ impl Unshredded {
             .wait_for(landed, Duration::from_secs(10))
             .await
             .expect("the fresh replica reaches the rotation");
-        let (base, served) = serve(&fresh.registry).await;
+        let (base, served) = crate::support::serve_api(&fresh.registry).await;
         lagged.registry = std::sync::Arc::clone(&fresh.registry);
         lagged.base = base;
-        lagged.tasks.push(served);
+        lagged.tasks.push(served.abort_handle());
         lagged.fresh = Some(fresh);
         let shown = lagged.shown().await;
         assert_eq!(shown["version"], 2, "{shown}");

@@ -97,17 +97,7 @@ async fn retried_commands_answer_as_the_first_attempt_and_a_reused_key_is_refuse
 
     // The same key on a different add is refused, and adds nothing.
     let reused = add_with_key(&app, app.local_draft("Someone Else"), "add-twice").await;
-    assert_eq!(
-        reused.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        reused.body
-    );
-    assert_eq!(
-        reused.body["code"], "idempotency_key.reused",
-        "{}",
-        reused.body
-    );
+    reused.assert_key_reused();
 
     // A credential created under a key: the retry answers it; the key sent with another
     // secret is refused, and the credential keeps the first secret.
@@ -128,15 +118,7 @@ async fn retried_commands_answer_as_the_first_attempt_and_a_reused_key_is_refuse
     assert!(retried.status.is_success(), "{}", retried.body);
     assert_eq!(retried.body["id"], first.body["id"], "{}", retried.body);
     let other_secret = create("sk-other-0123456789abwxyz").await;
-    assert_eq!(
-        (other_secret.status, other_secret.body["code"].as_str()),
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("idempotency_key.reused")
-        ),
-        "{}",
-        other_secret.body
-    );
+    other_secret.assert_key_reused();
     let id = first.body["id"].as_str().expect("id");
     let kept = app
         .call(Method::GET, &format!("/v1/credentials/{id}"), None)
@@ -293,17 +275,7 @@ async fn retried_commands_answer_as_the_first_attempt_and_a_reused_key_is_refuse
         "tok-1",
     )
     .await;
-    assert_eq!(
-        other.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        other.body
-    );
-    assert_eq!(
-        other.body["code"], "idempotency_key.reused",
-        "{}",
-        other.body
-    );
+    other.assert_key_reused();
 }
 
 /// A command whose event landed while the answering replica's views lag (here a second
@@ -332,15 +304,7 @@ async fn a_command_that_landed_while_the_views_lag_says_where() {
     // From here on the replica's views stand still: every command it records outruns them.
     replica.stop().await;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let served = tokio::spawn(server::serve(
-        listener,
-        std::sync::Arc::clone(&registry),
-        std::future::pending(),
-    ));
+    let (base, served) = crate::support::serve_api(&registry).await;
     let http = reqwest::Client::new();
     let put = || {
         http.put(format!("{base}/v1/workflows/wf-landed"))

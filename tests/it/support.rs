@@ -21,6 +21,23 @@ pub(crate) async fn serve_local(app: axum::Router) -> (String, tokio::task::Join
     (base, task)
 }
 
+/// Serves the registry's API (as `modelreg serve` does, without its console) on a free
+/// loopback port: its base URL and the serving task.
+pub(crate) async fn serve_api(
+    registry: &std::sync::Arc<app::Registry>,
+) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(server::serve(
+        listener,
+        std::sync::Arc::clone(registry),
+        std::future::pending(),
+    ));
+    (base, task)
+}
+
 /// A loopback port nobody listens on right now, for a process that takes its port on the
 /// command line: bind port 0, read it, let it go.
 pub(crate) fn free_port() -> u16 {

@@ -58,6 +58,21 @@ pub(crate) struct Reply {
     pub position: Option<u64>,
 }
 
+impl Reply {
+    /// The answer to a command whose `Idempotency-Key` was used for another request.
+    pub(crate) fn assert_key_reused(&self) {
+        assert_eq!(
+            (self.status, self.body["code"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("idempotency_key.reused")
+            ),
+            "{}",
+            self.body
+        );
+    }
+}
+
 impl TestApp {
     /// Starts a registry on `backend`, with an org `acme` and its admin token.
     pub(crate) async fn start(backend: Backend) -> Self {
