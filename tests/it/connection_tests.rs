@@ -447,7 +447,11 @@ impl OwnWorker {
         &self.running.as_ref().expect("running").registry
     }
 
-    fn spawn_worker(&mut self, tweak: impl FnOnce(&mut workers::connection_tests::Settings)) {
+    /// The worker's settings against the fake provider, as `tweak` leaves them.
+    fn settings(
+        &self,
+        tweak: impl FnOnce(&mut workers::connection_tests::Settings),
+    ) -> workers::connection_tests::Settings {
         let providers = app::config::ProvidersConfig {
             base_urls: [("openai".to_owned(), self.fake.v1())].into(),
             timeout_ms: 5_000,
@@ -457,6 +461,11 @@ impl OwnWorker {
         let mut settings =
             workers::connection_tests::settings(&providers).expect("provider settings");
         tweak(&mut settings);
+        settings
+    }
+
+    fn spawn_worker(&mut self, tweak: impl FnOnce(&mut workers::connection_tests::Settings)) {
+        let settings = self.settings(tweak);
         let running = self.running.as_ref().expect("running");
         self.worker = Some(tokio::spawn(workers::connection_tests::run(
             Arc::clone(&running.registry),
@@ -562,6 +571,126 @@ async fn a_test_that_cannot_run_ends_completed_and_failed() {
         matches!(&refused, Some(app::AppError::Invalid(problems)) if problems.iter().any(|p| p.code == "connection_test.failed")),
         "the gate refuses the test as failed, not as still running: {refused:?}"
     );
+    own.stop().await;
+}
+
+/// A test whose every attempt ended without a word from its worker (a worker killed
+/// mid-test, or a test that brings its worker down each time) is settled by the next
+/// delivery: recorded as not run, without calling the provider again. The log used to stop
+/// delivering it after the last attempt, and it stayed pending for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_whose_last_attempt_died_ends_completed_and_failed() {
+    let mut own = OwnWorker::start().await;
+    let id = own
+        .request(draft("gpt-4o", "sk-good-0123456789abcdef"))
+        .await;
+    let quick = |settings: &mut workers::connection_tests::Settings| {
+        settings.ack_wait = Duration::from_millis(300);
+        settings.retry = workers::Retry {
+            max_deliver: 2,
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+        };
+    };
+    // Workers that take the test and die: each of its attempts goes unanswered.
+    let config = workers::connection_tests::durable_config(&own.settings(quick));
+    let mut dying = own
+        .registry()
+        .log()
+        .durable(config)
+        .await
+        .expect("consumer");
+    for attempt in 1..=2 {
+        let delivery = dying
+            .next(Duration::from_secs(10))
+            .await
+            .expect("a pull")
+            .expect("the test is delivered again after the ack wait");
+        assert_eq!(delivery.attempt, attempt);
+    }
+    drop(dying);
+    own.spawn_worker(quick);
+    let test = own.wait_completed(&id).await;
+    assert_eq!(
+        test.status, "completed",
+        "a test whose last attempt died must not stay pending"
+    );
+    let result = test.result.expect("a result");
+    assert_eq!(result.class, "provider_unavailable");
+    assert!(result.hint.contains("could not run"), "{}", result.hint);
+    assert_eq!(
+        own.fake.seen(),
+        0,
+        "a test past its attempts is not run again"
+    );
+    assert_eq!(own.jobs("failed"), 1, "settled by one delivery");
+    own.stop().await;
+}
+
+/// A test of a saved credential that was rotated, or deleted, before the worker ran it is
+/// recorded as not run, saying why, and the provider is not called: it used to run the
+/// credential's new secret under a request that named the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_of_a_credential_changed_before_it_ran_is_not_run() {
+    let mut own = OwnWorker::start().await;
+    let ctx = |name: &str| app::Ctx::system(own.ctx.org().clone(), name);
+    let (mut tests, mut credentials) = (Vec::new(), Vec::new());
+    for change in ["rotate", "delete"] {
+        let create = serde_json::from_value(json!({"name": format!("{change} me"),
+            "provider": "openai", "credential": {"api_key": "sk-good-0123456789abcdef"}}))
+        .expect("a create request");
+        let id = app::credentials::create(own.registry(), &ctx("create"), create)
+            .await
+            .expect("created")
+            .value
+            .id;
+        let request = serde_json::from_value(json!({"provider": "openai",
+            "provider_model_id": "gpt-4o", "credential_id": id}))
+        .expect("a test request");
+        let test = app::connection_tests::request_draft(own.registry(), &ctx("test"), request)
+            .await
+            .expect("requested");
+        tests.push(test.value.id);
+        credentials.push(id.clone());
+        if change == "rotate" {
+            let rotate = serde_json::from_value(
+                json!({"credential": {"api_key": "sk-good-rotated-0123456789"}}),
+            )
+            .expect("a rotation");
+            app::credentials::rotate(own.registry(), &ctx("rotate"), &id, rotate)
+                .await
+                .expect("rotated");
+        } else {
+            app::credentials::delete(own.registry(), &ctx("delete"), &id)
+                .await
+                .expect("deleted");
+        }
+    }
+    own.spawn_worker(|_| {});
+    for id in &tests {
+        let test = own.wait_completed(id).await;
+        assert_eq!(test.status, "completed", "{id}");
+        let result = test.result.expect("a result");
+        assert_eq!(result.class, "provider_unavailable", "{id}");
+        assert!(
+            result.hint.contains("rotated or deleted"),
+            "{}",
+            result.hint
+        );
+    }
+    assert_eq!(
+        own.fake.seen(),
+        0,
+        "no secret was tested under another's request"
+    );
+    let rotated = app::credentials::get(own.registry(), &own.ctx, &credentials[0])
+        .expect("the rotated credential")
+        .value;
+    assert!(
+        rotated.last_test.is_none(),
+        "a test of a version rotated away is not the credential's last test"
+    );
+    assert_eq!(own.jobs("failed"), 0, "settled at once, not after retries");
     own.stop().await;
 }
 

@@ -282,20 +282,31 @@ fn view(registry: &Registry, ctx: &Ctx, id: &str) -> Result<api::ConnectionTest,
     Ok(present::connection_test(&row, registry.receipt_ttl_ms))
 }
 
-/// A test for the worker to run: its draft and the credential under test, opened.
-pub struct Job {
-    pub draft: Draft,
-    pub credential: Option<CredentialSecret>,
+/// What the worker is to do with a requested test.
+pub enum Job {
+    /// Run it: its draft and the credential under test, opened.
+    Run {
+        draft: Draft,
+        credential: Option<CredentialSecret>,
+    },
+    /// Nothing: it has a result already (a redelivered job).
+    Done,
+    /// Record it as not run, with this hint: the saved credential it names was rotated or
+    /// deleted since it was requested, and testing another secret under its request would
+    /// report on what the user did not ask for.
+    Stale(&'static str),
 }
 
-/// The test requested at `seq`, once the views include it; `None` when it has a result
-/// already (a redelivered job).
+/// The hint of a test whose saved credential changed before it ran.
+const STALE_HINT: &str = "The saved credential was rotated or deleted after this test was requested, so it was not run: test again.";
+
+/// The test requested at `seq`, once the views include it.
 pub async fn job(
     registry: &Registry,
     org: &OrgId,
     test_id: &str,
     seq: u64,
-) -> Result<Option<Job>, AppError> {
+) -> Result<Job, AppError> {
     registry.settle(seq).await?;
     let Some(row) = registry.views.connection_test(org.as_str(), test_id)? else {
         return Err(AppError::internal(format!(
@@ -303,7 +314,7 @@ pub async fn job(
         )));
     };
     if row.test.result.is_some() {
-        return Ok(None);
+        return Ok(Job::Done);
     }
     let draft = row.test.draft;
     let credential = match &draft.credential {
@@ -325,15 +336,17 @@ pub async fn job(
                 })?,
             )
         }
-        TestCredential::Saved { id, .. } => {
-            let row = registry
-                .views
-                .credential(org.as_str(), id.as_str())?
-                .ok_or_else(|| AppError::internal(format!("credential {id} is gone")))?;
-            Some(credentials::open(registry, org, &row).await?)
+        TestCredential::Saved { id, version } => {
+            let row = registry.views.credential(org.as_str(), id.as_str())?;
+            match row {
+                Some(row) if !row.credential.deleted && row.credential.version == *version => {
+                    Some(credentials::open(registry, org, &row).await?)
+                }
+                _ => return Ok(Job::Stale(STALE_HINT)),
+            }
         }
     };
-    Ok(Some(Job { draft, credential }))
+    Ok(Job::Run { draft, credential })
 }
 
 /// Records the worker's result once; a redelivered job's second result records nothing.

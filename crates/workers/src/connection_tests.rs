@@ -18,7 +18,8 @@ use crate::{Done, WorkerError};
 pub const CONSUMER: &str = "connection-tests";
 
 /// The hint of a test the registry could not run: the class it is recorded under,
-/// `provider_unavailable`, is the nearest of the classes clients know.
+/// `provider_unavailable`, is the nearest of the classes clients know (as for a test whose
+/// saved credential changed before it ran).
 const NOT_RUN_HINT: &str = "The registry could not run this test (a problem on its side, not necessarily the provider's): test again, and if it keeps failing ask the operator to check the connection-test worker's logs.";
 
 pub struct Settings {
@@ -29,8 +30,9 @@ pub struct Settings {
     /// another one: a worker that died mid-test. A running test reports progress every
     /// third of it, so it never runs out under a slow test.
     pub ack_wait: Duration,
-    /// A failed test is retried with a backoff; on its last delivery it is recorded as
-    /// completed with a failing class, so it does not stay pending.
+    /// A failed test is retried with a backoff; on its last attempt (`retry.max_deliver`)
+    /// it is recorded as completed with a failing class, so it does not stay pending. A
+    /// delivery past that last attempt (which died) only records it so.
     pub retry: crate::Retry,
 }
 
@@ -45,14 +47,7 @@ pub async fn run(
             setting: "providers".into(),
             why: e.to_string(),
         })?;
-    let config = DurableConfig {
-        name: CONSUMER.into(),
-        filter: "reg.*.connection_test.*".into(),
-        ack_wait: settings.ack_wait,
-        max_deliver: settings.retry.max_deliver,
-        // One at a time: a fetched test would wait for a free slot while its ack wait runs.
-        batch: 1,
-    };
+    let config = durable_config(&settings);
     tokio::pin!(shutdown);
     if !crate::wait_for_views(&registry, CONSUMER, &mut shutdown).await? {
         return Ok(());
@@ -96,6 +91,30 @@ pub async fn run(
     stopped
 }
 
+/// Deliveries past the worker's attempts. Each only records the test as not run: its last
+/// attempt ended without a word (the worker died, or the test brought it down), and the
+/// log would otherwise never deliver it again, leaving it pending for ever. The log gives
+/// up after these, so a test that cannot even be settled does not circulate for ever.
+const SETTLING_DELIVERIES: u64 = 10;
+
+/// The worker's durable consumer: one test at a time (a fetched test would wait for a free
+/// slot while its ack wait runs), delivered up to its attempts and then
+/// [`SETTLING_DELIVERIES`] more.
+pub fn durable_config(settings: &Settings) -> DurableConfig {
+    let attempts = settings.retry.max_deliver;
+    DurableConfig {
+        name: CONSUMER.into(),
+        filter: "reg.*.connection_test.*".into(),
+        ack_wait: settings.ack_wait,
+        // 0 is "unlimited" for both.
+        max_deliver: match attempts {
+            0 => 0,
+            attempts => attempts.saturating_add(SETTLING_DELIVERIES),
+        },
+        batch: 1,
+    }
+}
+
 /// One delivery, read at the loop, to its ack or nak.
 async fn job(
     registry: &Registry,
@@ -112,6 +131,10 @@ async fn job(
         return;
     };
     let seq = delivery.stored.seq;
+    if settings.retry.is_spent(delivery.attempt) {
+        tracing::error!(seq, test = %envelope.aggregate_id, attempt = delivery.attempt, "a connection test's last attempt ended without a result (its worker died, or the test brought it down); recording it as not run");
+        return give_up(registry, settings, delivery, &envelope).await;
+    }
     let outcome = crate::keep_alive(
         &delivery,
         settings.ack_wait / 3,
@@ -125,21 +148,36 @@ async fn job(
     if !settings.retry.is_last(delivery.attempt) {
         return crate::retry_later(registry, CONSUMER, delivery, &settings.retry, &error).await;
     }
-    // The log will not deliver it again: record that the test could not be run, so it
-    // does not stay pending (and the add gate does not say "still running") for ever.
-    registry.jobs().record(CONSUMER, "failed");
-    let test_id = &envelope.aggregate_id;
     let error = crate::chain(&error);
-    tracing::error!(%error, seq, test = %test_id, attempt = delivery.attempt, "connection test failed on its last delivery; recording it as not run");
+    tracing::error!(%error, seq, test = %envelope.aggregate_id, attempt = delivery.attempt, "connection test failed on its last attempt; recording it as not run");
+    give_up(registry, settings, delivery, &envelope).await;
+}
+
+/// Records a test that will not be run again as completed and not run, so it does not stay
+/// pending (and the add gate does not say "still running") for ever. If that fails too, the
+/// delivery is given back, to try the recording again.
+async fn give_up(
+    registry: &Registry,
+    settings: &Settings,
+    delivery: eventlog::Delivery,
+    envelope: &eventlog::Envelope,
+) {
+    registry.jobs().record(CONSUMER, "failed");
+    let (seq, test_id) = (delivery.stored.seq, &envelope.aggregate_id);
     let recorded = crate::keep_alive(
         &delivery,
         settings.ack_wait / 3,
-        record_not_run(registry, seq, &envelope),
+        record_not_run(registry, seq, envelope),
     )
     .await;
     if let Err(error) = recorded {
         let error = crate::chain(&error);
-        tracing::error!(%error, seq, test = %test_id, "cannot record the connection test as not run; it stays pending");
+        let delay = settings.retry.delay(delivery.attempt);
+        tracing::error!(%error, seq, test = %test_id, retry_in_ms = delay.as_millis(), "cannot record the connection test as not run; it will be tried again");
+        if let Err(error) = delivery.nak(delay).await {
+            tracing::warn!(%error, seq, test = %test_id, "nak failed; the test will be delivered again after the ack wait");
+        }
+        return;
     }
     if let Err(error) = delivery.ack().await {
         tracing::warn!(%error, seq, test = %test_id, "ack of a given-up connection test failed");
@@ -154,11 +192,21 @@ async fn record_not_run(
 ) -> Result<(), WorkerError> {
     let org = OrgId::parse(&envelope.org).map_err(AppError::from)?;
     registry.settle(seq).await?;
+    complete_not_run(registry, org, &envelope.aggregate_id, NOT_RUN_HINT).await
+}
+
+/// Records the test as completed and not run, under the nearest class clients know.
+async fn complete_not_run(
+    registry: &Registry,
+    org: OrgId,
+    test_id: &str,
+    hint: &str,
+) -> Result<(), WorkerError> {
     let result = TestResult {
         class: providers::OutcomeClass::ProviderUnavailable
             .code()
             .to_owned(),
-        hint: NOT_RUN_HINT.to_owned(),
+        hint: hint.to_owned(),
         retry_after_ms: None,
         upstream_status: None,
         upstream_message: None,
@@ -166,7 +214,6 @@ async fn record_not_run(
         suggested_input_cost: None,
         suggested_output_cost: None,
     };
-    let test_id = &envelope.aggregate_id;
     app::connection_tests::complete(registry, &worker_ctx(org, test_id), test_id, result).await?;
     Ok(())
 }
@@ -191,15 +238,21 @@ async fn handle(
 ) -> Result<Done, WorkerError> {
     let org = OrgId::parse(&envelope.org).map_err(AppError::from)?;
     let test_id = envelope.aggregate_id.as_str();
-    let Some(job) = app::connection_tests::job(registry, &org, test_id, seq).await? else {
-        return Ok(Done::Skipped);
+    let (draft, credential) = match app::connection_tests::job(registry, &org, test_id, seq).await?
+    {
+        app::connection_tests::Job::Run { draft, credential } => (draft, credential),
+        app::connection_tests::Job::Done => return Ok(Done::Skipped),
+        app::connection_tests::Job::Stale(hint) => {
+            tracing::info!(org = %org, test = %test_id, "connection test not run: its saved credential changed since it was requested");
+            complete_not_run(registry, org, test_id, hint).await?;
+            return Ok(Done::Recorded);
+        }
     };
-    let draft = job.draft;
     let probe = providers::Probe {
         provider: draft.provider,
         endpoint: draft.endpoint.clone(),
         provider_model_id: draft.provider_model_id.clone(),
-        credential: job.credential,
+        credential,
     };
     let outcome = providers::test_connection(client, &probe, settings).await;
     // Prices are suggested for a working model only.
@@ -272,19 +325,21 @@ mod tests {
 
     const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-    /// The log as the worker sees it: its first durable consumer hands out one undecodable
-    /// message, then fails as one whose NATS node died; the consumer opened again is the
-    /// real one. The projector reads the real log and never sees either.
-    struct PoisonFirst {
+    /// The log as the worker sees it: its first `fakes` durable consumers are fake, and the
+    /// one opened after them is the real one. The first fake hands out one message of
+    /// `data`, if any; every fake then fails its pulls, after `pull_for`, as one whose NATS
+    /// node died. The projector reads the real log and never sees them.
+    struct FakeFirst {
         inner: Arc<dyn EventLog>,
-        /// The first message's bytes.
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         acked: Arc<AtomicBool>,
         opened: std::sync::atomic::AtomicU64,
+        fakes: u64,
+        pull_for: Duration,
     }
 
     #[async_trait]
-    impl EventLog for PoisonFirst {
+    impl EventLog for FakeFirst {
         async fn append(
             &self,
             subject: &Subject,
@@ -313,32 +368,39 @@ mod tests {
         }
 
         async fn durable(&self, config: DurableConfig) -> Result<Box<dyn Durable>, LogError> {
-            if self.opened.fetch_add(1, Ordering::SeqCst) > 0 {
+            let opened = self.opened.fetch_add(1, Ordering::SeqCst);
+            if opened >= self.fakes {
                 return self.inner.durable(config).await;
             }
-            let poison = Stored {
-                seq: 424_242,
-                subject: "reg.acme.connection_test.poison".into(),
-                data: self.data.clone(),
-            };
-            let acker = Recording(Arc::clone(&self.acked));
-            Ok(Box::new(PoisonFirstDurable {
-                poison: Some(Delivery::new(poison, 1, Box::new(acker))),
+            let first = self.data.clone().filter(|_| opened == 0).map(|data| {
+                let stored = Stored {
+                    seq: 424_242,
+                    subject: "reg.acme.connection_test.poison".into(),
+                    data,
+                };
+                let acker = Recording(Arc::clone(&self.acked));
+                Delivery::new(stored, 1, Box::new(acker))
+            });
+            Ok(Box::new(FakeDurable {
+                first,
+                pull_for: self.pull_for,
             }))
         }
     }
 
-    struct PoisonFirstDurable {
-        poison: Option<Delivery>,
+    struct FakeDurable {
+        first: Option<Delivery>,
+        pull_for: Duration,
     }
 
     #[async_trait]
-    impl Durable for PoisonFirstDurable {
+    impl Durable for FakeDurable {
         async fn next(&mut self, _wait: Duration) -> Result<Option<Delivery>, LogError> {
-            match self.poison.take() {
-                Some(poison) => Ok(Some(poison)),
-                None => Err(LogError::unavailable("the consumer's node died")),
+            if let Some(first) = self.first.take() {
+                return Ok(Some(first));
             }
+            tokio::time::sleep(self.pull_for).await;
+            Err(LogError::unavailable("the consumer's node died"))
         }
     }
 
@@ -430,14 +492,23 @@ mod tests {
         data: Vec<u8>,
         acked: &Arc<AtomicBool>,
     ) -> Arc<Registry> {
-        let master = vault::MasterKey::from_base64(MASTER_KEY).expect("master key");
-        Arc::new(Registry::new(app::Parts {
-            log: Arc::new(PoisonFirst {
+        over_fake_log(
+            registry,
+            FakeFirst {
                 inner: Arc::clone(registry.log()),
-                data,
+                data: Some(data),
                 acked: Arc::clone(acked),
                 opened: std::sync::atomic::AtomicU64::new(0),
-            }),
+                fakes: 1,
+                pull_for: Duration::ZERO,
+            },
+        )
+    }
+
+    fn over_fake_log(registry: &Registry, log: FakeFirst) -> Arc<Registry> {
+        let master = vault::MasterKey::from_base64(MASTER_KEY).expect("master key");
+        Arc::new(Registry::new(app::Parts {
+            log: Arc::new(log),
             views: Arc::clone(registry.views()),
             vault: vault::Vault::new(master, Arc::new(vault::MemoryKeyring::new())),
             clock: Arc::new(app::SystemClock),
@@ -558,6 +629,55 @@ mod tests {
             "{stopped:?}"
         );
         assert!(registry.views().failure().is_some());
+        running.stop().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A consumer that lost the log is reported interrupted (in `/readyz`) until a pull
+    /// works again. Opening it anew used to clear that, so a node that let the consumer be
+    /// opened and then failed every pull kept readiness flapping.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_consumer_whose_pulls_keep_failing_stays_interrupted() {
+        let (running, _, dir) = started().await;
+        let registry = over_fake_log(
+            &running.registry,
+            FakeFirst {
+                inner: Arc::clone(running.registry.log()),
+                data: None,
+                acked: Arc::new(AtomicBool::new(false)),
+                opened: std::sync::atomic::AtomicU64::new(0),
+                fakes: u64::MAX,
+                pull_for: Duration::from_millis(100),
+            },
+        );
+        let settings = settings(&app::config::ProvidersConfig::default()).expect("settings");
+        let mut consumer = crate::Consumer::open(&registry, durable_config(&settings)).await;
+        let pulling = {
+            let registry = Arc::clone(&registry);
+            tokio::spawn(async move { consumer.next(&registry, Duration::from_millis(50)).await })
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while registry.consumers().interrupted().is_none() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the loss is never reported"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+        while tokio::time::Instant::now() < until {
+            assert!(
+                registry.consumers().interrupted().is_some(),
+                "reported delivering while every pull fails"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let losses = registry.consumers().losses();
+        assert!(
+            matches!(losses.as_slice(), [(name, n)] if name == CONSUMER && *n >= 3),
+            "opened anew, again and again: {losses:?}"
+        );
+        pulling.abort();
         running.stop().await;
         let _ = std::fs::remove_dir_all(&dir);
     }

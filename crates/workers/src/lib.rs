@@ -77,7 +77,9 @@ pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 /// after a backoff that doubles with each attempt, up to `max_deliver` deliveries in all.
 #[derive(Clone, Debug)]
 pub struct Retry {
-    /// Deliveries of one message at most; the last one is the worker's to settle.
+    /// Attempts at one message at most, each a delivery; the last one is the worker's to
+    /// settle. The consumer stops there too, except the connection-test worker's, which
+    /// delivers a few more to settle a test whose last attempt died.
     pub max_deliver: u64,
     /// The wait before the second delivery.
     pub backoff: Duration,
@@ -106,9 +108,15 @@ impl Retry {
         Duration::from_millis(u64::try_from(delay.as_micros().div_ceil(1000)).unwrap_or(u64::MAX))
     }
 
-    /// True when the log will not deliver the message again after `attempt`.
+    /// True when `attempt` is the last the worker makes.
     pub fn is_last(&self, attempt: u64) -> bool {
         self.max_deliver != 0 && attempt >= self.max_deliver
+    }
+
+    /// True when `attempt` comes after the last: that one ended without settling the job
+    /// (its worker died), and a consumer that delivers past it lets this one settle it.
+    pub fn is_spent(&self, attempt: u64) -> bool {
+        self.max_deliver != 0 && attempt > self.max_deliver
     }
 }
 
@@ -258,6 +266,9 @@ pub(crate) struct Consumer {
     durable: Option<Box<dyn Durable>>,
     /// Pauses since the last delivery that worked.
     failures: u32,
+    /// Lost, and not yet delivering again: made good by a pull that works, not by opening
+    /// the consumer anew (a node can take a consumer and still fail every pull).
+    interrupted: bool,
 }
 
 /// The first and the longest pause before opening a lost consumer again.
@@ -271,6 +282,7 @@ impl Consumer {
             config,
             durable: None,
             failures: 0,
+            interrupted: false,
         };
         if let Err(error) = consumer.reopen(registry).await {
             consumer.lost(registry, &error);
@@ -295,6 +307,10 @@ impl Consumer {
             match durable.next(wait).await {
                 Ok(delivery) => {
                     self.failures = 0;
+                    if std::mem::take(&mut self.interrupted) {
+                        tracing::info!(consumer = %self.config.name, "the worker's consumer delivers again");
+                        registry.consumers().resumed(&self.config.name);
+                    }
                     return delivery;
                 }
                 Err(error) => self.lost(registry, &error),
@@ -303,17 +319,13 @@ impl Consumer {
     }
 
     async fn reopen(&mut self, registry: &Registry) -> Result<(), eventlog::LogError> {
-        let durable = registry.log().durable(self.config.clone()).await?;
-        if self.failures > 0 {
-            tracing::info!(consumer = %self.config.name, "the worker's consumer delivers again");
-        }
-        self.durable = Some(durable);
-        registry.consumers().resumed(&self.config.name);
+        self.durable = Some(registry.log().durable(self.config.clone()).await?);
         Ok(())
     }
 
     fn lost(&mut self, registry: &Registry, error: &eventlog::LogError) {
         self.durable = None;
+        self.interrupted = true;
         let why = chain(error);
         tracing::warn!(consumer = %self.config.name, error = %why, "the worker's consumer lost the log; opening it anew");
         registry.consumers().lost(&self.config.name, &why);
@@ -393,10 +405,13 @@ mod tests {
         assert_eq!(retry.delay(u64::MAX), Duration::from_secs(10));
         assert!(!retry.is_last(4));
         assert!(retry.is_last(5));
+        assert!(!retry.is_spent(5), "the last attempt is still an attempt");
+        assert!(retry.is_spent(6));
         let unlimited = Retry {
             max_deliver: 0,
             ..retry
         };
         assert!(!unlimited.is_last(1000));
+        assert!(!unlimited.is_spent(1000));
     }
 }

@@ -431,11 +431,13 @@ fn apply_connection_test(
             }
         }
         (Some(before), connection_test::Event::Completed(result)) => {
-            // A test of a saved credential is that credential's last test.
-            if let connection_test::TestCredential::Saved { id, .. } = &test.draft.credential {
+            // A test of a saved credential's current version is that credential's last
+            // test (one of a version rotated away since says nothing of the secret in use).
+            if let connection_test::TestCredential::Saved { id, version } = &test.draft.credential {
                 let credential_key = key(&envelope.org, id.as_str());
                 if let Some(mut credential) =
                     read::<CredentialRow>(&t.credentials, &credential_key)?
+                    && credential.credential.version == *version
                 {
                     credential.last_test = Some(LastTest {
                         class: result.class.clone(),
