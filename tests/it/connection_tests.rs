@@ -633,7 +633,8 @@ async fn a_test_whose_last_attempt_died_ends_completed_and_failed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_test_of_a_credential_changed_before_it_ran_is_not_run() {
     let mut own = OwnWorker::start().await;
-    let ctx = |name: &str| app::Ctx::system(own.ctx.org().clone(), name);
+    let org = own.ctx.org().clone();
+    let ctx = |name: &str| app::Ctx::system(org.clone(), name);
     let (mut tests, mut credentials) = (Vec::new(), Vec::new());
     for change in ["rotate", "delete"] {
         let create = serde_json::from_value(json!({"name": format!("{change} me"),
@@ -689,6 +690,42 @@ async fn a_test_of_a_credential_changed_before_it_ran_is_not_run() {
     assert!(
         rotated.last_test.is_none(),
         "a test of a version rotated away is not the credential's last test"
+    );
+    // Nor is one that completed before the rotation: the new version is untested.
+    let create = serde_json::from_value(json!({"name": "tested", "provider": "openai",
+        "credential": {"api_key": "sk-good-0123456789abcdef"}}))
+    .expect("a create request");
+    let id = app::credentials::create(own.registry(), &ctx("create tested"), create)
+        .await
+        .expect("created")
+        .value
+        .id;
+    let request = serde_json::from_value(json!({"provider": "openai",
+        "provider_model_id": "gpt-4o", "credential_id": id}))
+    .expect("a test request");
+    let test = app::connection_tests::request_draft(own.registry(), &ctx("test tested"), request)
+        .await
+        .expect("requested");
+    assert_eq!(own.wait_completed(&test.value.id).await.status, "completed");
+    let last_test = |own: &OwnWorker| {
+        app::credentials::get(own.registry(), &own.ctx, &id)
+            .expect("the credential")
+            .value
+            .last_test
+    };
+    assert!(
+        last_test(&own).is_some(),
+        "a test of the current version is its last"
+    );
+    let rotate =
+        serde_json::from_value(json!({"credential": {"api_key": "sk-good-again-0123456789"}}))
+            .expect("a rotation");
+    app::credentials::rotate(own.registry(), &ctx("rotate tested"), &id, rotate)
+        .await
+        .expect("rotated");
+    assert!(
+        last_test(&own).is_none(),
+        "a rotation leaves the new version untested"
     );
     assert_eq!(own.jobs("failed"), 0, "settled at once, not after retries");
     own.stop().await;

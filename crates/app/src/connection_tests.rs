@@ -298,7 +298,19 @@ pub enum Job {
 }
 
 /// The hint of a test whose saved credential changed before it ran.
-const STALE_HINT: &str = "The saved credential was rotated or deleted after this test was requested, so it was not run: test again.";
+const STALE_HINT: &str = "The saved credential is no longer the version this test was requested with (it was rotated or deleted), so it was not run: test again.";
+
+/// Whether the test requested at `seq` has a result, once the views include it.
+pub async fn completed(
+    registry: &Registry,
+    org: &OrgId,
+    test_id: &str,
+    seq: u64,
+) -> Result<bool, AppError> {
+    registry.settle(seq).await?;
+    let row = registry.views.connection_test(org.as_str(), test_id)?;
+    Ok(row.is_some_and(|row| row.test.result.is_some()))
+}
 
 /// The test requested at `seq`, once the views include it.
 pub async fn job(

@@ -31,7 +31,7 @@ const LAYOUT: &str = "layout";
 /// records (`usage`, `truncations`). 10: truncation rows hold their record (rounds, tool
 /// calls and workflows affected). 11: the audit trail moved to the audit file. 12: deleted
 /// workflows keep their stream (`deleted_workflows`). 13: a credential's versions carry their
-/// fingerprint. 14: a credential's last test is one of its current version.
+/// fingerprint. 14: a credential's last test is one of its current version (none after a rotation).
 const LAYOUT_VERSION: u64 = 14;
 /// The audit file's layout, raised as [`LAYOUT_VERSION`] is. 1: `audit` and `audit_by`.
 /// 2: `audit` holds blocks of entries, `audit_by` the position of each entry's block.

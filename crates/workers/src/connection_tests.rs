@@ -132,6 +132,10 @@ async fn job(
     };
     let seq = delivery.stored.seq;
     if settings.retry.is_spent(delivery.attempt) {
+        // The last attempt may have recorded its result and lost only its ack.
+        if let Ok(true) = already_completed(registry, seq, &envelope).await {
+            return crate::done(registry, CONSUMER, delivery, Done::Skipped).await;
+        }
         tracing::error!(seq, test = %envelope.aggregate_id, attempt = delivery.attempt, "a connection test's last attempt ended without a result (its worker died, or the test brought it down); recording it as not run");
         return give_up(registry, settings, delivery, &envelope).await;
     }
@@ -182,6 +186,16 @@ async fn give_up(
     if let Err(error) = delivery.ack().await {
         tracing::warn!(%error, seq, test = %test_id, "ack of a given-up connection test failed");
     }
+}
+
+async fn already_completed(
+    registry: &Registry,
+    seq: u64,
+    envelope: &eventlog::Envelope,
+) -> Result<bool, WorkerError> {
+    let org = OrgId::parse(&envelope.org).map_err(AppError::from)?;
+    let test_id = &envelope.aggregate_id;
+    Ok(app::connection_tests::completed(registry, &org, test_id, seq).await?)
 }
 
 /// Completes the test with a failing class that says the registry could not run it.

@@ -74,7 +74,7 @@ pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// How a worker retries a failed job: the job is given back to the log and delivered again
-/// after a backoff that doubles with each attempt, up to `max_deliver` deliveries in all.
+/// after a backoff that doubles with each attempt, up to `max_deliver` attempts in all.
 #[derive(Clone, Debug)]
 pub struct Retry {
     /// Attempts at one message at most, each a delivery; the last one is the worker's to

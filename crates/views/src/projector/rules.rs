@@ -244,6 +244,8 @@ fn apply_credential(
             match event {
                 credential::Event::Rotated(rotated) => {
                     row.sealed = rotated.sealed.clone();
+                    // The new version is untested as a saved credential.
+                    row.last_test = None;
                     row.history.push(version_row(
                         rotated.version,
                         &rotated.preview,
