@@ -278,6 +278,75 @@ async fn retried_commands_answer_as_the_first_attempt_and_a_reused_key_is_refuse
     other.assert_key_reused();
 }
 
+/// A key sent again with another edit, name or secret is another request: refused with
+/// 422, changing nothing, while the same request under it answers as the first attempt.
+/// Edits, renames and rotations used to answer the first result and drop the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_reused_for_another_change_is_refused() {
+    let app = TestApp::start(Backend::Embedded).await;
+    let added = add_with_key(&app, app.local_draft("Keyed"), "add-keyed").await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let created = call_with_key(
+        &app,
+        Method::POST,
+        "/v1/credentials",
+        Some(json!({"name": "Keyed", "provider": "openai",
+            "credential": {"api_key": "sk-first-0123456789abcdef"}})),
+        "create-keyed",
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().expect("id");
+    let credential = format!("/v1/credentials/{id}");
+    let rotation = format!("/v1/credentials/{id}/rotation");
+    let secret = |key: &str| json!({"credential": {"api_key": key}});
+    let cases = [
+        (
+            Method::PATCH,
+            "/v1/models/keyed",
+            json!({"display_name": "Keyed A"}),
+            json!({"display_name": "Keyed B"}),
+        ),
+        (
+            Method::PATCH,
+            credential.as_str(),
+            json!({"name": "Named A"}),
+            json!({"name": "Named B"}),
+        ),
+        (
+            Method::POST,
+            rotation.as_str(),
+            secret("sk-second-0123456789abcd"),
+            secret("sk-third-0123456789abcdef"),
+        ),
+    ];
+    for (method, path, first, other) in cases {
+        for attempt in 0..2 {
+            let sent =
+                call_with_key(&app, method.clone(), path, Some(first.clone()), "change-1").await;
+            assert!(
+                sent.status.is_success(),
+                "{method} {path}, attempt {attempt}: {}",
+                sent.body
+            );
+        }
+        let before = app
+            .call(Method::GET, path.trim_end_matches("/rotation"), None)
+            .await;
+        let reused = call_with_key(&app, method.clone(), path, Some(other), "change-1").await;
+        reused.assert_key_reused();
+        let after = app
+            .call(Method::GET, path.trim_end_matches("/rotation"), None)
+            .await;
+        assert_eq!(after.body, before.body, "{method} {path} changed nothing");
+    }
+    let model = app.get_model("keyed").await;
+    assert_eq!(model.body["display_name"], "Keyed A", "{}", model.body);
+    let kept = app.call(Method::GET, &credential, None).await;
+    assert_eq!(kept.body["name"], "Named A", "{}", kept.body);
+    assert_eq!(kept.body["version"], 2, "one rotation: {}", kept.body);
+}
+
 /// A command whose event landed while the answering replica's views lag (here a second
 /// replica whose projector is stopped, with no time to wait at all) says so, with the
 /// position it landed at, instead of a generic "unavailable"; once its projector runs again

@@ -109,7 +109,8 @@ pub(crate) enum Decision<E> {
     Unchanged,
 }
 
-/// The first half of [`execute`]: recognises a retry of a command that landed, and decides.
+/// The first half of [`execute`]: recognises a retry of a command that landed (refusing a
+/// client's key reused for another request), and decides.
 /// For commands that append to several aggregates (a credential, then the model using it),
 /// which decide them all before appending any, so a refused command leaves nothing behind.
 pub(crate) fn decide<A: Aggregate>(
@@ -122,6 +123,16 @@ pub(crate) fn decide<A: Aggregate>(
         .last_command
         .is_some_and(|last| last == ctx.command_id)
     {
+        // A retry of the aggregate's last change. A client's retry must ask for what the
+        // first attempt did: decided against the state that attempt left, it changes nothing
+        // (or is refused as done). One that would change more is another request under a
+        // reused key. A worker's command id comes from its job, and its commands need not
+        // be idempotent on their own outcome (a dependents warning is recorded again).
+        let another_request = ctx.actor.kind == eventlog::ActorKind::Token
+            && A::decide(state, command).is_ok_and(|events| !events.is_empty());
+        if another_request {
+            return Err(Refused::Failed(AppError::idempotency_key_reused()));
+        }
         return Ok(Decision::Retried);
     }
     let mut events = A::decide(state, command)

@@ -278,12 +278,12 @@ pub async fn edit(
 ) -> Result<Answer<api::Model>, AppError> {
     ctx.require_admin()?;
     let row = row(registry, ctx, slug)?;
-    if row.last_changed_by() == ctx.command_id {
-        // A retry of this very edit, which landed (its If-Match named the version before
-        // it): answer as the first time.
-        return answer(registry, ctx, slug, registry.views.position());
+    // A retry of this very edit, which landed, named the version before it in its If-Match;
+    // deciding it finds it a retry (answered as the first time) or another edit under the
+    // same key (refused).
+    if row.last_changed_by() != ctx.command_id {
+        expect_version(&row, ctx, if_match)?;
     }
-    expect_version(&row, ctx, if_match)?;
     let provider = row.model.provider;
     let parsed = parse::edit(request, provider, row.model.capabilities, row.model.costs)
         .map_err(AppError::Invalid)?;

@@ -172,9 +172,18 @@ pub async fn rotate(
 ) -> Result<Answer<api::Rotation>, AppError> {
     ctx.require_admin()?;
     let row = super::found(registry, ctx, id)?;
+    let retest_wanted = request.retest;
+    let (secret, expires_at_ms) =
+        parse::rotation(request, row.credential.provider).map_err(AppError::Invalid)?;
+    let org = ctx.org.as_str();
+    let fingerprint = super::fingerprint(registry, ctx, row.credential.provider, &secret);
     if row.changed_by_command == ctx.command_id {
         // A retry of this very rotation, which landed: answer as the first time, once the
         // versions it retired are shredded (the first attempt may have stopped short of it).
+        // The same key sent with another secret is another request.
+        if row.credential.fingerprint != fingerprint {
+            return Err(AppError::idempotency_key_reused());
+        }
         let position = shred_retired(registry, ctx, id, registry.views.position()).await?;
         return Ok(Answer {
             value: api::Rotation {
@@ -184,11 +193,6 @@ pub async fn rotate(
             position,
         });
     }
-    let retest_wanted = request.retest;
-    let (secret, expires_at_ms) =
-        parse::rotation(request, row.credential.provider).map_err(AppError::Invalid)?;
-    let org = ctx.org.as_str();
-    let fingerprint = super::fingerprint(registry, ctx, row.credential.provider, &secret);
     let same_secret = registry
         .views
         .credential_by_fingerprint(org, &fingerprint)?
