@@ -345,6 +345,39 @@ async fn a_key_reused_for_another_change_is_refused() {
     let kept = app.call(Method::GET, &credential, None).await;
     assert_eq!(kept.body["name"], "Named A", "{}", kept.body);
     assert_eq!(kept.body["version"], 2, "one rotation: {}", kept.body);
+
+    // An edit that entered a secret, retried after that credential was rotated: the retry
+    // asks for nothing more, and answers as the first attempt did.
+    let edit = || {
+        call_with_key(
+            &app,
+            Method::PATCH,
+            "/v1/models/keyed",
+            Some(json!({"credential": {"api_key": "sk-entered-0123456789abcd"}})),
+            "edit-secret",
+        )
+    };
+    let first = edit().await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let entered = first.body["credential"]["id"]
+        .as_str()
+        .expect("a credential");
+    let rotated = call_with_key(
+        &app,
+        Method::POST,
+        &format!("/v1/credentials/{entered}/rotation"),
+        Some(secret("sk-rotated-0123456789abcd")),
+        "rotate-entered",
+    )
+    .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let retried = edit().await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    assert_eq!(
+        retried.body["credential"]["id"], entered,
+        "{}",
+        retried.body
+    );
 }
 
 /// A command whose event landed while the answering replica's views lag (here a second

@@ -35,6 +35,9 @@ pub struct Ctx {
     pub(crate) request_id: String,
     /// Retries with one command id are one command; empty for reads, which append nothing.
     pub(crate) command_id: String,
+    /// The command id comes from the sender's idempotency key: a retry under it must ask
+    /// for what its first attempt did (another request under the key is refused).
+    pub(crate) keyed: bool,
     /// The client's address as the server saw it (the TCP peer); empty off HTTP.
     pub(crate) client_addr: String,
 }
@@ -48,6 +51,7 @@ impl Ctx {
             actor: principal.actor,
             request_id: String::new(),
             command_id: String::new(),
+            keyed: false,
             client_addr: String::new(),
         }
     }
@@ -71,6 +75,7 @@ impl Ctx {
                 .map_or_else(new_id, str::to_owned),
             command_id: idempotency_key
                 .map_or_else(new_id, |key| keyed_command_id(method, path, key)),
+            keyed: idempotency_key.is_some(),
             client_addr: String::new(),
         }
     }
@@ -87,6 +92,7 @@ impl Ctx {
             },
             request_id: new_id(),
             command_id: new_id(),
+            keyed: false,
             client_addr: String::new(),
         }
     }
@@ -106,6 +112,7 @@ impl Ctx {
             },
             request_id: new_id(),
             command_id: command_id.unwrap_or_else(new_id),
+            keyed: false,
             client_addr: String::new(),
         }
     }
@@ -122,6 +129,7 @@ impl Ctx {
             },
             request_id: new_id(),
             command_id,
+            keyed: false,
             client_addr: String::new(),
         }
     }
@@ -145,6 +153,7 @@ impl Ctx {
             request_id: new_id(),
             command_id: idempotency_key
                 .map_or_else(new_id, |key| keyed_command_id(method, path, key)),
+            keyed: idempotency_key.is_some(),
             client_addr: String::new(),
         }
     }

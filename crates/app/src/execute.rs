@@ -123,13 +123,12 @@ pub(crate) fn decide<A: Aggregate>(
         .last_command
         .is_some_and(|last| last == ctx.command_id)
     {
-        // A retry of the aggregate's last change. A client's retry must ask for what the
-        // first attempt did: decided against the state that attempt left, it changes nothing
-        // (or is refused as done). One that would change more is another request under a
-        // reused key. A worker's command id comes from its job, and its commands need not
-        // be idempotent on their own outcome (a dependents warning is recorded again).
-        let another_request = ctx.actor.kind == eventlog::ActorKind::Token
-            && A::decide(state, command).is_ok_and(|events| !events.is_empty());
+        // A retry of the aggregate's last change. One sent again under the sender's key
+        // must ask for what the first attempt did: decided against the state that attempt
+        // left, it changes nothing (or is refused as done). One that would change more is
+        // another request under a reused key.
+        let another_request =
+            ctx.keyed && A::decide(state, command).is_ok_and(|events| !events.is_empty());
         if another_request {
             return Err(Refused::Failed(AppError::idempotency_key_reused()));
         }

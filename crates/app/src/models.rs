@@ -300,6 +300,17 @@ pub async fn edit(
         capabilities: parsed.capabilities,
         costs: parsed.costs,
     };
+    if row.last_changed_by() == ctx.command_id
+        && let Some(model::CredentialChoice::Entered {
+            new,
+            same_secret: None,
+        }) = &edit.credential
+        && holds_version(registry, ctx, &row, &new.fingerprint)?
+    {
+        // A retry of this edit, whose secret became the model's credential and was rotated
+        // since: it asks for nothing more than the first attempt did.
+        edit.credential = None;
+    }
     let reuses = matches!(
         &edit.credential,
         Some(model::CredentialChoice::Entered {
@@ -596,6 +607,20 @@ fn receipt_refusal(problem: ReceiptProblem) -> AppError {
             ),
         ),
     }
+}
+
+/// Whether a version of the model's credential, current or retired, had `fingerprint`.
+fn holds_version(
+    registry: &Registry,
+    ctx: &Ctx,
+    row: &ModelRow,
+    fingerprint: &secrets::Fingerprint,
+) -> Result<bool, AppError> {
+    let Some(id) = &row.model.credential_id else {
+        return Ok(false);
+    };
+    let credential = registry.views.credential(ctx.org.as_str(), id.as_str())?;
+    Ok(credential.is_some_and(|c| c.history.iter().any(|v| v.fingerprint == *fingerprint)))
 }
 
 /// A transition of the model at `slug` that re-checks its own preconditions, retried on
