@@ -50,7 +50,8 @@ pub use providers::{
 };
 pub use resolve::{
     LiteLlm, LiteLlmConfig, LiteLlmDeployment, LiteLlmKwargs, LiteLlmModelInfo, LiteLlmReasoning,
-    PositionQuery, ResolveAnswer, ResolveQuery, Resolved, ResolvedCredential, ViewsPosition,
+    PositionQuery, PositionScope, ResolveAnswer, ResolveQuery, Resolved, ResolvedCredential,
+    ViewsPosition,
 };
 pub use secret::SecretField;
 pub use tokens::{IssueToken, IssuedToken, Token};

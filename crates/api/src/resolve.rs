@@ -144,20 +144,42 @@ pub struct LiteLlmModelInfo {
     pub mode: String,
 }
 
-/// `GET /v1/position?after=N&wait=S`.
+/// `GET /v1/position?after=N&wait=S&scope=resolve`.
 #[derive(Default, Serialize, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PositionQuery {
-    /// A position the caller already knows: the answer waits until the views pass it.
+    /// A position the caller already knows: the answer waits until the position of `scope`
+    /// passes it.
     pub after: Option<u64>,
-    /// Seconds to wait for the views to pass `after` (at most 30).
+    /// Seconds to wait for that (at most 30).
     #[param(minimum = 0, maximum = 30)]
     pub wait: Option<u64>,
+    /// What `after` is compared with: the views' `position` (the default), or `changed_at`
+    /// (`resolve`): what a resolve cache follows.
+    pub scope: Option<PositionScope>,
 }
 
-/// The views position this server's answers reflect (in `position`), and whether it passed
-/// the `after` asked about: how a runtime's resolve cache learns that the registry moved.
+/// Which position a `GET /v1/position` waits on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PositionScope {
+    /// Any event of the log.
+    #[default]
+    Views,
+    /// The caller's org's changes that can alter a resolve answer.
+    Resolve,
+}
+
+/// The views position this server's answers reflect (in `position`), where the caller's org
+/// last changed in a way that can alter a resolve answer, and whether the position of the
+/// scope asked about passed `after`: how a runtime's resolve cache learns that it is stale.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ViewsPosition {
     pub moved: bool,
+    /// The position of the org's last change of its models, credentials or tokens, or of
+    /// the platform catalog (at least the position this server's views started at, which
+    /// stands for every change before it). A resolve answer at a `position` at or past it
+    /// is current.
+    #[serde(default)]
+    pub changed_at: u64,
 }

@@ -225,23 +225,31 @@ pub fn litellm_config(
     })
 }
 
-/// The views position this server's answers reflect; with `after`, held up to `wait` (at
-/// most 30 s) until the views pass it. Any token: the position says nothing of an org. A
-/// runtime long-polls it to learn that its cached resolve answers may be stale.
+/// The views position this server's answers reflect, and where the caller's org last changed
+/// in a way that can alter a resolve answer; with `after`, held up to `wait` (at most 30 s)
+/// until the position of `scope` passes it. Any token. A runtime long-polls it with the
+/// `resolve` scope to learn that its cached resolve answers may be stale, and no sooner:
+/// usage records and workflow reports move the views, not that.
 pub async fn position(
     registry: &Registry,
-    after: Option<u64>,
-    wait: Option<std::time::Duration>,
+    ctx: &Ctx,
+    query: api::PositionQuery,
 ) -> Result<Answer<api::ViewsPosition>, AppError> {
     const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-    let deadline = tokio::time::Instant::now() + wait.unwrap_or_default().min(MAX_WAIT);
+    let wait = std::time::Duration::from_secs(query.wait.unwrap_or_default());
+    let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
     loop {
         let position = registry.views.position();
-        let moved = after.is_none_or(|after| position > after);
+        let changed_at = registry.views.resolve_changed_at(ctx.org.as_str());
+        let watched = match query.scope.unwrap_or_default() {
+            api::PositionScope::Views => position,
+            api::PositionScope::Resolve => changed_at,
+        };
+        let moved = query.after.is_none_or(|after| watched > after);
         let now = tokio::time::Instant::now();
         if moved || now >= deadline {
             return Ok(Answer {
-                value: api::ViewsPosition { moved },
+                value: api::ViewsPosition { moved, changed_at },
                 position,
             });
         }

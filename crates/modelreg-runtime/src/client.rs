@@ -1,18 +1,22 @@
 //! A registry client for a pipeline worker: resolve with a local cache that follows the
-//! registry's position. An answer is kept with the views position it reflects and served
-//! while the registry has not moved past it; [`Client::follow`] long-polls
-//! `GET /v1/position` so the client learns of any write (a deactivation, a rotation) as soon
-//! as the registry's views apply it, and every answer's position counts too. A call is then
-//! a map lookup, never a round trip, until something changed.
+//! registry. An answer is kept with the views position it reflects and served while the
+//! org's resolve-relevant changes (its models, credentials and tokens, the platform catalog)
+//! have not moved past it; [`Client::follow`] long-polls `GET /v1/position?scope=resolve`
+//! so the client learns of such a change (a deactivation, a rotation) as soon as the
+//! registry's views apply it, while usage records and workflow reports leave the cache be.
+//! A call is then a map lookup, never a round trip, until something changed. Answers are
+//! served from the cache only while the follower hears from the registry: without a
+//! follower, or once it has not for [`MAX_UNHEARD`], or when its token is refused, every
+//! resolve asks the registry.
 //!
 //! The cache holds decrypted credentials in this process's memory, as the worker must to
 //! call a model; it never writes them anywhere.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
@@ -46,20 +50,29 @@ struct Inner {
     base: String,
     /// A service token (resolve hands out credentials to service tokens only).
     token: String,
-    /// The highest registry position this client has learned of.
+    /// The highest position of a resolve-relevant change this client has learned of.
     head: AtomicU64,
+    /// A follower heard from the registry within [`MAX_UNHEARD`]: only then is a cached
+    /// answer served.
+    following: AtomicBool,
     /// Model → the answer and the position it reflects.
     cache: RwLock<HashMap<String, (u64, Arc<api::Resolved>)>>,
 }
 
 /// How long one `GET /v1/position` waits for the registry to move.
 const FOLLOW_WAIT_SECS: u64 = 25;
+/// How long cached answers are served while the follower cannot reach the registry: a
+/// change made meanwhile goes unseen at most this long.
+pub const MAX_UNHEARD: Duration = Duration::from_secs(60);
+/// The longest a resolve waits for the registry: it is on the path of an LLM call.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Client {
     /// A client of the registry at `base` (`http://host:8080`) with a service `token`.
     pub fn new(base: &str, token: String) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(FOLLOW_WAIT_SECS + 10))
+            .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| ClientError::Unavailable(e.to_string()))?;
         Ok(Self {
@@ -68,12 +81,18 @@ impl Client {
                 base: base.trim_end_matches('/').to_owned(),
                 token,
                 head: AtomicU64::new(0),
+                following: AtomicBool::new(false),
                 cache: RwLock::default(),
             }),
         })
     }
 
-    /// The highest registry position this client has learned of.
+    /// Whether cached answers are served: a follower hears from the registry.
+    pub fn is_following(&self) -> bool {
+        self.inner.following.load(Ordering::Acquire)
+    }
+
+    /// The highest position of a resolve-relevant change this client has learned of.
     pub fn head(&self) -> u64 {
         self.inner.head.load(Ordering::Acquire)
     }
@@ -84,8 +103,12 @@ impl Client {
         self.inner.head.fetch_max(position, Ordering::AcqRel);
     }
 
-    /// The cached answer for `model`, if the registry has not moved since it was read.
+    /// The cached answer for `model`, if a follower hears from the registry and nothing
+    /// that could change the answer happened since it was read.
     pub fn cached(&self, model: &str) -> Option<Arc<api::Resolved>> {
+        if !self.inner.following.load(Ordering::Acquire) {
+            return None;
+        }
         let head = self.head();
         let cache = self.inner.cache.read().ok()?;
         let (at, resolved) = cache.get(model)?;
@@ -98,17 +121,20 @@ impl Client {
         if let Some(resolved) = self.cached(model) {
             return Ok(resolved);
         }
-        let answer: api::Positioned<api::Resolved> =
-            match self.get(&format!("/v1/resolve/{model}")).await {
-                Ok(answer) => answer,
-                Err(error) => {
-                    if let Ok(mut cache) = self.inner.cache.write() {
-                        cache.remove(model);
-                    }
-                    return Err(error);
+        let request = self
+            .inner
+            .http
+            .get(format!("{}/v1/resolve/{model}", self.inner.base))
+            .timeout(RESOLVE_TIMEOUT);
+        let answer: api::Positioned<api::Resolved> = match self.send(request).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                if let Ok(mut cache) = self.inner.cache.write() {
+                    cache.remove(model);
                 }
-            };
-        self.observe(answer.position);
+                return Err(error);
+            }
+        };
         let resolved = Arc::new(answer.value);
         if let Ok(mut cache) = self.inner.cache.write() {
             cache.insert(model.to_owned(), (answer.position, Arc::clone(&resolved)));
@@ -125,25 +151,57 @@ impl Client {
         Ok(check(&*self.resolve(model).await?, wanted))
     }
 
-    /// Follows the registry's position until `shutdown` resolves: each answer of the long
-    /// poll moves [`Client::head`], which retires every cached answer older than it. A
-    /// registry that cannot be reached is asked again a second later.
+    /// Follows the org's resolve-relevant changes until `shutdown` resolves: each answer of
+    /// the long poll moves [`Client::head`], which retires every cached answer older than
+    /// it. A registry that cannot be reached is asked again a second later; once it has not
+    /// answered for [`MAX_UNHEARD`], or refuses the token (revoked), the cache is not served
+    /// until it answers again.
     pub async fn follow(&self, shutdown: impl Future<Output = ()>) {
         let follow = async {
+            let mut heard: Option<Instant> = None;
             loop {
-                let path = format!("/v1/position?after={}&wait={FOLLOW_WAIT_SECS}", self.head());
+                let path = format!(
+                    "/v1/position?after={}&wait={FOLLOW_WAIT_SECS}&scope=resolve",
+                    self.head()
+                );
                 match self.get::<api::Positioned<api::ViewsPosition>>(&path).await {
-                    Ok(answer) => self.observe(answer.position),
+                    Ok(answer) => {
+                        self.observe(answer.value.changed_at);
+                        heard = Some(Instant::now());
+                        self.inner.following.store(true, Ordering::Release);
+                        continue;
+                    }
+                    Err(
+                        error @ ClientError::Refused {
+                            status: 401 | 403, ..
+                        },
+                    ) => {
+                        tracing::warn!(%error, "the registry refuses this client's token; its cached answers are not served");
+                        heard = None;
+                        self.stop_serving();
+                    }
                     Err(error) => {
-                        tracing::warn!(%error, "cannot follow the registry's position; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        tracing::warn!(%error, "cannot follow the registry's changes; retrying");
+                        if heard.is_none_or(|at| at.elapsed() >= MAX_UNHEARD) {
+                            self.stop_serving();
+                        }
                     }
                 }
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         };
         tokio::select! {
             _ = follow => {}
             () = shutdown => {}
+        }
+        self.stop_serving();
+    }
+
+    /// Serves no cached answer (and forgets them) until a follower hears from the registry.
+    fn stop_serving(&self) {
+        self.inner.following.store(false, Ordering::Release);
+        if let Ok(mut cache) = self.inner.cache.write() {
+            cache.clear();
         }
     }
 
@@ -159,8 +217,8 @@ impl Client {
             .http
             .post(format!("{}/v1/usage", self.inner.base))
             .json(&api::UsageBatch { records });
+        // Its position is not observed: a usage record changes no resolve answer.
         let answer: api::Positioned<api::UsageReceipt> = self.send(request).await?;
-        self.observe(answer.position);
         Ok(answer.value)
     }
 

@@ -7,6 +7,7 @@
 
 mod audit;
 mod block;
+mod changes;
 mod checksum;
 mod open;
 mod projector;

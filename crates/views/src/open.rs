@@ -97,9 +97,11 @@ impl Views {
             interrupted: watch::Sender::new(None),
             resumes: std::sync::atomic::AtomicU64::new(0),
             last_revocation: std::sync::atomic::AtomicU64::new(0),
+            resolve_changes: crate::changes::ResolveChanges::default(),
             written: crate::store::WriteCounters::default(),
         };
         let checkpoint = views.checkpoint()?;
+        views.resolve_changes.start_at(checkpoint);
         views.applied.send_replace(checkpoint);
         Ok(views)
     }

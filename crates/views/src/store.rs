@@ -210,6 +210,8 @@ pub struct Views {
     /// The position of the last batch that revoked a token: a token row read at an earlier
     /// position may be stale.
     pub(crate) last_revocation: std::sync::atomic::AtomicU64,
+    /// Where each org last changed in a way that can alter a resolve answer.
+    pub(crate) resolve_changes: crate::changes::ResolveChanges,
     /// What the live projector wrote since start.
     pub(crate) written: WriteCounters,
 }
@@ -425,6 +427,13 @@ impl Views {
     pub fn last_revocation(&self) -> u64 {
         self.last_revocation
             .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The position of `org`'s last change that can alter a resolve answer (its models,
+    /// credentials and tokens, or the platform catalog), as far as these views know: at
+    /// least the position they started at.
+    pub fn resolve_changed_at(&self, org: &str) -> u64 {
+        self.resolve_changes.of(org)
     }
 
     pub fn model(&self, org: &str, slug: &str) -> Result<Option<ModelRow>, ViewError> {

@@ -89,10 +89,12 @@ pub(crate) async fn litellm_config(
     ))
 }
 
-/// The views position this server's answers reflect (any token). With `after`, the answer
-/// is held up to `wait` seconds (at most 30) until the views pass that position, so a
-/// runtime that caches resolve answers long-polls it and drops them the moment the
-/// registry moves (a deactivation, a rotation), instead of asking on every call.
+/// The views position this server's answers reflect, and `changed_at`: where the caller's
+/// org last changed in a way that can alter a resolve answer (any token). With `after`, the
+/// answer is held up to `wait` seconds (at most 30) until the views pass that position, or
+/// with `scope=resolve` until `changed_at` does, so a runtime that caches resolve answers
+/// long-polls it and drops them the moment one may be stale (a deactivation, a rotation),
+/// instead of asking on every call or on every usage record.
 #[utoipa::path(get, path = "/v1/position", tag = "resolve",
     params(api::PositionQuery),
     responses(
@@ -104,13 +106,12 @@ pub(crate) async fn litellm_config(
     ))]
 pub(crate) async fn position(
     State(registry): State<Arc<Registry>>,
-    Caller(_ctx): Caller,
+    Caller(ctx): Caller,
     query: std::result::Result<Query<api::PositionQuery>, QueryRejection>,
 ) -> Result<Response> {
-    let query = query.map_err(query_problem)?;
-    let wait = query.wait.map(std::time::Duration::from_secs);
+    let Query(query) = query.map_err(query_problem)?;
     Ok(answer(
         StatusCode::OK,
-        app::resolve::position(&registry, query.after, wait).await?,
+        app::resolve::position(&registry, &ctx, query).await?,
     ))
 }

@@ -111,6 +111,13 @@ pub(super) fn apply_batch(
             .last_revocation
             .fetch_max(last, std::sync::atomic::Ordering::Release);
     }
+    views.resolve_changes.note(
+        chunks
+            .iter()
+            .flatten()
+            .filter(|m| m.seq > checkpoint)
+            .map(|m| (m.seq, m.envelope.org.as_str(), &m.event)),
+    );
     Ok(Some(checkpoint_after))
 }
 
