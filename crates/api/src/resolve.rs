@@ -6,9 +6,10 @@ use utoipa::ToSchema;
 use crate::{Capabilities, SecretField, schema};
 
 /// `GET /v1/resolve/{model}` (service tokens only). The answer carries the decrypted
-/// credential, so it is sent with `Cache-Control: no-store` and never logged.
+/// credential, so it is sent with `Cache-Control: no-store` and never logged. Read leniently
+/// (an unknown field is passed over): a runtime built today must read the answers of a
+/// registry that has since added a field.
 #[derive(Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Resolved {
     /// `custom` or `platform`.
     #[schema(value_type = String, pattern = "^(custom|platform)$")]
@@ -35,9 +36,9 @@ pub struct Resolved {
     pub credential: Option<ResolvedCredential>,
 }
 
-/// A decrypted credential, in its kind's shape.
+/// A decrypted credential, in its kind's shape (read leniently, as [`Resolved`] is).
 #[derive(Serialize, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ResolvedCredential {
     ApiKey {
         api_key: SecretField,
@@ -182,4 +183,24 @@ pub struct ViewsPosition {
     /// is current.
     #[serde(default)]
     pub changed_at: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A field a later registry adds does not make an earlier runtime fail its resolves.
+    #[test]
+    fn resolve_answers_are_read_past_fields_added_later() {
+        let answer = serde_json::json!({"kind": "custom", "model": "m", "provider": "openai",
+            "base_url": null, "endpoint_url": null, "region": null, "provider_model_id": "gpt-4o",
+            "max_tokens": 4096, "capabilities": null, "input_cost_per_token": null,
+            "output_cost_per_token": null, "added_later": 1,
+            "credential": {"kind": "api_key", "api_key": "sk-x", "added_later": true}});
+        let resolved: Resolved = serde_json::from_value(answer).expect("read past new fields");
+        assert!(matches!(
+            resolved.credential,
+            Some(ResolvedCredential::ApiKey { .. })
+        ));
+    }
 }

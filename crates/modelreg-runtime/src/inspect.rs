@@ -75,12 +75,13 @@ pub fn inspect(shape: Shape, response: &Value) -> Inspection {
 
 /// Aggregates a stream of OpenAI-style chunks (`choices[0].delta`): content is ignored, tool
 /// calls are put together by `index` (the id and name arrive once, the arguments in pieces),
-/// the last finish reason wins.
+/// the last finish reason wins. A stream without `index` (Gemini's OpenAI-compatible one)
+/// starts a call at each new `id`, and continues the last call otherwise.
 #[derive(Default, Debug)]
 pub struct StreamAggregator {
     finish_reason: Option<String>,
-    /// By the stream's `index`, in order of first appearance.
-    calls: Vec<(u64, ToolCall)>,
+    /// By the stream's `index` (`None`: it gave none), in order of first appearance.
+    calls: Vec<(Option<u64>, ToolCall)>,
 }
 
 impl StreamAggregator {
@@ -94,27 +95,36 @@ impl StreamAggregator {
             return;
         };
         for delta in deltas {
-            let index = delta["index"].as_u64().unwrap_or(0);
-            let position = match self.calls.iter().position(|(i, _)| *i == index) {
-                Some(position) => position,
-                None => {
-                    self.calls.push((
-                        index,
-                        ToolCall {
-                            id: None,
-                            name: String::new(),
-                            arguments: String::new(),
-                        },
-                    ));
-                    self.calls.len() - 1
-                }
+            let index = delta["index"].as_u64();
+            let id = delta["id"].as_str();
+            let found = match index {
+                Some(index) => self.calls.iter().position(|(i, _)| *i == Some(index)),
+                None => match (self.calls.last(), id) {
+                    (Some((None, last)), Some(id)) if last.id.as_deref() == Some(id) => {
+                        Some(self.calls.len() - 1)
+                    }
+                    (Some((None, _)), None) => Some(self.calls.len() - 1),
+                    _ => None,
+                },
             };
+            let position = found.unwrap_or_else(|| {
+                self.calls.push((
+                    index,
+                    ToolCall {
+                        id: None,
+                        name: String::new(),
+                        arguments: String::new(),
+                    },
+                ));
+                self.calls.len() - 1
+            });
             let call = &mut self.calls[position].1;
-            if let Some(id) = delta["id"].as_str() {
+            if let Some(id) = id {
                 call.id = Some(id.to_owned());
             }
-            if let Some(name) = delta["function"]["name"].as_str() {
-                call.name.push_str(name);
+            // The name comes whole (some streams send it again with each piece).
+            if let Some(name) = delta["function"]["name"].as_str().filter(|n| !n.is_empty()) {
+                call.name = name.to_owned();
             }
             if let Some(piece) = delta["function"]["arguments"].as_str() {
                 call.arguments.push_str(piece);
@@ -438,6 +448,38 @@ mod tests {
             let lines = logged(&inspection, 3, "coder");
             assert_eq!(lines.len(), usize::from(truncated), "{file}: {lines:?}");
         }
+    }
+
+    /// Gemini's OpenAI-compatible stream gives tool calls no `index`: two parallel calls
+    /// were put together as one, whose arguments did not parse, and reported as cut.
+    #[test]
+    fn a_stream_without_indexes_keeps_parallel_calls_apart() {
+        let mut aggregator = StreamAggregator::default();
+        let chunks = [
+            serde_json::json!({"choices": [{"delta": {"tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "read_file", "arguments": "{\"path\": "}}]}}]}),
+            serde_json::json!({"choices": [{"delta": {"tool_calls": [{"function": {"arguments": "\"a.rs\"}"}}]}}]}),
+            serde_json::json!({"choices": [{"delta": {"tool_calls": [{"id": "call_2", "type": "function",
+                "function": {"name": "read_file", "arguments": "{\"path\": \"b.rs\"}"}}]}}]}),
+            serde_json::json!({"choices": [{"delta": {}, "finish_reason": "tool_calls"}]}),
+        ];
+        for chunk in &chunks {
+            aggregator.push(chunk);
+        }
+        let inspection = aggregator.finish();
+        let calls: Vec<(Option<&str>, &str, &str)> = inspection
+            .tool_calls
+            .iter()
+            .map(|c| (c.id.as_deref(), c.name.as_str(), c.arguments.as_str()))
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                (Some("call_1"), "read_file", r#"{"path": "a.rs"}"#),
+                (Some("call_2"), "read_file", r#"{"path": "b.rs"}"#),
+            ]
+        );
+        assert_eq!(inspection.truncation, None);
     }
 
     #[test]
