@@ -542,6 +542,46 @@ async fn run(backend: Backend) {
     assert!(syncs.iter().all(|c| c["by"] == "test sync"));
     assert_eq!(history[0]["event"], "catalog.seeded");
 
+    // The retirement undone by the operator: the model resolves again, its retirement is
+    // over, and the history says who and why.
+    app::catalog::reinstate(
+        app.registry(),
+        &operator(),
+        "x-ai/grok-4.1-fast",
+        "retired by mistake",
+    )
+    .await
+    .expect("reinstate");
+    let back = app
+        .call_with(
+            Method::GET,
+            "/v1/resolve/x-ai/grok-4.1-fast",
+            None,
+            &service,
+            &[],
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    app.forget_responses();
+    let row = app
+        .registry()
+        .views()
+        .catalog()
+        .expect("views")
+        .expect("catalog");
+    assert!(!row.retirements.contains_key("x-ai/grok-4.1-fast"));
+    let catalog = app.call(Method::GET, "/v1/catalog", None).await;
+    let last = catalog.body["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .cloned();
+    assert_eq!(
+        last.as_ref().map(|c| (c["event"].clone(), c["by"].clone())),
+        Some((json!("catalog.reinstated"), json!("test operator"))),
+        "{}",
+        catalog.body
+    );
+
     // A rebuild gives the same views.
     let last = app.registry().log().last_seq().await.expect("last seq");
     app.assert_rebuild_equals_live("rebuild.redb").await;

@@ -1357,6 +1357,31 @@ fn the_operator_syncs_the_catalog_from_a_saved_answer_and_clients_read_it() {
         None,
     );
     assert!(retired.status.success(), "{}", text(&retired));
+    // Undone, then retired again: a retirement is the operator's to take back.
+    let catalog_change = |verb: &str, reason: &str| {
+        run(
+            &[
+                "catalog",
+                verb,
+                "x-ai/grok-4.3",
+                "--reason",
+                reason,
+                "--data-dir",
+                dir,
+            ],
+            &env,
+            None,
+        )
+    };
+    let reinstated = catalog_change("reinstate", "retired by mistake");
+    assert!(reinstated.status.success(), "{}", text(&reinstated));
+    assert!(
+        text(&reinstated).contains("in service"),
+        "{}",
+        text(&reinstated)
+    );
+    let retired = catalog_change("retire", "superseded");
+    assert!(retired.status.success(), "{}", text(&retired));
     let overridden = run(
         &[
             "catalog",

@@ -131,6 +131,11 @@ fn rejection(rejection: catalog::Rejection) -> AppError {
             message: "the platform default cannot be retired; make another model the default first (modelreg catalog default ID)".into(),
             current_version: None,
         },
+        R::StillExpired => AppError::Conflict {
+            code: "platform_model.expired",
+            message: "the model's expiration date has passed; override it first (modelreg catalog override ID expiration_date YYYY-MM-DD --reason ...)".into(),
+            current_version: None,
+        },
         R::Invalid(invalid) => AppError::invalid(invalid),
     }
 }
@@ -280,6 +285,23 @@ pub async fn retire(
     let done = run(registry, ctx, |_| catalog::Command::Retire {
         id: id.to_owned(),
         reason: reason.to_owned(),
+    })
+    .await?;
+    model_answer(registry, id, done.position())
+}
+
+/// Puts a retired model back in service, with a reason (nothing for a listed one). A model
+/// whose expiration date has passed is refused until an override moves the date.
+pub async fn reinstate(
+    registry: &Registry,
+    ctx: &Ctx,
+    id: &str,
+    reason: &str,
+) -> Result<Answer<api::CatalogModel>, AppError> {
+    let done = run(registry, ctx, |as_of| catalog::Command::Reinstate {
+        id: id.to_owned(),
+        reason: reason.to_owned(),
+        as_of: as_of.clone(),
     })
     .await?;
     model_answer(registry, id, done.position())

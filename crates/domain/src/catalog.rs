@@ -197,6 +197,13 @@ pub enum Command {
     SetDefault {
         id: String,
     },
+    /// Put a retired model back in service (a retirement by mistake, or by an upstream
+    /// expiration date that was wrong: override it first). Nothing for a listed model.
+    Reinstate {
+        id: String,
+        reason: String,
+        as_of: Day,
+    },
     /// Set an operator's value for a fact (`value: None` clears the override).
     Override {
         id: String,
@@ -234,6 +241,11 @@ pub enum Event {
         value: Option<FactValue>,
         reason: String,
         as_of: Day,
+    },
+    /// A retired model back in service, by the operator.
+    Reinstated {
+        id: String,
+        reason: String,
     },
 }
 
@@ -291,6 +303,8 @@ pub enum Rejection {
     Retired,
     #[error("the platform default cannot be retired; choose another default first")]
     RetiringDefault,
+    #[error("the model's expiration date has passed; override its expiration_date first")]
+    StillExpired,
     #[error("{0}")]
     Invalid(Invalid),
 }
@@ -387,6 +401,17 @@ pub fn decide(state: Option<&Catalog>, command: Command) -> Result<Vec<Event>, R
                 return Ok(Vec::new());
             }
             Ok(vec![Event::DefaultChanged { id }])
+        }
+        Command::Reinstate { id, reason, as_of } => {
+            let entry = catalog.models.get(&id).ok_or(Rejection::NotListed)?;
+            if entry.status == Status::Listed {
+                return Ok(Vec::new());
+            }
+            if entry.expiration().is_some_and(|day| *day <= as_of) {
+                return Err(Rejection::StillExpired);
+            }
+            let reason = check_reason(&reason)?;
+            Ok(vec![Event::Reinstated { id, reason }])
         }
         Command::Override {
             id,
@@ -581,6 +606,12 @@ pub fn evolve(state: Option<Catalog>, event: &Event) -> Option<Catalog> {
         }
         (Some(mut catalog), Event::DefaultChanged { id }) => {
             catalog.default = id.clone();
+            Some(catalog)
+        }
+        (Some(mut catalog), Event::Reinstated { id, .. }) => {
+            if let Some(entry) = catalog.models.get_mut(id) {
+                entry.status = Status::Listed;
+            }
             Some(catalog)
         }
         (
@@ -813,6 +844,66 @@ mod tests {
             },
         );
         assert!(matches!(bad, Err(Rejection::Invalid(_))));
+    }
+
+    /// A retirement is undone by the operator; one by an expiration date only once an
+    /// override moved the date, or the next expiry check would retire it again.
+    #[test]
+    fn a_retired_model_is_reinstated_once_its_date_allows() {
+        let mut events = seeded();
+        let catalog = given::<Catalog>(&events).unwrap();
+        let id = "x-ai/grok-4.3";
+        let reinstate = |on: &str| Command::Reinstate {
+            id: id.into(),
+            reason: "retired by mistake".into(),
+            as_of: day(on),
+        };
+        assert!(
+            decide(Some(&catalog), reinstate("2026-03-01"))
+                .unwrap()
+                .is_empty()
+        );
+        events.extend(sync(
+            &catalog,
+            vec![upstream(
+                id,
+                &[(FactName::ExpirationDate, FactValue::Date(day("2026-02-15")))],
+            )],
+            "2026-02-16",
+        ));
+        let catalog = given::<Catalog>(&events).unwrap();
+        assert!(
+            catalog
+                .find(id)
+                .unwrap()
+                .retired(&day("2026-02-16"))
+                .is_some()
+        );
+        assert_eq!(
+            decide(Some(&catalog), reinstate("2026-02-16")).unwrap_err(),
+            Rejection::StillExpired
+        );
+        let later = Command::Override {
+            id: id.into(),
+            fact: FactName::ExpirationDate,
+            value: Some(FactValue::Date(day("2027-01-01"))),
+            reason: "the upstream date was wrong".into(),
+            as_of: day("2026-02-16"),
+        };
+        events.extend(decide(Some(&catalog), later).unwrap());
+        let catalog = given::<Catalog>(&events).unwrap();
+        let reinstated = decide(Some(&catalog), reinstate("2026-02-16")).unwrap();
+        assert!(matches!(&reinstated[..], [Event::Reinstated { .. }]));
+        events.extend(reinstated);
+        let catalog = given::<Catalog>(&events).unwrap();
+        assert_eq!(catalog.find(id).unwrap().retired(&day("2026-02-16")), None);
+        let due = decide(
+            Some(&catalog),
+            Command::ExpireDue {
+                as_of: day("2026-02-17"),
+            },
+        );
+        assert!(due.unwrap().is_empty(), "the override keeps it in service");
     }
 
     #[test]

@@ -89,6 +89,7 @@ impl Event {
             Self::Catalog(catalog::Event::Retired { .. }) => "catalog.retired",
             Self::Catalog(catalog::Event::DefaultChanged { .. }) => "catalog.default_changed",
             Self::Catalog(catalog::Event::OverrideSet { .. }) => "catalog.override_set",
+            Self::Catalog(catalog::Event::Reinstated { .. }) => "catalog.reinstated",
             Self::Usage(usage::Event::Recorded(_)) => "usage.recorded",
         }
     }
@@ -418,6 +419,13 @@ pub fn samples() -> Vec<(&'static str, Event)> {
                 value: Some(catalog::FactValue::Tokens(128_000)),
                 reason: "measured".into(),
                 as_of: day("2026-02-02"),
+            }),
+        ),
+        (
+            "catalog.reinstated",
+            Event::Catalog(catalog::Event::Reinstated {
+                id: "x-ai/grok-4.3".into(),
+                reason: "retired by a wrong expiration date".into(),
             }),
         ),
         (

@@ -1,6 +1,6 @@
 //! `modelreg catalog …`: the platform catalog. `list` and `show` read it from a running
-//! registry over HTTP (any token); the changes (`sync`, `add`, `retire`, `override`,
-//! `default`) are the operator's and run server-side on the registry's state, reading its
+//! registry over HTTP (any token); the changes (`sync`, `add`, `retire`, `reinstate`,
+//! `override`, `default`) are the operator's and run server-side on the registry's state, reading its
 //! configuration like `admin` (with the embedded log, stop the server first; in NATS mode
 //! they run beside the servers).
 
@@ -46,6 +46,17 @@ pub(crate) enum CatalogCommand {
         /// The platform id.
         id: String,
         /// Why, as people will read it in the catalog's history and the 410.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Put a retired model back in service, e.g. one retired by a wrong expiration date
+    /// (override the date first) (operator, server-side).
+    Reinstate {
+        /// The platform id.
+        id: String,
+        /// Why, as people will read it in the catalog's history.
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -120,6 +131,20 @@ pub(crate) async fn run(remote: Remote, command: CatalogCommand) -> anyhow::Resu
                     print(json, &answer.value, || {
                         vec![format!(
                             "retired {id} at position {}; resolving it answers 410, and the dependents worker warns the workflows that use it",
+                            answer.position
+                        )]
+                    })
+                })
+            })
+            .await
+        }
+        CatalogCommand::Reinstate { id, reason, state } => {
+            operate(state, "modelreg catalog reinstate", move |registry, ctx, _| {
+                Box::pin(async move {
+                    let answer = app::catalog::reinstate(&registry, &ctx, &id, &reason).await?;
+                    print(json, &answer.value, || {
+                        vec![format!(
+                            "{id} is in service at position {}; it resolves again",
                             answer.position
                         )]
                     })

@@ -427,6 +427,11 @@ fn describe_catalog(event: &domain::catalog::Event) -> Described {
             "platform default changed to {id}"
         ))
         .change("default_model", None, Some(id.clone())),
+        Catalog::Reinstated { id, reason } => {
+            Described::new(format!("platform model reinstated: {id}"))
+                .change("reinstated", None, Some(id.clone()))
+                .change("reason", None, Some(reason.clone()))
+        }
         Catalog::OverrideSet {
             id,
             fact,

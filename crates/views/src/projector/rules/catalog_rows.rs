@@ -24,6 +24,10 @@ pub(super) fn apply_catalog(
             why: "a catalog change before the catalog was seeded".into(),
         });
     };
+    // A reinstated model's retirement is over; a later one is recorded (and warned) anew.
+    if let catalog::Event::Reinstated { id, .. } = event {
+        retirements.remove(id);
+    }
     for id in catalog::retired_by(event) {
         let reason = match after.find(&id).map(|e| &e.status) {
             Some(catalog::Status::Retired { reason }) => reason.clone(),
@@ -75,6 +79,7 @@ fn summary(event: &catalog::Event) -> String {
         catalog::Event::Listed(listing) => format!("listed {}", listing.id),
         catalog::Event::Retired { id, reason } => format!("retired {id}: {reason}"),
         catalog::Event::DefaultChanged { id } => format!("default is now {id}"),
+        catalog::Event::Reinstated { id, reason } => format!("reinstated {id}: {reason}"),
         catalog::Event::OverrideSet {
             id,
             fact,
