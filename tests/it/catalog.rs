@@ -570,6 +570,16 @@ async fn run(backend: Backend) {
         .expect("views")
         .expect("catalog");
     assert!(!row.retirements.contains_key("x-ai/grok-4.1-fast"));
+    let workflows = app.call(Method::GET, "/v1/workflows", None).await;
+    let items = workflows.body["items"].as_array().expect("items");
+    assert_eq!(items.len(), 3, "{}", workflows.body);
+    for workflow in items {
+        assert_eq!(
+            workflow["notices"],
+            json!([]),
+            "its notice went with the retirement"
+        );
+    }
     let catalog = app.call(Method::GET, "/v1/catalog", None).await;
     let last = catalog.body["history"]
         .as_array()

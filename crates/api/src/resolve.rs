@@ -180,9 +180,9 @@ pub struct ViewsPosition {
     /// The position of the org's last change of its models, credentials or tokens, or of
     /// the platform catalog (at least the position this server's views started at, which
     /// stands for every change before it). A resolve answer at a `position` at or past it
-    /// is current.
-    #[serde(default)]
-    pub changed_at: u64,
+    /// is current. Absent from a registry older than this field: take `position` then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<u64>,
 }
 
 #[cfg(test)]

@@ -238,7 +238,11 @@ pub async fn position(
     const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
     let wait = std::time::Duration::from_secs(query.wait.unwrap_or_default());
     let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
+    let mut applied = registry.views.watch();
     loop {
+        // Marked seen before the positions are read: a change after the read wakes the
+        // wait below, and only a change does.
+        applied.borrow_and_update();
         let position = registry.views.position();
         let changed_at = registry.views.resolve_changed_at(ctx.org.as_str());
         let watched = match query.scope.unwrap_or_default() {
@@ -246,17 +250,22 @@ pub async fn position(
             api::PositionScope::Resolve => changed_at,
         };
         let moved = query.after.is_none_or(|after| watched > after);
-        let now = tokio::time::Instant::now();
-        if moved || now >= deadline {
+        if moved || tokio::time::Instant::now() >= deadline {
             return Ok(Answer {
-                value: api::ViewsPosition { moved, changed_at },
+                value: api::ViewsPosition {
+                    moved,
+                    changed_at: Some(changed_at),
+                },
                 position,
             });
         }
-        // In slices: a change between the read above and the subscription inside `changed`
-        // is seen within one slice, not at the deadline.
-        let slice = std::time::Duration::from_millis(100);
-        registry.views.changed((deadline - now).min(slice)).await;
+        // A closed channel (the views dropped) ends the wait at once.
+        if let Ok(Err(_)) = tokio::time::timeout_at(deadline, applied.changed()).await {
+            return Err(AppError::Unavailable {
+                what: "the views stopped".into(),
+                source: None,
+            });
+        }
     }
 }
 

@@ -157,6 +157,15 @@ impl Client {
     /// answered for [`MAX_UNHEARD`], or refuses the token (revoked), the cache is not served
     /// until it answers again.
     pub async fn follow(&self, shutdown: impl Future<Output = ()>) {
+        // However the follow ends (shutdown, or its future dropped), the cache is not
+        // served without it.
+        struct Unfollowed<'a>(&'a Client);
+        impl Drop for Unfollowed<'_> {
+            fn drop(&mut self) {
+                self.0.stop_serving();
+            }
+        }
+        let _unfollowed = Unfollowed(self);
         let follow = async {
             let mut heard: Option<Instant> = None;
             loop {
@@ -166,7 +175,8 @@ impl Client {
                 );
                 match self.get::<api::Positioned<api::ViewsPosition>>(&path).await {
                     Ok(answer) => {
-                        self.observe(answer.value.changed_at);
+                        // A registry older than `changed_at` follows the whole log.
+                        self.observe(answer.value.changed_at.unwrap_or(answer.position));
                         heard = Some(Instant::now());
                         self.inner.following.store(true, Ordering::Release);
                         continue;
@@ -194,7 +204,6 @@ impl Client {
             _ = follow => {}
             () = shutdown => {}
         }
-        self.stop_serving();
     }
 
     /// Serves no cached answer (and forgets them) until a follower hears from the registry.

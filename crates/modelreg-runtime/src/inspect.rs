@@ -96,7 +96,7 @@ impl StreamAggregator {
         };
         for delta in deltas {
             let index = delta["index"].as_u64();
-            let id = delta["id"].as_str();
+            let id = delta["id"].as_str().filter(|id| !id.is_empty());
             let found = match index {
                 Some(index) => self.calls.iter().position(|(i, _)| *i == Some(index)),
                 None => match (self.calls.last(), id) {
@@ -122,9 +122,8 @@ impl StreamAggregator {
             if let Some(id) = id {
                 call.id = Some(id.to_owned());
             }
-            // The name comes whole (some streams send it again with each piece).
-            if let Some(name) = delta["function"]["name"].as_str().filter(|n| !n.is_empty()) {
-                call.name = name.to_owned();
+            if let Some(name) = delta["function"]["name"].as_str() {
+                call.name.push_str(name);
             }
             if let Some(piece) = delta["function"]["arguments"].as_str() {
                 call.arguments.push_str(piece);

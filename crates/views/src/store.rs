@@ -554,6 +554,12 @@ impl Views {
         self.get(CONNECTION_TESTS, &key(org, id))
     }
 
+    /// The views' position as it moves: a receiver marks what it has seen, so a long poll
+    /// that marks before it reads wakes for every later change and for nothing else.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
     /// Waits until the views change or `timeout` passes (for long polls).
     pub async fn changed(&self, timeout: Duration) {
         let mut applied = self.applied.subscribe();

@@ -188,9 +188,9 @@ fn apply_org(
                 org::Event::PlatformModelsHidden { models } => row.hidden_models = models.clone(),
                 org::Event::PlatformDependentsWarned {
                     model,
+                    retirement_seq,
                     workflow_ids,
-                    ..
-                } => warn_of_retirement(t, org_id, model, workflow_ids)?,
+                } => warn_of_retirement(t, org_id, model, *retirement_seq, workflow_ids)?,
                 _ => {}
             }
             write(&mut t.orgs, org_id, &row)

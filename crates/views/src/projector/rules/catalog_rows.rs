@@ -4,7 +4,7 @@
 use domain::catalog;
 use domain::event::Event;
 
-use super::{Meta, ProjectError, Tables, give_notice, read, write};
+use super::{Meta, ProjectError, Tables, clear_notices, give_notice, read, write};
 use crate::rows::{CatalogChange, CatalogRow, Notice, Retirement};
 use crate::store::CATALOG_KEY;
 
@@ -24,9 +24,14 @@ pub(super) fn apply_catalog(
             why: "a catalog change before the catalog was seeded".into(),
         });
     };
-    // A reinstated model's retirement is over; a later one is recorded (and warned) anew.
-    if let catalog::Event::Reinstated { id, .. } = event {
-        retirements.remove(id);
+    // A reinstated model's retirement is over, its notices with it; a later one is
+    // recorded (and warned) anew.
+    if let catalog::Event::Reinstated { id, .. } = event
+        && let Some(over) = retirements.remove(id)
+    {
+        for org in over.warned.keys() {
+            clear_notices(t, org, id)?;
+        }
     }
     for id in catalog::retired_by(event) {
         let reason = match after.find(&id).map(|e| &e.status) {
@@ -99,12 +104,18 @@ pub(super) fn warn_of_retirement(
     t: &mut Tables<'_>,
     org_id: &str,
     model: &str,
+    retirement_seq: u64,
     workflow_ids: &[String],
 ) -> Result<(), ProjectError> {
     let Some(mut catalog) = read::<CatalogRow>(&t.catalog, CATALOG_KEY)? else {
         return Ok(());
     };
-    let Some(retirement) = catalog.retirements.get_mut(model) else {
+    // A warning of an earlier retirement, since undone, is not this one's.
+    let Some(retirement) = catalog
+        .retirements
+        .get_mut(model)
+        .filter(|retirement| retirement.seq == retirement_seq)
+    else {
         return Ok(());
     };
     retirement
