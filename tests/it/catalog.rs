@@ -465,15 +465,16 @@ async fn run(backend: Backend) {
     )
     .await
     .expect("retire");
-    let gone = app
-        .call_with(
+    let resolve_grok = || {
+        app.call_with(
             Method::GET,
             "/v1/resolve/x-ai/grok-4.1-fast",
             None,
             &service,
             &[],
         )
-        .await;
+    };
+    let gone = resolve_grok().await;
     assert_eq!(gone.status, StatusCode::GONE, "{}", gone.body);
     assert_eq!(gone.body["code"], "platform_model.retired");
     assert_eq!(gone.body["deactivated_by"], "test operator");
@@ -552,15 +553,7 @@ async fn run(backend: Backend) {
     )
     .await
     .expect("reinstate");
-    let back = app
-        .call_with(
-            Method::GET,
-            "/v1/resolve/x-ai/grok-4.1-fast",
-            None,
-            &service,
-            &[],
-        )
-        .await;
+    let back = resolve_grok().await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     app.forget_responses();
     let row = app

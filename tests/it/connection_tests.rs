@@ -474,6 +474,50 @@ impl OwnWorker {
         )));
     }
 
+    /// A context of the org with a command id of its own.
+    fn fresh_ctx(&self) -> app::Ctx {
+        app::Ctx::system(self.ctx.org().clone(), "test")
+    }
+
+    /// Saves an OpenAI credential named `name`; its id.
+    async fn save_credential(&self, name: &str) -> String {
+        let create = serde_json::from_value(json!({"name": name, "provider": "openai",
+            "credential": {"api_key": "sk-good-0123456789abcdef"}}))
+        .expect("a create request");
+        app::credentials::create(self.registry(), &self.fresh_ctx(), create)
+            .await
+            .expect("created")
+            .value
+            .id
+    }
+
+    /// Requests a test of the saved credential `id`; the test's id.
+    async fn test_saved(&self, id: &str) -> String {
+        let request = serde_json::from_value(json!({"provider": "openai",
+            "provider_model_id": "gpt-4o", "credential_id": id}))
+        .expect("a test request");
+        app::connection_tests::request_draft(self.registry(), &self.fresh_ctx(), request)
+            .await
+            .expect("requested")
+            .value
+            .id
+    }
+
+    async fn rotate(&self, id: &str, api_key: &str) {
+        let rotate = serde_json::from_value(json!({"credential": {"api_key": api_key}}))
+            .expect("a rotation");
+        app::credentials::rotate(self.registry(), &self.fresh_ctx(), id, rotate)
+            .await
+            .expect("rotated");
+    }
+
+    fn last_test(&self, id: &str) -> Option<api::CredentialTest> {
+        app::credentials::get(self.registry(), &self.ctx, id)
+            .expect("the credential")
+            .value
+            .last_test
+    }
+
     async fn request(&self, body: Value) -> String {
         let request = serde_json::from_value(body).expect("a draft test request");
         app::connection_tests::request_draft(self.registry(), &self.ctx, request)
@@ -633,39 +677,19 @@ async fn a_test_whose_last_attempt_died_ends_completed_and_failed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_test_of_a_credential_changed_before_it_ran_is_not_run() {
     let mut own = OwnWorker::start().await;
-    let org = own.ctx.org().clone();
-    let ctx = |name: &str| app::Ctx::system(org.clone(), name);
     let (mut tests, mut credentials) = (Vec::new(), Vec::new());
     for change in ["rotate", "delete"] {
-        let create = serde_json::from_value(json!({"name": format!("{change} me"),
-            "provider": "openai", "credential": {"api_key": "sk-good-0123456789abcdef"}}))
-        .expect("a create request");
-        let id = app::credentials::create(own.registry(), &ctx("create"), create)
-            .await
-            .expect("created")
-            .value
-            .id;
-        let request = serde_json::from_value(json!({"provider": "openai",
-            "provider_model_id": "gpt-4o", "credential_id": id}))
-        .expect("a test request");
-        let test = app::connection_tests::request_draft(own.registry(), &ctx("test"), request)
-            .await
-            .expect("requested");
-        tests.push(test.value.id);
-        credentials.push(id.clone());
-        if change == "rotate" {
-            let rotate = serde_json::from_value(
-                json!({"credential": {"api_key": "sk-good-rotated-0123456789"}}),
-            )
-            .expect("a rotation");
-            app::credentials::rotate(own.registry(), &ctx("rotate"), &id, rotate)
-                .await
-                .expect("rotated");
-        } else {
-            app::credentials::delete(own.registry(), &ctx("delete"), &id)
-                .await
-                .expect("deleted");
+        let id = own.save_credential(&format!("{change} me")).await;
+        tests.push(own.test_saved(&id).await);
+        match change {
+            "rotate" => own.rotate(&id, "sk-good-rotated-0123456789").await,
+            _ => {
+                app::credentials::delete(own.registry(), &own.fresh_ctx(), &id)
+                    .await
+                    .expect("deleted");
+            }
         }
+        credentials.push(id);
     }
     own.spawn_worker(|_| {});
     for id in &tests {
@@ -684,47 +708,21 @@ async fn a_test_of_a_credential_changed_before_it_ran_is_not_run() {
         0,
         "no secret was tested under another's request"
     );
-    let rotated = app::credentials::get(own.registry(), &own.ctx, &credentials[0])
-        .expect("the rotated credential")
-        .value;
     assert!(
-        rotated.last_test.is_none(),
+        own.last_test(&credentials[0]).is_none(),
         "a test of a version rotated away is not the credential's last test"
     );
     // Nor is one that completed before the rotation: the new version is untested.
-    let create = serde_json::from_value(json!({"name": "tested", "provider": "openai",
-        "credential": {"api_key": "sk-good-0123456789abcdef"}}))
-    .expect("a create request");
-    let id = app::credentials::create(own.registry(), &ctx("create tested"), create)
-        .await
-        .expect("created")
-        .value
-        .id;
-    let request = serde_json::from_value(json!({"provider": "openai",
-        "provider_model_id": "gpt-4o", "credential_id": id}))
-    .expect("a test request");
-    let test = app::connection_tests::request_draft(own.registry(), &ctx("test tested"), request)
-        .await
-        .expect("requested");
-    assert_eq!(own.wait_completed(&test.value.id).await.status, "completed");
-    let last_test = |own: &OwnWorker| {
-        app::credentials::get(own.registry(), &own.ctx, &id)
-            .expect("the credential")
-            .value
-            .last_test
-    };
+    let id = own.save_credential("tested").await;
+    let test = own.test_saved(&id).await;
+    assert_eq!(own.wait_completed(&test).await.status, "completed");
     assert!(
-        last_test(&own).is_some(),
+        own.last_test(&id).is_some(),
         "a test of the current version is its last"
     );
-    let rotate =
-        serde_json::from_value(json!({"credential": {"api_key": "sk-good-again-0123456789"}}))
-            .expect("a rotation");
-    app::credentials::rotate(own.registry(), &ctx("rotate tested"), &id, rotate)
-        .await
-        .expect("rotated");
+    own.rotate(&id, "sk-good-again-0123456789").await;
     assert!(
-        last_test(&own).is_none(),
+        own.last_test(&id).is_none(),
         "a rotation leaves the new version untested"
     );
     assert_eq!(own.jobs("failed"), 0, "settled at once, not after retries");
