@@ -154,3 +154,96 @@ async fn cached_resolve_follows_the_registry() {
     follower.await.expect("the follower stops");
     app.forget_responses();
 }
+
+/// A registry of an earlier release: `GET /v1/position` holds until the log passes `after`
+/// and answers no `changed_at`; resolve answers one model. It counts the position polls.
+#[derive(Clone)]
+struct EarlierRegistry {
+    position: tokio::sync::watch::Sender<u64>,
+    polls: Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[derive(serde::Deserialize)]
+struct Poll {
+    after: Option<u64>,
+    wait: Option<u64>,
+}
+
+async fn earlier_position(
+    axum::extract::State(registry): axum::extract::State<EarlierRegistry>,
+    axum::extract::Query(poll): axum::extract::Query<Poll>,
+) -> axum::Json<serde_json::Value> {
+    registry
+        .polls
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let mut moves = registry.position.subscribe();
+    let after = poll.after.unwrap_or(0);
+    let wait = Duration::from_secs(poll.wait.unwrap_or(0));
+    let _ = tokio::time::timeout(wait, moves.wait_for(|position| *position > after)).await;
+    let position = *moves.borrow();
+    axum::Json(json!({"moved": position > after, "position": position}))
+}
+
+async fn earlier_resolve(
+    axum::extract::State(registry): axum::extract::State<EarlierRegistry>,
+) -> axum::Json<serde_json::Value> {
+    let position = *registry.position.borrow();
+    axum::Json(
+        json!({"kind": "custom", "model": "coder", "provider": "openai_compatible",
+        "base_url": null, "endpoint_url": "http://127.0.0.1:9/v1", "region": null,
+        "provider_model_id": "llama3", "max_tokens": 4096, "capabilities": null,
+        "input_cost_per_token": null, "output_cost_per_token": null, "credential": null,
+        "position": position}),
+    )
+}
+
+/// A runtime of this release following a registry of an earlier one (no `changed_at`)
+/// follows the log's position, as runtimes did: it caches, retires the answer when the
+/// log moves, and waits in its long polls instead of asking again at once.
+#[tokio::test]
+async fn a_runtime_follows_an_earlier_registry_by_its_position() {
+    let registry = EarlierRegistry {
+        position: tokio::sync::watch::Sender::new(10),
+        polls: Arc::default(),
+    };
+    let app = axum::Router::new()
+        .route("/v1/position", axum::routing::get(earlier_position))
+        .route("/v1/resolve/coder", axum::routing::get(earlier_resolve))
+        .with_state(registry.clone());
+    let (base, server) = crate::support::serve_local(app).await;
+    let client = Client::new(&base, "mr_test_token".into()).expect("client");
+    let follower = {
+        let client = client.clone();
+        tokio::spawn(async move { client.follow(std::future::pending()).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.head() < 10 || !client.is_following() {
+        assert!(
+            Instant::now() < deadline,
+            "the follower never heard the registry"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let first = client.resolve("coder").await.expect("resolve");
+    assert!(
+        client
+            .cached("coder")
+            .is_some_and(|again| Arc::ptr_eq(&first, &again))
+    );
+    registry.position.send_replace(11);
+    while client.head() < 11 {
+        assert!(
+            Instant::now() < deadline,
+            "the follower never saw the log move"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        client.cached("coder").is_none(),
+        "the answer retires with the log's move"
+    );
+    let polls = registry.polls.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(polls <= 4, "the follower waits in its polls: {polls} polls");
+    follower.abort();
+    server.abort();
+}
