@@ -680,6 +680,69 @@ async fn the_periodic_sync_records_its_findings_visibly() {
     assert!(counted, "the sync is counted in /metrics");
 }
 
+/// The periodic sync holds back an answer that would make most of what the catalog knows
+/// unknown (an upstream whose answer changed shape): nothing is recorded, the facts stay,
+/// and the job counts as failed for the operator to look at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_sync_holds_back_a_sweeping_answer() {
+    let app = TestApp::start_with(Backend::Embedded, with_platform_key).await;
+    let fake = FakeOpenRouter::start(first_upstream()).await;
+    assert!(sync(&app, &fake, true).await.recorded);
+    // The same models, without the fields their capabilities and prices came from.
+    let bare = first_upstream()
+        .into_iter()
+        .map(|mut model| {
+            if let Some(fields) = model.as_object_mut() {
+                fields.remove("supported_parameters");
+                fields.remove("pricing");
+            }
+            model
+        })
+        .collect();
+    fake.set(bare);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(workers::catalog_sync::run_periodic(
+        Arc::clone(app.running_registry()),
+        fake.settings(),
+        Vec::new(),
+        Duration::from_secs(3600),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let held = || {
+        app.registry()
+            .jobs()
+            .snapshot()
+            .into_iter()
+            .any(|((worker, outcome), n)| worker == "catalog-sync" && outcome == "failed" && n >= 1)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !held() {
+        assert!(Instant::now() < deadline, "the periodic sync never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(());
+    task.await.expect("the periodic sync stops when asked");
+    let row = app
+        .registry()
+        .views()
+        .catalog()
+        .expect("views")
+        .expect("row");
+    let syncs = row
+        .history
+        .iter()
+        .filter(|c| c.event == "catalog.synced")
+        .count();
+    assert_eq!(syncs, 1, "only the first sync is recorded");
+    let gpt = row.catalog.find("openai/gpt-5.4").expect("listed");
+    assert!(
+        gpt.facts.contains_key(&domain::catalog::FactName::ToolUse),
+        "the facts stay known"
+    );
+}
+
 /// Replicas starting at once over one JetStream stream record one seed between them: the
 /// append expects the catalog's subject empty and carries one message id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -216,6 +216,19 @@ pub async fn sync(
     })
 }
 
+/// Why what `upstream` says is too sweeping to record unattended (`catalog::sweeping`), or
+/// `None`: the periodic sync asks before it records.
+pub fn sweeping(
+    registry: &Registry,
+    source: &str,
+    upstream: &[Upstream],
+    auto_list: &[String],
+) -> Result<Option<String>, AppError> {
+    let row = seeded(registry)?;
+    let found = catalog::diff(&row.catalog, source, &today(registry), upstream, auto_list);
+    Ok(catalog::sweeping(&row.catalog, &found))
+}
+
 fn diff(synced: &catalog::Synced, recorded: bool) -> api::CatalogDiff {
     let text = |v: &Option<FactValue>| v.as_ref().map(ToString::to_string);
     api::CatalogDiff {

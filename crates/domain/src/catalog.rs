@@ -19,12 +19,14 @@ use crate::workflow::{Refusal, Wanted};
 mod facts;
 mod gating;
 mod shipped;
+mod sweep;
 
 #[cfg(test)]
 use facts::sourced;
 pub use facts::*;
 pub use gating::*;
 pub use shipped::*;
+pub use sweep::sweeping;
 
 /// The catalog's aggregate id: the last token of its subject.
 pub const AGGREGATE_ID: &str = "platform";

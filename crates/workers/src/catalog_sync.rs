@@ -76,7 +76,9 @@ pub async fn sync(
 }
 
 /// Syncs every `every` until `shutdown`, applying what it finds; each outcome is logged and
-/// counted. A failed sync is tried again at the next tick.
+/// counted. A failed sync is tried again at the next tick. What is too sweeping to record
+/// unattended (`domain::catalog::sweeping`: an upstream whose answer changed shape, say) is
+/// held back, logged as an error and counted as failed, for the operator to look at.
 pub async fn run_periodic(
     registry: std::sync::Arc<Registry>,
     settings: providers::Settings,
@@ -94,8 +96,9 @@ pub async fn run_periodic(
             _ = ticks.tick() => {}
         }
         let ctx = Ctx::operator("periodic catalog sync", None);
-        match sync(&registry, &ctx, Source::Api(&settings), &auto_list, true).await {
-            Ok(answer) => {
+        match unattended(&registry, &ctx, &settings, &auto_list).await {
+            Ok(None) => registry.jobs().record(WORKER, "failed"),
+            Ok(Some(answer)) => {
                 registry.jobs().record(WORKER, "ok");
                 let diff = answer.value;
                 if diff.unchanged {
@@ -119,6 +122,22 @@ pub async fn run_periodic(
             }
         }
     }
+}
+
+/// One periodic sync: recorded, or held back (`None`) when too sweeping.
+async fn unattended(
+    registry: &Registry,
+    ctx: &Ctx,
+    settings: &providers::Settings,
+    auto_list: &[String],
+) -> Result<Option<Answer<api::CatalogDiff>>, WorkerError> {
+    let (name, upstream) = read(registry, Source::Api(settings)).await?;
+    if let Some(why) = app::catalog::sweeping(registry, &name, &upstream, auto_list)? {
+        tracing::error!(%why, "catalog sync held back: too sweeping to record unattended (has the upstream's answer changed shape?); `modelreg catalog sync` shows the diff and `--apply` records it");
+        return Ok(None);
+    }
+    let answer = app::catalog::sync(registry, ctx, &name, upstream, auto_list, true).await?;
+    Ok(Some(answer))
 }
 
 impl From<ModelsError> for WorkerError {
