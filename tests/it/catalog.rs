@@ -636,18 +636,7 @@ async fn a_refused_sync_records_nothing_and_names_no_key() {
 async fn the_periodic_sync_records_its_findings_visibly() {
     let app = TestApp::start_with(Backend::Embedded, with_platform_key).await;
     let fake = FakeOpenRouter::start(first_upstream()).await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let registry = Arc::clone(app.running_registry());
-    let settings = fake.settings();
-    let task = tokio::spawn(workers::catalog_sync::run_periodic(
-        registry,
-        settings,
-        vec!["mistralai".to_owned()],
-        Duration::from_secs(3600),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let (stop, task) = spawn_periodic(&app, &fake, vec!["mistralai".to_owned()]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let row = app
@@ -671,13 +660,38 @@ async fn the_periodic_sync_records_its_findings_visibly() {
     }
     let _ = stop.send(());
     task.await.expect("the periodic sync stops when asked");
-    let counted = app
-        .registry()
+    assert!(counted(&app, "ok"), "the sync is counted in /metrics");
+}
+
+/// The periodic sync against `fake`, every hour (so once, at once), until the sender says.
+fn spawn_periodic(
+    app: &TestApp,
+    fake: &FakeOpenRouter,
+    auto_list: Vec<String>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(workers::catalog_sync::run_periodic(
+        Arc::clone(app.running_registry()),
+        fake.settings(),
+        auto_list,
+        Duration::from_secs(3600),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (stop, task)
+}
+
+/// Whether a catalog sync has been counted with `outcome` in the job counters.
+fn counted(app: &TestApp, outcome: &str) -> bool {
+    app.registry()
         .jobs()
         .snapshot()
         .into_iter()
-        .any(|((worker, outcome), n)| worker == "catalog-sync" && outcome == "ok" && n >= 1);
-    assert!(counted, "the sync is counted in /metrics");
+        .any(|((worker, o), n)| worker == "catalog-sync" && o == outcome && n >= 1)
 }
 
 /// The periodic sync holds back an answer that would make most of what the catalog knows
@@ -700,25 +714,9 @@ async fn the_periodic_sync_holds_back_a_sweeping_answer() {
         })
         .collect();
     fake.set(bare);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(workers::catalog_sync::run_periodic(
-        Arc::clone(app.running_registry()),
-        fake.settings(),
-        Vec::new(),
-        Duration::from_secs(3600),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    let held = || {
-        app.registry()
-            .jobs()
-            .snapshot()
-            .into_iter()
-            .any(|((worker, outcome), n)| worker == "catalog-sync" && outcome == "failed" && n >= 1)
-    };
+    let (stop, task) = spawn_periodic(&app, &fake, Vec::new());
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !held() {
+    while !counted(&app, "failed") {
         assert!(Instant::now() < deadline, "the periodic sync never ran");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
