@@ -205,7 +205,7 @@ async fn run(backend: Backend) {
         changes: vec![("name", Some("Digest".into()), None)],
     });
     let spare = app.issue_token("spare", "member").await;
-    let spare_id = token_id(&spare);
+    let spare_id = crate::support::id_of(&spare);
     expected.push(Expected {
         actor: "bootstrap admin",
         action: "org.token_issued",
@@ -654,16 +654,6 @@ async fn add_as(app: &TestApp, token: &str, body: Value) -> Reply {
 
 fn ok(reply: &Reply) {
     assert!(reply.status.is_success(), "{} {}", reply.status, reply.body);
-}
-
-/// The id part of a token `mr_<id>_<secret>`.
-fn token_id(token: &str) -> String {
-    token
-        .trim_start_matches("mr_")
-        .split('_')
-        .next()
-        .expect("id")
-        .to_owned()
 }
 
 fn rfc3339(at: time::OffsetDateTime) -> String {

@@ -465,16 +465,7 @@ async fn run(backend: Backend) {
     )
     .await
     .expect("retire");
-    let resolve_grok = || {
-        app.call_with(
-            Method::GET,
-            "/v1/resolve/x-ai/grok-4.1-fast",
-            None,
-            &service,
-            &[],
-        )
-    };
-    let gone = resolve_grok().await;
+    let gone = app.resolve_with("x-ai/grok-4.1-fast", &service).await;
     assert_eq!(gone.status, StatusCode::GONE, "{}", gone.body);
     assert_eq!(gone.body["code"], "platform_model.retired");
     assert_eq!(gone.body["deactivated_by"], "test operator");
@@ -486,12 +477,7 @@ async fn run(backend: Backend) {
     // Both workflows are warned once, and listed as broken.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let row = app
-            .registry()
-            .views()
-            .catalog()
-            .expect("views")
-            .expect("catalog");
+        let row = catalog_row(&app);
         let warned = row.retirements["x-ai/grok-4.1-fast"]
             .warned
             .get("acme")
@@ -553,15 +539,10 @@ async fn run(backend: Backend) {
     )
     .await
     .expect("reinstate");
-    let back = resolve_grok().await;
+    let back = app.resolve_with("x-ai/grok-4.1-fast", &service).await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     app.forget_responses();
-    let row = app
-        .registry()
-        .views()
-        .catalog()
-        .expect("views")
-        .expect("catalog");
+    let row = catalog_row(&app);
     assert!(!row.retirements.contains_key("x-ai/grok-4.1-fast"));
     let workflows = app.call(Method::GET, "/v1/workflows", None).await;
     let items = workflows.body["items"].as_array().expect("items");
@@ -616,12 +597,7 @@ async fn a_refused_sync_records_nothing_and_names_no_key() {
     .await
     .expect_err("refused without the platform key");
     assert!(error.to_string().contains("catalog sync"), "{error}");
-    let row = app
-        .registry()
-        .views()
-        .catalog()
-        .expect("views")
-        .expect("row");
+    let row = catalog_row(&app);
     assert_eq!(row.history.len(), 1, "only the seed");
     // An org's token cannot change the catalog.
     let org_ctx = app::Ctx::system(domain::values::OrgId::parse("acme").expect("org id"), "x");
@@ -639,12 +615,7 @@ async fn the_periodic_sync_records_its_findings_visibly() {
     let (stop, task) = spawn_periodic(&app, &fake, vec!["mistralai".to_owned()]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let row = app
-            .registry()
-            .views()
-            .catalog()
-            .expect("views")
-            .expect("row");
+        let row = catalog_row(&app);
         if let Some(change) = row.history.iter().find(|c| c.event == "catalog.synced") {
             assert_eq!(change.by, "periodic catalog sync");
             // The rule lists the new models of its vendors; the rest are proposed.
@@ -685,6 +656,15 @@ fn spawn_periodic(
     (stop, task)
 }
 
+/// The catalog's row in the registry's views.
+fn catalog_row(app: &TestApp) -> views::CatalogRow {
+    app.registry()
+        .views()
+        .catalog()
+        .expect("views")
+        .expect("the catalog is seeded")
+}
+
 /// Whether a catalog sync has been counted with `outcome` in the job counters.
 fn counted(app: &TestApp, outcome: &str) -> bool {
     app.registry()
@@ -722,12 +702,7 @@ async fn the_periodic_sync_holds_back_a_sweeping_answer() {
     }
     let _ = stop.send(());
     task.await.expect("the periodic sync stops when asked");
-    let row = app
-        .registry()
-        .views()
-        .catalog()
-        .expect("views")
-        .expect("row");
+    let row = catalog_row(&app);
     let syncs = row
         .history
         .iter()

@@ -452,14 +452,8 @@ impl OwnWorker {
         &self,
         tweak: impl FnOnce(&mut workers::connection_tests::Settings),
     ) -> workers::connection_tests::Settings {
-        let providers = app::config::ProvidersConfig {
-            base_urls: [("openai".to_owned(), self.fake.v1())].into(),
-            timeout_ms: 5_000,
-            allow_loopback: true,
-            ..app::config::ProvidersConfig::default()
-        };
         let mut settings =
-            workers::connection_tests::settings(&providers).expect("provider settings");
+            workers::connection_tests::settings(&self.config.providers).expect("provider settings");
         tweak(&mut settings);
         settings
     }
@@ -493,14 +487,9 @@ impl OwnWorker {
 
     /// Requests a test of the saved credential `id`; the test's id.
     async fn test_saved(&self, id: &str) -> String {
-        let request = serde_json::from_value(json!({"provider": "openai",
-            "provider_model_id": "gpt-4o", "credential_id": id}))
-        .expect("a test request");
-        app::connection_tests::request_draft(self.registry(), &self.fresh_ctx(), request)
+        self.request(json!({"provider": "openai", "provider_model_id": "gpt-4o",
+            "credential_id": id}))
             .await
-            .expect("requested")
-            .value
-            .id
     }
 
     async fn rotate(&self, id: &str, api_key: &str) {
@@ -518,9 +507,10 @@ impl OwnWorker {
             .last_test
     }
 
+    /// Requests a draft test, as a command of its own; the test's id.
     async fn request(&self, body: Value) -> String {
         let request = serde_json::from_value(body).expect("a draft test request");
-        app::connection_tests::request_draft(self.registry(), &self.ctx, request)
+        app::connection_tests::request_draft(self.registry(), &self.fresh_ctx(), request)
             .await
             .expect("requested")
             .value
@@ -543,6 +533,16 @@ impl OwnWorker {
                 return test;
             }
         }
+    }
+
+    /// The jobs counted with `outcome` once at least `least` are: a job is counted after it
+    /// records its result, so after the test shows it.
+    async fn jobs_once(&self, outcome: &str, least: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.jobs(outcome) < least && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.jobs(outcome)
     }
 
     fn jobs(&self, outcome: &str) -> u64 {
@@ -606,7 +606,11 @@ async fn a_test_that_cannot_run_ends_completed_and_failed() {
         "retries come after the backoff, not the ack wait: took {:?}",
         started.elapsed()
     );
-    assert_eq!(own.jobs("failed"), 3, "every delivery failed once");
+    assert_eq!(
+        own.jobs_once("failed", 3).await,
+        3,
+        "every delivery failed once"
+    );
     assert_eq!(own.fake.seen(), 0, "the provider was never called");
     let add = serde_json::from_value(add_body("gpt-4o", "sk-good-0123456789abcdef", Some(&id)))
         .expect("an add request");
@@ -667,7 +671,11 @@ async fn a_test_whose_last_attempt_died_ends_completed_and_failed() {
         0,
         "a test past its attempts is not run again"
     );
-    assert_eq!(own.jobs("failed"), 1, "settled by one delivery");
+    assert_eq!(
+        own.jobs_once("failed", 1).await,
+        1,
+        "settled by one delivery"
+    );
     own.stop().await;
 }
 

@@ -133,11 +133,7 @@ async fn cached_resolve_follows_the_registry() {
         Ok(_) => panic!("a deactivated model resolved"),
     }
     // The service token revoked: the follower is refused, and nothing cached is served.
-    let id = service
-        .strip_prefix("mr_")
-        .and_then(|rest| rest.split_once('_'))
-        .map(|(id, _)| id.to_owned())
-        .expect("a token");
+    let id = crate::support::id_of(&service);
     let revoked = app
         .call(Method::DELETE, &format!("/v1/tokens/{id}"), None)
         .await;

@@ -44,3 +44,16 @@ pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
+
+/// The id and secret parts of a token `mr_<id>_<secret>` (the secret may hold `_` too).
+pub(crate) fn parts_of(token: &str) -> (&str, &str) {
+    token
+        .strip_prefix("mr_")
+        .and_then(|rest| rest.split_once('_'))
+        .expect("a token")
+}
+
+/// The id part of a token.
+pub(crate) fn id_of(token: &str) -> String {
+    parts_of(token).0.to_owned()
+}

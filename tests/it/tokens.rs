@@ -4,20 +4,7 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::support::{Backend, TestApp};
-
-/// The id and secret parts of a token `mr_<id>_<secret>` (the secret may hold `_` too).
-fn parts_of(token: &str) -> (&str, &str) {
-    token
-        .strip_prefix("mr_")
-        .and_then(|rest| rest.split_once('_'))
-        .expect("a token")
-}
-
-/// The id part of a token.
-fn id_of(token: &str) -> String {
-    parts_of(token).0.to_owned()
-}
+use crate::support::{Backend, TestApp, id_of, parts_of};
 
 async fn revoked_tokens_are_refused_on_the_next_request(backend: Backend) {
     let app = TestApp::start(backend).await;

@@ -178,6 +178,20 @@ async fn run(
     }
 }
 
+/// Whether a sync records what it found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Apply {
+    /// Only the diff.
+    No,
+    Yes,
+    /// Unattended (the periodic sync): a diff too sweeping to record so
+    /// (`catalog::sweeping`) is refused, 409 `catalog.sync_too_sweeping`, saying why.
+    UnlessSweeping,
+}
+
+/// The code of a sync held back as too sweeping to record unattended.
+pub const TOO_SWEEPING: &str = "catalog.sync_too_sweeping";
+
 /// Compares what `source` says now (`upstream`) with the catalog and answers the diff; with
 /// `apply`, records it (a sync that finds nothing new records nothing). New upstream models
 /// are proposed, not listed, unless their vendor is in `auto_list`.
@@ -187,15 +201,24 @@ pub async fn sync(
     source: &str,
     upstream: Vec<Upstream>,
     auto_list: &[String],
-    apply: bool,
+    apply: Apply,
 ) -> Result<Answer<api::CatalogDiff>, AppError> {
     ctx.require_operator()?;
     registry.catch_up().await?;
     let as_of = today(registry);
     let row = seeded(registry)?;
     let found = catalog::diff(&row.catalog, source, &as_of, &upstream, auto_list);
+    if apply == Apply::UnlessSweeping
+        && let Some(why) = catalog::sweeping(&row.catalog, &found)
+    {
+        return Err(AppError::Conflict {
+            code: TOO_SWEEPING,
+            message: why,
+            current_version: None,
+        });
+    }
     let unchanged = found.is_empty();
-    if unchanged || !apply {
+    if unchanged || apply == Apply::No {
         return Ok(Answer {
             value: diff(&found, false),
             position: registry.views.position(),
@@ -214,19 +237,6 @@ pub async fn sync(
         value: diff(&found, recorded),
         position: done.position(),
     })
-}
-
-/// Why what `upstream` says is too sweeping to record unattended (`catalog::sweeping`), or
-/// `None`: the periodic sync asks before it records.
-pub fn sweeping(
-    registry: &Registry,
-    source: &str,
-    upstream: &[Upstream],
-    auto_list: &[String],
-) -> Result<Option<String>, AppError> {
-    let row = seeded(registry)?;
-    let found = catalog::diff(&row.catalog, source, &today(registry), upstream, auto_list);
-    Ok(catalog::sweeping(&row.catalog, &found))
 }
 
 fn diff(synced: &catalog::Synced, recorded: bool) -> api::CatalogDiff {

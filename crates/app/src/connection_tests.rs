@@ -124,7 +124,7 @@ async fn request(
             return Err(AppError::idempotency_key_reused());
         }
         return Ok(Answer {
-            value: view(registry, ctx, &original)?,
+            value: present::connection_test(&row, registry.receipt_ttl_ms),
             position: registry.views.position(),
         });
     }
@@ -267,7 +267,7 @@ pub async fn get(
                 position,
             });
         }
-        registry.views.changed(deadline - now).await;
+        registry.views.changed_after(position, deadline - now).await;
     }
 }
 
@@ -299,18 +299,6 @@ pub enum Job {
 
 /// The hint of a test whose saved credential changed before it ran.
 const STALE_HINT: &str = "The saved credential is no longer the version this test was requested with (it was rotated or deleted), so it was not run: test again.";
-
-/// Whether the test requested at `seq` has a result, once the views include it.
-pub async fn completed(
-    registry: &Registry,
-    org: &OrgId,
-    test_id: &str,
-    seq: u64,
-) -> Result<bool, AppError> {
-    registry.settle(seq).await?;
-    let row = registry.views.connection_test(org.as_str(), test_id)?;
-    Ok(row.is_some_and(|row| row.test.result.is_some()))
-}
 
 /// The test requested at `seq`, once the views include it.
 pub async fn job(
@@ -362,12 +350,13 @@ pub async fn job(
 }
 
 /// Records the worker's result once; a redelivered job's second result records nothing.
+/// True when this call recorded it.
 pub async fn complete(
     registry: &Registry,
     ctx: &Ctx,
     id: &str,
     result: TestResult,
-) -> Result<(), AppError> {
+) -> Result<bool, AppError> {
     let row = registry
         .views
         .connection_test(ctx.org.as_str(), id)?
@@ -385,9 +374,9 @@ pub async fn complete(
     )
     .await
     {
-        Ok(_) => Ok(()),
+        Ok(done) => Ok(matches!(done, execute::Done::Appended { .. })),
         // Someone completed it first: recorded once all the same.
-        Err(Refused::Conflict) => Ok(()),
+        Err(Refused::Conflict) => Ok(false),
         Err(refused) => Err(refusal(refused)),
     }
 }

@@ -238,11 +238,7 @@ pub async fn position(
     const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
     let wait = std::time::Duration::from_secs(query.wait.unwrap_or_default());
     let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
-    let mut applied = registry.views.watch();
     loop {
-        // Marked seen before the positions are read: a change after the read wakes the
-        // wait below, and only a change does.
-        applied.borrow_and_update();
         let position = registry.views.position();
         let changed_at = registry.views.resolve_changed_at(ctx.org.as_str());
         let watched = match query.scope.unwrap_or_default() {
@@ -259,13 +255,8 @@ pub async fn position(
                 position,
             });
         }
-        // A closed channel (the views dropped) ends the wait at once.
-        if let Ok(Err(_)) = tokio::time::timeout_at(deadline, applied.changed()).await {
-            return Err(AppError::Unavailable {
-                what: "the views stopped".into(),
-                source: None,
-            });
-        }
+        let left = deadline - tokio::time::Instant::now();
+        registry.views.changed_after(position, left).await;
     }
 }
 

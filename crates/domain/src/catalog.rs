@@ -848,6 +848,35 @@ mod tests {
         assert!(matches!(bad, Err(Rejection::Invalid(_))));
     }
 
+    #[test]
+    fn a_sync_that_clears_or_loses_most_models_is_sweeping() {
+        let mut events = seeded();
+        let catalog = given::<Catalog>(&events).unwrap();
+        let ids: Vec<String> = catalog.models.keys().cloned().collect();
+        let known = all_listed(&catalog, &[(FactName::ToolUse, FactValue::Flag(true))]);
+        let first = diff(&catalog, "openrouter", &day("2026-01-02"), &known, &[]);
+        assert_eq!(
+            sweeping(&catalog, &first),
+            None,
+            "learning facts is not sweeping"
+        );
+        events.push(Event::Synced(first));
+        let catalog = given::<Catalog>(&events).unwrap();
+        let on = day("2026-01-03");
+        let sweeps = |upstream: &[Upstream]| {
+            sweeping(&catalog, &diff(&catalog, "openrouter", &on, upstream, &[]))
+        };
+        // The answer's shape changed: every model is there, with no facts.
+        let bare = all_listed(&catalog, &[]);
+        assert!(sweeps(&bare).is_some_and(|why| why.contains("10 of the 10")));
+        // An empty answer.
+        assert!(sweeps(&[]).is_some_and(|why| why.contains("gone upstream")));
+        // One model lost a fact: an ordinary sync.
+        let mut one = known.clone();
+        one[0] = upstream(&ids[0], &[]);
+        assert_eq!(sweeps(&one), None);
+    }
+
     /// A retirement is undone by the operator; one by an expiration date only once an
     /// override moved the date, or the next expiry check would retire it again.
     #[test]

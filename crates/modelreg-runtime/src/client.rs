@@ -66,12 +66,14 @@ const FOLLOW_WAIT_SECS: u64 = 25;
 pub const MAX_UNHEARD: Duration = Duration::from_secs(60);
 /// The longest a resolve waits for the registry: it is on the path of an LLM call.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a long poll waits: its own wait, and time for the answer.
+const POLL_TIMEOUT: Duration = Duration::from_secs(FOLLOW_WAIT_SECS + 10);
 
 impl Client {
     /// A client of the registry at `base` (`http://host:8080`) with a service `token`.
     pub fn new(base: &str, token: String) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(FOLLOW_WAIT_SECS + 10))
+            .timeout(POLL_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| ClientError::Unavailable(e.to_string()))?;
@@ -106,7 +108,7 @@ impl Client {
     /// The cached answer for `model`, if a follower hears from the registry and nothing
     /// that could change the answer happened since it was read.
     pub fn cached(&self, model: &str) -> Option<Arc<api::Resolved>> {
-        if !self.inner.following.load(Ordering::Acquire) {
+        if !self.is_following() {
             return None;
         }
         let head = self.head();
@@ -121,12 +123,8 @@ impl Client {
         if let Some(resolved) = self.cached(model) {
             return Ok(resolved);
         }
-        let request = self
-            .inner
-            .http
-            .get(format!("{}/v1/resolve/{model}", self.inner.base))
-            .timeout(RESOLVE_TIMEOUT);
-        let answer: api::Positioned<api::Resolved> = match self.send(request).await {
+        let path = format!("/v1/resolve/{model}");
+        let answer: api::Positioned<api::Resolved> = match self.get(&path, RESOLVE_TIMEOUT).await {
             Ok(answer) => answer,
             Err(error) => {
                 if let Ok(mut cache) = self.inner.cache.write() {
@@ -173,7 +171,8 @@ impl Client {
                     "/v1/position?after={}&wait={FOLLOW_WAIT_SECS}&scope=resolve",
                     self.head()
                 );
-                match self.get::<api::Positioned<api::ViewsPosition>>(&path).await {
+                let polled = self.get::<api::Positioned<api::ViewsPosition>>(&path, POLL_TIMEOUT);
+                match polled.await {
                     Ok(answer) => {
                         // A registry older than `changed_at` follows the whole log.
                         self.observe(answer.value.changed_at.unwrap_or(answer.position));
@@ -231,9 +230,13 @@ impl Client {
         Ok(answer.value)
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
         let request = self.inner.http.get(format!("{}{path}", self.inner.base));
-        self.send(request).await
+        self.send(request.timeout(timeout)).await
     }
 
     async fn send<T: DeserializeOwned>(

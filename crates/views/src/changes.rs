@@ -7,49 +7,46 @@
 //! before it, so a runtime whose cache is older than the views' start reads again once.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
 
 use domain::Event;
 
-/// Resolve-relevant change positions, per org and for the platform catalog.
+/// Resolve-relevant change positions, per org and for every org at once.
 #[derive(Default)]
 pub(crate) struct ResolveChanges {
-    /// The views' position when they started: no change before it is known one by one.
-    since: AtomicU64,
-    platform: AtomicU64,
+    /// The last change of every org's answers: the platform catalog's, and the views' start
+    /// (no change before it is known one by one).
+    everyone: AtomicU64,
     orgs: RwLock<HashMap<String, u64>>,
 }
 
 impl ResolveChanges {
     /// The views started at `position`: every change up to it counts as made there.
     pub(crate) fn start_at(&self, position: u64) {
-        self.since.fetch_max(position, Ordering::AcqRel);
+        self.everyone.fetch_max(position, Ordering::AcqRel);
     }
 
     /// Notes the events of an applied batch, before its position is published: a reader
     /// that sees the new position sees these too.
     pub(crate) fn note<'a>(&self, events: impl Iterator<Item = (u64, &'a str, &'a Event)>) {
-        let mut orgs: Option<std::sync::RwLockWriteGuard<'_, HashMap<String, u64>>> = None;
+        let mut orgs = None;
         for (seq, org, event) in events {
             match event {
                 Event::Catalog(_) => {
-                    self.platform.fetch_max(seq, Ordering::AcqRel);
+                    self.everyone.fetch_max(seq, Ordering::AcqRel);
                 }
                 Event::Org(_) | Event::Credential(_) | Event::Model(_) => {
-                    let orgs = match &mut orgs {
-                        Some(orgs) => orgs,
-                        None => match self.orgs.write() {
-                            Ok(guard) => orgs.insert(guard),
-                            // A panic elsewhere while holding the lock: everything changed.
-                            Err(_) => {
-                                self.since.fetch_max(seq, Ordering::AcqRel);
-                                continue;
-                            }
-                        },
-                    };
-                    let at = orgs.entry(org.to_owned()).or_default();
-                    *at = (*at).max(seq);
+                    // The map holds plain numbers: one a panicking writer left is still sound.
+                    let orgs = orgs.get_or_insert_with(|| {
+                        self.orgs.write().unwrap_or_else(PoisonError::into_inner)
+                    });
+                    match orgs.get_mut(org) {
+                        Some(at) => *at = (*at).max(seq),
+                        None => {
+                            orgs.insert(org.to_owned(), seq);
+                        }
+                    }
                 }
                 Event::Workflow(_) | Event::ConnectionTest(_) | Event::Usage(_) => {}
             }
@@ -59,12 +56,9 @@ impl ResolveChanges {
     /// The position of `org`'s last change that can alter a resolve answer, as far as these
     /// views know (the views' start position when nothing later changed).
     pub(crate) fn of(&self, org: &str) -> u64 {
-        let own = self
-            .orgs
-            .read()
-            .map_or(u64::MAX, |orgs| orgs.get(org).copied().unwrap_or(0));
-        own.max(self.platform.load(Ordering::Acquire))
-            .max(self.since.load(Ordering::Acquire))
+        let orgs = self.orgs.read().unwrap_or_else(PoisonError::into_inner);
+        let own = orgs.get(org).copied().unwrap_or(0);
+        own.max(self.everyone.load(Ordering::Acquire))
     }
 }
 

@@ -447,7 +447,9 @@ mod tests {
         // Many stall timeouts of a quiet log: the watchdog checks and finds nothing ahead.
         let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
         while tokio::time::Instant::now() < deadline {
-            views.changed(Duration::from_millis(100)).await;
+            views
+                .changed_after(views.position(), Duration::from_millis(100))
+                .await;
         }
         assert_eq!(views.resumes(), 0);
         // Every event is counted once, in at least one batch, and writing them took time.

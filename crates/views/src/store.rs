@@ -554,17 +554,11 @@ impl Views {
         self.get(CONNECTION_TESTS, &key(org, id))
     }
 
-    /// The views' position as it moves: a receiver marks what it has seen, so a long poll
-    /// that marks before it reads wakes for every later change and for nothing else.
-    pub fn watch(&self) -> watch::Receiver<u64> {
-        self.applied.subscribe()
-    }
-
-    /// Waits until the views change or `timeout` passes (for long polls).
-    pub async fn changed(&self, timeout: Duration) {
+    /// Waits until the views pass `seen` or `timeout` passes (for long polls). The position is
+    /// checked as the wait begins, so a change made after the caller read `seen` is not missed.
+    pub async fn changed_after(&self, seen: u64, timeout: Duration) {
         let mut applied = self.applied.subscribe();
-        applied.borrow_and_update();
-        let _ = tokio::time::timeout(timeout, applied.changed()).await;
+        let _ = tokio::time::timeout(timeout, applied.wait_for(|position| *position > seen)).await;
     }
 
     pub fn workflow(&self, org: &str, id: &str) -> Result<Option<WorkflowRow>, ViewError> {

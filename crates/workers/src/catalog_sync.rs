@@ -9,7 +9,7 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
-use app::{Answer, Ctx, Registry};
+use app::{Answer, AppError, Ctx, Registry};
 use domain::catalog::Upstream;
 use providers::openrouter_models::{self, ModelsError};
 
@@ -72,6 +72,10 @@ pub async fn sync(
     apply: bool,
 ) -> Result<Answer<api::CatalogDiff>, WorkerError> {
     let (name, upstream) = read(registry, source).await?;
+    let apply = match apply {
+        true => app::catalog::Apply::Yes,
+        false => app::catalog::Apply::No,
+    };
     Ok(app::catalog::sync(registry, ctx, &name, upstream, auto_list, apply).await?)
 }
 
@@ -132,12 +136,15 @@ async fn unattended(
     auto_list: &[String],
 ) -> Result<Option<Answer<api::CatalogDiff>>, WorkerError> {
     let (name, upstream) = read(registry, Source::Api(settings)).await?;
-    if let Some(why) = app::catalog::sweeping(registry, &name, &upstream, auto_list)? {
-        tracing::error!(%why, "catalog sync held back: too sweeping to record unattended (has the upstream's answer changed shape?); `modelreg catalog sync` shows the diff and `--apply` records it");
-        return Ok(None);
+    let apply = app::catalog::Apply::UnlessSweeping;
+    match app::catalog::sync(registry, ctx, &name, upstream, auto_list, apply).await {
+        Ok(answer) => Ok(Some(answer)),
+        Err(AppError::Conflict { code, message, .. }) if code == app::catalog::TOO_SWEEPING => {
+            tracing::error!(why = %message, "catalog sync held back: too sweeping to record unattended (has the upstream's answer changed shape?); `modelreg catalog sync` shows the diff and `--apply` records it");
+            Ok(None)
+        }
+        Err(error) => Err(error.into()),
     }
-    let answer = app::catalog::sync(registry, ctx, &name, upstream, auto_list, true).await?;
-    Ok(Some(answer))
 }
 
 impl From<ModelsError> for WorkerError {

@@ -132,12 +132,7 @@ async fn job(
     };
     let seq = delivery.stored.seq;
     if settings.retry.is_spent(delivery.attempt) {
-        // The last attempt may have recorded its result and lost only its ack.
-        if let Ok(true) = already_completed(registry, seq, &envelope).await {
-            return crate::done(registry, CONSUMER, delivery, Done::Skipped).await;
-        }
-        tracing::error!(seq, test = %envelope.aggregate_id, attempt = delivery.attempt, "a connection test's last attempt ended without a result (its worker died, or the test brought it down); recording it as not run");
-        return give_up(registry, settings, delivery, &envelope).await;
+        return give_up(registry, settings, delivery, &envelope, None).await;
     }
     let outcome = crate::keep_alive(
         &delivery,
@@ -152,61 +147,64 @@ async fn job(
     if !settings.retry.is_last(delivery.attempt) {
         return crate::retry_later(registry, CONSUMER, delivery, &settings.retry, &error).await;
     }
-    let error = crate::chain(&error);
-    tracing::error!(%error, seq, test = %envelope.aggregate_id, attempt = delivery.attempt, "connection test failed on its last attempt; recording it as not run");
-    give_up(registry, settings, delivery, &envelope).await;
+    give_up(
+        registry,
+        settings,
+        delivery,
+        &envelope,
+        Some(crate::chain(&error)),
+    )
+    .await;
 }
 
 /// Records a test that will not be run again as completed and not run, so it does not stay
-/// pending (and the add gate does not say "still running") for ever. If that fails too, the
-/// delivery is given back, to try the recording again.
+/// pending (and the add gate does not say "still running") for ever. `error` is why its last
+/// attempt failed; `None` when that attempt ended without a word (its worker died, or the
+/// test brought it down), or recorded its result and lost only its ack: then nothing more is
+/// recorded. A recording that fails gives the delivery back, to try again.
 async fn give_up(
     registry: &Registry,
     settings: &Settings,
     delivery: eventlog::Delivery,
     envelope: &eventlog::Envelope,
+    error: Option<String>,
 ) {
-    registry.jobs().record(CONSUMER, "failed");
-    let (seq, test_id) = (delivery.stored.seq, &envelope.aggregate_id);
-    let recorded = crate::keep_alive(
-        &delivery,
-        settings.ack_wait / 3,
-        record_not_run(registry, seq, envelope),
-    )
-    .await;
-    if let Err(error) = recorded {
-        let error = crate::chain(&error);
-        let delay = settings.retry.delay(delivery.attempt);
-        tracing::error!(%error, seq, test = %test_id, retry_in_ms = delay.as_millis(), "cannot record the connection test as not run; it will be tried again");
-        if let Err(error) = delivery.nak(delay).await {
-            tracing::warn!(%error, seq, test = %test_id, "nak failed; the test will be delivered again after the ack wait");
+    let (seq, test_id, attempt) = (
+        delivery.stored.seq,
+        &envelope.aggregate_id,
+        delivery.attempt,
+    );
+    let record = async {
+        let org = OrgId::parse(&envelope.org).map_err(AppError::from)?;
+        registry.settle(seq).await?;
+        complete_not_run(registry, org, test_id, NOT_RUN_HINT).await
+    };
+    let recorded = crate::keep_alive(&delivery, settings.ack_wait / 3, record).await;
+    match recorded {
+        Ok(false) if error.is_none() => {
+            return crate::done(registry, CONSUMER, delivery, Done::Skipped).await;
         }
-        return;
+        Ok(_) => {
+            registry.jobs().record(CONSUMER, "failed");
+            let error = error
+                .as_deref()
+                .unwrap_or("its last attempt ended without a result");
+            tracing::error!(%error, seq, test = %test_id, attempt, "connection test recorded as not run");
+        }
+        Err(recording) => {
+            registry.jobs().record(CONSUMER, "failed");
+            let recording = crate::chain(&recording);
+            let delay = settings.retry.delay(attempt);
+            tracing::error!(error = %recording, seq, test = %test_id, retry_in_ms = delay.as_millis(), "cannot record the connection test as not run; it will be tried again");
+            if let Err(error) = delivery.nak(delay).await {
+                tracing::warn!(%error, seq, test = %test_id, "nak failed; the test will be delivered again after the ack wait");
+            }
+            return;
+        }
     }
     if let Err(error) = delivery.ack().await {
         tracing::warn!(%error, seq, test = %test_id, "ack of a given-up connection test failed");
     }
-}
-
-async fn already_completed(
-    registry: &Registry,
-    seq: u64,
-    envelope: &eventlog::Envelope,
-) -> Result<bool, WorkerError> {
-    let org = OrgId::parse(&envelope.org).map_err(AppError::from)?;
-    let test_id = &envelope.aggregate_id;
-    Ok(app::connection_tests::completed(registry, &org, test_id, seq).await?)
-}
-
-/// Completes the test with a failing class that says the registry could not run it.
-async fn record_not_run(
-    registry: &Registry,
-    seq: u64,
-    envelope: &eventlog::Envelope,
-) -> Result<(), WorkerError> {
-    let org = OrgId::parse(&envelope.org).map_err(AppError::from)?;
-    registry.settle(seq).await?;
-    complete_not_run(registry, org, &envelope.aggregate_id, NOT_RUN_HINT).await
 }
 
 /// Records the test as completed and not run, under the nearest class clients know.
@@ -215,7 +213,7 @@ async fn complete_not_run(
     org: OrgId,
     test_id: &str,
     hint: &str,
-) -> Result<(), WorkerError> {
+) -> Result<bool, WorkerError> {
     let result = TestResult {
         class: providers::OutcomeClass::ProviderUnavailable
             .code()
@@ -228,8 +226,10 @@ async fn complete_not_run(
         suggested_input_cost: None,
         suggested_output_cost: None,
     };
-    app::connection_tests::complete(registry, &worker_ctx(org, test_id), test_id, result).await?;
-    Ok(())
+    Ok(
+        app::connection_tests::complete(registry, &worker_ctx(org, test_id), test_id, result)
+            .await?,
+    )
 }
 
 /// The context of the worker's result command; its command id derives from the test, so a

@@ -264,11 +264,10 @@ pub(crate) async fn keep_alive<T>(
 pub(crate) struct Consumer {
     config: DurableConfig,
     durable: Option<Box<dyn Durable>>,
-    /// Pauses since the last delivery that worked.
+    /// Pauses since the last pull that worked: every loss is followed by one. A loss is
+    /// made good by a pull that works, not by opening the consumer anew (a node can take a
+    /// consumer and still fail every pull).
     failures: u32,
-    /// Lost, and not yet delivering again: made good by a pull that works, not by opening
-    /// the consumer anew (a node can take a consumer and still fail every pull).
-    interrupted: bool,
 }
 
 /// The first and the longest pause before opening a lost consumer again.
@@ -282,7 +281,6 @@ impl Consumer {
             config,
             durable: None,
             failures: 0,
-            interrupted: false,
         };
         if let Err(error) = consumer.reopen(registry).await {
             consumer.lost(registry, &error);
@@ -306,8 +304,7 @@ impl Consumer {
             };
             match durable.next(wait).await {
                 Ok(delivery) => {
-                    self.failures = 0;
-                    if std::mem::take(&mut self.interrupted) {
+                    if std::mem::take(&mut self.failures) > 0 {
                         tracing::info!(consumer = %self.config.name, "the worker's consumer delivers again");
                         registry.consumers().resumed(&self.config.name);
                     }
@@ -325,7 +322,6 @@ impl Consumer {
 
     fn lost(&mut self, registry: &Registry, error: &eventlog::LogError) {
         self.durable = None;
-        self.interrupted = true;
         let why = chain(error);
         tracing::warn!(consumer = %self.config.name, error = %why, "the worker's consumer lost the log; opening it anew");
         registry.consumers().lost(&self.config.name, &why);
@@ -384,7 +380,7 @@ pub(crate) async fn wait_for_views(
         }
         tokio::select! {
             () = &mut *shutdown => return Ok(false),
-            () = views.changed(Duration::from_secs(1)) => {}
+            () = views.changed_after(reached, Duration::from_secs(1)) => {}
         }
     }
 }

@@ -511,9 +511,9 @@ impl TestApp {
                 return;
             }
             assert!(std::time::Instant::now() < deadline, "no warning recorded");
-            self.registry()
-                .views()
-                .changed(std::time::Duration::from_millis(200))
+            let views = self.registry().views();
+            views
+                .changed_after(views.position(), std::time::Duration::from_millis(200))
                 .await;
         }
     }
